@@ -1,0 +1,139 @@
+//! Autoscaling decision logic, kept pure so that the simulator and the in-cluster controller run
+//! exactly the same code.
+//!
+//! A [`ScalingPolicy`] never reads a clock and never does I/O: the caller passes `now` (time since
+//! the caller started, as a [`Duration`]) and an [`Observation`] of what the real system would see
+//! at that moment. The caller also asks the policy, through [`ScalingPolicy::metric_spec`], which
+//! metric pipeline to build (how often to sample, over which window to average), because each real
+//! autoscaler sees a different, lagged view of the load and that lag is part of its behaviour.
+
+use std::time::Duration;
+
+mod fixed;
+
+pub use fixed::Fixed;
+
+/// The metric a policy wants computed for it, described the way the real system computes it, so
+/// the simulator can emulate the pipeline and the controller can build the matching query.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricSpec {
+    /// The policy looks at no metric (e.g. a fixed replica count).
+    None,
+    /// Total in-flight requests (executing + queued) across the API, sampled per replica every
+    /// `sample_interval` and averaged over `window` (Cortex's proxy gauge + Prometheus query).
+    InFlightWindowAverage {
+        /// How often each replica samples its in-flight count.
+        sample_interval: Duration,
+        /// The averaging window of the query.
+        window: Duration,
+    },
+    /// Total concurrency across the API in 1-second buckets, averaged over a stable and a panic
+    /// window (Knative's metric collector).
+    StableAndPanicConcurrency {
+        /// Bucket width (1 s upstream).
+        bucket: Duration,
+        /// Long averaging window (60 s upstream).
+        stable_window: Duration,
+        /// Short averaging window (a percentage of the stable window upstream).
+        panic_window: Duration,
+    },
+    /// One value per pod, read every sync period with a lag (HPA via metrics-server or KEDA).
+    PerPod {
+        /// What each pod reports.
+        kind: PodMetricKind,
+        /// How stale the value is when the controller reads it.
+        lag: Duration,
+    },
+}
+
+/// What a per-pod metric measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PodMetricKind {
+    /// In-flight requests per pod (executing + queued).
+    Concurrency,
+    /// Requests per second arriving at the pod.
+    Rps,
+    /// CPU usage as a fraction of the pod's CPU request (1.0 = 100 %).
+    CpuUtilization,
+}
+
+/// One pod as the autoscaler sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodObservation {
+    /// Whether the pod passed its readiness probe.
+    pub ready: bool,
+    /// The pod's metric, `None` when the metric is missing (e.g. just started).
+    pub value: Option<f64>,
+    /// How long ago the pod started, used by HPA's CPU initialisation rules.
+    pub age: Duration,
+}
+
+/// What the real autoscaler would observe at one decision tick.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observation {
+    /// `deployment.spec.replicas`: the replicas requested, not the ready ones.
+    pub current_replicas: u32,
+    /// Replicas that are ready to serve.
+    pub ready_replicas: u32,
+    /// The aggregated metric the policy asked for (stable window for Knative); `None` when the
+    /// metric is missing, which real autoscalers treat as "no action".
+    pub metric: Option<f64>,
+    /// Knative's panic-window concurrency; `None` for other policies.
+    pub panic_metric: Option<f64>,
+    /// Per-pod values for per-pod policies (HPA); empty for others.
+    pub pods: Vec<PodObservation>,
+    /// Requests held while the API has no replica (Cortex's activator, Knative's activator);
+    /// a non-zero value wakes a scaled-to-zero API.
+    pub waiting_requests: u32,
+}
+
+/// A policy's decision, with the inputs that led to it so that it can be explained to a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recommendation {
+    /// Desired `spec.replicas`.
+    pub replicas: u32,
+    /// Named inputs and intermediate values (e.g. `metric`, `raw`, `stabilized`).
+    pub inputs: Vec<(&'static str, f64)>,
+}
+
+impl Recommendation {
+    /// A decision that needs no explanation beyond its value.
+    pub fn plain(replicas: u32) -> Self {
+        Self {
+            replicas,
+            inputs: Vec::new(),
+        }
+    }
+}
+
+/// Replica bounds shared by every policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaBounds {
+    /// Lower bound (0 allows scale-to-zero where the policy supports it).
+    pub min_replicas: u32,
+    /// Upper bound.
+    pub max_replicas: u32,
+}
+
+impl ReplicaBounds {
+    /// Clamp a replica count into the bounds.
+    pub fn clamp(&self, replicas: u32) -> u32 {
+        replicas.clamp(self.min_replicas, self.max_replicas.max(self.min_replicas))
+    }
+}
+
+/// Pure autoscaling decision logic. Implementations keep their own history (stabilization windows,
+/// panic mode) and must be deterministic: the same sequence of calls gives the same decisions.
+pub trait ScalingPolicy: Send {
+    /// Short name used in results and logs (`fixed`, `cortex`, `hpa`, `kpa`).
+    fn name(&self) -> &'static str;
+    /// How often the real autoscaler decides (Cortex 10 s, HPA 15 s, KPA 2 s).
+    fn tick_interval(&self) -> Duration;
+    /// The metric pipeline this policy needs.
+    fn metric_spec(&self) -> MetricSpec;
+    /// Replicas to create when the API is deployed.
+    fn initial_replicas(&self) -> u32;
+    /// Decide the desired replica count at `now` (time since the caller started).
+    fn recommend(&mut self, now: Duration, observation: &Observation) -> Recommendation;
+}

@@ -1,0 +1,1 @@
+//! Load generator and emulated inference replica. Planned: see issue "Real load generator".

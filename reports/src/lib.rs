@@ -1,0 +1,1 @@
+//! Capacity-planning reports. Planned: see issue "Capacity-planning reports".

@@ -1,0 +1,833 @@
+//! Loading a scenario file into a validated [`Scenario`].
+//!
+//! Errors name the file, the line and column, the field's path (`apis[0].pod.threads_per_process`)
+//! and what was expected. Parsing happens in two passes: serde reads the file into the
+//! [`schema`] types (type errors and unknown fields), then [`Scenario::from_file`] checks values and
+//! cross-field rules and builds the typed model the engine runs. Errors of the second pass carry
+//! a field path that is looked up in the TOML syntax tree to find its line.
+
+pub mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{self, InstanceType};
+use crate::service_time::ServiceTime;
+use crate::time::SimTime;
+use crate::traffic::Traffic;
+use crate::units::DurationSpec;
+use schema::{ApiSpec, ScenarioFile, SloSpec};
+
+/// A scenario that failed to load: where, and what was expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ScenarioError {
+    /// The file at fault (the scenario, or a trace it names).
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// Dotted path of the field (`apis[0].traffic.rps`), when the error is about one field.
+    pub field: Option<String>,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// An error about one field, before its line is known.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+type FieldResult<T> = Result<T, FieldError>;
+
+/// A validated scenario, ready to simulate.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The file as written (echoed in results).
+    pub file: ScenarioFile,
+    /// Display name.
+    pub name: String,
+    /// Simulated span.
+    pub duration: SimTime,
+    /// Seed of every random stream.
+    pub seed: u64,
+    /// Step of the results timeline.
+    pub timeline_step: SimTime,
+    /// EKS control-plane fee.
+    pub control_plane_usd_per_hour: f64,
+    /// Node groups, in the order of the file.
+    pub node_groups: Vec<NodeGroup>,
+    /// APIs, in the order of the file.
+    pub apis: Vec<Api>,
+}
+
+/// A node group with its instance type resolved and DaemonSet overhead subtracted.
+#[derive(Debug, Clone)]
+pub struct NodeGroup {
+    /// Unique name.
+    pub name: String,
+    /// The resolved instance type.
+    pub instance: InstanceType,
+    /// Spot capacity.
+    pub spot: bool,
+    /// Priority-expander priority.
+    pub priority: i32,
+    /// Nodes kept at all times.
+    pub min_instances: u32,
+    /// Upper bound on nodes.
+    pub max_instances: u32,
+    /// CPU left for workload pods on one node, millicores.
+    pub pod_cpu_m: u64,
+    /// Memory left for workload pods on one node, MiB.
+    pub pod_mem_mib: u64,
+    /// Price of one node, USD per hour (spot discount applied).
+    pub price_usd_per_hour: f64,
+}
+
+/// Resources one replica requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Requests {
+    /// CPU, millicores.
+    pub cpu_m: u64,
+    /// Memory, MiB.
+    pub mem_mib: u64,
+    /// Whole GPUs.
+    pub gpu: u32,
+}
+
+/// A validated API.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// Unique name.
+    pub name: String,
+    /// Indices of the node groups its replicas may run on.
+    pub node_groups: Vec<usize>,
+    /// Resources of one replica (memory includes the per-process model copies).
+    pub requests: Requests,
+    /// Server processes per replica.
+    pub processes: u32,
+    /// Workers per process.
+    pub threads: u32,
+    /// Queued requests allowed per replica beyond its concurrency.
+    pub max_queue_length: u32,
+    /// Scheduling to readiness.
+    pub startup_time: SimTime,
+    /// Client-side timeout.
+    pub timeout: Option<SimTime>,
+    /// Service time model.
+    pub service_time: ServiceTime,
+    /// Arrival process.
+    pub traffic: Traffic,
+    /// Replica-count policy name.
+    pub policy: String,
+    /// Lower bound on replicas.
+    pub min_replicas: u32,
+    /// Upper bound on replicas.
+    pub max_replicas: u32,
+    /// Objectives.
+    pub slo: SloSpec,
+}
+
+impl Api {
+    /// Requests one replica can hold before it answers 503: concurrency + queue.
+    pub fn capacity(&self) -> u32 {
+        self.processes * self.threads + self.max_queue_length
+    }
+}
+
+impl Scenario {
+    /// Read, parse and validate a scenario file. Relative trace paths resolve against the
+    /// scenario file's directory.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: display.clone(),
+            line: None,
+            column: None,
+            field: None,
+            message: format!("cannot read scenario: {e}"),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Scenario::parse(&text, &display, &base)
+    }
+
+    /// Parse and validate scenario text; `file_name` is used in errors and `base_dir` to resolve
+    /// relative paths.
+    pub fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Scenario, ScenarioError> {
+        let file = parse_file(text, file_name)?;
+        Scenario::from_file(file, base_dir).map_err(|e| match e {
+            LoadError::Field(field) => locate(text, file_name, field),
+            LoadError::Other(other) => other,
+        })
+    }
+
+    fn from_file(file: ScenarioFile, base_dir: &Path) -> Result<Scenario, LoadError> {
+        let duration = file.duration.0;
+        if duration == SimTime::ZERO {
+            return Err(FieldError::new("duration", "expected a duration > 0").into());
+        }
+        let timeline_step = match file.timeline_step {
+            Some(step) if step.0 == SimTime::ZERO => {
+                return Err(
+                    FieldError::new("timeline_step", "expected a duration > 0, found 0s").into(),
+                )
+            }
+            Some(step) => step.0,
+            None => default_timeline_step(duration),
+        };
+        check_slo(&file.slo, "slo")?;
+        let catalog = build_catalog(&file)?;
+        let node_groups = build_node_groups(&file, &catalog)?;
+        if file.apis.is_empty() {
+            return Err(FieldError::new("apis", "expected at least one [[apis]] entry").into());
+        }
+        let mut apis = Vec::with_capacity(file.apis.len());
+        for (i, spec) in file.apis.iter().enumerate() {
+            let path = format!("apis[{i}]");
+            if file.apis[..i].iter().any(|a| a.name == spec.name) {
+                return Err(FieldError::new(
+                    format!("{path}.name"),
+                    format!("duplicate API name \"{}\"", spec.name),
+                )
+                .into());
+            }
+            apis.push(build_api(spec, &path, &file, &node_groups, base_dir)?);
+        }
+        Ok(Scenario {
+            name: file.name.clone().unwrap_or_else(|| "scenario".into()),
+            duration,
+            seed: file.seed,
+            timeline_step,
+            control_plane_usd_per_hour: file.cluster.control_plane_usd_per_hour,
+            node_groups,
+            apis,
+            file,
+        })
+    }
+}
+
+/// Either a field error (to be located in the file) or an error in another file.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    Field(FieldError),
+    Other(ScenarioError),
+}
+
+impl From<FieldError> for LoadError {
+    fn from(e: FieldError) -> Self {
+        LoadError::Field(e)
+    }
+}
+
+impl From<ScenarioError> for LoadError {
+    fn from(e: ScenarioError) -> Self {
+        LoadError::Other(e)
+    }
+}
+
+/// 10 s, widened to whole minutes when the run would have more than 2,000 points.
+fn default_timeline_step(duration: SimTime) -> SimTime {
+    const MAX_POINTS: u64 = 2_000;
+    let ten_s = SimTime::from_secs(10);
+    if duration.0 / ten_s.0 <= MAX_POINTS {
+        return ten_s;
+    }
+    let minute = SimTime::from_secs(60).0;
+    let raw = duration.0.div_ceil(MAX_POINTS);
+    SimTime(raw.div_ceil(minute) * minute)
+}
+
+fn parse_file(text: &str, file_name: &str) -> Result<ScenarioFile, ScenarioError> {
+    let deserializer = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize::<_, ScenarioFile>(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let (line, column) = match inner.span() {
+            Some(span) => {
+                let (l, c) = line_col(text, span.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        let located = ScenarioError {
+            file: file_name.to_string(),
+            line,
+            column,
+            field: (path != "." && !path.is_empty()).then_some(path.clone()),
+            message: inner.message().trim().to_string(),
+        };
+        if line.is_none() && located.field.is_some() {
+            locate(text, file_name, FieldError::new(path, located.message))
+        } else {
+            located
+        }
+    })
+}
+
+/// Turn a field error into a located one by finding the field in the TOML syntax tree (the
+/// nearest existing ancestor when the field itself is absent).
+fn locate(text: &str, file_name: &str, error: FieldError) -> ScenarioError {
+    let span = toml_edit::ImDocument::parse(text)
+        .ok()
+        .and_then(|doc| find_span(doc.as_table(), &error.path));
+    let (line, column) = match span {
+        Some(offset) => {
+            let (l, c) = line_col(text, offset);
+            (Some(l), Some(c))
+        }
+        None => (None, None),
+    };
+    ScenarioError {
+        file: file_name.to_string(),
+        line,
+        column,
+        field: Some(error.path),
+        message: error.message,
+    }
+}
+
+/// Split `apis[0].pod.threads` into keys and indices.
+fn path_segments(path: &str) -> Vec<Result<&str, usize>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let mut rest = part;
+        if let Some(open) = rest.find('[') {
+            let (key, idx) = rest.split_at(open);
+            if !key.is_empty() {
+                out.push(Ok(key));
+            }
+            rest = idx;
+            for index in rest.split('[').filter(|s| !s.is_empty()) {
+                if let Ok(i) = index.trim_end_matches(']').parse() {
+                    out.push(Err(i));
+                }
+            }
+        } else if !rest.is_empty() {
+            out.push(Ok(rest));
+        }
+    }
+    out
+}
+
+enum Node<'a> {
+    Item(&'a toml_edit::Item),
+    Value(&'a toml_edit::Value),
+    Table(&'a toml_edit::Table),
+}
+
+impl Node<'_> {
+    fn span_start(&self) -> Option<usize> {
+        match self {
+            Node::Item(item) => item.span().map(|s| s.start),
+            Node::Value(value) => value.span().map(|s| s.start),
+            Node::Table(table) => table.span().map(|s| s.start),
+        }
+    }
+}
+
+fn find_span(root: &toml_edit::Table, path: &str) -> Option<usize> {
+    let mut node = Node::Table(root);
+    let mut best = None;
+    for segment in path_segments(path) {
+        let next = match (&node, segment) {
+            (Node::Table(t), Ok(key)) => t.get(key).map(Node::Item),
+            (Node::Item(toml_edit::Item::Table(t)), Ok(key)) => t.get(key).map(Node::Item),
+            (Node::Item(toml_edit::Item::Value(v)), seg) | (&Node::Value(v), seg) => {
+                match (v, seg) {
+                    (toml_edit::Value::InlineTable(t), Ok(key)) => t.get(key).map(Node::Value),
+                    (toml_edit::Value::Array(a), Err(i)) => a.get(i).map(Node::Value),
+                    _ => None,
+                }
+            }
+            (Node::Item(toml_edit::Item::ArrayOfTables(a)), Err(i)) => a.get(i).map(Node::Table),
+            _ => None,
+        };
+        match next {
+            Some(n) => {
+                if let Some(start) = n.span_start() {
+                    best = Some(start);
+                }
+                node = n;
+            }
+            None => break,
+        }
+    }
+    best
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+fn check_slo(slo: &SloSpec, path: &str) -> FieldResult<()> {
+    for (name, rate) in [
+        ("max_rejection_rate", slo.max_rejection_rate),
+        ("max_timeout_rate", slo.max_timeout_rate),
+    ] {
+        if let Some(r) = rate {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(FieldError::new(
+                    format!("{path}.{name}"),
+                    format!("expected a fraction between 0 and 1, found {r}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn build_catalog(file: &ScenarioFile) -> FieldResult<Vec<InstanceType>> {
+    let mut catalog = catalog::builtin();
+    for (i, t) in file.instance_types.iter().enumerate() {
+        let path = format!("instance_types[{i}]");
+        if !(t.price_usd_per_hour.is_finite() && t.price_usd_per_hour >= 0.0) {
+            return Err(FieldError::new(
+                format!("{path}.price_usd_per_hour"),
+                format!("expected a price ≥ 0, found {}", t.price_usd_per_hour),
+            ));
+        }
+        if !(0.0..1.0).contains(&t.spot_discount) {
+            return Err(FieldError::new(
+                format!("{path}.spot_discount"),
+                format!("expected a fraction in [0, 1), found {}", t.spot_discount),
+            ));
+        }
+        let entry = InstanceType {
+            name: t.name.clone(),
+            vcpu: t.cpu.value.ceil() as u32,
+            alloc_cpu_m: t.cpu.millicores(),
+            alloc_mem_mib: t.mem.mebibytes(),
+            gpus: t.gpu,
+            accelerator: None,
+            on_demand_usd_per_hour: t.price_usd_per_hour,
+            spot_discount: t.spot_discount,
+            interruption_bucket: "unknown",
+        };
+        match catalog.iter_mut().find(|c| c.name == t.name) {
+            Some(existing) => *existing = entry,
+            None => catalog.push(entry),
+        }
+    }
+    Ok(catalog)
+}
+
+fn build_node_groups(file: &ScenarioFile, catalog: &[InstanceType]) -> FieldResult<Vec<NodeGroup>> {
+    if file.node_groups.is_empty() {
+        return Err(FieldError::new(
+            "node_groups",
+            "expected at least one [[node_groups]] entry",
+        ));
+    }
+    let ds_cpu = file.cluster.daemonset_cpu.millicores();
+    let ds_mem = file.cluster.daemonset_mem.mebibytes();
+    let mut groups = Vec::with_capacity(file.node_groups.len());
+    for (i, g) in file.node_groups.iter().enumerate() {
+        let path = format!("node_groups[{i}]");
+        if file.node_groups[..i].iter().any(|o| o.name == g.name) {
+            return Err(FieldError::new(
+                format!("{path}.name"),
+                format!("duplicate node group name \"{}\"", g.name),
+            ));
+        }
+        let Some(instance) = catalog.iter().find(|t| t.name == g.instance_type) else {
+            let known: Vec<&str> = catalog.iter().map(|t| t.name.as_str()).collect();
+            return Err(FieldError::new(
+                format!("{path}.instance_type"),
+                format!(
+                    "unknown instance type \"{}\"; expected one of {} or an [[instance_types]] entry",
+                    g.instance_type,
+                    known.join(", ")
+                ),
+            ));
+        };
+        if g.max_instances == 0 {
+            return Err(FieldError::new(
+                format!("{path}.max_instances"),
+                "expected an integer ≥ 1, found 0",
+            ));
+        }
+        if g.min_instances > g.max_instances {
+            return Err(FieldError::new(
+                format!("{path}.min_instances"),
+                format!(
+                    "expected min_instances ≤ max_instances ({}), found {}",
+                    g.max_instances, g.min_instances
+                ),
+            ));
+        }
+        groups.push(NodeGroup {
+            name: g.name.clone(),
+            instance: instance.clone(),
+            spot: g.spot,
+            priority: g.priority,
+            min_instances: g.min_instances,
+            max_instances: g.max_instances,
+            pod_cpu_m: instance.alloc_cpu_m.saturating_sub(ds_cpu),
+            pod_mem_mib: instance.alloc_mem_mib.saturating_sub(ds_mem),
+            price_usd_per_hour: instance.price_usd_per_hour(g.spot),
+        });
+    }
+    Ok(groups)
+}
+
+fn positive_u32(value: Option<u32>, default: u32, path: String) -> FieldResult<u32> {
+    match value {
+        Some(0) => Err(FieldError::new(path, "expected an integer ≥ 1, found 0")),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
+}
+
+fn build_api(
+    spec: &ApiSpec,
+    path: &str,
+    file: &ScenarioFile,
+    groups: &[NodeGroup],
+    base_dir: &Path,
+) -> Result<Api, LoadError> {
+    let pod = &spec.pod;
+    let (processes, threads) = match pod.max_concurrency {
+        Some(_) if pod.processes_per_replica.is_some() || pod.threads_per_process.is_some() => {
+            return Err(FieldError::new(
+                format!("{path}.pod.max_concurrency"),
+                "set either max_concurrency (Cortex ≥0.36) or processes_per_replica and threads_per_process (Cortex ≤0.35), not both",
+            )
+            .into())
+        }
+        Some(c) => (1, positive_u32(Some(c), 1, format!("{path}.pod.max_concurrency"))?),
+        None => (
+            positive_u32(
+                pod.processes_per_replica,
+                1,
+                format!("{path}.pod.processes_per_replica"),
+            )?,
+            positive_u32(
+                pod.threads_per_process,
+                1,
+                format!("{path}.pod.threads_per_process"),
+            )?,
+        ),
+    };
+    let max_queue_length = pod.max_queue_length.unwrap_or(100);
+
+    let mem_mib = spec.compute.mem.mebibytes()
+        + u64::from(processes) * spec.compute.mem_per_process.mebibytes();
+    let requests = Requests {
+        cpu_m: spec.compute.cpu.millicores(),
+        mem_mib,
+        gpu: spec.compute.gpu,
+    };
+
+    let allowed: Vec<usize> = if spec.node_groups.is_empty() {
+        (0..groups.len()).collect()
+    } else {
+        let mut ids = Vec::new();
+        for (j, name) in spec.node_groups.iter().enumerate() {
+            match groups.iter().position(|g| &g.name == name) {
+                Some(id) => ids.push(id),
+                None => {
+                    return Err(FieldError::new(
+                        format!("{path}.node_groups[{j}]"),
+                        format!("no node group named \"{name}\""),
+                    )
+                    .into())
+                }
+            }
+        }
+        ids
+    };
+    let fits = allowed.iter().any(|&g| {
+        let group = &groups[g];
+        requests.cpu_m <= group.pod_cpu_m
+            && requests.mem_mib <= group.pod_mem_mib
+            && requests.gpu <= group.instance.gpus
+    });
+    if !fits {
+        let offered: Vec<String> = allowed
+            .iter()
+            .map(|&g| {
+                let group = &groups[g];
+                format!(
+                    "{} ({}: cpu {}m, mem {}Mi, gpu {})",
+                    group.name,
+                    group.instance.name,
+                    group.pod_cpu_m,
+                    group.pod_mem_mib,
+                    group.instance.gpus
+                )
+            })
+            .collect();
+        return Err(FieldError::new(
+            format!("{path}.compute"),
+            format!(
+                "a replica (cpu {}m, mem {}Mi, gpu {}) fits on no node of its node groups: {}",
+                requests.cpu_m,
+                requests.mem_mib,
+                requests.gpu,
+                offered.join("; ")
+            ),
+        )
+        .into());
+    }
+
+    let auto = &spec.autoscaling;
+    if auto.policy != "fixed" {
+        return Err(FieldError::new(
+            format!("{path}.autoscaling.policy"),
+            format!("expected \"fixed\", found \"{}\"", auto.policy),
+        )
+        .into());
+    }
+    if auto.max_replicas == 0 {
+        return Err(FieldError::new(
+            format!("{path}.autoscaling.max_replicas"),
+            "expected an integer ≥ 1, found 0",
+        )
+        .into());
+    }
+    if auto.min_replicas > auto.max_replicas {
+        return Err(FieldError::new(
+            format!("{path}.autoscaling.min_replicas"),
+            format!(
+                "expected min_replicas ≤ max_replicas ({}), found {}",
+                auto.max_replicas, auto.min_replicas
+            ),
+        )
+        .into());
+    }
+
+    let timeout = match spec.timeout {
+        Some(DurationSpec(t)) if t == SimTime::ZERO => {
+            return Err(
+                FieldError::new(format!("{path}.timeout"), "expected a duration > 0").into(),
+            )
+        }
+        other => other.map(|d| d.0),
+    };
+    let slo = spec.slo.clone().unwrap_or_else(|| file.slo.clone());
+    if let Some(own) = &spec.slo {
+        check_slo(own, &format!("{path}.slo"))?;
+    }
+
+    Ok(Api {
+        name: spec.name.clone(),
+        node_groups: allowed,
+        requests,
+        processes,
+        threads,
+        max_queue_length,
+        startup_time: spec.startup_time.map(|d| d.0).unwrap_or(SimTime::ZERO),
+        timeout,
+        service_time: ServiceTime::from_spec(
+            &spec.service_time,
+            &format!("{path}.service_time"),
+            base_dir,
+        )?,
+        traffic: Traffic::from_spec(&spec.traffic, &format!("{path}.traffic"), base_dir)?,
+        policy: auto.policy.clone(),
+        min_replicas: auto.min_replicas,
+        max_replicas: auto.max_replicas,
+        slo,
+    })
+}
+
+/// Check that a `kind`-selected spec sets only the fields that kind uses. `present` are the
+/// fields set in the file (besides the selector); `allowed` the ones the kind takes.
+pub(crate) fn check_kind_fields(
+    path: &str,
+    selector: &str,
+    kind: &str,
+    present: &[&str],
+    allowed: &[&str],
+) -> FieldResult<()> {
+    for field in present {
+        if !allowed.contains(field) {
+            return Err(FieldError::new(
+                format!("{path}.{field}"),
+                format!(
+                    "not used by {selector} = \"{kind}\", which takes {}",
+                    if allowed.is_empty() {
+                        "no other field".to_string()
+                    } else {
+                        allowed.join(", ")
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The fields set in a spec, found by serializing it (unset options are skipped).
+pub(crate) fn present_fields<T: serde::Serialize>(spec: &T, selector: &str) -> Vec<String> {
+    match serde_json::to_value(spec) {
+        Ok(serde_json::Value::Object(map)) => {
+            map.keys().filter(|k| *k != selector).cloned().collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Resolve a path from the scenario against its directory.
+pub(crate) fn resolve(base_dir: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
+}
+
+/// A required field of a `kind`-selected spec.
+pub(crate) fn required<T: Copy>(
+    value: Option<T>,
+    path: &str,
+    field: &str,
+    kind: &str,
+) -> FieldResult<T> {
+    value.ok_or_else(|| {
+        FieldError::new(
+            format!("{path}.{field}"),
+            format!("required for \"{kind}\""),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+duration = "1h"
+
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+
+[[apis]]
+name = "echo"
+[apis.pod]
+threads_per_process = 2
+[apis.service_time]
+distribution = "constant"
+value = "100ms"
+[apis.traffic]
+kind = "poisson"
+rps = 5
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, "t.toml", Path::new("."))
+    }
+
+    #[test]
+    fn minimal_scenario_loads_with_defaults() {
+        let s = parse(MINIMAL).expect("valid");
+        assert_eq!(s.apis[0].threads, 2);
+        assert_eq!(s.apis[0].max_queue_length, 100);
+        assert_eq!(s.timeline_step, SimTime::from_secs(10));
+        assert_eq!(s.seed, 1);
+    }
+
+    #[test]
+    fn zero_threads_is_located() {
+        let text = MINIMAL.replace("threads_per_process = 2", "threads_per_process = 0");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t.toml:14:23: apis[0].pod.threads_per_process: expected an integer ≥ 1, found 0"
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_located() {
+        let text = MINIMAL.replace("rps = 5", "rpss = 5");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, Some(20));
+        assert_eq!(e.field.as_deref(), Some("apis[0].traffic.rpss"));
+        assert!(e.message.contains("unknown field `rpss`"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let text = MINIMAL.replace("rps = 5", "rps = \"fast\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, Some(20));
+        assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn min_above_max_is_rejected() {
+        let text = format!("{MINIMAL}[apis.autoscaling]\nmin_replicas = 5\nmax_replicas = 2\n");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("apis[0].autoscaling.min_replicas"));
+        assert_eq!(e.line, Some(22));
+    }
+
+    #[test]
+    fn replica_that_fits_nowhere_is_rejected() {
+        let text = format!("{MINIMAL}[apis.compute]\ngpu = 1\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("fits on no node"), "{e}");
+    }
+
+    #[test]
+    fn timeline_step_widens_for_long_runs() {
+        assert_eq!(
+            default_timeline_step(SimTime::from_secs(3600)),
+            SimTime::from_secs(10)
+        );
+        assert_eq!(
+            default_timeline_step(SimTime::from_secs(86_400)),
+            SimTime::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn path_segments_split_keys_and_indices() {
+        assert_eq!(
+            path_segments("apis[0].traffic.steps[2].rps"),
+            vec![
+                Ok("apis"),
+                Err(0),
+                Ok("traffic"),
+                Ok("steps"),
+                Err(2),
+                Ok("rps")
+            ]
+        );
+    }
+}

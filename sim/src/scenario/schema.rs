@@ -1,0 +1,341 @@
+//! The scenario file as users write it. Field names follow Cortex wherever Cortex has one, so a
+//! Cortex user can read a scenario without a manual. Every struct denies unknown fields: a typo is
+//! an error naming the field, never a silently ignored setting.
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{DurationSpec, Quantity};
+
+/// A whole scenario: the cluster, the APIs on it, and their traffic.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Shown in reports.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Simulated time span.
+    pub duration: DurationSpec,
+    /// Seed for every random stream (default 1).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Step of the results timeline (default: 10 s, widened so a run has at most 2,000 points).
+    #[serde(default)]
+    pub timeline_step: Option<DurationSpec>,
+    /// Service-level objectives every API is judged against (each API may override).
+    #[serde(default)]
+    pub slo: SloSpec,
+    /// Cluster-wide settings.
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+    /// Extra or overridden instance types for the embedded catalog.
+    #[serde(default)]
+    pub instance_types: Vec<InstanceTypeSpec>,
+    /// Node groups (at least one).
+    pub node_groups: Vec<NodeGroupSpec>,
+    /// Inference APIs (at least one).
+    pub apis: Vec<ApiSpec>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// Latency and error objectives. Unset objectives are not checked.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SloSpec {
+    /// Bound on the 50th percentile of end-to-end latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50: Option<DurationSpec>,
+    /// Bound on the 99th percentile of end-to-end latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99: Option<DurationSpec>,
+    /// Bound on the 99.9th percentile of end-to-end latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p999: Option<DurationSpec>,
+    /// Highest acceptable fraction of requests rejected with 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rejection_rate: Option<f64>,
+    /// Highest acceptable fraction of requests that time out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_timeout_rate: Option<f64>,
+}
+
+/// Cluster-wide settings that are not per node group.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSpec {
+    /// EKS control-plane fee in USD per hour ($0.10 standard support).
+    pub control_plane_usd_per_hour: f64,
+    /// CPU requested by DaemonSets on every node (aws-node 25m + kube-proxy 100m).
+    pub daemonset_cpu: Quantity,
+    /// Memory requested by DaemonSets on every node.
+    pub daemonset_mem: Quantity,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        Self {
+            control_plane_usd_per_hour: 0.10,
+            daemonset_cpu: Quantity {
+                text: "125m".into(),
+                value: 0.125,
+            },
+            daemonset_mem: Quantity {
+                text: "100Mi".into(),
+                value: 100.0 * 1024.0 * 1024.0,
+            },
+        }
+    }
+}
+
+/// An instance type to add to (or override in) the embedded catalog.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceTypeSpec {
+    /// e.g. `g4dn.xlarge`.
+    pub name: String,
+    /// Allocatable CPU (after kube-reserved).
+    pub cpu: Quantity,
+    /// Allocatable memory (after kube-reserved and the eviction threshold).
+    pub mem: Quantity,
+    /// GPUs on the node.
+    #[serde(default)]
+    pub gpu: u32,
+    /// On-demand price in USD per hour.
+    pub price_usd_per_hour: f64,
+    /// Typical spot discount as a fraction (0.64 = 64 % cheaper).
+    #[serde(default)]
+    pub spot_discount: f64,
+}
+
+/// A node group, as in Cortex's cluster config.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroupSpec {
+    /// Unique name, used by APIs' `node_groups` selectors and in results.
+    pub name: String,
+    /// An instance type from the catalog or `instance_types`.
+    pub instance_type: String,
+    /// Spot instances (priced at the type's spot discount).
+    #[serde(default)]
+    pub spot: bool,
+    /// Priority for the priority expander (higher is preferred; also the placement order).
+    #[serde(default = "default_priority")]
+    pub priority: i32,
+    /// Nodes kept at all times (and, until the cluster autoscaler lands, the group's size).
+    #[serde(default)]
+    pub min_instances: u32,
+    /// Upper bound on nodes.
+    #[serde(default = "default_max_instances")]
+    pub max_instances: u32,
+}
+
+fn default_priority() -> i32 {
+    1
+}
+
+fn default_max_instances() -> u32 {
+    5
+}
+
+/// One inference API (a Cortex RealtimeAPI).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSpec {
+    /// Unique name, used in results series (`rps/<name>`).
+    pub name: String,
+    /// Node groups this API may run on (all groups when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_groups: Vec<String>,
+    /// Resources requested by one replica.
+    #[serde(default)]
+    pub compute: ComputeSpec,
+    /// Concurrency and queueing inside one replica.
+    #[serde(default)]
+    pub pod: PodSpec,
+    /// Time from a replica being scheduled to passing its readiness probe (image pull + model
+    /// load), on top of any node boot time.
+    #[serde(default)]
+    pub startup_time: Option<DurationSpec>,
+    /// Client-side request timeout (e.g. the API gateway's 29 s); unset = no timeout.
+    #[serde(default)]
+    pub timeout: Option<DurationSpec>,
+    /// How long a request takes to serve once a worker picks it up.
+    pub service_time: ServiceTimeSpec,
+    /// Arrivals.
+    pub traffic: TrafficSpec,
+    /// Replica count policy.
+    #[serde(default)]
+    pub autoscaling: AutoscalingSpec,
+    /// Objectives overriding the scenario-wide ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloSpec>,
+}
+
+/// Resource requests of one replica, Kubernetes style.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComputeSpec {
+    /// CPU request.
+    pub cpu: Quantity,
+    /// Memory request of the replica (proxy + server, excluding per-process model copies).
+    pub mem: Quantity,
+    /// Memory each process adds (its copy of the model), so more processes cost memory.
+    pub mem_per_process: Quantity,
+    /// Whole GPUs.
+    pub gpu: u32,
+}
+
+impl Default for ComputeSpec {
+    fn default() -> Self {
+        Self {
+            cpu: Quantity {
+                text: "200m".into(),
+                value: 0.2,
+            },
+            mem: Quantity::default(),
+            mem_per_process: Quantity::default(),
+            gpu: 0,
+        }
+    }
+}
+
+/// Workers and queue of a replica. Cortex ≤0.35 describes concurrency as processes × threads;
+/// later Cortex as `max_concurrency`. Both are accepted (not together).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodSpec {
+    /// Server processes per replica (default 1); requests are routed to one at random.
+    pub processes_per_replica: Option<u32>,
+    /// Worker threads per process (default 1).
+    pub threads_per_process: Option<u32>,
+    /// Cortex ≥0.36 concurrency: one process with this many workers.
+    pub max_concurrency: Option<u32>,
+    /// Queued requests allowed per replica beyond its concurrency before 503 (default 100).
+    pub max_queue_length: Option<u32>,
+}
+
+/// Service time distributions. `distribution` selects which other fields apply.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceTimeSpec {
+    /// `constant`, `exponential`, `lognormal` or `empirical`.
+    pub distribution: String,
+    /// constant: the service time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<DurationSpec>,
+    /// exponential: the mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<DurationSpec>,
+    /// lognormal: the median (with `p99`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median: Option<DurationSpec>,
+    /// lognormal: the 99th percentile (with `median`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<DurationSpec>,
+    /// lognormal: μ of ln(seconds) (with `sigma`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mu: Option<f64>,
+    /// lognormal: σ of ln(seconds) (with `mu`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<f64>,
+    /// empirical: CSV file of observed durations, relative to the scenario file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// empirical: column holding the durations (default `latency_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// empirical: unit of the column, `ms` or `s` (default: `ms` when the column name ends in
+    /// `_ms`, else `s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// Arrival processes. `kind` selects which other fields apply.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSpec {
+    /// `poisson`, `constant`, `steps`, `diurnal` or `trace`.
+    pub kind: String,
+    /// poisson / constant: requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rps: Option<f64>,
+    /// steps: the rate from each `at` onwards (rate 0 before the first step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepSpec>>,
+    /// steps: `poisson` (default) or `constant` arrivals within each step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrivals: Option<String>,
+    /// diurnal: mean requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_rps: Option<f64>,
+    /// diurnal: peak rate / trough rate (≥ 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_to_trough: Option<f64>,
+    /// diurnal: period of the sinusoid (default 24h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<DurationSpec>,
+    /// diurnal: time of the first peak (default a quarter period, i.e. the sinusoid starts at the mean and rising).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_at: Option<DurationSpec>,
+    /// trace: CSV of request timestamps, relative to the scenario file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// trace: column of timestamps in seconds (default `timestamp_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// trace: replay faster (2 = twice as fast, the trace's time axis divided by 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup: Option<f64>,
+    /// trace: multiply the request rate (growth what-if: 2 = twice the requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_scale: Option<f64>,
+}
+
+/// One step of a piecewise-constant rate.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// When the rate takes effect.
+    pub at: DurationSpec,
+    /// Requests per second from then on.
+    pub rps: f64,
+}
+
+/// Replica-count policy and bounds.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscalingSpec {
+    /// `fixed` (replicas = `min_replicas`).
+    #[serde(default = "default_policy")]
+    pub policy: String,
+    /// Lower bound on replicas.
+    #[serde(default = "default_min_replicas")]
+    pub min_replicas: u32,
+    /// Upper bound on replicas.
+    #[serde(default = "default_max_replicas")]
+    pub max_replicas: u32,
+}
+
+impl Default for AutoscalingSpec {
+    fn default() -> Self {
+        Self {
+            policy: default_policy(),
+            min_replicas: default_min_replicas(),
+            max_replicas: default_max_replicas(),
+        }
+    }
+}
+
+fn default_policy() -> String {
+    "fixed".into()
+}
+
+fn default_min_replicas() -> u32 {
+    1
+}
+
+fn default_max_replicas() -> u32 {
+    100
+}

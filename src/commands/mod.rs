@@ -1,0 +1,48 @@
+//! One module per subcommand.
+
+pub mod run;
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+
+/// Why a command failed: bad input (exit 2, one line naming the file and field) or anything
+/// else (exit 1).
+pub enum Failure {
+    /// The user's input is wrong; the message says where and what was expected.
+    BadInput(String),
+    /// An environment or internal failure.
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+/// Write `bytes` to `path` through a temporary file in the same directory and a rename, so an
+/// interrupted write never leaves a half-written file behind.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // NamedTempFile is created 0600; results are ordinary files.
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("cannot set permissions on {}", path.display()))?;
+    }
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.flush())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

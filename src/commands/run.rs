@@ -1,0 +1,116 @@
+//! `simctl run`: simulate one scenario.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use sim::{Results, Scenario, SimError};
+
+use super::{write_atomically, Failure};
+
+/// Arguments of `simctl run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Scenario file (TOML). See scenarios/quickstart.toml for a commented example.
+    pub scenario: PathBuf,
+    /// Write the results JSON (schema simctl.results/v1) to this file.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Load, simulate, summarize, write.
+pub fn run(args: RunArgs) -> Result<(), Failure> {
+    let mut scenario =
+        Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    if let Some(seed) = args.seed {
+        scenario.seed = seed;
+        scenario.file.seed = seed;
+    }
+    let results = sim::run(&scenario).map_err(|e| match e {
+        SimError::Data(e) => Failure::BadInput(e.to_string()),
+    })?;
+    if !args.quiet {
+        print!("{}", summary(&results));
+    }
+    if let Some(out) = &args.out {
+        let mut json = serde_json::to_vec_pretty(&results).context("cannot serialize results")?;
+        json.push(b'\n');
+        write_atomically(out, &json)?;
+        if !args.quiet {
+            println!("results written to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// The human-readable table printed after a run.
+pub fn summary(r: &Results) -> String {
+    let mut out = format!(
+        "{} — {:.0} s simulated, seed {}\n\n",
+        r.scenario_name, r.duration_s, r.seed
+    );
+    out.push_str(&format!(
+        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n",
+        "API", "requests", "p50 ms", "p99 ms", "rejected", "timeout", "replicas", "cost USD", "SLO"
+    ));
+    for api in &r.apis {
+        let requests = api.requests.max(1) as f64;
+        let verdict = if api.slo.checks.is_empty() {
+            "-".to_string()
+        } else if api.slo.met {
+            "met".to_string()
+        } else {
+            let failed: Vec<&str> = api
+                .slo
+                .checks
+                .iter()
+                .filter(|c| !c.met)
+                .map(|c| c.objective.as_str())
+                .collect();
+            format!("MISSED ({})", failed.join(", "))
+        };
+        let replicas = api.replica_seconds / r.duration_s.max(1e-9);
+        out.push_str(&format!(
+            "{:<16} {:>10} {:>9.1} {:>9.1} {:>8.2}% {:>8.2}% {:>9.1} {:>10.2}  {}\n",
+            api.name,
+            api.requests,
+            api.latency_ms.p50,
+            api.latency_ms.p99,
+            100.0 * api.rejected as f64 / requests,
+            100.0 * api.timed_out as f64 / requests,
+            replicas,
+            api.cost_usd,
+            verdict
+        ));
+    }
+    out.push('\n');
+    out.push_str(&format!(
+        "{:<16} {:<14} {:>5} {:>10} {:>10} {:>10}\n",
+        "node group", "instance", "spot", "peak nodes", "node-hours", "cost USD"
+    ));
+    for g in &r.node_groups {
+        out.push_str(&format!(
+            "{:<16} {:<14} {:>5} {:>10} {:>10.1} {:>10.2}\n",
+            g.name,
+            g.instance_type,
+            if g.spot { "yes" } else { "no" },
+            g.peak_nodes,
+            g.node_hours,
+            g.cost_usd
+        ));
+    }
+    out.push_str(&format!(
+        "\ntotal cost {:.2} USD (nodes {:.2}, of which idle {:.2}; control plane {:.2})\n",
+        r.cost_usd_total,
+        r.cost_usd_total - r.control_plane_cost_usd,
+        r.idle_cost_usd,
+        r.control_plane_cost_usd
+    ));
+    out
+}

@@ -1,0 +1,51 @@
+//! `simctl`: capacity planning and autoscaler tuning for ML inference on Kubernetes.
+//!
+//! A thin command line over the `sim`, `autoscaler`, `loadgen` and `reports` crates.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// Exit code for bad input (scenario, trace or flag): the user can fix it.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "simctl",
+    version,
+    about = "Capacity planning and autoscaler tuning for ML inference on Kubernetes",
+    long_about = "simctl answers: how many replicas, nodes and dollars do I need, and how should my \
+autoscaler be tuned, so my latency SLO holds under my traffic?\n\n\
+It simulates Cortex-style inference APIs on spot and on-demand node groups, deterministically \
+(same scenario and seed, same results), from a TOML scenario file. See scenarios/ for examples."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate a scenario and print a summary (optionally write the results JSON).
+    Run(commands::run::RunArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(commands::Failure::BadInput(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(commands::Failure::Other(error)) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
