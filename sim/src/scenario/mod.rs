@@ -281,7 +281,7 @@ fn parse_file(text: &str, file_name: &str) -> Result<ScenarioFile, ScenarioError
             line,
             column,
             field: (path != "." && !path.is_empty()).then_some(path.clone()),
-            message: inner.message().trim().to_string(),
+            message: inner.message().trim().replace('\n', "; "),
         };
         if line.is_none() && located.field.is_some() {
             locate(text, file_name, FieldError::new(path, located.message))
