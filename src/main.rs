@@ -10,6 +10,8 @@ mod commands;
 
 /// Exit code for bad input (scenario, trace or flag): the user can fix it.
 const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code after Ctrl-C (128 + SIGINT), once partial results are written.
+const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Parser)]
 #[command(
@@ -42,6 +44,10 @@ fn main() -> ExitCode {
         Err(commands::Failure::BadInput(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(EXIT_BAD_INPUT)
+        }
+        Err(commands::Failure::Interrupted(message)) => {
+            eprintln!("{message}");
+            ExitCode::from(EXIT_INTERRUPTED)
         }
         Err(commands::Failure::Other(error)) => {
             eprintln!("error: {error:#}");

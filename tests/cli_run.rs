@@ -280,3 +280,38 @@ fn unreadable_scenario_is_bad_input() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("does-not-exist.toml"));
 }
+
+#[test]
+fn ctrl_c_keeps_partial_results() {
+    let dir = scratch("interrupt");
+    let scenario = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml"),
+    )
+    .expect("quickstart")
+    .replace("duration = \"4h\"", "duration = \"20000h\"");
+    let path = dir.join("long.toml");
+    std::fs::write(&path, scenario).expect("write");
+    let out = dir.join("r.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_simctl"))
+        .args(["run", "--quiet", path.to_str().expect("utf-8"), "--out"])
+        .arg(&out)
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let done = child.wait_with_output().expect("exits");
+    assert_eq!(done.status.code(), Some(130));
+    let r = read_json(&out);
+    let truncated = r["truncated_at_s"].as_f64().expect("truncated_at_s set");
+    assert!(truncated > 0.0 && truncated < 20000.0 * 3600.0);
+    let api = &r["apis"][0];
+    let n = |k: &str| api[k].as_u64().expect(k);
+    assert_eq!(
+        n("requests"),
+        n("completed") + n("rejected") + n("timed_out") + n("in_flight_at_end")
+    );
+}

@@ -892,3 +892,85 @@ fn verdict(api: &Api, latency: &Percentiles, rejection_rate: f64, timeout_rate: 
         checks,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn scenario(extra_api: &str) -> Scenario {
+        let text = format!(
+            r#"
+duration = "10m"
+seed = 9
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+[[apis]]
+name = "a"
+timeout = "2s"
+[apis.compute]
+cpu = "1"
+[apis.pod]
+processes_per_replica = 2
+threads_per_process = 2
+max_queue_length = 8
+[apis.service_time]
+distribution = "exponential"
+mean = "200ms"
+[apis.traffic]
+kind = "poisson"
+rps = 30
+[apis.autoscaling]
+min_replicas = 2
+{extra_api}
+"#
+        );
+        Scenario::parse(&text, "t.toml", Path::new(".")).expect("valid")
+    }
+
+    #[test]
+    fn stepping_in_slices_gives_the_same_results() {
+        let s = scenario("");
+        let whole = run(&s).expect("runs");
+        let mut sim = Simulation::new(s.clone()).expect("starts");
+        while sim.now() < s.duration {
+            let next = sim.now() + SimTime::from_secs_f64(7.3);
+            sim.advance_to(next).expect("advances");
+        }
+        let sliced = sim.finish();
+        assert_eq!(
+            serde_json::to_string(&whole).expect("json"),
+            serde_json::to_string(&sliced).expect("json")
+        );
+    }
+
+    #[test]
+    fn overload_rejects_and_balances() {
+        // Capacity of 2 replicas × (4 workers + 8 queued); 30 req/s × 0.2 s = 6 busy of 8.
+        let r = run(&scenario("")).expect("runs");
+        let a = &r.apis[0];
+        assert_eq!(
+            a.requests,
+            a.completed + a.rejected + a.timed_out + a.in_flight_at_end
+        );
+        assert!(
+            a.rejected > 0,
+            "random routing to processes overflows queues"
+        );
+    }
+
+    #[test]
+    fn replica_that_does_not_fit_stays_pending() {
+        let mut s = scenario("");
+        // Three replicas of 1.5 CPU on one m5.xlarge (3.8 CPU allocatable) → one pending.
+        s.apis[0].requests.cpu_m = 1500;
+        s.apis[0].min_replicas = 3;
+        let r = run(&s).expect("runs");
+        assert_eq!(r.apis[0].peak_pending_replicas, 1);
+        assert!(r.events.iter().any(|e| e.kind == "replica_unschedulable"));
+        let ready = &r.timeline.series["replicas_ready/a"];
+        assert!(ready.iter().all(|v| *v == Some(2.0)));
+    }
+}

@@ -50,6 +50,13 @@ pub struct Results {
     pub events_dropped: u64,
 }
 
+impl Results {
+    /// Seconds actually simulated: the whole duration, or up to where the run was stopped.
+    pub fn simulated_s(&self) -> f64 {
+        self.truncated_at_s.unwrap_or(self.duration_s)
+    }
+}
+
 /// One API's figures.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ApiResults {

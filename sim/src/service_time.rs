@@ -252,6 +252,45 @@ mod tests {
     }
 
     #[test]
+    fn empirical_resamples_the_file_and_reports_bad_rows() {
+        let dir = std::env::temp_dir().join(format!("simctl-st-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("lat.csv"),
+            "timestamp_s,latency_ms\n0,100\n1,300\n",
+        )
+        .expect("write");
+        let spec = |column: &str| ServiceTimeSpec {
+            distribution: "empirical".into(),
+            value: None,
+            mean: None,
+            median: None,
+            p99: None,
+            mu: None,
+            sigma: None,
+            path: Some("lat.csv".into()),
+            column: Some(column.into()),
+            unit: None,
+        };
+        let model = ServiceTime::from_spec(&spec("latency_ms"), "s", &dir).expect("valid");
+        assert!((model.mean_s() - 0.2).abs() < 1e-12);
+        let mut s = ServiceSampler::new(model, stream(1, "s"));
+        let draws: Vec<SimTime> = (0..100).map(|_| s.sample()).collect();
+        assert!(draws.contains(&SimTime::from_secs_f64(0.1)));
+        assert!(draws.contains(&SimTime::from_secs_f64(0.3)));
+        assert!(draws
+            .iter()
+            .all(|d| *d == SimTime::from_secs_f64(0.1) || *d == SimTime::from_secs_f64(0.3)));
+
+        std::fs::write(dir.join("lat.csv"), "latency_ms\n100\n-5\n").expect("write");
+        let Err(LoadError::Field(e)) = ServiceTime::from_spec(&spec("latency_ms"), "s", &dir)
+        else {
+            panic!("negative duration accepted");
+        };
+        assert!(e.message.contains("lat.csv:3"), "{}", e.message);
+    }
+
+    #[test]
     fn exponential_mean() {
         let m = mean_of(ServiceTime::Exponential { mean_s: 0.05 }, 200_000);
         assert!((m - 0.05).abs() < 0.05 * 0.01, "{m}");

@@ -12,6 +12,8 @@ use anyhow::Context;
 pub enum Failure {
     /// The user's input is wrong; the message says where and what was expected.
     BadInput(String),
+    /// The user stopped the run (Ctrl-C); partial results were kept (exit 130).
+    Interrupted(String),
     /// An environment or internal failure.
     Other(anyhow::Error),
 }

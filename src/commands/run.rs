@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use sim::{Results, Scenario, SimError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sim::{Results, Scenario, SimError, SimTime, Simulation};
 
 use super::{write_atomically, Failure};
 
@@ -32,7 +36,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         scenario.seed = seed;
         scenario.file.seed = seed;
     }
-    let results = sim::run(&scenario).map_err(|e| match e {
+    let results = simulate(scenario, args.quiet).map_err(|e| match e {
         SimError::Data(e) => Failure::BadInput(e.to_string()),
     })?;
     if !args.quiet {
@@ -46,14 +50,60 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             println!("results written to {}", out.display());
         }
     }
-    Ok(())
+    match results.truncated_at_s {
+        Some(t) => Err(Failure::Interrupted(format!(
+            "interrupted: results cover the first {t:.0} s of {:.0} s",
+            results.duration_s
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Run in slices of simulated time so that a progress bar can move and Ctrl-C can stop the run
+/// between slices; an interrupted run still returns results for the time simulated.
+fn simulate(scenario: Scenario, quiet: bool) -> Result<Results, SimError> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupted);
+        // Without a handler (e.g. one is already installed) Ctrl-C simply kills the process.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let duration = scenario.duration;
+    let slices: u64 = 200;
+    let slice = SimTime(duration.0.div_ceil(slices).max(1));
+    let mut sim = Simulation::new(scenario)?;
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        // Draws only when stderr is a terminal.
+        ProgressBar::new(slices).with_style(
+            ProgressStyle::with_template(
+                "{spinner} simulating [{bar:30}] {percent}% of simulated time, ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        )
+    };
+    while sim.now() < duration && !interrupted.load(Ordering::SeqCst) {
+        sim.advance_to(sim.now() + slice)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(sim.finish())
 }
 
 /// The human-readable table printed after a run.
 pub fn summary(r: &Results) -> String {
     let mut out = format!(
-        "{} — {:.0} s simulated, seed {}\n\n",
-        r.scenario_name, r.duration_s, r.seed
+        "{} — {:.0} s simulated{}, seed {}\n\n",
+        r.scenario_name,
+        r.simulated_s(),
+        if r.truncated_at_s.is_some() {
+            format!(" (interrupted; of {:.0} s)", r.duration_s)
+        } else {
+            String::new()
+        },
+        r.seed
     );
     out.push_str(&format!(
         "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n",
@@ -75,7 +125,7 @@ pub fn summary(r: &Results) -> String {
                 .collect();
             format!("MISSED ({})", failed.join(", "))
         };
-        let replicas = api.replica_seconds / r.duration_s.max(1e-9);
+        let replicas = api.replica_seconds / r.simulated_s().max(1e-9);
         out.push_str(&format!(
             "{:<16} {:>10} {:>9.1} {:>9.1} {:>8.2}% {:>8.2}% {:>9.1} {:>10.2}  {}\n",
             api.name,
