@@ -17,11 +17,12 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
-use autoscaler::{Fixed, Observation, ScalingPolicy};
+use autoscaler::{Observation, ScalingPolicy};
 use hdrhistogram::Histogram;
 use rand::Rng;
 
 use crate::cluster::{Cluster, NodeId};
+use crate::metrics::{MetricPipeline, PodSample};
 use crate::results::{
     encode_histogram, ApiResults, Event, NodeGroupResults, Percentiles, Results, SloCheck,
     SloVerdict, Timeline, SCHEMA,
@@ -58,6 +59,9 @@ enum EventKind {
         replica: u32,
     },
     PolicyTick {
+        api: u32,
+    },
+    Scrape {
         api: u32,
     },
     TimelineTick,
@@ -123,6 +127,9 @@ struct Replica {
     node: Option<NodeId>,
     in_flight: u32,
     processes: Vec<Process>,
+    created: SimTime,
+    /// Requests routed here since the last scrape.
+    arrivals: u64,
 }
 
 /// Per-step counters for the timeline.
@@ -142,7 +149,18 @@ struct ApiState {
     service: ServiceSampler,
     routing: Stream,
     policy: Box<dyn ScalingPolicy>,
+    metrics: MetricPipeline,
+    /// What the policy last asked for (before overprovisioning).
+    policy_replicas: u32,
+    /// Replicas asked of the cluster: the policy's count plus overprovisioning.
     desired: u32,
+    /// Requests held by the activator while the API has no ready replica (scale-to-zero).
+    held: VecDeque<Queued>,
+    /// ∫ (in flight + held) dt, in request-seconds, for time-averaged concurrency.
+    area: f64,
+    area_at: SimTime,
+    area_at_scrape: f64,
+    track_area: bool,
     replicas: Vec<Replica>,
     /// Indices of ready replicas, the routing candidates.
     ready: Vec<u32>,
@@ -169,6 +187,16 @@ fn new_histogram() -> Histogram<u64> {
 }
 
 impl ApiState {
+    /// Bring the concurrency integral up to `now`; call before changing in-flight or held.
+    #[inline]
+    fn touch(&mut self, now: SimTime) {
+        if self.track_area {
+            let dt = now.since(self.area_at).as_secs_f64();
+            self.area += (self.in_flight + self.held.len() as u64) as f64 * dt;
+            self.area_at = now;
+        }
+    }
+
     fn set_ready_count_changed(&mut self, now: SimTime) {
         let dt = now.since(self.last_ready_change).as_secs_f64();
         self.replica_seconds += dt * self.ready.len() as f64;
@@ -250,7 +278,8 @@ impl Simulation {
                 stream(seed, &format!("arrivals/{}", spec.name)),
             )?;
             let next_arrival = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
-            let policy: Box<dyn ScalingPolicy> = Box::new(Fixed::new(spec.min_replicas));
+            let policy = spec.autoscaling.build();
+            let metrics = MetricPipeline::new(policy.metric_spec());
             let initial = policy.initial_replicas();
             sim.apis.push(ApiState {
                 service: ServiceSampler::new(
@@ -260,8 +289,15 @@ impl Simulation {
                 routing: stream(seed, &format!("routing/{}", spec.name)),
                 arrivals,
                 next_arrival,
+                track_area: metrics.wants_time_average(),
+                metrics,
                 policy,
+                policy_replicas: initial,
                 desired: 0,
+                held: VecDeque::new(),
+                area: 0.0,
+                area_at: SimTime::ZERO,
+                area_at_scrape: 0.0,
                 replicas: Vec::new(),
                 ready: Vec::new(),
                 round_robin: 0,
@@ -288,9 +324,17 @@ impl Simulation {
                 },
                 spec,
             });
-            sim.scale_to(i, initial, true);
+            let auto = &sim.apis[i].spec.autoscaling;
+            let target = auto.overprovisioning.apply(
+                initial.clamp(auto.min_replicas, auto.max_replicas),
+                auto.max_replicas,
+            );
+            sim.scale_to(i, target, true);
             let tick = SimTime::from(sim.apis[i].policy.tick_interval());
             sim.schedule(tick, EventKind::PolicyTick { api: i as u32 });
+            if let Some(every) = sim.apis[i].metrics.scrape_interval() {
+                sim.schedule(every, EventKind::Scrape { api: i as u32 });
+            }
         }
         sim.schedule(sim.scenario.timeline_step, EventKind::TimelineTick);
         Ok(sim)
@@ -368,11 +412,38 @@ impl Simulation {
     fn arrive(&mut self, a: usize) {
         let now = self.now;
         let api = &mut self.apis[a];
+        api.touch(now);
         api.requests += 1;
         api.step.arrivals += 1;
         // Drawn for every request, served or not, so every configuration sees the same
         // service time for the same request (common random numbers).
         let service = api.service.sample();
+        let request = Queued {
+            arrival: now,
+            service,
+        };
+        if api.ready.is_empty() && api.spec.autoscaling.holds_requests_at_zero() {
+            // The activator holds the request (behind a breaker of one replica's capacity) and
+            // wakes a scaled-to-zero API at once.
+            if api.held.len() as u64 >= u64::from(api.spec.capacity()) {
+                api.rejected += 1;
+                api.step.rejected += 1;
+                return;
+            }
+            api.held.push_back(request);
+            if api.desired == 0 {
+                self.decide(a, false);
+            }
+            return;
+        }
+        self.dispatch(a, request);
+    }
+
+    /// Route a request to a ready replica, start it or queue it, or reject it.
+    #[inline]
+    fn dispatch(&mut self, a: usize, request: Queued) {
+        let now = self.now;
+        let api = &mut self.apis[a];
         let Some(r) = api.route() else {
             api.rejected += 1;
             api.rejected_no_replica += 1;
@@ -394,25 +465,23 @@ impl Simulation {
             return;
         }
         replica.in_flight += 1;
+        replica.arrivals += 1;
         api.in_flight += 1;
         let proc_ = &mut replica.processes[process as usize];
         if proc_.busy < threads {
             proc_.busy += 1;
-            record(&mut api.wait, 0);
+            record(&mut api.wait, now.since(request.arrival).as_micros());
             self.schedule(
-                now + service,
+                now + request.service,
                 EventKind::Completion {
                     api: a as u32,
                     replica: r,
                     process,
-                    arrival: now,
+                    arrival: request.arrival,
                 },
             );
         } else {
-            proc_.queue.push_back(Queued {
-                arrival: now,
-                service,
-            });
+            proc_.queue.push_back(request);
             api.queued += 1;
         }
     }
@@ -426,7 +495,13 @@ impl Simulation {
                 arrival,
             } => self.complete(api as usize, replica as usize, process as usize, arrival),
             EventKind::ReplicaReady { api, replica } => self.replica_ready(api as usize, replica),
-            EventKind::PolicyTick { api } => self.policy_tick(api as usize),
+            EventKind::PolicyTick { api } => {
+                let a = api as usize;
+                self.decide(a, true);
+                let tick = SimTime::from(self.apis[a].policy.tick_interval());
+                self.schedule(self.now + tick, EventKind::PolicyTick { api });
+            }
+            EventKind::Scrape { api } => self.scrape(api as usize),
             EventKind::TimelineTick => {
                 self.sample_timeline();
                 let next = self.now + self.scenario.timeline_step;
@@ -441,6 +516,7 @@ impl Simulation {
     fn complete(&mut self, a: usize, r: usize, p: usize, arrival: SimTime) {
         let now = self.now;
         let api = &mut self.apis[a];
+        api.touch(now);
         let timeout = api.spec.timeout;
         let latency = now.since(arrival);
         if timeout.is_some_and(|t| latency > t) {
@@ -509,51 +585,135 @@ impl Simulation {
             message: format!("replica {r} ready"),
             inputs: BTreeMap::new(),
         });
+        self.release_held(a);
     }
 
-    fn policy_tick(&mut self, a: usize) {
+    /// Hand the activator's held requests to the ready replicas, oldest first.
+    fn release_held(&mut self, a: usize) {
+        let now = self.now;
+        self.apis[a].touch(now);
+        while let Some(request) = self.apis[a].held.pop_front() {
+            let api = &mut self.apis[a];
+            if api
+                .spec
+                .timeout
+                .is_some_and(|t| now.since(request.arrival) >= t)
+            {
+                api.timed_out += 1;
+                api.step.timed_out += 1;
+                continue;
+            }
+            self.dispatch(a, request);
+        }
+    }
+
+    /// One scrape of the API's replicas for the policy's metric pipeline.
+    fn scrape(&mut self, a: usize) {
         let now = self.now;
         let api = &mut self.apis[a];
+        api.touch(now);
+        let Some(every) = api.metrics.scrape_interval() else {
+            return;
+        };
+        let total = if api.track_area {
+            let avg = (api.area - api.area_at_scrape) / every.as_secs_f64();
+            api.area_at_scrape = api.area;
+            avg
+        } else {
+            (api.in_flight + api.held.len() as u64) as f64
+        };
+        let workers = f64::from(api.spec.processes * api.spec.threads);
+        let mut pods = Vec::new();
+        if api.metrics.wants_pods() {
+            for (slot, replica) in api.replicas.iter_mut().enumerate() {
+                if matches!(
+                    replica.state,
+                    ReplicaState::Gone | ReplicaState::Terminating
+                ) {
+                    continue;
+                }
+                let busy: u32 = replica.processes.iter().map(|p| p.busy).sum();
+                pods.push((
+                    slot,
+                    PodSample {
+                        ready: replica.state == ReplicaState::Ready,
+                        scheduled: replica.node.is_some(),
+                        in_flight: f64::from(replica.in_flight),
+                        busy_fraction: f64::from(busy) / workers,
+                        arrivals: replica.arrivals,
+                        age: now.since(replica.created),
+                    },
+                ));
+                replica.arrivals = 0;
+            }
+        }
+        api.metrics.scrape(now, total, &pods);
+        self.schedule(now + every, EventKind::Scrape { api: a as u32 });
+    }
+
+    /// Ask the policy for a decision from what it can observe now and apply it. `tick` is false
+    /// for the activator's out-of-band wake-up of a scaled-to-zero API.
+    fn decide(&mut self, a: usize, tick: bool) {
+        let now = self.now;
+        let api = &mut self.apis[a];
+        if tick {
+            api.metrics.sync(now);
+        }
+        let (metric, panic_metric, pods) = api.metrics.observe(now);
         let observation = Observation {
-            current_replicas: api.desired,
+            current_replicas: api.policy_replicas,
             ready_replicas: api.ready.len() as u32,
-            ..Observation::default()
+            metric,
+            panic_metric,
+            pods,
+            waiting_requests: u32::try_from(api.held.len()).unwrap_or(u32::MAX),
         };
         let recommendation = api.policy.recommend(now.as_duration(), &observation);
-        let bounded = recommendation
+        let auto = &api.spec.autoscaling;
+        let policy_replicas = recommendation
             .replicas
-            .clamp(api.spec.min_replicas, api.spec.max_replicas);
-        let tick = SimTime::from(api.policy.tick_interval());
-        if bounded != api.desired {
-            let mut inputs: BTreeMap<String, f64> = recommendation
-                .inputs
-                .iter()
-                .map(|(k, v)| ((*k).to_string(), *v))
-                .collect();
-            inputs.insert("from".into(), f64::from(api.desired));
-            inputs.insert("to".into(), f64::from(bounded));
-            let event = Event {
-                t_s: now.as_secs_f64(),
-                kind: "scale".into(),
-                api: Some(api.spec.name.clone()),
-                node_group: None,
-                message: format!(
-                    "{} {} → {} replicas",
-                    api.policy.name(),
-                    api.desired,
-                    bounded
-                ),
-                inputs,
-            };
-            self.log(event);
-            self.scale_to(a, bounded, false);
+            .clamp(auto.min_replicas, auto.max_replicas);
+        let target = auto
+            .overprovisioning
+            .apply(policy_replicas, auto.max_replicas);
+        api.policy_replicas = policy_replicas;
+        if target == api.desired {
+            return;
         }
-        self.schedule(now + tick, EventKind::PolicyTick { api: a as u32 });
+        let mut inputs: BTreeMap<String, f64> = recommendation
+            .inputs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), *v))
+            .collect();
+        if let Some(m) = metric {
+            inputs.insert("metric".into(), m);
+        }
+        if let Some(p) = panic_metric {
+            inputs.insert("panic_metric".into(), p);
+        }
+        inputs.insert("ready".into(), f64::from(observation.ready_replicas));
+        inputs.insert("from".into(), f64::from(api.desired));
+        inputs.insert("to".into(), f64::from(target));
+        let event = Event {
+            t_s: now.as_secs_f64(),
+            kind: "scale".into(),
+            api: Some(api.spec.name.clone()),
+            node_group: None,
+            message: format!(
+                "{}{} {} → {} replicas",
+                api.policy.name(),
+                if tick { "" } else { " (wake-up)" },
+                api.desired,
+                target
+            ),
+            inputs,
+        };
+        self.log(event);
+        self.scale_to(a, target, false);
     }
 
     /// Create or remove replicas to reach `target`. Initial replicas are ready at once.
     fn scale_to(&mut self, a: usize, target: u32, initial: bool) {
-        let now = self.now;
         let current = self.apis[a].desired;
         self.apis[a].desired = target;
         if target > current {
@@ -565,7 +725,6 @@ impl Simulation {
                 self.retire_one_replica(a);
             }
         }
-        let _ = now;
     }
 
     fn add_replica(&mut self, a: usize, initial: bool) {
@@ -579,6 +738,8 @@ impl Simulation {
             node: None,
             in_flight: 0,
             processes,
+            created: now,
+            arrivals: 0,
         };
         let slot = match api
             .replicas
@@ -727,7 +888,10 @@ impl Simulation {
             push(format!("latency_p50_ms/{n}"), quantile(&s.latency, 0.5));
             push(format!("latency_p99_ms/{n}"), quantile(&s.latency, 0.99));
             push(format!("in_flight/{n}"), Some(api.in_flight as f64));
-            push(format!("queue/{n}"), Some(api.queued as f64));
+            push(
+                format!("queue/{n}"),
+                Some((api.queued + api.held.len() as u64) as f64),
+            );
             push(
                 format!("replicas_desired/{n}"),
                 Some(f64::from(api.desired)),
@@ -966,7 +1130,7 @@ min_replicas = 2
         let mut s = scenario("");
         // Three replicas of 1.5 CPU on one m5.xlarge (3.8 CPU allocatable) → one pending.
         s.apis[0].requests.cpu_m = 1500;
-        s.apis[0].min_replicas = 3;
+        s.apis[0].autoscaling.min_replicas = 3;
         let r = run(&s).expect("runs");
         assert_eq!(r.apis[0].peak_pending_replicas, 1);
         assert!(r.events.iter().any(|e| e.kind == "replica_unschedulable"));

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod cluster;
 pub mod engine;
+mod metrics;
 pub mod results;
 pub mod rng;
 pub mod scenario;

@@ -6,6 +6,7 @@
 //! cross-field rules and builds the typed model the engine runs. Errors of the second pass carry
 //! a field path that is looked up in the TOML syntax tree to find its line.
 
+pub mod policy;
 pub mod schema;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use crate::service_time::ServiceTime;
 use crate::time::SimTime;
 use crate::traffic::Traffic;
 use crate::units::DurationSpec;
+pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 use schema::{ApiSpec, ScenarioFile, SloSpec};
 
 /// A scenario that failed to load: where, and what was expected.
@@ -145,12 +147,8 @@ pub struct Api {
     pub service_time: ServiceTime,
     /// Arrival process.
     pub traffic: Traffic,
-    /// Replica-count policy name.
-    pub policy: String,
-    /// Lower bound on replicas.
-    pub min_replicas: u32,
-    /// Upper bound on replicas.
-    pub max_replicas: u32,
+    /// Replica-count policy, bounds and overprovisioning.
+    pub autoscaling: Autoscaling,
     /// Objectives.
     pub slo: SloSpec,
 }
@@ -602,31 +600,7 @@ fn build_api(
         .into());
     }
 
-    let auto = &spec.autoscaling;
-    if auto.policy != "fixed" {
-        return Err(FieldError::new(
-            format!("{path}.autoscaling.policy"),
-            format!("expected \"fixed\", found \"{}\"", auto.policy),
-        )
-        .into());
-    }
-    if auto.max_replicas == 0 {
-        return Err(FieldError::new(
-            format!("{path}.autoscaling.max_replicas"),
-            "expected an integer ≥ 1, found 0",
-        )
-        .into());
-    }
-    if auto.min_replicas > auto.max_replicas {
-        return Err(FieldError::new(
-            format!("{path}.autoscaling.min_replicas"),
-            format!(
-                "expected min_replicas ≤ max_replicas ({}), found {}",
-                auto.max_replicas, auto.min_replicas
-            ),
-        )
-        .into());
-    }
+    let autoscaling = policy::parse(&spec.autoscaling, &format!("{path}.autoscaling"))?;
 
     let timeout = match spec.timeout {
         Some(DurationSpec(t)) if t == SimTime::ZERO => {
@@ -656,9 +630,7 @@ fn build_api(
             base_dir,
         )?,
         traffic: Traffic::from_spec(&spec.traffic, &format!("{path}.traffic"), base_dir)?,
-        policy: auto.policy.clone(),
-        min_replicas: auto.min_replicas,
-        max_replicas: auto.max_replicas,
+        autoscaling,
         slo,
     })
 }
@@ -768,7 +740,7 @@ rps = 5
         let e = parse(&text).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "t.toml:14:23: apis[0].pod.threads_per_process: expected an integer ≥ 1, found 0"
+            "t.toml:12:23: apis[0].pod.threads_per_process: expected an integer ≥ 1, found 0"
         );
     }
 
@@ -776,7 +748,7 @@ rps = 5
     fn unknown_field_is_located() {
         let text = MINIMAL.replace("rps = 5", "rpss = 5");
         let e = parse(&text).unwrap_err();
-        assert_eq!(e.line, Some(20));
+        assert_eq!(e.line, Some(18));
         assert_eq!(e.field.as_deref(), Some("apis[0].traffic.rpss"));
         assert!(e.message.contains("unknown field `rpss`"), "{e}");
     }
@@ -785,7 +757,7 @@ rps = 5
     fn wrong_type_is_located() {
         let text = MINIMAL.replace("rps = 5", "rps = \"fast\"");
         let e = parse(&text).unwrap_err();
-        assert_eq!(e.line, Some(20));
+        assert_eq!(e.line, Some(18));
         assert!(e.message.contains("invalid type"), "{e}");
     }
 
@@ -794,7 +766,7 @@ rps = 5
         let text = format!("{MINIMAL}[apis.autoscaling]\nmin_replicas = 5\nmax_replicas = 2\n");
         let e = parse(&text).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("apis[0].autoscaling.min_replicas"));
-        assert_eq!(e.line, Some(22));
+        assert_eq!(e.line, Some(20));
     }
 
     #[test]

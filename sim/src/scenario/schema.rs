@@ -303,39 +303,9 @@ pub struct StepSpec {
     pub rps: f64,
 }
 
-/// Replica-count policy and bounds.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AutoscalingSpec {
-    /// `fixed` (replicas = `min_replicas`).
-    #[serde(default = "default_policy")]
-    pub policy: String,
-    /// Lower bound on replicas.
-    #[serde(default = "default_min_replicas")]
-    pub min_replicas: u32,
-    /// Upper bound on replicas.
-    #[serde(default = "default_max_replicas")]
-    pub max_replicas: u32,
-}
-
-impl Default for AutoscalingSpec {
-    fn default() -> Self {
-        Self {
-            policy: default_policy(),
-            min_replicas: default_min_replicas(),
-            max_replicas: default_max_replicas(),
-        }
-    }
-}
-
-fn default_policy() -> String {
-    "fixed".into()
-}
-
-fn default_min_replicas() -> u32 {
-    1
-}
-
-fn default_max_replicas() -> u32 {
-    100
-}
+/// `[apis.autoscaling]` as written. `policy` selects the policy (`fixed` by default) and the
+/// other keys are that policy's settings (checked against the policy's own fields), plus
+/// `overprovisioning`. Kept as a table so each policy owns its schema and defaults.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
+#[serde(transparent)]
+pub struct AutoscalingSpec(pub toml::Table);
