@@ -32,12 +32,21 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and print a summary (optionally write the results JSON).
     Run(commands::run::RunArgs),
+    /// Emulate one inference replica over HTTP (Cortex-style predict endpoint and /metrics).
+    Serve(commands::serve::ServeArgs),
+    /// Send open-model (or closed-model) HTTP load to a target and measure latency.
+    Loadgen(commands::loadgen::LoadgenArgs),
+    /// Turn results JSON files into an HTML or Markdown capacity-planning report.
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => commands::run::run(args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Loadgen(args) => commands::loadgen::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

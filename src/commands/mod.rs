@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod loadgen;
+pub mod report;
 pub mod run;
+pub mod serve;
 
 use std::io::Write;
 use std::path::Path;
