@@ -32,6 +32,9 @@ struct Cli {
 enum Command {
     /// Simulate a scenario and print a summary (optionally write the results JSON).
     Run(commands::run::RunArgs),
+    /// Find the cheapest configuration that meets the SLO: search the scenario's [tune.space]
+    /// on common random numbers (see `simctl tune --help`).
+    Tune(commands::tune::TuneArgs),
     /// Emulate one inference replica over HTTP (Cortex-style predict endpoint and /metrics).
     Serve(commands::serve::ServeArgs),
     /// Send open-model (or closed-model) HTTP load to a target and measure latency.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Run(args) => commands::run::run(args),
+        Command::Tune(args) => commands::tune::run(args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Loadgen(args) => commands::loadgen::run(args),
         Command::Report(args) => commands::report::run(args),

@@ -14,6 +14,7 @@ pub mod scenario;
 pub mod service_time;
 pub mod time;
 pub mod traffic;
+pub mod tune;
 pub mod units;
 
 pub use engine::{run, SimError, Simulation};

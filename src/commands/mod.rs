@@ -4,6 +4,7 @@ pub mod loadgen;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod tune;
 
 use std::io::Write;
 use std::path::Path;

@@ -34,6 +34,36 @@ pub struct ScenarioFile {
     pub node_groups: Vec<NodeGroupSpec>,
     /// Inference APIs (at least one).
     pub apis: Vec<ApiSpec>,
+    /// What `simctl tune` searches (ignored by `simctl run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<TuneSpec>,
+}
+
+/// `[tune]`: the search space, objectives and effort of `simctl tune`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TuneSpec {
+    /// Seeds each candidate runs on: the scenario's seed and the next ones (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<u32>,
+    /// `grid` (every candidate), `halving` (successive halving over seeds), or `auto`
+    /// (grid up to `max_grid` candidates, halving beyond; the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// Largest space `auto` searches exhaustively (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_grid: Option<u32>,
+    /// What to minimise among candidates that meet the SLO: `cost` (the default and only one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<String>,
+    /// Objectives for every API (default: the scenario's `[slo]` and per-API `[apis.slo]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloSpec>,
+    /// Parameter path → values: a list (`[1, 2, 4]`) or a range (`{ from = 1, to = 6, step = 1 }`).
+    /// Paths name scenario fields, with APIs and node groups by name:
+    /// `apis.<api>.pod.processes_per_replica`, `apis.<api>.autoscaling.target_in_flight`,
+    /// `node_groups.<group>.spot`, `duration`, …
+    pub space: std::collections::BTreeMap<String, toml::Value>,
 }
 
 fn default_seed() -> u64 {

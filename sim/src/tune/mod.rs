@@ -1,0 +1,820 @@
+//! `simctl tune`: the cheapest configuration that meets the SLO under the scenario's traffic.
+//!
+//! Candidates are points of the `[tune.space]` grid, each a set of overrides of the scenario
+//! (see [`space`]). Every candidate runs on the same seeds, so on the same arrivals and service
+//! times (common random numbers): differences between candidates are the configuration's, not
+//! noise. A candidate qualifies when every API meets every objective on every seed; among those
+//! the cheapest (mean total cost over seeds) wins.
+//!
+//! Search: `grid` evaluates everything; `halving` (successive halving over seeds) evaluates all
+//! candidates on one seed, keeps the best third (qualifying ones by cost, then the others by how
+//! far they miss), and gives the survivors more seeds, until the survivors have all seeds. It is
+//! chosen for spaces larger than `max_grid`. A candidate that qualifies on all seeds also
+//! qualifies on the first, so halving only loses the grid's optimum when more than a third of the
+//! candidates are cheaper and pass the first seed but fail a later one; a test checks that it
+//! finds the grid's optimum on an affordable space.
+//!
+//! Scale-out: `--shard i/n` evaluates candidates with `id % n == i` (grid only) and [`merge`]
+//! combines shard reports into exactly the report of an unsharded run.
+
+pub mod space;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+use toml_edit::DocumentMut;
+
+use crate::scenario::schema::SloSpec;
+use crate::scenario::Scenario;
+pub use space::Parameter;
+
+/// Schema tag of tune reports.
+pub const SCHEMA: &str = "simctl.tune/v1";
+
+/// How candidates are searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Search {
+    /// Every candidate on every seed.
+    Grid,
+    /// Successive halving over seeds.
+    Halving,
+}
+
+/// One shard of a sweep: candidates with `id % count == index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// 0-based shard index.
+    pub index: u32,
+    /// Number of shards.
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parse `i/n`.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let bad = || format!("expected a shard as i/n with 0 ≤ i < n (e.g. 0/4), found \"{text}\"");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// Overrides from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct TuneOptions {
+    /// Seeds per candidate (overrides `[tune] seeds`).
+    pub seeds: Option<u32>,
+    /// Search method (overrides `[tune] search`).
+    pub search: Option<Search>,
+    /// Evaluate one shard only.
+    pub shard: Option<Shard>,
+}
+
+/// A tune that cannot start: the scenario or its `[tune]` section is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TuneError(pub String);
+
+/// One objective of one API of one candidate, across seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckSummary {
+    /// e.g. `latency_p99_ms`.
+    pub objective: String,
+    /// The bound.
+    pub limit: f64,
+    /// Mean over seeds.
+    pub mean: f64,
+    /// 95 % confidence interval of the mean (Student's t), when there are ≥ 2 seeds.
+    pub ci95: Option<[f64; 2]>,
+    /// The worst seed.
+    pub worst: f64,
+    /// `(limit − worst) / limit`: how much room is left on the worst seed (negative: missed).
+    pub margin: f64,
+}
+
+/// One API of one candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiSummary {
+    /// API name.
+    pub name: String,
+    /// Worst p99 latency over seeds, ms.
+    pub latency_p99_ms_worst: f64,
+    /// Worst rejection rate over seeds.
+    pub rejection_rate_worst: f64,
+    /// Mean replicas (replica-seconds / duration), averaged over seeds.
+    pub mean_replicas: f64,
+    /// Objectives.
+    pub checks: Vec<CheckSummary>,
+}
+
+/// A candidate and what it achieved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateResult {
+    /// Position in the grid (stable across shards and runs).
+    pub id: u64,
+    /// The overrides.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Why the candidate is not a valid scenario, if it is not.
+    pub error: Option<String>,
+    /// Seeds it ran on (fewer than all when halving dropped it or the run was interrupted).
+    pub seeds_evaluated: u32,
+    /// Every API met every objective on every evaluated seed.
+    pub meets_slo: bool,
+    /// Mean total cost over evaluated seeds.
+    pub cost_usd_mean: f64,
+    /// Worst `actual / limit` over every objective, API and seed: ≤ 1 meets the SLO, and the
+    /// smaller the more headroom.
+    pub slo_ratio: f64,
+    /// Per API.
+    pub apis: Vec<ApiSummary>,
+}
+
+/// The recommended configuration, ready to use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    /// Candidate id.
+    pub id: u64,
+    /// Its overrides.
+    pub params: BTreeMap<String, serde_json::Value>,
+    /// Mean total cost over seeds.
+    pub cost_usd_mean: f64,
+    /// Only the changed settings, as a scenario fragment.
+    pub scenario_fragment: String,
+    /// The whole scenario with the overrides applied (comments kept), without `[tune]`.
+    pub tuned_scenario: String,
+    /// Cortex `RealtimeAPI` spec snippets (`pod`, `compute`, `autoscaling`) for each API.
+    pub cortex_yaml: String,
+}
+
+/// What `simctl tune` writes (`tune.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuneReport {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// Scenario name.
+    pub scenario_name: String,
+    /// The scenario text tuned, so reports and merges need nothing else.
+    pub scenario_toml: String,
+    /// Seeds every qualifying candidate ran on.
+    pub seeds: Vec<u64>,
+    /// Search method used.
+    pub search: Search,
+    /// The space.
+    pub parameters: Vec<Parameter>,
+    /// Candidates in the full grid.
+    pub grid_size: u64,
+    /// Set for a shard's partial report.
+    pub shard: Option<Shard>,
+    /// Stopped early (Ctrl-C): unfinished candidates are not eligible.
+    pub interrupted: bool,
+    /// Evaluated candidates, by id.
+    pub candidates: Vec<CandidateResult>,
+    /// Cheapest qualifying candidate.
+    pub best: Option<u64>,
+    /// Candidates on the Pareto front of cost against SLO ratio (fully evaluated, valid), by
+    /// cost: no other candidate is both cheaper and further within its objectives.
+    pub pareto: Vec<u64>,
+    /// The best candidate, ready to deploy.
+    pub recommendation: Option<Recommendation>,
+}
+
+/// A loaded tuning problem.
+pub struct Tuner {
+    text: String,
+    file_name: String,
+    base_dir: PathBuf,
+    name: String,
+    params: Vec<Parameter>,
+    seeds: Vec<u64>,
+    search: Search,
+    shard: Option<Shard>,
+    slo: Option<SloSpec>,
+}
+
+/// One (candidate, seed) evaluation.
+#[derive(Debug, Clone)]
+struct SeedOutcome {
+    cost_usd: f64,
+    apis: Vec<(String, Vec<crate::results::SloCheck>, f64, f64, f64)>,
+}
+
+impl Tuner {
+    /// Load a scenario with a `[tune]` section.
+    pub fn load(path: &Path, options: &TuneOptions) -> Result<Tuner, TuneError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TuneError(format!("{}: cannot read scenario: {e}", path.display())))?;
+        let file_name = path.display().to_string();
+        let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let scenario =
+            Scenario::parse(&text, &file_name, &base_dir).map_err(|e| TuneError(e.to_string()))?;
+        let tune = scenario.file.tune.clone().ok_or_else(|| {
+            TuneError(format!(
+                "{file_name}: no [tune] section; add one with [tune.space] listing the parameters to search"
+            ))
+        })?;
+        let params =
+            space::parse_space(&tune.space).map_err(|m| TuneError(format!("{file_name}: {m}")))?;
+        if let Some(objective) = tune.objective.as_deref() {
+            if objective != "cost" {
+                return Err(TuneError(format!(
+                    "{file_name}: tune.objective: expected \"cost\", found \"{objective}\""
+                )));
+            }
+        }
+        let seeds = options.seeds.or(tune.seeds).unwrap_or(3);
+        if seeds == 0 {
+            return Err(TuneError(format!(
+                "{file_name}: tune.seeds: expected ≥ 1, found 0"
+            )));
+        }
+        let grid = space::grid_size(&params);
+        let search = match (options.search, tune.search.as_deref()) {
+            (Some(s), _) => s,
+            (None, None | Some("auto")) => {
+                if grid <= u64::from(tune.max_grid.unwrap_or(300)) {
+                    Search::Grid
+                } else {
+                    Search::Halving
+                }
+            }
+            (None, Some("grid")) => Search::Grid,
+            (None, Some("halving")) => Search::Halving,
+            (None, Some(other)) => {
+                return Err(TuneError(format!(
+                    "{file_name}: tune.search: expected \"auto\", \"grid\" or \"halving\", found \"{other}\""
+                )))
+            }
+        };
+        if options.shard.is_some() && search != Search::Grid {
+            return Err(TuneError(
+                "--shard needs the grid search (successive halving ranks all candidates together); set search = \"grid\"".into(),
+            ));
+        }
+        let tuner = Tuner {
+            name: scenario.name.clone(),
+            seeds: (0..u64::from(seeds))
+                .map(|k| scenario.seed.wrapping_add(k))
+                .collect(),
+            text,
+            file_name,
+            base_dir,
+            params,
+            search,
+            shard: options.shard,
+            slo: tune.slo,
+        };
+        // Fail early on a space whose paths do not exist.
+        tuner
+            .candidate_scenario(0)
+            .map_err(|e| TuneError(format!("candidate 0: {e}")))?;
+        Ok(tuner)
+    }
+
+    /// Candidates in the grid.
+    pub fn grid_size(&self) -> u64 {
+        space::grid_size(&self.params)
+    }
+
+    /// Search method in use.
+    pub fn search(&self) -> Search {
+        self.search
+    }
+
+    /// Candidates this process evaluates (its shard of the grid).
+    fn own_ids(&self) -> Vec<u64> {
+        (0..self.grid_size())
+            .filter(|id| {
+                self.shard
+                    .is_none_or(|s| id % u64::from(s.count) == u64::from(s.index))
+            })
+            .collect()
+    }
+
+    /// Upper bound of simulations to run, for progress bars.
+    pub fn planned_runs(&self) -> u64 {
+        let n = self.own_ids().len() as u64;
+        let s = self.seeds.len() as u64;
+        match self.search {
+            Search::Grid => n * s,
+            Search::Halving => halving_plan(n, s).iter().map(|(k, b)| k * b).sum(),
+        }
+    }
+
+    fn candidate_scenario(&self, id: u64) -> Result<Scenario, String> {
+        let overrides = space::candidate_params(&self.params, id);
+        let text = tuned_text(&self.text, &overrides)?;
+        let mut scenario =
+            Scenario::parse(&text, &self.file_name, &self.base_dir).map_err(|e| e.to_string())?;
+        if let Some(slo) = &self.slo {
+            for api in &mut scenario.apis {
+                api.slo = slo.clone();
+            }
+        }
+        Ok(scenario)
+    }
+
+    fn evaluate(&self, scenario: &Scenario, seed: u64) -> Result<SeedOutcome, String> {
+        let mut scenario = scenario.clone();
+        scenario.seed = seed;
+        scenario.file.seed = seed;
+        let results = crate::run(&scenario).map_err(|e| e.to_string())?;
+        let duration = results.simulated_s().max(1e-9);
+        Ok(SeedOutcome {
+            cost_usd: results.cost_usd_total,
+            apis: results
+                .apis
+                .iter()
+                .map(|a| {
+                    let n = a.requests.max(1) as f64;
+                    (
+                        a.name.clone(),
+                        a.slo.checks.clone(),
+                        a.latency_ms.p99,
+                        a.rejected as f64 / n,
+                        a.replica_seconds / duration,
+                    )
+                })
+                .collect(),
+        })
+    }
+
+    /// Run the search. `progress(done, planned)` is called as simulations finish; setting
+    /// `cancel` stops the search and returns what finished (marked interrupted).
+    pub fn run(&self, progress: &(dyn Fn(u64, u64) + Sync), cancel: &AtomicBool) -> TuneReport {
+        let planned = self.planned_runs();
+        let done = AtomicU64::new(0);
+        let ids = self.own_ids();
+        // Scenarios are built once per candidate; invalid ones are recorded with their error.
+        let built: Vec<(u64, Result<Scenario, String>)> = ids
+            .par_iter()
+            .map(|&id| (id, self.candidate_scenario(id)))
+            .collect();
+        let mut outcomes: BTreeMap<u64, Vec<SeedOutcome>> = BTreeMap::new();
+        let mut errors: BTreeMap<u64, String> = BTreeMap::new();
+        let mut alive: Vec<u64> = Vec::new();
+        for (id, s) in &built {
+            match s {
+                Ok(_) => alive.push(*id),
+                Err(e) => {
+                    errors.insert(*id, e.clone());
+                }
+            }
+        }
+        let scenarios: BTreeMap<u64, &Scenario> = built
+            .iter()
+            .filter_map(|(id, s)| s.as_ref().ok().map(|s| (*id, s)))
+            .collect();
+        let budgets: Vec<u64> = match self.search {
+            Search::Grid => vec![self.seeds.len() as u64],
+            Search::Halving => halving_plan(alive.len() as u64, self.seeds.len() as u64)
+                .iter()
+                .map(|(_, b)| *b)
+                .collect(),
+        };
+        let mut interrupted = false;
+        for (rung, &budget) in budgets.iter().enumerate() {
+            let jobs: Vec<(u64, u64)> = alive
+                .iter()
+                .flat_map(|&id| {
+                    let have = outcomes.get(&id).map_or(0, |o| o.len() as u64);
+                    (have..budget).map(move |k| (id, k))
+                })
+                .collect();
+            let results: Vec<(u64, Option<Result<SeedOutcome, String>>)> = jobs
+                .par_iter()
+                .map(|&(id, k)| {
+                    if cancel.load(Ordering::SeqCst) {
+                        return (id, None);
+                    }
+                    let r = self.evaluate(scenarios[&id], self.seeds[k as usize]);
+                    progress(done.fetch_add(1, Ordering::SeqCst) + 1, planned);
+                    (id, Some(r))
+                })
+                .collect();
+            for (id, r) in results {
+                match r {
+                    None => interrupted = true,
+                    Some(Ok(o)) => outcomes.entry(id).or_default().push(o),
+                    Some(Err(e)) => {
+                        errors.insert(id, e);
+                    }
+                }
+            }
+            alive.retain(|id| !errors.contains_key(id));
+            if interrupted {
+                break;
+            }
+            if rung + 1 < budgets.len() {
+                let mut ranked: Vec<(u64, Rank)> =
+                    alive.iter().map(|id| (*id, rank(&outcomes[id]))).collect();
+                ranked.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+                let keep = (ranked.len() as u64).div_ceil(3).max(1) as usize;
+                alive = ranked.into_iter().take(keep).map(|(id, _)| id).collect();
+                alive.sort_unstable();
+            }
+        }
+        let mut candidates = Vec::new();
+        for id in ids {
+            let params = space::candidate_params(&self.params, id);
+            if let Some(e) = errors.get(&id) {
+                candidates.push(CandidateResult {
+                    id,
+                    params,
+                    error: Some(e.clone()),
+                    seeds_evaluated: 0,
+                    meets_slo: false,
+                    cost_usd_mean: 0.0,
+                    slo_ratio: 1e12,
+                    apis: Vec::new(),
+                });
+            } else if let Some(o) = outcomes.get(&id) {
+                candidates.push(summarize(id, params, o));
+            }
+        }
+        let mut report = TuneReport {
+            schema: SCHEMA.into(),
+            scenario_name: self.name.clone(),
+            scenario_toml: self.text.clone(),
+            seeds: self.seeds.clone(),
+            search: self.search,
+            parameters: self.params.clone(),
+            grid_size: self.grid_size(),
+            shard: self.shard,
+            interrupted,
+            candidates,
+            best: None,
+            pareto: Vec::new(),
+            recommendation: None,
+        };
+        finalize(&mut report);
+        report
+    }
+}
+
+/// (rung size, seeds per candidate) for successive halving with η = 3 over `seeds`.
+fn halving_plan(candidates: u64, seeds: u64) -> Vec<(u64, u64)> {
+    let mut plan = Vec::new();
+    let mut n = candidates;
+    let mut budget = 1u64.min(seeds);
+    loop {
+        plan.push((n, budget));
+        if budget >= seeds {
+            break;
+        }
+        n = n.div_ceil(3).max(1);
+        budget = (budget * 3).min(seeds);
+    }
+    plan
+}
+
+/// Ordering of candidates while halving: qualifying ones by cost, then the others by how far
+/// their worst objective is over its limit.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+struct Rank(u8, f64);
+
+impl Eq for Rank {}
+impl Ord for Rank {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0).then(self.1.total_cmp(&other.1))
+    }
+}
+
+fn rank(outcomes: &[SeedOutcome]) -> Rank {
+    let meets = outcomes
+        .iter()
+        .flat_map(|o| o.apis.iter().flat_map(|a| a.1.iter()))
+        .all(|c| c.met);
+    let cost = outcomes.iter().map(|o| o.cost_usd).sum::<f64>() / outcomes.len().max(1) as f64;
+    if meets {
+        Rank(0, cost)
+    } else {
+        Rank(1, worst_ratio(outcomes))
+    }
+}
+
+/// Worst `actual / limit` over all objectives (a zero limit counts as infinitely missed when
+/// exceeded). Serialized as a number: a JSON-safe large value stands in for infinity.
+fn worst_ratio(outcomes: &[SeedOutcome]) -> f64 {
+    let mut worst: f64 = 0.0;
+    for c in outcomes
+        .iter()
+        .flat_map(|o| o.apis.iter().flat_map(|a| a.1.iter()))
+    {
+        let ratio = if c.limit > 0.0 {
+            c.actual / c.limit
+        } else if c.actual > 0.0 {
+            1e12
+        } else {
+            0.0
+        };
+        worst = worst.max(ratio);
+    }
+    worst
+}
+
+fn summarize(
+    id: u64,
+    params: BTreeMap<String, serde_json::Value>,
+    outcomes: &[SeedOutcome],
+) -> CandidateResult {
+    let n = outcomes.len();
+    let cost_usd_mean = outcomes.iter().map(|o| o.cost_usd).sum::<f64>() / n.max(1) as f64;
+    let mut apis = Vec::new();
+    let api_count = outcomes.first().map_or(0, |o| o.apis.len());
+    let mut meets_slo = n > 0;
+    for a in 0..api_count {
+        let name = outcomes[0].apis[a].0.clone();
+        let mut checks = Vec::new();
+        for (c, first) in outcomes[0].apis[a].1.iter().enumerate() {
+            let values: Vec<f64> = outcomes.iter().map(|o| o.apis[a].1[c].actual).collect();
+            meets_slo &= outcomes.iter().all(|o| o.apis[a].1[c].met);
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let worst = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            checks.push(CheckSummary {
+                objective: first.objective.clone(),
+                limit: first.limit,
+                mean,
+                ci95: confidence_interval(&values),
+                worst,
+                margin: if first.limit > 0.0 {
+                    (first.limit - worst) / first.limit
+                } else {
+                    -worst
+                },
+            });
+        }
+        apis.push(ApiSummary {
+            name,
+            latency_p99_ms_worst: outcomes.iter().map(|o| o.apis[a].2).fold(0.0, f64::max),
+            rejection_rate_worst: outcomes.iter().map(|o| o.apis[a].3).fold(0.0, f64::max),
+            mean_replicas: outcomes.iter().map(|o| o.apis[a].4).sum::<f64>() / n as f64,
+            checks,
+        });
+    }
+    CandidateResult {
+        id,
+        params,
+        error: None,
+        seeds_evaluated: n as u32,
+        meets_slo,
+        cost_usd_mean,
+        slo_ratio: worst_ratio(outcomes),
+        apis,
+    }
+}
+
+/// 95 % confidence interval of the mean by Student's t.
+fn confidence_interval(values: &[f64]) -> Option<[f64; 2]> {
+    let n = values.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
+        .ok()?
+        .inverse_cdf(0.975);
+    let half = t * (var / n as f64).sqrt();
+    Some([mean - half, mean + half])
+}
+
+/// The scenario text with overrides applied and `[tune]` removed.
+fn tuned_text(
+    text: &str,
+    overrides: &BTreeMap<String, serde_json::Value>,
+) -> Result<String, String> {
+    let mut doc: DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+    doc.as_table_mut().remove("tune");
+    space::apply(&mut doc, overrides)?;
+    Ok(doc.to_string())
+}
+
+/// Pick the best candidate, the Pareto front and the recommendation from the candidates.
+/// Deterministic: depends only on `report.candidates` (sorted by id) and the scenario text.
+pub fn finalize(report: &mut TuneReport) {
+    report.candidates.sort_by_key(|c| c.id);
+    let full = report.seeds.len() as u32;
+    let complete: Vec<&CandidateResult> = report
+        .candidates
+        .iter()
+        .filter(|c| c.error.is_none() && c.seeds_evaluated == full)
+        .collect();
+    let best = complete.iter().filter(|c| c.meets_slo).min_by(|a, b| {
+        a.cost_usd_mean
+            .total_cmp(&b.cost_usd_mean)
+            .then(a.id.cmp(&b.id))
+    });
+    report.best = best.map(|c| c.id);
+    let mut by_cost: Vec<&&CandidateResult> = complete.iter().collect();
+    by_cost.sort_by(|a, b| {
+        a.cost_usd_mean
+            .total_cmp(&b.cost_usd_mean)
+            .then(a.slo_ratio.total_cmp(&b.slo_ratio))
+            .then(a.id.cmp(&b.id))
+    });
+    let mut pareto = Vec::new();
+    let mut best_ratio = f64::INFINITY;
+    for c in by_cost {
+        if c.slo_ratio < best_ratio {
+            best_ratio = c.slo_ratio;
+            pareto.push(c.id);
+        }
+    }
+    report.pareto = pareto;
+    report.recommendation = best.and_then(|c| {
+        let tuned_scenario = tuned_text(&report.scenario_toml, &c.params).ok()?;
+        Some(Recommendation {
+            id: c.id,
+            params: c.params.clone(),
+            cost_usd_mean: c.cost_usd_mean,
+            scenario_fragment: fragment(&c.params).ok()?,
+            cortex_yaml: cortex_yaml(&tuned_scenario).ok()?,
+            tuned_scenario,
+        })
+    });
+}
+
+/// Only the overridden settings, as a scenario fragment with named `[[apis]]` / `[[node_groups]]`.
+fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, String> {
+    let mut skeleton = String::new();
+    for key in ["node_groups", "apis"] {
+        let mut names: Vec<&str> = params
+            .keys()
+            .filter_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('.')))
+            .filter_map(|r| r.split('.').next())
+            .collect();
+        names.dedup();
+        for name in names {
+            skeleton.push_str(&format!("[[{key}]]\nname = \"{name}\"\n\n"));
+        }
+    }
+    let mut doc: DocumentMut = skeleton.parse().map_err(|e| format!("{e}"))?;
+    space::apply(&mut doc, params)?;
+    Ok(doc.to_string())
+}
+
+/// Cortex `RealtimeAPI` snippets for every API of a scenario.
+fn cortex_yaml(scenario_text: &str) -> Result<String, String> {
+    let value: toml::Table = toml::from_str(scenario_text).map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    let apis = value
+        .get("apis")
+        .and_then(toml::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for api in apis {
+        let Some(api) = api.as_table() else { continue };
+        let name = api
+            .get("name")
+            .and_then(toml::Value::as_str)
+            .unwrap_or("api");
+        out.push_str(&format!("- name: {name}\n  kind: RealtimeAPI\n"));
+        for (section, skip) in [
+            ("pod", &[][..]),
+            ("compute", &["mem_per_process"][..]),
+            ("autoscaling", &["policy", "overprovisioning"][..]),
+        ] {
+            let Some(table) = api.get(section).and_then(toml::Value::as_table) else {
+                continue;
+            };
+            let entries: Vec<(&String, &toml::Value)> = table
+                .iter()
+                .filter(|(k, _)| !skip.contains(&k.as_str()))
+                .collect();
+            if entries.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("  {section}:\n"));
+            for (k, v) in entries {
+                let rendered = match v {
+                    toml::Value::String(s) => format!("\"{}\"", s.replace('"', "\\\"")),
+                    other => other.to_string(),
+                };
+                out.push_str(&format!("    {k}: {rendered}\n"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Combine shard reports into the report of the unsharded run.
+pub fn merge(mut shards: Vec<TuneReport>) -> Result<TuneReport, String> {
+    let Some(first) = shards.first().cloned() else {
+        return Err("nothing to merge".into());
+    };
+    let count = first.shard.map_or(1, |s| s.count);
+    let mut seen = vec![false; count as usize];
+    for (i, s) in shards.iter().enumerate() {
+        if s.schema != SCHEMA {
+            return Err(format!(
+                "input {}: schema \"{}\", expected \"{SCHEMA}\"",
+                i + 1,
+                s.schema
+            ));
+        }
+        if s.scenario_toml != first.scenario_toml
+            || s.seeds != first.seeds
+            || s.parameters != first.parameters
+            || s.search != first.search
+        {
+            return Err(format!(
+                "input {}: not a shard of the same sweep (scenario, seeds or space differ)",
+                i + 1
+            ));
+        }
+        let Some(shard) = s.shard else {
+            return Err(format!(
+                "input {}: not a shard report (no \"shard\")",
+                i + 1
+            ));
+        };
+        if shard.count != count || seen[shard.index as usize] {
+            return Err(format!(
+                "input {}: shard {}/{} duplicated or from a different split",
+                i + 1,
+                shard.index,
+                shard.count
+            ));
+        }
+        seen[shard.index as usize] = true;
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| !**s)
+        .map(|(i, _)| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("missing shards: {}", missing.join(", ")));
+    }
+    let mut merged = first;
+    merged.shard = None;
+    merged.interrupted = shards.iter().any(|s| s.interrupted);
+    merged.candidates = shards
+        .iter_mut()
+        .flat_map(|s| s.candidates.drain(..))
+        .collect();
+    finalize(&mut merged);
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halving_plan_reaches_all_seeds() {
+        assert_eq!(halving_plan(90, 3), vec![(90, 1), (30, 3)]);
+        assert_eq!(halving_plan(90, 9), vec![(90, 1), (30, 3), (10, 9)]);
+        assert_eq!(halving_plan(5, 1), vec![(5, 1)]);
+    }
+
+    #[test]
+    fn shards_parse() {
+        assert_eq!(Shard::parse("1/4"), Ok(Shard { index: 1, count: 4 }));
+        assert!(Shard::parse("4/4").is_err());
+        assert!(Shard::parse("x").is_err());
+    }
+
+    #[test]
+    fn confidence_interval_matches_t_table() {
+        // n = 3, mean 2, sd 1: t(0.975, 2) = 4.303, half-width 4.303/√3 = 2.484.
+        let ci = confidence_interval(&[1.0, 2.0, 3.0]).expect("n ≥ 2");
+        assert!((ci[1] - 2.0 - 2.484).abs() < 1e-3, "{ci:?}");
+        assert_eq!(confidence_interval(&[1.0]), None);
+    }
+
+    #[test]
+    fn fragment_and_yaml() {
+        let params = BTreeMap::from([
+            (
+                "apis.clf.autoscaling.min_replicas".to_string(),
+                serde_json::json!(2),
+            ),
+            (
+                "apis.clf.pod.threads_per_process".to_string(),
+                serde_json::json!(4),
+            ),
+        ]);
+        let f = fragment(&params).expect("fragment");
+        assert!(f.contains("[[apis]]\nname = \"clf\""), "{f}");
+        assert!(f.contains("min_replicas = 2"), "{f}");
+        let yaml = cortex_yaml(
+            "[[apis]]\nname = \"clf\"\n[apis.pod]\nthreads_per_process = 4\n[apis.compute]\ncpu = \"1\"\n[apis.autoscaling]\npolicy = \"cortex\"\nmin_replicas = 2\n",
+        )
+        .expect("yaml");
+        assert_eq!(
+            yaml,
+            "- name: clf\n  kind: RealtimeAPI\n  pod:\n    threads_per_process: 4\n  compute:\n    cpu: \"1\"\n  autoscaling:\n    min_replicas: 2\n"
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! The search space: parameter paths, their values, and how a candidate rewrites the scenario.
+//!
+//! A candidate is a list of (path, value) overrides applied to the scenario's own text with
+//! `toml_edit`, so the tuned scenario keeps the user's comments and layout, and is validated
+//! exactly like a hand-written one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use toml_edit::{DocumentMut, Item, Table, Value};
+
+/// One parameter and the values to try.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parameter {
+    /// Dotted path, APIs and node groups by name (`apis.classifier.pod.threads_per_process`).
+    pub path: String,
+    /// Values to try, as JSON (numbers, strings, booleans).
+    pub values: Vec<serde_json::Value>,
+}
+
+/// Parse `[tune.space]` into parameters, in path order. Errors name the path.
+pub fn parse_space(space: &BTreeMap<String, toml::Value>) -> Result<Vec<Parameter>, String> {
+    let mut out = Vec::new();
+    for (path, spec) in space {
+        let values = match spec {
+            toml::Value::Array(items) => items
+                .iter()
+                .map(toml_to_json)
+                .collect::<Result<Vec<_>, _>>(),
+            toml::Value::Table(t) => range_values(t),
+            other => Err(format!(
+                "expected a list of values or a range {{ from, to, step }}, found {}",
+                other.type_str()
+            )),
+        }
+        .map_err(|m| format!("tune.space.\"{path}\": {m}"))?;
+        if values.is_empty() {
+            return Err(format!(
+                "tune.space.\"{path}\": expected at least one value"
+            ));
+        }
+        out.push(Parameter {
+            path: path.clone(),
+            values,
+        });
+    }
+    if out.is_empty() {
+        return Err("tune.space: expected at least one parameter to search".into());
+    }
+    Ok(out)
+}
+
+fn toml_to_json(v: &toml::Value) -> Result<serde_json::Value, String> {
+    Ok(match v {
+        toml::Value::Integer(i) => serde_json::Value::from(*i),
+        toml::Value::Float(f) => serde_json::Value::from(*f),
+        toml::Value::Boolean(b) => serde_json::Value::from(*b),
+        toml::Value::String(s) => serde_json::Value::from(s.clone()),
+        other => {
+            return Err(format!(
+                "values must be numbers, strings or booleans, found {}",
+                other.type_str()
+            ))
+        }
+    })
+}
+
+fn range_values(t: &toml::Table) -> Result<Vec<serde_json::Value>, String> {
+    for key in t.keys() {
+        if !["from", "to", "step"].contains(&key.as_str()) {
+            return Err(format!(
+                "unknown key `{key}` in range, expected from, to, step"
+            ));
+        }
+    }
+    let number = |k: &str| match t.get(k) {
+        Some(toml::Value::Integer(i)) => Ok(Some((*i as f64, true))),
+        Some(toml::Value::Float(f)) => Ok(Some((*f, false))),
+        Some(other) => Err(format!(
+            "`{k}` must be a number, found {}",
+            other.type_str()
+        )),
+        None => Ok(None),
+    };
+    let (from, from_int) = number("from")?.ok_or("range needs `from`")?;
+    let (to, to_int) = number("to")?.ok_or("range needs `to`")?;
+    let (step, step_int) = number("step")?.unwrap_or((1.0, true));
+    if !(step > 0.0) || !from.is_finite() || !to.is_finite() || to < from {
+        return Err(format!(
+            "expected from ≤ to and step > 0, found from = {from}, to = {to}, step = {step}"
+        ));
+    }
+    let count = ((to - from) / step + 1e-9).floor() as u64 + 1;
+    if count > 10_000 {
+        return Err(format!("range has {count} values; at most 10,000"));
+    }
+    let integers = from_int && to_int && step_int;
+    Ok((0..count)
+        .map(|k| {
+            let v = from + step * k as f64;
+            if integers {
+                serde_json::Value::from(v.round() as i64)
+            } else {
+                serde_json::Value::from((v * 1e9).round() / 1e9)
+            }
+        })
+        .collect())
+}
+
+/// Number of candidates in the full grid.
+pub fn grid_size(params: &[Parameter]) -> u64 {
+    params
+        .iter()
+        .map(|p| p.values.len() as u64)
+        .fold(1u64, u64::saturating_mul)
+}
+
+/// The value indices of candidate `id` (the last parameter varies fastest).
+pub fn candidate_indices(params: &[Parameter], mut id: u64) -> Vec<usize> {
+    let mut idx = vec![0; params.len()];
+    for (slot, p) in idx.iter_mut().zip(params).rev() {
+        let n = p.values.len() as u64;
+        *slot = (id % n) as usize;
+        id /= n;
+    }
+    idx
+}
+
+/// The overrides of candidate `id`, as path → value.
+pub fn candidate_params(params: &[Parameter], id: u64) -> BTreeMap<String, serde_json::Value> {
+    candidate_indices(params, id)
+        .into_iter()
+        .zip(params)
+        .map(|(i, p)| (p.path.clone(), p.values[i].clone()))
+        .collect()
+}
+
+fn json_to_value(v: &serde_json::Value) -> Result<Value, String> {
+    Ok(match v {
+        serde_json::Value::Bool(b) => Value::from(*b),
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::from(i),
+            None => Value::from(n.as_f64().ok_or("number out of range")?),
+        },
+        other => return Err(format!("cannot set {other}")),
+    })
+}
+
+/// Apply overrides to a scenario document. Path segments after `apis` / `node_groups` pick the
+/// array entry whose `name` matches (or an index); missing tables on the way are created.
+pub fn apply(
+    doc: &mut DocumentMut,
+    overrides: &BTreeMap<String, serde_json::Value>,
+) -> Result<(), String> {
+    for (path, value) in overrides {
+        let value = json_to_value(value).map_err(|m| format!("{path}: {m}"))?;
+        set_path(doc.as_table_mut(), path, value)
+            .map_err(|m| format!("tune.space.\"{path}\": {m}"))?;
+    }
+    Ok(())
+}
+
+fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), String> {
+    let segments: Vec<&str> = path.split('.').collect();
+    let mut table = root;
+    let mut i = 0;
+    while i + 1 < segments.len() {
+        let key = segments[i];
+        if (key == "apis" || key == "node_groups") && i + 2 < segments.len() {
+            let name = segments[i + 1];
+            let Some(Item::ArrayOfTables(array)) = table.get_mut(key) else {
+                return Err(format!("the scenario has no [[{key}]]"));
+            };
+            let position = array
+                .iter()
+                .position(|t| t.get("name").and_then(Item::as_str) == Some(name))
+                .or_else(|| name.parse::<usize>().ok().filter(|&n| n < array.len()));
+            let Some(position) = position else {
+                let names: Vec<&str> = array
+                    .iter()
+                    .filter_map(|t| t.get("name").and_then(Item::as_str))
+                    .collect();
+                return Err(format!(
+                    "no entry named \"{name}\" in [[{key}]] (found: {})",
+                    names.join(", ")
+                ));
+            };
+            table = array
+                .get_mut(position)
+                .ok_or_else(|| format!("no entry {position} in [[{key}]]"))?;
+            i += 2;
+            continue;
+        }
+        let entry = table.entry(key).or_insert_with(|| {
+            let mut t = Table::new();
+            t.set_implicit(true);
+            Item::Table(t)
+        });
+        if let Some(inline) = entry.as_inline_table().cloned() {
+            *entry = Item::Table(inline.into_table());
+        }
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{key}` is not a table"))?;
+        i += 1;
+    }
+    let last = segments.last().copied().unwrap_or_default();
+    if last.is_empty() {
+        return Err("empty path".into());
+    }
+    match table.get_mut(last) {
+        Some(item) if item.is_value() => {
+            // Keep the user's trailing comment on the line.
+            let decor = item.as_value().map(|v| v.decor().clone());
+            let mut value = value;
+            if let Some(decor) = decor {
+                *value.decor_mut() = decor;
+            }
+            *item = Item::Value(value);
+        }
+        Some(_) => return Err(format!("`{last}` is a table, not a value")),
+        None => {
+            table.insert(last, Item::Value(value));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_lists() {
+        let mut space = BTreeMap::new();
+        space.insert(
+            "a".to_string(),
+            toml::Value::Array(vec![toml::Value::Integer(1), toml::Value::Integer(2)]),
+        );
+        let mut range = toml::Table::new();
+        range.insert("from".into(), toml::Value::Integer(2));
+        range.insert("to".into(), toml::Value::Integer(6));
+        range.insert("step".into(), toml::Value::Integer(2));
+        space.insert("b".to_string(), toml::Value::Table(range));
+        let params = parse_space(&space).expect("valid");
+        assert_eq!(grid_size(&params), 6);
+        assert_eq!(
+            candidate_params(&params, 4),
+            BTreeMap::from([
+                ("a".to_string(), serde_json::json!(2)),
+                ("b".to_string(), serde_json::json!(4))
+            ])
+        );
+    }
+
+    #[test]
+    fn overrides_keep_comments_and_find_entries_by_name() {
+        let text = "duration = \"1h\"\n\n[[apis]]\nname = \"x\"\n[apis.pod]\nthreads_per_process = 2 # measured\n\n[[apis]]\nname = \"y\"\n";
+        let mut doc: DocumentMut = text.parse().expect("toml");
+        let overrides = BTreeMap::from([
+            (
+                "apis.x.pod.threads_per_process".to_string(),
+                serde_json::json!(8),
+            ),
+            (
+                "apis.y.autoscaling.min_replicas".to_string(),
+                serde_json::json!(3),
+            ),
+            ("duration".to_string(), serde_json::json!("2h")),
+        ]);
+        apply(&mut doc, &overrides).expect("applies");
+        let out = doc.to_string();
+        assert!(out.contains("threads_per_process = 8 # measured"), "{out}");
+        assert!(
+            out.contains("[apis.autoscaling]\nmin_replicas = 3"),
+            "{out}"
+        );
+        assert!(out.contains("duration = \"2h\""), "{out}");
+        let missing = BTreeMap::from([(
+            "apis.z.pod.threads_per_process".to_string(),
+            serde_json::json!(1),
+        )]);
+        let err = apply(&mut doc, &missing).unwrap_err();
+        assert!(err.contains("no entry named \"z\""), "{err}");
+    }
+}

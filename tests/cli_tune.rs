@@ -1,0 +1,207 @@
+//! End-to-end tests of `simctl tune` on the shipped real trace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn simctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_simctl"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("simctl runs")
+}
+
+fn ok(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("simctl-tune-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
+}
+
+const SCENARIO: &str = "scenarios/tune-quickstart.toml";
+
+#[test]
+fn tuned_configuration_holds_on_new_seeds_and_is_cheaper() {
+    let dir = scratch("holds");
+    let report = dir.join("tune.json");
+    let tuned = dir.join("tuned.toml");
+    ok(simctl(&[
+        "tune",
+        SCENARIO,
+        "--quiet",
+        "--out",
+        report.to_str().expect("utf-8"),
+        "--write-scenario",
+        tuned.to_str().expect("utf-8"),
+    ]));
+    let r = json(&report);
+    assert_eq!(r["schema"], "simctl.tune/v1");
+    assert!(r["best"].is_u64(), "a configuration qualifies");
+    let fragment = r["recommendation"]["scenario_fragment"]
+        .as_str()
+        .expect("fragment");
+    assert!(fragment.contains("[[apis]]"), "{fragment}");
+    assert!(r["recommendation"]["cortex_yaml"]
+        .as_str()
+        .expect("yaml")
+        .contains("kind: RealtimeAPI"));
+    // The tuned scenario sits next to the original's traces only if paths resolve: run it from
+    // the scenarios directory's copy.
+    let tuned_here = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("tuned-{}.toml", std::process::id()));
+    std::fs::copy(&tuned, &tuned_here).expect("copy");
+    let mut costs = Vec::new();
+    for seed in ["1001", "1002", "1003"] {
+        let out = dir.join(format!("run-{seed}.json"));
+        let run = simctl(&[
+            "run",
+            "--quiet",
+            tuned_here.to_str().expect("utf-8"),
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
+        let run = ok(run);
+        drop(run);
+        let res = json(&out);
+        for api in res["apis"].as_array().expect("apis") {
+            assert_eq!(api["slo"]["met"], true, "seed {seed}: {}", api["slo"]);
+        }
+        costs.push(res["cost_usd_total"].as_f64().expect("cost"));
+    }
+    let _ = std::fs::remove_file(&tuned_here);
+    let start = dir.join("start.json");
+    ok(simctl(&[
+        "run",
+        "--quiet",
+        SCENARIO,
+        "--seed",
+        "1001",
+        "--out",
+        start.to_str().expect("utf-8"),
+    ]));
+    let start = json(&start);
+    for api in start["apis"].as_array().expect("apis") {
+        assert_eq!(
+            api["slo"]["met"], true,
+            "the starting point meets the SLO too"
+        );
+    }
+    let start_cost = start["cost_usd_total"].as_f64().expect("cost");
+    assert!(
+        costs.iter().all(|c| *c < start_cost),
+        "tuned {costs:?} vs start {start_cost}"
+    );
+}
+
+#[test]
+fn sharded_and_unsharded_reports_are_identical() {
+    let dir = scratch("shards");
+    let whole = dir.join("whole.json");
+    ok(simctl(&[
+        "tune",
+        SCENARIO,
+        "--quiet",
+        "--seeds",
+        "2",
+        "--search",
+        "grid",
+        "--out",
+        whole.to_str().expect("utf-8"),
+    ]));
+    let mut parts = Vec::new();
+    for shard in ["0/3", "1/3", "2/3"] {
+        let part = dir.join(format!("part-{}.json", &shard[..1]));
+        ok(simctl(&[
+            "tune",
+            SCENARIO,
+            "--quiet",
+            "--seeds",
+            "2",
+            "--search",
+            "grid",
+            "--shard",
+            shard,
+            "--out",
+            part.to_str().expect("utf-8"),
+        ]));
+        parts.push(part);
+    }
+    let merged = dir.join("merged.json");
+    let mut args = vec!["tune", "merge"];
+    // Out of order on purpose: merging must not depend on the order of the inputs.
+    for p in parts.iter().rev() {
+        args.push(p.to_str().expect("utf-8"));
+    }
+    args.extend(["--out", merged.to_str().expect("utf-8")]);
+    ok(simctl(&args));
+    let whole = std::fs::read_to_string(&whole).expect("whole");
+    let merged = std::fs::read_to_string(&merged).expect("merged");
+    if let Some((i, (a, b))) = whole
+        .lines()
+        .zip(merged.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        panic!("line {}: unsharded {a:?} vs merged {b:?}", i + 1);
+    }
+    assert_eq!(whole.len(), merged.len());
+    // A missing shard is an error, not a silently smaller sweep.
+    let incomplete = simctl(&[
+        "tune",
+        "merge",
+        parts[0].to_str().expect("utf-8"),
+        "--out",
+        dir.join("bad.json").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(incomplete.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&incomplete.stderr).contains("missing shards: 1/3, 2/3"));
+}
+
+#[test]
+fn successive_halving_finds_the_grid_optimum() {
+    let dir = scratch("halving");
+    let best = |search: &str| {
+        let out = dir.join(format!("{search}.json"));
+        ok(simctl(&[
+            "tune",
+            SCENARIO,
+            "--quiet",
+            "--search",
+            search,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]));
+        let r = json(&out);
+        (
+            r["best"].as_u64().expect("best"),
+            r["candidates"].as_array().map(Vec::len),
+        )
+    };
+    let (grid, grid_n) = best("grid");
+    let (halving, _) = best("halving");
+    assert_eq!(grid, halving);
+    assert_eq!(grid_n, Some(96));
+}
+
+#[test]
+fn scenario_without_tune_section_is_bad_input() {
+    let out = simctl(&["tune", "scenarios/quickstart.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no [tune] section"));
+}
