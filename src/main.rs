@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod tui;
 
 /// Exit code for bad input (scenario, trace or flag): the user can fix it.
 const EXIT_BAD_INPUT: u8 = 2;

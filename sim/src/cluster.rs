@@ -195,6 +195,19 @@ impl Cluster {
         }
     }
 
+    /// Node cost up to `now` without changing the books (for live views).
+    pub fn node_cost_until(&self, now: SimTime) -> f64 {
+        let extra_s = now.since(self.last_update).as_secs_f64();
+        self.groups
+            .iter()
+            .enumerate()
+            .map(|(g, group)| {
+                (self.node_seconds[g] + f64::from(self.nodes_per_group[g]) * extra_s) / 3600.0
+                    * group.price_usd_per_hour
+            })
+            .sum()
+    }
+
     /// Node-hours per group so far.
     pub fn node_hours(&self) -> Vec<f64> {
         self.node_seconds.iter().map(|s| s / 3600.0).collect()

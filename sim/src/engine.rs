@@ -355,6 +355,17 @@ impl Simulation {
         &self.timeline
     }
 
+    /// The event log so far.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Nodes plus control plane, USD, up to the current time.
+    pub fn cost_so_far_usd(&self) -> f64 {
+        self.cluster.node_cost_until(self.now)
+            + self.now.as_secs_f64() / 3600.0 * self.scenario.control_plane_usd_per_hour
+    }
+
     #[inline]
     fn schedule(&mut self, at: SimTime, kind: EventKind) {
         self.seq += 1;

@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sim::{Results, Scenario, SimError, SimTime, Simulation};
 
 use super::{write_atomically, Failure};
+use crate::tui::LiveError;
 
 /// Arguments of `simctl run`.
 #[derive(Args)]
@@ -26,6 +27,12 @@ pub struct RunArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Watch the run live in the terminal (space pause, +/− speed, s step, e end, q quit).
+    #[arg(long)]
+    pub tui: bool,
+    /// Simulated seconds per real second in the live view.
+    #[arg(long, default_value_t = 60.0, requires = "tui")]
+    pub speed: f64,
 }
 
 /// Load, simulate, summarize, write.
@@ -36,9 +43,25 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         scenario.seed = seed;
         scenario.file.seed = seed;
     }
-    let results = simulate(scenario, args.quiet).map_err(|e| match e {
-        SimError::Data(e) => Failure::BadInput(e.to_string()),
-    })?;
+    let results = if args.tui {
+        if !(args.speed.is_finite() && args.speed > 0.0) {
+            return Err(Failure::BadInput(format!(
+                "--speed: expected a positive number, found {}",
+                args.speed
+            )));
+        }
+        let sim = Simulation::new(scenario).map_err(sim_failure)?;
+        crate::tui::run_live(sim, args.speed).map_err(|e| match e {
+            LiveError::NoTerminal => Failure::BadInput(
+                "--tui needs a terminal (stdout is not one); run without --tui for the plain summary"
+                    .into(),
+            ),
+            LiveError::Sim(e) => sim_failure(e),
+            LiveError::Io(e) => Failure::Other(anyhow::Error::new(e).context("terminal error")),
+        })?
+    } else {
+        simulate(scenario, args.quiet).map_err(sim_failure)?
+    };
     if !args.quiet {
         print!("{}", summary(&results));
     }
@@ -56,6 +79,12 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
             results.duration_s
         ))),
         None => Ok(()),
+    }
+}
+
+fn sim_failure(e: SimError) -> Failure {
+    match e {
+        SimError::Data(e) => Failure::BadInput(e.to_string()),
     }
 }
 

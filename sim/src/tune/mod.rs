@@ -478,10 +478,15 @@ fn halving_plan(candidates: u64, seeds: u64) -> Vec<(u64, u64)> {
 
 /// Ordering of candidates while halving: qualifying ones by cost, then the others by how far
 /// their worst objective is over its limit.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Rank(u8, f64);
 
 impl Eq for Rank {}
+impl PartialOrd for Rank {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 impl Ord for Rank {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.cmp(&other.0).then(self.1.total_cmp(&other.1))

@@ -85,7 +85,7 @@ fn range_values(t: &toml::Table) -> Result<Vec<serde_json::Value>, String> {
     let (from, from_int) = number("from")?.ok_or("range needs `from`")?;
     let (to, to_int) = number("to")?.ok_or("range needs `to`")?;
     let (step, step_int) = number("step")?.unwrap_or((1.0, true));
-    if !(step > 0.0) || !from.is_finite() || !to.is_finite() || to < from {
+    if step.is_nan() || step <= 0.0 || !from.is_finite() || !to.is_finite() || to < from {
         return Err(format!(
             "expected from ≤ to and step > 0, found from = {from}, to = {to}, step = {step}"
         ));

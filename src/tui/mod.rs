@@ -1,0 +1,492 @@
+//! The live view of a simulation (`simctl run --tui`): the run advances at a chosen multiple of
+//! real time and the panels follow it. Drawing is a pure function of a [`LiveView`] so frames
+//! can be snapshot-tested with ratatui's `TestBackend`.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event as TermEvent, KeyCode, KeyEventKind};
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};
+use ratatui::Frame;
+use sim::{Results, SimError, SimTime, Simulation};
+
+/// Colours assigned to APIs in order, so an API keeps its colour in every panel.
+const PALETTE: [Color; 6] = [
+    Color::Cyan,
+    Color::Yellow,
+    Color::Magenta,
+    Color::Green,
+    Color::LightBlue,
+    Color::LightRed,
+];
+
+/// Why the live view stopped without results.
+#[derive(Debug)]
+pub enum LiveError {
+    /// Standard output is not a terminal.
+    NoTerminal,
+    /// The simulation failed (e.g. a malformed trace row).
+    Sim(SimError),
+    /// The terminal failed.
+    Io(std::io::Error),
+}
+
+/// Playback state the user controls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Playback {
+    /// Simulated seconds per wall-clock second.
+    pub speed: f64,
+    /// Time stands still.
+    pub paused: bool,
+}
+
+/// Everything one frame shows, read from the simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveView {
+    /// Scenario name.
+    pub title: String,
+    /// Simulated time reached, seconds.
+    pub now_s: f64,
+    /// Scenario length, seconds.
+    pub duration_s: f64,
+    /// Cost so far, USD.
+    pub cost_usd: f64,
+    /// Per API: name, recent arrival rates, desired, ready, pending, in flight, queued,
+    /// p50 and p99 of the last step (ms).
+    pub apis: Vec<ApiPanel>,
+    /// Per node group: name, instance type, spot, nodes now.
+    pub groups: Vec<(String, String, bool, u32)>,
+    /// Most recent events, newest last: (time s, kind, message).
+    pub events: Vec<(f64, String, String)>,
+}
+
+/// One API's panel values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiPanel {
+    /// API name.
+    pub name: String,
+    /// Arrival rate per timeline step, oldest first.
+    pub rps: Vec<u64>,
+    /// Replicas wanted.
+    pub desired: f64,
+    /// Replicas serving.
+    pub ready: f64,
+    /// Replicas waiting for a node.
+    pub pending: f64,
+    /// Requests in flight (executing + queued).
+    pub in_flight: f64,
+    /// Requests queued.
+    pub queue: f64,
+    /// Median latency over the last step, ms.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile over the last step, ms.
+    pub p99_ms: Option<f64>,
+}
+
+fn last(series: Option<&Vec<Option<f64>>>) -> Option<f64> {
+    series.and_then(|s| s.last().copied().flatten())
+}
+
+impl LiveView {
+    /// Read the current state of a simulation.
+    pub fn of(sim: &Simulation) -> LiveView {
+        let scenario = sim.scenario();
+        let series = &sim.timeline().series;
+        let apis = scenario
+            .apis
+            .iter()
+            .map(|api| {
+                let n = &api.name;
+                let get = |metric: &str| series.get(&format!("{metric}/{n}"));
+                ApiPanel {
+                    name: n.clone(),
+                    rps: get("rps")
+                        .map(|s| {
+                            s.iter()
+                                .rev()
+                                .take(120)
+                                .rev()
+                                .map(|v| v.unwrap_or(0.0).round() as u64)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    desired: last(get("replicas_desired")).unwrap_or(0.0),
+                    ready: last(get("replicas_ready")).unwrap_or(0.0),
+                    pending: last(get("replicas_pending")).unwrap_or(0.0),
+                    in_flight: last(get("in_flight")).unwrap_or(0.0),
+                    queue: last(get("queue")).unwrap_or(0.0),
+                    p50_ms: last(get("latency_p50_ms")),
+                    p99_ms: last(get("latency_p99_ms")),
+                }
+            })
+            .collect();
+        let groups = scenario
+            .node_groups
+            .iter()
+            .map(|g| {
+                let nodes = last(series.get(&format!("nodes/{}", g.name)))
+                    .unwrap_or(f64::from(g.min_instances));
+                (
+                    g.name.clone(),
+                    g.instance.name.clone(),
+                    g.spot,
+                    nodes as u32,
+                )
+            })
+            .collect();
+        let events = sim
+            .events()
+            .iter()
+            .rev()
+            .take(50)
+            .rev()
+            .map(|e| {
+                let who = e.api.clone().or(e.node_group.clone()).unwrap_or_default();
+                (e.t_s, e.kind.clone(), format!("{who}: {}", e.message))
+            })
+            .collect();
+        LiveView {
+            title: scenario.name.clone(),
+            now_s: sim.now().as_secs_f64(),
+            duration_s: scenario.duration.as_secs_f64(),
+            cost_usd: sim.cost_so_far_usd(),
+            apis,
+            groups,
+            events,
+        }
+    }
+}
+
+fn clock(s: f64) -> String {
+    let s = s.max(0.0) as u64;
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("–".to_string(), |v| format!("{v:.0}"))
+}
+
+/// Draw one frame.
+pub fn draw(frame: &mut Frame, view: &LiveView, playback: Playback) {
+    let area = frame.area();
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Length(3 * view.apis.len().max(1) as u16 + 2),
+            Constraint::Min(6),
+            Constraint::Length(1),
+        ])
+        .split(area);
+    let finished = view.now_s >= view.duration_s;
+    let state = if finished {
+        "finished"
+    } else if playback.paused {
+        "paused"
+    } else {
+        "running"
+    };
+    let header = Line::from(vec![
+        Span::styled(
+            " simctl ",
+            Style::default().add_modifier(Modifier::REVERSED),
+        ),
+        Span::raw(format!(
+            " {} · {}/{} · {}× · {state} · ${:.2}",
+            view.title,
+            clock(view.now_s),
+            clock(view.duration_s),
+            playback.speed,
+            view.cost_usd
+        )),
+    ]);
+    frame.render_widget(Paragraph::new(header), rows[0]);
+    draw_traffic(frame, view, rows[1]);
+    let middle = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
+        .split(rows[2]);
+    let left = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(view.apis.len() as u16 + 3),
+            Constraint::Min(3),
+        ])
+        .split(middle[0]);
+    draw_apis(frame, view, left[0]);
+    draw_nodes(frame, view, left[1]);
+    draw_events(frame, view, middle[1]);
+    let footer = if finished {
+        " q write results and quit"
+    } else {
+        " q quit (results are written) · space pause · + / − speed · s step · e jump to end"
+    };
+    frame.render_widget(
+        Paragraph::new(footer).style(Style::default().fg(Color::DarkGray)),
+        rows[3],
+    );
+}
+
+fn draw_traffic(frame: &mut Frame, view: &LiveView, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" traffic (req/s per timeline step) ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if view.apis.is_empty() {
+        return;
+    }
+    let parts = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints(vec![Constraint::Length(3); view.apis.len()])
+        .split(inner);
+    for (i, (api, part)) in view.apis.iter().zip(parts.iter()).enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let label_width = 18.min(part.width);
+        let cols = Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Length(label_width), Constraint::Min(1)])
+            .split(*part);
+        let now = api.rps.last().copied().unwrap_or(0);
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::styled(api.name.clone(), Style::default().fg(colour)),
+                Line::raw(format!("{now} req/s")),
+            ]),
+            cols[0],
+        );
+        let width = cols[1].width as usize;
+        let data: Vec<u64> = api
+            .rps
+            .iter()
+            .skip(api.rps.len().saturating_sub(width))
+            .copied()
+            .collect();
+        frame.render_widget(
+            Sparkline::default()
+                .data(&data)
+                .style(Style::default().fg(colour)),
+            cols[1],
+        );
+    }
+}
+
+fn draw_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
+    let header = Row::new(vec![
+        "API", "want", "ready", "pend", "flight", "queue", "p50ms", "p99ms",
+    ])
+    .style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = view.apis.iter().enumerate().map(|(i, a)| {
+        Row::new(vec![
+            Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
+            Cell::from(format!("{:.0}", a.desired)),
+            Cell::from(format!("{:.0}", a.ready)),
+            Cell::from(format!("{:.0}", a.pending)),
+            Cell::from(format!("{:.0}", a.in_flight)),
+            Cell::from(format!("{:.0}", a.queue)),
+            Cell::from(ms(a.p50_ms)),
+            Cell::from(ms(a.p99_ms)),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(4),
+            Constraint::Length(5),
+            Constraint::Length(4),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(5),
+            Constraint::Length(5),
+        ],
+    )
+    .header(header)
+    .block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" replicas and latency (last step) "),
+    );
+    frame.render_widget(table, area);
+}
+
+fn draw_nodes(frame: &mut Frame, view: &LiveView, area: Rect) {
+    let interrupted = |group: &str| {
+        view.events
+            .iter()
+            .any(|(_, kind, msg)| kind.contains("interrupt") && msg.starts_with(group))
+    };
+    let rows = view.groups.iter().map(|(name, instance, spot, nodes)| {
+        let flag = if interrupted(name) {
+            " ⚡ interrupted"
+        } else {
+            ""
+        };
+        Row::new(vec![
+            name.clone(),
+            instance.clone(),
+            if *spot {
+                "spot".into()
+            } else {
+                "on-demand".into()
+            },
+            format!("{nodes}{flag}"),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(14),
+            Constraint::Length(10),
+            Constraint::Min(6),
+        ],
+    )
+    .header(
+        Row::new(vec!["node group", "instance", "capacity", "nodes"])
+            .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::default().borders(Borders::ALL).title(" nodes "));
+    frame.render_widget(table, area);
+}
+
+fn draw_events(frame: &mut Frame, view: &LiveView, area: Rect) {
+    let height = area.height.saturating_sub(2) as usize;
+    let lines: Vec<Line> = view
+        .events
+        .iter()
+        .skip(view.events.len().saturating_sub(height))
+        .map(|(t, kind, msg)| {
+            Line::from(vec![
+                Span::styled(clock(*t), Style::default().fg(Color::DarkGray)),
+                Span::raw(" "),
+                Span::styled(format!("{kind:<10}"), Style::default().fg(Color::Yellow)),
+                Span::raw(format!(" {msg}")),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" events ")),
+        area,
+    );
+}
+
+/// Run a simulation in the live view until the user quits; returns the results up to where
+/// the run got (the whole run if it finished).
+pub fn run_live(mut sim: Simulation, speed: f64) -> Result<Results, LiveError> {
+    if !std::io::stdout().is_terminal() {
+        return Err(LiveError::NoTerminal);
+    }
+    let mut terminal = ratatui::try_init().map_err(LiveError::Io)?;
+    let outcome = live_loop(&mut terminal, &mut sim, speed);
+    ratatui::restore();
+    outcome?;
+    Ok(sim.finish())
+}
+
+fn live_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    sim: &mut Simulation,
+    speed: f64,
+) -> Result<(), LiveError> {
+    let mut playback = Playback {
+        speed,
+        paused: false,
+    };
+    let duration = sim.scenario().duration;
+    let step = sim.scenario().timeline_step;
+    let mut last_tick = Instant::now();
+    loop {
+        let view = LiveView::of(sim);
+        terminal
+            .draw(|f| draw(f, &view, playback))
+            .map_err(LiveError::Io)?;
+        if event::poll(Duration::from_millis(50)).map_err(LiveError::Io)? {
+            if let TermEvent::Key(key) = event::read().map_err(LiveError::Io)? {
+                if key.kind == KeyEventKind::Press {
+                    match key.code {
+                        KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
+                        KeyCode::Char(' ') => playback.paused = !playback.paused,
+                        KeyCode::Char('+') | KeyCode::Char('=') => {
+                            playback.speed = (playback.speed * 2.0).min(1e6)
+                        }
+                        KeyCode::Char('-') => playback.speed = (playback.speed / 2.0).max(0.25),
+                        KeyCode::Char('s') => {
+                            playback.paused = true;
+                            sim.advance_to(sim.now() + step).map_err(LiveError::Sim)?;
+                        }
+                        KeyCode::Char('e') => sim.advance_to(duration).map_err(LiveError::Sim)?,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let elapsed = last_tick.elapsed();
+        last_tick = Instant::now();
+        if !playback.paused && sim.now() < duration {
+            let advance = SimTime::from_secs_f64(elapsed.as_secs_f64() * playback.speed);
+            sim.advance_to(sim.now() + advance)
+                .map_err(LiveError::Sim)?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    use std::path::Path;
+
+    fn frame_text(view: &LiveView, playback: Playback) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(100, 28)).expect("test backend");
+        terminal.draw(|f| draw(f, view, playback)).expect("draws");
+        let buffer = terminal.backend().buffer().clone();
+        let mut out = String::new();
+        for y in 0..buffer.area.height {
+            for x in 0..buffer.area.width {
+                out.push_str(buffer[(x, y)].symbol());
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn steps_sim(until_s: u64) -> Simulation {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/steps.toml");
+        let scenario = sim::Scenario::load(&path).expect("example loads");
+        let mut sim = Simulation::new(scenario).expect("starts");
+        sim.advance_to(SimTime::from_secs(until_s)).expect("runs");
+        sim
+    }
+
+    #[test]
+    fn frame_during_the_overload_step() {
+        let view = LiveView::of(&steps_sim(15 * 60));
+        let playback = Playback {
+            speed: 60.0,
+            paused: false,
+        };
+        insta::assert_snapshot!(frame_text(&view, playback));
+    }
+
+    #[test]
+    fn frame_when_finished_and_on_a_tiny_terminal() {
+        let sim = steps_sim(3600);
+        let view = LiveView::of(&sim);
+        let playback = Playback {
+            speed: 60.0,
+            paused: true,
+        };
+        let text = frame_text(&view, playback);
+        assert!(text.contains("finished"), "{text}");
+        // Resize safety: drawing into a very small area must not panic.
+        let mut terminal = Terminal::new(TestBackend::new(12, 4)).expect("test backend");
+        terminal
+            .draw(|f| draw(f, &view, playback))
+            .expect("draws small");
+    }
+}
