@@ -24,7 +24,11 @@ fn measure(threads: usize) -> (u64, f64) {
     let start = Instant::now();
     let report = pool.install(|| tuner.run(&|_, _| {}, &AtomicBool::new(false)));
     let wall = start.elapsed().as_secs_f64();
-    let runs: u64 = report.candidates.iter().map(|c| u64::from(c.seeds_evaluated)).sum();
+    let runs: u64 = report
+        .candidates
+        .iter()
+        .map(|c| u64::from(c.seeds_evaluated))
+        .sum();
     (runs, wall)
 }
 
@@ -39,6 +43,9 @@ fn main() {
     if cores > 1 {
         let (runs, wall) = measure(cores);
         let rate = runs as f64 / wall * 60.0;
-        println!("| {cores} | {runs} | {wall:.2} | {rate:.0} | {:.2} |", rate / rate1);
+        println!(
+            "| {cores} | {runs} | {wall:.2} | {rate:.0} | {:.2} |",
+            rate / rate1
+        );
     }
 }
