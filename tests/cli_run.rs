@@ -48,7 +48,11 @@ fn quickstart_prints_summary_and_writes_balanced_results() {
         assert!(n("requests") > 100_000);
         assert_eq!(
             n("requests"),
-            n("completed") + n("rejected") + n("timed_out") + n("in_flight_at_end")
+            n("completed")
+                + n("rejected")
+                + n("timed_out")
+                + n("interrupted")
+                + n("in_flight_at_end")
         );
         for key in ["mean", "p50", "p90", "p99", "p999", "max"] {
             assert!(api["latency_ms"][key].as_f64().expect(key) > 0.0);
@@ -312,6 +316,6 @@ fn ctrl_c_keeps_partial_results() {
     let n = |k: &str| api[k].as_u64().expect(k);
     assert_eq!(
         n("requests"),
-        n("completed") + n("rejected") + n("timed_out") + n("in_flight_at_end")
+        n("completed") + n("rejected") + n("timed_out") + n("interrupted") + n("in_flight_at_end")
     );
 }

@@ -30,6 +30,20 @@ pub struct InstanceType {
 }
 
 impl InstanceType {
+    /// Spot interruptions per instance-hour for the Advisor bucket, reading the bucket as the
+    /// monthly fraction interrupted: λ = −ln(1 − p) / 730 at the bucket's midpoint
+    /// (reference/cluster.md §4; >20 % taken as 25 %).
+    pub fn interruption_rate_per_hour(&self) -> f64 {
+        match self.interruption_bucket {
+            "<5%" => 3.5e-5,
+            "5-10%" => 1.07e-4,
+            "10-15%" => 1.83e-4,
+            "15-20%" => 2.64e-4,
+            ">20%" => 3.94e-4,
+            _ => 1.07e-4,
+        }
+    }
+
     /// Price per hour for a spot or on-demand node of this type.
     pub fn price_usd_per_hour(&self, spot: bool) -> f64 {
         if spot {

@@ -1,27 +1,57 @@
-//! Nodes, pod placement and the bill.
+//! Nodes, what runs on them, and the bill.
 //!
-//! In this version each node group runs `min_instances` nodes for the whole run; the cluster
-//! autoscaler will add and remove nodes through [`Cluster::add_node`] and [`Cluster::remove_node`]
-//! (the seam is here). Pods are placed first-fit on the highest-priority group that fits, as the
-//! scheduler plus the priority expander would.
+//! The cluster knows nodes (booting, ready, gone), which pods sit on each and what is left free;
+//! it places pods first-fit on the highest-priority group that fits, as the scheduler plus the
+//! priority expander would, and integrates cost. Decisions that change replicas (eviction,
+//! preemption, scale-up, interruption) are the engine's, which owns the replicas.
 
 use crate::scenario::{NodeGroup, Requests};
 use crate::time::SimTime;
 
-/// Where a pod runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A node, by index; indices are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct NodeId(pub usize);
 
-/// One node and what is left on it.
+/// A pod, as the engine identifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PodRef {
+    /// A replica of an API (API index, replica slot).
+    Replica {
+        /// API index.
+        api: u32,
+        /// Replica slot.
+        slot: u32,
+    },
+    /// A placeholder pod (overprovisioning), by index.
+    Placeholder(u32),
+}
+
+/// Where a node is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Launched, not Ready yet (billed already).
+    Booting,
+    /// Schedulable unless cordoned.
+    Ready,
+    /// Terminated.
+    Gone,
+}
+
+/// One node.
 #[derive(Debug, Clone)]
-struct Node {
-    group: usize,
-    free_cpu_m: u64,
-    free_mem_mib: u64,
-    free_gpu: u32,
-    /// Requests of pods on the node per API, for cost attribution.
-    used_by_api: Vec<Requests>,
-    alive: bool,
+pub struct Node {
+    /// Its group.
+    pub group: usize,
+    /// Lifecycle state.
+    pub state: NodeState,
+    /// No new pods (draining, or under a spot interruption notice).
+    pub cordoned: bool,
+    /// Requests still free.
+    pub free: Requests,
+    /// Pods on the node with their requests and priority.
+    pub pods: Vec<(PodRef, Requests, i32)>,
+    /// Since when the cluster autoscaler has found it unneeded.
+    pub unneeded_since: Option<SimTime>,
 }
 
 /// The cluster's nodes, their occupancy, and the running cost.
@@ -32,7 +62,8 @@ pub struct Cluster {
     api_count: usize,
     /// Groups in placement order: priority descending, then file order.
     placement_order: Vec<usize>,
-    nodes_per_group: Vec<u32>,
+    alive_per_group: Vec<u32>,
+    ready_per_group: Vec<u32>,
     peak_per_group: Vec<u32>,
     node_seconds: Vec<f64>,
     api_cost_usd: Vec<f64>,
@@ -40,119 +71,223 @@ pub struct Cluster {
     last_update: SimTime,
 }
 
+fn fits(free: &Requests, r: &Requests) -> bool {
+    free.cpu_m >= r.cpu_m && free.mem_mib >= r.mem_mib && free.gpu >= r.gpu
+}
+
+fn take(free: &mut Requests, r: &Requests) {
+    free.cpu_m -= r.cpu_m;
+    free.mem_mib -= r.mem_mib;
+    free.gpu -= r.gpu;
+}
+
+fn give(free: &mut Requests, r: &Requests) {
+    free.cpu_m += r.cpu_m;
+    free.mem_mib += r.mem_mib;
+    free.gpu += r.gpu;
+}
+
 impl Cluster {
-    /// A cluster with each group at `min_instances`.
+    /// A cluster with each group at `min_instances` Ready nodes.
     pub fn new(groups: &[NodeGroup], api_count: usize) -> Cluster {
         let mut placement_order: Vec<usize> = (0..groups.len()).collect();
         placement_order.sort_by_key(|&g| std::cmp::Reverse(groups[g].priority));
+        let n = groups.len();
         let mut cluster = Cluster {
             groups: groups.to_vec(),
             nodes: Vec::new(),
             api_count,
             placement_order,
-            nodes_per_group: vec![0; groups.len()],
-            peak_per_group: vec![0; groups.len()],
-            node_seconds: vec![0.0; groups.len()],
+            alive_per_group: vec![0; n],
+            ready_per_group: vec![0; n],
+            peak_per_group: vec![0; n],
+            node_seconds: vec![0.0; n],
             api_cost_usd: vec![0.0; api_count],
             attributed_rate: vec![0.0; api_count],
             last_update: SimTime::ZERO,
         };
         for (g, group) in groups.iter().enumerate() {
             for _ in 0..group.min_instances {
-                cluster.add_node(g, SimTime::ZERO);
+                let id = cluster.launch(g, SimTime::ZERO);
+                cluster.node_ready(id, SimTime::ZERO);
             }
         }
         cluster
     }
 
-    /// Launch a node in `group` (ready at once in this version).
-    pub fn add_node(&mut self, group: usize, now: SimTime) -> NodeId {
-        self.accrue(now);
+    /// An empty node of `group` as the scheduler sees it.
+    pub fn template(&self, group: usize) -> Requests {
         let g = &self.groups[group];
+        Requests {
+            cpu_m: g.pod_cpu_m,
+            mem_mib: g.pod_mem_mib,
+            gpu: g.instance.gpus,
+        }
+    }
+
+    /// Launch a node in `group`: billed from now, schedulable once [`Cluster::node_ready`].
+    pub fn launch(&mut self, group: usize, now: SimTime) -> NodeId {
+        self.accrue(now);
         self.nodes.push(Node {
             group,
-            free_cpu_m: g.pod_cpu_m,
-            free_mem_mib: g.pod_mem_mib,
-            free_gpu: g.instance.gpus,
-            used_by_api: vec![Requests::default(); self.api_count],
-            alive: true,
+            state: NodeState::Booting,
+            cordoned: false,
+            free: self.template(group),
+            pods: Vec::new(),
+            unneeded_since: None,
         });
-        self.nodes_per_group[group] += 1;
-        self.peak_per_group[group] = self.peak_per_group[group].max(self.nodes_per_group[group]);
-        self.refresh_rates();
+        self.alive_per_group[group] += 1;
+        self.peak_per_group[group] = self.peak_per_group[group].max(self.alive_per_group[group]);
         NodeId(self.nodes.len() - 1)
     }
 
-    /// Terminate a node; its pods must have been moved off first.
-    pub fn remove_node(&mut self, node: NodeId, now: SimTime) {
+    /// A booting node passed its readiness checks.
+    pub fn node_ready(&mut self, node: NodeId, now: SimTime) {
         self.accrue(now);
-        if let Some(n) = self.nodes.get_mut(node.0) {
-            if n.alive {
-                n.alive = false;
-                self.nodes_per_group[n.group] -= 1;
-            }
+        let n = &mut self.nodes[node.0];
+        if n.state == NodeState::Booting {
+            n.state = NodeState::Ready;
+            self.ready_per_group[n.group] += 1;
         }
+    }
+
+    /// Terminate a node. Its pods must have been taken care of by the caller; any left are
+    /// dropped from the books.
+    pub fn terminate(&mut self, node: NodeId, now: SimTime) {
+        self.accrue(now);
+        let n = &mut self.nodes[node.0];
+        match n.state {
+            NodeState::Gone => return,
+            NodeState::Ready => self.ready_per_group[n.group] -= 1,
+            NodeState::Booting => {}
+        }
+        n.state = NodeState::Gone;
+        n.pods.clear();
+        self.alive_per_group[n.group] -= 1;
         self.refresh_rates();
     }
 
-    /// Place a pod of `api` on the first node that fits, trying groups by priority. `None` means
-    /// the pod stays pending.
-    pub fn place(
-        &mut self,
-        api: usize,
-        requests: Requests,
-        allowed_groups: &[usize],
-        now: SimTime,
-    ) -> Option<NodeId> {
-        let order = self.placement_order.clone();
-        for g in order.into_iter().filter(|g| allowed_groups.contains(g)) {
+    /// Stop scheduling onto a node.
+    pub fn cordon(&mut self, node: NodeId) {
+        self.nodes[node.0].cordoned = true;
+    }
+
+    /// The node.
+    pub fn node(&self, node: NodeId) -> &Node {
+        &self.nodes[node.0]
+    }
+
+    /// All nodes ever launched, by id.
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes.iter().enumerate().map(|(i, n)| (NodeId(i), n))
+    }
+
+    /// Mark or clear the cluster autoscaler's unneeded timestamp.
+    pub fn set_unneeded(&mut self, node: NodeId, since: Option<SimTime>) {
+        self.nodes[node.0].unneeded_since = since;
+    }
+
+    /// First Ready, uncordoned node that fits, trying groups by priority.
+    pub fn find_node(&self, requests: Requests, allowed_groups: &[usize]) -> Option<NodeId> {
+        for &g in self
+            .placement_order
+            .iter()
+            .filter(|g| allowed_groups.contains(g))
+        {
             let found = self.nodes.iter().position(|n| {
-                n.alive
+                n.state == NodeState::Ready
+                    && !n.cordoned
                     && n.group == g
-                    && n.free_cpu_m >= requests.cpu_m
-                    && n.free_mem_mib >= requests.mem_mib
-                    && n.free_gpu >= requests.gpu
+                    && fits(&n.free, &requests)
             });
             if let Some(i) = found {
-                self.accrue(now);
-                let n = &mut self.nodes[i];
-                n.free_cpu_m -= requests.cpu_m;
-                n.free_mem_mib -= requests.mem_mib;
-                n.free_gpu -= requests.gpu;
-                let used = &mut n.used_by_api[api];
-                used.cpu_m += requests.cpu_m;
-                used.mem_mib += requests.mem_mib;
-                used.gpu += requests.gpu;
-                self.refresh_rates();
                 return Some(NodeId(i));
             }
         }
         None
     }
 
-    /// Free a pod's resources.
-    pub fn release(&mut self, node: NodeId, api: usize, requests: Requests, now: SimTime) {
+    /// The node (in placement order) where evicting the fewest pods of priority below
+    /// `priority` makes room, with those victims (lowest priority first).
+    pub fn preemption_plan(
+        &self,
+        requests: Requests,
+        allowed_groups: &[usize],
+        priority: i32,
+    ) -> Option<(NodeId, Vec<PodRef>)> {
+        let mut best: Option<(NodeId, Vec<PodRef>)> = None;
+        for &g in self
+            .placement_order
+            .iter()
+            .filter(|g| allowed_groups.contains(g))
+        {
+            for (i, n) in self.nodes.iter().enumerate() {
+                if n.state != NodeState::Ready || n.cordoned || n.group != g {
+                    continue;
+                }
+                let mut candidates: Vec<&(PodRef, Requests, i32)> =
+                    n.pods.iter().filter(|p| p.2 < priority).collect();
+                candidates.sort_by_key(|p| (p.2, p.0));
+                let mut free = n.free;
+                let mut victims = Vec::new();
+                for (pod, r, _) in candidates {
+                    if fits(&free, &requests) {
+                        break;
+                    }
+                    give(&mut free, r);
+                    victims.push(*pod);
+                }
+                if fits(&free, &requests)
+                    && !victims.is_empty()
+                    && best.as_ref().is_none_or(|(_, v)| victims.len() < v.len())
+                {
+                    best = Some((NodeId(i), victims));
+                }
+            }
+        }
+        best
+    }
+
+    /// Put a pod on a node (which must fit it).
+    pub fn bind(
+        &mut self,
+        node: NodeId,
+        pod: PodRef,
+        requests: Requests,
+        priority: i32,
+        now: SimTime,
+    ) {
         self.accrue(now);
-        if let Some(n) = self.nodes.get_mut(node.0) {
-            n.free_cpu_m += requests.cpu_m;
-            n.free_mem_mib += requests.mem_mib;
-            n.free_gpu += requests.gpu;
-            let used = &mut n.used_by_api[api];
-            used.cpu_m = used.cpu_m.saturating_sub(requests.cpu_m);
-            used.mem_mib = used.mem_mib.saturating_sub(requests.mem_mib);
-            used.gpu = used.gpu.saturating_sub(requests.gpu);
+        let n = &mut self.nodes[node.0];
+        take(&mut n.free, &requests);
+        n.pods.push((pod, requests, priority));
+        self.refresh_rates();
+    }
+
+    /// Take a pod off its node.
+    pub fn unbind(&mut self, node: NodeId, pod: PodRef, now: SimTime) {
+        self.accrue(now);
+        let n = &mut self.nodes[node.0];
+        if let Some(i) = n.pods.iter().position(|p| p.0 == pod) {
+            let (_, r, _) = n.pods.swap_remove(i);
+            give(&mut n.free, &r);
         }
         self.refresh_rates();
     }
 
-    /// Nodes alive in each group now.
+    /// Nodes alive (booting or ready) in each group now.
     pub fn nodes_per_group(&self) -> &[u32] {
-        &self.nodes_per_group
+        &self.alive_per_group
+    }
+
+    /// Ready nodes in each group now.
+    pub fn ready_per_group(&self) -> &[u32] {
+        &self.ready_per_group
     }
 
     /// Cluster cost rate now (nodes only), USD per hour.
     pub fn cost_rate_usd_per_hour(&self) -> f64 {
-        self.nodes_per_group
+        self.alive_per_group
             .iter()
             .zip(&self.groups)
             .map(|(&n, g)| f64::from(n) * g.price_usd_per_hour)
@@ -163,7 +298,7 @@ impl Cluster {
     pub fn accrue(&mut self, now: SimTime) {
         let dt = now.since(self.last_update).as_secs_f64();
         if dt > 0.0 {
-            for (g, &n) in self.nodes_per_group.iter().enumerate() {
+            for (g, &n) in self.alive_per_group.iter().enumerate() {
                 self.node_seconds[g] += f64::from(n) * dt;
             }
             for (cost, rate) in self.api_cost_usd.iter_mut().zip(&self.attributed_rate) {
@@ -177,8 +312,15 @@ impl Cluster {
     /// shares on a node are scaled down if they add up to more than the whole node.
     fn refresh_rates(&mut self) {
         self.attributed_rate.iter_mut().for_each(|r| *r = 0.0);
-        for n in self.nodes.iter().filter(|n| n.alive) {
+        let mut used = vec![Requests::default(); self.api_count];
+        for n in self.nodes.iter().filter(|n| n.state != NodeState::Gone) {
             let g = &self.groups[n.group];
+            used.iter_mut().for_each(|u| *u = Requests::default());
+            for (pod, r, _) in &n.pods {
+                if let PodRef::Replica { api, .. } = pod {
+                    give(&mut used[*api as usize], r);
+                }
+            }
             let share = |u: &Requests| {
                 let mut s = (u.cpu_m as f64 / g.pod_cpu_m.max(1) as f64)
                     .max(u.mem_mib as f64 / g.pod_mem_mib.max(1) as f64);
@@ -187,10 +329,10 @@ impl Cluster {
                 }
                 s
             };
-            let total: f64 = n.used_by_api.iter().map(share).sum();
+            let total: f64 = used.iter().map(share).sum();
             let scale = if total > 1.0 { 1.0 / total } else { 1.0 };
-            for (api, used) in n.used_by_api.iter().enumerate() {
-                self.attributed_rate[api] += share(used) * scale * g.price_usd_per_hour;
+            for (api, u) in used.iter().enumerate() {
+                self.attributed_rate[api] += share(u) * scale * g.price_usd_per_hour;
             }
         }
     }
@@ -202,7 +344,7 @@ impl Cluster {
             .iter()
             .enumerate()
             .map(|(g, group)| {
-                (self.node_seconds[g] + f64::from(self.nodes_per_group[g]) * extra_s) / 3600.0
+                (self.node_seconds[g] + f64::from(self.alive_per_group[g]) * extra_s) / 3600.0
                     * group.price_usd_per_hour
             })
             .sum()
@@ -226,5 +368,194 @@ impl Cluster {
     /// The groups.
     pub fn groups(&self) -> &[NodeGroup] {
         &self.groups
+    }
+
+    /// Requested fraction of a node: its GPUs on a GPU node, else the larger of CPU and memory
+    /// (the cluster autoscaler's utilisation).
+    pub fn utilization(&self, node: NodeId) -> f64 {
+        let n = &self.nodes[node.0];
+        let t = self.template(n.group);
+        if t.gpu > 0 {
+            1.0 - f64::from(n.free.gpu) / f64::from(t.gpu)
+        } else {
+            let cpu = 1.0 - n.free.cpu_m as f64 / t.cpu_m.max(1) as f64;
+            let mem = 1.0 - n.free.mem_mib as f64 / t.mem_mib.max(1) as f64;
+            cpu.max(mem)
+        }
+    }
+
+    /// Whether `pods` could all be placed on other Ready, uncordoned nodes (first-fit, without
+    /// the nodes in `excluded`).
+    pub fn can_reschedule(&self, pods: &[(Requests, Vec<usize>)], excluded: &[NodeId]) -> bool {
+        let mut free: Vec<(usize, usize, Requests)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| {
+                n.state == NodeState::Ready && !n.cordoned && !excluded.contains(&NodeId(*i))
+            })
+            .map(|(i, n)| (i, n.group, n.free))
+            .collect();
+        pods.iter().all(|(r, allowed)| {
+            match free
+                .iter_mut()
+                .find(|(_, g, f)| allowed.contains(g) && fits(f, r))
+            {
+                Some((_, _, f)) => {
+                    take(f, r);
+                    true
+                }
+                None => false,
+            }
+        })
+    }
+
+    /// How many new nodes of `group` the pods need (first-fit onto empty template nodes, at most
+    /// `limit`), how many pods they take, and the idle CPU + memory fraction left on them
+    /// (the least-waste expander's score).
+    pub fn plan_scale_up(&self, group: usize, pods: &[Requests], limit: u32) -> (u32, usize, f64) {
+        let template = self.template(group);
+        let mut bins: Vec<Requests> = Vec::new();
+        let mut helped = 0;
+        for r in pods {
+            if !fits(&template, r) {
+                continue;
+            }
+            if let Some(bin) = bins.iter_mut().find(|b| fits(b, r)) {
+                take(bin, r);
+                helped += 1;
+            } else if (bins.len() as u32) < limit {
+                let mut bin = template;
+                take(&mut bin, r);
+                bins.push(bin);
+                helped += 1;
+            }
+        }
+        let waste = if bins.is_empty() {
+            0.0
+        } else {
+            let n = bins.len() as f64;
+            let cpu: f64 = bins.iter().map(|b| b.cpu_m as f64).sum::<f64>()
+                / (n * template.cpu_m.max(1) as f64);
+            let mem: f64 = bins.iter().map(|b| b.mem_mib as f64).sum::<f64>()
+                / (n * template.mem_mib.max(1) as f64);
+            cpu + mem
+        };
+        (bins.len() as u32, helped, waste)
+    }
+
+    /// Free capacity on booting nodes (pods that will fit there do not need new nodes).
+    pub fn booting_capacity(&self, group_filter: &[usize]) -> Vec<(usize, Requests)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.state == NodeState::Booting && group_filter.contains(&n.group))
+            .map(|n| (n.group, n.free))
+            .collect()
+    }
+}
+
+/// Whether `r` fits in `free`, and if so take it (used for virtual bin-packing by the engine).
+pub fn take_if_fits(free: &mut Requests, r: &Requests) -> bool {
+    if fits(free, r) {
+        take(free, r);
+        true
+    } else {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+    use std::path::Path;
+
+    fn groups() -> Vec<NodeGroup> {
+        let text = r#"
+duration = "1h"
+[[node_groups]]
+name = "small"
+instance_type = "m5.large"
+priority = 1
+min_instances = 1
+[[node_groups]]
+name = "big"
+instance_type = "m5.xlarge"
+priority = 10
+min_instances = 1
+[[apis]]
+name = "a"
+[apis.service_time]
+distribution = "constant"
+value = "1s"
+[apis.traffic]
+kind = "poisson"
+rps = 1
+"#;
+        Scenario::parse(text, "t.toml", Path::new("."))
+            .expect("valid")
+            .node_groups
+    }
+
+    fn req(cpu_m: u64) -> Requests {
+        Requests {
+            cpu_m,
+            mem_mib: 100,
+            gpu: 0,
+        }
+    }
+
+    #[test]
+    fn placement_prefers_priority_then_fits() {
+        let mut c = Cluster::new(&groups(), 1);
+        // m5.xlarge: 3920m − 125m DaemonSets = 3795m free.
+        let first = c.find_node(req(3000), &[0, 1]).expect("fits on big");
+        assert_eq!(c.node(first).group, 1);
+        c.bind(
+            first,
+            PodRef::Replica { api: 0, slot: 0 },
+            req(3000),
+            0,
+            SimTime::ZERO,
+        );
+        let second = c.find_node(req(1000), &[0, 1]).expect("fits on small");
+        assert_eq!(c.node(second).group, 0);
+        assert_eq!(c.find_node(req(2000), &[0, 1]), None);
+    }
+
+    #[test]
+    fn preemption_picks_fewest_lower_priority_victims() {
+        let mut c = Cluster::new(&groups(), 1);
+        let big = c.find_node(req(1), &[1]).expect("big");
+        for i in 0..3 {
+            c.bind(big, PodRef::Placeholder(i), req(1200), -10, SimTime::ZERO);
+        }
+        let (node, victims) = c.preemption_plan(req(2000), &[1], 0).expect("plan");
+        assert_eq!(node, big);
+        assert_eq!(victims.len(), 2);
+        assert!(c.preemption_plan(req(2000), &[1], -20).is_none());
+    }
+
+    #[test]
+    fn scale_up_plan_counts_nodes_and_waste() {
+        let c = Cluster::new(&groups(), 1);
+        let pods = vec![req(1000); 5];
+        let (nodes, helped, waste) = c.plan_scale_up(1, &pods, 10);
+        assert_eq!((nodes, helped), (2, 5));
+        assert!(waste > 0.0);
+        assert_eq!(c.plan_scale_up(1, &pods, 1).0, 1);
+    }
+
+    #[test]
+    fn cost_of_a_known_node_hour_mix_to_the_cent() {
+        let mut c = Cluster::new(&groups(), 1);
+        let extra = c.launch(1, SimTime::from_secs(1800));
+        c.node_ready(extra, SimTime::from_secs(1900));
+        c.terminate(extra, SimTime::from_secs(5400));
+        c.accrue(SimTime::from_secs(7200));
+        // 2 h of m5.large (0.096) + 2 h + 1 h of m5.xlarge (0.192): 0.192 + 0.576 = 0.768.
+        let cost = c.node_cost_until(SimTime::from_secs(7200));
+        assert!((cost - 0.768).abs() < 0.005, "{cost}");
+        assert_eq!(c.peak_nodes(), &[1, 2]);
     }
 }

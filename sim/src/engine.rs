@@ -20,15 +20,16 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use autoscaler::{Observation, ScalingPolicy};
 use hdrhistogram::Histogram;
 use rand::Rng;
+use rand_distr::{Distribution, Exp1, StandardNormal};
 
-use crate::cluster::{Cluster, NodeId};
+use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef};
 use crate::metrics::{MetricPipeline, PodSample};
 use crate::results::{
     encode_histogram, ApiResults, Event, NodeGroupResults, Percentiles, Results, SloCheck,
     SloVerdict, Timeline, SCHEMA,
 };
 use crate::rng::{stream, Stream};
-use crate::scenario::{Api, Scenario};
+use crate::scenario::{Api, Expander, Requests, Scenario};
 use crate::service_time::ServiceSampler;
 use crate::time::SimTime;
 use crate::traffic::{ArrivalStream, DataFileError};
@@ -49,14 +50,31 @@ pub enum SimError {
 #[derive(Debug, Clone, Copy)]
 enum EventKind {
     Completion {
-        api: u32,
+        api: u16,
+        process: u16,
         replica: u32,
-        process: u32,
+        /// The replica slot's epoch when the request started; a killed replica's completions
+        /// are stale.
+        epoch: u32,
         arrival: SimTime,
     },
     ReplicaReady {
         api: u32,
         replica: u32,
+        epoch: u32,
+    },
+    NodeReady {
+        node: usize,
+    },
+    NodeLaunchTimeout {
+        node: usize,
+    },
+    NodeTerminate {
+        node: usize,
+    },
+    ClusterScan,
+    SpotReclaim {
+        group: usize,
     },
     PolicyTick {
         api: u32,
@@ -130,6 +148,10 @@ struct Replica {
     created: SimTime,
     /// Requests routed here since the last scrape.
     arrivals: u64,
+    /// Bumped each time the slot's replica is killed or the slot reused.
+    epoch: u32,
+    /// Created at t = 0 (ready at once, no cold start).
+    initial: bool,
 }
 
 /// Per-step counters for the timeline.
@@ -139,6 +161,7 @@ struct StepCounters {
     completed: u64,
     rejected: u64,
     timed_out: u64,
+    interrupted: u64,
     latency: Histogram<u64>,
 }
 
@@ -177,9 +200,30 @@ struct ApiState {
     rejected: u64,
     rejected_no_replica: u64,
     timed_out: u64,
+    interrupted: u64,
     latency: Histogram<u64>,
     wait: Histogram<u64>,
     step: StepCounters,
+}
+
+/// A placeholder pod (overprovisioning).
+struct PlaceholderPod {
+    requests: Requests,
+    node_groups: Vec<usize>,
+    priority: i32,
+    node: Option<NodeId>,
+}
+
+/// What the cluster autoscaler and the spot market track per node group.
+struct GroupRuntime {
+    backoff_until: SimTime,
+    backoff_level: u32,
+    failed_launches: u64,
+    interruptions: u64,
+    /// Boot times and launch failures.
+    rng: Stream,
+    /// Reclaim events.
+    spot_rng: Stream,
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -242,6 +286,14 @@ pub struct Simulation {
     events: Vec<Event>,
     events_dropped: u64,
     last_tick: SimTime,
+    /// Pods waiting for a node.
+    pending: Vec<PodRef>,
+    placeholders: Vec<PlaceholderPod>,
+    groups: Vec<GroupRuntime>,
+    /// Nodes being drained by a scale-down.
+    draining: Vec<NodeId>,
+    last_scale_up: SimTime,
+    ca_rng: Stream,
 }
 
 /// Run a scenario to its end.
@@ -269,6 +321,23 @@ impl Simulation {
             events: Vec::new(),
             events_dropped: 0,
             last_tick: SimTime::ZERO,
+            pending: Vec::new(),
+            placeholders: Vec::new(),
+            groups: scenario
+                .node_groups
+                .iter()
+                .map(|g| GroupRuntime {
+                    backoff_until: SimTime::ZERO,
+                    backoff_level: 0,
+                    failed_launches: 0,
+                    interruptions: 0,
+                    rng: stream(scenario.seed, &format!("nodes/{}", g.name)),
+                    spot_rng: stream(scenario.seed, &format!("spot/{}", g.name)),
+                })
+                .collect(),
+            draining: Vec::new(),
+            last_scale_up: SimTime::ZERO,
+            ca_rng: stream(scenario.seed, "cluster-autoscaler"),
             scenario,
         };
         for (i, spec) in sim.scenario.apis.clone().into_iter().enumerate() {
@@ -313,6 +382,7 @@ impl Simulation {
                 rejected: 0,
                 rejected_no_replica: 0,
                 timed_out: 0,
+                interrupted: 0,
                 latency: new_histogram(),
                 wait: new_histogram(),
                 step: StepCounters {
@@ -320,6 +390,7 @@ impl Simulation {
                     completed: 0,
                     rejected: 0,
                     timed_out: 0,
+                    interrupted: 0,
                     latency: new_histogram(),
                 },
                 spec,
@@ -335,6 +406,28 @@ impl Simulation {
             if let Some(every) = sim.apis[i].metrics.scrape_interval() {
                 sim.schedule(every, EventKind::Scrape { api: i as u32 });
             }
+        }
+        for p in sim.scenario.placeholders.clone() {
+            for _ in 0..p.replicas {
+                let index = sim.placeholders.len() as u32;
+                sim.placeholders.push(PlaceholderPod {
+                    requests: p.requests,
+                    node_groups: p.node_groups.clone(),
+                    priority: p.priority,
+                    node: None,
+                });
+                let pod = PodRef::Placeholder(index);
+                if !sim.try_place(pod, false) {
+                    sim.pending.push(pod);
+                }
+            }
+        }
+        if sim.scenario.cluster_autoscaler.enabled {
+            let every = sim.scenario.cluster_autoscaler.scan_interval;
+            sim.schedule(every, EventKind::ClusterScan);
+        }
+        for g in 0..sim.scenario.node_groups.len() {
+            sim.schedule_spot_reclaim(g);
         }
         sim.schedule(sim.scenario.timeline_step, EventKind::TimelineTick);
         Ok(sim)
@@ -478,6 +571,7 @@ impl Simulation {
         replica.in_flight += 1;
         replica.arrivals += 1;
         api.in_flight += 1;
+        let epoch = replica.epoch;
         let proc_ = &mut replica.processes[process as usize];
         if proc_.busy < threads {
             proc_.busy += 1;
@@ -485,9 +579,10 @@ impl Simulation {
             self.schedule(
                 now + request.service,
                 EventKind::Completion {
-                    api: a as u32,
+                    api: a as u16,
+                    process: process as u16,
                     replica: r,
-                    process,
+                    epoch,
                     arrival: request.arrival,
                 },
             );
@@ -501,11 +596,33 @@ impl Simulation {
         match kind {
             EventKind::Completion {
                 api,
-                replica,
                 process,
+                replica,
+                epoch,
                 arrival,
-            } => self.complete(api as usize, replica as usize, process as usize, arrival),
-            EventKind::ReplicaReady { api, replica } => self.replica_ready(api as usize, replica),
+            } => {
+                if self.apis[api as usize].replicas[replica as usize].epoch == epoch {
+                    self.complete(api as usize, replica as usize, process as usize, arrival)
+                }
+            }
+            EventKind::ReplicaReady {
+                api,
+                replica,
+                epoch,
+            } => {
+                if self.apis[api as usize].replicas[replica as usize].epoch == epoch {
+                    self.replica_ready(api as usize, replica)
+                }
+            }
+            EventKind::NodeReady { node } => self.node_ready(NodeId(node)),
+            EventKind::NodeLaunchTimeout { node } => self.node_launch_timeout(NodeId(node)),
+            EventKind::NodeTerminate { node } => self.terminate_node(NodeId(node)),
+            EventKind::ClusterScan => {
+                self.cluster_scan();
+                let next = self.now + self.scenario.cluster_autoscaler.scan_interval;
+                self.schedule(next, EventKind::ClusterScan);
+            }
+            EventKind::SpotReclaim { group } => self.spot_reclaim(group),
             EventKind::PolicyTick { api } => {
                 let a = api as usize;
                 self.decide(a, true);
@@ -562,13 +679,15 @@ impl Simulation {
             break;
         }
         let drained = replica.state == ReplicaState::Terminating && replica.in_flight == 0;
+        let epoch = replica.epoch;
         if let Some(q) = next {
             self.schedule(
                 now + q.service,
                 EventKind::Completion {
-                    api: a as u32,
+                    api: a as u16,
+                    process: p as u16,
                     replica: r as u32,
-                    process: p as u32,
+                    epoch,
                     arrival: q.arrival,
                 },
             );
@@ -744,90 +863,209 @@ impl Simulation {
         let processes = (0..api.spec.processes)
             .map(|_| Process::default())
             .collect();
-        let replica = Replica {
-            state: ReplicaState::Pending,
-            node: None,
-            in_flight: 0,
-            processes,
-            created: now,
-            arrivals: 0,
-        };
         let slot = match api
             .replicas
             .iter()
             .position(|r| r.state == ReplicaState::Gone)
         {
-            Some(i) => {
-                api.replicas[i] = replica;
-                i
-            }
+            Some(i) => i,
             None => {
-                api.replicas.push(replica);
+                api.replicas.push(Replica {
+                    state: ReplicaState::Gone,
+                    node: None,
+                    in_flight: 0,
+                    processes: Vec::new(),
+                    created: now,
+                    arrivals: 0,
+                    epoch: 0,
+                    initial: false,
+                });
                 api.replicas.len() - 1
             }
         };
-        let node = self
-            .cluster
-            .place(a, api.spec.requests, &api.spec.node_groups, now);
-        match node {
-            Some(node) => {
-                api.replicas[slot].node = Some(node);
-                if initial || api.spec.startup_time == SimTime::ZERO {
-                    if !initial {
-                        api.cold_starts += 1;
-                    }
-                    api.replicas[slot].state = ReplicaState::Starting;
-                    self.replica_ready_now(a, slot as u32, initial);
-                } else {
-                    api.cold_starts += 1;
-                    api.replicas[slot].state = ReplicaState::Starting;
-                    let at = now + api.spec.startup_time;
-                    self.schedule(
-                        at,
-                        EventKind::ReplicaReady {
-                            api: a as u32,
-                            replica: slot as u32,
-                        },
-                    );
-                }
+        let replica = &mut api.replicas[slot];
+        replica.epoch = replica.epoch.wrapping_add(1);
+        replica.state = ReplicaState::Pending;
+        replica.node = None;
+        replica.in_flight = 0;
+        replica.processes = processes;
+        replica.created = now;
+        replica.arrivals = 0;
+        replica.initial = initial;
+        let pod = PodRef::Replica {
+            api: a as u32,
+            slot: slot as u32,
+        };
+        if !self.try_place(pod, true) {
+            self.make_pending(pod);
+        }
+    }
+
+    /// What the scheduler needs to know of a pod: requests, allowed groups, priority.
+    fn pod_spec(&self, pod: PodRef) -> (Requests, &[usize], i32) {
+        match pod {
+            PodRef::Replica { api, .. } => {
+                let spec = &self.apis[api as usize].spec;
+                (spec.requests, &spec.node_groups, spec.priority)
             }
-            None => {
-                api.pending_replicas += 1;
-                api.peak_pending = api.peak_pending.max(api.pending_replicas);
-                let name = api.spec.name.clone();
-                let requests = api.spec.requests;
-                self.log(Event {
-                    t_s: now.as_secs_f64(),
-                    kind: "replica_unschedulable".into(),
-                    api: Some(name),
-                    node_group: None,
-                    message: format!(
-                        "replica {slot} pending: no node has cpu {}m, mem {}Mi, gpu {} free",
-                        requests.cpu_m, requests.mem_mib, requests.gpu
-                    ),
-                    inputs: BTreeMap::new(),
-                });
+            PodRef::Placeholder(i) => {
+                let p = &self.placeholders[i as usize];
+                (p.requests, &p.node_groups, p.priority)
             }
         }
     }
 
-    fn replica_ready_now(&mut self, a: usize, r: u32, quiet: bool) {
-        if quiet {
-            let now = self.now;
-            let api = &mut self.apis[a];
-            api.set_ready_count_changed(now);
-            api.replicas[r as usize].state = ReplicaState::Ready;
-            api.ready.push(r);
-        } else {
-            self.replica_ready(a, r);
+    /// Place a pod on a node that fits, preempting lower-priority pods if needed and allowed.
+    fn try_place(&mut self, pod: PodRef, preempt: bool) -> bool {
+        let (requests, groups, priority) = self.pod_spec(pod);
+        if let Some(node) = self.cluster.find_node(requests, groups) {
+            self.bind(pod, node);
+            return true;
         }
+        if !preempt {
+            return false;
+        }
+        let Some((node, victims)) = self.cluster.preemption_plan(requests, groups, priority) else {
+            return false;
+        };
+        // Free the room first and bind the preemptor, so victims' replacements cannot take it.
+        let now = self.now;
+        for victim in &victims {
+            self.cluster.unbind(node, *victim, now);
+            match *victim {
+                PodRef::Placeholder(i) => self.placeholders[i as usize].node = None,
+                PodRef::Replica { api, slot } => {
+                    self.apis[api as usize].replicas[slot as usize].node = None
+                }
+            }
+        }
+        self.bind(pod, node);
+        let group = self.cluster.groups()[self.cluster.node(node).group]
+            .name
+            .clone();
+        for victim in victims {
+            self.log(Event {
+                t_s: now.as_secs_f64(),
+                kind: "preemption".into(),
+                api: self.pod_api_name(victim),
+                node_group: Some(group.clone()),
+                message: format!(
+                    "{} preempted for {}",
+                    self.pod_label(victim),
+                    self.pod_label(pod)
+                ),
+                inputs: BTreeMap::new(),
+            });
+            match victim {
+                PodRef::Placeholder(_) => self.pending.push(victim),
+                // Preempted replicas stop at once (no graceful drain is modelled for them).
+                PodRef::Replica { api, slot } => self.kill_replica(api as usize, slot as usize),
+            }
+        }
+        true
+    }
+
+    fn pod_label(&self, pod: PodRef) -> String {
+        match pod {
+            PodRef::Replica { api, slot } => {
+                format!("{} replica {slot}", self.apis[api as usize].spec.name)
+            }
+            PodRef::Placeholder(i) => format!("placeholder {i}"),
+        }
+    }
+
+    fn pod_api_name(&self, pod: PodRef) -> Option<String> {
+        match pod {
+            PodRef::Replica { api, .. } => Some(self.apis[api as usize].spec.name.clone()),
+            PodRef::Placeholder(_) => None,
+        }
+    }
+
+    /// Bind a pod to a node; a replica starts (ready after its startup time).
+    fn bind(&mut self, pod: PodRef, node: NodeId) {
+        let now = self.now;
+        let (requests, _, priority) = self.pod_spec(pod);
+        self.cluster.bind(node, pod, requests, priority, now);
+        match pod {
+            PodRef::Placeholder(i) => self.placeholders[i as usize].node = Some(node),
+            PodRef::Replica { api: a, slot } => {
+                let api = &mut self.apis[a as usize];
+                let replica = &mut api.replicas[slot as usize];
+                replica.node = Some(node);
+                replica.state = ReplicaState::Starting;
+                let epoch = replica.epoch;
+                if replica.initial && now == SimTime::ZERO {
+                    replica.state = ReplicaState::Ready;
+                    api.set_ready_count_changed(now);
+                    api.ready.push(slot);
+                    return;
+                }
+                api.cold_starts += 1;
+                let at = now + api.spec.startup_time;
+                self.schedule(
+                    at,
+                    EventKind::ReplicaReady {
+                        api: a,
+                        replica: slot,
+                        epoch,
+                    },
+                );
+            }
+        }
+    }
+
+    fn make_pending(&mut self, pod: PodRef) {
+        let now = self.now;
+        if let PodRef::Replica { api: a, slot } = pod {
+            let api = &mut self.apis[a as usize];
+            api.pending_replicas += 1;
+            api.peak_pending = api.peak_pending.max(api.pending_replicas);
+            let requests = api.spec.requests;
+            let name = api.spec.name.clone();
+            self.log(Event {
+                t_s: now.as_secs_f64(),
+                kind: "replica_unschedulable".into(),
+                api: Some(name),
+                node_group: None,
+                message: format!(
+                    "replica {slot} pending: no node has cpu {}m, mem {}Mi, gpu {} free",
+                    requests.cpu_m, requests.mem_mib, requests.gpu
+                ),
+                inputs: BTreeMap::new(),
+            });
+        }
+        self.pending.push(pod);
+    }
+
+    /// Try to place pending pods, highest priority first, oldest first within a priority.
+    fn schedule_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut order: Vec<(usize, PodRef)> = self.pending.drain(..).enumerate().collect();
+        order.sort_by_key(|(i, pod)| (std::cmp::Reverse(self.pod_spec(*pod).2), *i));
+        let mut still = Vec::new();
+        for (_, pod) in order {
+            if let PodRef::Replica { api, slot } = pod {
+                if self.apis[api as usize].replicas[slot as usize].state != ReplicaState::Pending {
+                    continue;
+                }
+            }
+            if self.try_place(pod, true) {
+                if let PodRef::Replica { api, .. } = pod {
+                    self.apis[api as usize].pending_replicas -= 1;
+                }
+            } else {
+                still.push(pod);
+            }
+        }
+        self.pending.extend(still);
     }
 
     /// Remove one replica the way a ReplicaSet picks its victim: pending before starting before
     /// ready, and among those the newest.
     fn retire_one_replica(&mut self, a: usize) {
-        let now = self.now;
-        let api = &mut self.apis[a];
+        let api = &self.apis[a];
         let rank = |s: ReplicaState| match s {
             ReplicaState::Pending => Some(0),
             ReplicaState::Starting => Some(1),
@@ -841,11 +1079,25 @@ impl Simulation {
             .filter_map(|(i, r)| rank(r.state).map(|k| (k, std::cmp::Reverse(i), i)))
             .min()
             .map(|(_, _, i)| i);
-        let Some(v) = victim else { return };
+        if let Some(v) = victim {
+            self.stop_replica(a, v);
+        }
+    }
+
+    /// Stop a replica gracefully: a pending one is dropped, a starting one removed, a ready
+    /// one leaves routing and finishes its in-flight requests before its pod goes.
+    fn stop_replica(&mut self, a: usize, v: usize) {
+        let now = self.now;
+        let api = &mut self.apis[a];
         match api.replicas[v].state {
             ReplicaState::Pending => {
                 api.pending_replicas -= 1;
                 api.replicas[v].state = ReplicaState::Gone;
+                let pod = PodRef::Replica {
+                    api: a as u32,
+                    slot: v as u32,
+                };
+                self.pending.retain(|p| *p != pod);
             }
             ReplicaState::Starting => self.remove_replica(a, v),
             ReplicaState::Ready => {
@@ -856,19 +1108,476 @@ impl Simulation {
                     self.remove_replica(a, v);
                 }
             }
-            _ => {}
+            ReplicaState::Terminating | ReplicaState::Gone => {}
+        }
+    }
+
+    /// Evict a pod from its node (drain, spot notice, preemption). A replica is replaced by a
+    /// new pending one (its ReplicaSet keeps the count) and finishes its in-flight requests; a
+    /// placeholder goes back to pending.
+    fn evict(&mut self, pod: PodRef, log: bool) {
+        let now = self.now;
+        if log {
+            let group = self.pod_node(pod).map(|n| self.cluster.node(n).group);
+            self.log(Event {
+                t_s: now.as_secs_f64(),
+                kind: "eviction".into(),
+                api: self.pod_api_name(pod),
+                node_group: group.map(|g| self.cluster.groups()[g].name.clone()),
+                message: format!("{} evicted", self.pod_label(pod)),
+                inputs: BTreeMap::new(),
+            });
+        }
+        match pod {
+            PodRef::Placeholder(i) => {
+                if let Some(node) = self.placeholders[i as usize].node.take() {
+                    self.cluster.unbind(node, pod, now);
+                }
+                self.pending.push(pod);
+            }
+            PodRef::Replica { api: a, slot } => {
+                let (a, v) = (a as usize, slot as usize);
+                if matches!(
+                    self.apis[a].replicas[v].state,
+                    ReplicaState::Terminating | ReplicaState::Gone
+                ) {
+                    return;
+                }
+                if self.apis[a].replicas[v].state == ReplicaState::Ready
+                    && self.apis[a].replicas[v].in_flight > 0
+                {
+                    // Keep the node reserved while it drains; routing stops now.
+                    let api = &mut self.apis[a];
+                    api.set_ready_count_changed(now);
+                    api.ready.retain(|&r| r as usize != v);
+                    api.replicas[v].state = ReplicaState::Terminating;
+                } else {
+                    self.stop_replica(a, v);
+                }
+                self.add_replica(a, false);
+            }
+        }
+    }
+
+    fn pod_node(&self, pod: PodRef) -> Option<NodeId> {
+        match pod {
+            PodRef::Replica { api, slot } => self.apis[api as usize].replicas[slot as usize].node,
+            PodRef::Placeholder(i) => self.placeholders[i as usize].node,
         }
     }
 
     fn remove_replica(&mut self, a: usize, r: usize) {
         let now = self.now;
-        let api = &mut self.apis[a];
-        let requests = api.spec.requests;
-        let replica = &mut api.replicas[r];
+        let replica = &mut self.apis[a].replicas[r];
         replica.state = ReplicaState::Gone;
+        replica.epoch = replica.epoch.wrapping_add(1);
         if let Some(node) = replica.node.take() {
-            self.cluster.release(node, a, requests, now);
+            self.cluster.unbind(
+                node,
+                PodRef::Replica {
+                    api: a as u32,
+                    slot: r as u32,
+                },
+                now,
+            );
+            if self.draining.contains(&node) && self.cluster.node(node).pods.is_empty() {
+                self.terminate_node(node);
+            } else {
+                self.schedule_pending();
+            }
         }
+    }
+
+    /// A node is lost: requests still in flight on its replicas fail (`interrupted`), its
+    /// placeholders go back to pending.
+    fn terminate_node(&mut self, node: NodeId) {
+        let now = self.now;
+        if self.cluster.node(node).state == NodeState::Gone {
+            return;
+        }
+        let pods: Vec<PodRef> = self.cluster.node(node).pods.iter().map(|p| p.0).collect();
+        for pod in pods {
+            match pod {
+                PodRef::Placeholder(i) => {
+                    self.placeholders[i as usize].node = None;
+                    self.pending.push(pod);
+                }
+                PodRef::Replica { api: a, slot } => self.kill_replica(a as usize, slot as usize),
+            }
+        }
+        let group = self.cluster.node(node).group;
+        self.cluster.terminate(node, now);
+        self.draining.retain(|n| *n != node);
+        self.log(Event {
+            t_s: now.as_secs_f64(),
+            kind: "node_terminate".into(),
+            api: None,
+            node_group: Some(self.cluster.groups()[group].name.clone()),
+            message: format!("node {} terminated", node.0),
+            inputs: BTreeMap::new(),
+        });
+        self.schedule_pending();
+    }
+
+    /// A replica dies with its node: every request on it fails.
+    fn kill_replica(&mut self, a: usize, r: usize) {
+        let now = self.now;
+        let api = &mut self.apis[a];
+        api.touch(now);
+        let replica = &mut api.replicas[r];
+        let lost = u64::from(replica.in_flight);
+        let queued: u64 = replica.processes.iter().map(|p| p.queue.len() as u64).sum();
+        replica.processes.iter_mut().for_each(|p| {
+            p.queue.clear();
+            p.busy = 0;
+        });
+        replica.in_flight = 0;
+        let was = replica.state;
+        replica.state = ReplicaState::Gone;
+        replica.epoch = replica.epoch.wrapping_add(1);
+        replica.node = None;
+        api.interrupted += lost;
+        api.step.interrupted += lost;
+        api.in_flight -= lost;
+        api.queued -= queued;
+        match was {
+            ReplicaState::Ready => {
+                api.set_ready_count_changed(now);
+                api.ready.retain(|&s| s as usize != r);
+                // Its ReplicaSet replaces it.
+                self.add_replica(a, false);
+            }
+            ReplicaState::Starting => self.add_replica(a, false),
+            _ => {}
+        }
+    }
+
+    fn node_ready(&mut self, node: NodeId) {
+        let now = self.now;
+        if self.cluster.node(node).state != NodeState::Booting {
+            return;
+        }
+        self.cluster.node_ready(node, now);
+        let group = self.cluster.node(node).group;
+        self.log(Event {
+            t_s: now.as_secs_f64(),
+            kind: "node_ready".into(),
+            api: None,
+            node_group: Some(self.cluster.groups()[group].name.clone()),
+            message: format!("node {} ready", node.0),
+            inputs: BTreeMap::new(),
+        });
+        self.schedule_pending();
+    }
+
+    fn node_launch_timeout(&mut self, node: NodeId) {
+        if self.cluster.node(node).state != NodeState::Booting {
+            return;
+        }
+        let group = self.cluster.node(node).group;
+        self.cluster.terminate(node, self.now);
+        self.launch_failed(group, "not ready within max_node_provision_time");
+    }
+
+    fn launch_failed(&mut self, group: usize, why: &str) {
+        let now = self.now;
+        let ca = &self.scenario.cluster_autoscaler;
+        let g = &mut self.groups[group];
+        g.failed_launches += 1;
+        let factor = 1u64 << g.backoff_level.min(20);
+        let backoff = SimTime(ca.initial_backoff.0.saturating_mul(factor)).min(ca.max_backoff);
+        g.backoff_until = now + backoff;
+        g.backoff_level += 1;
+        let name = self.cluster.groups()[group].name.clone();
+        self.log(Event {
+            t_s: now.as_secs_f64(),
+            kind: "failed_launch".into(),
+            api: None,
+            node_group: Some(name),
+            message: format!(
+                "launch failed ({why}); group backed off for {}",
+                crate::units::DurationSpec(backoff)
+            ),
+            inputs: BTreeMap::new(),
+        });
+    }
+
+    /// Launch one node in `group`, unless spot capacity says no.
+    fn launch_node(&mut self, group: usize) -> bool {
+        let now = self.now;
+        let spec = &self.cluster.groups()[group];
+        if spec.spot {
+            let out_of_capacity = self.cluster.nodes_per_group()[group] >= spec.spot_capacity;
+            let failure = spec.spot_launch_failure;
+            let unlucky = failure > 0.0 && self.groups[group].rng.random::<f64>() < failure;
+            if out_of_capacity || unlucky {
+                self.launch_failed(group, "InsufficientInstanceCapacity");
+                return false;
+            }
+        }
+        let (mu, sigma) = (spec.boot_mu, spec.boot_sigma);
+        let z: f64 = StandardNormal.sample(&mut self.groups[group].rng);
+        let boot = SimTime::from_secs_f64((mu + sigma * z).exp());
+        let node = self.cluster.launch(group, now);
+        let max = self.scenario.cluster_autoscaler.max_node_provision_time;
+        if boot > max {
+            self.schedule(now + max, EventKind::NodeLaunchTimeout { node: node.0 });
+        } else {
+            self.schedule(now + boot, EventKind::NodeReady { node: node.0 });
+        }
+        let name = self.cluster.groups()[group].name.clone();
+        self.log(Event {
+            t_s: now.as_secs_f64(),
+            kind: "node_launch".into(),
+            api: None,
+            node_group: Some(name),
+            message: format!("node {} launched", node.0),
+            inputs: BTreeMap::new(),
+        });
+        true
+    }
+
+    /// One cluster-autoscaler loop: retry pending pods, scale up for those that fit nowhere,
+    /// scale down nodes unneeded for long enough.
+    fn cluster_scan(&mut self) {
+        self.schedule_pending();
+        self.scale_up();
+        self.scale_down();
+    }
+
+    fn scale_up(&mut self) {
+        let now = self.now;
+        const EXPENDABLE_CUTOFF: i32 = -10;
+        let pods: Vec<(Requests, Vec<usize>)> = self
+            .pending
+            .iter()
+            .map(|p| {
+                let (r, g, prio) = self.pod_spec(*p);
+                (r, g.to_vec(), prio)
+            })
+            .filter(|(_, _, prio)| *prio >= EXPENDABLE_CUTOFF)
+            .map(|(r, g, _)| (r, g))
+            .collect();
+        if pods.is_empty() {
+            return;
+        }
+        // Pods that will fit on nodes already booting need no new node.
+        let all: Vec<usize> = (0..self.cluster.groups().len()).collect();
+        let mut booting = self.cluster.booting_capacity(&all);
+        let remaining: Vec<&(Requests, Vec<usize>)> = pods
+            .iter()
+            .filter(|(r, allowed)| {
+                !booting
+                    .iter_mut()
+                    .any(|(g, free)| allowed.contains(g) && take_if_fits(free, r))
+            })
+            .collect();
+        if remaining.is_empty() {
+            return;
+        }
+        let mut options: Vec<(usize, u32, f64)> = Vec::new();
+        for g in 0..self.cluster.groups().len() {
+            let spec = &self.cluster.groups()[g];
+            if self.groups[g].backoff_until > now {
+                continue;
+            }
+            let limit = spec
+                .max_instances
+                .saturating_sub(self.cluster.nodes_per_group()[g]);
+            if limit == 0 {
+                continue;
+            }
+            let for_group: Vec<Requests> = remaining
+                .iter()
+                .filter(|(_, allowed)| allowed.contains(&g))
+                .map(|(r, _)| *r)
+                .collect();
+            let (nodes, helped, waste) = self.cluster.plan_scale_up(g, &for_group, limit);
+            if nodes > 0 && helped > 0 {
+                options.push((g, nodes, waste));
+            }
+        }
+        if options.is_empty() {
+            return;
+        }
+        let by_waste =
+            |a: &(usize, u32, f64), b: &(usize, u32, f64)| a.2.total_cmp(&b.2).then(a.0.cmp(&b.0));
+        let chosen = match self.scenario.cluster_autoscaler.expander {
+            Expander::Priority => {
+                let top = options
+                    .iter()
+                    .map(|o| self.cluster.groups()[o.0].priority)
+                    .max()
+                    .unwrap_or(0);
+                options
+                    .iter()
+                    .filter(|o| self.cluster.groups()[o.0].priority == top)
+                    .min_by(|a, b| by_waste(a, b))
+                    .copied()
+            }
+            Expander::LeastWaste => options.iter().min_by(|a, b| by_waste(a, b)).copied(),
+            Expander::Random => {
+                let i = self.ca_rng.random_range(0..options.len());
+                Some(options[i])
+            }
+        };
+        let Some((group, nodes, _)) = chosen else {
+            return;
+        };
+        let mut launched = 0;
+        for _ in 0..nodes {
+            if !self.launch_node(group) {
+                break;
+            }
+            launched += 1;
+        }
+        if launched > 0 {
+            self.last_scale_up = now;
+        }
+    }
+
+    fn scale_down(&mut self) {
+        let now = self.now;
+        let ca = self.scenario.cluster_autoscaler.clone();
+        if now < self.last_scale_up + ca.scale_down_delay_after_add {
+            return;
+        }
+        let mut alive: Vec<u32> = self.cluster.nodes_per_group().to_vec();
+        let mut removed: Vec<NodeId> = Vec::new();
+        let mut empty_removed = 0;
+        let mut drained = 0;
+        // Empty nodes first, as the cluster autoscaler removes them before draining busy ones.
+        let mut candidates: Vec<(bool, NodeId)> = self
+            .cluster
+            .nodes()
+            .filter(|(_, n)| n.state == NodeState::Ready && !n.cordoned)
+            .map(|(id, n)| (!n.pods.is_empty(), id))
+            .collect();
+        candidates.sort();
+        let candidates: Vec<NodeId> = candidates.into_iter().map(|(_, id)| id).collect();
+        for id in candidates {
+            let node = self.cluster.node(id);
+            let g = node.group;
+            let min = self.cluster.groups()[g].min_instances;
+            let movable = alive[g] > min
+                && self.cluster.utilization(id) < ca.scale_down_utilization_threshold
+                && {
+                    let pods: Vec<(Requests, Vec<usize>)> = node
+                        .pods
+                        .iter()
+                        .map(|(p, r, _)| (*r, self.pod_spec(*p).1.to_vec()))
+                        .collect();
+                    let mut excluded = removed.clone();
+                    excluded.push(id);
+                    self.cluster.can_reschedule(&pods, &excluded)
+                };
+            if !movable {
+                self.cluster.set_unneeded(id, None);
+                continue;
+            }
+            let since = node.unneeded_since.unwrap_or(now);
+            self.cluster.set_unneeded(id, Some(since));
+            if now.since(since) < ca.scale_down_unneeded_time {
+                continue;
+            }
+            let empty = self.cluster.node(id).pods.is_empty();
+            if empty && empty_removed < 10 {
+                empty_removed += 1;
+                self.terminate_node(id);
+            } else if !empty && drained == 0 {
+                drained += 1;
+                self.drain(id);
+            } else {
+                continue;
+            }
+            removed.push(id);
+            alive[g] -= 1;
+        }
+    }
+
+    /// Cordon a node and evict its pods; it terminates when empty, or after the longest
+    /// graceful termination (600 s) with whatever is left.
+    fn drain(&mut self, node: NodeId) {
+        self.cluster.cordon(node);
+        self.draining.push(node);
+        let pods: Vec<PodRef> = self.cluster.node(node).pods.iter().map(|p| p.0).collect();
+        for pod in pods {
+            self.evict(pod, true);
+        }
+        if self.cluster.node(node).pods.is_empty() {
+            self.terminate_node(node);
+        } else {
+            self.schedule(
+                self.now + SimTime::from_secs(600),
+                EventKind::NodeTerminate { node: node.0 },
+            );
+        }
+    }
+
+    /// Schedule the next candidate reclaim event of a spot group (thinning against the rate
+    /// at the group's maximum size).
+    fn schedule_spot_reclaim(&mut self, group: usize) {
+        let spec = &self.cluster.groups()[group];
+        let peak_rate_per_s = spec.interruption_rate * f64::from(spec.max_instances) / 3600.0;
+        if !(spec.spot && peak_rate_per_s > 0.0) {
+            return;
+        }
+        let e: f64 = Exp1.sample(&mut self.groups[group].spot_rng);
+        let at = self.now + SimTime::from_secs_f64(e / peak_rate_per_s);
+        if at <= self.scenario.duration {
+            self.schedule(at, EventKind::SpotReclaim { group });
+        }
+    }
+
+    /// A possible reclaim event: with n nodes, events come at rate λ·n / (1 + q·(n − 1)) and
+    /// take one node plus each other node with probability q, so each node is interrupted at
+    /// λ per hour on average while reclaims cluster in time.
+    fn spot_reclaim(&mut self, group: usize) {
+        let now = self.now;
+        let spec = self.cluster.groups()[group].clone();
+        let targets: Vec<NodeId> = self
+            .cluster
+            .nodes()
+            .filter(|(_, n)| n.group == group && n.state != NodeState::Gone && !n.cordoned)
+            .map(|(id, _)| id)
+            .collect();
+        let n = targets.len() as f64;
+        if n > 0.0 {
+            let q = spec.co_interruption;
+            let accept = (n / (1.0 + q * (n - 1.0))) / f64::from(spec.max_instances);
+            let rng = &mut self.groups[group].spot_rng;
+            if rng.random::<f64>() < accept {
+                let first = rng.random_range(0..targets.len());
+                let victims: Vec<NodeId> = targets
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i == first || rng.random::<f64>() < q)
+                    .map(|(_, id)| *id)
+                    .collect();
+                for node in victims {
+                    self.groups[group].interruptions += 1;
+                    self.log(Event {
+                        t_s: now.as_secs_f64(),
+                        kind: "spot_interruption".into(),
+                        api: None,
+                        node_group: Some(spec.name.clone()),
+                        message: format!("node {} reclaimed in 2 minutes; draining", node.0),
+                        inputs: BTreeMap::new(),
+                    });
+                    self.cluster.cordon(node);
+                    let pods: Vec<PodRef> =
+                        self.cluster.node(node).pods.iter().map(|p| p.0).collect();
+                    for pod in pods {
+                        self.evict(pod, true);
+                    }
+                    self.schedule(
+                        now + SimTime::from_secs(120),
+                        EventKind::NodeTerminate { node: node.0 },
+                    );
+                }
+            }
+        }
+        self.schedule_spot_reclaim(group);
     }
 
     fn sample_timeline(&mut self) {
@@ -896,6 +1605,7 @@ impl Simulation {
             );
             push(format!("rejected/{n}"), Some(s.rejected as f64));
             push(format!("timed_out/{n}"), Some(s.timed_out as f64));
+            push(format!("interrupted/{n}"), Some(s.interrupted as f64));
             push(format!("latency_p50_ms/{n}"), quantile(&s.latency, 0.5));
             push(format!("latency_p99_ms/{n}"), quantile(&s.latency, 0.99));
             push(format!("in_flight/{n}"), Some(api.in_flight as f64));
@@ -909,20 +1619,48 @@ impl Simulation {
             );
             push(format!("replicas_ready/{n}"), Some(api.ready.len() as f64));
             push(
-                format!("replicas_pending/{n}"),
+                format!("pending_pods/{n}"),
                 Some(f64::from(api.pending_replicas)),
             );
             s.arrivals = 0;
+            s.interrupted = 0;
             s.completed = 0;
             s.rejected = 0;
             s.timed_out = 0;
             s.latency.reset();
         }
-        for (g, count) in self.cluster.nodes_per_group().iter().enumerate() {
+        // Busy GPUs per group: each replica's GPUs, weighted by its busy workers.
+        let mut busy_gpus = vec![0.0; self.scenario.node_groups.len()];
+        for api in &self.apis {
+            let workers = f64::from(api.spec.processes * api.spec.threads);
+            let gpus = f64::from(api.spec.requests.gpu);
+            if gpus == 0.0 {
+                continue;
+            }
+            for r in &api.replicas {
+                if let (Some(node), ReplicaState::Ready | ReplicaState::Terminating) =
+                    (r.node, r.state)
+                {
+                    let busy: u32 = r.processes.iter().map(|p| p.busy).sum();
+                    busy_gpus[self.cluster.node(node).group] += gpus * f64::from(busy) / workers;
+                }
+            }
+        }
+        for (g, group) in self.scenario.node_groups.iter().enumerate() {
+            let name = &group.name;
             push(
-                format!("nodes/{}", self.scenario.node_groups[g].name),
-                Some(f64::from(*count)),
+                format!("nodes/{name}"),
+                Some(f64::from(self.cluster.nodes_per_group()[g])),
             );
+            let ready = self.cluster.ready_per_group()[g];
+            push(format!("nodes_ready/{name}"), Some(f64::from(ready)));
+            if group.instance.gpus > 0 {
+                let total = f64::from(ready * group.instance.gpus);
+                push(
+                    format!("gpu_util/{name}"),
+                    (total > 0.0).then(|| busy_gpus[g] / total),
+                );
+            }
         }
         push(
             "cost_usd_per_hour/cluster".into(),
@@ -952,6 +1690,7 @@ impl Simulation {
                 }
             }
             let timed_out = api.timed_out + stale;
+            let interrupted = api.interrupted;
             let in_flight_at_end = api.in_flight - stale;
             let requests = api.requests.max(1) as f64;
             let latency_ms = Percentiles::from_histogram(&api.latency);
@@ -968,6 +1707,7 @@ impl Simulation {
                 rejected: api.rejected,
                 rejected_no_replica: api.rejected_no_replica,
                 timed_out,
+                interrupted,
                 in_flight_at_end,
                 latency_ms,
                 queue_wait_ms: Percentiles::from_histogram(&api.wait),
@@ -999,8 +1739,10 @@ impl Simulation {
                 node_hours: node_hours[g],
                 cost_usd: node_hours[g] * group.price_usd_per_hour,
                 peak_nodes: self.cluster.peak_nodes()[g],
-                spot_interruptions: 0,
-                failed_launches: 0,
+                interruptions: self.groups[g].interruptions,
+                failed_launches: self.groups[g].failed_launches,
+                spot_savings_usd: node_hours[g]
+                    * (group.instance.on_demand_usd_per_hour - group.price_usd_per_hour),
             })
             .collect();
         let node_cost: f64 = node_groups.iter().map(|g| g.cost_usd).sum();
@@ -1128,7 +1870,7 @@ min_replicas = 2
         let a = &r.apis[0];
         assert_eq!(
             a.requests,
-            a.completed + a.rejected + a.timed_out + a.in_flight_at_end
+            a.completed + a.rejected + a.timed_out + a.interrupted + a.in_flight_at_end
         );
         assert!(
             a.rejected > 0,
@@ -1139,6 +1881,7 @@ min_replicas = 2
     #[test]
     fn replica_that_does_not_fit_stays_pending() {
         let mut s = scenario("");
+        s.cluster_autoscaler.enabled = false;
         // Three replicas of 1.5 CPU on one m5.xlarge (3.8 CPU allocatable) → one pending.
         s.apis[0].requests.cpu_m = 1500;
         s.apis[0].autoscaling.min_replicas = 3;
@@ -1147,5 +1890,227 @@ min_replicas = 2
         assert!(r.events.iter().any(|e| e.kind == "replica_unschedulable"));
         let ready = &r.timeline.series["replicas_ready/a"];
         assert!(ready.iter().all(|v| *v == Some(2.0)));
+    }
+
+    fn cluster(text: &str) -> Scenario {
+        Scenario::parse(text, "t.toml", Path::new(".")).expect("valid")
+    }
+
+    fn balanced(r: &Results) {
+        for a in &r.apis {
+            assert_eq!(
+                a.requests,
+                a.completed + a.rejected + a.timed_out + a.interrupted + a.in_flight_at_end,
+                "{}",
+                a.name
+            );
+            let served = crate::results::decode_histogram(&a.latency_histogram).expect("hist");
+            assert_eq!(served.len(), a.completed, "each completion recorded once");
+        }
+    }
+
+    const API: &str = r#"
+[[apis]]
+name = "a"
+startup_time = "30s"
+[apis.compute]
+cpu = "1500m"
+[apis.service_time]
+distribution = "exponential"
+mean = "100ms"
+[apis.traffic]
+kind = "poisson"
+rps = 20
+"#;
+
+    #[test]
+    fn pod_that_fits_only_after_a_scale_up() {
+        // Two 1.5-CPU replicas fit on one m5.xlarge (3795m free), the third needs a new node.
+        let s = cluster(&format!(
+            r#"duration = "10m"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+max_instances = 3
+boot_time = {{ median = "60s", p99 = "61s" }}
+{API}
+[apis.autoscaling]
+min_replicas = 3
+max_replicas = 3
+"#
+        ));
+        let r = run(&s).expect("runs");
+        balanced(&r);
+        assert_eq!(r.apis[0].peak_pending_replicas, 1);
+        assert_eq!(r.node_groups[0].peak_nodes, 2);
+        let t = |kind: &str| {
+            r.events
+                .iter()
+                .find(|e| e.kind == kind)
+                .map(|e| e.t_s)
+                .unwrap_or_else(|| panic!("no {kind} event"))
+        };
+        // Scan at 10 s launches; Ready ≈ 60 s later; the replica is ready 30 s after that.
+        assert_eq!(t("node_launch"), 10.0);
+        assert!((t("node_ready") - 70.0).abs() < 1.0);
+        assert!((t("replica_ready") - t("node_ready") - 30.0).abs() < 1e-6);
+        assert_eq!(r.apis[0].cold_starts, 1);
+    }
+
+    #[test]
+    fn priority_expander_falls_back_after_a_failed_spot_launch() {
+        let s = cluster(&format!(
+            r#"duration = "10m"
+[[node_groups]]
+name = "spot"
+instance_type = "m5.xlarge"
+spot = true
+priority = 100
+min_instances = 0
+max_instances = 4
+spot_capacity = 0
+[[node_groups]]
+name = "on-demand"
+instance_type = "m5.xlarge"
+priority = 1
+min_instances = 0
+max_instances = 4
+{API}
+[apis.autoscaling]
+min_replicas = 2
+max_replicas = 2
+"#
+        ));
+        let r = run(&s).expect("runs");
+        balanced(&r);
+        assert_eq!(
+            r.node_groups[0].failed_launches, 1,
+            "spot tried once, then backed off"
+        );
+        assert_eq!(r.node_groups[0].peak_nodes, 0);
+        assert_eq!(r.node_groups[1].peak_nodes, 1);
+        let failed = r
+            .events
+            .iter()
+            .find(|e| e.kind == "failed_launch")
+            .expect("failure");
+        let launch = r
+            .events
+            .iter()
+            .find(|e| e.kind == "node_launch")
+            .expect("fallback");
+        assert_eq!(failed.node_group.as_deref(), Some("spot"));
+        assert_eq!(launch.node_group.as_deref(), Some("on-demand"));
+        assert_eq!((failed.t_s, launch.t_s), (10.0, 20.0));
+        // Spot savings are zero without spot node-hours; cost is the on-demand node's.
+        assert_eq!(r.node_groups[0].spot_savings_usd, 0.0);
+    }
+
+    #[test]
+    fn interruptions_reschedule_without_counting_a_request_twice() {
+        let s = cluster(&format!(
+            r#"duration = "6h"
+[[node_groups]]
+name = "spot"
+instance_type = "m5.xlarge"
+spot = true
+priority = 100
+min_instances = 2
+max_instances = 4
+interruption_rate = 0.5
+[[node_groups]]
+name = "on-demand"
+instance_type = "m5.xlarge"
+min_instances = 0
+max_instances = 4
+{API}
+[apis.pod]
+threads_per_process = 2
+[apis.autoscaling]
+min_replicas = 4
+max_replicas = 4
+"#
+        ));
+        let r = run(&s).expect("runs");
+        balanced(&r);
+        let spot = &r.node_groups[0];
+        assert!(spot.interruptions >= 2, "{}", spot.interruptions);
+        assert!(r.events.iter().any(|e| e.kind == "eviction"));
+        assert!(r.apis[0].cold_starts >= 2, "evicted replicas were replaced");
+        assert!(spot.spot_savings_usd > 0.0);
+    }
+
+    #[test]
+    fn placeholders_are_preempted_and_make_room_ahead_of_need() {
+        let s = cluster(&format!(
+            r#"duration = "10m"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+max_instances = 3
+[[overprovisioning]]
+replicas = 2
+cpu = "1500m"
+{API}
+[apis.autoscaling]
+min_replicas = 1
+max_replicas = 1
+"#
+        ));
+        let r = run(&s).expect("runs");
+        balanced(&r);
+        // The API's replica is placed first at t = 0; the placeholders take the rest of the node
+        // (one fits) and the other triggers a scale-up: a warm node waits.
+        assert_eq!(r.node_groups[0].peak_nodes, 2);
+        assert_eq!(r.apis[0].peak_pending_replicas, 0);
+
+        // Now the replica arrives after the placeholders: it preempts one.
+        let mut s2 = s.clone();
+        s2.apis[0].priority = 5;
+        let mut sim = Simulation::new(s2).expect("starts");
+        sim.advance_to(SimTime::from_secs(120)).expect("runs");
+        sim.scale_to(0, 2, false);
+        sim.scale_to(0, 3, false);
+        assert!(sim.events().iter().any(|e| e.kind == "preemption"));
+    }
+
+    #[test]
+    fn unneeded_node_is_removed_after_the_unneeded_time() {
+        let s = cluster(&format!(
+            r#"duration = "30m"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+max_instances = 3
+boot_time = {{ median = "60s", p99 = "61s" }}
+{API}
+[apis.autoscaling]
+min_replicas = 1
+max_replicas = 1
+"#
+        ));
+        let mut sim = Simulation::new(s).expect("starts");
+        assert!(sim.launch_node(0));
+        sim.last_scale_up = SimTime::ZERO;
+        let r = {
+            sim.advance_to(SimTime::from_secs(1800)).expect("runs");
+            sim.finish()
+        };
+        let term = r
+            .events
+            .iter()
+            .find(|e| e.kind == "node_terminate")
+            .expect("scaled down");
+        // Scale-down evaluation resumes 10 min after the scale-up (t = 0); the empty node is
+        // unneeded from then and removed 10 min later; the busy one stays.
+        assert_eq!(term.t_s, 1200.0);
+        assert!(term.message.contains("node 1"), "{}", term.message);
+        assert!(!r.events.iter().any(|e| e.kind == "eviction"));
+        // 1 node × 30 min + 1 node × 20 min of m5.xlarge at 0.192 $/h.
+        let expected = (1800.0 + 1200.0) / 3600.0 * 0.192;
+        assert!((r.node_groups[0].cost_usd - expected).abs() < 0.005);
     }
 }

@@ -10,7 +10,8 @@ use hdrhistogram::serialization::{
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// The schema tag written in every results file.
+/// The schema tag written in every results file. Counts balance per API:
+/// `requests = completed + rejected + timed_out + interrupted + in_flight_at_end`.
 pub const SCHEMA: &str = "simctl.results/v1";
 
 /// A whole run.
@@ -72,6 +73,8 @@ pub struct ApiResults {
     pub rejected_no_replica: u64,
     /// Gave up by the client (timeout) while queued or executing.
     pub timed_out: u64,
+    /// Failed because their node went away (spot reclaim) or their pod was preempted.
+    pub interrupted: u64,
     /// Still queued or executing at the end.
     pub in_flight_at_end: u64,
     /// End-to-end latency of completed requests.
@@ -170,10 +173,12 @@ pub struct NodeGroupResults {
     pub cost_usd: f64,
     /// Most nodes at once.
     pub peak_nodes: u32,
-    /// Spot interruptions received.
-    pub spot_interruptions: u64,
-    /// Launches that failed (no capacity).
+    /// Spot interruptions received (nodes reclaimed).
+    pub interruptions: u64,
+    /// Launches that failed (no spot capacity, or not ready in time).
     pub failed_launches: u64,
+    /// What the same node-hours would have cost more on demand.
+    pub spot_savings_usd: f64,
 }
 
 /// Series sampled at a fixed step; `t_s[i]` is the end of the i-th step. Counters (`rps`,

@@ -10,5 +10,7 @@ pub struct LoadgenArgs {}
 
 /// Not implemented yet.
 pub fn run(_args: LoadgenArgs) -> Result<(), Failure> {
-    Err(Failure::Other(anyhow::anyhow!("simctl loadgen is not implemented yet")))
+    Err(Failure::Other(anyhow::anyhow!(
+        "simctl loadgen is not implemented yet"
+    )))
 }

@@ -10,5 +10,7 @@ pub struct ReportArgs {}
 
 /// Not implemented yet.
 pub fn run(_args: ReportArgs) -> Result<(), Failure> {
-    Err(Failure::Other(anyhow::anyhow!("simctl report is not implemented yet")))
+    Err(Failure::Other(anyhow::anyhow!(
+        "simctl report is not implemented yet"
+    )))
 }

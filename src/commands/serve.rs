@@ -10,5 +10,7 @@ pub struct ServeArgs {}
 
 /// Not implemented yet.
 pub fn run(_args: ServeArgs) -> Result<(), Failure> {
-    Err(Failure::Other(anyhow::anyhow!("simctl serve is not implemented yet")))
+    Err(Failure::Other(anyhow::anyhow!(
+        "simctl serve is not implemented yet"
+    )))
 }

@@ -115,7 +115,7 @@ impl LiveView {
                         .unwrap_or_default(),
                     desired: last(get("replicas_desired")).unwrap_or(0.0),
                     ready: last(get("replicas_ready")).unwrap_or(0.0),
-                    pending: last(get("replicas_pending")).unwrap_or(0.0),
+                    pending: last(get("pending_pods")).unwrap_or(0.0),
                     in_flight: last(get("in_flight")).unwrap_or(0.0),
                     queue: last(get("queue")).unwrap_or(0.0),
                     p50_ms: last(get("latency_p50_ms")),

@@ -88,6 +88,57 @@ pub struct Scenario {
     pub node_groups: Vec<NodeGroup>,
     /// APIs, in the order of the file.
     pub apis: Vec<Api>,
+    /// Cluster-autoscaler settings.
+    pub cluster_autoscaler: ClusterAutoscaler,
+    /// Placeholder pods (overprovisioning).
+    pub placeholders: Vec<Placeholder>,
+}
+
+/// Validated cluster-autoscaler settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterAutoscaler {
+    /// Off: groups stay at `min_instances`.
+    pub enabled: bool,
+    /// Loop period.
+    pub scan_interval: SimTime,
+    /// Which group to grow.
+    pub expander: Expander,
+    /// Idle time before a node is removed.
+    pub scale_down_unneeded_time: SimTime,
+    /// Quiet time after a scale-up.
+    pub scale_down_delay_after_add: SimTime,
+    /// Utilisation under which a node is a removal candidate.
+    pub scale_down_utilization_threshold: f64,
+    /// Launch deadline.
+    pub max_node_provision_time: SimTime,
+    /// First backoff after a failed launch.
+    pub initial_backoff: SimTime,
+    /// Longest backoff.
+    pub max_backoff: SimTime,
+}
+
+/// The cluster autoscaler's expander.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expander {
+    /// Highest `priority` first; ties by least waste.
+    Priority,
+    /// Least idle CPU + memory fraction after the scale-up.
+    LeastWaste,
+    /// A random fitting group (from the cluster autoscaler's own random stream).
+    Random,
+}
+
+/// Validated placeholder pods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placeholder {
+    /// Groups they may use.
+    pub node_groups: Vec<usize>,
+    /// How many.
+    pub replicas: u32,
+    /// Requests of each.
+    pub requests: Requests,
+    /// Priority class value.
+    pub priority: i32,
 }
 
 /// A node group with its instance type resolved and DaemonSet overhead subtracted.
@@ -111,6 +162,18 @@ pub struct NodeGroup {
     pub pod_mem_mib: u64,
     /// Price of one node, USD per hour (spot discount applied).
     pub price_usd_per_hour: f64,
+    /// Launch-to-Ready time: ln(seconds) ~ Normal(mu, sigma).
+    pub boot_mu: f64,
+    /// See `boot_mu`.
+    pub boot_sigma: f64,
+    /// Spot nodes obtainable at once (spot groups; `u32::MAX` = unlimited).
+    pub spot_capacity: u32,
+    /// Probability a spot launch fails for lack of capacity.
+    pub spot_launch_failure: f64,
+    /// Spot interruptions per instance-hour (0 for on-demand).
+    pub interruption_rate: f64,
+    /// Probability each other node goes in the same reclaim event.
+    pub co_interruption: f64,
 }
 
 /// Resources one replica requests.
@@ -151,6 +214,8 @@ pub struct Api {
     pub autoscaling: Autoscaling,
     /// Objectives.
     pub slo: SloSpec,
+    /// Priority class value of its pods.
+    pub priority: i32,
 }
 
 impl Api {
@@ -206,6 +271,24 @@ impl Scenario {
         if file.apis.is_empty() {
             return Err(FieldError::new("apis", "expected at least one [[apis]] entry").into());
         }
+        let cluster_autoscaler = build_cluster_autoscaler(&file.cluster.autoscaler)?;
+        let mut placeholders = Vec::new();
+        for (i, p) in file.overprovisioning.iter().enumerate() {
+            let path = format!("overprovisioning[{i}]");
+            let groups = group_selector(&p.node_groups, &node_groups, &path)?;
+            let requests = Requests {
+                cpu_m: p.cpu.millicores(),
+                mem_mib: p.mem.mebibytes(),
+                gpu: p.gpu,
+            };
+            check_fits(requests, &groups, &node_groups, &path, "a placeholder pod")?;
+            placeholders.push(Placeholder {
+                node_groups: groups,
+                replicas: p.replicas,
+                requests,
+                priority: p.priority,
+            });
+        }
         let mut apis = Vec::with_capacity(file.apis.len());
         for (i, spec) in file.apis.iter().enumerate() {
             let path = format!("apis[{i}]");
@@ -226,6 +309,8 @@ impl Scenario {
             control_plane_usd_per_hour: file.cluster.control_plane_usd_per_hour,
             node_groups,
             apis,
+            cluster_autoscaler,
+            placeholders,
             file,
         })
     }
@@ -485,7 +570,80 @@ fn build_node_groups(file: &ScenarioFile, catalog: &[InstanceType]) -> FieldResu
                 ),
             ));
         }
+        let (default_median, default_p99) = if instance.gpus > 0 {
+            (180.0, 300.0)
+        } else {
+            (55.0, 100.0)
+        };
+        let (median, p99) = match g.boot_time {
+            Some(b) => (b.median.as_secs_f64(), b.p99.as_secs_f64()),
+            None => (default_median, default_p99),
+        };
+        if median <= 0.0 || p99 <= median {
+            return Err(FieldError::new(
+                format!("{path}.boot_time"),
+                format!("expected 0 < median < p99, found median {median}s, p99 {p99}s"),
+            ));
+        }
+        for (field, value) in [
+            ("spot_launch_failure", g.spot_launch_failure),
+            ("co_interruption", g.co_interruption),
+        ] {
+            if let Some(v) = value {
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(FieldError::new(
+                        format!("{path}.{field}"),
+                        format!("expected a probability between 0 and 1, found {v}"),
+                    ));
+                }
+            }
+        }
+        if let Some(rate) = g.interruption_rate {
+            if !(rate.is_finite() && rate >= 0.0) {
+                return Err(FieldError::new(
+                    format!("{path}.interruption_rate"),
+                    format!("expected a rate ≥ 0 per instance-hour, found {rate}"),
+                ));
+            }
+        }
+        if let Some(cap) = g.spot_capacity {
+            if g.min_instances > cap {
+                return Err(FieldError::new(
+                    format!("{path}.min_instances"),
+                    format!(
+                        "expected min_instances ≤ spot_capacity ({cap}), found {}",
+                        g.min_instances
+                    ),
+                ));
+            }
+        }
+        if !g.spot {
+            for (field, set) in [
+                ("spot_capacity", g.spot_capacity.is_some()),
+                ("spot_launch_failure", g.spot_launch_failure.is_some()),
+                ("interruption_rate", g.interruption_rate.is_some()),
+                ("co_interruption", g.co_interruption.is_some()),
+            ] {
+                if set {
+                    return Err(FieldError::new(
+                        format!("{path}.{field}"),
+                        "only applies to spot groups (spot = true)",
+                    ));
+                }
+            }
+        }
         groups.push(NodeGroup {
+            boot_mu: median.ln(),
+            boot_sigma: (p99.ln() - median.ln()) / 2.326_347_874_040_841,
+            spot_capacity: g.spot_capacity.unwrap_or(u32::MAX),
+            spot_launch_failure: g.spot_launch_failure.unwrap_or(0.0),
+            interruption_rate: if g.spot {
+                g.interruption_rate
+                    .unwrap_or_else(|| instance.interruption_rate_per_hour())
+            } else {
+                0.0
+            },
+            co_interruption: g.co_interruption.unwrap_or(0.5),
             name: g.name.clone(),
             instance: instance.clone(),
             spot: g.spot,
@@ -548,57 +706,14 @@ fn build_api(
         gpu: spec.compute.gpu,
     };
 
-    let allowed: Vec<usize> = if spec.node_groups.is_empty() {
-        (0..groups.len()).collect()
-    } else {
-        let mut ids = Vec::new();
-        for (j, name) in spec.node_groups.iter().enumerate() {
-            match groups.iter().position(|g| &g.name == name) {
-                Some(id) => ids.push(id),
-                None => {
-                    return Err(FieldError::new(
-                        format!("{path}.node_groups[{j}]"),
-                        format!("no node group named \"{name}\""),
-                    )
-                    .into())
-                }
-            }
-        }
-        ids
-    };
-    let fits = allowed.iter().any(|&g| {
-        let group = &groups[g];
-        requests.cpu_m <= group.pod_cpu_m
-            && requests.mem_mib <= group.pod_mem_mib
-            && requests.gpu <= group.instance.gpus
-    });
-    if !fits {
-        let offered: Vec<String> = allowed
-            .iter()
-            .map(|&g| {
-                let group = &groups[g];
-                format!(
-                    "{} ({}: cpu {}m, mem {}Mi, gpu {})",
-                    group.name,
-                    group.instance.name,
-                    group.pod_cpu_m,
-                    group.pod_mem_mib,
-                    group.instance.gpus
-                )
-            })
-            .collect();
-        return Err(FieldError::new(
-            format!("{path}.compute"),
-            format!(
-                "a replica (cpu {}m, mem {}Mi, gpu {}) fits on no node of its node groups: {}",
-                requests.cpu_m,
-                requests.mem_mib,
-                requests.gpu,
-                offered.join("; ")
-            ),
-        )
-        .into());
-    }
+    let allowed = group_selector(&spec.node_groups, groups, path)?;
+    check_fits(
+        requests,
+        &allowed,
+        groups,
+        &format!("{path}.compute"),
+        "a replica",
+    )?;
 
     let autoscaling = policy::parse(&spec.autoscaling, &format!("{path}.autoscaling"))?;
 
@@ -632,6 +747,116 @@ fn build_api(
         traffic: Traffic::from_spec(&spec.traffic, &format!("{path}.traffic"), base_dir)?,
         autoscaling,
         slo,
+        priority: spec.priority,
+    })
+}
+
+/// Resolve a `node_groups = [...]` selector (all groups when empty).
+fn group_selector(names: &[String], groups: &[NodeGroup], path: &str) -> FieldResult<Vec<usize>> {
+    if names.is_empty() {
+        return Ok((0..groups.len()).collect());
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            groups.iter().position(|g| &g.name == name).ok_or_else(|| {
+                FieldError::new(
+                    format!("{path}.node_groups[{j}]"),
+                    format!("no node group named \"{name}\""),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A pod must fit on an empty node of at least one of its groups.
+fn check_fits(
+    requests: Requests,
+    allowed: &[usize],
+    groups: &[NodeGroup],
+    path: &str,
+    what: &str,
+) -> FieldResult<()> {
+    let fits = allowed.iter().any(|&g| {
+        let group = &groups[g];
+        requests.cpu_m <= group.pod_cpu_m
+            && requests.mem_mib <= group.pod_mem_mib
+            && requests.gpu <= group.instance.gpus
+    });
+    if fits {
+        return Ok(());
+    }
+    let offered: Vec<String> = allowed
+        .iter()
+        .map(|&g| {
+            let group = &groups[g];
+            format!(
+                "{} ({}: cpu {}m, mem {}Mi, gpu {})",
+                group.name,
+                group.instance.name,
+                group.pod_cpu_m,
+                group.pod_mem_mib,
+                group.instance.gpus
+            )
+        })
+        .collect();
+    Err(FieldError::new(
+        path,
+        format!(
+            "{what} (cpu {}m, mem {}Mi, gpu {}) fits on no node of its node groups: {}",
+            requests.cpu_m,
+            requests.mem_mib,
+            requests.gpu,
+            offered.join("; ")
+        ),
+    ))
+}
+
+fn build_cluster_autoscaler(
+    spec: &schema::ClusterAutoscalerSpec,
+) -> FieldResult<ClusterAutoscaler> {
+    let path = "cluster.autoscaler";
+    let positive = |d: DurationSpec, field: &str| {
+        if d.0 == SimTime::ZERO {
+            Err(FieldError::new(
+                format!("{path}.{field}"),
+                "expected a duration > 0",
+            ))
+        } else {
+            Ok(d.0)
+        }
+    };
+    let expander = match spec.expander.as_str() {
+        "priority" => Expander::Priority,
+        "least-waste" => Expander::LeastWaste,
+        "random" => Expander::Random,
+        other => {
+            return Err(FieldError::new(
+                format!("{path}.expander"),
+                format!("expected \"priority\", \"least-waste\" or \"random\", found \"{other}\""),
+            ))
+        }
+    };
+    if !(0.0..=1.0).contains(&spec.scale_down_utilization_threshold) {
+        return Err(FieldError::new(
+            format!("{path}.scale_down_utilization_threshold"),
+            format!(
+                "expected a fraction between 0 and 1, found {}",
+                spec.scale_down_utilization_threshold
+            ),
+        ));
+    }
+    Ok(ClusterAutoscaler {
+        enabled: spec.enabled,
+        scan_interval: positive(spec.scan_interval, "scan_interval")?,
+        expander,
+        scale_down_unneeded_time: spec.scale_down_unneeded_time.0,
+        scale_down_delay_after_add: spec.scale_down_delay_after_add.0,
+        scale_down_utilization_threshold: spec.scale_down_utilization_threshold,
+        max_node_provision_time: positive(spec.max_node_provision_time, "max_node_provision_time")?,
+        initial_backoff: spec.initial_node_group_backoff.0,
+        max_backoff: spec.max_node_group_backoff.0,
     })
 }
 

@@ -34,6 +34,9 @@ pub struct ScenarioFile {
     pub node_groups: Vec<NodeGroupSpec>,
     /// Inference APIs (at least one).
     pub apis: Vec<ApiSpec>,
+    /// Placeholder pods holding spare capacity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overprovisioning: Vec<PlaceholderSpec>,
     /// What `simctl tune` searches (ignored by `simctl run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneSpec>,
@@ -101,6 +104,90 @@ pub struct ClusterSpec {
     pub daemonset_cpu: Quantity,
     /// Memory requested by DaemonSets on every node.
     pub daemonset_mem: Quantity,
+    /// The cluster autoscaler.
+    pub autoscaler: ClusterAutoscalerSpec,
+}
+
+/// Cluster-autoscaler settings; defaults are upstream's (FAQ flags table), except the expander,
+/// which is `priority` as Cortex configures it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterAutoscalerSpec {
+    /// Off: every group keeps `min_instances` nodes.
+    pub enabled: bool,
+    /// How often pending pods and idle nodes are looked at (10s; Cortex used 20s).
+    pub scan_interval: DurationSpec,
+    /// `priority`, `least-waste` or `random`.
+    pub expander: String,
+    /// How long a node must stay under the utilisation threshold before removal.
+    pub scale_down_unneeded_time: DurationSpec,
+    /// No scale-down this long after a scale-up.
+    pub scale_down_delay_after_add: DurationSpec,
+    /// A node is a removal candidate below this requested fraction (GPU nodes: of their GPUs).
+    pub scale_down_utilization_threshold: f64,
+    /// A node not ready after this long counts as a failed launch.
+    pub max_node_provision_time: DurationSpec,
+    /// Backoff of a group after a failed launch; doubles per failure.
+    pub initial_node_group_backoff: DurationSpec,
+    /// Longest backoff.
+    pub max_node_group_backoff: DurationSpec,
+}
+
+impl Default for ClusterAutoscalerSpec {
+    fn default() -> Self {
+        let d = |s: u64| DurationSpec(crate::time::SimTime::from_secs(s));
+        Self {
+            enabled: true,
+            scan_interval: d(10),
+            expander: "priority".into(),
+            scale_down_unneeded_time: d(600),
+            scale_down_delay_after_add: d(600),
+            scale_down_utilization_threshold: 0.5,
+            max_node_provision_time: d(900),
+            initial_node_group_backoff: d(300),
+            max_node_group_backoff: d(1800),
+        }
+    }
+}
+
+/// Placeholder pods that hold spare capacity (the cluster-autoscaler overprovisioning pattern):
+/// low priority, preempted as soon as a real pod needs their room, then rescheduled — which makes
+/// the cluster autoscaler add a node ahead of the next real need.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceholderSpec {
+    /// Node groups the placeholders may use (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_groups: Vec<String>,
+    /// Number of placeholder pods.
+    pub replicas: u32,
+    /// CPU each requests.
+    #[serde(default)]
+    pub cpu: Quantity,
+    /// Memory each requests.
+    #[serde(default)]
+    pub mem: Quantity,
+    /// GPUs each requests.
+    #[serde(default)]
+    pub gpu: u32,
+    /// Priority class value (−10 as in the cluster-autoscaler FAQ: the lowest that still
+    /// triggers scale-ups).
+    #[serde(default = "placeholder_priority")]
+    pub priority: i32,
+}
+
+fn placeholder_priority() -> i32 {
+    -10
+}
+
+/// Time from launch request to a Ready node: lognormal given its median and p99.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BootTimeSpec {
+    /// Median.
+    pub median: DurationSpec,
+    /// 99th percentile.
+    pub p99: DurationSpec,
 }
 
 impl Default for ClusterSpec {
@@ -115,6 +202,7 @@ impl Default for ClusterSpec {
                 text: "100Mi".into(),
                 value: 100.0 * 1024.0 * 1024.0,
             },
+            autoscaler: ClusterAutoscalerSpec::default(),
         }
     }
 }
@@ -159,6 +247,25 @@ pub struct NodeGroupSpec {
     /// Upper bound on nodes.
     #[serde(default = "default_max_instances")]
     pub max_instances: u32,
+    /// Launch-to-Ready time (default: CPU median 55s / p99 100s; GPU median 180s / p99 300s,
+    /// which includes the driver and device plugin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_time: Option<BootTimeSpec>,
+    /// Spot only: at most this many spot nodes of this group can be had at once; launches beyond
+    /// fail with insufficient capacity (default: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_capacity: Option<u32>,
+    /// Spot only: probability that a launch fails for lack of capacity (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_launch_failure: Option<f64>,
+    /// Spot only: interruptions per instance-hour (default: from the instance type's Spot
+    /// Advisor bucket; 0 disables interruptions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interruption_rate: Option<f64>,
+    /// Spot only: probability that each other node of the group goes in the same reclaim
+    /// event (default 0.5: reclaims cluster in time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub co_interruption: Option<f64>,
 }
 
 fn default_priority() -> i32 {
@@ -195,6 +302,9 @@ pub struct ApiSpec {
     pub service_time: ServiceTimeSpec,
     /// Arrivals.
     pub traffic: TrafficSpec,
+    /// Priority class value of the API's pods (higher preempts lower; default 0).
+    #[serde(default)]
+    pub priority: i32,
     /// Replica count policy.
     #[serde(default)]
     pub autoscaling: AutoscalingSpec,
