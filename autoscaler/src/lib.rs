@@ -9,9 +9,18 @@
 
 use std::time::Duration;
 
+mod cortex;
 mod fixed;
+mod hpa;
+mod kpa;
 
+pub use cortex::{Cortex, CortexConfig};
 pub use fixed::Fixed;
+pub use hpa::{
+    replicas_for_external_average, replicas_for_external_value, replicas_for_pods, Behavior, Hpa,
+    HpaConfig, HpaMetric, RatePolicy, ScalingRules, SelectPolicy,
+};
+pub use kpa::{Kpa, KpaConfig};
 
 /// The metric a policy wants computed for it, described the way the real system computes it, so
 /// the simulator can emulate the pipeline and the controller can build the matching query.
@@ -67,6 +76,8 @@ pub struct PodObservation {
     pub value: Option<f64>,
     /// How long ago the pod started, used by HPA's CPU initialisation rules.
     pub age: Duration,
+    /// The pod's CPU request in cores: CPU utilisation is usage over request, summed over pods.
+    pub request: f64,
 }
 
 /// What the real autoscaler would observe at one decision tick.

@@ -166,6 +166,7 @@ impl MetricPipeline {
                 ready: w.ready,
                 value,
                 age: w.age.as_duration(),
+                request: 1.0,
             });
             w.samples = 0;
             w.in_flight_sum = 0.0;

@@ -715,7 +715,23 @@ fn build_api(
         "a replica",
     )?;
 
-    let autoscaling = policy::parse(&spec.autoscaling, &format!("{path}.autoscaling"))?;
+    let autoscaling = policy::parse(
+        &spec.autoscaling,
+        &format!("{path}.autoscaling"),
+        processes * threads,
+        processes * threads + max_queue_length,
+    )?;
+    let max_queue_length = match autoscaling.max_replica_concurrency {
+        Some(_) if pod.max_queue_length.is_some() => {
+            return Err(FieldError::new(
+                format!("{path}.autoscaling.max_replica_concurrency"),
+                "set max_replica_concurrency (Cortex ≤0.35) or pod.max_queue_length, not both",
+            )
+            .into())
+        }
+        Some(m) => m - processes * threads,
+        None => max_queue_length,
+    };
 
     let timeout = match spec.timeout {
         Some(DurationSpec(t)) if t == SimTime::ZERO => {

@@ -1,10 +1,14 @@
 //! `[apis.autoscaling]`: which policy, its settings, and overprovisioning.
 
-use autoscaler::{Fixed, ScalingPolicy};
+use autoscaler::{
+    Behavior, Cortex, CortexConfig, Fixed, Hpa, HpaConfig, HpaMetric, Kpa, KpaConfig,
+    PodMetricKind, RatePolicy, ReplicaBounds, ScalingPolicy, ScalingRules, SelectPolicy,
+};
 use serde::Deserialize;
 
 use super::schema::AutoscalingSpec;
 use super::FieldError;
+use crate::units::DurationSpec;
 
 /// Extra replicas on top of what the policy recommends, so there is headroom while new replicas
 /// start. Written as a count (`overprovisioning = 2`) or a fraction of the recommendation
@@ -39,6 +43,12 @@ impl Overprovisioning {
 pub enum PolicyChoice {
     /// `replicas = min_replicas`.
     Fixed,
+    /// Cortex v0.42.
+    Cortex(CortexConfig),
+    /// Kubernetes HPA (autoscaling/v2).
+    Hpa(HpaConfig),
+    /// Knative KPA.
+    Kpa(KpaConfig),
 }
 
 /// The validated `[apis.autoscaling]` block.
@@ -52,6 +62,8 @@ pub struct Autoscaling {
     pub max_replicas: u32,
     /// Headroom on top of the policy.
     pub overprovisioning: Overprovisioning,
+    /// Cortex ≤0.35 `max_replica_concurrency`: replica-wide limit (executing + queued).
+    pub max_replica_concurrency: Option<u32>,
 }
 
 impl Autoscaling {
@@ -59,6 +71,9 @@ impl Autoscaling {
     pub fn build(&self) -> Box<dyn ScalingPolicy> {
         match &self.policy {
             PolicyChoice::Fixed => Box::new(Fixed::new(self.min_replicas)),
+            PolicyChoice::Cortex(c) => Box::new(Cortex::new(c.clone())),
+            PolicyChoice::Hpa(c) => Box::new(Hpa::new(c.clone())),
+            PolicyChoice::Kpa(c) => Box::new(Kpa::new(c.clone())),
         }
     }
 
@@ -77,6 +92,105 @@ struct FixedSettings {
     min_replicas: u32,
     #[serde(default = "hundred")]
     max_replicas: u32,
+}
+
+/// `cortex`: Cortex v0.42 field names (and ≤0.35 aliases), defaults from its validations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CortexSettings {
+    #[serde(default = "one")]
+    min_replicas: u32,
+    #[serde(default = "hundred")]
+    max_replicas: u32,
+    init_replicas: Option<u32>,
+    target_in_flight: Option<f64>,
+    /// Cortex ≤0.35 name of `target_in_flight`.
+    target_replica_concurrency: Option<f64>,
+    /// Cortex ≤0.35: replica-wide limit; sets `max_queue_length = this − concurrency`.
+    max_replica_concurrency: Option<u32>,
+    window: Option<DurationSpec>,
+    downscale_stabilization_period: Option<DurationSpec>,
+    upscale_stabilization_period: Option<DurationSpec>,
+    max_downscale_factor: Option<f64>,
+    max_upscale_factor: Option<f64>,
+    downscale_tolerance: Option<f64>,
+    upscale_tolerance: Option<f64>,
+}
+
+/// `kpa`: Knative's config-autoscaler keys in snake_case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KpaSettings {
+    #[serde(default)]
+    min_replicas: u32,
+    #[serde(default = "hundred")]
+    max_replicas: u32,
+    /// Defaults to the pod's concurrency (processes × threads).
+    container_concurrency: Option<u32>,
+    target: Option<f64>,
+    target_utilization: Option<f64>,
+    stable_window: Option<DurationSpec>,
+    panic_window_percentage: Option<f64>,
+    panic_threshold_percentage: Option<f64>,
+    max_scale_up_rate: Option<f64>,
+    max_scale_down_rate: Option<f64>,
+    scale_to_zero_grace_period: Option<DurationSpec>,
+    scale_down_delay: Option<DurationSpec>,
+    initial_scale: Option<u32>,
+    activation_scale: Option<u32>,
+}
+
+/// `hpa`: autoscaling/v2.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HpaSettings {
+    #[serde(default = "one")]
+    min_replicas: u32,
+    #[serde(default = "hundred")]
+    max_replicas: u32,
+    /// `concurrency`, `rps` (per pod, averageValue), `cpu` (averageUtilization), or
+    /// `external_in_flight` (total in flight, averageValue per replica, as KEDA gives it).
+    #[serde(default = "concurrency")]
+    metric: String,
+    target_average_value: Option<f64>,
+    /// Percent of the CPU request.
+    target_average_utilization: Option<f64>,
+    tolerance: Option<f64>,
+    sync_period: Option<DurationSpec>,
+    metrics_lag: Option<DurationSpec>,
+    downscale_stabilization: Option<DurationSpec>,
+    /// Averaging window of the external metric's query.
+    metric_window: Option<DurationSpec>,
+    behavior: Option<BehaviorSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BehaviorSettings {
+    scale_up: Option<RulesSettings>,
+    scale_down: Option<RulesSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesSettings {
+    stabilization_window: Option<DurationSpec>,
+    select_policy: Option<String>,
+    policies: Option<Vec<RatePolicySettings>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatePolicySettings {
+    /// `Pods` or `Percent`.
+    #[serde(rename = "type")]
+    kind: String,
+    value: u32,
+    period: DurationSpec,
+}
+
+fn concurrency() -> String {
+    "concurrency".into()
 }
 
 fn one() -> u32 {
@@ -101,8 +215,63 @@ fn settings<T: for<'de> Deserialize<'de>>(table: toml::Table, path: &str) -> Res
     })
 }
 
-/// Validate `[apis.autoscaling]` at `path`.
-pub(crate) fn parse(spec: &AutoscalingSpec, path: &str) -> Result<Autoscaling, FieldError> {
+fn dur(d: Option<DurationSpec>, default: std::time::Duration) -> std::time::Duration {
+    d.map_or(default, |d| d.0.as_duration())
+}
+
+fn rules(
+    r: Option<RulesSettings>,
+    default: ScalingRules,
+    path: &str,
+) -> Result<ScalingRules, FieldError> {
+    let Some(r) = r else { return Ok(default) };
+    let select_policy = match r.select_policy.as_deref() {
+        None | Some("Max") => SelectPolicy::Max,
+        Some("Min") => SelectPolicy::Min,
+        Some("Disabled") => SelectPolicy::Disabled,
+        Some(other) => {
+            return Err(FieldError::new(
+                format!("{path}.select_policy"),
+                format!("expected \"Max\", \"Min\" or \"Disabled\", found \"{other}\""),
+            ))
+        }
+    };
+    let policies = match r.policies {
+        None => default.policies,
+        Some(list) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| match p.kind.as_str() {
+                "Pods" => Ok(RatePolicy::Pods {
+                    value: p.value,
+                    period: p.period.0.as_duration(),
+                }),
+                "Percent" => Ok(RatePolicy::Percent {
+                    value: p.value,
+                    period: p.period.0.as_duration(),
+                }),
+                other => Err(FieldError::new(
+                    format!("{path}.policies[{i}].type"),
+                    format!("expected \"Pods\" or \"Percent\", found \"{other}\""),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(ScalingRules {
+        stabilization_window: dur(r.stabilization_window, default.stabilization_window),
+        select_policy,
+        policies,
+    })
+}
+
+/// Validate `[apis.autoscaling]` at `path` for a replica of `concurrency` workers and
+/// `capacity` in-flight requests (concurrency + queue).
+pub(crate) fn parse(
+    spec: &AutoscalingSpec,
+    path: &str,
+    concurrency: u32,
+    capacity: u32,
+) -> Result<Autoscaling, FieldError> {
     let mut table = spec.0.clone();
     let policy = match table.remove("policy") {
         None => "fixed".to_string(),
@@ -122,15 +291,180 @@ pub(crate) fn parse(spec: &AutoscalingSpec, path: &str) -> Result<Autoscaling, F
         Some(value) => parse_overprovisioning(&value)
             .map_err(|m| FieldError::new(format!("{path}.overprovisioning"), m))?,
     };
+    let invalid = |m: String| {
+        let (field, message) = m.split_once(": ").unwrap_or(("", m.as_str()));
+        FieldError::new(
+            if field.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}.{field}")
+            },
+            message.to_string(),
+        )
+    };
+    let mut max_replica_concurrency = None;
     let (choice, min_replicas, max_replicas) = match policy.as_str() {
         "fixed" => {
             let s: FixedSettings = settings(table, path)?;
             (PolicyChoice::Fixed, s.min_replicas, s.max_replicas)
         }
+        "cortex" => {
+            let s: CortexSettings = settings(table, path)?;
+            if s.target_in_flight.is_some() && s.target_replica_concurrency.is_some() {
+                return Err(FieldError::new(
+                    format!("{path}.target_replica_concurrency"),
+                    "set target_in_flight (Cortex ≥0.36) or target_replica_concurrency (≤0.35), not both",
+                ));
+            }
+            let mut c = CortexConfig::with_concurrency(concurrency);
+            c.bounds = ReplicaBounds {
+                min_replicas: s.min_replicas,
+                max_replicas: s.max_replicas,
+            };
+            c.init_replicas = s.init_replicas.unwrap_or(s.min_replicas);
+            if let Some(t) = s.target_in_flight.or(s.target_replica_concurrency) {
+                c.target_in_flight = t;
+            }
+            c.window = dur(s.window, c.window);
+            c.downscale_stabilization_period = dur(
+                s.downscale_stabilization_period,
+                c.downscale_stabilization_period,
+            );
+            c.upscale_stabilization_period = dur(
+                s.upscale_stabilization_period,
+                c.upscale_stabilization_period,
+            );
+            c.max_downscale_factor = s.max_downscale_factor.unwrap_or(c.max_downscale_factor);
+            c.max_upscale_factor = s.max_upscale_factor.unwrap_or(c.max_upscale_factor);
+            c.downscale_tolerance = s.downscale_tolerance.unwrap_or(c.downscale_tolerance);
+            c.upscale_tolerance = s.upscale_tolerance.unwrap_or(c.upscale_tolerance);
+            max_replica_concurrency = s.max_replica_concurrency;
+            let capacity = s.max_replica_concurrency.unwrap_or(capacity);
+            if s.max_replica_concurrency.is_some_and(|m| m < concurrency) {
+                return Err(FieldError::new(
+                    format!("{path}.max_replica_concurrency"),
+                    format!("expected ≥ the replica's concurrency ({concurrency})"),
+                ));
+            }
+            if s.max_replicas > 0 && s.min_replicas <= s.max_replicas {
+                c.validate(capacity).map_err(invalid)?;
+            }
+            (PolicyChoice::Cortex(c), s.min_replicas, s.max_replicas)
+        }
+        "kpa" => {
+            let s: KpaSettings = settings(table, path)?;
+            let d = KpaConfig::default();
+            let c = KpaConfig {
+                bounds: ReplicaBounds {
+                    min_replicas: s.min_replicas,
+                    max_replicas: s.max_replicas,
+                },
+                container_concurrency: s.container_concurrency.unwrap_or(concurrency),
+                target: s.target,
+                target_utilization: s.target_utilization.unwrap_or(d.target_utilization),
+                stable_window: dur(s.stable_window, d.stable_window),
+                panic_window_percentage: s
+                    .panic_window_percentage
+                    .unwrap_or(d.panic_window_percentage),
+                panic_threshold_percentage: s
+                    .panic_threshold_percentage
+                    .unwrap_or(d.panic_threshold_percentage),
+                max_scale_up_rate: s.max_scale_up_rate.unwrap_or(d.max_scale_up_rate),
+                max_scale_down_rate: s.max_scale_down_rate.unwrap_or(d.max_scale_down_rate),
+                scale_to_zero_grace_period: dur(
+                    s.scale_to_zero_grace_period,
+                    d.scale_to_zero_grace_period,
+                ),
+                scale_down_delay: dur(s.scale_down_delay, d.scale_down_delay),
+                initial_scale: s.initial_scale.unwrap_or(d.initial_scale),
+                activation_scale: s.activation_scale.unwrap_or(d.activation_scale),
+            };
+            c.validate().map_err(invalid)?;
+            (PolicyChoice::Kpa(c), s.min_replicas, s.max_replicas)
+        }
+        "hpa" => {
+            let s: HpaSettings = settings(table, path)?;
+            if s.min_replicas == 0 {
+                return Err(FieldError::new(
+                    format!("{path}.min_replicas"),
+                    "expected ≥ 1 (HPA scale-to-zero needs an alpha feature gate; use kpa or cortex)",
+                ));
+            }
+            let value = |what: &str| {
+                s.target_average_value.ok_or_else(|| {
+                    FieldError::new(
+                        format!("{path}.target_average_value"),
+                        format!("required for metric = \"{what}\""),
+                    )
+                })
+            };
+            let metric = match s.metric.as_str() {
+                "concurrency" => HpaMetric::PodsAverageValue {
+                    kind: PodMetricKind::Concurrency,
+                    target: value("concurrency")?,
+                },
+                "rps" => HpaMetric::PodsAverageValue {
+                    kind: PodMetricKind::Rps,
+                    target: value("rps")?,
+                },
+                "cpu" => HpaMetric::CpuUtilization {
+                    target: s.target_average_utilization.ok_or_else(|| {
+                        FieldError::new(
+                            format!("{path}.target_average_utilization"),
+                            "required for metric = \"cpu\" (percent of the CPU request)",
+                        )
+                    })? / 100.0,
+                },
+                "external_in_flight" => HpaMetric::ExternalAverageValue {
+                    target: value("external_in_flight")?,
+                    window: dur(s.metric_window, std::time::Duration::from_secs(60)),
+                },
+                other => {
+                    return Err(FieldError::new(
+                        format!("{path}.metric"),
+                        format!("expected \"concurrency\", \"rps\", \"cpu\" or \"external_in_flight\", found \"{other}\""),
+                    ))
+                }
+            };
+            let bad_target = match metric {
+                HpaMetric::PodsAverageValue { target, .. }
+                | HpaMetric::CpuUtilization { target }
+                | HpaMetric::ExternalAverageValue { target, .. } => {
+                    target.is_nan() || target <= 0.0
+                }
+            };
+            if bad_target {
+                return Err(FieldError::new(path, "expected a target > 0"));
+            }
+            let mut c = HpaConfig::new(
+                metric,
+                ReplicaBounds {
+                    min_replicas: s.min_replicas,
+                    max_replicas: s.max_replicas,
+                },
+            );
+            c.tolerance = s.tolerance.unwrap_or(c.tolerance);
+            c.sync_period = dur(s.sync_period, c.sync_period);
+            c.metrics_lag = dur(s.metrics_lag, c.metrics_lag);
+            c.downscale_stabilization = dur(s.downscale_stabilization, c.downscale_stabilization);
+            if let Some(b) = s.behavior {
+                let mut down = ScalingRules::default_scale_down();
+                down.stabilization_window = c.downscale_stabilization;
+                c.behavior = Some(Behavior {
+                    scale_up: rules(
+                        b.scale_up,
+                        ScalingRules::default_scale_up(),
+                        &format!("{path}.behavior.scale_up"),
+                    )?,
+                    scale_down: rules(b.scale_down, down, &format!("{path}.behavior.scale_down"))?,
+                });
+            }
+            (PolicyChoice::Hpa(c), s.min_replicas, s.max_replicas)
+        }
         other => {
             return Err(FieldError::new(
                 format!("{path}.policy"),
-                format!("expected \"fixed\", found \"{other}\""),
+                format!("expected \"fixed\", \"cortex\", \"hpa\" or \"kpa\", found \"{other}\""),
             ))
         }
     };
@@ -151,6 +485,7 @@ pub(crate) fn parse(spec: &AutoscalingSpec, path: &str) -> Result<Autoscaling, F
         min_replicas,
         max_replicas,
         overprovisioning,
+        max_replica_concurrency,
     })
 }
 

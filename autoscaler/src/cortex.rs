@@ -1,0 +1,450 @@
+//! Cortex v0.42's RealtimeAPI autoscaler (`pkg/autoscaler/autoscaler.go`), decision for
+//! decision: 10 s ticks on the windowed average of in-flight requests, tolerance bands, factor
+//! limits that always allow ±1, stabilization over a history of recommendations, the start-up
+//! guard, and scale-to-zero with the activator's wake-up.
+//!
+//! Cortex ≤0.35 field names map as follows (see [`CortexConfig::from_legacy`]):
+//! `processes_per_replica × threads_per_process` is the replica's concurrency (v0.36+
+//! `max_concurrency`), `target_replica_concurrency` is `target_in_flight`, and
+//! `max_replica_concurrency` (the replica-wide limit, executing + queued) becomes
+//! `max_queue_length = max_replica_concurrency − concurrency`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::{MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy};
+
+/// Settings of the Cortex autoscaler, with v0.42's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CortexConfig {
+    /// Replica bounds (0 allows scale-to-zero, as in v0.38+).
+    pub bounds: ReplicaBounds,
+    /// Replicas at deployment (defaults to `min_replicas`).
+    pub init_replicas: u32,
+    /// Desired in-flight requests per replica.
+    pub target_in_flight: f64,
+    /// Averaging window of the in-flight metric.
+    pub window: Duration,
+    /// History window for scale-down decisions, and the start-up guard for them.
+    pub downscale_stabilization_period: Duration,
+    /// History window for scale-up decisions, and the start-up guard for them.
+    pub upscale_stabilization_period: Duration,
+    /// Largest fraction kept in one downscale step (0.75: at most a quarter removed).
+    pub max_downscale_factor: f64,
+    /// Largest growth in one upscale step.
+    pub max_upscale_factor: f64,
+    /// No scale-down while the raw recommendation is within this fraction below current.
+    pub downscale_tolerance: f64,
+    /// No scale-up while the raw recommendation is within this fraction above current.
+    pub upscale_tolerance: f64,
+}
+
+impl CortexConfig {
+    /// v0.42 defaults for a replica of the given concurrency (`target_in_flight` defaults to
+    /// `max_concurrency`).
+    pub fn with_concurrency(max_concurrency: u32) -> Self {
+        Self {
+            bounds: ReplicaBounds {
+                min_replicas: 1,
+                max_replicas: 100,
+            },
+            init_replicas: 1,
+            target_in_flight: f64::from(max_concurrency.max(1)),
+            window: Duration::from_secs(60),
+            downscale_stabilization_period: Duration::from_secs(300),
+            upscale_stabilization_period: Duration::from_secs(60),
+            max_downscale_factor: 0.75,
+            max_upscale_factor: 1.5,
+            downscale_tolerance: 0.05,
+            upscale_tolerance: 0.05,
+        }
+    }
+
+    /// Map Cortex ≤0.35 fields: returns (concurrency, target_in_flight, max_queue_length).
+    pub fn from_legacy(
+        processes_per_replica: u32,
+        threads_per_process: u32,
+        target_replica_concurrency: Option<f64>,
+        max_replica_concurrency: Option<u32>,
+    ) -> (u32, f64, Option<u32>) {
+        let concurrency = processes_per_replica.max(1) * threads_per_process.max(1);
+        let target = target_replica_concurrency.unwrap_or(f64::from(concurrency));
+        let queue = max_replica_concurrency.map(|m| m.saturating_sub(concurrency));
+        (concurrency, target, queue)
+    }
+
+    /// Check the constraints of `pkg/types/spec/validations.go`; the error names the field.
+    pub fn validate(&self, capacity: u32) -> Result<(), String> {
+        let b = self.bounds;
+        if b.max_replicas == 0 {
+            return Err("max_replicas: expected > 0".into());
+        }
+        if b.min_replicas > b.max_replicas {
+            return Err(format!(
+                "min_replicas: expected ≤ max_replicas ({}), found {}",
+                b.max_replicas, b.min_replicas
+            ));
+        }
+        if self.init_replicas < b.min_replicas || self.init_replicas > b.max_replicas {
+            return Err(format!(
+                "init_replicas: expected between min_replicas ({}) and max_replicas ({}), found {}",
+                b.min_replicas, b.max_replicas, self.init_replicas
+            ));
+        }
+        if !(self.target_in_flight > 0.0 && self.target_in_flight <= f64::from(capacity)) {
+            return Err(format!(
+                "target_in_flight: expected > 0 and ≤ max_concurrency + max_queue_length ({capacity}), found {}",
+                self.target_in_flight
+            ));
+        }
+        let w = self.window.as_secs();
+        if w < 10 || !w.is_multiple_of(10) || self.window.subsec_nanos() != 0 {
+            return Err(format!(
+                "window: expected at least 10s and a multiple of 10s, found {:?}",
+                self.window
+            ));
+        }
+        if !(0.0..1.0).contains(&self.max_downscale_factor) {
+            return Err(format!(
+                "max_downscale_factor: expected in [0, 1), found {}",
+                self.max_downscale_factor
+            ));
+        }
+        if self.max_upscale_factor <= 1.0 {
+            return Err(format!(
+                "max_upscale_factor: expected > 1, found {}",
+                self.max_upscale_factor
+            ));
+        }
+        if !(0.0..1.0).contains(&self.downscale_tolerance) {
+            return Err(format!(
+                "downscale_tolerance: expected in [0, 1), found {}",
+                self.downscale_tolerance
+            ));
+        }
+        if self.upscale_tolerance < 0.0 {
+            return Err(format!(
+                "upscale_tolerance: expected ≥ 0, found {}",
+                self.upscale_tolerance
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The Cortex autoscaler for one API.
+#[derive(Debug, Clone)]
+pub struct Cortex {
+    config: CortexConfig,
+    start: Option<Duration>,
+    /// Post-clamp recommendations inside the longest stabilization period.
+    history: VecDeque<(Duration, u32)>,
+}
+
+impl Cortex {
+    /// A fresh autoscaler; its start-up guard starts at its first decision.
+    pub fn new(config: CortexConfig) -> Self {
+        Self {
+            config,
+            start: None,
+            history: VecDeque::new(),
+        }
+    }
+
+    fn window_extreme(&self, now: Duration, period: Duration, max: bool) -> Option<u32> {
+        let cutoff = now.saturating_sub(period);
+        let values = self
+            .history
+            .iter()
+            .filter(|(t, _)| *t >= cutoff)
+            .map(|(_, r)| *r);
+        if max {
+            values.max()
+        } else {
+            values.min()
+        }
+    }
+}
+
+impl ScalingPolicy for Cortex {
+    fn name(&self) -> &'static str {
+        "cortex"
+    }
+
+    fn tick_interval(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
+    fn metric_spec(&self) -> MetricSpec {
+        MetricSpec::InFlightWindowAverage {
+            sample_interval: Duration::from_secs(1),
+            window: self.config.window,
+        }
+    }
+
+    fn initial_replicas(&self) -> u32 {
+        self.config.init_replicas
+    }
+
+    fn recommend(&mut self, now: Duration, obs: &Observation) -> Recommendation {
+        let c = &self.config;
+        let start = *self.start.get_or_insert(now);
+        let cur = obs.current_replicas;
+        // The activator's Awaken: from zero to one on the first held request.
+        if cur == 0 && obs.waiting_requests > 0 {
+            self.history.push_back((now, 1));
+            return Recommendation {
+                replicas: 1,
+                inputs: vec![("awaken", 1.0)],
+            };
+        }
+        let Some(avg) = obs.metric else {
+            return Recommendation {
+                replicas: cur,
+                inputs: vec![("no_metric", 1.0)],
+            };
+        };
+        let curf = f64::from(cur);
+        let raw = avg / c.target_in_flight;
+        let mut rec = raw.ceil() as i64;
+        if raw < curf && raw > curf * (1.0 - c.downscale_tolerance) {
+            rec = i64::from(cur);
+        }
+        if raw > curf && raw < curf * (1.0 + c.upscale_tolerance) {
+            rec = i64::from(cur);
+        }
+        let floor = (i64::from(cur) - 1).min((curf * c.max_downscale_factor).ceil() as i64);
+        rec = rec.max(floor);
+        let ceiling = (i64::from(cur) + 1).max((curf * c.max_upscale_factor).ceil() as i64);
+        rec = rec.min(ceiling);
+        let rec = (rec.max(0) as u32).clamp(c.bounds.min_replicas, c.bounds.max_replicas);
+
+        self.history.push_back((now, rec));
+        let keep = c
+            .downscale_stabilization_period
+            .max(c.upscale_stabilization_period);
+        while self
+            .history
+            .front()
+            .is_some_and(|(t, _)| *t < now.saturating_sub(keep))
+        {
+            self.history.pop_front();
+        }
+
+        let since_start = now.saturating_sub(start);
+        let mut req = rec;
+        if req < cur {
+            if since_start < c.downscale_stabilization_period {
+                req = cur;
+            } else if let Some(max) =
+                self.window_extreme(now, c.downscale_stabilization_period, true)
+            {
+                req = req.max(max.min(cur));
+            }
+        }
+        if req > cur {
+            if since_start < c.upscale_stabilization_period {
+                req = cur;
+            } else if let Some(min) =
+                self.window_extreme(now, c.upscale_stabilization_period, false)
+            {
+                req = req.min(min.max(cur));
+            }
+        }
+        Recommendation {
+            replicas: req,
+            inputs: vec![
+                ("avg_in_flight", avg),
+                ("raw", raw),
+                ("recommendation", f64::from(rec)),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cortex(min: u32, max: u32) -> Cortex {
+        let mut c = CortexConfig::with_concurrency(4);
+        c.bounds = ReplicaBounds {
+            min_replicas: min,
+            max_replicas: max,
+        };
+        c.init_replicas = min;
+        Cortex::new(c)
+    }
+
+    fn obs(cur: u32, in_flight: f64) -> Observation {
+        Observation {
+            current_replicas: cur,
+            ready_replicas: cur,
+            metric: Some(in_flight),
+            ..Observation::default()
+        }
+    }
+
+    fn at(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// A policy past its start-up guards (first tick long ago, neutral history).
+    fn settled(min: u32, max: u32, cur: u32) -> Cortex {
+        let mut p = cortex(min, max);
+        p.recommend(at(0), &obs(cur, f64::from(cur) * 4.0));
+        p.history.clear();
+        p
+    }
+
+    #[test]
+    fn tolerance_band_is_strict() {
+        // cur 10, target 4: raw 10.4 is within +5 % (10.5) → hold; raw 10.5 is not (< fails).
+        let mut p = settled(1, 100, 10);
+        assert_eq!(p.recommend(at(1000), &obs(10, 41.6)).replicas, 10);
+        let mut p = settled(1, 100, 10);
+        assert_eq!(p.recommend(at(1000), &obs(10, 42.0)).replicas, 11);
+        // Below: raw 9.6 > 9.5 → hold; raw 9.5 is not > 9.5 → scale down to ceil(9.5) = 10?
+        // ceil(9.5) = 10 = cur, so use raw 9.4: 10 → 10 (ceil 9.4 = 10). Raw 8.8 → 9.
+        let mut p = settled(1, 100, 10);
+        assert_eq!(p.recommend(at(1000), &obs(10, 38.4)).replicas, 10);
+        let mut p = settled(1, 100, 10);
+        assert_eq!(p.recommend(at(1000), &obs(10, 35.2)).replicas, 9);
+    }
+
+    #[test]
+    fn factor_limits_always_allow_one_step() {
+        // cur 1: ceil(1.5) = 2 = cur + 1 → a huge load still only doubles to 2.
+        let mut p = settled(1, 100, 1);
+        assert_eq!(p.recommend(at(1000), &obs(1, 400.0)).replicas, 2);
+        // cur 10: up to ceil(15) = 15; down to min(9, ceil(7.5) = 8) = 8.
+        let mut p = settled(1, 100, 10);
+        assert_eq!(p.recommend(at(1000), &obs(10, 400.0)).replicas, 15);
+        let mut p = settled(1, 100, 10);
+        assert_eq!(p.recommend(at(1000), &obs(10, 0.0)).replicas, 8);
+        // cur 2: down to min(1, ceil(1.5) = 2) = 1: always allows −1.
+        let mut p = settled(1, 100, 2);
+        assert_eq!(p.recommend(at(1000), &obs(2, 0.0)).replicas, 1);
+    }
+
+    #[test]
+    fn start_up_guard_blocks_both_directions() {
+        let mut p = cortex(1, 100);
+        assert_eq!(
+            p.recommend(at(0), &obs(2, 400.0)).replicas,
+            2,
+            "no scale-up in 1st minute"
+        );
+        assert_eq!(p.recommend(at(50), &obs(2, 400.0)).replicas, 2);
+        assert_eq!(
+            p.recommend(at(60), &obs(2, 400.0)).replicas,
+            3,
+            "after upscale period"
+        );
+        let mut p = cortex(1, 100);
+        assert_eq!(p.recommend(at(0), &obs(8, 0.0)).replicas, 8);
+        assert_eq!(
+            p.recommend(at(290), &obs(8, 0.0)).replicas,
+            8,
+            "no scale-down in 5 min"
+        );
+        assert_eq!(p.recommend(at(300), &obs(8, 0.0)).replicas, 6);
+    }
+
+    #[test]
+    fn downscale_waits_for_the_history_window() {
+        let mut p = settled(1, 100, 10);
+        // A peak recommendation of 15 at t = 1000 keeps a later downscale at cur for 5 minutes.
+        assert_eq!(p.recommend(at(1000), &obs(10, 60.0)).replicas, 15);
+        assert_eq!(p.recommend(at(1010), &obs(15, 4.0)).replicas, 15);
+        assert_eq!(p.recommend(at(1290), &obs(15, 4.0)).replicas, 15);
+        // Once the peak left the window, the max of recent recommendations (12) applies.
+        assert_eq!(p.recommend(at(1310), &obs(15, 4.0)).replicas, 12);
+    }
+
+    #[test]
+    fn upscale_needs_a_minute_of_high_recommendations() {
+        let mut p = settled(1, 100, 4);
+        // A low recommendation (3) at 1000 (held at 4 by the 4 recommended at 990), then high
+        // load: the min over the last minute, capped below by cur, holds at 4 until the low
+        // one leaves the window.
+        assert_eq!(p.recommend(at(990), &obs(4, 16.0)).replicas, 4);
+        assert_eq!(p.recommend(at(1000), &obs(4, 12.0)).replicas, 4);
+        assert_eq!(p.recommend(at(1010), &obs(4, 40.0)).replicas, 4);
+        assert_eq!(p.recommend(at(1061), &obs(4, 40.0)).replicas, 6);
+    }
+
+    #[test]
+    fn scale_to_zero_and_wake_up() {
+        let mut p = settled(0, 10, 1);
+        assert_eq!(p.recommend(at(1000), &obs(1, 0.0)).replicas, 0);
+        // At zero with a request held by the activator: Awaken sets 1 at once.
+        let wake = Observation {
+            current_replicas: 0,
+            waiting_requests: 1,
+            metric: Some(0.0),
+            ..Observation::default()
+        };
+        assert_eq!(p.recommend(at(1001), &wake).replicas, 1);
+        // Missing metric: no action.
+        let missing = Observation {
+            current_replicas: 3,
+            ..Observation::default()
+        };
+        assert_eq!(p.recommend(at(1002), &missing).replicas, 3);
+    }
+
+    #[test]
+    fn legacy_fields_map() {
+        assert_eq!(
+            CortexConfig::from_legacy(2, 4, None, Some(100)),
+            (8, 8.0, Some(92))
+        );
+        assert_eq!(
+            CortexConfig::from_legacy(1, 1, Some(2.5), None),
+            (1, 2.5, None)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn stays_within_bounds(
+            min in 0u32..5, span in 0u32..20,
+            loads in proptest::collection::vec(0.0f64..500.0, 1..80),
+        ) {
+            let max = (min + span).max(1);
+            let mut p = cortex(min, max);
+            let mut cur = min.max(1).min(max);
+            for (i, load) in loads.iter().enumerate() {
+                let r = p.recommend(at(10 * i as u64), &obs(cur, *load)).replicas;
+                prop_assert!(r >= min && r <= max, "{} not in [{}, {}]", r, min, max);
+                cur = r;
+            }
+        }
+
+        #[test]
+        fn load_at_target_changes_nothing(cur in 1u32..50) {
+            let mut p = cortex(1, 100);
+            for i in 0..100 {
+                let r = p.recommend(at(10 * i), &obs(cur, 4.0 * f64::from(cur))).replicas;
+                prop_assert_eq!(r, cur);
+            }
+        }
+
+        #[test]
+        fn constant_load_does_not_oscillate(load in 0.0f64..400.0, start in 1u32..40) {
+            let mut p = cortex(1, 100);
+            let mut cur = start;
+            let mut seen = vec![cur];
+            for i in 0..200 {
+                cur = p.recommend(at(10 * i), &obs(cur, load)).replicas;
+                seen.push(cur);
+            }
+            // Monotone: never goes up and then down, or down and then up.
+            let ups = seen.windows(2).any(|w| w[1] > w[0]);
+            let downs = seen.windows(2).any(|w| w[1] < w[0]);
+            prop_assert!(!(ups && downs), "{:?}", seen);
+        }
+    }
+}
