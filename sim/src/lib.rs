@@ -12,6 +12,7 @@ pub mod results;
 pub mod rng;
 pub mod scenario;
 pub mod service_time;
+pub mod recorded;
 pub mod time;
 pub mod traffic;
 pub mod tune;
