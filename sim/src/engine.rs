@@ -169,6 +169,8 @@ struct ApiState {
     spec: Api,
     arrivals: ArrivalStream,
     next_arrival: SimTime,
+    /// The recorded service time of the next arrival, when the trace has one.
+    next_service: Option<SimTime>,
     service: ServiceSampler,
     routing: Stream,
     policy: Box<dyn ScalingPolicy>,
@@ -347,6 +349,7 @@ impl Simulation {
                 stream(seed, &format!("arrivals/{}", spec.name)),
             )?;
             let next_arrival = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
+            let next_service = arrivals.recorded_service();
             let policy = spec.autoscaling.build();
             let metrics = MetricPipeline::new(policy.metric_spec());
             let initial = policy.initial_replicas();
@@ -358,6 +361,7 @@ impl Simulation {
                 routing: stream(seed, &format!("routing/{}", spec.name)),
                 arrivals,
                 next_arrival,
+                next_service,
                 track_area: metrics.wants_time_average(),
                 metrics,
                 policy,
@@ -506,6 +510,7 @@ impl Simulation {
                 self.arrive(next_api);
                 let api = &mut self.apis[next_api];
                 api.next_arrival = api.arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
+                api.next_service = api.arrivals.recorded_service();
             }
         }
         self.now = self.now.max(until);
@@ -521,7 +526,8 @@ impl Simulation {
         api.step.arrivals += 1;
         // Drawn for every request, served or not, so every configuration sees the same
         // service time for the same request (common random numbers).
-        let service = api.service.sample();
+        let sampled = api.service.sample();
+        let service = api.next_service.unwrap_or(sampled);
         let request = Queued {
             arrival: now,
             service,
@@ -2112,5 +2118,49 @@ max_replicas = 1
         // 1 node × 30 min + 1 node × 20 min of m5.xlarge at 0.192 $/h.
         let expected = (1800.0 + 1200.0) / 3600.0 * 0.192;
         assert!((r.node_groups[0].cost_usd - expected).abs() < 0.005);
+    }
+
+    #[test]
+    fn recorded_service_times_and_trace_window() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/traces");
+        let s = Scenario::parse(
+            r#"duration = "1m"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+[[apis]]
+name = "a"
+[apis.pod]
+threads_per_process = 8
+[apis.service_time]
+distribution = "constant"
+value = "1s"
+[apis.traffic]
+kind = "trace"
+path = "requests.csv"
+service_column = "latency_ms"
+start = "500ms"
+end = "2500ms"
+"#,
+            "t.toml",
+            Path::new(dir),
+        )
+        .expect("valid");
+        let r = run(&s).expect("runs");
+        let a = &r.apis[0];
+        // Rows at 0.5, 1.0, 2.0 s of the trace fall in [0.5 s, 2.5 s); their recorded service
+        // times (120, 95, 101 ms) replace the 1 s model, with no queueing on 8 workers.
+        assert_eq!(a.requests, 3);
+        assert!(
+            (a.latency_ms.max - 120.0).abs() < 0.2,
+            "{}",
+            a.latency_ms.max
+        );
+        assert!(
+            (a.latency_ms.mean - 105.3).abs() < 0.3,
+            "{}",
+            a.latency_ms.mean
+        );
     }
 }

@@ -109,8 +109,7 @@ impl Default for FormatOptions {
 /// A streamed source of recorded requests.
 pub trait RecordedArrivals: Send {
     /// The next request, `None` at the end.
-    fn next_request(&mut self, rng: &mut Stream)
-        -> Result<Option<RecordedRequest>, DataFileError>;
+    fn next_request(&mut self, rng: &mut Stream) -> Result<Option<RecordedRequest>, DataFileError>;
 }
 
 fn error(file: &str, line: Option<u64>, message: impl Into<String>) -> DataFileError {
@@ -213,6 +212,17 @@ impl Csv {
     }
 }
 
+/// Every value of a numeric column with its line (for small files such as measured durations).
+pub(crate) fn read_column(path: &Path, column: &str) -> Result<Vec<(f64, u64)>, DataFileError> {
+    let mut csv = Csv::open(path)?;
+    let index = csv.column(column)?;
+    let mut out = Vec::new();
+    while csv.next()? {
+        out.push((csv.number(index, column)?, csv.line()));
+    }
+    Ok(out)
+}
+
 struct Timestamps {
     csv: Csv,
     time: (usize, String),
@@ -305,7 +315,10 @@ struct Counts {
 impl Counts {
     fn open(path: &Path, o: &FormatOptions) -> Result<Counts, DataFileError> {
         let csv = Csv::open(path)?;
-        let t = o.time_column.clone().unwrap_or_else(|| "timestamp_s".into());
+        let t = o
+            .time_column
+            .clone()
+            .unwrap_or_else(|| "timestamp_s".into());
         let c = o.column.clone().unwrap_or_else(|| "count".into());
         let mut counts = Counts {
             time: (csv.column(&t)?, t),
@@ -701,11 +714,12 @@ impl AccessLog {
             ));
         }
         // nginx: 1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 2326 "-" "ua" 0.042
-        let end = chrono::DateTime::parse_from_str(stamp, "%d/%b/%Y:%H:%M:%S %z").map_err(|_| {
-            bad(&format!(
-                "time \"{stamp}\" is not like 10/Oct/2000:13:55:36 -0700"
-            ))
-        })?;
+        let end =
+            chrono::DateTime::parse_from_str(stamp, "%d/%b/%Y:%H:%M:%S %z").map_err(|_| {
+                bad(&format!(
+                    "time \"{stamp}\" is not like 10/Oct/2000:13:55:36 -0700"
+                ))
+            })?;
         let request_time = line
             .rsplit_once('"')
             .and_then(|(_, rest)| rest.split_whitespace().next())
@@ -813,12 +827,20 @@ mod tests {
         let v = all(TraceFormat::Counts, "counts.csv", &FormatOptions::default()).expect("valid");
         assert_eq!(v.len(), 3 + 7 + 2);
         assert!(ascending(&v));
-        assert_eq!(v.iter().filter(|r| (60.0..120.0).contains(&r.t_s)).count(), 0);
+        assert_eq!(
+            v.iter().filter(|r| (60.0..120.0).contains(&r.t_s)).count(),
+            0
+        );
         assert_eq!(
             v.iter().filter(|r| (120.0..180.0).contains(&r.t_s)).count(),
             7
         );
-        let e = all(TraceFormat::Counts, "counts-bad.csv", &FormatOptions::default()).unwrap_err();
+        let e = all(
+            TraceFormat::Counts,
+            "counts-bad.csv",
+            &FormatOptions::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.line, Some(3));
         assert!(e.message.contains("whole number"), "{e}");
     }
@@ -893,13 +915,23 @@ mod tests {
 
     #[test]
     fn access_logs_nginx_and_envoy() {
-        let v = all(TraceFormat::AccessLog, "nginx.log", &FormatOptions::default()).expect("valid");
+        let v = all(
+            TraceFormat::AccessLog,
+            "nginx.log",
+            &FormatOptions::default(),
+        )
+        .expect("valid");
         assert_eq!(v.len(), 4);
         assert!(ascending(&v));
         // Line 2 finished at :37 after 1.5 s, so it arrived at 35.5, before line 1 (36 − 0.042).
         assert_eq!(v[0].t_s, 0.0);
         assert_eq!(v[0].service_s, Some(1.5));
-        let v = all(TraceFormat::AccessLog, "envoy.log", &FormatOptions::default()).expect("valid");
+        let v = all(
+            TraceFormat::AccessLog,
+            "envoy.log",
+            &FormatOptions::default(),
+        )
+        .expect("valid");
         assert_eq!(v.len(), 3);
         assert!((v[2].t_s - 1.5).abs() < 1e-9);
         assert_eq!(v[0].service_s, Some(0.034));

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
+use crate::recorded::read_column;
 use crate::rng::Stream;
 use crate::scenario::schema::ServiceTimeSpec;
 use crate::scenario::{
     check_kind_fields, present_fields, required, resolve, FieldError, LoadError,
 };
 use crate::time::SimTime;
-use crate::traffic::open_column;
 
 /// z such that Φ(z) = 0.99, to turn a (median, p99) pair into a lognormal σ.
 const Z_99: f64 = 2.326_347_874_040_841;
@@ -168,9 +168,8 @@ impl ServiceTime {
 }
 
 fn read_durations(path: &Path, column: &str, scale: f64) -> Result<Vec<SimTime>, String> {
-    let mut reader = open_column(path, column).map_err(|e| e.to_string())?;
     let mut values = Vec::new();
-    while let Some((v, line)) = reader.next_value().map_err(|e| e.to_string())? {
+    for (v, line) in read_column(path, column).map_err(|e| e.to_string())? {
         if v < 0.0 {
             return Err(format!(
                 "{}:{line}: {column}: expected a duration ≥ 0, found {v}",

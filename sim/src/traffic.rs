@@ -1,13 +1,12 @@
 //! Arrival processes: synthetic rates and recorded traces, generated lazily so that a 24-hour
 //! trace or a billion Poisson arrivals never sit in memory.
 
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use rand::Rng;
 use rand_distr::{Distribution, Exp1};
 
+use crate::recorded::{FormatOptions, RecordedArrivals, RecordedRequest, TraceFormat, ValueKind};
 use crate::rng::Stream;
 use crate::scenario::schema::TrafficSpec;
 use crate::scenario::{check_kind_fields, present_fields, required, resolve, FieldError};
@@ -55,8 +54,16 @@ pub enum Traffic {
 pub struct TraceSpec {
     /// Resolved file path.
     pub path: PathBuf,
-    /// Column holding timestamps in seconds.
-    pub column: String,
+    /// How the file records traffic.
+    pub format: TraceFormat,
+    /// Reader options.
+    pub options: FormatOptions,
+    /// Serve requests for their recorded durations.
+    pub use_recorded_service: bool,
+    /// Replay the trace from this time (seconds after its start).
+    pub start_s: f64,
+    /// Replay the trace up to this time.
+    pub end_s: f64,
     /// Time compression: the trace's time axis is divided by this.
     pub speedup: f64,
     /// Rate multiplier: each row yields `floor(s)` requests plus one more with probability
@@ -188,13 +195,83 @@ impl Traffic {
                 }
             }
             "trace" => {
-                check(&["path", "column", "speedup", "rate_scale"])?;
+                check(&[
+                    "path",
+                    "format",
+                    "column",
+                    "time_column",
+                    "service_column",
+                    "service_unit",
+                    "use_recorded_service",
+                    "interval",
+                    "metric",
+                    "value_kind",
+                    "start",
+                    "end",
+                    "speedup",
+                    "rate_scale",
+                ])?;
                 let file = spec.path.as_deref().ok_or_else(|| {
                     FieldError::new(format!("{path}.path"), "required for \"trace\"")
                 })?;
+                let format = match spec.format.as_deref() {
+                    None => TraceFormat::Timestamps,
+                    Some(f) => TraceFormat::parse(f).ok_or_else(|| {
+                        FieldError::new(
+                            format!("{path}.format"),
+                            format!("expected one of {}, found \"{f}\"", TraceFormat::NAMES),
+                        )
+                    })?,
+                };
+                let service_unit_s = match spec.service_unit.as_deref() {
+                    Some("ms") => 1e-3,
+                    Some("s") => 1.0,
+                    None if spec.service_column.as_deref().is_some_and(|c| c.ends_with("_ms")) => 1e-3,
+                    None => 1.0,
+                    Some(other) => {
+                        return Err(FieldError::new(
+                            format!("{path}.service_unit"),
+                            format!("expected \"ms\" or \"s\", found \"{other}\""),
+                        )
+                        .into())
+                    }
+                };
+                let value_kind = match spec.value_kind.as_deref() {
+                    None | Some("rate") => ValueKind::Rate,
+                    Some("counter") => ValueKind::Counter,
+                    Some(other) => {
+                        return Err(FieldError::new(
+                            format!("{path}.value_kind"),
+                            format!("expected \"rate\" or \"counter\", found \"{other}\""),
+                        )
+                        .into())
+                    }
+                };
+                let start_s = spec.start.map_or(0.0, |d| d.as_secs_f64());
+                let end_s = spec.end.map_or(f64::INFINITY, |d| d.as_secs_f64());
+                if end_s <= start_s {
+                    return Err(FieldError::new(
+                        format!("{path}.end"),
+                        format!("expected end > start ({start_s}s)"),
+                    )
+                    .into());
+                }
                 let trace = TraceSpec {
                     path: resolve(base_dir, file),
-                    column: spec.column.clone().unwrap_or_else(|| "timestamp_s".into()),
+                    format,
+                    options: FormatOptions {
+                        column: spec.column.clone(),
+                        time_column: spec.time_column.clone(),
+                        service_column: spec.service_column.clone(),
+                        service_unit_s,
+                        interval_s: spec.interval.map(|d| d.as_secs_f64()),
+                        metric: spec.metric.clone(),
+                        value_kind,
+                    },
+                    use_recorded_service: spec.service_column.is_some()
+                        || spec.use_recorded_service.unwrap_or(false),
+                    start_s,
+                    end_s,
                     speedup: positive(
                         spec.speedup.unwrap_or(1.0),
                         format!("{path}.speedup"),
@@ -206,10 +283,10 @@ impl Traffic {
                         "a factor",
                     )?,
                 };
-                // Open it now so a missing file or column fails before the run starts.
-                open_column(&trace.path, &trace.column).map_err(|e| {
-                    FieldError::new(format!("{path}.path"), e.to_string())
-                })?;
+                // Open it now so a missing file, column or malformed document fails before the
+                // run starts.
+                crate::recorded::open(trace.format, &trace.path, &trace.options)
+                    .map_err(|e| FieldError::new(format!("{path}.path"), e.to_string()))?;
                 Traffic::Trace(trace)
             }
             other => {
@@ -226,90 +303,12 @@ impl Traffic {
     }
 }
 
-/// A CSV file opened at one numeric column, read row by row.
-pub(crate) struct CsvColumn {
-    reader: csv::Reader<BufReader<File>>,
-    record: csv::StringRecord,
-    index: usize,
-    file: String,
-    column: String,
-}
-
-impl CsvColumn {
-    /// The next value and its line, or `None` at the end of the file.
-    pub(crate) fn next_value(&mut self) -> Result<Option<(f64, u64)>, DataFileError> {
-        match self.reader.read_record(&mut self.record) {
-            Ok(false) => Ok(None),
-            Ok(true) => {
-                let line = self.record.position().map_or(0, |p| p.line());
-                let raw = self.record.get(self.index).ok_or_else(|| DataFileError {
-                    file: self.file.clone(),
-                    line: Some(line),
-                    message: format!(
-                        "{}: missing (the row has {} fields)",
-                        self.column,
-                        self.record.len()
-                    ),
-                })?;
-                match raw.trim().parse::<f64>() {
-                    Ok(v) if v.is_finite() => Ok(Some((v, line))),
-                    _ => Err(DataFileError {
-                        file: self.file.clone(),
-                        line: Some(line),
-                        message: format!("{}: expected a number, found \"{raw}\"", self.column),
-                    }),
-                }
-            }
-            Err(e) => Err(DataFileError {
-                file: self.file.clone(),
-                line: e.position().map(|p| p.line()),
-                message: format!("malformed CSV: {e}"),
-            }),
-        }
-    }
-}
-
-/// Open a CSV file with a header row and find `column` in it.
-pub(crate) fn open_column(path: &Path, column: &str) -> Result<CsvColumn, DataFileError> {
-    let file = path.display().to_string();
-    let handle = File::open(path).map_err(|e| DataFileError {
-        file: file.clone(),
-        line: None,
-        message: format!("cannot open: {e}"),
-    })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(BufReader::new(handle));
-    let headers = reader.headers().map_err(|e| DataFileError {
-        file: file.clone(),
-        line: Some(1),
-        message: format!("cannot read the header row: {e}"),
-    })?;
-    let index = headers
-        .iter()
-        .position(|h| h.trim() == column)
-        .ok_or_else(|| DataFileError {
-            file: file.clone(),
-            line: Some(1),
-            message: format!(
-                "no column \"{column}\" in the header (found: {})",
-                headers.iter().collect::<Vec<_>>().join(", ")
-            ),
-        })?;
-    Ok(CsvColumn {
-        reader,
-        record: csv::StringRecord::new(),
-        index,
-        file,
-        column: column.to_string(),
-    })
-}
-
 /// A lazily generated, ascending sequence of arrival times.
 pub struct ArrivalStream {
     source: Source,
     rng: Stream,
+    /// Recorded service time of the arrival last returned, when the trace provides them.
+    service: Option<SimTime>,
 }
 
 enum Source {
@@ -338,15 +337,16 @@ enum Source {
 }
 
 struct TraceReplay {
-    column: CsvColumn,
+    source: Box<dyn RecordedArrivals>,
     speedup: f64,
     rate_scale: f64,
-    first_s: Option<f64>,
-    /// The next row (already read), as (seconds since the first row, line).
-    lookahead: Option<(f64, u64)>,
-    /// Arrivals generated from the current row, in descending order (popped from the end).
-    batch: Vec<SimTime>,
-    last_raw: f64,
+    use_service: bool,
+    start_s: f64,
+    end_s: f64,
+    /// The next recorded request (already read), inside the window.
+    lookahead: Option<RecordedRequest>,
+    /// Arrivals generated from the current request, in descending order (popped from the end).
+    batch: Vec<(SimTime, Option<SimTime>)>,
 }
 
 impl ArrivalStream {
@@ -380,20 +380,36 @@ impl ArrivalStream {
                 t_s: 0.0,
             },
             Traffic::Trace(spec) => {
-                let mut column = open_column(&spec.path, &spec.column)?;
-                let lookahead = column.next_value()?;
-                Source::Trace(Box::new(TraceReplay {
-                    column,
+                let mut replay = TraceReplay {
+                    source: crate::recorded::open(spec.format, &spec.path, &spec.options)?,
                     speedup: spec.speedup,
                     rate_scale: spec.rate_scale,
-                    first_s: lookahead.map(|(t, _)| t),
-                    lookahead: lookahead.map(|(_, line)| (0.0, line)),
+                    use_service: spec.use_recorded_service,
+                    start_s: spec.start_s,
+                    end_s: spec.end_s,
+                    lookahead: None,
                     batch: Vec::new(),
-                    last_raw: f64::NEG_INFINITY,
-                }))
+                };
+                let mut rng = rng.clone();
+                replay.lookahead = replay.read(&mut rng)?;
+                return Ok(ArrivalStream {
+                    source: Source::Trace(Box::new(replay)),
+                    rng,
+                    service: None,
+                });
             }
         };
-        Ok(ArrivalStream { source, rng })
+        Ok(ArrivalStream {
+            source,
+            rng,
+            service: None,
+        })
+    }
+
+    /// The recorded service time of the arrival last returned, if the trace provides one.
+    #[inline]
+    pub fn recorded_service(&self) -> Option<SimTime> {
+        self.service
     }
 
     /// The next arrival, `None` when the process has ended (a trace ran out).
@@ -460,36 +476,53 @@ impl ArrivalStream {
                     }
                 }
             }
-            Source::Trace(replay) => replay.next(rng),
+            Source::Trace(replay) => match replay.next(rng)? {
+                Some((t, service)) => {
+                    self.service = service;
+                    Ok(Some(t))
+                }
+                None => Ok(None),
+            },
         }
     }
 }
 
 impl TraceReplay {
-    fn next(&mut self, rng: &mut Stream) -> Result<Option<SimTime>, DataFileError> {
+    /// The next recorded request inside the window, re-based to the window's start.
+    fn read(&mut self, rng: &mut Stream) -> Result<Option<RecordedRequest>, DataFileError> {
+        while let Some(r) = self.source.next_request(rng)? {
+            if r.t_s < self.start_s {
+                continue;
+            }
+            if r.t_s >= self.end_s {
+                return Ok(None);
+            }
+            return Ok(Some(RecordedRequest {
+                t_s: r.t_s - self.start_s,
+                service_s: r.service_s,
+            }));
+        }
+        Ok(None)
+    }
+
+    fn next(
+        &mut self,
+        rng: &mut Stream,
+    ) -> Result<Option<(SimTime, Option<SimTime>)>, DataFileError> {
         loop {
             if let Some(t) = self.batch.pop() {
                 return Ok(Some(t));
             }
-            let Some((raw, line)) = self.lookahead.take() else {
+            let Some(request) = self.lookahead.take() else {
                 return Ok(None);
             };
-            if raw < self.last_raw {
-                return Err(DataFileError {
-                    file: self.column.file.clone(),
-                    line: Some(line),
-                    message: format!(
-                        "{}: timestamps must be ascending, found {} after {}",
-                        self.column.column,
-                        raw + self.first_s.unwrap_or(0.0),
-                        self.last_raw + self.first_s.unwrap_or(0.0)
-                    ),
-                });
-            }
-            self.last_raw = raw;
-            let first = self.first_s.unwrap_or(0.0);
-            self.lookahead = self.column.next_value()?.map(|(t, line)| (t - first, line));
-            let start_s = raw / self.speedup;
+            self.lookahead = self.read(rng)?;
+            let start_s = request.t_s / self.speedup;
+            let service = if self.use_service {
+                request.service_s.map(SimTime::from_secs_f64)
+            } else {
+                None
+            };
             let copies = {
                 let whole = self.rate_scale.floor();
                 let extra = u64::from(rng.random::<f64>() < self.rate_scale - whole);
@@ -500,14 +533,16 @@ impl TraceReplay {
             }
             let next_s = self
                 .lookahead
-                .map_or(start_s, |(t, _)| (t / self.speedup).max(start_s));
-            self.batch.push(SimTime::from_secs_f64(start_s));
+                .map_or(start_s, |r| (r.t_s / self.speedup).max(start_s));
+            self.batch.push((SimTime::from_secs_f64(start_s), service));
             for _ in 1..copies {
                 let u: f64 = rng.random();
-                self.batch
-                    .push(SimTime::from_secs_f64(start_s + u * (next_s - start_s)));
+                self.batch.push((
+                    SimTime::from_secs_f64(start_s + u * (next_s - start_s)),
+                    service,
+                ));
             }
-            self.batch.sort_unstable_by(|a, b| b.cmp(a));
+            self.batch.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         }
     }
 }
@@ -516,6 +551,7 @@ impl TraceReplay {
 mod tests {
     use super::*;
     use crate::rng::stream;
+    use std::fs::File;
     use std::io::Write;
 
     fn collect(traffic: &Traffic, until: SimTime) -> Vec<SimTime> {
@@ -577,7 +613,11 @@ mod tests {
         let spec = |speedup, rate_scale| {
             Traffic::Trace(TraceSpec {
                 path: path.clone(),
-                column: "timestamp_s".into(),
+                format: TraceFormat::Timestamps,
+                options: FormatOptions::default(),
+                use_recorded_service: false,
+                start_s: 0.0,
+                end_s: f64::INFINITY,
                 speedup,
                 rate_scale,
             })

@@ -419,12 +419,45 @@ pub struct TrafficSpec {
     /// diurnal: time of the first peak (default a quarter period, i.e. the sinusoid starts at the mean and rising).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_at: Option<DurationSpec>,
-    /// trace: CSV of request timestamps, relative to the scenario file.
+    /// trace: the recorded traffic, relative to the scenario file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// trace: column of timestamps in seconds (default `timestamp_s`).
+    /// trace: `timestamps` (default), `counts`, `prometheus_json`, `prometheus_text` or
+    /// `access_log`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// trace: timestamps column (default `timestamp_s`), or for `counts` the count column
+    /// (default `count`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
+    /// trace, counts: the interval-start column (default `timestamp_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_column: Option<String>,
+    /// trace, timestamps: a column of per-request service times, used instead of
+    /// `service_time` (access logs use their request duration when `use_recorded_service`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_column: Option<String>,
+    /// trace: unit of the service column, `ms` or `s` (default: `ms` when it ends in `_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_unit: Option<String>,
+    /// trace, access_log: serve each request for its logged duration (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_recorded_service: Option<bool>,
+    /// trace, counts: width of the last interval (default: the previous gap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<DurationSpec>,
+    /// trace, prometheus_text: the counter to follow (default: first metric ending in _total).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    /// trace, prometheus_json: `rate` (default) or `counter` values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_kind: Option<String>,
+    /// trace: replay only from this time of the trace (after re-basing to its start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<DurationSpec>,
+    /// trace: replay only up to this time of the trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<DurationSpec>,
     /// trace: replay faster (2 = twice as fast, the trace's time axis divided by 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speedup: Option<f64>,
