@@ -542,7 +542,7 @@ impl TraceReplay {
                     service,
                 ));
             }
-            self.batch.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            self.batch.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
         }
     }
 }
