@@ -196,7 +196,7 @@ fn successive_halving_finds_the_grid_optimum() {
     let (grid, grid_n) = best("grid");
     let (halving, _) = best("halving");
     assert_eq!(grid, halving);
-    assert_eq!(grid_n, Some(96));
+    assert_eq!(grid_n, Some(144));
 }
 
 #[test]

@@ -34,7 +34,7 @@ fn measure(threads: usize) -> (u64, f64) {
 
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("simctl tuner benchmark: tune-quickstart.toml (1 h of the Azure conversation trace x8, 96 candidates x 3 seeds)\n");
+    println!("simctl tuner benchmark: tune-quickstart.toml (1 h of the Azure conversation trace x8, 144 candidates x 3 seeds)\n");
     println!("| threads | candidate-hours | wall s | candidate-hours / minute | speed-up |");
     println!("|---:|---:|---:|---:|---:|");
     let (runs1, wall1) = measure(1);
