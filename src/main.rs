@@ -36,12 +36,6 @@ enum Command {
     /// Find the cheapest configuration that meets the SLO: search the scenario's [tune.space]
     /// on common random numbers (see `simctl tune --help`).
     Tune(commands::tune::TuneArgs),
-    /// Emulate one inference replica over HTTP (Cortex-style predict endpoint and /metrics).
-    Serve(commands::serve::ServeArgs),
-    /// Send open-model (or closed-model) HTTP load to a target and measure latency.
-    Loadgen(commands::loadgen::LoadgenArgs),
-    /// Turn results JSON files into an HTML or Markdown capacity-planning report.
-    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,9 +43,6 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Tune(args) => commands::tune::run(args),
-        Command::Serve(args) => commands::serve::run(args),
-        Command::Loadgen(args) => commands::loadgen::run(args),
-        Command::Report(args) => commands::report::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,9 +1,6 @@
 //! One module per subcommand.
 
-pub mod loadgen;
-pub mod report;
 pub mod run;
-pub mod serve;
 pub mod tune;
 
 use std::io::Write;
