@@ -288,6 +288,9 @@ pub struct Simulation {
     events: Vec<Event>,
     events_dropped: u64,
     last_tick: SimTime,
+    /// Each API's next arrival, earliest on top: an arrival costs O(log APIs), a completion
+    /// nothing.
+    arrival_order: BinaryHeap<std::cmp::Reverse<(SimTime, usize)>>,
     /// Pods waiting for a node.
     pending: Vec<PodRef>,
     placeholders: Vec<PlaceholderPod>,
@@ -323,6 +326,7 @@ impl Simulation {
             events: Vec::new(),
             events_dropped: 0,
             last_tick: SimTime::ZERO,
+            arrival_order: BinaryHeap::new(),
             pending: Vec::new(),
             placeholders: Vec::new(),
             groups: scenario
@@ -411,6 +415,12 @@ impl Simulation {
                 sim.schedule(every, EventKind::Scrape { api: i as u32 });
             }
         }
+        sim.arrival_order = sim
+            .apis
+            .iter()
+            .enumerate()
+            .map(|(i, a)| std::cmp::Reverse((a.next_arrival, i)))
+            .collect();
         for p in sim.scenario.placeholders.clone() {
             for _ in 0..p.replicas {
                 let index = sim.placeholders.len() as u32;
@@ -485,15 +495,11 @@ impl Simulation {
     pub fn advance_to(&mut self, until: SimTime) -> Result<(), SimError> {
         let until = until.min(self.scenario.duration);
         loop {
-            // Earliest pending arrival across APIs.
-            let mut next_api = usize::MAX;
-            let mut next_arrival = SimTime::NEVER;
-            for (i, api) in self.apis.iter().enumerate() {
-                if api.next_arrival < next_arrival {
-                    next_arrival = api.next_arrival;
-                    next_api = i;
-                }
-            }
+            // Earliest pending arrival across APIs (ties: lowest API index).
+            let (next_arrival, next_api) = self
+                .arrival_order
+                .peek()
+                .map_or((SimTime::NEVER, usize::MAX), |r| r.0);
             let next_event = self.heap.peek().map_or(SimTime::NEVER, |e| e.at);
             if next_event <= next_arrival {
                 if next_event > until {
@@ -511,6 +517,10 @@ impl Simulation {
                 let api = &mut self.apis[next_api];
                 api.next_arrival = api.arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
                 api.next_service = api.arrivals.recorded_service();
+                let next = api.next_arrival;
+                if let Some(mut top) = self.arrival_order.peek_mut() {
+                    top.0 = (next, next_api);
+                }
             }
         }
         self.now = self.now.max(until);
