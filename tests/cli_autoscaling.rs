@@ -1,31 +1,11 @@
 //! End-to-end: each autoscaling policy's characteristic response to a traffic step
 //! (10 → 40 req/s at 10 min, back to 10 at 20 min), from the real binary's results.
 
-use std::process::Command;
+mod common;
 
 /// (time s, from, to, inputs) of every scale decision.
 fn scale_events(policy: &str) -> Vec<(f64, f64, f64, serde_json::Value)> {
-    let out =
-        std::env::temp_dir().join(format!("simctl-step-{policy}-{}.json", std::process::id()));
-    let run = Command::new(env!("CARGO_BIN_EXE_simctl"))
-        .args([
-            "run",
-            "--quiet",
-            &format!("scenarios/step-{policy}.toml"),
-            "--out",
-        ])
-        .arg(&out)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("simctl runs");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
-    let _ = std::fs::remove_file(&out);
+    let r = common::run_results(&common::example(&format!("step-{policy}.toml")));
     for api in r["apis"].as_array().expect("apis") {
         assert_eq!(
             api["slo"]["met"], true,

@@ -1,49 +1,8 @@
 //! End-to-end: the cluster examples behave as their comments promise.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn run(scenario: &Path) -> serde_json::Value {
-    let out = std::env::temp_dir().join(format!(
-        "simctl-cluster-{}-{}.json",
-        std::process::id(),
-        scenario.file_stem().and_then(|s| s.to_str()).unwrap_or("x")
-    ));
-    let run = Command::new(env!("CARGO_BIN_EXE_simctl"))
-        .args(["run", "--quiet"])
-        .arg(scenario)
-        .arg("--out")
-        .arg(&out)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("simctl runs");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&out).expect("results")).expect("json");
-    let _ = std::fs::remove_file(&out);
-    for api in r["apis"].as_array().expect("apis") {
-        let n = |k: &str| api[k].as_u64().expect(k);
-        assert_eq!(
-            n("requests"),
-            n("completed")
-                + n("rejected")
-                + n("timed_out")
-                + n("interrupted")
-                + n("in_flight_at_end")
-        );
-    }
-    r
-}
-
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(name)
-}
+use common::{example, run_results as run};
 
 #[test]
 fn spot_runs_out_and_the_priority_expander_falls_back() {

@@ -1,26 +1,11 @@
 //! End-to-end tests of `simctl run`: the real binary on real files.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn simctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_simctl"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("simctl runs")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("simctl-e2e-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).expect("results written");
-    serde_json::from_str(&text).expect("valid JSON")
-}
+use common::{assert_balanced, read_json, scratch, simctl};
 
 #[test]
 fn quickstart_prints_summary_and_writes_balanced_results() {
@@ -312,10 +297,5 @@ fn ctrl_c_keeps_partial_results() {
     let r = read_json(&out);
     let truncated = r["truncated_at_s"].as_f64().expect("truncated_at_s set");
     assert!(truncated > 0.0 && truncated < 20000.0 * 3600.0);
-    let api = &r["apis"][0];
-    let n = |k: &str| api[k].as_u64().expect(k);
-    assert_eq!(
-        n("requests"),
-        n("completed") + n("rejected") + n("timed_out") + n("interrupted") + n("in_flight_at_end")
-    );
+    assert_balanced(&r);
 }

@@ -1,35 +1,10 @@
 //! End-to-end tests of `simctl tune` on the shipped real trace.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn simctl(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_simctl"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("simctl runs")
-}
+use std::path::Path;
 
-fn ok(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("simctl-tune-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json")
-}
+use common::{ok, read_json as json, scratch, simctl};
 
 const SCENARIO: &str = "scenarios/tune-quickstart.toml";
 

@@ -1,0 +1,81 @@
+//! Helpers shared by the end-to-end tests: run the real binary, read what it wrote.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Run `simctl` from the repository root.
+pub fn simctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_simctl"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("simctl runs")
+}
+
+/// Assert a run succeeded, showing its stderr otherwise.
+pub fn ok(out: Output) -> Output {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A scratch directory unique to this test process and `name`.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("simctl-e2e-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Parse a JSON file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("file written");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+/// An example scenario's path.
+pub fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
+/// Every API's counts balance.
+pub fn assert_balanced(results: &serde_json::Value) {
+    for api in results["apis"].as_array().expect("apis") {
+        let n = |k: &str| api[k].as_u64().expect(k);
+        assert_eq!(
+            n("requests"),
+            n("completed")
+                + n("rejected")
+                + n("timed_out")
+                + n("interrupted")
+                + n("in_flight_at_end"),
+            "{}",
+            api["name"]
+        );
+    }
+}
+
+/// `simctl run --quiet SCENARIO --out …` and the results, checked for balance.
+pub fn run_results(scenario: &Path) -> serde_json::Value {
+    let stem = scenario
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("run");
+    let out = scratch(stem).join("results.json");
+    ok(simctl(&[
+        "run",
+        "--quiet",
+        scenario.to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]));
+    let results = read_json(&out);
+    assert_balanced(&results);
+    results
+}
