@@ -26,6 +26,29 @@ pub enum PodRef {
     Placeholder(u32),
 }
 
+/// A pod's share of a time-sliced (or MPS) physical GPU.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SharedGpu {
+    /// The node.
+    pub node: NodeId,
+    /// Physical GPU index on the node.
+    pub gpu: u32,
+    /// Context-switch overhead while several sharers are busy.
+    pub overhead: f64,
+}
+
+impl SharedGpu {
+    /// Service-time multiplier with `busy` sharers executing: each gets 1/busy of the GPU,
+    /// plus the switching overhead when there is more than one.
+    pub fn stretch(&self, busy: u32) -> f64 {
+        if busy <= 1 {
+            1.0
+        } else {
+            f64::from(busy) * (1.0 + self.overhead)
+        }
+    }
+}
+
 /// Where a node is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeState {
@@ -52,6 +75,10 @@ pub struct Node {
     pub pods: Vec<(PodRef, Requests, i32)>,
     /// Since when the cluster autoscaler has found it unneeded.
     pub unneeded_since: Option<SimTime>,
+    /// Shared GPUs: pods assigned to each physical GPU.
+    gpu_pods: Vec<u32>,
+    /// Shared GPUs: pods with a request executing on each physical GPU.
+    gpu_busy: Vec<u32>,
 }
 
 /// The cluster's nodes, their occupancy, and the running cost.
@@ -121,13 +148,18 @@ impl Cluster {
         Requests {
             cpu_m: g.pod_cpu_m,
             mem_mib: g.pod_mem_mib,
-            gpu: g.instance.gpus,
+            gpu: g.gpu_slots(),
         }
     }
 
     /// Launch a node in `group`: billed from now, schedulable once [`Cluster::node_ready`].
     pub fn launch(&mut self, group: usize, now: SimTime) -> NodeId {
         self.accrue(now);
+        let shared_gpus = if self.groups[group].gpu_sharing.is_some() {
+            self.groups[group].instance.gpus as usize
+        } else {
+            0
+        };
         self.nodes.push(Node {
             group,
             state: NodeState::Booting,
@@ -135,6 +167,8 @@ impl Cluster {
             free: self.template(group),
             pods: Vec::new(),
             unneeded_since: None,
+            gpu_pods: vec![0; shared_gpus],
+            gpu_busy: vec![0; shared_gpus],
         });
         self.alive_per_group[group] += 1;
         self.peak_per_group[group] = self.peak_per_group[group].max(self.alive_per_group[group]);
@@ -248,7 +282,8 @@ impl Cluster {
         best
     }
 
-    /// Put a pod on a node (which must fit it).
+    /// Put a pod on a node (which must fit it). On a node with shared GPUs a pod requesting a
+    /// GPU is assigned the physical GPU with the fewest pods, returned with the sharing overhead.
     pub fn bind(
         &mut self,
         node: NodeId,
@@ -256,12 +291,66 @@ impl Cluster {
         requests: Requests,
         priority: i32,
         now: SimTime,
-    ) {
+    ) -> Option<SharedGpu> {
         self.accrue(now);
+        let overhead = self.groups[self.nodes[node.0].group]
+            .gpu_sharing
+            .map(|(_, o)| o);
         let n = &mut self.nodes[node.0];
         take(&mut n.free, &requests);
         n.pods.push((pod, requests, priority));
+        let shared = match overhead {
+            Some(overhead) if requests.gpu > 0 => n
+                .gpu_pods
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, count)| **count)
+                .map(|(i, _)| i)
+                .map(|gpu| {
+                    n.gpu_pods[gpu] += 1;
+                    SharedGpu {
+                        node,
+                        gpu: gpu as u32,
+                        overhead,
+                    }
+                }),
+            _ => None,
+        };
         self.refresh_rates();
+        shared
+    }
+
+    /// A pod on a shared GPU started executing: the number of busy sharers now.
+    pub fn gpu_sharer_busy(&mut self, gpu: SharedGpu) -> u32 {
+        let count = &mut self.nodes[gpu.node.0].gpu_busy[gpu.gpu as usize];
+        *count += 1;
+        *count
+    }
+
+    /// A pod on a shared GPU has nothing executing any more.
+    pub fn gpu_sharer_idle(&mut self, gpu: SharedGpu) {
+        let count = &mut self.nodes[gpu.node.0].gpu_busy[gpu.gpu as usize];
+        *count = count.saturating_sub(1);
+    }
+
+    /// Busy sharers on a shared GPU.
+    pub fn gpu_sharers(&self, gpu: SharedGpu) -> u32 {
+        self.nodes[gpu.node.0].gpu_busy[gpu.gpu as usize]
+    }
+
+    /// Physical GPUs with work on them in a group (for utilisation of shared GPUs).
+    pub fn busy_shared_gpus(&self, group: usize) -> u32 {
+        self.nodes
+            .iter()
+            .filter(|n| n.group == group && n.state == NodeState::Ready)
+            .map(|n| n.gpu_busy.iter().filter(|b| **b > 0).count() as u32)
+            .sum()
+    }
+
+    /// Release a pod's share of a physical GPU.
+    pub fn release_gpu(&mut self, gpu: SharedGpu) {
+        let n = &mut self.nodes[gpu.node.0];
+        n.gpu_pods[gpu.gpu as usize] = n.gpu_pods[gpu.gpu as usize].saturating_sub(1);
     }
 
     /// Take a pod off its node.
@@ -324,8 +413,8 @@ impl Cluster {
             let share = |u: &Requests| {
                 let mut s = (u.cpu_m as f64 / g.pod_cpu_m.max(1) as f64)
                     .max(u.mem_mib as f64 / g.pod_mem_mib.max(1) as f64);
-                if g.instance.gpus > 0 {
-                    s = s.max(f64::from(u.gpu) / f64::from(g.instance.gpus));
+                if g.gpu_slots() > 0 {
+                    s = s.max(f64::from(u.gpu) / f64::from(g.gpu_slots()));
                 }
                 s
             };

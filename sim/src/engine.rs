@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
-use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef};
+use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef, SharedGpu};
 use crate::metrics::{MetricPipeline, PodSample};
 use crate::results::{
     encode_histogram, ApiResults, Event, NodeGroupResults, Percentiles, Results, SloCheck,
@@ -152,6 +152,10 @@ struct Replica {
     epoch: u32,
     /// Created at t = 0 (ready at once, no cold start).
     initial: bool,
+    /// Workers executing a request, over all processes.
+    busy: u32,
+    /// Its share of a time-sliced / MPS GPU.
+    shared_gpu: Option<SharedGpu>,
 }
 
 /// Per-step counters for the timeline.
@@ -591,9 +595,19 @@ impl Simulation {
         let proc_ = &mut replica.processes[process as usize];
         if proc_.busy < threads {
             proc_.busy += 1;
+            replica.busy += 1;
+            let mut service = request.service;
+            if let Some(gpu) = replica.shared_gpu {
+                let sharers = if replica.busy == 1 {
+                    self.cluster.gpu_sharer_busy(gpu)
+                } else {
+                    self.cluster.gpu_sharers(gpu)
+                };
+                service = SimTime::from_secs_f64(service.as_secs_f64() * gpu.stretch(sharers));
+            }
             record(&mut api.wait, now.since(request.arrival).as_micros());
             self.schedule(
-                now + request.service,
+                now + service,
                 EventKind::Completion {
                     api: a as u16,
                     process: process as u16,
@@ -677,6 +691,7 @@ impl Simulation {
         api.in_flight -= 1;
         let proc_ = &mut replica.processes[p];
         proc_.busy -= 1;
+        replica.busy -= 1;
         let mut next = None;
         while let Some(q) = proc_.queue.pop_front() {
             api.queued -= 1;
@@ -690,15 +705,25 @@ impl Simulation {
                 continue;
             }
             proc_.busy += 1;
+            replica.busy += 1;
             record(&mut api.wait, waited.as_micros());
             next = Some(q);
             break;
         }
+        let mut next_service = next.map(|q| q.service);
+        if let Some(gpu) = replica.shared_gpu {
+            if replica.busy == 0 {
+                self.cluster.gpu_sharer_idle(gpu);
+            } else if let Some(service) = next_service.as_mut() {
+                let stretch = gpu.stretch(self.cluster.gpu_sharers(gpu));
+                *service = SimTime::from_secs_f64(service.as_secs_f64() * stretch);
+            }
+        }
         let drained = replica.state == ReplicaState::Terminating && replica.in_flight == 0;
         let epoch = replica.epoch;
-        if let Some(q) = next {
+        if let (Some(q), Some(service)) = (next, next_service) {
             self.schedule(
-                now + q.service,
+                now + service,
                 EventKind::Completion {
                     api: a as u16,
                     process: p as u16,
@@ -895,6 +920,8 @@ impl Simulation {
                     arrivals: 0,
                     epoch: 0,
                     initial: false,
+                    busy: 0,
+                    shared_gpu: None,
                 });
                 api.replicas.len() - 1
             }
@@ -908,6 +935,8 @@ impl Simulation {
         replica.created = now;
         replica.arrivals = 0;
         replica.initial = initial;
+        replica.busy = 0;
+        replica.shared_gpu = None;
         let pod = PodRef::Replica {
             api: a as u32,
             slot: slot as u32,
@@ -1001,13 +1030,14 @@ impl Simulation {
     fn bind(&mut self, pod: PodRef, node: NodeId) {
         let now = self.now;
         let (requests, _, priority) = self.pod_spec(pod);
-        self.cluster.bind(node, pod, requests, priority, now);
+        let shared_gpu = self.cluster.bind(node, pod, requests, priority, now);
         match pod {
             PodRef::Placeholder(i) => self.placeholders[i as usize].node = Some(node),
             PodRef::Replica { api: a, slot } => {
                 let api = &mut self.apis[a as usize];
                 let replica = &mut api.replicas[slot as usize];
                 replica.node = Some(node);
+                replica.shared_gpu = shared_gpu;
                 replica.state = ReplicaState::Starting;
                 let epoch = replica.epoch;
                 if replica.initial && now == SimTime::ZERO {
@@ -1187,6 +1217,9 @@ impl Simulation {
         let replica = &mut self.apis[a].replicas[r];
         replica.state = ReplicaState::Gone;
         replica.epoch = replica.epoch.wrapping_add(1);
+        if let Some(gpu) = replica.shared_gpu.take() {
+            self.cluster.release_gpu(gpu);
+        }
         if let Some(node) = replica.node.take() {
             self.cluster.unbind(
                 node,
@@ -1248,6 +1281,13 @@ impl Simulation {
             p.busy = 0;
         });
         replica.in_flight = 0;
+        if let Some(gpu) = replica.shared_gpu.take() {
+            if replica.busy > 0 {
+                self.cluster.gpu_sharer_idle(gpu);
+            }
+            self.cluster.release_gpu(gpu);
+        }
+        replica.busy = 0;
         let was = replica.state;
         replica.state = ReplicaState::Gone;
         replica.epoch = replica.epoch.wrapping_add(1);
@@ -1672,9 +1712,14 @@ impl Simulation {
             push(format!("nodes_ready/{name}"), Some(f64::from(ready)));
             if group.instance.gpus > 0 {
                 let total = f64::from(ready * group.instance.gpus);
+                let busy = if group.gpu_sharing.is_some() {
+                    f64::from(self.cluster.busy_shared_gpus(g))
+                } else {
+                    busy_gpus[g]
+                };
                 push(
                     format!("gpu_util/{name}"),
-                    (total > 0.0).then(|| busy_gpus[g] / total),
+                    (total > 0.0).then(|| busy / total),
                 );
             }
         }
@@ -2172,5 +2217,87 @@ end = "2500ms"
             "{}",
             a.latency_ms.mean
         );
+    }
+
+    fn time_sliced(replicas: u32, rps: f64, arrivals: &str) -> Results {
+        let s = cluster(&format!(
+            r#"duration = "10m"
+[[node_groups]]
+name = "gpu"
+instance_type = "g5.xlarge"
+min_instances = 1
+max_instances = 1
+gpu_sharing = {{ mode = "time-slicing", replicas = 4, context_switch_overhead = 0.05 }}
+[[apis]]
+name = "m"
+[apis.compute]
+cpu = "500m"
+gpu = 1
+[apis.pod]
+max_concurrency = 1
+max_queue_length = 1000
+[apis.service_time]
+distribution = "constant"
+value = "100ms"
+[apis.traffic]
+kind = "{arrivals}"
+rps = {rps}
+[apis.autoscaling]
+min_replicas = {replicas}
+max_replicas = {replicas}
+"#
+        ));
+        let r = run(&s).expect("runs");
+        balanced(&r);
+        r
+    }
+
+    #[test]
+    fn time_slicing_alone_runs_at_full_speed() {
+        // One request at a time: no other sharer is busy, no stretch.
+        let r = time_sliced(4, 1.0, "constant");
+        assert!((r.apis[0].latency_ms.max - 100.0).abs() < 0.2);
+    }
+
+    #[test]
+    fn time_slicing_k_busy_sharers_split_the_gpu() {
+        // Saturated: whatever the number of sharers k ≥ 2, each request takes k × 100 ms ×
+        // 1.05, so the GPU completes 10 / 1.05 = 9.52 requests per second in all.
+        for k in [2, 4] {
+            let r = time_sliced(k, 40.0, "poisson");
+            let throughput = r.apis[0].completed as f64 / 600.0;
+            assert!(
+                (throughput - 10.0 / 1.05).abs() < 0.1,
+                "k = {k}: {throughput}"
+            );
+            assert!(r.apis[0].latency_ms.p50 >= f64::from(k) * 105.0 - 0.5);
+        }
+        // Four pods fit on one GPU; a fifth would not (4 slots).
+        let s = cluster(
+            r#"duration = "1m"
+[cluster.autoscaler]
+enabled = false
+[[node_groups]]
+name = "gpu"
+instance_type = "g5.xlarge"
+min_instances = 1
+gpu_sharing = { mode = "time-slicing", replicas = 4 }
+[[apis]]
+name = "m"
+[apis.compute]
+cpu = "500m"
+gpu = 1
+[apis.service_time]
+distribution = "constant"
+value = "100ms"
+[apis.traffic]
+kind = "poisson"
+rps = 1
+[apis.autoscaling]
+min_replicas = 5
+max_replicas = 5
+"#,
+        );
+        assert_eq!(run(&s).expect("runs").apis[0].peak_pending_replicas, 1);
     }
 }

@@ -174,6 +174,15 @@ pub struct NodeGroup {
     pub interruption_rate: f64,
     /// Probability each other node goes in the same reclaim event.
     pub co_interruption: f64,
+    /// GPU time-slicing / MPS: (pods per physical GPU, context-switch overhead).
+    pub gpu_sharing: Option<(u32, f64)>,
+}
+
+impl NodeGroup {
+    /// Schedulable GPUs on one node: physical GPUs × sharing replicas.
+    pub fn gpu_slots(&self) -> u32 {
+        self.instance.gpus * self.gpu_sharing.map_or(1, |(r, _)| r)
+    }
 }
 
 /// Resources one replica requests.
@@ -632,7 +641,43 @@ fn build_node_groups(file: &ScenarioFile, catalog: &[InstanceType]) -> FieldResu
                 }
             }
         }
+        let gpu_sharing = match &g.gpu_sharing {
+            None => None,
+            Some(sh) => {
+                let default_overhead = match sh.mode.as_str() {
+                    "time-slicing" => 0.05,
+                    "mps" => 0.0,
+                    other => {
+                        return Err(FieldError::new(
+                            format!("{path}.gpu_sharing.mode"),
+                            format!("expected \"time-slicing\" or \"mps\", found \"{other}\""),
+                        ))
+                    }
+                };
+                if instance.gpus == 0 {
+                    return Err(FieldError::new(
+                        format!("{path}.gpu_sharing"),
+                        format!("{} has no GPU to share", instance.name),
+                    ));
+                }
+                if sh.replicas < 2 {
+                    return Err(FieldError::new(
+                        format!("{path}.gpu_sharing.replicas"),
+                        format!("expected at least 2 pods per GPU, found {}", sh.replicas),
+                    ));
+                }
+                let overhead = sh.context_switch_overhead.unwrap_or(default_overhead);
+                if !(0.0..=10.0).contains(&overhead) {
+                    return Err(FieldError::new(
+                        format!("{path}.gpu_sharing.context_switch_overhead"),
+                        format!("expected a fraction between 0 and 10, found {overhead}"),
+                    ));
+                }
+                Some((sh.replicas, overhead))
+            }
+        };
         groups.push(NodeGroup {
+            gpu_sharing,
             boot_mu: median.ln(),
             boot_sigma: (p99.ln() - median.ln()) / 2.326_347_874_040_841,
             spot_capacity: g.spot_capacity.unwrap_or(u32::MAX),
@@ -796,9 +841,12 @@ fn check_fits(
 ) -> FieldResult<()> {
     let fits = allowed.iter().any(|&g| {
         let group = &groups[g];
-        requests.cpu_m <= group.pod_cpu_m
-            && requests.mem_mib <= group.pod_mem_mib
-            && requests.gpu <= group.instance.gpus
+        // A pod gets at most one shared GPU (failRequestsGreaterThanOne).
+        let gpu_ok = match group.gpu_sharing {
+            Some(_) => requests.gpu <= 1,
+            None => requests.gpu <= group.instance.gpus,
+        };
+        requests.cpu_m <= group.pod_cpu_m && requests.mem_mib <= group.pod_mem_mib && gpu_ok
     });
     if fits {
         return Ok(());
@@ -813,7 +861,7 @@ fn check_fits(
                 group.instance.name,
                 group.pod_cpu_m,
                 group.pod_mem_mib,
-                group.instance.gpus
+                group.gpu_slots()
             )
         })
         .collect();

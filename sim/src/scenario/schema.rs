@@ -266,6 +266,26 @@ pub struct NodeGroupSpec {
     /// event (default 0.5: reclaims cluster in time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub co_interruption: Option<f64>,
+    /// GPU sharing configured by the NVIDIA device plugin for the whole group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_sharing: Option<GpuSharingSpec>,
+}
+
+/// Time-slicing or MPS: each GPU is advertised as `replicas` schedulable GPUs; pods sharing a
+/// physical GPU split its time, so a request's service time stretches with the number of pods
+/// busy on that GPU when it starts (plus a context-switch overhead for time-slicing).
+/// Memory is not isolated.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GpuSharingSpec {
+    /// `time-slicing` or `mps`.
+    pub mode: String,
+    /// Schedulable GPUs advertised per physical GPU (`sharing.*.resources[].replicas`).
+    pub replicas: u32,
+    /// Extra service time per request while sharers are busy, as a fraction (time-slicing
+    /// default 0.05; MPS default 0: clients run concurrently).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_switch_overhead: Option<f64>,
 }
 
 fn default_priority() -> i32 {
