@@ -99,19 +99,24 @@ pub struct Cluster {
 }
 
 fn fits(free: &Requests, r: &Requests) -> bool {
-    free.cpu_m >= r.cpu_m && free.mem_mib >= r.mem_mib && free.gpu >= r.gpu
+    free.cpu_m >= r.cpu_m
+        && free.mem_mib >= r.mem_mib
+        && free.gpu >= r.gpu
+        && free.mig.iter().zip(&r.mig).all(|(f, w)| f >= w)
 }
 
 fn take(free: &mut Requests, r: &Requests) {
     free.cpu_m -= r.cpu_m;
     free.mem_mib -= r.mem_mib;
     free.gpu -= r.gpu;
+    free.mig.iter_mut().zip(&r.mig).for_each(|(f, w)| *f -= w);
 }
 
 fn give(free: &mut Requests, r: &Requests) {
     free.cpu_m += r.cpu_m;
     free.mem_mib += r.mem_mib;
     free.gpu += r.gpu;
+    free.mig.iter_mut().zip(&r.mig).for_each(|(f, w)| *f += w);
 }
 
 impl Cluster {
@@ -149,6 +154,7 @@ impl Cluster {
             cpu_m: g.pod_cpu_m,
             mem_mib: g.pod_mem_mib,
             gpu: g.gpu_slots(),
+            mig: g.mig,
         }
     }
 
@@ -416,6 +422,16 @@ impl Cluster {
                 if g.gpu_slots() > 0 {
                     s = s.max(f64::from(u.gpu) / f64::from(g.gpu_slots()));
                 }
+                if g.instance.gpus > 0 {
+                    // MIG instances count by their share of the GPUs' compute.
+                    let mig: f64 = u
+                        .mig
+                        .iter()
+                        .enumerate()
+                        .map(|(k, n)| f64::from(*n) * crate::mig::compute_fraction(k))
+                        .sum();
+                    s = s.max(mig / f64::from(g.instance.gpus));
+                }
                 s
             };
             let total: f64 = used.iter().map(share).sum();
@@ -590,7 +606,7 @@ rps = 1
         Requests {
             cpu_m,
             mem_mib: 100,
-            gpu: 0,
+            ..Requests::default()
         }
     }
 

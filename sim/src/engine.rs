@@ -541,7 +541,10 @@ impl Simulation {
         // Drawn for every request, served or not, so every configuration sees the same
         // service time for the same request (common random numbers).
         let sampled = api.service.sample();
-        let service = api.next_service.unwrap_or(sampled);
+        let mut service = api.next_service.unwrap_or(sampled);
+        if api.spec.service_scale != 1.0 {
+            service = SimTime::from_secs_f64(service.as_secs_f64() * api.spec.service_scale);
+        }
         let request = Queued {
             arrival: now,
             service,
@@ -2299,5 +2302,55 @@ max_replicas = 5
 "#,
         );
         assert_eq!(run(&s).expect("runs").apis[0].peak_pending_replicas, 1);
+    }
+
+    #[test]
+    fn mig_slices_limit_placement_and_scale_service_time() {
+        // One p5.48xlarge (8 × H100 80GB), each GPU split into 3g.40gb + 3g.40gb: 16 slices.
+        let s = cluster(
+            r#"duration = "10m"
+[cluster.autoscaler]
+enabled = false
+[[node_groups]]
+name = "h100"
+instance_type = "p5.48xlarge"
+min_instances = 1
+gpu_sharing = { mode = "mig", profiles = ["3g.40gb", "3g.40gb"] }
+[[apis]]
+name = "llm"
+[apis.compute]
+cpu = "1"
+mig_profile = "3g.40gb"
+[apis.service_time]
+distribution = "constant"
+value = "300ms"
+[apis.traffic]
+kind = "constant"
+rps = 1
+[apis.autoscaling]
+min_replicas = 17
+max_replicas = 17
+"#,
+        );
+        let r = run(&s).expect("runs");
+        balanced(&r);
+        assert_eq!(
+            r.apis[0].peak_pending_replicas, 1,
+            "16 slices for 17 replicas"
+        );
+        // 300 ms on a whole GPU takes 300 × 7/3 = 700 ms on 3 of its 7 compute slices.
+        assert!(
+            (r.apis[0].latency_ms.max - 700.0).abs() < 0.5,
+            "{}",
+            r.apis[0].latency_ms.max
+        );
+        let echoed = toml::to_string(&s.file).expect("toml");
+        assert!(
+            Scenario::parse(&echoed, "echo.toml", Path::new(".")).is_ok(),
+            "echo parses"
+        );
+        let text = echoed.replace("\"3g.40gb\", \"3g.40gb\"", "\"4g.40gb\", \"4g.40gb\"");
+        let e = Scenario::parse(&text, "t.toml", Path::new(".")).unwrap_err();
+        assert!(e.message.contains("not a valid MIG partition"), "{e}");
     }
 }

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod engine;
 mod metrics;
+pub mod mig;
 pub mod recorded;
 pub mod results;
 pub mod rng;

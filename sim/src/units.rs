@@ -62,12 +62,22 @@ impl Serialize for DurationSpec {
 
 /// A Kubernetes quantity: CPU in millicores ("500m", "2", "1.5") or bytes ("2Gi", "512Mi", "1G").
 /// Integers are accepted as well as strings, as in a Kubernetes manifest.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Quantity {
     /// The text the user wrote, echoed back in results.
     pub text: String,
     /// The value in base units (cores or bytes).
     pub value: f64,
+}
+
+impl Default for Quantity {
+    /// Zero, written "0" so that a scenario echoed back parses again.
+    fn default() -> Self {
+        Quantity {
+            text: "0".into(),
+            value: 0.0,
+        }
+    }
 }
 
 impl Quantity {

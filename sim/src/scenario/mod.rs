@@ -176,11 +176,17 @@ pub struct NodeGroup {
     pub co_interruption: f64,
     /// GPU time-slicing / MPS: (pods per physical GPU, context-switch overhead).
     pub gpu_sharing: Option<(u32, f64)>,
+    /// MIG instances one node offers, per profile kind (all zero without MIG).
+    pub mig: [u16; crate::mig::KINDS],
 }
 
 impl NodeGroup {
-    /// Schedulable GPUs on one node: physical GPUs × sharing replicas.
+    /// Schedulable whole GPUs on one node: physical GPUs × sharing replicas; none when the
+    /// GPUs are MIG-partitioned (pods then request MIG instances).
     pub fn gpu_slots(&self) -> u32 {
+        if self.mig.iter().any(|n| *n > 0) {
+            return 0;
+        }
         self.instance.gpus * self.gpu_sharing.map_or(1, |(r, _)| r)
     }
 }
@@ -192,8 +198,10 @@ pub struct Requests {
     pub cpu_m: u64,
     /// Memory, MiB.
     pub mem_mib: u64,
-    /// Whole GPUs.
+    /// Whole GPUs (or shared-GPU slots).
     pub gpu: u32,
+    /// MIG instances per profile kind (see [`crate::mig`]).
+    pub mig: [u16; crate::mig::KINDS],
 }
 
 /// A validated API.
@@ -225,6 +233,8 @@ pub struct Api {
     pub slo: SloSpec,
     /// Priority class value of its pods.
     pub priority: i32,
+    /// Service-time multiplier of its GPU slice (7 / compute slices on MIG, else 1).
+    pub service_scale: f64,
 }
 
 impl Api {
@@ -289,6 +299,7 @@ impl Scenario {
                 cpu_m: p.cpu.millicores(),
                 mem_mib: p.mem.mebibytes(),
                 gpu: p.gpu,
+                ..Requests::default()
             };
             check_fits(requests, &groups, &node_groups, &path, "a placeholder pod")?;
             placeholders.push(Placeholder {
@@ -641,19 +652,55 @@ fn build_node_groups(file: &ScenarioFile, catalog: &[InstanceType]) -> FieldResu
                 }
             }
         }
+        let mut mig = [0u16; crate::mig::KINDS];
         let gpu_sharing = match &g.gpu_sharing {
             None => None,
+            Some(sh) if sh.mode == "mig" => {
+                let accelerator = instance.accelerator.unwrap_or("no GPU");
+                let profiles = sh.profiles.as_ref().ok_or_else(|| {
+                    FieldError::new(
+                        format!("{path}.gpu_sharing.profiles"),
+                        "required for mode = \"mig\": the MIG instances of each GPU",
+                    )
+                })?;
+                let kinds = profiles
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        crate::mig::kind(accelerator, name).map_err(|m| {
+                            FieldError::new(format!("{path}.gpu_sharing.profiles[{i}]"), m)
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                crate::mig::validate_partition(&kinds).map_err(|m| {
+                    FieldError::new(
+                        format!("{path}.gpu_sharing.profiles"),
+                        format!("not a valid MIG partition of one GPU: {m}"),
+                    )
+                })?;
+                for k in kinds {
+                    mig[k] += instance.gpus as u16;
+                }
+                None
+            }
             Some(sh) => {
-                let default_overhead = match sh.mode.as_str() {
-                    "time-slicing" => 0.05,
-                    "mps" => 0.0,
-                    other => {
-                        return Err(FieldError::new(
+                if sh.profiles.is_some() {
+                    return Err(FieldError::new(
+                        format!("{path}.gpu_sharing.profiles"),
+                        "only for mode = \"mig\"",
+                    ));
+                }
+                let default_overhead =
+                    match sh.mode.as_str() {
+                        "time-slicing" => 0.05,
+                        "mps" => 0.0,
+                        other => return Err(FieldError::new(
                             format!("{path}.gpu_sharing.mode"),
-                            format!("expected \"time-slicing\" or \"mps\", found \"{other}\""),
-                        ))
-                    }
-                };
+                            format!(
+                                "expected \"time-slicing\", \"mps\" or \"mig\", found \"{other}\""
+                            ),
+                        )),
+                    };
                 if instance.gpus == 0 {
                     return Err(FieldError::new(
                         format!("{path}.gpu_sharing"),
@@ -678,6 +725,7 @@ fn build_node_groups(file: &ScenarioFile, catalog: &[InstanceType]) -> FieldResu
         };
         groups.push(NodeGroup {
             gpu_sharing,
+            mig,
             boot_mu: median.ln(),
             boot_sigma: (p99.ln() - median.ln()) / 2.326_347_874_040_841,
             spot_capacity: g.spot_capacity.unwrap_or(u32::MAX),
@@ -745,13 +793,40 @@ fn build_api(
 
     let mem_mib = spec.compute.mem.mebibytes()
         + u64::from(processes) * spec.compute.mem_per_process.mebibytes();
-    let requests = Requests {
+    let mut requests = Requests {
         cpu_m: spec.compute.cpu.millicores(),
         mem_mib,
         gpu: spec.compute.gpu,
+        ..Requests::default()
     };
-
     let allowed = group_selector(&spec.node_groups, groups, path)?;
+    // On a MIG slice, service takes the full-GPU time divided by the slice's compute fraction.
+    let mut service_scale = 1.0;
+    if let Some(profile) = &spec.compute.mig_profile {
+        let field = format!("{path}.compute.mig_profile");
+        if spec.compute.gpu > 1 {
+            return Err(FieldError::new(
+                format!("{path}.compute.gpu"),
+                "a replica with mig_profile takes one MIG instance; set gpu to 0 or 1",
+            )
+            .into());
+        }
+        let group = allowed
+            .iter()
+            .map(|&g| &groups[g])
+            .find(|g| g.mig.iter().any(|n| *n > 0))
+            .ok_or_else(|| {
+                FieldError::new(
+                    field.clone(),
+                    "none of the API's node groups is MIG-partitioned",
+                )
+            })?;
+        let kind = crate::mig::kind(group.instance.accelerator.unwrap_or("no GPU"), profile)
+            .map_err(|m| FieldError::new(field.clone(), m))?;
+        requests.gpu = 0;
+        requests.mig[kind] = 1;
+        service_scale = 1.0 / crate::mig::compute_fraction(kind);
+    }
     check_fits(
         requests,
         &allowed,
@@ -809,6 +884,7 @@ fn build_api(
         autoscaling,
         slo,
         priority: spec.priority,
+        service_scale,
     })
 }
 
@@ -846,7 +922,15 @@ fn check_fits(
             Some(_) => requests.gpu <= 1,
             None => requests.gpu <= group.instance.gpus,
         };
-        requests.cpu_m <= group.pod_cpu_m && requests.mem_mib <= group.pod_mem_mib && gpu_ok
+        let mig_ok = requests
+            .mig
+            .iter()
+            .zip(&group.mig)
+            .all(|(want, have)| want <= have);
+        requests.cpu_m <= group.pod_cpu_m
+            && requests.mem_mib <= group.pod_mem_mib
+            && gpu_ok
+            && mig_ok
     });
     if fits {
         return Ok(());

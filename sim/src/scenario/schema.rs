@@ -278,10 +278,17 @@ pub struct NodeGroupSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct GpuSharingSpec {
-    /// `time-slicing` or `mps`.
+    /// `time-slicing`, `mps` or `mig`.
     pub mode: String,
-    /// Schedulable GPUs advertised per physical GPU (`sharing.*.resources[].replicas`).
+    /// Schedulable GPUs advertised per physical GPU (`sharing.*.resources[].replicas`);
+    /// time-slicing and MPS only.
+    #[serde(default)]
     pub replicas: u32,
+    /// MIG: the instances each GPU is partitioned into (mig-parted), e.g.
+    /// `["3g.20gb", "2g.10gb", "1g.5gb", "1g.5gb"]`; pods request them with
+    /// `compute.mig_profile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<Vec<String>>,
     /// Extra service time per request while sharers are busy, as a fraction (time-slicing
     /// default 0.05; MPS default 0: clients run concurrently).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -343,8 +350,11 @@ pub struct ComputeSpec {
     pub mem: Quantity,
     /// Memory each process adds (its copy of the model), so more processes cost memory.
     pub mem_per_process: Quantity,
-    /// Whole GPUs.
+    /// Whole GPUs (or one shared-GPU slot).
     pub gpu: u32,
+    /// A MIG instance of this profile instead of a whole GPU (e.g. `1g.5gb`, `3g.40gb`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mig_profile: Option<String>,
 }
 
 impl Default for ComputeSpec {
@@ -357,6 +367,7 @@ impl Default for ComputeSpec {
             mem: Quantity::default(),
             mem_per_process: Quantity::default(),
             gpu: 0,
+            mig_profile: None,
         }
     }
 }
