@@ -178,6 +178,8 @@ pub struct NodeGroup {
     pub gpu_sharing: Option<(u32, f64)>,
     /// MIG instances one node offers, per profile kind (all zero without MIG).
     pub mig: [u16; crate::mig::KINDS],
+    /// Hard taints (NoSchedule / NoExecute) as (key, value).
+    pub taints: Vec<(String, Option<String>)>,
 }
 
 impl NodeGroup {
@@ -294,7 +296,7 @@ impl Scenario {
         let mut placeholders = Vec::new();
         for (i, p) in file.overprovisioning.iter().enumerate() {
             let path = format!("overprovisioning[{i}]");
-            let groups = group_selector(&p.node_groups, &node_groups, &path)?;
+            let groups = group_selector(&p.node_groups, &p.tolerations, &node_groups, &path)?;
             let requests = Requests {
                 cpu_m: p.cpu.millicores(),
                 mem_mib: p.mem.mebibytes(),
@@ -690,17 +692,18 @@ fn build_node_groups(file: &ScenarioFile, catalog: &[InstanceType]) -> FieldResu
                         "only for mode = \"mig\"",
                     ));
                 }
-                let default_overhead =
-                    match sh.mode.as_str() {
-                        "time-slicing" => 0.05,
-                        "mps" => 0.0,
-                        other => return Err(FieldError::new(
+                let default_overhead = match sh.mode.as_str() {
+                    "time-slicing" => 0.05,
+                    "mps" => 0.0,
+                    other => {
+                        return Err(FieldError::new(
                             format!("{path}.gpu_sharing.mode"),
                             format!(
                                 "expected \"time-slicing\", \"mps\" or \"mig\", found \"{other}\""
                             ),
-                        )),
-                    };
+                        ))
+                    }
+                };
                 if instance.gpus == 0 {
                     return Err(FieldError::new(
                         format!("{path}.gpu_sharing"),
@@ -723,9 +726,34 @@ fn build_node_groups(file: &ScenarioFile, catalog: &[InstanceType]) -> FieldResu
                 Some((sh.replicas, overhead))
             }
         };
+        let mut taints = Vec::new();
+        for (i, t) in g.taints.iter().enumerate() {
+            let bad = || {
+                FieldError::new(
+                    format!("{path}.taints[{i}]"),
+                    format!(
+                        "expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute, found \"{t}\""
+                    ),
+                )
+            };
+            let (kv, effect) = t.rsplit_once(':').ok_or_else(bad)?;
+            let (key, value) = match kv.split_once('=') {
+                Some((k, v)) => (k, Some(v.to_string())),
+                None => (kv, None),
+            };
+            if key.is_empty() {
+                return Err(bad());
+            }
+            match effect {
+                "NoSchedule" | "NoExecute" => taints.push((key.to_string(), value)),
+                "PreferNoSchedule" => {}
+                _ => return Err(bad()),
+            }
+        }
         groups.push(NodeGroup {
             gpu_sharing,
             mig,
+            taints,
             boot_mu: median.ln(),
             boot_sigma: (p99.ln() - median.ln()) / 2.326_347_874_040_841,
             spot_capacity: g.spot_capacity.unwrap_or(u32::MAX),
@@ -799,7 +827,7 @@ fn build_api(
         gpu: spec.compute.gpu,
         ..Requests::default()
     };
-    let allowed = group_selector(&spec.node_groups, groups, path)?;
+    let allowed = group_selector(&spec.node_groups, &spec.tolerations, groups, path)?;
     // On a MIG slice, service takes the full-GPU time divided by the slice's compute fraction.
     let mut service_scale = 1.0;
     if let Some(profile) = &spec.compute.mig_profile {
@@ -888,23 +916,62 @@ fn build_api(
     })
 }
 
-/// Resolve a `node_groups = [...]` selector (all groups when empty).
-fn group_selector(names: &[String], groups: &[NodeGroup], path: &str) -> FieldResult<Vec<usize>> {
-    if names.is_empty() {
-        return Ok((0..groups.len()).collect());
-    }
-    names
-        .iter()
-        .enumerate()
-        .map(|(j, name)| {
-            groups.iter().position(|g| &g.name == name).ok_or_else(|| {
-                FieldError::new(
-                    format!("{path}.node_groups[{j}]"),
-                    format!("no node group named \"{name}\""),
-                )
+/// Resolve a `node_groups = [...]` selector (all groups when empty), keeping the groups whose
+/// taints the pod tolerates.
+fn group_selector(
+    names: &[String],
+    tolerations: &[String],
+    groups: &[NodeGroup],
+    path: &str,
+) -> FieldResult<Vec<usize>> {
+    let selected: Vec<usize> = if names.is_empty() {
+        (0..groups.len()).collect()
+    } else {
+        names
+            .iter()
+            .enumerate()
+            .map(|(j, name)| {
+                groups.iter().position(|g| &g.name == name).ok_or_else(|| {
+                    FieldError::new(
+                        format!("{path}.node_groups[{j}]"),
+                        format!("no node group named \"{name}\""),
+                    )
+                })
             })
+            .collect::<FieldResult<_>>()?
+    };
+    let tolerates = |(key, value): &(String, Option<String>)| {
+        tolerations.iter().any(|t| match t.split_once('=') {
+            Some((k, v)) => k == key && value.as_deref() == Some(v),
+            None => t == key,
         })
-        .collect()
+    };
+    let allowed: Vec<usize> = selected
+        .iter()
+        .copied()
+        .filter(|&g| groups[g].taints.iter().all(tolerates))
+        .collect();
+    if allowed.is_empty() {
+        let blocked: Vec<String> = selected
+            .iter()
+            .map(|&g| {
+                let taints: Vec<String> = groups[g]
+                    .taints
+                    .iter()
+                    .map(|(k, v)| v.as_ref().map_or(k.clone(), |v| format!("{k}={v}")))
+                    .collect();
+                format!("{} (taints: {})", groups[g].name, taints.join(", "))
+            })
+            .collect();
+        return Err(FieldError::new(
+            format!("{path}.tolerations"),
+            format!(
+                "tolerates the taints of none of its node groups: {}",
+                blocked.join("; ")
+            ),
+        ));
+    }
+    Ok(allowed)
 }
 
 /// A pod must fit on an empty node of at least one of its groups.
@@ -1174,5 +1241,26 @@ rps = 5
                 Ok("rps")
             ]
         );
+    }
+
+    #[test]
+    fn taints_keep_untolerating_pods_off_a_group() {
+        let text = MINIMAL.replace(
+            "min_instances = 1\n",
+            "min_instances = 1\ntaints = [\"nvidia.com/gpu:NoSchedule\"]\n",
+        );
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("apis[0].tolerations"));
+        assert!(e.message.contains("cpu (taints: nvidia.com/gpu)"), "{e}");
+        let ok = text.replace(
+            "name = \"echo\"\n",
+            "name = \"echo\"\ntolerations = [\"nvidia.com/gpu\"]\n",
+        );
+        assert_eq!(parse(&ok).expect("tolerated").apis[0].node_groups, vec![0]);
+        let bad = text.replace(":NoSchedule", ":Sometimes");
+        assert!(parse(&bad)
+            .unwrap_err()
+            .message
+            .contains("expected key[=value]"));
     }
 }

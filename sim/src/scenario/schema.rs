@@ -174,6 +174,9 @@ pub struct PlaceholderSpec {
     /// triggers scale-ups).
     #[serde(default = "placeholder_priority")]
     pub priority: i32,
+    /// Taints the placeholders tolerate (as for APIs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<String>,
 }
 
 fn placeholder_priority() -> i32 {
@@ -266,6 +269,10 @@ pub struct NodeGroupSpec {
     /// event (default 0.5: reclaims cluster in time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub co_interruption: Option<f64>,
+    /// Taints on the group's nodes, `key[=value]:Effect` (e.g. `nvidia.com/gpu:NoSchedule`):
+    /// only pods that tolerate them are placed there (`PreferNoSchedule` is not enforced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<String>,
     /// GPU sharing configured by the NVIDIA device plugin for the whole group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_sharing: Option<GpuSharingSpec>,
@@ -332,6 +339,9 @@ pub struct ApiSpec {
     /// Priority class value of the API's pods (higher preempts lower; default 0).
     #[serde(default)]
     pub priority: i32,
+    /// Taints the API's pods tolerate: `key` (any value and effect) or `key=value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<String>,
     /// Replica count policy.
     #[serde(default)]
     pub autoscaling: AutoscalingSpec,
