@@ -42,6 +42,26 @@ impl ScalingPolicy for Fixed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn always_its_count_whatever_the_load(
+            replicas in 0u32..100,
+            loads in proptest::collection::vec(0.0f64..1e6, 1..50),
+        ) {
+            let mut policy = Fixed::new(replicas);
+            for (i, load) in loads.iter().enumerate() {
+                let obs = Observation {
+                    current_replicas: replicas,
+                    ready_replicas: replicas,
+                    metric: Some(*load),
+                    ..Observation::default()
+                };
+                prop_assert_eq!(policy.recommend(Duration::from_secs(i as u64), &obs).replicas, replicas);
+            }
+        }
+    }
 
     #[test]
     fn ignores_load() {
