@@ -36,6 +36,12 @@ enum Command {
     /// Find the cheapest configuration that meets the SLO: search the scenario's [tune.space]
     /// on common random numbers (see `simctl tune --help`).
     Tune(commands::tune::TuneArgs),
+    /// Send real HTTP load on a schedule (scenario traffic, rate, steps or a trace) and measure
+    /// latency from the scheduled times (see `simctl loadgen --help`).
+    Loadgen(commands::loadgen::LoadgenArgs),
+    /// Run emulated inference replicas: real HTTP, the simulator's queueing, Prometheus metrics
+    /// (see `simctl serve --help`).
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +49,8 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Tune(args) => commands::tune::run(args),
+        Command::Loadgen(args) => commands::loadgen::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

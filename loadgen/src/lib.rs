@@ -1,1 +1,56 @@
-//! Load generator and emulated inference replica. Planned: see issue "Real load generator".
+//! Real load against real HTTP endpoints, and a real endpoint to aim it at.
+//!
+//! - [`open`]: the open-model load generator — requests leave on a schedule (a trace, a rate,
+//!   steps) from the simulator's own arrival generators, latency counts from the scheduled time.
+//! - [`replica`]: an emulated inference replica server with the simulator's queueing behaviour
+//!   and Prometheus metrics.
+//! - [`results`]: the results file, in the simulator's per-API shape.
+
+pub mod client;
+pub mod open;
+mod record;
+pub mod replica;
+pub mod results;
+pub mod schedule;
+
+use std::path::PathBuf;
+
+pub use client::{RequestTemplate, Target};
+pub use open::{run_open, OpenLoad, Progress};
+pub use results::LoadResults;
+pub use schedule::{Planned, Schedule};
+
+/// Why a load test could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The target URL is malformed or unsupported.
+    #[error("bad target URL {url:?}: {reason}")]
+    BadUrl {
+        /// As given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The target's host does not resolve.
+    #[error("cannot resolve the target {url:?}: {reason}")]
+    Unresolvable {
+        /// As given.
+        url: String,
+        /// The resolver's answer.
+        reason: String,
+    },
+    /// The trace behind the schedule is malformed.
+    #[error("{0}")]
+    Schedule(#[from] sim::traffic::DataFileError),
+    /// An output file could not be written.
+    #[error("cannot write {path}: {reason}")]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// The system's answer.
+        reason: String,
+    },
+    /// A bug.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,10 +1,13 @@
 //! One module per subcommand.
 
+pub mod loadgen;
 pub mod run;
+pub mod serve;
 pub mod tune;
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -48,4 +51,40 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// Parse a duration flag (`250ms`, `90s`, `5m`) with the scenario's syntax.
+pub fn duration_arg(text: &str) -> Result<Duration, String> {
+    sim::units::DurationSpec::parse(text).map(|d| d.0.as_duration())
+}
+
+/// The API `name` of a scenario, or its only API when no name is given.
+pub fn pick_api<'a>(
+    scenario: &'a sim::Scenario,
+    name: Option<&str>,
+    path: &Path,
+) -> Result<&'a sim::scenario::Api, Failure> {
+    let names = || {
+        scenario
+            .apis
+            .iter()
+            .map(|a| format!("{:?}", a.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        Some(name) => scenario.apis.iter().find(|a| a.name == name).ok_or_else(|| {
+            Failure::BadInput(format!(
+                "{}: no API named {name:?}; it has {}",
+                path.display(),
+                names()
+            ))
+        }),
+        None if scenario.apis.len() == 1 => Ok(&scenario.apis[0]),
+        None => Err(Failure::BadInput(format!(
+            "{}: it has several APIs ({}); choose one with --api",
+            path.display(),
+            names()
+        ))),
+    }
 }

@@ -1,0 +1,208 @@
+//! The open-model runner: requests leave on the schedule whatever the server does, and each
+//! latency is measured from the request's *scheduled* time, so a slow server cannot slow the
+//! load down and hide its own slowness (no coordinated omission).
+//!
+//! `max_in_flight` tasks take the next due request in turn, wait for its time, send it on a
+//! pooled connection and record the answer. When all of them are busy the next request leaves
+//! late; its lag counts in its latency and in the schedule-lag figures, and it is counted as
+//! late beyond `late_threshold`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{Pool, RequestTemplate, Target};
+use crate::record::{Outcome, Recorder, Row};
+use crate::results::LoadResults;
+use crate::schedule::{Planned, Schedule};
+use crate::LoadError;
+
+/// How to run an open-model load test.
+#[derive(Debug, Clone)]
+pub struct OpenLoad {
+    /// Where requests go.
+    pub target: Target,
+    /// What each request looks like.
+    pub template: RequestTemplate,
+    /// Name of the API block in the results.
+    pub api_name: String,
+    /// Most requests outstanding at once (and most connections).
+    pub max_in_flight: usize,
+    /// Client timeout of one request, from its send.
+    pub timeout: Duration,
+    /// A request that leaves later than this after its scheduled time counts as late.
+    pub late_threshold: Duration,
+    /// Per-request CSV (`timestamp_s,latency_ms,status,service_ms,error`), if wanted.
+    pub requests_csv: Option<PathBuf>,
+    /// HDR histogram interval log of latencies (one histogram per second), if wanted.
+    pub hdr_log: Option<PathBuf>,
+}
+
+/// What the live progress line shows, once a second.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Seconds since the start.
+    pub elapsed_s: f64,
+    /// Planned length of the run, seconds.
+    pub planned_s: f64,
+    /// Requests sent so far.
+    pub sent: u64,
+    /// 2xx answers so far.
+    pub completed: u64,
+    /// 503 answers so far.
+    pub rejected: u64,
+    /// Timeouts, transport errors and other statuses so far.
+    pub failed: u64,
+    /// Requests outstanding now.
+    pub in_flight: u64,
+    /// Requests that left late so far.
+    pub late: u64,
+    /// Sends per second over the last second.
+    pub rate_rps: f64,
+    /// Median latency over the last second, ms.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency over the last second, ms.
+    pub p99_ms: Option<f64>,
+}
+
+struct Shared {
+    pool: Pool,
+    schedule: Mutex<(Schedule, Option<LoadError>)>,
+    recorder: Recorder,
+    in_flight: AtomicU64,
+    start: Instant,
+    timeout: Duration,
+    stop: CancellationToken,
+}
+
+impl Shared {
+    fn next_planned(&self) -> Option<Planned> {
+        let mut guard = self.schedule.lock().unwrap_or_else(|p| p.into_inner());
+        let (schedule, error) = &mut *guard;
+        if error.is_some() {
+            return None;
+        }
+        match schedule.next_planned() {
+            Ok(next) => next,
+            Err(e) => {
+                *error = Some(LoadError::Schedule(e));
+                self.stop.cancel();
+                None
+            }
+        }
+    }
+}
+
+/// Run `schedule` against the target until it ends or `stop` is cancelled (Ctrl-C); requests
+/// still outstanding then are counted as in flight at the end. Files are written whole or not
+/// at all.
+pub async fn run_open(
+    schedule: Schedule,
+    load: OpenLoad,
+    stop: CancellationToken,
+    mut progress: impl FnMut(&Progress),
+) -> Result<LoadResults, LoadError> {
+    let planned_s = schedule.until().as_secs_f64();
+    let description = schedule.description().to_string();
+    let recorder = Recorder::new(
+        &load.api_name,
+        load.late_threshold,
+        load.requests_csv.as_deref(),
+        load.hdr_log.as_deref(),
+    )?;
+    let shared = Arc::new(Shared {
+        pool: Pool::new(load.target.clone(), load.template.clone()),
+        schedule: Mutex::new((schedule, None)),
+        recorder,
+        in_flight: AtomicU64::new(0),
+        start: Instant::now(),
+        timeout: load.timeout,
+        stop: stop.clone(),
+    });
+    let mut workers = JoinSet::new();
+    for shard in 0..load.max_in_flight.max(1) {
+        workers.spawn(worker(shared.clone(), shard));
+    }
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::from_std(shared.start + Duration::from_secs(1)),
+        Duration::from_secs(1),
+    );
+    let mut step = 0u64;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                step += 1;
+                let in_flight = shared.in_flight.load(Ordering::SeqCst);
+                let mut p = shared.recorder.collect(step as f64, in_flight);
+                p.planned_s = planned_s;
+                progress(&p);
+            }
+            joined = workers.join_next() => {
+                if joined.is_none() {
+                    break;
+                }
+            }
+        }
+    }
+    let elapsed_s = shared.start.elapsed().as_secs_f64();
+    let Ok(shared) = Arc::try_unwrap(shared) else {
+        return Err(LoadError::Internal("workers still hold the run state".into()));
+    };
+    if let (_, Some(error)) = shared.schedule.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(error);
+    }
+    let truncated = stop.is_cancelled();
+    shared.recorder.finish(
+        elapsed_s,
+        planned_s,
+        truncated,
+        load.target.url(),
+        &description,
+        load.max_in_flight,
+    )
+}
+
+async fn worker(shared: Arc<Shared>, shard: usize) {
+    while let Some(planned) = shared.next_planned() {
+        let due = shared.start + planned.at;
+        tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => return,
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
+        }
+        let sent = Instant::now();
+        shared.recorder.sent(shard, sent.saturating_duration_since(due));
+        shared.in_flight.fetch_add(1, Ordering::SeqCst);
+        let service_ms = planned.service.map(|d| d.as_secs_f64() * 1000.0);
+        let answer = tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => None,
+            r = tokio::time::timeout(shared.timeout, shared.pool.send(service_ms)) => Some(r),
+        };
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let end = Instant::now();
+        let outcome = match answer {
+            None => {
+                shared.recorder.unfinished(shard);
+                return;
+            }
+            Some(Err(_)) => Outcome::TimedOut,
+            Some(Ok(Err(error))) => Outcome::Failed(error),
+            Some(Ok(Ok(answer))) => Outcome::Answered(answer),
+        };
+        shared.recorder.record(
+            shard,
+            Row {
+                seq: planned.seq,
+                at: planned.at,
+                latency: end.saturating_duration_since(due),
+                response: end.saturating_duration_since(sent),
+                outcome,
+            },
+        );
+    }
+}

@@ -1,0 +1,492 @@
+//! Recording a load test: HDR histograms per one-second interval (sharded so concurrent
+//! requests rarely share a lock), the totals and timeline built from them, and a writer thread
+//! that streams the per-request CSV (in schedule order) and the HDR interval log to temporary
+//! files that become the real files only when the run ends.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
+use sim::results::{encode_histogram, ApiResults, Percentiles, SloVerdict, Timeline};
+use tempfile::NamedTempFile;
+
+use crate::client::Answer;
+use crate::open::Progress;
+use crate::results::{LoadResults, SCHEMA};
+use crate::LoadError;
+
+/// Largest latency recorded (1 h in µs), as in the simulator.
+const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+/// Lock shards of the interval recorders.
+const SHARDS: usize = 16;
+
+/// How a request ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Outcome {
+    /// The server answered.
+    Answered(Answer),
+    /// The client timeout passed first.
+    TimedOut,
+    /// No answer: connection refused or reset, malformed response, ….
+    Failed(String),
+}
+
+/// One finished request.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub seq: u64,
+    /// Scheduled time after the start.
+    pub at: Duration,
+    /// From the scheduled time to the end.
+    pub latency: Duration,
+    /// From the actual send to the end.
+    pub response: Duration,
+    pub outcome: Outcome,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("constant bounds are valid")
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).min(HISTOGRAM_MAX_US)
+}
+
+/// Counts and histograms over one interval (or, merged, over the whole run).
+struct Tally {
+    sent: u64,
+    late: u64,
+    completed: u64,
+    rejected: u64,
+    timed_out: u64,
+    failed: u64,
+    unfinished: u64,
+    latency: Histogram<u64>,
+    response: Histogram<u64>,
+    lag: Histogram<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            sent: 0,
+            late: 0,
+            completed: 0,
+            rejected: 0,
+            timed_out: 0,
+            failed: 0,
+            unfinished: 0,
+            latency: histogram(),
+            response: histogram(),
+            lag: histogram(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    fn absorb(&mut self, other: &mut Tally) {
+        self.sent += other.sent;
+        self.late += other.late;
+        self.completed += other.completed;
+        self.rejected += other.rejected;
+        self.timed_out += other.timed_out;
+        self.failed += other.failed;
+        self.unfinished += other.unfinished;
+        // Same bounds on both sides: adding cannot fail.
+        let _ = self.latency.add(&other.latency);
+        let _ = self.response.add(&other.response);
+        let _ = self.lag.add(&other.lag);
+        for (k, v) in std::mem::take(&mut other.errors) {
+            *self.errors.entry(k).or_default() += v;
+        }
+        other.sent = 0;
+        other.late = 0;
+        other.completed = 0;
+        other.rejected = 0;
+        other.timed_out = 0;
+        other.failed = 0;
+        other.unfinished = 0;
+        other.latency.reset();
+        other.response.reset();
+        other.lag.reset();
+    }
+}
+
+enum Message {
+    Row(Row),
+    Interval {
+        start: Duration,
+        length: Duration,
+        latency: Histogram<u64>,
+    },
+}
+
+struct Files {
+    sender: mpsc::Sender<Message>,
+    thread: JoinHandle<Result<FilesWritten, String>>,
+}
+
+struct FilesWritten {
+    csv: Option<(NamedTempFile, PathBuf)>,
+    hdr: Option<(NamedTempFile, PathBuf)>,
+}
+
+struct Collected {
+    totals: Tally,
+    timeline: Timeline,
+    last_t: f64,
+}
+
+/// Collects what the workers report.
+pub(crate) struct Recorder {
+    api: String,
+    late_threshold: Duration,
+    shards: Vec<Mutex<Tally>>,
+    collected: Mutex<Collected>,
+    files: Option<Files>,
+}
+
+fn temp_beside(path: &Path) -> Result<NamedTempFile, LoadError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    NamedTempFile::new_in(dir).map_err(|e| LoadError::Output {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+impl Recorder {
+    pub(crate) fn new(
+        api: &str,
+        late_threshold: Duration,
+        csv: Option<&Path>,
+        hdr: Option<&Path>,
+    ) -> Result<Self, LoadError> {
+        let files = if csv.is_some() || hdr.is_some() {
+            let csv = match csv {
+                Some(p) => Some((temp_beside(p)?, p.to_path_buf())),
+                None => None,
+            };
+            let hdr = match hdr {
+                Some(p) => Some((temp_beside(p)?, p.to_path_buf())),
+                None => None,
+            };
+            let (sender, receiver) = mpsc::channel();
+            let thread = std::thread::spawn(move || write_files(receiver, csv, hdr));
+            Some(Files { sender, thread })
+        } else {
+            None
+        };
+        Ok(Self {
+            api: api.to_string(),
+            late_threshold,
+            shards: (0..SHARDS).map(|_| Mutex::new(Tally::new())).collect(),
+            collected: Mutex::new(Collected {
+                totals: Tally::new(),
+                timeline: Timeline {
+                    step_s: 1.0,
+                    ..Timeline::default()
+                },
+                last_t: 0.0,
+            }),
+            files,
+        })
+    }
+
+    fn shard(&self, worker: usize) -> std::sync::MutexGuard<'_, Tally> {
+        self.shards[worker % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A request left `lag` after its scheduled time.
+    pub(crate) fn sent(&self, worker: usize, lag: Duration) {
+        let mut t = self.shard(worker);
+        t.sent += 1;
+        if lag > self.late_threshold {
+            t.late += 1;
+        }
+        t.lag.saturating_record(micros(lag));
+    }
+
+    /// A request was still outstanding when the run stopped.
+    pub(crate) fn unfinished(&self, worker: usize) {
+        self.shard(worker).unfinished += 1;
+    }
+
+    /// A request ended.
+    pub(crate) fn record(&self, worker: usize, row: Row) {
+        {
+            let mut t = self.shard(worker);
+            match &row.outcome {
+                Outcome::Answered(a) if (200..300).contains(&a.status) => {
+                    t.completed += 1;
+                    t.latency.saturating_record(micros(row.latency));
+                    t.response.saturating_record(micros(row.response));
+                }
+                Outcome::Answered(a) if a.status == 503 => t.rejected += 1,
+                Outcome::Answered(a) => {
+                    t.failed += 1;
+                    *t.errors.entry(format!("http {}", a.status)).or_default() += 1;
+                }
+                Outcome::TimedOut => t.timed_out += 1,
+                Outcome::Failed(e) => {
+                    t.failed += 1;
+                    *t.errors.entry(e.clone()).or_default() += 1;
+                }
+            }
+        }
+        if let Some(files) = &self.files {
+            let _ = files.sender.send(Message::Row(row));
+        }
+    }
+
+    /// Close the interval ending at `t_s` (seconds since the start) with `in_flight` requests
+    /// outstanding: timeline point, HDR log entry, totals; returns the progress figures.
+    pub(crate) fn collect(&self, t_s: f64, in_flight: u64) -> Progress {
+        let mut step = Tally::new();
+        for shard in &self.shards {
+            let mut t = shard.lock().unwrap_or_else(|p| p.into_inner());
+            step.absorb(&mut t);
+        }
+        let mut c = self.collected.lock().unwrap_or_else(|p| p.into_inner());
+        let length = (t_s - c.last_t).max(1e-9);
+        let quantile = |h: &Histogram<u64>, q: f64| {
+            (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
+        };
+        let progress_step = Progress {
+            elapsed_s: t_s,
+            rate_rps: step.sent as f64 / length,
+            p50_ms: quantile(&step.latency, 0.5),
+            p99_ms: quantile(&step.latency, 0.99),
+            ..Progress::default()
+        };
+        let api = &self.api;
+        let points = [
+            (format!("rps/{api}"), Some(step.sent as f64 / length)),
+            (
+                format!("throughput_rps/{api}"),
+                Some(step.completed as f64 / length),
+            ),
+            (format!("rejected/{api}"), Some(step.rejected as f64)),
+            (format!("timed_out/{api}"), Some(step.timed_out as f64)),
+            (format!("interrupted/{api}"), Some(step.failed as f64)),
+            (format!("late/{api}"), Some(step.late as f64)),
+            (format!("latency_p50_ms/{api}"), progress_step.p50_ms),
+            (format!("latency_p99_ms/{api}"), progress_step.p99_ms),
+        ];
+        c.timeline.t_s.push(t_s);
+        for (name, value) in points {
+            c.timeline.series.entry(name).or_default().push(value);
+        }
+        c.timeline
+            .series
+            .entry(format!("in_flight/{api}"))
+            .or_default()
+            .push(Some(in_flight as f64));
+        if let Some(files) = &self.files {
+            let _ = files.sender.send(Message::Interval {
+                start: Duration::from_secs_f64(c.last_t),
+                length: Duration::from_secs_f64(length),
+                latency: step.latency.clone(),
+            });
+        }
+        c.last_t = t_s;
+        c.totals.absorb(&mut step);
+        let t = &c.totals;
+        Progress {
+            sent: t.sent,
+            completed: t.completed,
+            rejected: t.rejected,
+            failed: t.failed + t.timed_out,
+            late: t.late,
+            in_flight,
+            ..progress_step
+        }
+    }
+
+    /// Close the last interval, write the files and build the results.
+    pub(crate) fn finish(
+        mut self,
+        elapsed_s: f64,
+        planned_s: f64,
+        truncated: bool,
+        target: &str,
+        schedule: &str,
+        max_in_flight: usize,
+    ) -> Result<LoadResults, LoadError> {
+        let last = self.collected.lock().unwrap_or_else(|p| p.into_inner()).last_t;
+        if elapsed_s > last + 1e-3 {
+            self.collect(elapsed_s, 0);
+        }
+        if let Some(files) = self.files.take() {
+            drop(files.sender);
+            let written = files
+                .thread
+                .join()
+                .map_err(|_| LoadError::Internal("the file writer panicked".into()))?
+                .map_err(|reason| LoadError::Output {
+                    path: PathBuf::from("(request log)"),
+                    reason,
+                })?;
+            for (temp, path) in [written.csv, written.hdr].into_iter().flatten() {
+                temp.persist(&path).map_err(|e| LoadError::Output {
+                    path: path.clone(),
+                    reason: e.error.to_string(),
+                })?;
+            }
+        }
+        let c = self.collected.into_inner().unwrap_or_else(|p| p.into_inner());
+        let t = c.totals;
+        let api = ApiResults {
+            name: self.api.clone(),
+            requests: t.sent,
+            completed: t.completed,
+            rejected: t.rejected,
+            rejected_no_replica: 0,
+            timed_out: t.timed_out,
+            interrupted: t.failed,
+            in_flight_at_end: t.unfinished,
+            latency_ms: Percentiles::from_histogram(&t.latency),
+            queue_wait_ms: Percentiles::default(),
+            throughput_rps: if elapsed_s > 0.0 {
+                t.completed as f64 / elapsed_s
+            } else {
+                0.0
+            },
+            replica_seconds: 0.0,
+            cold_starts: 0,
+            peak_pending_replicas: 0,
+            cost_usd: 0.0,
+            slo: SloVerdict {
+                met: true,
+                checks: Vec::new(),
+            },
+            latency_histogram: encode_histogram(&t.latency),
+            queue_wait_histogram: String::new(),
+        };
+        Ok(LoadResults {
+            schema: SCHEMA.into(),
+            simctl_version: env!("CARGO_PKG_VERSION").into(),
+            model: "open".into(),
+            target: target.into(),
+            schedule: schedule.into(),
+            planned_s,
+            elapsed_s,
+            truncated_at_s: truncated.then_some(elapsed_s),
+            max_in_flight,
+            late: t.late,
+            late_threshold_ms: self.late_threshold.as_secs_f64() * 1000.0,
+            schedule_lag_ms: Percentiles::from_histogram(&t.lag),
+            response_ms: Percentiles::from_histogram(&t.response),
+            errors: t.errors,
+            apis: vec![api],
+            timeline: c.timeline,
+        })
+    }
+}
+
+/// The writer thread: CSV rows in schedule order (rows arrive in completion order and wait in
+/// a small reorder buffer), HDR intervals as they come.
+fn write_files(
+    receiver: mpsc::Receiver<Message>,
+    csv: Option<(NamedTempFile, PathBuf)>,
+    hdr: Option<(NamedTempFile, PathBuf)>,
+) -> Result<FilesWritten, String> {
+    let mut csv_writer = match &csv {
+        Some((temp, _)) => {
+            let file = temp.reopen().map_err(|e| e.to_string())?;
+            let mut w = csv::Writer::from_writer(BufWriter::new(file));
+            w.write_record(["timestamp_s", "latency_ms", "status", "service_ms", "error"])
+                .map_err(|e| e.to_string())?;
+            Some(w)
+        }
+        None => None,
+    };
+    let mut hdr_file = match &hdr {
+        Some((temp, _)) => Some(BufWriter::new(temp.reopen().map_err(|e| e.to_string())?)),
+        None => None,
+    };
+    let mut serializer = V2DeflateSerializer::new();
+    let mut hdr_log = match hdr_file.as_mut() {
+        Some(file) => Some(
+            IntervalLogWriterBuilder::new()
+                .add_comment("simctl loadgen latency from scheduled send time, microseconds")
+                .with_start_time(SystemTime::now())
+                .begin_log_with(file, &mut serializer)
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let mut pending: BTreeMap<u64, Row> = BTreeMap::new();
+    let mut next_seq = 0u64;
+    let write_row = |w: &mut csv::Writer<BufWriter<std::fs::File>>, row: &Row| {
+        let (status, service_ms, error) = match &row.outcome {
+            Outcome::Answered(a) => (
+                a.status.to_string(),
+                a.service_ms
+                    .unwrap_or(row.response.as_secs_f64() * 1000.0),
+                String::new(),
+            ),
+            Outcome::TimedOut => ("0".into(), row.response.as_secs_f64() * 1000.0, "timeout".into()),
+            Outcome::Failed(e) => ("0".into(), row.response.as_secs_f64() * 1000.0, e.clone()),
+        };
+        w.write_record([
+            format!("{:.6}", row.at.as_secs_f64()),
+            format!("{:.3}", row.latency.as_secs_f64() * 1000.0),
+            status,
+            format!("{service_ms:.3}"),
+            error,
+        ])
+    };
+    for message in receiver {
+        match message {
+            Message::Row(row) => {
+                let Some(w) = csv_writer.as_mut() else {
+                    continue;
+                };
+                if row.seq != next_seq {
+                    pending.insert(row.seq, row);
+                    continue;
+                }
+                write_row(w, &row).map_err(|e| e.to_string())?;
+                next_seq += 1;
+                while let Some(row) = pending.remove(&next_seq) {
+                    write_row(w, &row).map_err(|e| e.to_string())?;
+                    next_seq += 1;
+                }
+            }
+            Message::Interval {
+                start,
+                length,
+                latency,
+            } => {
+                if let Some(log) = hdr_log.as_mut() {
+                    log.write_histogram(&latency, start, length, Tag::new("latency"))
+                        .map_err(|e| format!("{e:?}"))?;
+                }
+            }
+        }
+    }
+    if let Some(w) = csv_writer.as_mut() {
+        // Requests never answered (the run was stopped) leave gaps; the rest follow in order.
+        for row in pending.values() {
+            write_row(w, row).map_err(|e| e.to_string())?;
+        }
+        w.flush().map_err(|e| e.to_string())?;
+    }
+    drop(hdr_log);
+    if let Some(mut f) = hdr_file {
+        f.flush().map_err(|e| e.to_string())?;
+    }
+    Ok(FilesWritten { csv, hdr })
+}

@@ -1,0 +1,412 @@
+//! An emulated inference replica (`simctl serve`): the same queueing behaviour the simulator
+//! models, over real HTTP, so the load generator, the autoscaler controller and validation have a
+//! real target whose truth is known.
+//!
+//! A replica runs `processes × threads` workers. A request goes to one process uniformly at
+//! random, waits in that process's FIFO queue for one of its threads, then "computes" for its
+//! service time (a timer: the work costs no CPU, as GPU inference costs the host little). The
+//! replica holds at most `processes × threads + max_queue_length` requests; beyond that it
+//! answers 503 at once, as Cortex's proxy does. A request whose client leaves still runs to the
+//! end, as on a real model server (the client's timeout is the client's business).
+//!
+//! `/metrics` speaks the Prometheus text format. `cortex_in_flight_requests` is what Cortex's
+//! proxy publishes: the in-flight count (executing + queued) sampled every second, averaged and
+//! published every 10 s. `simctl_in_flight_requests` is the instantaneous count.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use rand::Rng;
+use sim::rng::{stream, Stream};
+use sim::service_time::{ServiceSampler, ServiceTime};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// Request header (and JSON body field `service_time_ms`) that sets a request's service time,
+/// so a load generator can replay the exact service times a simulation drew.
+pub const SERVICE_TIME_HEADER: &str = "x-service-time-ms";
+
+/// How one emulated replica behaves.
+#[derive(Debug, Clone)]
+pub struct ReplicaSpec {
+    /// API name, the `api_name` label of every metric.
+    pub api_name: String,
+    /// Server processes, each with its own queue.
+    pub processes: u32,
+    /// Workers per process.
+    pub threads: u32,
+    /// Requests the replica queues beyond its workers before answering 503.
+    pub max_queue_length: u32,
+    /// Time from start until `/healthz` turns ready and predictions are accepted.
+    pub startup_delay: Duration,
+    /// Service time of requests that do not set their own.
+    pub service_time: ServiceTime,
+    /// Seed of the service-time and routing draws (each replica gets its own streams).
+    pub seed: u64,
+    /// How often the in-flight count is sampled for `cortex_in_flight_requests`.
+    pub sample_interval: Duration,
+    /// How often the mean of those samples is published.
+    pub publish_interval: Duration,
+}
+
+impl ReplicaSpec {
+    /// Requests one replica holds before answering 503.
+    pub fn capacity(&self) -> u64 {
+        u64::from(self.processes) * u64::from(self.threads) + u64::from(self.max_queue_length)
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: u16,
+}
+
+struct ReplicaMetrics {
+    registry: Registry,
+    requests: Family<StatusLabel, Counter>,
+    duration_s: Histogram,
+    in_flight: Gauge,
+    published_in_flight: Gauge<f64, AtomicU64>,
+    ready: Gauge,
+}
+
+impl ReplicaMetrics {
+    fn new(api_name: &str, replica: u32) -> Self {
+        let labels = [
+            ("api_name".into(), api_name.to_string().into()),
+            ("replica".into(), replica.to_string().into()),
+        ];
+        let mut registry = Registry::with_labels(labels.into_iter());
+        let requests = Family::<StatusLabel, Counter>::default();
+        let duration_s = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let in_flight = Gauge::default();
+        let published_in_flight = Gauge::<f64, AtomicU64>::default();
+        let ready = Gauge::default();
+        registry.register(
+            "simctl_requests",
+            "Prediction requests answered, by HTTP status",
+            requests.clone(),
+        );
+        registry.register(
+            "simctl_request_duration_seconds",
+            "Time from arrival to response of served predictions (queue wait + service)",
+            duration_s.clone(),
+        );
+        registry.register(
+            "simctl_in_flight_requests",
+            "Requests executing or queued right now",
+            in_flight.clone(),
+        );
+        registry.register(
+            "cortex_in_flight_requests",
+            "Mean in-flight count (executing + queued) over the last publish interval, sampled every second as Cortex's proxy does",
+            published_in_flight.clone(),
+        );
+        registry.register(
+            "simctl_replica_ready",
+            "1 once the startup delay has passed",
+            ready.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            duration_s,
+            in_flight,
+            published_in_flight,
+            ready,
+        }
+    }
+}
+
+struct Replica {
+    index: u32,
+    capacity: u64,
+    processes: Vec<Semaphore>,
+    in_flight: AtomicU64,
+    ready: AtomicBool,
+    draws: Mutex<Draws>,
+    metrics: ReplicaMetrics,
+}
+
+struct Draws {
+    service: ServiceSampler,
+    routing: Stream,
+}
+
+impl Replica {
+    fn new(spec: &ReplicaSpec, index: u32) -> Self {
+        let name = &spec.api_name;
+        Self {
+            index,
+            capacity: spec.capacity(),
+            processes: (0..spec.processes.max(1))
+                .map(|_| Semaphore::new(spec.threads.max(1) as usize))
+                .collect(),
+            in_flight: AtomicU64::new(0),
+            ready: AtomicBool::new(spec.startup_delay.is_zero()),
+            draws: Mutex::new(Draws {
+                service: ServiceSampler::new(
+                    spec.service_time.clone(),
+                    stream(spec.seed, &format!("serve/service/{name}/{index}")),
+                ),
+                routing: stream(spec.seed, &format!("serve/routing/{name}/{index}")),
+            }),
+            metrics: ReplicaMetrics::new(name, index),
+        }
+    }
+
+    /// (service time, process) for a request; the lock is held for two draws.
+    fn draw(&self, requested: Option<Duration>) -> (Duration, usize) {
+        let mut draws = match self.draws.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let sampled = draws.service.sample();
+        let service = requested.unwrap_or_else(|| sampled.as_duration());
+        let process = if self.processes.len() == 1 {
+            0
+        } else {
+            draws.routing.random_range(0..self.processes.len())
+        };
+        (service, process)
+    }
+
+}
+
+/// Serve one replica on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    spec: ReplicaSpec,
+    index: u32,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let replica = Arc::new(Replica::new(&spec, index));
+    let background = tokio::spawn(background(replica.clone(), spec));
+    let app = Router::new()
+        .route("/", post(predict))
+        .route("/predict", post(predict))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(replica);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    background.abort();
+    served
+}
+
+/// The address a listener is bound to, for printing (`http://127.0.0.1:PORT`).
+pub fn url_of(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// Startup delay, then the Cortex-style in-flight sampling and publishing.
+async fn background(replica: Arc<Replica>, spec: ReplicaSpec) {
+    if !spec.startup_delay.is_zero() {
+        tokio::time::sleep(spec.startup_delay).await;
+        replica.ready.store(true, Ordering::SeqCst);
+    }
+    replica.metrics.ready.set(1);
+    let sample = spec.sample_interval.max(Duration::from_millis(1));
+    let per_publish = (spec.publish_interval.as_secs_f64() / sample.as_secs_f64())
+        .round()
+        .max(1.0) as u64;
+    let mut ticker = tokio::time::interval(sample);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let (mut sum, mut count) = (0u64, 0u64);
+    loop {
+        ticker.tick().await;
+        sum += replica.in_flight.load(Ordering::SeqCst);
+        count += 1;
+        if count == per_publish {
+            replica
+                .metrics
+                .published_in_flight
+                .set(sum as f64 / count as f64);
+            (sum, count) = (0, 0);
+        }
+    }
+}
+
+async fn healthz(State(replica): State<Arc<Replica>>) -> Response {
+    if replica.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn metrics(State(replica): State<Arc<Replica>>) -> Response {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &replica.metrics.registry).is_err() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed\n").into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// The service time a request asks for: the header, else a `service_time_ms` field of a JSON
+/// body. An unreadable header is the client's mistake (400); a body that is not JSON is just a
+/// payload.
+fn requested_service(headers: &HeaderMap, body: &[u8]) -> Result<Option<Duration>, String> {
+    let parse = |ms: f64| {
+        if ms.is_finite() && ms >= 0.0 && ms < 86_400_000.0 {
+            Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
+        } else {
+            Err(format!(
+                "{SERVICE_TIME_HEADER} must be milliseconds in [0, 1 day), found {ms}"
+            ))
+        }
+    };
+    if let Some(value) = headers.get(SERVICE_TIME_HEADER) {
+        let text = value.to_str().unwrap_or("");
+        return match text.trim().parse::<f64>() {
+            Ok(ms) => parse(ms),
+            Err(_) => Err(format!(
+                "{SERVICE_TIME_HEADER} must be a number of milliseconds, found {text:?}"
+            )),
+        };
+    }
+    if body.first() == Some(&b'{') {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) {
+            if let Some(ms) = value.get("service_time_ms").and_then(|v| v.as_f64()) {
+                return parse(ms);
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn reject(replica: &Replica, status: StatusCode, message: &str) -> Response {
+    replica
+        .metrics
+        .requests
+        .get_or_create(&StatusLabel {
+            status: status.as_u16(),
+        })
+        .inc();
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "error": message }).to_string(),
+    )
+        .into_response()
+}
+
+async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: Bytes) -> Response {
+    let arrived = Instant::now();
+    if !replica.ready.load(Ordering::SeqCst) {
+        return reject(
+            &replica,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "replica is starting",
+        );
+    }
+    let requested = match requested_service(&headers, &body) {
+        Ok(requested) => requested,
+        Err(message) => return reject(&replica, StatusCode::BAD_REQUEST, &message),
+    };
+    // Admission: executing + queued may not exceed the capacity.
+    let before = replica.in_flight.fetch_add(1, Ordering::SeqCst);
+    if before >= replica.capacity {
+        replica.in_flight.fetch_sub(1, Ordering::SeqCst);
+        return reject(&replica, StatusCode::SERVICE_UNAVAILABLE, "queue is full");
+    }
+    replica.metrics.in_flight.set(before as i64 + 1);
+    let (service, process) = replica.draw(requested);
+    // The work runs on its own task so that it finishes even if the client goes away.
+    let worker = replica.clone();
+    let work = tokio::spawn(async move {
+        let permit = worker.processes[process].acquire().await;
+        let waited = arrived.elapsed();
+        if permit.is_ok() {
+            tokio::time::sleep(service).await;
+        }
+        drop(permit);
+        let left = worker.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
+        worker.metrics.in_flight.set(left as i64);
+        waited
+    });
+    let waited = match work.await {
+        Ok(waited) => waited,
+        Err(_) => {
+            return reject(
+                &replica,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "worker failed",
+            )
+        }
+    };
+    let elapsed = arrived.elapsed();
+    replica.metrics.duration_s.observe(elapsed.as_secs_f64());
+    replica
+        .metrics
+        .requests
+        .get_or_create(&StatusLabel { status: 200 })
+        .inc();
+    let service_ms = service.as_secs_f64() * 1000.0;
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({
+            "replica": replica.index,
+            "process": process,
+            "service_time_ms": service_ms,
+            "queue_wait_ms": waited.as_secs_f64() * 1000.0,
+        })
+        .to_string(),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("{service_ms:.3}")) {
+        response.headers_mut().insert(SERVICE_TIME_HEADER, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_time_comes_from_the_header_then_the_body() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(requested_service(&headers, b"").unwrap(), None);
+        assert_eq!(
+            requested_service(&headers, br#"{"service_time_ms": 250}"#).unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(requested_service(&headers, b"not json").unwrap(), None);
+        headers.insert(SERVICE_TIME_HEADER, HeaderValue::from_static("12.5"));
+        assert_eq!(
+            requested_service(&headers, br#"{"service_time_ms": 250}"#).unwrap(),
+            Some(Duration::from_micros(12_500))
+        );
+        headers.insert(SERVICE_TIME_HEADER, HeaderValue::from_static("-3"));
+        assert!(requested_service(&headers, b"").is_err());
+        headers.insert(SERVICE_TIME_HEADER, HeaderValue::from_static("soon"));
+        assert!(requested_service(&headers, b"")
+            .unwrap_err()
+            .contains("found \"soon\""));
+    }
+}

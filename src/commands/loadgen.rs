@@ -1,0 +1,400 @@
+//! `simctl loadgen`: open-model load against a real HTTP endpoint.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use loadgen::{LoadResults, OpenLoad, Progress, RequestTemplate, Schedule, Target};
+use sim::recorded::{FormatOptions, TraceFormat};
+use sim::traffic::{TraceSpec, Traffic};
+use sim::{Scenario, SimTime};
+
+use super::{duration_arg, pick_api, write_atomically, Failure};
+
+/// How arrivals are spread within a rate.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Arrivals {
+    /// Exponential gaps (what independent users produce).
+    Poisson,
+    /// Evenly spaced.
+    Constant,
+}
+
+/// Arguments of `simctl loadgen`.
+#[derive(Args)]
+#[command(after_help = "The schedule comes from exactly one of: a SCENARIO (its API's traffic, the same \
+arrivals `simctl run` simulates with the same seed), --rate, --steps or --trace.\n\n\
+Latency is measured from each request's scheduled time (no coordinated omission); a request that \
+leaves more than --late-threshold after its time is counted as late. Counts balance: requests = \
+completed (2xx) + rejected (503) + timed_out + interrupted (errors) + in_flight_at_end.\n\n\
+Examples:\n  simctl loadgen --target http://127.0.0.1:8080/ --rate 50 --duration 60s\n  \
+simctl loadgen --target http://127.0.0.1:8080/ --steps 0s=10,30s=40,60s=10 --duration 90s --out lg.json\n  \
+simctl loadgen scenarios/trace-replay.toml --target http://127.0.0.1:8080/ --requests-csv requests.csv")]
+pub struct LoadgenArgs {
+    /// Take the send schedule (and, with --send-service-time, service times) from an API of this
+    /// scenario.
+    pub scenario: Option<PathBuf>,
+    /// The scenario's API (needed when it has several); also the API name in the results.
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Where to send requests: an http:// URL.
+    #[arg(long)]
+    pub target: String,
+    /// A constant request rate, requests per second.
+    #[arg(long, conflicts_with_all = ["scenario", "steps", "trace"])]
+    pub rate: Option<f64>,
+    /// A piecewise-constant rate: comma-separated START=RPS pairs, e.g. 0s=10,60s=50.
+    #[arg(long, conflicts_with_all = ["scenario", "trace"])]
+    pub steps: Option<String>,
+    /// Replay a recorded trace (see --trace-format).
+    #[arg(long, conflicts_with = "scenario")]
+    pub trace: Option<PathBuf>,
+    /// Format of --trace: timestamps, counts, prometheus_json, prometheus_text, access_log.
+    #[arg(long, default_value = "timestamps", requires = "trace")]
+    pub trace_format: String,
+    /// Column of --trace holding the timestamps (timestamps) or counts (counts).
+    #[arg(long, requires = "trace")]
+    pub column: Option<String>,
+    /// Divide the trace's time axis by this (2 replays twice as fast).
+    #[arg(long, default_value_t = 1.0, requires = "trace")]
+    pub speedup: f64,
+    /// Multiply the trace's request rate by this.
+    #[arg(long, default_value_t = 1.0, requires = "trace")]
+    pub rate_scale: f64,
+    /// Arrivals within --rate or --steps.
+    #[arg(long, value_enum, default_value = "poisson")]
+    pub arrivals: Arrivals,
+    /// How long to send (default: the scenario's duration; a trace runs to its end).
+    #[arg(long, value_parser = duration_arg)]
+    pub duration: Option<Duration>,
+    /// Most requests outstanding at once; beyond it requests leave late.
+    #[arg(long, default_value_t = 512)]
+    pub max_in_flight: usize,
+    /// Client timeout of one request.
+    #[arg(long, default_value = "30s", value_parser = duration_arg)]
+    pub timeout: Duration,
+    /// Sends later than this after their scheduled time count as late.
+    #[arg(long, default_value = "5ms", value_parser = duration_arg)]
+    pub late_threshold: Duration,
+    /// Ask the server for the service time the simulator draws for each request (header
+    /// x-service-time-ms; `simctl serve` honours it). Needs a SCENARIO.
+    #[arg(long, requires = "scenario")]
+    pub send_service_time: bool,
+    /// HTTP method.
+    #[arg(long, default_value = "POST")]
+    pub method: String,
+    /// Request body.
+    #[arg(long, default_value = "{}")]
+    pub body: String,
+    /// Extra request header, `Name: value` (repeatable).
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// Seed of the arrival draws (default: the scenario's, else 1).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write the results JSON (schema simctl.loadgen/v1).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Write one CSV row per request: timestamp_s (scheduled), latency_ms, status, service_ms,
+    /// error. `simctl run` reads it back as a trace or an empirical service time.
+    #[arg(long)]
+    pub requests_csv: Option<PathBuf>,
+    /// Write an HDR histogram interval log of latencies (one histogram per second).
+    #[arg(long)]
+    pub hdr_log: Option<PathBuf>,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn bad(message: impl Into<String>) -> Failure {
+    Failure::BadInput(message.into())
+}
+
+/// The schedule the arguments describe.
+fn schedule_from(args: &LoadgenArgs) -> Result<(Schedule, String), Failure> {
+    let positive = |v: f64, flag: &str| {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(bad(format!("{flag}: expected a positive number, found {v}")))
+        }
+    };
+    let poisson = matches!(args.arrivals, Arrivals::Poisson);
+    let open_error = |e: sim::traffic::DataFileError| bad(e.to_string());
+    if let Some(path) = &args.scenario {
+        let scenario = Scenario::load(path).map_err(|e| bad(e.to_string()))?;
+        let api = pick_api(&scenario, args.api.as_deref(), path)?;
+        let until = args.duration.unwrap_or(scenario.duration.as_duration());
+        let service = args
+            .send_service_time
+            .then(|| (api.service_time.clone(), api.service_scale));
+        let description = format!(
+            "{} API {:?} traffic for {:.0} s",
+            path.display(),
+            api.name,
+            until.as_secs_f64()
+        );
+        let schedule = Schedule::from_traffic(
+            &api.traffic,
+            &api.name,
+            args.seed.unwrap_or(scenario.seed),
+            until,
+            service,
+            description,
+        )
+        .map_err(open_error)?;
+        return Ok((schedule, api.name.clone()));
+    }
+    let name = args.api.clone().unwrap_or_else(|| "api".into());
+    let seed = args.seed.unwrap_or(1);
+    let (traffic, until, description) = if let Some(rate) = args.rate {
+        let rps = positive(rate, "--rate")?;
+        let until = args
+            .duration
+            .ok_or_else(|| bad("--rate needs --duration (e.g. --duration 60s)"))?;
+        let traffic = if poisson {
+            Traffic::Poisson { rps }
+        } else {
+            Traffic::Constant { rps }
+        };
+        let kind = if poisson { "Poisson" } else { "constant" };
+        (traffic, until, format!("{kind} {rps} req/s"))
+    } else if let Some(text) = &args.steps {
+        let until = args
+            .duration
+            .ok_or_else(|| bad("--steps needs --duration (e.g. --duration 120s)"))?;
+        let steps = parse_steps(text)?;
+        (
+            Traffic::Steps { steps, poisson },
+            until,
+            format!("steps {text}"),
+        )
+    } else if let Some(path) = &args.trace {
+        let format = TraceFormat::parse(&args.trace_format).ok_or_else(|| {
+            bad(format!(
+                "--trace-format: expected one of {}, found {:?}",
+                TraceFormat::NAMES,
+                args.trace_format
+            ))
+        })?;
+        let spec = TraceSpec {
+            path: path.clone(),
+            format,
+            options: FormatOptions {
+                column: args.column.clone(),
+                ..FormatOptions::default()
+            },
+            use_recorded_service: false,
+            start_s: 0.0,
+            end_s: f64::INFINITY,
+            speedup: positive(args.speedup, "--speedup")?,
+            rate_scale: positive(args.rate_scale, "--rate-scale")?,
+        };
+        // A trace runs to its end unless --duration cuts it.
+        let until = args.duration.unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
+        (
+            Traffic::Trace(spec),
+            until,
+            format!("trace {}", path.display()),
+        )
+    } else {
+        return Err(bad(
+            "no schedule: give a SCENARIO, --rate, --steps or --trace (see simctl loadgen --help)",
+        ));
+    };
+    let description = match args.duration {
+        Some(d) => format!("{description} for {:.0} s", d.as_secs_f64()),
+        None => description,
+    };
+    let schedule = Schedule::from_traffic(&traffic, &name, seed, until, None, description)
+        .map_err(open_error)?;
+    Ok((schedule, name))
+}
+
+fn parse_steps(text: &str) -> Result<Vec<(SimTime, f64)>, Failure> {
+    let mut steps: Vec<(SimTime, f64)> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (at, rps) = part.split_once('=').ok_or_else(|| {
+            bad(format!(
+                "--steps: expected START=RPS pairs like 0s=10,60s=50, found {part:?}"
+            ))
+        })?;
+        let at = sim::units::DurationSpec::parse(at)
+            .map_err(|e| bad(format!("--steps: {e}")))?
+            .0;
+        let rps: f64 = rps
+            .trim()
+            .parse()
+            .ok()
+            .filter(|r: &f64| r.is_finite() && *r >= 0.0)
+            .ok_or_else(|| bad(format!("--steps: expected a rate ≥ 0 in {part:?}")))?;
+        if steps.last().is_some_and(|(prev, _)| *prev >= at) {
+            return Err(bad(format!(
+                "--steps: start times must increase, found {part:?} after an equal or later step"
+            )));
+        }
+        steps.push((at, rps));
+    }
+    if steps.is_empty() {
+        return Err(bad("--steps: expected at least one START=RPS pair"));
+    }
+    Ok(steps)
+}
+
+fn template_from(args: &LoadgenArgs) -> Result<RequestTemplate, Failure> {
+    let mut template = RequestTemplate {
+        method: args
+            .method
+            .parse()
+            .map_err(|_| bad(format!("--method: not an HTTP method: {:?}", args.method)))?,
+        body: args.body.clone().into_bytes().into(),
+        ..RequestTemplate::default()
+    };
+    for h in &args.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| bad(format!("--header: expected \"Name: value\", found {h:?}")))?;
+        let name = name
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("--header: bad header name in {h:?}")))?;
+        let value = value
+            .trim()
+            .parse()
+            .map_err(|_| bad(format!("--header: bad header value in {h:?}")))?;
+        template.headers.push((name, value));
+    }
+    Ok(template)
+}
+
+/// Run the load test, print a summary, write the files.
+pub fn run(args: LoadgenArgs) -> Result<(), Failure> {
+    if args.max_in_flight == 0 {
+        return Err(bad("--max-in-flight: expected at least 1"));
+    }
+    if args.timeout.is_zero() {
+        return Err(bad("--timeout: expected a positive duration"));
+    }
+    let (schedule, api_name) = schedule_from(&args)?;
+    let template = template_from(&args)?;
+    let planned_s = schedule.until().as_secs_f64();
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let results = runtime.block_on(async {
+        let target = Target::resolve(&args.target)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+            }
+        });
+        let bar = progress_bar(args.quiet, planned_s);
+        let load = OpenLoad {
+            target,
+            template,
+            api_name,
+            max_in_flight: args.max_in_flight,
+            timeout: args.timeout,
+            late_threshold: args.late_threshold,
+            requests_csv: args.requests_csv.clone(),
+            hdr_log: args.hdr_log.clone(),
+        };
+        let results = loadgen::run_open(schedule, load, stop, |p| show(&bar, p)).await;
+        bar.finish_and_clear();
+        results.map_err(|e| match e {
+            loadgen::LoadError::Schedule(_) | loadgen::LoadError::BadUrl { .. } => {
+                bad(e.to_string())
+            }
+            other => Failure::Other(other.into()),
+        })
+    })?;
+    if !args.quiet {
+        print!("{}", summary(&results));
+    }
+    if let Some(out) = &args.out {
+        let mut json = serde_json::to_vec_pretty(&results).context("cannot serialize results")?;
+        json.push(b'\n');
+        write_atomically(out, &json)?;
+        if !args.quiet {
+            println!("results written to {}", out.display());
+        }
+    }
+    match results.truncated_at_s {
+        Some(t) => Err(Failure::Interrupted(format!(
+            "interrupted after {t:.1} s; results cover what was sent"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn progress_bar(quiet: bool, planned_s: f64) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let known = planned_s < f64::from(u32::MAX);
+    let bar = if known {
+        ProgressBar::new(planned_s.ceil() as u64)
+    } else {
+        ProgressBar::new_spinner()
+    };
+    let template = if known {
+        "{elapsed_precise} [{bar:30}] {pos}/{len} s  {msg}"
+    } else {
+        "{elapsed_precise} {spinner} {msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn show(bar: &ProgressBar, p: &Progress) {
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}ms"));
+    bar.set_position(p.elapsed_s as u64);
+    bar.set_message(format!(
+        "{:.0} req/s  sent {}  ok {}  503 {}  failed {}  p50 {}  p99 {}  in flight {}  late {}",
+        p.rate_rps,
+        p.sent,
+        p.completed,
+        p.rejected,
+        p.failed,
+        ms(p.p50_ms),
+        ms(p.p99_ms),
+        p.in_flight,
+        p.late
+    ));
+}
+
+fn summary(r: &LoadResults) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(s, "load test of {} — {}", r.target, r.schedule);
+    for a in &r.apis {
+        let _ = writeln!(
+            s,
+            "  {} sent in {:.1} s: {} completed ({:.1} req/s), {} rejected (503), {} timed out, {} failed, {} unfinished",
+            a.requests, r.elapsed_s, a.completed, a.throughput_rps, a.rejected, a.timed_out, a.interrupted, a.in_flight_at_end
+        );
+        let l = &a.latency_ms;
+        let _ = writeln!(
+            s,
+            "  latency from scheduled time (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            l.p50, l.p90, l.p99, l.p999, l.max
+        );
+    }
+    let lag = &r.schedule_lag_ms;
+    let _ = writeln!(
+        s,
+        "  schedule lag (ms): p50 {:.2}  p99 {:.2}  max {:.2}; {} late (> {} ms)",
+        lag.p50, lag.p99, lag.max, r.late, r.late_threshold_ms
+    );
+    for (kind, n) in &r.errors {
+        let _ = writeln!(s, "  error: {kind} × {n}");
+    }
+    s
+}
