@@ -39,7 +39,11 @@ impl Target {
             Some("http") => {}
             Some("https") => return Err(bad("https is not supported; give an http:// URL")),
             Some(other) => return Err(bad(&format!("unsupported scheme {other:?}"))),
-            None => return Err(bad("expected an absolute URL such as http://127.0.0.1:8080/")),
+            None => {
+                return Err(bad(
+                    "expected an absolute URL such as http://127.0.0.1:8080/",
+                ))
+            }
         }
         let host = uri
             .host()
@@ -213,7 +217,9 @@ mod tests {
 
     #[tokio::test]
     async fn urls_are_checked() {
-        let t = Target::resolve("http://127.0.0.1:9/predict?x=1").await.unwrap();
+        let t = Target::resolve("http://127.0.0.1:9/predict?x=1")
+            .await
+            .unwrap();
         assert_eq!(t.addr().port(), 9);
         assert_eq!(t.path, "/predict?x=1");
         for (url, expect) in [

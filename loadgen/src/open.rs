@@ -150,9 +150,15 @@ pub async fn run_open(
     }
     let elapsed_s = shared.start.elapsed().as_secs_f64();
     let Ok(shared) = Arc::try_unwrap(shared) else {
-        return Err(LoadError::Internal("workers still hold the run state".into()));
+        return Err(LoadError::Internal(
+            "workers still hold the run state".into(),
+        ));
     };
-    if let (_, Some(error)) = shared.schedule.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let (_, Some(error)) = shared
+        .schedule
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
         return Err(error);
     }
     let truncated = stop.is_cancelled();
@@ -175,7 +181,9 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
         }
         let sent = Instant::now();
-        shared.recorder.sent(shard, sent.saturating_duration_since(due));
+        shared
+            .recorder
+            .sent(shard, sent.saturating_duration_since(due));
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let service_ms = planned.service.map(|d| d.as_secs_f64() * 1000.0);
         let answer = tokio::select! {

@@ -56,7 +56,9 @@ fn histogram() -> Histogram<u64> {
 }
 
 fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).min(HISTOGRAM_MAX_US)
+    u64::try_from(d.as_micros())
+        .unwrap_or(u64::MAX)
+        .min(HISTOGRAM_MAX_US)
 }
 
 /// Counts and histograms over one interval (or, merged, over the whole run).
@@ -324,7 +326,11 @@ impl Recorder {
         schedule: &str,
         max_in_flight: usize,
     ) -> Result<LoadResults, LoadError> {
-        let last = self.collected.lock().unwrap_or_else(|p| p.into_inner()).last_t;
+        let last = self
+            .collected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_t;
         if elapsed_s > last + 1e-3 {
             self.collect(elapsed_s, 0);
         }
@@ -345,7 +351,10 @@ impl Recorder {
                 })?;
             }
         }
-        let c = self.collected.into_inner().unwrap_or_else(|p| p.into_inner());
+        let c = self
+            .collected
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner());
         let t = c.totals;
         let api = ApiResults {
             name: self.api.clone(),
@@ -433,11 +442,14 @@ fn write_files(
         let (status, service_ms, error) = match &row.outcome {
             Outcome::Answered(a) => (
                 a.status.to_string(),
-                a.service_ms
-                    .unwrap_or(row.response.as_secs_f64() * 1000.0),
+                a.service_ms.unwrap_or(row.response.as_secs_f64() * 1000.0),
                 String::new(),
             ),
-            Outcome::TimedOut => ("0".into(), row.response.as_secs_f64() * 1000.0, "timeout".into()),
+            Outcome::TimedOut => (
+                "0".into(),
+                row.response.as_secs_f64() * 1000.0,
+                "timeout".into(),
+            ),
             Outcome::Failed(e) => ("0".into(), row.response.as_secs_f64() * 1000.0, e.clone()),
         };
         w.write_record([

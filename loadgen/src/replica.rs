@@ -185,7 +185,6 @@ impl Replica {
         };
         (service, process)
     }
-
 }
 
 /// Serve one replica on `listener` until `shutdown` completes.
@@ -254,7 +253,11 @@ async fn healthz(State(replica): State<Arc<Replica>>) -> Response {
 async fn metrics(State(replica): State<Arc<Replica>>) -> Response {
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &replica.metrics.registry).is_err() {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed\n").into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics encoding failed\n",
+        )
+            .into_response();
     }
     (
         [(
@@ -350,13 +353,7 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
     });
     let waited = match work.await {
         Ok(waited) => waited,
-        Err(_) => {
-            return reject(
-                &replica,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "worker failed",
-            )
-        }
+        Err(_) => return reject(&replica, StatusCode::INTERNAL_SERVER_ERROR, "worker failed"),
     };
     let elapsed = arrived.elapsed();
     replica.metrics.duration_s.observe(elapsed.as_secs_f64());

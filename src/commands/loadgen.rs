@@ -24,14 +24,16 @@ pub enum Arrivals {
 
 /// Arguments of `simctl loadgen`.
 #[derive(Args)]
-#[command(after_help = "The schedule comes from exactly one of: a SCENARIO (its API's traffic, the same \
+#[command(
+    after_help = "The schedule comes from exactly one of: a SCENARIO (its API's traffic, the same \
 arrivals `simctl run` simulates with the same seed), --rate, --steps or --trace.\n\n\
 Latency is measured from each request's scheduled time (no coordinated omission); a request that \
 leaves more than --late-threshold after its time is counted as late. Counts balance: requests = \
 completed (2xx) + rejected (503) + timed_out + interrupted (errors) + in_flight_at_end.\n\n\
 Examples:\n  simctl loadgen --target http://127.0.0.1:8080/ --rate 50 --duration 60s\n  \
 simctl loadgen --target http://127.0.0.1:8080/ --steps 0s=10,30s=40,60s=10 --duration 90s --out lg.json\n  \
-simctl loadgen scenarios/trace-replay.toml --target http://127.0.0.1:8080/ --requests-csv requests.csv")]
+simctl loadgen scenarios/trace-replay.toml --target http://127.0.0.1:8080/ --requests-csv requests.csv"
+)]
 pub struct LoadgenArgs {
     /// Take the send schedule (and, with --send-service-time, service times) from an API of this
     /// scenario.
@@ -119,7 +121,9 @@ fn schedule_from(args: &LoadgenArgs) -> Result<(Schedule, String), Failure> {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
-            Err(bad(format!("{flag}: expected a positive number, found {v}")))
+            Err(bad(format!(
+                "{flag}: expected a positive number, found {v}"
+            )))
         }
     };
     let poisson = matches!(args.arrivals, Arrivals::Poisson);
@@ -194,7 +198,9 @@ fn schedule_from(args: &LoadgenArgs) -> Result<(Schedule, String), Failure> {
             rate_scale: positive(args.rate_scale, "--rate-scale")?,
         };
         // A trace runs to its end unless --duration cuts it.
-        let until = args.duration.unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
+        let until = args
+            .duration
+            .unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
         (
             Traffic::Trace(spec),
             until,

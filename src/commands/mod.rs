@@ -73,13 +73,17 @@ pub fn pick_api<'a>(
             .join(", ")
     };
     match name {
-        Some(name) => scenario.apis.iter().find(|a| a.name == name).ok_or_else(|| {
-            Failure::BadInput(format!(
-                "{}: no API named {name:?}; it has {}",
-                path.display(),
-                names()
-            ))
-        }),
+        Some(name) => scenario
+            .apis
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| {
+                Failure::BadInput(format!(
+                    "{}: no API named {name:?}; it has {}",
+                    path.display(),
+                    names()
+                ))
+            }),
         None if scenario.apis.len() == 1 => Ok(&scenario.apis[0]),
         None => Err(Failure::BadInput(format!(
             "{}: it has several APIs ({}); choose one with --api",

@@ -180,8 +180,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
 async fn terminated() {
     #[cfg(unix)]
     {
-        if let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             s.recv().await;
             return;

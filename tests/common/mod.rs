@@ -79,3 +79,53 @@ pub fn run_results(scenario: &Path) -> serde_json::Value {
     assert_balanced(&results);
     results
 }
+
+/// `simctl serve` replicas on free ports of 127.0.0.1, stopped when dropped.
+pub struct Served {
+    child: std::process::Child,
+    /// One `http://127.0.0.1:PORT` per replica.
+    pub urls: Vec<String>,
+}
+
+impl Served {
+    /// Start `simctl serve --port 0 <args>` and wait for every replica's address.
+    pub fn start(args: &[&str]) -> Served {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_simctl"))
+            .arg("serve")
+            .args(["--port", "0", "--host", "127.0.0.1"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("simctl serve starts");
+        let replicas = args
+            .iter()
+            .position(|a| *a == "--replicas")
+            .map_or(1, |i| args[i + 1].parse::<usize>().expect("replica count"));
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let mut urls = Vec::new();
+        while urls.len() < replicas {
+            let line = lines
+                .next()
+                .expect("serve printed its addresses")
+                .expect("utf-8");
+            if let Some(at) = line.find("http://") {
+                let url = line[at..].split_whitespace().next().expect("url");
+                urls.push(url.to_string());
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Served { child, urls }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
