@@ -38,7 +38,7 @@ enum Command {
     Tune(commands::tune::TuneArgs),
     /// Send real HTTP load on a schedule (scenario traffic, rate, steps or a trace) and measure
     /// latency from the scheduled times (see `simctl loadgen --help`).
-    Loadgen(commands::loadgen::LoadgenArgs),
+    Loadgen(Box<commands::loadgen::LoadgenArgs>),
     /// Run emulated inference replicas: real HTTP, the simulator's queueing, Prometheus metrics
     /// (see `simctl serve --help`).
     Serve(commands::serve::ServeArgs),
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Tune(args) => commands::tune::run(args),
-        Command::Loadgen(args) => commands::loadgen::run(args),
+        Command::Loadgen(args) => commands::loadgen::run(*args),
         Command::Serve(args) => commands::serve::run(args),
     };
     match outcome {

@@ -1,15 +1,12 @@
-//! HTTP/1.1 to one target over a pool of kept-alive connections: a connection is opened only
-//! when no idle one exists, so the number of connections follows the real concurrency.
+//! HTTP/1.1 to one target over kept-alive connections, each owned by one task.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
-use hyper::{Method, Request, Uri};
-use hyper_util::rt::TokioIo;
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Uri};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::replica::SERVICE_TIME_HEADER;
@@ -34,7 +31,7 @@ impl Target {
         };
         let uri: Uri = url
             .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+            .map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
         match uri.scheme_str() {
             Some("http") => {}
             Some("https") => return Err(bad("https is not supported; give an http:// URL")),
@@ -122,32 +119,97 @@ pub(crate) struct Answer {
     pub service_ms: Option<f64>,
 }
 
-pub(crate) struct Pool {
+/// Builds requests for one target and opens connections to it.
+pub(crate) struct Client {
     target: Target,
-    template: RequestTemplate,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    /// Request line and fixed headers, up to (not including) the blank line.
+    head: Vec<u8>,
+    body: Bytes,
+    /// A HEAD request's answer has no body whatever its headers say.
+    is_head: bool,
 }
 
-impl Pool {
-    pub(crate) fn new(target: Target, template: RequestTemplate) -> Self {
-        Self {
+/// One kept-alive HTTP/1.1 connection, owned by one task: a request is one write of prebuilt
+/// bytes and the answer is parsed in place with `httparse`, so the per-request cost stays close
+/// to wrk's.
+pub(crate) struct Connection {
+    stream: TcpStream,
+    buf: BytesMut,
+    last_used: Instant,
+}
+
+/// After this long idle, check that the server has not closed the connection before reusing it.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+/// Largest response head read (headers beyond it are an error).
+const MAX_HEAD: usize = 64 * 1024;
+
+impl Connection {
+    /// Whether the server closed it while it sat idle.
+    pub(crate) fn is_closed(&mut self) -> bool {
+        if self.last_used.elapsed() < IDLE_CHECK {
+            return false;
+        }
+        let mut probe = [0u8; 1];
+        !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
+    /// Read more bytes; an end of stream is an error (the answer is incomplete).
+    async fn fill(&mut self) -> Result<(), String> {
+        if self.buf.capacity() - self.buf.len() < 4096 {
+            self.buf.reserve(8192);
+        }
+        match self.stream.read_buf(&mut self.buf).await {
+            Ok(0) => Err("connection closed by the server".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(match e.kind() {
+                std::io::ErrorKind::ConnectionReset => "connection reset".to_string(),
+                _ => format!("read: {e}"),
+            }),
+        }
+    }
+}
+
+impl Client {
+    pub(crate) fn new(target: Target, template: RequestTemplate) -> Result<Self, LoadError> {
+        let mut head = Vec::new();
+        let header_ok = |v: &[u8]| !v.iter().any(|b| *b == b'\r' || *b == b'\n');
+        if !header_ok(target.authority.as_bytes()) || !header_ok(target.path.as_bytes()) {
+            return Err(LoadError::BadUrl {
+                url: target.url.clone(),
+                reason: "control characters in the URL".into(),
+            });
+        }
+        head.extend_from_slice(template.method.as_str().as_bytes());
+        head.push(b' ');
+        head.extend_from_slice(target.path.as_bytes());
+        head.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        head.extend_from_slice(target.authority.as_bytes());
+        head.extend_from_slice(b"\r\n");
+        let mut header = |name: &[u8], value: &[u8]| {
+            head.extend_from_slice(name);
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(value);
+            head.extend_from_slice(b"\r\n");
+        };
+        if !template.body.is_empty() || template.method != Method::GET {
+            header(b"Content-Type", template.content_type.as_bytes());
+            header(
+                b"Content-Length",
+                template.body.len().to_string().as_bytes(),
+            );
+        }
+        for (name, value) in &template.headers {
+            header(name.as_str().as_bytes(), value.as_bytes());
+        }
+        Ok(Self {
+            is_head: template.method == Method::HEAD,
             target,
-            template,
-            idle: Mutex::new(Vec::new()),
-        }
+            head,
+            body: template.body,
+        })
     }
 
-    fn take_idle(&self) -> Option<SendRequest<Full<Bytes>>> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some(sender) = idle.pop() {
-            if !sender.is_closed() {
-                return Some(sender);
-            }
-        }
-        None
-    }
-
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+    pub(crate) async fn connect(&self) -> Result<Connection, String> {
         let stream = TcpStream::connect(self.target.addr)
             .await
             .map_err(|e| match e.kind() {
@@ -156,59 +218,130 @@ impl Pool {
                 _ => format!("connect: {e}"),
             })?;
         let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::spawn(connection);
-        Ok(sender)
+        Ok(Connection {
+            stream,
+            buf: BytesMut::with_capacity(8192),
+            last_used: Instant::now(),
+        })
     }
 
-    /// Send one request (with a service time to ask for, if any) and read the whole answer.
-    pub(crate) async fn send(&self, service_ms: Option<f64>) -> Result<Answer, String> {
-        let mut sender = match self.take_idle() {
-            Some(sender) => sender,
-            None => self.connect().await?,
-        };
-        let t = &self.template;
-        let mut request = Request::builder()
-            .method(t.method.clone())
-            .uri(self.target.path.as_str())
-            .header(HOST, self.target.authority.as_str())
-            .header(CONTENT_TYPE, t.content_type.clone());
-        for (name, value) in &t.headers {
-            request = request.header(name, value);
-        }
+    /// Send one request (with a service time to ask for, if any) on `conn` and read the whole
+    /// answer. After an error the connection is unusable; `Ok((answer, false))` means the
+    /// server will close it.
+    pub(crate) async fn send(
+        &self,
+        conn: &mut Connection,
+        service_ms: Option<f64>,
+    ) -> Result<(Answer, bool), String> {
+        let mut request = Vec::with_capacity(self.head.len() + self.body.len() + 48);
+        request.extend_from_slice(&self.head);
         if let Some(ms) = service_ms {
-            request = request.header(SERVICE_TIME_HEADER, format!("{ms:.3}"));
+            request.extend_from_slice(format!("{SERVICE_TIME_HEADER}: {ms:.3}\r\n").as_bytes());
         }
-        let request = request
-            .body(Full::new(t.body.clone()))
-            .map_err(|e| format!("request: {e}"))?;
-        sender
-            .ready()
+        request.extend_from_slice(b"\r\n");
+        request.extend_from_slice(&self.body);
+        conn.buf.clear();
+        conn.stream
+            .write_all(&request)
             .await
-            .map_err(|e| format!("connection: {e}"))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("http: {e}"))?;
-        let status = response.status().as_u16();
-        let service_ms = response
-            .headers()
-            .get(SERVICE_TIME_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<f64>().ok());
-        response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading body: {e}"))?;
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(sender);
-        Ok(Answer { status, service_ms })
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+                    "connection reset".to_string()
+                }
+                _ => format!("write: {e}"),
+            })?;
+        let (answer, head_len, body) = loop {
+            if !conn.buf.is_empty() {
+                let mut headers = [httparse::EMPTY_HEADER; 64];
+                let mut response = httparse::Response::new(&mut headers);
+                match response.parse(&conn.buf) {
+                    Ok(httparse::Status::Complete(n)) => {
+                        let status = response.code.unwrap_or(0);
+                        let mut body = BodyLength::UntilClose;
+                        let mut service_ms = None;
+                        let mut keep_alive = response.version == Some(1);
+                        for h in response.headers.iter() {
+                            let value = std::str::from_utf8(h.value).unwrap_or("").trim();
+                            if h.name.eq_ignore_ascii_case("content-length") {
+                                body = BodyLength::Exactly(value.parse().map_err(|_| {
+                                    format!("bad Content-Length {value:?} in the answer")
+                                })?);
+                            } else if h.name.eq_ignore_ascii_case("transfer-encoding")
+                                && value.to_ascii_lowercase().ends_with("chunked")
+                            {
+                                body = BodyLength::Chunked;
+                            } else if h.name.eq_ignore_ascii_case(SERVICE_TIME_HEADER) {
+                                service_ms = value.parse().ok();
+                            } else if h.name.eq_ignore_ascii_case("connection") {
+                                keep_alive = !value.eq_ignore_ascii_case("close");
+                            }
+                        }
+                        if self.is_head || status < 200 || status == 204 || status == 304 {
+                            body = BodyLength::Exactly(0);
+                        }
+                        if matches!(body, BodyLength::UntilClose) {
+                            keep_alive = false;
+                        }
+                        break ((Answer { status, service_ms }, keep_alive), n, body);
+                    }
+                    Ok(httparse::Status::Partial) if conn.buf.len() < MAX_HEAD => {}
+                    Ok(httparse::Status::Partial) => {
+                        return Err("response head larger than 64 KiB".into())
+                    }
+                    Err(e) => return Err(format!("malformed response: {e}")),
+                }
+            }
+            conn.fill().await?;
+        };
+        let _ = conn.buf.split_to(head_len);
+        match body {
+            BodyLength::Exactly(n) => {
+                while conn.buf.len() < n {
+                    conn.fill().await?;
+                }
+            }
+            BodyLength::Chunked => loop {
+                match httparse::parse_chunk_size(&conn.buf) {
+                    Ok(httparse::Status::Complete((line, 0))) => {
+                        // The last chunk, then optional trailers up to an empty line.
+                        let _ = conn.buf.split_to(line);
+                        while !conn.buf.starts_with(b"\r\n")
+                            && !conn.buf.windows(4).any(|w| w == b"\r\n\r\n")
+                        {
+                            conn.fill().await?;
+                        }
+                        break;
+                    }
+                    Ok(httparse::Status::Complete((line, size))) => {
+                        let size = usize::try_from(size)
+                            .map_err(|_| "chunk larger than memory".to_string())?;
+                        while conn.buf.len() < line + size + 2 {
+                            conn.fill().await?;
+                        }
+                        let _ = conn.buf.split_to(line + size + 2);
+                    }
+                    Ok(httparse::Status::Partial) => conn.fill().await?,
+                    Err(_) => return Err("malformed chunked body".into()),
+                }
+            },
+            BodyLength::UntilClose => loop {
+                conn.buf.clear();
+                match conn.stream.read_buf(&mut conn.buf).await {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("read: {e}")),
+                }
+            },
+        }
+        conn.last_used = Instant::now();
+        Ok(answer)
     }
+}
+
+enum BodyLength {
+    Exactly(usize),
+    Chunked,
+    UntilClose,
 }
 
 #[cfg(test)]

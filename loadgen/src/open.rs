@@ -2,20 +2,24 @@
 //! latency is measured from the request's *scheduled* time, so a slow server cannot slow the
 //! load down and hide its own slowness (no coordinated omission).
 //!
-//! `max_in_flight` tasks take the next due request in turn, wait for its time, send it on a
-//! pooled connection and record the answer. When all of them are busy the next request leaves
-//! late; its lag counts in its latency and in the schedule-lag figures, and it is counted as
-//! late beyond `late_threshold`.
+//! Up to `max_in_flight` tasks each own one kept-alive connection. A free task takes the next
+//! request if it is due soon (or if fewer than two tasks are waiting), waits for its time, sends
+//! it and records the answer; otherwise it parks, and a waiting task that leaves wakes the most
+//! recently parked one. So at a low rate a few warm connections carry the load, and at a high
+//! rate as many tasks as needed wait on imminent requests. When all tasks are busy the next
+//! request leaves late; its lag counts in its latency and in the schedule-lag figures, and it is
+//! counted as late beyond `late_threshold`.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Pool, RequestTemplate, Target};
+use crate::client::{Client, Connection, RequestTemplate, Target};
 use crate::record::{Outcome, Recorder, Row};
 use crate::results::LoadResults;
 use crate::schedule::{Planned, Schedule};
@@ -69,9 +73,24 @@ pub struct Progress {
     pub p99_ms: Option<f64>,
 }
 
+/// A free task always takes the next request while fewer than this many wait on theirs.
+const MIN_WAITING: usize = 2;
+/// Beyond that it takes the next request only if it is due within this horizon.
+const HORIZON: Duration = Duration::from_millis(2);
+
+enum Claim {
+    Due(Planned),
+    NotYet,
+    End,
+}
+
 struct Shared {
-    pool: Pool,
+    client: Client,
     schedule: Mutex<(Schedule, Option<LoadError>)>,
+    /// Tasks holding a request that is not yet due.
+    waiting: AtomicUsize,
+    /// Parked tasks.
+    wake: Notify,
     recorder: Recorder,
     in_flight: AtomicU64,
     start: Instant,
@@ -80,20 +99,35 @@ struct Shared {
 }
 
 impl Shared {
-    fn next_planned(&self) -> Option<Planned> {
+    fn claim(&self) -> Claim {
         let mut guard = self.schedule.lock().unwrap_or_else(|p| p.into_inner());
         let (schedule, error) = &mut *guard;
         if error.is_some() {
-            return None;
+            return Claim::End;
         }
-        match schedule.next_planned() {
-            Ok(next) => next,
+        let next = match schedule.peek() {
+            Ok(Some(next)) => next,
+            Ok(None) => return Claim::End,
             Err(e) => {
                 *error = Some(LoadError::Schedule(e));
                 self.stop.cancel();
-                None
+                return Claim::End;
             }
+        };
+        let soon = self.start + next.at <= Instant::now() + HORIZON;
+        if soon || self.waiting.load(Ordering::SeqCst) < MIN_WAITING {
+            schedule.take_peeked();
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            Claim::Due(next)
+        } else {
+            Claim::NotYet
         }
+    }
+
+    /// Stop waiting: let a parked task take over.
+    fn done_waiting(&self) {
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.wake.notify_last();
     }
 }
 
@@ -115,8 +149,10 @@ pub async fn run_open(
         load.hdr_log.as_deref(),
     )?;
     let shared = Arc::new(Shared {
-        pool: Pool::new(load.target.clone(), load.template.clone()),
+        client: Client::new(load.target.clone(), load.template.clone())?,
         schedule: Mutex::new((schedule, None)),
+        waiting: AtomicUsize::new(0),
+        wake: Notify::new(),
         recorder,
         in_flight: AtomicU64::new(0),
         start: Instant::now(),
@@ -173,23 +209,57 @@ pub async fn run_open(
 }
 
 async fn worker(shared: Arc<Shared>, shard: usize) {
-    while let Some(planned) = shared.next_planned() {
+    let mut conn: Option<Connection> = None;
+    loop {
+        let planned = loop {
+            let parked = shared.wake.notified();
+            tokio::pin!(parked);
+            parked.as_mut().enable();
+            match shared.claim() {
+                Claim::Due(planned) => break planned,
+                Claim::NotYet => tokio::select! {
+                    _ = shared.stop.cancelled() => return,
+                    _ = parked => {}
+                },
+                Claim::End => {
+                    shared.wake.notify_waiters();
+                    return;
+                }
+            }
+        };
         let due = shared.start + planned.at;
-        tokio::select! {
-            biased;
-            _ = shared.stop.cancelled() => return,
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
+        if due > Instant::now() {
+            tokio::select! {
+                biased;
+                _ = shared.stop.cancelled() => return,
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
+            }
         }
+        shared.done_waiting();
         let sent = Instant::now();
         shared
             .recorder
             .sent(shard, sent.saturating_duration_since(due));
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let service_ms = planned.service.map(|d| d.as_secs_f64() * 1000.0);
+        let exchange = async {
+            let mut c = match conn.take() {
+                Some(c) => c,
+                None => shared.client.connect().await?,
+            };
+            if c.is_closed() {
+                c = shared.client.connect().await?;
+            }
+            let (answer, keep_alive) = shared.client.send(&mut c, service_ms).await?;
+            if keep_alive {
+                conn = Some(c);
+            }
+            Ok::<_, String>(answer)
+        };
         let answer = tokio::select! {
             biased;
             _ = shared.stop.cancelled() => None,
-            r = tokio::time::timeout(shared.timeout, shared.pool.send(service_ms)) => Some(r),
+            r = tokio::time::timeout(shared.timeout, exchange) => Some(r),
         };
         shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         let end = Instant::now();

@@ -25,7 +25,7 @@ use crate::LoadError;
 /// Largest latency recorded (1 h in µs), as in the simulator.
 const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
 /// Lock shards of the interval recorders.
-const SHARDS: usize = 16;
+const SHARDS: usize = 4;
 
 /// How a request ended.
 #[derive(Debug, Clone, PartialEq)]

@@ -274,7 +274,7 @@ async fn metrics(State(replica): State<Arc<Replica>>) -> Response {
 /// payload.
 fn requested_service(headers: &HeaderMap, body: &[u8]) -> Result<Option<Duration>, String> {
     let parse = |ms: f64| {
-        if ms.is_finite() && ms >= 0.0 && ms < 86_400_000.0 {
+        if (0.0..86_400_000.0).contains(&ms) {
             Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
         } else {
             Err(format!(

@@ -26,6 +26,7 @@ pub struct Schedule {
     service: Option<(ServiceSampler, f64)>,
     until: Duration,
     next_seq: u64,
+    peeked: Option<Planned>,
     description: String,
 }
 
@@ -52,6 +53,7 @@ impl Schedule {
             }),
             until,
             next_seq: 0,
+            peeked: None,
             description: description.into(),
         })
     }
@@ -66,8 +68,28 @@ impl Schedule {
         self.until
     }
 
+    /// The next request without taking it.
+    pub fn peek(&mut self) -> Result<Option<Planned>, DataFileError> {
+        if self.peeked.is_none() {
+            self.peeked = self.generate()?;
+        }
+        Ok(self.peeked)
+    }
+
+    /// Take the request [`Schedule::peek`] returned.
+    pub fn take_peeked(&mut self) -> Option<Planned> {
+        self.peeked.take()
+    }
+
     /// The next request, `None` when the schedule is over.
     pub fn next_planned(&mut self) -> Result<Option<Planned>, DataFileError> {
+        match self.peeked.take() {
+            Some(p) => Ok(Some(p)),
+            None => self.generate(),
+        }
+    }
+
+    fn generate(&mut self) -> Result<Option<Planned>, DataFileError> {
         let Some(t) = self.arrivals.next_arrival()? else {
             return Ok(None);
         };
