@@ -356,3 +356,67 @@ fn serve_exposes_health_and_prometheus_metrics() {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
 }
+
+#[test]
+fn closed_model_users_pace_themselves() {
+    // 4 users, 50 ms service, 100 ms think time: each user sends every ~150 ms.
+    let served = Served::start(&["--service-time", "50ms", "--threads", "4"]);
+    let dir = scratch("lg-closed");
+    let out = dir.join("lg.json");
+    ok(simctl(&[
+        "loadgen",
+        "--target",
+        &served.urls[0],
+        "--users",
+        "4",
+        "--think-time",
+        "100ms",
+        "--duration",
+        "3s",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let r = read_json(&out);
+    assert_eq!(r["model"], "closed");
+    assert_balanced(&r);
+    let a = api(&r);
+    let expected = 4.0 * r["elapsed_s"].as_f64().unwrap() / 0.150;
+    let sent = a["requests"].as_f64().unwrap();
+    assert!(
+        (sent - expected).abs() < 0.2 * expected,
+        "{sent} requests, expected about {expected}"
+    );
+    let p50 = a["latency_ms"]["p50"].as_f64().unwrap();
+    assert!((50.0..60.0).contains(&p50), "p50 {p50} ms");
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_keeps_the_results() {
+    let served = Served::start(&["--service-time", "10ms", "--threads", "4"]);
+    let dir = scratch("lg-interrupt");
+    let (out, csv) = (dir.join("lg.json"), dir.join("requests.csv"));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_simctl"))
+        .args(["loadgen", "--target", &served.urls[0], "--rate", "50"])
+        .args(["--duration", "60s", "--quiet", "--out"])
+        .arg(&out)
+        .arg("--requests-csv")
+        .arg(&csv)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait_with_output().unwrap();
+    assert_eq!(exit.status.code(), Some(130));
+    let r = read_json(&out);
+    assert_balanced(&r);
+    assert!(r["truncated_at_s"].as_f64().unwrap() < 5.0);
+    let sent = api(&r)["requests"].as_u64().unwrap();
+    assert!(sent > 30, "{sent}");
+    let rows = std::fs::read_to_string(&csv).unwrap().lines().count() as u64 - 1;
+    assert_eq!(rows + api(&r)["in_flight_at_end"].as_u64().unwrap(), sent);
+}

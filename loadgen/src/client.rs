@@ -81,6 +81,16 @@ impl Target {
         &self.url
     }
 
+    /// `host:port` as given.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// Path and query, `/` at least.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The resolved address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -2,11 +2,13 @@
 //!
 //! - [`open`]: the open-model load generator — requests leave on a schedule (a trace, a rate,
 //!   steps) from the simulator's own arrival generators, latency counts from the scheduled time.
+//! - [`closed`]: closed-model users with think time, on goose.
 //! - [`replica`]: an emulated inference replica server with the simulator's queueing behaviour
 //!   and Prometheus metrics.
 //! - [`results`]: the results file, in the simulator's per-API shape.
 
 pub mod client;
+pub mod closed;
 pub mod open;
 mod record;
 pub mod replica;
@@ -16,6 +18,7 @@ pub mod schedule;
 use std::path::PathBuf;
 
 pub use client::{RequestTemplate, Target};
+pub use closed::{run_closed, ClosedLoad};
 pub use open::{run_open, OpenLoad, Progress};
 pub use results::LoadResults;
 pub use schedule::{Planned, Schedule};
@@ -50,6 +53,9 @@ pub enum LoadError {
         /// The system's answer.
         reason: String,
     },
+    /// The load settings are inconsistent.
+    #[error("{0}")]
+    Config(String),
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{Client, Connection, RequestTemplate, Target};
-use crate::record::{Outcome, Recorder, Row};
+use crate::record::{Outcome, Recorder, Row, RunInfo};
 use crate::results::LoadResults;
 use crate::schedule::{Planned, Schedule};
 use crate::LoadError;
@@ -198,14 +198,14 @@ pub async fn run_open(
         return Err(error);
     }
     let truncated = stop.is_cancelled();
-    shared.recorder.finish(
-        elapsed_s,
+    let run = RunInfo {
+        model: "open",
+        target: load.target.url(),
+        schedule: &description,
         planned_s,
-        truncated,
-        load.target.url(),
-        &description,
-        load.max_in_flight,
-    )
+        max_in_flight: load.max_in_flight,
+    };
+    shared.recorder.finish(run, elapsed_s, truncated)
 }
 
 async fn worker(shared: Arc<Shared>, shard: usize) {

@@ -146,6 +146,16 @@ struct Collected {
     last_t: f64,
 }
 
+/// What a run was, for its results file.
+pub(crate) struct RunInfo<'a> {
+    /// `open` or `closed`.
+    pub model: &'a str,
+    pub target: &'a str,
+    pub schedule: &'a str,
+    pub planned_s: f64,
+    pub max_in_flight: usize,
+}
+
 /// Collects what the workers report.
 pub(crate) struct Recorder {
     api: String,
@@ -319,12 +329,9 @@ impl Recorder {
     /// Close the last interval, write the files and build the results.
     pub(crate) fn finish(
         mut self,
+        run: RunInfo<'_>,
         elapsed_s: f64,
-        planned_s: f64,
         truncated: bool,
-        target: &str,
-        schedule: &str,
-        max_in_flight: usize,
     ) -> Result<LoadResults, LoadError> {
         let last = self
             .collected
@@ -386,13 +393,13 @@ impl Recorder {
         Ok(LoadResults {
             schema: SCHEMA.into(),
             simctl_version: env!("CARGO_PKG_VERSION").into(),
-            model: "open".into(),
-            target: target.into(),
-            schedule: schedule.into(),
-            planned_s,
+            model: run.model.into(),
+            target: run.target.into(),
+            schedule: run.schedule.into(),
+            planned_s: run.planned_s,
             elapsed_s,
             truncated_at_s: truncated.then_some(elapsed_s),
-            max_in_flight,
+            max_in_flight: run.max_in_flight,
             late: t.late,
             late_threshold_ms: self.late_threshold.as_secs_f64() * 1000.0,
             schedule_lag_ms: Percentiles::from_histogram(&t.lag),

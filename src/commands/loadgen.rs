@@ -65,6 +65,16 @@ pub struct LoadgenArgs {
     /// Multiply the trace's request rate by this.
     #[arg(long, default_value_t = 1.0, requires = "trace")]
     pub rate_scale: f64,
+    /// Closed model instead: this many users (on goose), each sending, waiting for the answer,
+    /// thinking, and again. Latency then counts from the actual send.
+    #[arg(long, conflicts_with_all = ["scenario", "rate", "steps", "trace"])]
+    pub users: Option<usize>,
+    /// Closed model: each user's pause after an answer, fixed (1s) or a uniform range (0.5s..2s).
+    #[arg(long, default_value = "0s", requires = "users")]
+    pub think_time: String,
+    /// Closed model: start the users evenly over this time.
+    #[arg(long, default_value = "0s", value_parser = duration_arg, requires = "users")]
+    pub ramp_up: Duration,
     /// Arrivals within --rate or --steps.
     #[arg(long, value_enum, default_value = "poisson")]
     pub arrivals: Arrivals,
@@ -288,6 +298,9 @@ pub fn run(args: LoadgenArgs) -> Result<(), Failure> {
     if args.timeout.is_zero() {
         return Err(bad("--timeout: expected a positive duration"));
     }
+    if let Some(users) = args.users {
+        return run_closed(&args, users);
+    }
     let (schedule, api_name) = schedule_from(&args)?;
     let template = template_from(&args)?;
     let planned_s = schedule.until().as_secs_f64();
@@ -333,11 +346,74 @@ pub fn run(args: LoadgenArgs) -> Result<(), Failure> {
             other => Failure::Other(other.into()),
         })
     })?;
+    finish(&args, &results)
+}
+
+fn parse_think_time(text: &str) -> Result<(Duration, Duration), Failure> {
+    let (low, high) = text.split_once("..").unwrap_or((text, text));
+    let parse = |t: &str| duration_arg(t).map_err(|e| bad(format!("--think-time: {e}")));
+    let (low, high) = (parse(low)?, parse(high)?);
+    if low > high {
+        return Err(bad(format!(
+            "--think-time: the range {text:?} runs backwards"
+        )));
+    }
+    Ok((low, high))
+}
+
+fn run_closed(args: &LoadgenArgs, users: usize) -> Result<(), Failure> {
+    if users == 0 {
+        return Err(bad("--users: expected at least 1"));
+    }
+    let duration = args
+        .duration
+        .ok_or_else(|| bad("--users needs --duration (e.g. --duration 60s)"))?;
+    if duration < Duration::from_secs(1) {
+        return Err(bad(
+            "--duration: the closed model runs whole seconds, at least 1s",
+        ));
+    }
+    let think_time = parse_think_time(&args.think_time)?;
+    let template = template_from(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads.max(1))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let results = runtime.block_on(async {
+        let target = Target::resolve(&args.target)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        let bar = progress_bar(args.quiet, duration.as_secs_f64());
+        let load = loadgen::ClosedLoad {
+            target,
+            template,
+            api_name: args.api.clone().unwrap_or_else(|| "api".into()),
+            users,
+            ramp_up: args.ramp_up,
+            think_time,
+            duration,
+            timeout: args.timeout,
+            requests_csv: args.requests_csv.clone(),
+            hdr_log: args.hdr_log.clone(),
+        };
+        let results = loadgen::run_closed(load, |p| show(&bar, p)).await;
+        bar.finish_and_clear();
+        results.map_err(|e| match e {
+            loadgen::LoadError::Config(_) => bad(e.to_string()),
+            other => Failure::Other(other.into()),
+        })
+    })?;
+    finish(args, &results)
+}
+
+/// Print the summary, write the results, and report an interrupted run.
+fn finish(args: &LoadgenArgs, results: &LoadResults) -> Result<(), Failure> {
     if !args.quiet {
-        print!("{}", summary(&results));
+        print!("{}", summary(results));
     }
     if let Some(out) = &args.out {
-        let mut json = serde_json::to_vec_pretty(&results).context("cannot serialize results")?;
+        let mut json = serde_json::to_vec_pretty(results).context("cannot serialize results")?;
         json.push(b'\n');
         write_atomically(out, &json)?;
         if !args.quiet {
@@ -401,18 +477,22 @@ fn summary(r: &LoadResults) -> String {
             a.requests, r.elapsed_s, a.completed, a.throughput_rps, a.rejected, a.timed_out, a.interrupted, a.in_flight_at_end
         );
         let l = &a.latency_ms;
-        let _ = writeln!(
+        let _ =
+            writeln!(
             s,
-            "  latency from scheduled time (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            "  latency from {} time (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+            if r.model == "open" { "scheduled" } else { "send" },
             l.p50, l.p90, l.p99, l.p999, l.max
         );
     }
     let lag = &r.schedule_lag_ms;
-    let _ = writeln!(
-        s,
-        "  schedule lag (ms): p50 {:.2}  p99 {:.2}  max {:.2}; {} late (> {} ms)",
-        lag.p50, lag.p99, lag.max, r.late, r.late_threshold_ms
-    );
+    if r.model == "open" {
+        let _ = writeln!(
+            s,
+            "  schedule lag (ms): p50 {:.2}  p99 {:.2}  max {:.2}; {} late (> {} ms)",
+            lag.p50, lag.p99, lag.max, r.late, r.late_threshold_ms
+        );
+    }
     for (kind, n) in &r.errors {
         let _ = writeln!(s, "  error: {kind} × {n}");
     }
