@@ -36,6 +36,9 @@ enum Command {
     /// Find the cheapest configuration that meets the SLO: search the scenario's [tune.space]
     /// on common random numbers (see `simctl tune --help`).
     Tune(commands::tune::TuneArgs),
+    /// Write a capacity-planning report (HTML, or Markdown with PNG charts) from results and
+    /// tune files (see `simctl report --help`).
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Tune(args) => commands::tune::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 use plotters::style::RGBColor;
 
 /// Chart size in pixels.
-pub const WIDTH: u32 = 960;
+pub const WIDTH: u32 = 1000;
 /// Chart height in pixels.
 pub const HEIGHT: u32 = 380;
 
@@ -205,16 +205,100 @@ pub fn to_png(chart: &Chart) -> Result<Vec<u8>, String> {
     Ok(png)
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult {
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    match &chart.plot {
-        Plot::Xy(xy) => draw_xy(root, &chart.title, xy),
-        Plot::Bar(bar) => draw_bar(root, &chart.title, bar),
-    }
+/// The legend sample of a series, drawn like it: a line, a dashed line, a dot, or a line with
+/// a dot. (A macro because the element's type depends on the backend.)
+macro_rules! legend_mark {
+    ($style:expr, $color:expr, $x:expr, $y:expr) => {{
+        let color: RGBColor = $color;
+        let full = vec![(0, 0), (18, 0)];
+        let (first, second, dot) = match $style {
+            Style::Points => (vec![], vec![], 4),
+            Style::Dashed => (vec![(0, 0), (6, 0)], vec![(11, 0), (18, 0)], 0),
+            Style::Line => (full, vec![], 0),
+            Style::LinePoints => (full, vec![], 3),
+        };
+        let fill = if dot > 0 {
+            color.filled()
+        } else {
+            color.mix(0.0).filled()
+        };
+        EmptyElement::at(($x, $y))
+            + Circle::new((9, 0), dot, fill)
+            + PathElement::new(first, color.stroke_width(2))
+            + PathElement::new(second, color.stroke_width(2))
+    }};
 }
 
-/// `[lo, hi]` covering `values`, starting at zero for non-negative data, with headroom on top
-/// for the legend.
+/// Width of the legend panel right of the plot: legends never cover data.
+const LEGEND_WIDTH: u32 = 230;
+
+/// What a legend entry's sample looks like.
+#[derive(Debug, Clone, Copy)]
+enum Sample {
+    Series(Style),
+    EventLine,
+    Marker,
+    Bar,
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult {
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (plot, legend) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
+    let entries = match &chart.plot {
+        Plot::Xy(xy) => draw_xy(&plot, &chart.title, xy)?,
+        Plot::Bar(bar) => draw_bar(&plot, &chart.title, bar)?,
+    };
+    draw_legend(&legend, &entries)
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, RGBColor, Sample)],
+) -> DrawResult {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let row = 19;
+    let max_rows = ((HEIGHT as i32 - 60) / row).max(1) as usize;
+    for (i, (name, color, sample)) in entries.iter().take(max_rows).enumerate() {
+        let color = *color;
+        let x = 8;
+        let y = 48 + row * i as i32;
+        match sample {
+            Sample::Series(style) => area.draw(&legend_mark!(*style, color, x, y)),
+            Sample::EventLine => area.draw(&PathElement::new(
+                vec![(x + 9, y - 7), (x + 9, y + 7)],
+                color.stroke_width(2),
+            )),
+            Sample::Marker => area.draw(&TriangleMarker::new((x + 9, y), 6, color.filled())),
+            Sample::Bar => area.draw(&Rectangle::new(
+                [(x + 2, y - 6), (x + 16, y + 6)],
+                color.filled(),
+            )),
+        }
+        .map_err(err)?;
+        let text: String = if name.chars().count() > 30 {
+            name.chars().take(29).chain(['…']).collect()
+        } else {
+            name.clone()
+        };
+        area.draw(&Text::new(
+            text,
+            (x + 26, y - 7),
+            ("sans-serif", 13).into_font().color(&BLACK),
+        ))
+        .map_err(err)?;
+    }
+    if entries.len() > max_rows {
+        area.draw(&Text::new(
+            format!("… {} more", entries.len() - max_rows),
+            (34, 48 + row * max_rows as i32 - 7),
+            ("sans-serif", 13),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// `[lo, hi]` covering `values`, starting at zero for non-negative data, with some headroom.
 fn range(values: impl Iterator<Item = f64>, from_zero: bool, headroom: f64) -> (f64, f64) {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
@@ -275,32 +359,19 @@ fn tx(log: bool, v: f64) -> f64 {
     }
 }
 
-/// The legend sample of a series, drawn like it: a line, a dashed line, a dot, or a line with
-/// a dot. (A macro because the element's type depends on the backend.)
-macro_rules! legend_mark {
-    ($style:expr, $color:expr, $x:expr, $y:expr) => {{
-        let color: RGBColor = $color;
-        let full = vec![(0, 0), (18, 0)];
-        let (first, second, dot) = match $style {
-            Style::Points => (vec![], vec![], 4),
-            Style::Dashed => (vec![(0, 0), (6, 0)], vec![(11, 0), (18, 0)], 0),
-            Style::Line => (full, vec![], 0),
-            Style::LinePoints => (full, vec![], 3),
-        };
-        let fill = if dot > 0 {
-            color.filled()
-        } else {
-            color.mix(0.0).filled()
-        };
-        EmptyElement::at(($x, $y))
-            + Circle::new((9, 0), dot, fill)
-            + PathElement::new(first, color.stroke_width(2))
-            + PathElement::new(second, color.stroke_width(2))
-    }};
-}
+const GRID_LIGHT: RGBColor = RGBColor(247, 247, 247);
+const GRID_BOLD: RGBColor = RGBColor(222, 222, 222);
 
-fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &XyChart) -> DrawResult {
+
+type Legend = Vec<(String, RGBColor, Sample)>;
+
+fn draw_xy<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    c: &XyChart,
+) -> Result<Legend, String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let mut legend = Legend::new();
     let on = |axis: Axis| c.series.iter().filter(move |s| s.axis == axis);
     let xs = c
         .series
@@ -320,7 +391,7 @@ fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &X
                 .flat_map(|m| m.points.iter().map(|p| p.1)),
         )
         .map(|y| tx(c.log_y, y));
-    let (y0, y1) = range(left, !c.log_y, 0.22);
+    let (y0, y1) = range(left, !c.log_y, 0.08);
     let right = on(Axis::Right)
         .flat_map(|s| s.segments.iter().flatten().map(|p| p.1))
         .chain(
@@ -329,14 +400,14 @@ fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &X
                 .filter(|m| m.axis == Axis::Right)
                 .flat_map(|m| m.points.iter().map(|p| p.1)),
         );
-    let (z0, z1) = range(right, true, 0.22);
+    let (z0, z1) = range(right, true, 0.08);
 
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(70)
-        .right_y_label_area_size(if c.y2_label.is_some() { 70 } else { 10 })
+        .right_y_label_area_size(if c.y2_label.is_some() { 64 } else { 0 })
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(err)?
         .set_secondary_coord(x0..x1, z0..z1);
@@ -362,8 +433,8 @@ fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &X
         .y_labels(8)
         .x_label_formatter(&fx)
         .y_label_formatter(&fy)
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(215, 215, 215))
+        .light_line_style(GRID_LIGHT)
+        .bold_line_style(GRID_BOLD)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
         .draw()
@@ -381,56 +452,49 @@ fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &X
     }
 
     for e in &c.events {
-        let style = e.color.mix(0.55).stroke_width(1);
-        for (i, &x) in e.xs.iter().enumerate() {
+        let style = e.color.mix(0.6).stroke_width(1);
+        for &x in &e.xs {
             let x = tx(c.log_x, x);
-            let anno = chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(x, y0), (x, y1)],
-                    6,
-                    4,
-                    style,
-                ))
+            chart
+                .draw_series(DashedLineSeries::new(vec![(x, y0), (x, y1)], 6, 4, style))
                 .map_err(err)?;
-            if i == 0 {
-                let color = e.color;
-                anno.label(e.name.as_str()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x + 9, y - 7), (x + 9, y + 7)], color.stroke_width(2))
-                });
-            }
+        }
+        if !e.xs.is_empty() {
+            legend.push((e.name.clone(), e.color, Sample::EventLine));
         }
     }
     for h in &c.hlines {
-        let color = h.color;
         let y = tx(c.log_y, h.y);
         chart
             .draw_series(DashedLineSeries::new(
                 vec![(x0, y), (x1, y)],
                 8,
                 5,
-                color.stroke_width(2),
+                h.color.stroke_width(2),
             ))
-            .map_err(err)?
-            .label(h.name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .map_err(err)?;
+        legend.push((h.name.clone(), h.color, Sample::Series(Style::Dashed)));
     }
     for s in &c.series {
         let color = s.color;
         let style = color.stroke_width(2);
-        let mut labelled = false;
         for seg in &s.segments {
             let pts: Vec<(f64, f64)> = seg
                 .iter()
                 .map(|&(x, y)| {
-                    (
-                        tx(c.log_x, x),
-                        if s.axis == Axis::Left { tx(c.log_y, y) } else { y },
-                    )
+                    let y = if s.axis == Axis::Left {
+                        tx(c.log_y, y)
+                    } else {
+                        y
+                    };
+                    (tx(c.log_x, x), y)
                 })
                 .collect();
-            let anno = match (s.style, s.axis) {
+            match (s.style, s.axis) {
                 (Style::Line, Axis::Left) => chart.draw_series(LineSeries::new(pts, style)),
-                (Style::Line, Axis::Right) => chart.draw_secondary_series(LineSeries::new(pts, style)),
+                (Style::Line, Axis::Right) => {
+                    chart.draw_secondary_series(LineSeries::new(pts, style))
+                }
                 (Style::Dashed, Axis::Left) => {
                     chart.draw_series(DashedLineSeries::new(pts, 7, 4, style))
                 }
@@ -438,66 +502,52 @@ fn draw_xy<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &X
                     chart.draw_secondary_series(DashedLineSeries::new(pts, 7, 4, style))
                 }
                 (Style::LinePoints, Axis::Left) => {
-                    chart.draw_series(LineSeries::new(pts, style).point_size(4))
+                    chart.draw_series(LineSeries::new(pts, style).point_size(3))
                 }
                 (Style::LinePoints, Axis::Right) => {
-                    chart.draw_secondary_series(LineSeries::new(pts, style).point_size(4))
+                    chart.draw_secondary_series(LineSeries::new(pts, style).point_size(3))
                 }
-                (Style::Points, Axis::Left) => chart.draw_series(
-                    pts.into_iter().map(|p| Circle::new(p, 4, color.filled())),
-                ),
+                (Style::Points, Axis::Left) => {
+                    chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                }
                 (Style::Points, Axis::Right) => chart.draw_secondary_series(
                     pts.into_iter().map(|p| Circle::new(p, 4, color.filled())),
                 ),
             }
             .map_err(err)?;
-            if !labelled {
-                labelled = true;
-                let st = s.style;
-                anno.label(s.name.as_str()).legend(move |(x, y)| legend_mark!(st, color, x, y));
-            }
         }
-        if !labelled && s.segments.is_empty() {
-            // Keep the legend complete even for a series with no defined point.
-            let st = s.style;
-            chart
-                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-                .map_err(err)?
-                .label(format!("{} (no data)", s.name))
-                .legend(move |(x, y)| legend_mark!(st, color, x, y));
-        }
+        let name = if s.segments.iter().all(Vec::is_empty) {
+            format!("{} (no data)", s.name)
+        } else {
+            s.name.clone()
+        };
+        legend.push((name, color, Sample::Series(s.style)));
     }
     for m in &c.markers {
         let color = m.color;
         let tri = |p: (f64, f64)| TriangleMarker::new(p, 6, color.filled());
-        let anno = match m.axis {
+        match m.axis {
             Axis::Left => chart.draw_series(
                 m.points
                     .iter()
                     .map(|&(x, y)| tri((tx(c.log_x, x), tx(c.log_y, y)))),
             ),
-            Axis::Right => chart.draw_secondary_series(
-                m.points.iter().map(|&(x, y)| tri((tx(c.log_x, x), y))),
-            ),
+            Axis::Right => chart
+                .draw_secondary_series(m.points.iter().map(|&(x, y)| tri((tx(c.log_x, x), y)))),
         }
         .map_err(err)?;
         if !m.points.is_empty() {
-            anno.label(m.name.as_str())
-                .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 6, color.filled()));
+            legend.push((m.name.clone(), color, Sample::Marker));
         }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    Ok(legend)
 }
 
-fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &BarChart) -> DrawResult {
+fn draw_bar<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    c: &BarChart,
+) -> Result<Legend, String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     let n = c.categories.len().max(1);
     let k = c.series.len().max(1);
@@ -506,7 +556,10 @@ fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &
     let slots = n * stride;
     let tops: Vec<f64> = (0..n)
         .flat_map(|i| {
-            let column = c.series.iter().map(move |s| s.values.get(i).copied().unwrap_or(0.0));
+            let column = c
+                .series
+                .iter()
+                .map(move |s| s.values.get(i).copied().unwrap_or(0.0));
             if c.stacked {
                 vec![column.filter(|v| v.is_finite()).sum::<f64>()]
             } else {
@@ -515,18 +568,19 @@ fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &
         })
         .chain(c.hlines.iter().map(|h| h.y))
         .collect();
-    let (y0, y1) = range(tops.into_iter(), true, 0.22);
+    let (y0, y1) = range(tops.into_iter(), true, 0.08);
+    // A segmented 0..m has m + 1 segments.
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(70)
-        .build_cartesian_2d((0..slots).into_segmented(), y0..y1)
+        .build_cartesian_2d((0..slots - 1).into_segmented(), y0..y1)
         .map_err(err)?;
     let cats = &c.categories;
     let label_slot = if c.stacked { 0 } else { (k - 1) / 2 };
     let fx = |v: &SegmentValue<usize>| match v {
-        SegmentValue::CenterOf(s) | SegmentValue::Exact(s) if s % stride == label_slot => {
+        SegmentValue::CenterOf(s) if s % stride == label_slot => {
             cats.get(s / stride).cloned().unwrap_or_default()
         }
         _ => String::new(),
@@ -539,12 +593,13 @@ fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &
         .y_desc(c.y_label.as_str())
         .y_labels(8)
         .y_label_formatter(&|v: &f64| format_number(*v))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(215, 215, 215))
+        .light_line_style(GRID_LIGHT)
+        .bold_line_style(GRID_BOLD)
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
         .draw()
         .map_err(err)?;
+    let mut legend = Legend::new();
     let mut base = vec![0.0; n];
     for (j, s) in c.series.iter().enumerate() {
         let color = s.color;
@@ -566,19 +621,15 @@ fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &
                     ],
                     color.filled(),
                 );
-                let m = if c.stacked { 18 } else { 1 };
+                let m = if c.stacked { 24 } else { 1 };
                 r.set_margin(0, 0, m, m);
                 Some(r)
             })
             .collect();
-        chart
-            .draw_series(bars)
-            .map_err(err)?
-            .label(s.name.as_str())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.filled()));
+        chart.draw_series(bars).map_err(err)?;
+        legend.push((s.name.clone(), color, Sample::Bar));
     }
     for h in &c.hlines {
-        let color = h.color;
         chart
             .draw_series(DashedLineSeries::new(
                 vec![
@@ -587,21 +638,12 @@ fn draw_bar<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, c: &
                 ],
                 8,
                 5,
-                color.stroke_width(2),
+                h.color.stroke_width(2),
             ))
-            .map_err(err)?
-            .label(h.name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .map_err(err)?;
+        legend.push((h.name.clone(), h.color, Sample::Series(Style::Dashed)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(err)?;
-    Ok(())
+    Ok(legend)
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use plotters::style::RGBColor;
 
 use crate::Report;
 
-/// Tableau 10: distinguishable, and readable on white.
+/// Tableau 10 (its grey swapped for light blue, grey being reserved for totals and idle):
+/// distinguishable, and readable on white.
 const COLOURS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -15,7 +16,7 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
+    RGBColor(174, 199, 232),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
