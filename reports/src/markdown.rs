@@ -114,11 +114,21 @@ pub fn render_markdown(report: &Report, assets_dir: &str) -> Result<MarkdownRepo
     })
 }
 
-/// Markdown-significant characters that would change running text.
+/// Escape what would change running text: emphasis, code, links, HTML and table pipes; `_` only
+/// where it could start or end emphasis (not inside words such as `latency_p99_ms`); `#` and
+/// `>` only at the start, where they would make a heading or a quote.
 fn inline(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '\\' | '*' | '_' | '`' | '[' | ']' | '<' | '>' | '#' | '|') {
+    for (i, &c) in chars.iter().enumerate() {
+        let word = |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(|c| c.is_alphanumeric());
+        let escape = match c {
+            '\\' | '*' | '`' | '[' | ']' | '<' | '|' => true,
+            '_' => !(word(i.checked_sub(1)) && word(Some(i + 1))),
+            '#' | '>' => i == 0,
+            _ => false,
+        };
+        if escape {
             out.push('\\');
         }
         out.push(c);
@@ -156,6 +166,8 @@ mod tests {
     #[test]
     fn escapes_markdown() {
         assert_eq!(inline("a|b *c* [d]"), "a\\|b \\*c\\* \\[d\\]");
+        assert_eq!(inline("latency_p99_ms _x_ > 1"), "latency_p99_ms \\_x\\_ > 1");
+        assert_eq!(inline("# 1"), "\\# 1");
         assert_eq!(cell("x\ny"), "x y");
     }
 }
