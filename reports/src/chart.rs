@@ -380,7 +380,16 @@ fn draw_xy<DB: DrawingBackend>(
         .chain(c.events.iter().flat_map(|e| e.xs.iter().copied()))
         .chain(c.markers.iter().flat_map(|m| m.points.iter().map(|p| p.0)))
         .map(|x| tx(c.log_x, x));
-    let (x0, x1) = range(xs, !c.log_x, 0.0);
+    // Time axes start at zero; axes of data far from zero (costs of candidates, growth
+    // factors) fit the data with a little padding instead.
+    let (mut x0, mut x1) = range(xs, false, 0.0);
+    if !c.log_x && x0 >= 0.0 && x0 < 0.25 * x1 {
+        x0 = 0.0;
+    } else {
+        let pad = (x1 - x0) * 0.04;
+        x0 -= pad;
+        x1 += pad;
+    }
     let left = on(Axis::Left)
         .flat_map(|s| s.segments.iter().flatten().map(|p| p.1))
         .chain(c.hlines.iter().map(|h| h.y))

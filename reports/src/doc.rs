@@ -1160,7 +1160,7 @@ fn tune_sections(tune: &Tune) -> Vec<Section> {
         let ys: Vec<f64> = valid.iter().map(|c| c.slo_ratio).filter(|v| *v > 0.0).collect();
         let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = ys.iter().copied().fold(0.0, f64::max);
-        lo.is_finite() && hi / lo > 20.0
+        lo.is_finite() && hi / lo > 8.0
     };
     blocks.push(Block::Chart(Chart {
         id: "tune-pareto".into(),
