@@ -86,7 +86,11 @@ fn attribute(html: &str, tag: &str, name: &str) -> Option<String> {
 #[test]
 fn html_report_renders_every_chart_in_headless_chromium() {
     let dir = scratch("report-html");
-    let base = run_to(&Path::new(env!("CARGO_MANIFEST_DIR")).join(SMALL), &dir, "1x.json");
+    let base = run_to(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(SMALL),
+        &dir,
+        "1x.json",
+    );
     let double = run_to(&grown(&dir, 2), &dir, "2x.json");
     let five = run_to(&grown(&dir, 5), &dir, "5x.json");
     let html_path = dir.join("report.html");
@@ -109,7 +113,12 @@ fn html_report_renders_every_chart_in_headless_chromium() {
         attribute(&html, "body", "data-charts-expected").as_deref(),
         Some(figures.to_string().as_str())
     );
-    for needle in ["compare-growth", "tune-pareto", "run3-nodes", "Tuning: recommended"] {
+    for needle in [
+        "compare-growth",
+        "tune-pareto",
+        "run3-nodes",
+        "Tuning: recommended",
+    ] {
         assert!(html.contains(needle), "{needle}");
     }
     for external in ["<link", "src=\"http", "href=\"http", "@import"] {
@@ -123,7 +132,9 @@ fn html_report_renders_every_chart_in_headless_chromium() {
                  with `apt-get install -y chromium` (.ci/run does this)"
             );
         }
-        eprintln!("SKIPPED the browser check: chromium not installed (apt-get install -y chromium)");
+        eprintln!(
+            "SKIPPED the browser check: chromium not installed (apt-get install -y chromium)"
+        );
         return;
     };
     let profile = dir.join("chromium-profile");
@@ -166,7 +177,14 @@ fn markdown_report_writes_pngs_and_is_byte_identical_across_runs() {
         let dir = scratch(name);
         let results = run_to(&root.join(SMALL), &dir, "results.json");
         let md = dir.join("report.md");
-        ok(simctl(&["report", s(&results), TUNE, "-o", s(&md), "--quiet"]));
+        ok(simctl(&[
+            "report",
+            s(&results),
+            TUNE,
+            "-o",
+            s(&md),
+            "--quiet",
+        ]));
         let text = std::fs::read_to_string(&md).expect("markdown written");
         assert!(!text.contains(s(&dir)), "no temporary paths in the text");
         let mut pngs = Vec::new();
@@ -183,7 +201,10 @@ fn markdown_report_writes_pngs_and_is_byte_identical_across_runs() {
         assert_eq!(pngs.len(), 10);
         texts.push((text, pngs));
     }
-    assert!(texts[0] == texts[1], "same seed: same Markdown and PNG bytes");
+    assert!(
+        texts[0] == texts[1],
+        "same seed: same Markdown and PNG bytes"
+    );
 }
 
 #[test]
@@ -248,7 +269,11 @@ fn report_of_a_24h_run_stays_small() {
     let html_path = dir.join("day.html");
     ok(simctl(&["report", s(&results), "-o", s(&html_path), "-q"]));
     let html = std::fs::read_to_string(&html_path).expect("written");
-    assert!(html.len() < 1_500_000, "24 h report is {} bytes", html.len());
+    assert!(
+        html.len() < 1_500_000,
+        "24 h report is {} bytes",
+        html.len()
+    );
     // Every drawn line keeps at most MAX_POINTS (+ a few at gaps) points.
     for polyline in html.split("<polyline").skip(1) {
         let points = polyline

@@ -362,7 +362,6 @@ fn tx(log: bool, v: f64) -> f64 {
 const GRID_LIGHT: RGBColor = RGBColor(247, 247, 247);
 const GRID_BOLD: RGBColor = RGBColor(222, 222, 222);
 
-
 type Legend = Vec<(String, RGBColor, Sample)>;
 
 fn draw_xy<DB: DrawingBackend>(
@@ -541,8 +540,9 @@ fn draw_xy<DB: DrawingBackend>(
                     .iter()
                     .map(|&(x, y)| tri((tx(c.log_x, x), tx(c.log_y, y)))),
             ),
-            Axis::Right => chart
-                .draw_secondary_series(m.points.iter().map(|&(x, y)| tri((tx(c.log_x, x), y)))),
+            Axis::Right => {
+                chart.draw_secondary_series(m.points.iter().map(|&(x, y)| tri((tx(c.log_x, x), y))))
+            }
         }
         .map_err(err)?;
         if !m.points.is_empty() {

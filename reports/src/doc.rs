@@ -159,7 +159,12 @@ pub fn build(report: &Report) -> Document {
         inputs: report
             .runs
             .iter()
-            .map(|r| format!("{} — results of \"{}\"", r.file_name, r.results.scenario_name))
+            .map(|r| {
+                format!(
+                    "{} — results of \"{}\"",
+                    r.file_name, r.results.scenario_name
+                )
+            })
             .chain(
                 report
                     .tune
@@ -179,7 +184,8 @@ pub fn build(report: &Report) -> Document {
         } else {
             String::new()
         };
-        doc.sections.extend(run_sections(run, &palette, &prefix, many));
+        doc.sections
+            .extend(run_sections(run, &palette, &prefix, many));
     }
     if let Some(tune) = &report.tune {
         doc.sections.extend(tune_sections(tune));
@@ -314,7 +320,9 @@ fn summary(run: &Run) -> Vec<Block> {
             "cost USD",
             "SLO",
         ],
-        &[false, true, true, true, true, true, true, true, true, true, true, false],
+        &[
+            false, true, true, true, true, true, true, true, true, true, true, false,
+        ],
         rows,
     ));
     let rows: Vec<Vec<String>> = r
@@ -364,7 +372,9 @@ fn thin<T: Clone>(items: &[T], max: usize) -> Vec<T> {
     if items.len() <= max {
         return items.to_vec();
     }
-    (0..max).map(|i| items[i * items.len() / max].clone()).collect()
+    (0..max)
+        .map(|i| items[i * items.len() / max].clone())
+        .collect()
 }
 
 fn interruption_lines(r: &Results, div: f64) -> Vec<EventLines> {
@@ -423,7 +433,13 @@ fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
         let n = &api.name;
         let mut series = Vec::new();
         for (key, label, style, axis, color) in [
-            (format!("rps/{n}"), "traffic (req/s)", Style::Line, Axis::Left, c),
+            (
+                format!("rps/{n}"),
+                "traffic (req/s)",
+                Style::Line,
+                Axis::Left,
+                c,
+            ),
             (
                 format!("replicas_ready/{n}"),
                 "ready replicas",
@@ -541,7 +557,7 @@ fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
         }),
     }));
     let mut total = line(
-        "cluster total (incl. control plane)".into(),
+        "total incl. control plane".into(),
         NEUTRAL,
         Style::Line,
         Axis::Left,
@@ -768,7 +784,9 @@ fn cost(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
             "failed launches",
             "spot savings USD",
         ],
-        &[false, false, false, true, true, true, true, true, true, true],
+        &[
+            false, false, false, true, true, true, true, true, true, true,
+        ],
         rows,
     ));
     let rows = r
@@ -913,7 +931,10 @@ fn events(r: &Results) -> Vec<Block> {
                 vec![
                     clock(e.t_s),
                     e.kind.clone(),
-                    e.api.clone().or_else(|| e.node_group.clone()).unwrap_or_default(),
+                    e.api
+                        .clone()
+                        .or_else(|| e.node_group.clone())
+                        .unwrap_or_default(),
                     e.message.clone(),
                 ]
             })
@@ -937,7 +958,10 @@ fn peak_nodes(r: &Results) -> u32 {
 /// Side-by-side comparison of several runs, the first being the baseline.
 fn comparison(report: &Report, palette: &Palette) -> Vec<Section> {
     let runs = &report.runs;
-    let base = runs.first().map_or(0, |r| total_requests(&r.results)).max(1) as f64;
+    let base = runs
+        .first()
+        .map_or(0, |r| total_requests(&r.results))
+        .max(1) as f64;
     let growth: Vec<f64> = runs
         .iter()
         .map(|r| total_requests(&r.results) as f64 / base)
@@ -960,7 +984,10 @@ fn comparison(report: &Report, palette: &Palette) -> Vec<Section> {
                 format!("{g:.2}×"),
                 total_requests(r).to_string(),
                 peak_nodes(r).to_string(),
-                format!("{:.2}", r.node_groups.iter().map(|g| g.node_hours).sum::<f64>()),
+                format!(
+                    "{:.2}",
+                    r.node_groups.iter().map(|g| g.node_hours).sum::<f64>()
+                ),
                 usd(r.cost_usd_total),
                 if completed > 0 {
                     format!("{:.4}", r.cost_usd_total / completed as f64 * 1000.0)
@@ -991,7 +1018,9 @@ fn comparison(report: &Report, palette: &Palette) -> Vec<Section> {
             "worst p99 ms",
             "SLO",
         ],
-        &[false, false, true, true, true, true, true, true, true, false],
+        &[
+            false, false, true, true, true, true, true, true, true, false,
+        ],
         rows,
     ));
     let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
@@ -1155,9 +1184,18 @@ fn tune_sections(tune: &Tune) -> Vec<Section> {
         .map(point)
         .collect();
     front.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let best: Vec<(f64, f64)> = t.best.and_then(|id| by_id.get(&id)).map(point).into_iter().collect();
+    let best: Vec<(f64, f64)> = t
+        .best
+        .and_then(|id| by_id.get(&id))
+        .map(point)
+        .into_iter()
+        .collect();
     let log_y = {
-        let ys: Vec<f64> = valid.iter().map(|c| c.slo_ratio).filter(|v| *v > 0.0).collect();
+        let ys: Vec<f64> = valid
+            .iter()
+            .map(|c| c.slo_ratio)
+            .filter(|v| *v > 0.0)
+            .collect();
         let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = ys.iter().copied().fold(0.0, f64::max);
         lo.is_finite() && hi / lo > 8.0
@@ -1222,7 +1260,12 @@ fn tune_sections(tune: &Tune) -> Vec<Section> {
                 usd(c.cost_usd_mean),
                 format!("{:.3}", c.slo_ratio),
                 if c.meets_slo { "yes" } else { "no" }.to_string(),
-                if Some(c.id) == t.best { "recommended" } else { "" }.to_string(),
+                if Some(c.id) == t.best {
+                    "recommended"
+                } else {
+                    ""
+                }
+                .to_string(),
             ]
         })
         .collect();
@@ -1331,7 +1374,13 @@ mod tests {
         let titles: Vec<&str> = doc.sections.iter().map(|s| s.title.as_str()).collect();
         assert_eq!(
             titles,
-            ["Summary and SLO verdict", "Timelines", "Latency", "Cost", "Events"]
+            [
+                "Summary and SLO verdict",
+                "Timelines",
+                "Latency",
+                "Cost",
+                "Events"
+            ]
         );
         let ids: Vec<&str> = doc.charts().map(|c| c.id.as_str()).collect();
         assert_eq!(
@@ -1358,7 +1407,11 @@ mod tests {
             })
             .expect("verdict");
         assert!(!verdict.0);
-        assert!(verdict.1.contains("a rejection_rate = 0.01 > 0.001"), "{}", verdict.1);
+        assert!(
+            verdict.1.contains("a rejection_rate = 0.01 > 0.001"),
+            "{}",
+            verdict.1
+        );
     }
 
     #[test]

@@ -73,7 +73,12 @@ mod tests {
     #[test]
     fn keeps_extremes_and_bounds_the_size() {
         let points: Vec<(f64, f64)> = (0..10_000)
-            .map(|i| (f64::from(i), if i == 4321 { 99.0 } else { f64::from(i % 7) }))
+            .map(|i| {
+                (
+                    f64::from(i),
+                    if i == 4321 { 99.0 } else { f64::from(i % 7) },
+                )
+            })
             .collect();
         let out = downsample_min_max(&points, 600);
         assert!(out.len() <= 600, "{}", out.len());

@@ -292,20 +292,30 @@ mod tests {
             "x.json: not a simctl results or tune file (schema \"foo/v2\"; expected \"schema\": \"simctl.results/v1\" or \"simctl.tune/v1\")"
         );
         let e = parse_input(p, "[1, 2]").unwrap_err();
-        assert!(e.to_string().contains("no \"schema\" field in an array"), "{e}");
+        assert!(
+            e.to_string().contains("no \"schema\" field in an array"),
+            "{e}"
+        );
         let e = parse_input(p, "{not json").unwrap_err();
         assert!(e.to_string().starts_with("x.json: not JSON: "), "{e}");
         let e = parse_input(p, "{\"schema\": \"simctl.results/v1\", \"seed\": 1}").unwrap_err();
         assert!(
-            e.to_string().starts_with("x.json: does not match simctl.results/v1: "),
+            e.to_string()
+                .starts_with("x.json: does not match simctl.results/v1: "),
             "{e}"
         );
     }
 
     #[test]
     fn format_from_extension() {
-        assert_eq!(Format::from_extension(Path::new("a/r.HTML")), Some(Format::Html));
-        assert_eq!(Format::from_extension(Path::new("r.md")), Some(Format::Markdown));
+        assert_eq!(
+            Format::from_extension(Path::new("a/r.HTML")),
+            Some(Format::Html)
+        );
+        assert_eq!(
+            Format::from_extension(Path::new("r.md")),
+            Some(Format::Markdown)
+        );
         assert_eq!(Format::from_extension(Path::new("r.pdf")), None);
         assert_eq!(Format::from_extension(Path::new("r")), None);
     }
@@ -330,8 +340,8 @@ pub(crate) mod testdata {
 
     /// Two APIs, two node groups (one spot), a short timeline and a few events.
     pub fn small_results() -> Results {
-        let mut hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-            .expect("bounds");
+        let mut hist =
+            hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
         for v in [40_000u64, 60_000, 61_000, 75_000, 180_000] {
             hist.record(v).expect("in range");
         }

@@ -51,12 +51,7 @@ pub fn render_markdown(report: &Report, assets_dir: &str) -> Result<MarkdownRepo
                     let _ = writeln!(md, "{}\n", inline(text));
                 }
                 Block::Verdict { ok, text } => {
-                    let _ = writeln!(
-                        md,
-                        "**{} {}**\n",
-                        if *ok { "✔" } else { "✘" },
-                        inline(text)
-                    );
+                    let _ = writeln!(md, "**{} {}**\n", if *ok { "✔" } else { "✘" }, inline(text));
                 }
                 Block::Table {
                     header,
@@ -121,7 +116,10 @@ fn inline(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {
-        let word = |j: Option<usize>| j.and_then(|j| chars.get(j)).is_some_and(|c| c.is_alphanumeric());
+        let word = |j: Option<usize>| {
+            j.and_then(|j| chars.get(j))
+                .is_some_and(|c| c.is_alphanumeric())
+        };
         let escape = match c {
             '\\' | '*' | '`' | '[' | ']' | '<' | '|' => true,
             '_' => !(word(i.checked_sub(1)) && word(Some(i + 1))),
@@ -153,7 +151,8 @@ mod tests {
         assert_eq!(out.assets.len(), 9);
         for a in &out.assets {
             assert!(
-                out.markdown.contains(&format!("(small_files/{})", a.file_name)),
+                out.markdown
+                    .contains(&format!("(small_files/{})", a.file_name)),
                 "{}",
                 a.file_name
             );
@@ -166,7 +165,10 @@ mod tests {
     #[test]
     fn escapes_markdown() {
         assert_eq!(inline("a|b *c* [d]"), "a\\|b \\*c\\* \\[d\\]");
-        assert_eq!(inline("latency_p99_ms _x_ > 1"), "latency_p99_ms \\_x\\_ > 1");
+        assert_eq!(
+            inline("latency_p99_ms _x_ > 1"),
+            "latency_p99_ms \\_x\\_ > 1"
+        );
         assert_eq!(inline("# 1"), "\\# 1");
         assert_eq!(cell("x\ny"), "x y");
     }
