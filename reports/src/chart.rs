@@ -315,7 +315,13 @@ fn range(values: impl Iterator<Item = f64>, from_zero: bool, headroom: f64) -> (
     if hi - lo < 1e-9 {
         hi = lo + hi.abs().max(1.0);
     }
-    (lo, hi + (hi - lo) * headroom)
+    let hi = hi + (hi - lo) * headroom;
+    if lo.is_finite() && hi.is_finite() {
+        (lo, hi)
+    } else {
+        // Values near f64::MAX: nothing sensible to draw, but never an infinite axis.
+        (0.0, 1.0)
+    }
 }
 
 /// Axis labels: short, without trailing zeros.

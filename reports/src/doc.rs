@@ -1434,6 +1434,34 @@ mod tests {
     }
 
     #[test]
+    fn degenerate_inputs_render() {
+        let mut empty = crate::testdata::small_results();
+        empty.apis.clear();
+        empty.node_groups.clear();
+        empty.events.clear();
+        empty.timeline = Default::default();
+        empty.duration_s = 0.0;
+        let mut odd = crate::testdata::small_results();
+        for v in odd.timeline.series.values_mut() {
+            v[0] = Some(f64::NAN);
+            v[1] = Some(f64::INFINITY);
+            v[2] = Some(f64::MAX);
+            v[3] = Some(-1e300);
+        }
+        odd.apis[0].latency_histogram = "not base64!".into();
+        odd.timeline.t_s.truncate(5);
+        let mut report = Report::default();
+        report.push_run("empty.json".into(), empty);
+        report.push_run("odd.json".into(), odd);
+        let html = crate::render_html(&report);
+        for err in html.split("chart could not be drawn: ").skip(1) {
+            panic!("{}", &err[..err.len().min(200)]);
+        }
+        assert!(html.contains("latency histogram unreadable"));
+        crate::render_markdown(&report, "x_files").expect("renders");
+    }
+
+    #[test]
     fn clock_and_slug() {
         assert_eq!(clock(3725.4), "1:02:05");
         assert_eq!(slug("Summary and SLO verdict"), "summary-and-slo-verdict");
