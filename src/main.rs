@@ -38,6 +38,7 @@ enum Command {
     Tune(commands::tune::TuneArgs),
     /// Write a capacity-planning report (HTML, or Markdown with PNG charts) from results and
     /// tune files (see `simctl report --help`).
+    #[command(long_about = commands::report::LONG_ABOUT)]
     Report(commands::report::ReportArgs),
 }
 

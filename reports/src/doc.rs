@@ -1455,7 +1455,7 @@ mod tests {
         report.push_run("odd.json".into(), odd);
         let html = crate::render_html(&report);
         if let Some(err) = html.split("chart could not be drawn: ").nth(1) {
-            panic!("{}", &err[..err.len().min(200)]);
+            panic!("{}", err.chars().take(200).collect::<String>());
         }
         assert!(html.contains("latency histogram unreadable"));
         crate::render_markdown(&report, "x_files").expect("renders");

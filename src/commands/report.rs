@@ -8,10 +8,9 @@ use reports::{render_html, render_markdown, Format, Report, ReportError};
 
 use super::{write_atomically, Failure};
 
-/// Arguments of `simctl report`.
-#[derive(Args)]
-#[command(
-    long_about = "Build a capacity-planning report from simulation results and, optionally, a tuning sweep.\n\n\
+/// `simctl report --help`: what the report contains.
+pub const LONG_ABOUT: &str =
+    "Build a capacity-planning report from simulation results and, optionally, a tuning sweep.\n\n\
 The report has: a scenario summary and SLO verdict; timelines (traffic vs ready and desired \
 replicas per API, in-flight and queued requests, nodes per group with spot vs on-demand, cost \
 rate) with scale-ups and spot interruptions marked; latency percentiles per API and their \
@@ -20,12 +19,14 @@ several results files it adds a side-by-side comparison (e.g. 1x/2x/5x traffic: 
 with a tune.json (written by `simctl tune`) the cost-SLO Pareto front and the recommended \
 configuration. Files are recognised by their schema (simctl.results/v1, simctl.tune/v1).\n\n\
 HTML is one self-contained page (inline SVG charts, no network access); Markdown is written \
-with its charts as PNG files in a sibling directory (report.md -> report_files/).",
-    after_help = "Examples:\n  \
+with its charts as PNG files in a sibling directory (report.md -> report_files/).";
+
+/// Arguments of `simctl report`.
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
 simctl run scenarios/quickstart.toml --out q.json && simctl report q.json -o report.html\n  \
 simctl report 1x.json 2x.json 5x.json -o growth.md\n  \
-simctl report q.json tune.json -o report.html"
-)]
+simctl report q.json tune.json -o report.html")]
 pub struct ReportArgs {
     /// Results files (simctl run --out) and at most one tune file (simctl tune --out); the
     /// first results file is the baseline of comparisons.
