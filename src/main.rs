@@ -42,6 +42,10 @@ enum Command {
     /// Run emulated inference replicas: real HTTP, the simulator's queueing, Prometheus metrics
     /// (see `simctl serve --help`).
     Serve(commands::serve::ServeArgs),
+    /// Write a capacity-planning report (HTML, or Markdown with PNG charts) from results and
+    /// tune files (see `simctl report --help`).
+    #[command(long_about = commands::report::LONG_ABOUT)]
+    Report(commands::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Tune(args) => commands::tune::run(args),
         Command::Loadgen(args) => commands::loadgen::run(*args),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Report(args) => commands::report::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

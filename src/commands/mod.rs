@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod loadgen;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod tune;

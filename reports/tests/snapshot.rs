@@ -1,0 +1,38 @@
+//! Snapshot of the Markdown report for a fixed small scenario (fixtures/small.toml, run and
+//! tuned into fixtures/*.json): any change to the report's text shows up as a reviewable diff.
+//! Update with `INSTA_UPDATE=always cargo test -p reports --release` and review the change.
+
+use std::path::{Path, PathBuf};
+
+use reports::{render_html, render_markdown, Report};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+        .join(name)
+}
+
+fn report() -> Report {
+    Report::from_files(&[fixture("small.json"), fixture("small-tune.json")]).expect("fixtures load")
+}
+
+#[test]
+fn markdown_report_of_small_scenario() {
+    let rendered = render_markdown(&report(), "report_files").expect("renders");
+    let md = &rendered.markdown;
+    // No local paths or times: the text depends on the inputs only.
+    for leak in [env!("CARGO_MANIFEST_DIR"), "/tmp/", "/work/", "/home/"] {
+        assert!(!md.contains(leak), "report contains {leak}");
+    }
+    assert_eq!(rendered.assets.len(), 10, "9 run charts + the Pareto chart");
+    insta::assert_snapshot!("small_markdown", md);
+}
+
+#[test]
+fn same_inputs_same_bytes() {
+    let a = render_markdown(&report(), "report_files").expect("renders");
+    let b = render_markdown(&report(), "report_files").expect("renders");
+    assert_eq!(a, b, "markdown and PNGs are byte-identical");
+    assert_eq!(render_html(&report()), render_html(&report()));
+}
