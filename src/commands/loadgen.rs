@@ -12,6 +12,7 @@ use sim::traffic::{TraceSpec, Traffic};
 use sim::{Scenario, SimTime};
 
 use super::{duration_arg, pick_api, write_atomically, Failure};
+use crate::tui::LiveError;
 
 /// How arrivals are spread within a rate.
 #[derive(Clone, Copy, ValueEnum)]
@@ -120,6 +121,9 @@ pub struct LoadgenArgs {
     /// cores to a target on the same machine); more pay off above ~20k req/s per core.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Watch the load test live in the terminal (q stops it; results are still written).
+    #[arg(long, conflicts_with_all = ["users", "quiet"])]
+    pub tui: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -315,37 +319,58 @@ pub fn run(args: LoadgenArgs) -> Result<(), Failure> {
             .build(),
     }
     .context("cannot start the async runtime")?;
-    let results = runtime.block_on(async {
-        let target = Target::resolve(&args.target)
-            .await
-            .map_err(|e| bad(e.to_string()))?;
-        let stop = tokio_util::sync::CancellationToken::new();
-        let on_signal = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_signal.cancel();
-            }
-        });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load = OpenLoad {
+        target: runtime
+            .block_on(Target::resolve(&args.target))
+            .map_err(|e| bad(e.to_string()))?,
+        template,
+        api_name: api_name.clone(),
+        max_in_flight: args.max_in_flight,
+        timeout: args.timeout,
+        late_threshold: args.late_threshold,
+        requests_csv: args.requests_csv.clone(),
+        hdr_log: args.hdr_log.clone(),
+    };
+    let run_load = {
+        let stop = stop.clone();
+        move |mut progress: Box<dyn FnMut(&Progress) + Send>| {
+            runtime.block_on(async {
+                let on_signal = stop.clone();
+                tokio::spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        on_signal.cancel();
+                    }
+                });
+                loadgen::run_open(schedule, load, stop, |p| progress(p))
+                    .await
+                    .map_err(|e| match e {
+                        loadgen::LoadError::Schedule(_) | loadgen::LoadError::BadUrl { .. } => {
+                            bad(e.to_string())
+                        }
+                        other => Failure::Other(other.into()),
+                    })
+            })
+        }
+    };
+    let results = if args.tui {
+        let title = format!("load test of {}", args.target);
+        crate::tui::run_load_live(&title, &api_name, planned_s, stop, run_load).map_err(
+            |e| match e {
+                LiveError::NoTerminal => bad(
+                    "--tui needs a terminal (stdout is not one); run without --tui for the progress line",
+                ),
+                LiveError::Io(e) => Failure::Other(anyhow::Error::new(e).context("terminal error")),
+                LiveError::Sim(e) => Failure::Other(anyhow::anyhow!("{e}")),
+            },
+        )??
+    } else {
         let bar = progress_bar(args.quiet, planned_s);
-        let load = OpenLoad {
-            target,
-            template,
-            api_name,
-            max_in_flight: args.max_in_flight,
-            timeout: args.timeout,
-            late_threshold: args.late_threshold,
-            requests_csv: args.requests_csv.clone(),
-            hdr_log: args.hdr_log.clone(),
-        };
-        let results = loadgen::run_open(schedule, load, stop, |p| show(&bar, p)).await;
+        let shown = bar.clone();
+        let results = run_load(Box::new(move |p| show(&shown, p)));
         bar.finish_and_clear();
-        results.map_err(|e| match e {
-            loadgen::LoadError::Schedule(_) | loadgen::LoadError::BadUrl { .. } => {
-                bad(e.to_string())
-            }
-            other => Failure::Other(other.into()),
-        })
-    })?;
+        results?
+    };
     finish(&args, &results)
 }
 

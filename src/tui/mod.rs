@@ -34,6 +34,16 @@ pub enum LiveError {
     Io(std::io::Error),
 }
 
+/// What drives the view: a simulation the user plays back, or a real run that moves with the
+/// clock (a load test).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// A simulation at a chosen speed.
+    Replay(Playback),
+    /// Wall-clock time.
+    Live,
+}
+
 /// Playback state the user controls.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Playback {
@@ -52,8 +62,8 @@ pub struct LiveView {
     pub now_s: f64,
     /// Scenario length, seconds.
     pub duration_s: f64,
-    /// Cost so far, USD.
-    pub cost_usd: f64,
+    /// Cost so far, USD (none for a real run).
+    pub cost_usd: Option<f64>,
     /// Per API: name, recent arrival rates, desired, ready, pending, in flight, queued,
     /// p50 and p99 of the last step (ms).
     pub apis: Vec<ApiPanel>,
@@ -70,12 +80,12 @@ pub struct ApiPanel {
     pub name: String,
     /// Arrival rate per timeline step, oldest first.
     pub rps: Vec<u64>,
-    /// Replicas wanted.
-    pub desired: f64,
+    /// Replicas wanted (unknown to a load test).
+    pub desired: Option<f64>,
     /// Replicas serving.
-    pub ready: f64,
+    pub ready: Option<f64>,
     /// Replicas waiting for a node.
-    pub pending: f64,
+    pub pending: Option<f64>,
     /// Requests in flight (executing + queued).
     pub in_flight: f64,
     /// Requests queued.
@@ -113,9 +123,9 @@ impl LiveView {
                                 .collect()
                         })
                         .unwrap_or_default(),
-                    desired: last(get("replicas_desired")).unwrap_or(0.0),
-                    ready: last(get("replicas_ready")).unwrap_or(0.0),
-                    pending: last(get("pending_pods")).unwrap_or(0.0),
+                    desired: Some(last(get("replicas_desired")).unwrap_or(0.0)),
+                    ready: Some(last(get("replicas_ready")).unwrap_or(0.0)),
+                    pending: Some(last(get("pending_pods")).unwrap_or(0.0)),
                     in_flight: last(get("in_flight")).unwrap_or(0.0),
                     queue: last(get("queue")).unwrap_or(0.0),
                     p50_ms: last(get("latency_p50_ms")),
@@ -152,7 +162,7 @@ impl LiveView {
             title: scenario.name.clone(),
             now_s: sim.now().as_secs_f64(),
             duration_s: scenario.duration.as_secs_f64(),
-            cost_usd: sim.cost_so_far_usd(),
+            cost_usd: Some(sim.cost_so_far_usd()),
             apis,
             groups,
             events,
@@ -169,8 +179,12 @@ fn ms(v: Option<f64>) -> String {
     v.map_or("–".to_string(), |v| format!("{v:.0}"))
 }
 
+fn count(v: Option<f64>) -> String {
+    v.map_or("–".to_string(), |v| format!("{v:.0}"))
+}
+
 /// Draw one frame.
-pub fn draw(frame: &mut Frame, view: &LiveView, playback: Playback) {
+pub fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
     let area = frame.area();
     let rows = Layout::default()
         .direction(Direction::Vertical)
@@ -182,25 +196,25 @@ pub fn draw(frame: &mut Frame, view: &LiveView, playback: Playback) {
         ])
         .split(area);
     let finished = view.now_s >= view.duration_s;
-    let state = if finished {
-        "finished"
-    } else if playback.paused {
-        "paused"
-    } else {
-        "running"
+    let state = match mode {
+        _ if finished => "finished".to_string(),
+        Mode::Replay(p) if p.paused => format!("{}× · paused", p.speed),
+        Mode::Replay(p) => format!("{}× · running", p.speed),
+        Mode::Live => "live".to_string(),
     };
+    let cost = view
+        .cost_usd
+        .map_or(String::new(), |c| format!(" · ${c:.2}"));
     let header = Line::from(vec![
         Span::styled(
             " simctl ",
             Style::default().add_modifier(Modifier::REVERSED),
         ),
         Span::raw(format!(
-            " {} · {}/{} · {}× · {state} · ${:.2}",
+            " {} · {}/{} · {state}{cost}",
             view.title,
             clock(view.now_s),
             clock(view.duration_s),
-            playback.speed,
-            view.cost_usd
         )),
     ]);
     frame.render_widget(Paragraph::new(header), rows[0]);
@@ -219,10 +233,12 @@ pub fn draw(frame: &mut Frame, view: &LiveView, playback: Playback) {
     draw_apis(frame, view, left[0]);
     draw_nodes(frame, view, left[1]);
     draw_events(frame, view, middle[1]);
-    let footer = if finished {
-        " q write results and quit"
-    } else {
-        " q quit (results are written) · space pause · + / − speed · s step · e jump to end"
+    let footer = match mode {
+        _ if finished => " q write results and quit",
+        Mode::Replay(_) => {
+            " q quit (results are written) · space pause · + / − speed · s step · e jump to end"
+        }
+        Mode::Live => " q stop (results are written)",
     };
     frame.render_widget(
         Paragraph::new(footer).style(Style::default().fg(Color::DarkGray)),
@@ -282,9 +298,9 @@ fn draw_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
     let rows = view.apis.iter().enumerate().map(|(i, a)| {
         Row::new(vec![
             Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
-            Cell::from(format!("{:.0}", a.desired)),
-            Cell::from(format!("{:.0}", a.ready)),
-            Cell::from(format!("{:.0}", a.pending)),
+            Cell::from(count(a.desired)),
+            Cell::from(count(a.ready)),
+            Cell::from(count(a.pending)),
             Cell::from(format!("{:.0}", a.in_flight)),
             Cell::from(format!("{:.0}", a.queue)),
             Cell::from(ms(a.p50_ms)),
@@ -402,7 +418,7 @@ fn live_loop(
     loop {
         let view = LiveView::of(sim);
         terminal
-            .draw(|f| draw(f, &view, playback))
+            .draw(|f| draw(f, &view, Mode::Replay(playback)))
             .map_err(LiveError::Io)?;
         if event::poll(Duration::from_millis(50)).map_err(LiveError::Io)? {
             if let TermEvent::Key(key) = event::read().map_err(LiveError::Io)? {
@@ -434,6 +450,124 @@ fn live_loop(
     }
 }
 
+impl LiveView {
+    /// The view of a load test before its first second.
+    pub fn of_load(title: &str, api: &str, planned_s: f64) -> LiveView {
+        LiveView {
+            title: title.to_string(),
+            now_s: 0.0,
+            duration_s: planned_s,
+            cost_usd: None,
+            apis: vec![ApiPanel {
+                name: api.to_string(),
+                rps: Vec::new(),
+                desired: None,
+                ready: None,
+                pending: None,
+                in_flight: 0.0,
+                queue: 0.0,
+                p50_ms: None,
+                p99_ms: None,
+            }],
+            groups: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Fold one second of a load test into the view: the rate, latency and in-flight panels,
+    /// and events for new rejections, failures and late sends.
+    pub fn push_load_second(&mut self, p: &loadgen::Progress, before: &loadgen::Progress) {
+        self.now_s = p.elapsed_s;
+        if let Some(api) = self.apis.first_mut() {
+            api.rps.push(p.rate_rps.round() as u64);
+            if api.rps.len() > 600 {
+                api.rps.remove(0);
+            }
+            api.in_flight = p.in_flight as f64;
+            api.p50_ms = p.p50_ms;
+            api.p99_ms = p.p99_ms;
+        }
+        for (kind, now, then) in [
+            ("503", p.rejected, before.rejected),
+            ("failed", p.failed, before.failed),
+            ("late", p.late, before.late),
+        ] {
+            if now > then {
+                let what = match kind {
+                    "503" => "rejected (queue full)",
+                    "failed" => "timed out or failed",
+                    _ => "sent late",
+                };
+                self.events.push((
+                    p.elapsed_s,
+                    kind.to_string(),
+                    format!("{} {what}", now - then),
+                ));
+            }
+        }
+        if self.events.len() > 200 {
+            self.events.drain(..self.events.len() - 200);
+        }
+    }
+}
+
+/// Run a load test (`work`, given a progress sink) on a background thread while the live view
+/// follows it; `q` (or Ctrl-C) cancels `stop` and the view stays until the test has written
+/// its results.
+pub fn run_load_live<T: Send + 'static>(
+    title: &str,
+    api: &str,
+    planned_s: f64,
+    stop: tokio_util::sync::CancellationToken,
+    work: impl FnOnce(Box<dyn FnMut(&loadgen::Progress) + Send>) -> T + Send + 'static,
+) -> Result<T, LiveError> {
+    use std::sync::{Arc, Mutex};
+    if !std::io::stdout().is_terminal() {
+        return Err(LiveError::NoTerminal);
+    }
+    let view = Arc::new(Mutex::new(LiveView::of_load(title, api, planned_s)));
+    let shared = view.clone();
+    let mut before = loadgen::Progress::default();
+    let sink = Box::new(move |p: &loadgen::Progress| {
+        let mut v = shared.lock().unwrap_or_else(|e| e.into_inner());
+        v.push_load_second(p, &before);
+        before = p.clone();
+    });
+    let mut terminal = ratatui::try_init().map_err(LiveError::Io)?;
+    let handle = std::thread::spawn(move || work(sink));
+    let drawn = (|| -> Result<(), LiveError> {
+        while !handle.is_finished() {
+            let frame = view.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            terminal
+                .draw(|f| draw(f, &frame, Mode::Live))
+                .map_err(LiveError::Io)?;
+            if event::poll(Duration::from_millis(200)).map_err(LiveError::Io)? {
+                if let TermEvent::Key(key) = event::read().map_err(LiveError::Io)? {
+                    let ctrl_c = key.code == KeyCode::Char('c')
+                        && key
+                            .modifiers
+                            .contains(ratatui::crossterm::event::KeyModifiers::CONTROL);
+                    if key.kind == KeyEventKind::Press
+                        && (ctrl_c || matches!(key.code, KeyCode::Char('q') | KeyCode::Esc))
+                    {
+                        stop.cancel();
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    ratatui::restore();
+    if drawn.is_err() {
+        stop.cancel();
+    }
+    let out = handle
+        .join()
+        .map_err(|_| LiveError::Io(std::io::Error::other("the load test thread panicked")))?;
+    drawn?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,9 +575,9 @@ mod tests {
     use ratatui::Terminal;
     use std::path::Path;
 
-    fn frame_text(view: &LiveView, playback: Playback) -> String {
+    fn frame_text(view: &LiveView, mode: Mode) -> String {
         let mut terminal = Terminal::new(TestBackend::new(100, 28)).expect("test backend");
-        terminal.draw(|f| draw(f, view, playback)).expect("draws");
+        terminal.draw(|f| draw(f, view, mode)).expect("draws");
         let buffer = terminal.backend().buffer().clone();
         let mut out = String::new();
         for y in 0..buffer.area.height {
@@ -466,21 +600,44 @@ mod tests {
     #[test]
     fn frame_during_the_overload_step() {
         let view = LiveView::of(&steps_sim(15 * 60));
-        let playback = Playback {
+        let playback = Mode::Replay(Playback {
             speed: 60.0,
             paused: false,
-        };
+        });
         insta::assert_snapshot!(frame_text(&view, playback));
+    }
+
+    #[test]
+    fn frame_of_a_live_load_test() {
+        let mut view = LiveView::of_load("load test of http://127.0.0.1:8080/", "api", 60.0);
+        let mut before = loadgen::Progress::default();
+        for second in 1..=20u64 {
+            let p = loadgen::Progress {
+                elapsed_s: second as f64,
+                planned_s: 60.0,
+                sent: second * 50,
+                completed: second * 48,
+                rejected: if second > 15 { (second - 15) * 2 } else { 0 },
+                rate_rps: 50.0 + (second % 5) as f64 * 10.0,
+                p50_ms: Some(100.0 + second as f64),
+                p99_ms: Some(180.0 + 2.0 * second as f64),
+                in_flight: 6,
+                ..loadgen::Progress::default()
+            };
+            view.push_load_second(&p, &before);
+            before = p;
+        }
+        insta::assert_snapshot!(frame_text(&view, Mode::Live));
     }
 
     #[test]
     fn frame_when_finished_and_on_a_tiny_terminal() {
         let sim = steps_sim(3600);
         let view = LiveView::of(&sim);
-        let playback = Playback {
+        let playback = Mode::Replay(Playback {
             speed: 60.0,
             paused: true,
-        };
+        });
         let text = frame_text(&view, playback);
         assert!(text.contains("finished"), "{text}");
         // Resize safety: drawing into a very small area must not panic.
