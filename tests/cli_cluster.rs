@@ -51,3 +51,28 @@ fn overprovisioning_cuts_the_tail_during_a_spike() {
         .iter()
         .any(|e| e["kind"] == "preemption"));
 }
+
+#[test]
+fn a_batch_job_on_spot_finishes_and_reports_its_cost() {
+    let r = run(&example("batch-spot.toml"));
+    let job = &r["batch_jobs"][0];
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let n = |k: &str| job[k].as_u64().expect(k);
+    assert_eq!(n("batches"), 400);
+    assert_eq!(
+        n("batches"),
+        n("succeeded") + n("failed") + n("dead_lettered") + n("unfinished")
+    );
+    assert_eq!(n("items_processed"), 200_000);
+    // 1 % of attempts fail in the user's code and are retried through the DLQ's receives.
+    assert!(n("failed_attempts") > 0 && n("attempts") > n("batches"));
+    let took = job["completion_time_s"].as_f64().unwrap();
+    // 400 batches of ~90 s over 8 workers ≈ 75 min of work, plus node boots.
+    assert!((4000.0..9000.0).contains(&took), "{took}");
+    assert!(job["cost_usd"].as_f64().unwrap() > 0.5);
+    assert!(r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "batch_complete"));
+}

@@ -216,13 +216,55 @@ fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<S
         id: format!("{prefix}{}", slug(name)),
         blocks,
     };
-    vec![
+    let mut sections = vec![
         sec("Summary and SLO verdict", summary(run)),
         sec("Timelines", timelines(r, palette, prefix)),
         sec("Latency", latency(r, palette, prefix)),
         sec("Cost", cost(r, palette, prefix)),
-        sec("Events", events(r)),
-    ]
+    ];
+    if !r.batch_jobs.is_empty() {
+        sections.push(sec("Batch jobs", batch_jobs(r)));
+    }
+    sections.push(sec("Events", events(r)));
+    sections
+}
+
+/// Batch jobs: how long each took, what became of its batches, what it cost.
+fn batch_jobs(r: &Results) -> Vec<Block> {
+    let rows = r
+        .batch_jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.name.clone(),
+                j.status.replace('_', " "),
+                j.completion_time_s.map_or("–".into(), span),
+                format!("{} / {}", j.succeeded, j.batches),
+                j.dead_lettered.to_string(),
+                j.failed.to_string(),
+                j.failed_attempts.to_string(),
+                j.interrupted_attempts.to_string(),
+                j.worker_starts.to_string(),
+                usd(j.cost_usd),
+            ]
+        })
+        .collect();
+    vec![table(
+        &[
+            "job",
+            "status",
+            "completion time",
+            "batches succeeded",
+            "dead-lettered",
+            "failed (no DLQ)",
+            "failed attempts",
+            "attempts lost to interruptions",
+            "worker starts",
+            "cost (USD)",
+        ],
+        &[false, false, true, true, true, true, true, true, true, true],
+        rows,
+    )]
 }
 
 fn mean_replicas(r: &Results, api: &sim::results::ApiResults) -> f64 {

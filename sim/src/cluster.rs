@@ -24,6 +24,13 @@ pub enum PodRef {
     },
     /// A placeholder pod (overprovisioning), by index.
     Placeholder(u32),
+    /// A worker pod of a batch job (job index, worker slot).
+    BatchWorker {
+        /// Batch job index.
+        job: u32,
+        /// Worker slot.
+        worker: u32,
+    },
 }
 
 /// A pod's share of a time-sliced (or MPS) physical GPU.
@@ -87,6 +94,8 @@ pub struct Cluster {
     groups: Vec<NodeGroup>,
     nodes: Vec<Node>,
     api_count: usize,
+    /// Cost owners: the APIs, then the batch jobs.
+    owners: usize,
     /// Groups in placement order: priority descending, then file order.
     placement_order: Vec<usize>,
     alive_per_group: Vec<u32>,
@@ -120,8 +129,10 @@ fn give(free: &mut Requests, r: &Requests) {
 }
 
 impl Cluster {
-    /// A cluster with each group at `min_instances` Ready nodes.
-    pub fn new(groups: &[NodeGroup], api_count: usize) -> Cluster {
+    /// A cluster with each group at `min_instances` Ready nodes; node cost is attributed to
+    /// `api_count` APIs and `job_count` batch jobs.
+    pub fn new(groups: &[NodeGroup], api_count: usize, job_count: usize) -> Cluster {
+        let owners = api_count + job_count;
         let mut placement_order: Vec<usize> = (0..groups.len()).collect();
         placement_order.sort_by_key(|&g| std::cmp::Reverse(groups[g].priority));
         let n = groups.len();
@@ -129,13 +140,14 @@ impl Cluster {
             groups: groups.to_vec(),
             nodes: Vec::new(),
             api_count,
+            owners,
             placement_order,
             alive_per_group: vec![0; n],
             ready_per_group: vec![0; n],
             peak_per_group: vec![0; n],
             node_seconds: vec![0.0; n],
-            api_cost_usd: vec![0.0; api_count],
-            attributed_rate: vec![0.0; api_count],
+            api_cost_usd: vec![0.0; owners],
+            attributed_rate: vec![0.0; owners],
             last_update: SimTime::ZERO,
         };
         for (g, group) in groups.iter().enumerate() {
@@ -407,13 +419,17 @@ impl Cluster {
     /// shares on a node are scaled down if they add up to more than the whole node.
     fn refresh_rates(&mut self) {
         self.attributed_rate.iter_mut().for_each(|r| *r = 0.0);
-        let mut used = vec![Requests::default(); self.api_count];
+        let mut used = vec![Requests::default(); self.owners];
         for n in self.nodes.iter().filter(|n| n.state != NodeState::Gone) {
             let g = &self.groups[n.group];
             used.iter_mut().for_each(|u| *u = Requests::default());
             for (pod, r, _) in &n.pods {
-                if let PodRef::Replica { api, .. } = pod {
-                    give(&mut used[*api as usize], r);
+                match pod {
+                    PodRef::Replica { api, .. } => give(&mut used[*api as usize], r),
+                    PodRef::BatchWorker { job, .. } => {
+                        give(&mut used[self.api_count + *job as usize], r)
+                    }
+                    PodRef::Placeholder(_) => {}
                 }
             }
             let share = |u: &Requests| {
@@ -465,7 +481,7 @@ impl Cluster {
         &self.peak_per_group
     }
 
-    /// Node cost attributed to each API so far.
+    /// Node cost attributed to each API so far, then to each batch job.
     pub fn api_cost_usd(&self) -> &[f64] {
         &self.api_cost_usd
     }
@@ -612,7 +628,7 @@ rps = 1
 
     #[test]
     fn placement_prefers_priority_then_fits() {
-        let mut c = Cluster::new(&groups(), 1);
+        let mut c = Cluster::new(&groups(), 1, 0);
         // m5.xlarge: 3920m − 125m DaemonSets = 3795m free.
         let first = c.find_node(req(3000), &[0, 1]).expect("fits on big");
         assert_eq!(c.node(first).group, 1);
@@ -630,7 +646,7 @@ rps = 1
 
     #[test]
     fn preemption_picks_fewest_lower_priority_victims() {
-        let mut c = Cluster::new(&groups(), 1);
+        let mut c = Cluster::new(&groups(), 1, 0);
         let big = c.find_node(req(1), &[1]).expect("big");
         for i in 0..3 {
             c.bind(big, PodRef::Placeholder(i), req(1200), -10, SimTime::ZERO);
@@ -643,7 +659,7 @@ rps = 1
 
     #[test]
     fn scale_up_plan_counts_nodes_and_waste() {
-        let c = Cluster::new(&groups(), 1);
+        let c = Cluster::new(&groups(), 1, 0);
         let pods = vec![req(1000); 5];
         let (nodes, helped, waste) = c.plan_scale_up(1, &pods, 10);
         assert_eq!((nodes, helped), (2, 5));
@@ -653,7 +669,7 @@ rps = 1
 
     #[test]
     fn cost_of_a_known_node_hour_mix_to_the_cent() {
-        let mut c = Cluster::new(&groups(), 1);
+        let mut c = Cluster::new(&groups(), 1, 0);
         let extra = c.launch(1, SimTime::from_secs(1800));
         c.node_ready(extra, SimTime::from_secs(1900));
         c.terminate(extra, SimTime::from_secs(5400));

@@ -22,6 +22,9 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
+mod batch_jobs;
+
+use crate::batch::{BatchRuntime, WorkerState};
 use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef, SharedGpu};
 use crate::metrics::{MetricPipeline, PodSample};
 use crate::results::{
@@ -48,7 +51,7 @@ pub enum SimError {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum EventKind {
+pub(crate) enum EventKind {
     Completion {
         api: u16,
         process: u16,
@@ -83,10 +86,30 @@ enum EventKind {
         api: u32,
     },
     TimelineTick,
+    BatchSubmit {
+        job: u32,
+    },
+    WorkerReady {
+        job: u32,
+        worker: u32,
+        epoch: u32,
+    },
+    BatchDone {
+        job: u32,
+        worker: u32,
+        epoch: u32,
+    },
+    BatchVisible {
+        job: u32,
+        batch: u32,
+    },
+    BatchTimeout {
+        job: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Scheduled {
+pub(crate) struct Scheduled {
     at: SimTime,
     seq: u64,
     kind: EventKind,
@@ -298,6 +321,8 @@ pub struct Simulation {
     /// Pods waiting for a node.
     pending: Vec<PodRef>,
     placeholders: Vec<PlaceholderPod>,
+    /// Batch jobs (see `batch_jobs.rs`).
+    pub(crate) batch: Vec<BatchRuntime>,
     groups: Vec<GroupRuntime>,
     /// Nodes being drained by a scale-down.
     draining: Vec<NodeId>,
@@ -316,7 +341,11 @@ impl Simulation {
     /// Set up the cluster, the APIs' initial replicas (running and ready at t = 0) and the
     /// first events.
     pub fn new(scenario: Scenario) -> Result<Simulation, SimError> {
-        let cluster = Cluster::new(&scenario.node_groups, scenario.apis.len());
+        let cluster = Cluster::new(
+            &scenario.node_groups,
+            scenario.apis.len(),
+            scenario.batch_jobs.len(),
+        );
         let mut sim = Simulation {
             now: SimTime::ZERO,
             seq: 0,
@@ -333,6 +362,20 @@ impl Simulation {
             arrival_order: BinaryHeap::new(),
             pending: Vec::new(),
             placeholders: Vec::new(),
+            batch: scenario
+                .batch_jobs
+                .iter()
+                .map(|j| {
+                    BatchRuntime::new(
+                        j.clone(),
+                        ServiceSampler::new(
+                            j.service_time.clone(),
+                            stream(scenario.seed, &format!("batch-service/{}", j.name)),
+                        ),
+                        stream(scenario.seed, &format!("batch-failures/{}", j.name)),
+                    )
+                })
+                .collect(),
             groups: scenario
                 .node_groups
                 .iter()
@@ -446,6 +489,12 @@ impl Simulation {
         }
         for g in 0..sim.scenario.node_groups.len() {
             sim.schedule_spot_reclaim(g);
+        }
+        for j in 0..sim.batch.len() {
+            let at = sim.batch[j].spec.submit_at;
+            if at <= sim.scenario.duration {
+                sim.schedule(at, EventKind::BatchSubmit { job: j as u32 });
+            }
         }
         sim.schedule(sim.scenario.timeline_step, EventKind::TimelineTick);
         Ok(sim)
@@ -663,6 +712,15 @@ impl Simulation {
                 self.schedule(self.now + tick, EventKind::PolicyTick { api });
             }
             EventKind::Scrape { api } => self.scrape(api as usize),
+            EventKind::BatchSubmit { job } => self.submit_batch_job(job as usize),
+            EventKind::WorkerReady { job, worker, epoch } => {
+                self.worker_ready(job as usize, worker as usize, epoch)
+            }
+            EventKind::BatchDone { job, worker, epoch } => {
+                self.batch_done(job as usize, worker as usize, epoch)
+            }
+            EventKind::BatchVisible { job, batch } => self.batch_visible(job as usize, batch),
+            EventKind::BatchTimeout { job } => self.batch_timeout(job as usize),
             EventKind::TimelineTick => {
                 self.sample_timeline();
                 let next = self.now + self.scenario.timeline_step;
@@ -960,6 +1018,10 @@ impl Simulation {
                 let p = &self.placeholders[i as usize];
                 (p.requests, &p.node_groups, p.priority)
             }
+            PodRef::BatchWorker { job, .. } => {
+                let j = &self.batch[job as usize].spec;
+                (j.requests, &j.node_groups, j.priority)
+            }
         }
     }
 
@@ -985,6 +1047,9 @@ impl Simulation {
                 PodRef::Replica { api, slot } => {
                     self.apis[api as usize].replicas[slot as usize].node = None
                 }
+                PodRef::BatchWorker { job, worker } => {
+                    self.batch[job as usize].workers[worker as usize].node = None
+                }
             }
         }
         self.bind(pod, node);
@@ -1008,6 +1073,9 @@ impl Simulation {
                 PodRef::Placeholder(_) => self.pending.push(victim),
                 // Preempted replicas stop at once (no graceful drain is modelled for them).
                 PodRef::Replica { api, slot } => self.kill_replica(api as usize, slot as usize),
+                PodRef::BatchWorker { job, worker } => {
+                    self.kill_worker(job as usize, worker as usize)
+                }
             }
         }
         true
@@ -1019,13 +1087,19 @@ impl Simulation {
                 format!("{} replica {slot}", self.apis[api as usize].spec.name)
             }
             PodRef::Placeholder(i) => format!("placeholder {i}"),
+            PodRef::BatchWorker { job, worker } => {
+                format!(
+                    "batch job {} worker {worker}",
+                    self.batch[job as usize].spec.name
+                )
+            }
         }
     }
 
     fn pod_api_name(&self, pod: PodRef) -> Option<String> {
         match pod {
             PodRef::Replica { api, .. } => Some(self.apis[api as usize].spec.name.clone()),
-            PodRef::Placeholder(_) => None,
+            PodRef::Placeholder(_) | PodRef::BatchWorker { .. } => None,
         }
     }
 
@@ -1036,6 +1110,9 @@ impl Simulation {
         let shared_gpu = self.cluster.bind(node, pod, requests, priority, now);
         match pod {
             PodRef::Placeholder(i) => self.placeholders[i as usize].node = Some(node),
+            PodRef::BatchWorker { job, worker } => {
+                self.worker_bound(job as usize, worker as usize, node, shared_gpu)
+            }
             PodRef::Replica { api: a, slot } => {
                 let api = &mut self.apis[a as usize];
                 let replica = &mut api.replicas[slot as usize];
@@ -1095,10 +1172,20 @@ impl Simulation {
         order.sort_by_key(|(i, pod)| (std::cmp::Reverse(self.pod_spec(*pod).2), *i));
         let mut still = Vec::new();
         for (_, pod) in order {
-            if let PodRef::Replica { api, slot } = pod {
-                if self.apis[api as usize].replicas[slot as usize].state != ReplicaState::Pending {
-                    continue;
+            match pod {
+                PodRef::Replica { api, slot }
+                    if self.apis[api as usize].replicas[slot as usize].state
+                        != ReplicaState::Pending =>
+                {
+                    continue
                 }
+                PodRef::BatchWorker { job, worker }
+                    if self.batch[job as usize].workers[worker as usize].state
+                        != WorkerState::Pending =>
+                {
+                    continue
+                }
+                _ => {}
             }
             if self.try_place(pod, true) {
                 if let PodRef::Replica { api, .. } = pod {
@@ -1184,6 +1271,7 @@ impl Simulation {
                 }
                 self.pending.push(pod);
             }
+            PodRef::BatchWorker { job, worker } => self.evict_worker(job as usize, worker as usize),
             PodRef::Replica { api: a, slot } => {
                 let (a, v) = (a as usize, slot as usize);
                 if matches!(
@@ -1212,6 +1300,9 @@ impl Simulation {
         match pod {
             PodRef::Replica { api, slot } => self.apis[api as usize].replicas[slot as usize].node,
             PodRef::Placeholder(i) => self.placeholders[i as usize].node,
+            PodRef::BatchWorker { job, worker } => {
+                self.batch[job as usize].workers[worker as usize].node
+            }
         }
     }
 
@@ -1255,6 +1346,9 @@ impl Simulation {
                     self.pending.push(pod);
                 }
                 PodRef::Replica { api: a, slot } => self.kill_replica(a as usize, slot as usize),
+                PodRef::BatchWorker { job, worker } => {
+                    self.kill_worker(job as usize, worker as usize)
+                }
             }
         }
         let group = self.cluster.node(node).group;
@@ -1688,6 +1782,15 @@ impl Simulation {
             s.timed_out = 0;
             s.latency.reset();
         }
+        for job in &self.batch {
+            let n = &job.spec.name;
+            push(format!("batch_queue/{n}"), Some(job.queue.len() as f64));
+            push(
+                format!("batch_workers/{n}"),
+                Some(job.ready_workers() as f64),
+            );
+            push(format!("batches_done/{n}"), Some(job.succeeded as f64));
+        }
         // Busy GPUs per group: each replica's GPUs, weighted by its busy workers.
         let mut busy_gpus = vec![0.0; self.scenario.node_groups.len()];
         for api in &self.apis {
@@ -1809,8 +1912,10 @@ impl Simulation {
                     * (group.instance.on_demand_usd_per_hour - group.price_usd_per_hour),
             })
             .collect();
+        let batch_jobs = self.batch_results();
         let node_cost: f64 = node_groups.iter().map(|g| g.cost_usd).sum();
-        let attributed: f64 = apis.iter().map(|a| a.cost_usd).sum();
+        let attributed: f64 = apis.iter().map(|a| a.cost_usd).sum::<f64>()
+            + batch_jobs.iter().map(|j| j.cost_usd).sum::<f64>();
         let control_plane_cost_usd = duration_s / 3600.0 * self.scenario.control_plane_usd_per_hour;
         Results {
             schema: SCHEMA.into(),
@@ -1822,6 +1927,7 @@ impl Simulation {
             truncated_at_s: (end < self.scenario.duration).then_some(duration_s),
             apis,
             node_groups,
+            batch_jobs,
             control_plane_cost_usd,
             idle_cost_usd: (node_cost - attributed).max(0.0),
             cost_usd_total: node_cost + control_plane_cost_usd,

@@ -4,6 +4,7 @@
 //! give byte-identical results: time is an integer ([`SimTime`]) and every stochastic component
 //! draws from its own stream derived from the seed ([`rng`]).
 
+pub(crate) mod batch;
 pub mod catalog;
 pub mod cluster;
 pub mod engine;

@@ -36,6 +36,9 @@ pub struct Results {
     pub apis: Vec<ApiResults>,
     /// Per node group, in scenario order.
     pub node_groups: Vec<NodeGroupResults>,
+    /// Per batch job, in scenario order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_jobs: Vec<BatchJobResults>,
     /// EKS control-plane fee over the run.
     pub control_plane_cost_usd: f64,
     /// Node cost not attributed to any API's requests (empty capacity).
@@ -179,6 +182,44 @@ pub struct NodeGroupResults {
     pub failed_launches: u64,
     /// What the same node-hours would have cost more on demand.
     pub spot_savings_usd: f64,
+}
+
+/// One batch job's figures. Batches balance: `batches = succeeded + failed + dead_lettered +
+/// unfinished`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchJobResults {
+    /// Job name.
+    pub name: String,
+    /// `succeeded`, `completed_with_failures`, `timed_out`, `running` (at the end of the run)
+    /// or `not_submitted`.
+    pub status: String,
+    /// Submission time, seconds.
+    pub submitted_at_s: f64,
+    /// From submission to the last batch's outcome (or the timeout), seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time_s: Option<f64>,
+    /// Batches in the job.
+    pub batches: u64,
+    /// Batches processed successfully.
+    pub succeeded: u64,
+    /// Batches that failed with no dead-letter queue to retry them.
+    pub failed: u64,
+    /// Batches moved to the dead-letter queue after `max_receive_count` receives.
+    pub dead_lettered: u64,
+    /// Batches without an outcome (timed out or still running).
+    pub unfinished: u64,
+    /// Items in succeeded batches.
+    pub items_processed: u64,
+    /// Attempts (receives) in all.
+    pub attempts: u64,
+    /// Attempts that failed in the user's code.
+    pub failed_attempts: u64,
+    /// Attempts lost with their worker's node (spot reclaim, preemption).
+    pub interrupted_attempts: u64,
+    /// Worker pods started (replacements included).
+    pub worker_starts: u64,
+    /// Node cost attributed to the job's workers by their share of requested resources.
+    pub cost_usd: f64,
 }
 
 /// Series sampled at a fixed step; `t_s[i]` is the end of the i-th step. Counters (`rps`,

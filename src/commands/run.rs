@@ -134,10 +134,20 @@ pub fn summary(r: &Results) -> String {
         },
         r.seed
     );
-    out.push_str(&format!(
-        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n",
-        "API", "requests", "p50 ms", "p99 ms", "rejected", "timeout", "replicas", "cost USD", "SLO"
-    ));
+    if !r.apis.is_empty() {
+        out.push_str(&format!(
+            "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n",
+            "API",
+            "requests",
+            "p50 ms",
+            "p99 ms",
+            "rejected",
+            "timeout",
+            "replicas",
+            "cost USD",
+            "SLO"
+        ));
+    }
     for api in &r.apis {
         let requests = api.requests.max(1) as f64;
         let verdict = if api.slo.checks.is_empty() {
@@ -167,6 +177,30 @@ pub fn summary(r: &Results) -> String {
             api.cost_usd,
             verdict
         ));
+    }
+    if !r.batch_jobs.is_empty() {
+        if !r.apis.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "{:<16} {:<24} {:>10} {:>9} {:>9} {:>9} {:>10}\n",
+            "batch job", "status", "took", "batches", "retried", "lost", "cost USD"
+        ));
+        for j in &r.batch_jobs {
+            let took = j
+                .completion_time_s
+                .map_or("-".to_string(), |t| format!("{:.0} s", t));
+            out.push_str(&format!(
+                "{:<16} {:<24} {:>10} {:>9} {:>9} {:>9} {:>10.2}\n",
+                j.name,
+                j.status,
+                took,
+                format!("{}/{}", j.succeeded, j.batches),
+                j.failed_attempts,
+                j.interrupted_attempts,
+                j.cost_usd
+            ));
+        }
     }
     out.push('\n');
     out.push_str(&format!(

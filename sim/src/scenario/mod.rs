@@ -18,7 +18,7 @@ use crate::time::SimTime;
 use crate::traffic::Traffic;
 use crate::units::DurationSpec;
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
-use schema::{ApiSpec, ScenarioFile, SloSpec};
+use schema::{ApiSpec, BatchJobSpec, ScenarioFile, SloSpec};
 
 /// A scenario that failed to load: where, and what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -92,6 +92,8 @@ pub struct Scenario {
     pub cluster_autoscaler: ClusterAutoscaler,
     /// Placeholder pods (overprovisioning).
     pub placeholders: Vec<Placeholder>,
+    /// Batch jobs.
+    pub batch_jobs: Vec<BatchJob>,
 }
 
 /// Validated cluster-autoscaler settings.
@@ -139,6 +141,44 @@ pub struct Placeholder {
     pub requests: Requests,
     /// Priority class value.
     pub priority: i32,
+}
+
+/// A validated batch job (see [`schema::BatchJobSpec`]).
+#[derive(Debug, Clone)]
+pub struct BatchJob {
+    /// Unique name.
+    pub name: String,
+    /// Submission time.
+    pub submit_at: SimTime,
+    /// Worker pods.
+    pub workers: u32,
+    /// Items in the job.
+    pub items: u64,
+    /// Items per batch.
+    pub batch_size: u64,
+    /// Groups the workers may use.
+    pub node_groups: Vec<usize>,
+    /// Requests of one worker.
+    pub requests: Requests,
+    /// Scheduling to ready.
+    pub startup_time: SimTime,
+    /// Time for one batch.
+    pub service_time: ServiceTime,
+    /// Probability that an attempt fails.
+    pub failure_rate: f64,
+    /// Stop the job this long after submission.
+    pub timeout: Option<SimTime>,
+    /// Receives per batch before it is dead-lettered; `None`: no DLQ, one attempt per batch.
+    pub max_receive_count: Option<u32>,
+    /// Priority class value.
+    pub priority: i32,
+}
+
+impl BatchJob {
+    /// Batches in the job (the last one may be short).
+    pub fn batches(&self) -> u64 {
+        self.items.div_ceil(self.batch_size)
+    }
 }
 
 /// A node group with its instance type resolved and DaemonSet overhead subtracted.
@@ -289,8 +329,12 @@ impl Scenario {
         check_slo(&file.slo, "slo")?;
         let catalog = build_catalog(&file)?;
         let node_groups = build_node_groups(&file, &catalog)?;
-        if file.apis.is_empty() {
-            return Err(FieldError::new("apis", "expected at least one [[apis]] entry").into());
+        if file.apis.is_empty() && file.batch_jobs.is_empty() {
+            return Err(FieldError::new(
+                "apis",
+                "expected at least one [[apis]] or [[batch_jobs]] entry",
+            )
+            .into());
         }
         let cluster_autoscaler = build_cluster_autoscaler(&file.cluster.autoscaler)?;
         let mut placeholders = Vec::new();
@@ -323,6 +367,18 @@ impl Scenario {
             }
             apis.push(build_api(spec, &path, &file, &node_groups, base_dir)?);
         }
+        let mut batch_jobs = Vec::with_capacity(file.batch_jobs.len());
+        for (i, spec) in file.batch_jobs.iter().enumerate() {
+            let path = format!("batch_jobs[{i}]");
+            if file.batch_jobs[..i].iter().any(|j| j.name == spec.name) {
+                return Err(FieldError::new(
+                    format!("{path}.name"),
+                    format!("duplicate batch job name \"{}\"", spec.name),
+                )
+                .into());
+            }
+            batch_jobs.push(build_batch_job(spec, &path, &node_groups, base_dir)?);
+        }
         Ok(Scenario {
             name: file.name.clone().unwrap_or_else(|| "scenario".into()),
             duration,
@@ -333,6 +389,7 @@ impl Scenario {
             apis,
             cluster_autoscaler,
             placeholders,
+            batch_jobs,
             file,
         })
     }
@@ -913,6 +970,95 @@ fn build_api(
         slo,
         priority: spec.priority,
         service_scale,
+    })
+}
+
+fn build_batch_job(
+    spec: &BatchJobSpec,
+    path: &str,
+    groups: &[NodeGroup],
+    base_dir: &Path,
+) -> Result<BatchJob, LoadError> {
+    let workers = positive_u32(Some(spec.workers), 1, format!("{path}.workers"))?;
+    if spec.items == 0 {
+        return Err(
+            FieldError::new(format!("{path}.items"), "expected an integer ≥ 1, found 0").into(),
+        );
+    }
+    let batch_size = match spec.batch_size {
+        Some(0) => {
+            return Err(FieldError::new(
+                format!("{path}.batch_size"),
+                "expected an integer ≥ 1, found 0",
+            )
+            .into())
+        }
+        Some(n) => n,
+        None => 1,
+    };
+    let failure_rate = spec.failure_rate.unwrap_or(0.0);
+    if !(0.0..1.0).contains(&failure_rate) {
+        return Err(FieldError::new(
+            format!("{path}.failure_rate"),
+            format!("expected a probability in [0, 1), found {failure_rate}"),
+        )
+        .into());
+    }
+    let max_receive_count = match &spec.sqs_dead_letter_queue {
+        Some(dlq) => Some(positive_u32(
+            Some(dlq.max_receive_count),
+            1,
+            format!("{path}.sqs_dead_letter_queue.max_receive_count"),
+        )?),
+        None => None,
+    };
+    let timeout = match spec.timeout {
+        Some(DurationSpec(t)) if t == SimTime::ZERO => {
+            return Err(
+                FieldError::new(format!("{path}.timeout"), "expected a duration > 0").into(),
+            )
+        }
+        other => other.map(|d| d.0),
+    };
+    if spec.compute.mig_profile.is_some() {
+        return Err(FieldError::new(
+            format!("{path}.compute.mig_profile"),
+            "batch workers take whole GPUs (or a time-sliced share); MIG is for APIs",
+        )
+        .into());
+    }
+    let requests = Requests {
+        cpu_m: spec.compute.cpu.millicores(),
+        mem_mib: spec.compute.mem.mebibytes(),
+        gpu: spec.compute.gpu,
+        ..Requests::default()
+    };
+    let allowed = group_selector(&spec.node_groups, &spec.tolerations, groups, path)?;
+    check_fits(
+        requests,
+        &allowed,
+        groups,
+        &format!("{path}.compute"),
+        "a worker",
+    )?;
+    Ok(BatchJob {
+        name: spec.name.clone(),
+        submit_at: spec.submit_at.map_or(SimTime::ZERO, |d| d.0),
+        workers,
+        items: spec.items,
+        batch_size,
+        node_groups: allowed,
+        requests,
+        startup_time: spec.startup_time.map_or(SimTime::ZERO, |d| d.0),
+        service_time: ServiceTime::from_spec(
+            &spec.service_time,
+            &format!("{path}.service_time"),
+            base_dir,
+        )?,
+        failure_rate,
+        timeout,
+        max_receive_count,
+        priority: spec.priority,
     })
 }
 

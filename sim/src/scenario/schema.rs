@@ -32,11 +32,15 @@ pub struct ScenarioFile {
     pub instance_types: Vec<InstanceTypeSpec>,
     /// Node groups (at least one).
     pub node_groups: Vec<NodeGroupSpec>,
-    /// Inference APIs (at least one).
+    /// Inference APIs (at least one API or batch job).
+    #[serde(default)]
     pub apis: Vec<ApiSpec>,
     /// Placeholder pods holding spare capacity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overprovisioning: Vec<PlaceholderSpec>,
+    /// Cortex Batch API jobs submitted during the run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_jobs: Vec<BatchJobSpec>,
     /// What `simctl tune` searches (ignored by `simctl run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneSpec>,
@@ -148,6 +152,61 @@ impl Default for ClusterAutoscalerSpec {
             max_node_group_backoff: d(1800),
         }
     }
+}
+
+/// A Cortex Batch API job: `workers` pods pull batches of `batch_size` items from a queue (SQS
+/// in Cortex); a failed batch is retried until `max_receive_count` receives, then
+/// dead-lettered; a batch whose worker dies (a spot reclaim) reappears after the 30 s
+/// visibility timeout.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchJobSpec {
+    /// Unique among batch jobs.
+    pub name: String,
+    /// When the job is submitted (default at the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit_at: Option<DurationSpec>,
+    /// Worker pods (Cortex `workers`; no autoscaling).
+    pub workers: u32,
+    /// Items in the job (`item_list.items`).
+    pub items: u64,
+    /// Items per batch (`item_list.batch_size`, default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u64>,
+    /// Node groups the workers may use (all when empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_groups: Vec<String>,
+    /// Resources of one worker.
+    pub compute: ComputeSpec,
+    /// Scheduling to ready, per worker pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_time: Option<DurationSpec>,
+    /// Time one worker takes for one whole batch.
+    pub service_time: ServiceTimeSpec,
+    /// Probability that one attempt at a batch fails (an error in the user's code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_rate: Option<f64>,
+    /// The job is stopped this long after submission (Cortex `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+    /// Retry failed batches through a dead-letter queue (without one, each batch is attempted
+    /// once, as in Cortex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqs_dead_letter_queue: Option<DeadLetterSpec>,
+    /// Priority class value of the workers.
+    #[serde(default)]
+    pub priority: i32,
+    /// Taints the workers tolerate (as for APIs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<String>,
+}
+
+/// `sqs_dead_letter_queue`: how often a batch may be received before it is dead-lettered.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterSpec {
+    /// Receives (attempts) per batch, at least 1.
+    pub max_receive_count: u32,
 }
 
 /// Placeholder pods that hold spare capacity (the cluster-autoscaler overprovisioning pattern):
