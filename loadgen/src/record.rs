@@ -372,6 +372,7 @@ impl Recorder {
             timed_out: t.timed_out,
             interrupted: t.failed,
             in_flight_at_end: t.unfinished,
+            oom_kills: 0,
             latency_ms: Percentiles::from_histogram(&t.latency),
             queue_wait_ms: Percentiles::default(),
             throughput_rps: if elapsed_s > 0.0 {

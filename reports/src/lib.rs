@@ -355,6 +355,7 @@ pub(crate) mod testdata {
             timed_out: 0,
             interrupted: 0,
             in_flight_at_end: 0,
+            oom_kills: 0,
             latency_ms: Percentiles::from_histogram(&hist),
             queue_wait_ms: Percentiles::default(),
             throughput_rps: 9.9,

@@ -30,6 +30,14 @@ pub struct InstanceType {
 }
 
 impl InstanceType {
+    /// Memory of one GPU, MiB, read from the accelerator's name ("T4 16GB"); what shared GPUs'
+    /// sharers must fit into together.
+    pub fn gpu_memory_mib(&self) -> Option<u64> {
+        let text = self.accelerator?;
+        let gb = text.rsplit(' ').next()?.strip_suffix("GB")?;
+        gb.parse::<u64>().ok().map(|gb| gb * 1024)
+    }
+
     /// Spot interruptions per instance-hour for the Advisor bucket, reading the bucket as the
     /// monthly fraction interrupted: λ = −ln(1 − p) / 730 at the bucket's midpoint
     /// (reference/cluster.md §4; >20 % taken as 25 %).

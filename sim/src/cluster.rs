@@ -86,6 +86,8 @@ pub struct Node {
     gpu_pods: Vec<u32>,
     /// Shared GPUs: pods with a request executing on each physical GPU.
     gpu_busy: Vec<u32>,
+    /// GPU memory loaded by sharers, per physical GPU, MiB.
+    gpu_mem_loaded: Vec<u64>,
 }
 
 /// The cluster's nodes, their occupancy, and the running cost.
@@ -187,6 +189,7 @@ impl Cluster {
             unneeded_since: None,
             gpu_pods: vec![0; shared_gpus],
             gpu_busy: vec![0; shared_gpus],
+            gpu_mem_loaded: vec![0; shared_gpus],
         });
         self.alive_per_group[group] += 1;
         self.peak_per_group[group] = self.peak_per_group[group].max(self.alive_per_group[group]);
@@ -363,6 +366,29 @@ impl Cluster {
             .filter(|n| n.group == group && n.state == NodeState::Ready)
             .map(|n| n.gpu_busy.iter().filter(|b| **b > 0).count() as u32)
             .sum()
+    }
+
+    /// Whether a sharer can load `mib` of GPU memory now: within its MPS client limit, and
+    /// with the memory the other sharers have loaded within the GPU's (time-slicing does not
+    /// isolate memory). Unknown GPU memory never fails.
+    pub fn gpu_memory_fits(&self, gpu: SharedGpu, mib: u64) -> bool {
+        let group = &self.groups[self.nodes[gpu.node.0].group];
+        if group
+            .gpu_memory_per_client_mib
+            .is_some_and(|limit| mib > limit)
+        {
+            return false;
+        }
+        let Some(total) = group.instance.gpu_memory_mib() else {
+            return true;
+        };
+        self.nodes[gpu.node.0].gpu_mem_loaded[gpu.gpu as usize] + mib <= total
+    }
+
+    /// A sharer loaded (`mib` > 0) or freed (`mib` < 0) GPU memory.
+    pub fn load_gpu_memory(&mut self, gpu: SharedGpu, mib: i64) {
+        let loaded = &mut self.nodes[gpu.node.0].gpu_mem_loaded[gpu.gpu as usize];
+        *loaded = loaded.saturating_add_signed(mib);
     }
 
     /// Release a pod's share of a physical GPU.

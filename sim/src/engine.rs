@@ -179,6 +179,10 @@ struct Replica {
     busy: u32,
     /// Its share of a time-sliced / MPS GPU.
     shared_gpu: Option<SharedGpu>,
+    /// GPU memory it has loaded on that shared GPU, MiB.
+    gpu_loaded: u64,
+    /// OOM kills of this pod so far (its CrashLoopBackOff).
+    crashes: u32,
 }
 
 /// Per-step counters for the timeline.
@@ -230,6 +234,7 @@ struct ApiState {
     rejected_no_replica: u64,
     timed_out: u64,
     interrupted: u64,
+    oom_kills: u64,
     latency: Histogram<u64>,
     wait: Histogram<u64>,
     step: StepCounters,
@@ -438,6 +443,7 @@ impl Simulation {
                 rejected_no_replica: 0,
                 timed_out: 0,
                 interrupted: 0,
+                oom_kills: 0,
                 latency: new_histogram(),
                 wait: new_histogram(),
                 step: StepCounters {
@@ -805,6 +811,10 @@ impl Simulation {
         if api.replicas[r as usize].state != ReplicaState::Starting {
             return;
         }
+        if !self.gpu_memory_ok(a, r as usize) {
+            return;
+        }
+        let api = &mut self.apis[a];
         api.set_ready_count_changed(now);
         api.replicas[r as usize].state = ReplicaState::Ready;
         api.ready.push(r);
@@ -818,6 +828,68 @@ impl Simulation {
             inputs: BTreeMap::new(),
         });
         self.release_held(a);
+    }
+
+    /// The replica loads its model onto its shared GPU. If that does not fit (time-slicing
+    /// does not isolate memory; MPS caps each client) it is OOM-killed and the kubelet restarts
+    /// it after CrashLoopBackOff's delay (10 s doubling to 5 min), loading again.
+    fn gpu_memory_ok(&mut self, a: usize, r: usize) -> bool {
+        let mib = self.apis[a].spec.gpu_memory_mib;
+        let Some(gpu) = self.apis[a].replicas[r].shared_gpu else {
+            return true;
+        };
+        if mib == 0 {
+            return true;
+        }
+        if self.cluster.gpu_memory_fits(gpu, mib) {
+            self.cluster.load_gpu_memory(gpu, mib as i64);
+            self.apis[a].replicas[r].gpu_loaded = mib;
+            return true;
+        }
+        let now = self.now;
+        let api = &mut self.apis[a];
+        api.oom_kills += 1;
+        let startup = api.spec.startup_time;
+        let replica = &mut api.replicas[r];
+        replica.crashes += 1;
+        replica.state = ReplicaState::Starting;
+        let backoff = (10u64 << (replica.crashes - 1).min(5)).min(300);
+        let epoch = replica.epoch;
+        let name = api.spec.name.clone();
+        let group = self.cluster.groups()[self.cluster.node(gpu.node).group]
+            .name
+            .clone();
+        self.log(Event {
+            t_s: now.as_secs_f64(),
+            kind: "oom_kill".into(),
+            api: Some(name),
+            node_group: Some(group),
+            message: format!(
+                "replica {r} OOM-killed loading {mib} MiB onto shared GPU {} of node {}; restart in {backoff} s",
+                gpu.gpu, gpu.node.0
+            ),
+            inputs: BTreeMap::new(),
+        });
+        self.schedule(
+            now + SimTime::from_secs(backoff) + startup,
+            EventKind::ReplicaReady {
+                api: a as u32,
+                replica: r as u32,
+                epoch,
+            },
+        );
+        false
+    }
+
+    /// Free the GPU memory a replica loaded.
+    fn unload_gpu_memory(&mut self, a: usize, r: usize) {
+        let replica = &mut self.apis[a].replicas[r];
+        if let (Some(gpu), loaded) = (replica.shared_gpu, replica.gpu_loaded) {
+            if loaded > 0 {
+                self.cluster.load_gpu_memory(gpu, -(loaded as i64));
+            }
+        }
+        replica.gpu_loaded = 0;
     }
 
     /// Hand the activator's held requests to the ready replicas, oldest first.
@@ -983,6 +1055,8 @@ impl Simulation {
                     initial: false,
                     busy: 0,
                     shared_gpu: None,
+                    gpu_loaded: 0,
+                    crashes: 0,
                 });
                 api.replicas.len() - 1
             }
@@ -998,6 +1072,8 @@ impl Simulation {
         replica.initial = initial;
         replica.busy = 0;
         replica.shared_gpu = None;
+        replica.gpu_loaded = 0;
+        replica.crashes = 0;
         let pod = PodRef::Replica {
             api: a as u32,
             slot: slot as u32,
@@ -1121,9 +1197,12 @@ impl Simulation {
                 replica.state = ReplicaState::Starting;
                 let epoch = replica.epoch;
                 if replica.initial && now == SimTime::ZERO {
-                    replica.state = ReplicaState::Ready;
-                    api.set_ready_count_changed(now);
-                    api.ready.push(slot);
+                    if self.gpu_memory_ok(a as usize, slot as usize) {
+                        let api = &mut self.apis[a as usize];
+                        api.replicas[slot as usize].state = ReplicaState::Ready;
+                        api.set_ready_count_changed(now);
+                        api.ready.push(slot);
+                    }
                     return;
                 }
                 api.cold_starts += 1;
@@ -1308,6 +1387,7 @@ impl Simulation {
 
     fn remove_replica(&mut self, a: usize, r: usize) {
         let now = self.now;
+        self.unload_gpu_memory(a, r);
         let replica = &mut self.apis[a].replicas[r];
         replica.state = ReplicaState::Gone;
         replica.epoch = replica.epoch.wrapping_add(1);
@@ -1368,6 +1448,7 @@ impl Simulation {
     /// A replica dies with its node: every request on it fails.
     fn kill_replica(&mut self, a: usize, r: usize) {
         let now = self.now;
+        self.unload_gpu_memory(a, r);
         let api = &mut self.apis[a];
         api.touch(now);
         let replica = &mut api.replicas[r];
@@ -1875,6 +1956,7 @@ impl Simulation {
                 rejected_no_replica: api.rejected_no_replica,
                 timed_out,
                 interrupted,
+                oom_kills: api.oom_kills,
                 in_flight_at_end,
                 latency_ms,
                 queue_wait_ms: Percentiles::from_histogram(&api.wait),
@@ -2359,6 +2441,69 @@ max_replicas = {replicas}
         let r = run(&s).expect("runs");
         balanced(&r);
         r
+    }
+
+    fn shared_gpu_memory(mode: &str, models_gib: &[u32]) -> Results {
+        let mut text = format!(
+            r#"duration = "30m"
+[[node_groups]]
+name = "gpu"
+instance_type = "g4dn.xlarge"
+min_instances = 1
+max_instances = 1
+gpu_sharing = {{ mode = "{mode}", replicas = 4 }}
+"#
+        );
+        for (i, gib) in models_gib.iter().enumerate() {
+            text.push_str(&format!(
+                r#"[[apis]]
+name = "m{i}"
+startup_time = "30s"
+[apis.compute]
+cpu = "500m"
+gpu = 1
+gpu_memory = "{gib}Gi"
+[apis.service_time]
+distribution = "constant"
+value = "100ms"
+[apis.traffic]
+kind = "poisson"
+rps = 1
+[apis.autoscaling]
+min_replicas = 1
+max_replicas = 1
+"#
+            ));
+        }
+        let r = run(&cluster(&text)).expect("runs");
+        balanced(&r);
+        r
+    }
+
+    #[test]
+    fn over_committed_time_sliced_gpu_memory_oom_kills_the_last_to_load() {
+        // A T4 has 16 GB: two 6 GiB models fit, the third does not and crash-loops
+        // (restarts at 10, 20, 40, 80, 160, 300 s backoff + 30 s load each).
+        let r = shared_gpu_memory("time-slicing", &[6, 6, 6]);
+        let kills: Vec<u64> = r.apis.iter().map(|a| a.oom_kills).collect();
+        assert_eq!(kills.iter().filter(|k| **k > 0).count(), 1, "{kills:?}");
+        let victim = kills.iter().position(|k| *k > 0).unwrap();
+        assert!((6..=10).contains(&kills[victim]), "{kills:?}");
+        assert_eq!(r.apis[victim].completed, 0);
+        assert!(r.apis[victim].rejected > 0);
+        assert!(r.events.iter().any(|e| e.kind == "oom_kill"));
+        // Within memory, nobody is killed.
+        let r = shared_gpu_memory("time-slicing", &[5, 5, 5]);
+        assert!(r.apis.iter().all(|a| a.oom_kills == 0));
+    }
+
+    #[test]
+    fn mps_caps_each_client_at_its_share_of_gpu_memory() {
+        // MPS with 4 clients on a 16 GB T4: 4 GiB each, so a 5 GiB model never loads even alone.
+        let r = shared_gpu_memory("mps", &[5, 3]);
+        assert!(r.apis[0].oom_kills > 0 && r.apis[0].completed == 0);
+        assert_eq!(r.apis[1].oom_kills, 0);
+        assert!(r.apis[1].completed > 0);
     }
 
     #[test]

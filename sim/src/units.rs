@@ -122,6 +122,11 @@ impl Quantity {
     pub fn mebibytes(&self) -> u64 {
         (self.value / (1024.0 * 1024.0) - 1e-9).ceil().max(0.0) as u64
     }
+
+    /// Nothing requested (left out of echoed scenarios).
+    pub fn is_zero(&self) -> bool {
+        self.value == 0.0
+    }
 }
 
 impl<'de> Deserialize<'de> for Quantity {

@@ -178,6 +178,12 @@ pub fn summary(r: &Results) -> String {
             verdict
         ));
     }
+    for api in r.apis.iter().filter(|a| a.oom_kills > 0) {
+        out.push_str(&format!(
+            "{}: {} OOM kills loading its model onto an over-committed shared GPU\n",
+            api.name, api.oom_kills
+        ));
+    }
     if !r.batch_jobs.is_empty() {
         if !r.apis.is_empty() {
             out.push('\n');

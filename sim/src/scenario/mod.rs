@@ -216,6 +216,9 @@ pub struct NodeGroup {
     pub co_interruption: f64,
     /// GPU time-slicing / MPS: (pods per physical GPU, context-switch overhead).
     pub gpu_sharing: Option<(u32, f64)>,
+    /// GPU memory one sharer may load (MPS caps each client at 1/replicas); `None` under
+    /// time-slicing, where memory is not isolated and only the sharers' total is bounded.
+    pub gpu_memory_per_client_mib: Option<u64>,
     /// MIG instances one node offers, per profile kind (all zero without MIG).
     pub mig: [u16; crate::mig::KINDS],
     /// Hard taints (NoSchedule / NoExecute) as (key, value).
@@ -277,6 +280,8 @@ pub struct Api {
     pub priority: i32,
     /// Service-time multiplier of its GPU slice (7 / compute slices on MIG, else 1).
     pub service_scale: f64,
+    /// GPU memory one replica loads, MiB (0: not modelled); checked on shared GPUs.
+    pub gpu_memory_mib: u64,
 }
 
 impl Api {
@@ -807,8 +812,15 @@ fn build_node_groups(file: &ScenarioFile, catalog: &[InstanceType]) -> FieldResu
                 _ => return Err(bad()),
             }
         }
+        let gpu_memory_per_client_mib = match (&g.gpu_sharing, gpu_sharing) {
+            (Some(sh), Some((replicas, _))) if sh.mode == "mps" => {
+                instance.gpu_memory_mib().map(|m| m / u64::from(replicas))
+            }
+            _ => None,
+        };
         groups.push(NodeGroup {
             gpu_sharing,
+            gpu_memory_per_client_mib,
             mig,
             taints,
             boot_mu: median.ln(),
@@ -970,6 +982,7 @@ fn build_api(
         slo,
         priority: spec.priority,
         service_scale,
+        gpu_memory_mib: spec.compute.gpu_memory.mebibytes(),
     })
 }
 

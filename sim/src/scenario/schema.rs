@@ -421,6 +421,11 @@ pub struct ComputeSpec {
     pub mem_per_process: Quantity,
     /// Whole GPUs (or one shared-GPU slot).
     pub gpu: u32,
+    /// GPU memory the model and its activations take. On time-sliced GPUs (memory not
+    /// isolated) the sharers must fit together and on MPS each within 1/replicas, or the
+    /// replica is OOM-killed as it loads (and restarts with CrashLoopBackOff).
+    #[serde(skip_serializing_if = "Quantity::is_zero")]
+    pub gpu_memory: Quantity,
     /// A MIG instance of this profile instead of a whole GPU (e.g. `1g.5gb`, `3g.40gb`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mig_profile: Option<String>,
@@ -436,6 +441,7 @@ impl Default for ComputeSpec {
             mem: Quantity::default(),
             mem_per_process: Quantity::default(),
             gpu: 0,
+            gpu_memory: Quantity::default(),
             mig_profile: None,
         }
     }
