@@ -82,6 +82,14 @@ pub struct Node {
     pub pods: Vec<(PodRef, Requests, i32)>,
     /// Since when the cluster autoscaler has found it unneeded.
     pub unneeded_since: Option<SimTime>,
+    /// Spot capacity (reclaimable), or on-demand.
+    pub spot: bool,
+    /// Its instance type (a mixed spot group draws on several).
+    pub instance_type: String,
+    /// What it costs.
+    pub price_usd_per_hour: f64,
+    /// What it would cost on demand.
+    pub on_demand_usd_per_hour: f64,
     /// Shared GPUs: pods assigned to each physical GPU.
     gpu_pods: Vec<u32>,
     /// Shared GPUs: pods with a request executing on each physical GPU.
@@ -104,6 +112,13 @@ pub struct Cluster {
     ready_per_group: Vec<u32>,
     peak_per_group: Vec<u32>,
     node_seconds: Vec<f64>,
+    /// Price of the group's alive nodes together, USD/h, and its on-demand equivalent.
+    rate_per_group: Vec<f64>,
+    on_demand_rate_per_group: Vec<f64>,
+    cost_per_group: Vec<f64>,
+    on_demand_cost_per_group: Vec<f64>,
+    spot_alive_per_group: Vec<u32>,
+    spot_launches: Vec<u64>,
     api_cost_usd: Vec<f64>,
     attributed_rate: Vec<f64>,
     last_update: SimTime,
@@ -148,6 +163,12 @@ impl Cluster {
             ready_per_group: vec![0; n],
             peak_per_group: vec![0; n],
             node_seconds: vec![0.0; n],
+            rate_per_group: vec![0.0; n],
+            on_demand_rate_per_group: vec![0.0; n],
+            cost_per_group: vec![0.0; n],
+            on_demand_cost_per_group: vec![0.0; n],
+            spot_alive_per_group: vec![0; n],
+            spot_launches: vec![0; n],
             api_cost_usd: vec![0.0; owners],
             attributed_rate: vec![0.0; owners],
             last_update: SimTime::ZERO,
@@ -172,9 +193,45 @@ impl Cluster {
         }
     }
 
+    /// Whether the group's next node is spot: a spot group's, unless its `spot_config` wants
+    /// more on-demand nodes.
+    pub fn next_launch_is_spot(&self, group: usize) -> bool {
+        let g = &self.groups[group];
+        match &g.spot_mix {
+            None => g.spot,
+            Some(mix) => {
+                let alive = self.alive_per_group[group];
+                let on_demand = alive - self.spot_alive_per_group[group];
+                on_demand >= mix.on_demand_of(alive + 1)
+            }
+        }
+    }
+
+    /// Spot nodes alive in a group.
+    pub fn spot_nodes(&self, group: usize) -> u32 {
+        self.spot_alive_per_group[group]
+    }
+
     /// Launch a node in `group`: billed from now, schedulable once [`Cluster::node_ready`].
     pub fn launch(&mut self, group: usize, now: SimTime) -> NodeId {
         self.accrue(now);
+        let spot = self.next_launch_is_spot(group);
+        let g = &self.groups[group];
+        let on_demand_price = g.instance.on_demand_usd_per_hour;
+        let (instance_type, price) = match &g.spot_mix {
+            Some(mix) if spot => {
+                let k = (self.spot_launches[group] % mix.pools.len() as u64) as usize;
+                mix.pools[k].clone()
+            }
+            Some(_) => (g.instance.name.clone(), on_demand_price),
+            None => (g.instance.name.clone(), g.price_usd_per_hour),
+        };
+        if spot {
+            self.spot_launches[group] += 1;
+            self.spot_alive_per_group[group] += 1;
+        }
+        self.rate_per_group[group] += price;
+        self.on_demand_rate_per_group[group] += on_demand_price;
         let shared_gpus = if self.groups[group].gpu_sharing.is_some() {
             self.groups[group].instance.gpus as usize
         } else {
@@ -187,6 +244,10 @@ impl Cluster {
             free: self.template(group),
             pods: Vec::new(),
             unneeded_since: None,
+            spot,
+            instance_type,
+            price_usd_per_hour: price,
+            on_demand_usd_per_hour: on_demand_price,
             gpu_pods: vec![0; shared_gpus],
             gpu_busy: vec![0; shared_gpus],
             gpu_mem_loaded: vec![0; shared_gpus],
@@ -219,6 +280,11 @@ impl Cluster {
         n.state = NodeState::Gone;
         n.pods.clear();
         self.alive_per_group[n.group] -= 1;
+        self.rate_per_group[n.group] -= n.price_usd_per_hour;
+        self.on_demand_rate_per_group[n.group] -= n.on_demand_usd_per_hour;
+        if n.spot {
+            self.spot_alive_per_group[n.group] -= 1;
+        }
         self.refresh_rates();
     }
 
@@ -420,11 +486,7 @@ impl Cluster {
 
     /// Cluster cost rate now (nodes only), USD per hour.
     pub fn cost_rate_usd_per_hour(&self) -> f64 {
-        self.alive_per_group
-            .iter()
-            .zip(&self.groups)
-            .map(|(&n, g)| f64::from(n) * g.price_usd_per_hour)
-            .sum()
+        self.rate_per_group.iter().sum()
     }
 
     /// Bring the integrals up to `now`.
@@ -433,6 +495,8 @@ impl Cluster {
         if dt > 0.0 {
             for (g, &n) in self.alive_per_group.iter().enumerate() {
                 self.node_seconds[g] += f64::from(n) * dt;
+                self.cost_per_group[g] += self.rate_per_group[g] * dt / 3600.0;
+                self.on_demand_cost_per_group[g] += self.on_demand_rate_per_group[g] * dt / 3600.0;
             }
             for (cost, rate) in self.api_cost_usd.iter_mut().zip(&self.attributed_rate) {
                 *cost += rate * dt / 3600.0;
@@ -479,7 +543,7 @@ impl Cluster {
             let total: f64 = used.iter().map(share).sum();
             let scale = if total > 1.0 { 1.0 / total } else { 1.0 };
             for (api, u) in used.iter().enumerate() {
-                self.attributed_rate[api] += share(u) * scale * g.price_usd_per_hour;
+                self.attributed_rate[api] += share(u) * scale * n.price_usd_per_hour;
             }
         }
     }
@@ -487,14 +551,19 @@ impl Cluster {
     /// Node cost up to `now` without changing the books (for live views).
     pub fn node_cost_until(&self, now: SimTime) -> f64 {
         let extra_s = now.since(self.last_update).as_secs_f64();
-        self.groups
-            .iter()
-            .enumerate()
-            .map(|(g, group)| {
-                (self.node_seconds[g] + f64::from(self.alive_per_group[g]) * extra_s) / 3600.0
-                    * group.price_usd_per_hour
-            })
+        (0..self.groups.len())
+            .map(|g| self.cost_per_group[g] + self.rate_per_group[g] * extra_s / 3600.0)
             .sum()
+    }
+
+    /// Node cost per group so far (each node at its own price).
+    pub fn group_cost_usd(&self) -> &[f64] {
+        &self.cost_per_group
+    }
+
+    /// What the same node-hours would have cost on demand, per group.
+    pub fn group_on_demand_cost_usd(&self) -> &[f64] {
+        &self.on_demand_cost_per_group
     }
 
     /// Node-hours per group so far.

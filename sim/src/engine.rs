@@ -1540,8 +1540,8 @@ impl Simulation {
     fn launch_node(&mut self, group: usize) -> bool {
         let now = self.now;
         let spec = &self.cluster.groups()[group];
-        if spec.spot {
-            let out_of_capacity = self.cluster.nodes_per_group()[group] >= spec.spot_capacity;
+        if self.cluster.next_launch_is_spot(group) {
+            let out_of_capacity = self.cluster.spot_nodes(group) >= spec.spot_capacity;
             let failure = spec.spot_launch_failure;
             let unlucky = failure > 0.0 && self.groups[group].rng.random::<f64>() < failure;
             if out_of_capacity || unlucky {
@@ -1772,7 +1772,9 @@ impl Simulation {
         let targets: Vec<NodeId> = self
             .cluster
             .nodes()
-            .filter(|(_, n)| n.group == group && n.state != NodeState::Gone && !n.cordoned)
+            .filter(|(_, n)| {
+                n.group == group && n.spot && n.state != NodeState::Gone && !n.cordoned
+            })
             .map(|(id, _)| id)
             .collect();
         let n = targets.len() as f64;
@@ -1986,12 +1988,12 @@ impl Simulation {
                 spot: group.spot,
                 price_usd_per_hour: group.price_usd_per_hour,
                 node_hours: node_hours[g],
-                cost_usd: node_hours[g] * group.price_usd_per_hour,
+                cost_usd: self.cluster.group_cost_usd()[g],
                 peak_nodes: self.cluster.peak_nodes()[g],
                 interruptions: self.groups[g].interruptions,
                 failed_launches: self.groups[g].failed_launches,
-                spot_savings_usd: node_hours[g]
-                    * (group.instance.on_demand_usd_per_hour - group.price_usd_per_hour),
+                spot_savings_usd: self.cluster.group_on_demand_cost_usd()[g]
+                    - self.cluster.group_cost_usd()[g],
             })
             .collect();
         let batch_jobs = self.batch_results();
@@ -2441,6 +2443,62 @@ max_replicas = {replicas}
         let r = run(&s).expect("runs");
         balanced(&r);
         r
+    }
+
+    #[test]
+    fn spot_config_mixes_on_demand_base_and_percentage_with_spot_pools() {
+        // 5 nodes: the base 1 and 50 % of the 4 above it are on-demand (3); the 2 spot nodes
+        // take the cheapest pools in turn (g4dn.xlarge, then g4dn.2xlarge).
+        let s = cluster(
+            r#"duration = "1h"
+[[node_groups]]
+name = "mixed"
+instance_type = "g4dn.xlarge"
+spot = true
+min_instances = 5
+max_instances = 5
+interruption_rate = 0
+spot_config = { instance_distribution = ["g4dn.2xlarge"], on_demand_base_capacity = 1, on_demand_percentage_above_base_capacity = 50 }
+[[apis]]
+name = "a"
+[apis.compute]
+cpu = "1"
+[apis.service_time]
+distribution = "constant"
+value = "10ms"
+[apis.traffic]
+kind = "constant"
+rps = 1
+"#,
+        );
+        let sim = Simulation::new(s.clone()).expect("starts");
+        let spot: Vec<bool> = sim.cluster.nodes().map(|(_, n)| n.spot).collect();
+        assert_eq!(spot.iter().filter(|s| **s).count(), 2, "{spot:?}");
+        let r = run(&s).expect("runs");
+        let g = &r.node_groups[0];
+        let expected = 3.0 * 0.526 + 0.526 * (1.0 - 0.64) + 0.752 * (1.0 - 0.61);
+        assert!(
+            (g.cost_usd - expected).abs() < 0.005,
+            "{} vs {expected}",
+            g.cost_usd
+        );
+        assert!((g.spot_savings_usd - (5.0 * 0.526 - expected)).abs() < 0.005);
+        // Without spot_config every node of a spot group is spot.
+        let mix = crate::scenario::SpotMix {
+            on_demand_base: 0,
+            on_demand_percent: 0,
+            pools: vec![],
+        };
+        assert_eq!(mix.on_demand_of(7), 0);
+        let mix = crate::scenario::SpotMix {
+            on_demand_base: 2,
+            on_demand_percent: 25,
+            pools: vec![],
+        };
+        assert_eq!(
+            (1..=7).map(|n| mix.on_demand_of(n)).collect::<Vec<_>>(),
+            vec![1, 2, 3, 3, 3, 3, 4]
+        );
     }
 
     fn shared_gpu_memory(mode: &str, models_gib: &[u32]) -> Results {

@@ -216,6 +216,8 @@ pub struct NodeGroup {
     pub co_interruption: f64,
     /// GPU time-slicing / MPS: (pods per physical GPU, context-switch overhead).
     pub gpu_sharing: Option<(u32, f64)>,
+    /// A mixed spot group's on-demand share and spot pools (Cortex `spot_config`).
+    pub spot_mix: Option<SpotMix>,
     /// GPU memory one sharer may load (MPS caps each client at 1/replicas); `None` under
     /// time-slicing, where memory is not isolated and only the sharers' total is bounded.
     pub gpu_memory_per_client_mib: Option<u64>,
@@ -223,6 +225,30 @@ pub struct NodeGroup {
     pub mig: [u16; crate::mig::KINDS],
     /// Hard taints (NoSchedule / NoExecute) as (key, value).
     pub taints: Vec<(String, Option<String>)>,
+}
+
+/// How a spot group with `spot_config` mixes capacity, as an ASG mixed instances policy does:
+/// the first `on_demand_base` nodes and `on_demand_percent` % of the rest (rounded up) are
+/// on-demand; spot nodes spread over the cheapest pools in turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpotMix {
+    /// On-demand nodes before any spot one.
+    pub on_demand_base: u32,
+    /// Percentage of nodes above the base that are on-demand.
+    pub on_demand_percent: u32,
+    /// Spot pools used: (instance type, spot price USD/h), cheapest first. Nodes keep the
+    /// primary type's allocatable (Cortex expects the distribution's types to be at least as
+    /// large), and pay their pool's price.
+    pub pools: Vec<(String, f64)>,
+}
+
+impl SpotMix {
+    /// On-demand nodes wanted among `total`.
+    pub fn on_demand_of(&self, total: u32) -> u32 {
+        let base = total.min(self.on_demand_base);
+        let above = total - base;
+        base + (u64::from(above) * u64::from(self.on_demand_percent)).div_ceil(100) as u32
+    }
 }
 
 impl NodeGroup {
@@ -818,8 +844,19 @@ fn build_node_groups(file: &ScenarioFile, catalog: &[InstanceType]) -> FieldResu
             }
             _ => None,
         };
+        let spot_mix = match &g.spot_config {
+            None => None,
+            Some(_) if !g.spot => {
+                return Err(FieldError::new(
+                    format!("{path}.spot_config"),
+                    "spot_config needs spot = true",
+                ))
+            }
+            Some(sc) => Some(build_spot_mix(sc, instance, catalog, &path)?),
+        };
         groups.push(NodeGroup {
             gpu_sharing,
+            spot_mix,
             gpu_memory_per_client_mib,
             mig,
             taints,
@@ -983,6 +1020,75 @@ fn build_api(
         priority: spec.priority,
         service_scale,
         gpu_memory_mib: spec.compute.gpu_memory.mebibytes(),
+    })
+}
+
+fn build_spot_mix(
+    sc: &schema::SpotConfigSpec,
+    primary: &InstanceType,
+    catalog: &[InstanceType],
+    path: &str,
+) -> FieldResult<SpotMix> {
+    let percent = sc.on_demand_percentage_above_base_capacity.unwrap_or(0);
+    if percent > 100 {
+        return Err(FieldError::new(
+            format!("{path}.spot_config.on_demand_percentage_above_base_capacity"),
+            format!("expected a percentage in 0..=100, found {percent}"),
+        ));
+    }
+    let max_price = sc.max_price.unwrap_or(primary.on_demand_usd_per_hour);
+    if !(max_price.is_finite() && max_price > 0.0) {
+        return Err(FieldError::new(
+            format!("{path}.spot_config.max_price"),
+            format!("expected a price > 0, found {max_price}"),
+        ));
+    }
+    let mut types = vec![primary.clone()];
+    for (j, name) in sc.instance_distribution.iter().enumerate() {
+        let t = catalog.iter().find(|t| &t.name == name).ok_or_else(|| {
+            FieldError::new(
+                format!("{path}.spot_config.instance_distribution[{j}]"),
+                format!("unknown instance type \"{name}\""),
+            )
+        })?;
+        if t.vcpu < primary.vcpu || t.alloc_mem_mib < primary.alloc_mem_mib || t.gpus < primary.gpus
+        {
+            return Err(FieldError::new(
+                format!("{path}.spot_config.instance_distribution[{j}]"),
+                format!(
+                    "{name} is smaller than {}; the distribution's types must be at least as large",
+                    primary.name
+                ),
+            ));
+        }
+        if !types.iter().any(|o| o.name == t.name) {
+            types.push(t.clone());
+        }
+    }
+    let mut pools: Vec<(String, f64)> = types
+        .iter()
+        .map(|t| (t.name.clone(), t.price_usd_per_hour(true)))
+        .filter(|(_, price)| *price <= max_price)
+        .collect();
+    pools.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let wanted = sc.instance_pools.unwrap_or(20);
+    if !(1..=20).contains(&wanted) {
+        return Err(FieldError::new(
+            format!("{path}.spot_config.instance_pools"),
+            format!("expected 1..=20, found {wanted}"),
+        ));
+    }
+    pools.truncate(wanted as usize);
+    if pools.is_empty() {
+        return Err(FieldError::new(
+            format!("{path}.spot_config.max_price"),
+            format!("{max_price} USD/h is below every spot price of the distribution"),
+        ));
+    }
+    Ok(SpotMix {
+        on_demand_base: sc.on_demand_base_capacity.unwrap_or(0),
+        on_demand_percent: percent,
+        pools,
     })
 }
 

@@ -335,6 +335,32 @@ pub struct NodeGroupSpec {
     /// GPU sharing configured by the NVIDIA device plugin for the whole group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_sharing: Option<GpuSharingSpec>,
+    /// Cortex's mixed-instances settings of a spot group (an ASG mixed instances policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_config: Option<SpotConfigSpec>,
+}
+
+/// `spot_config`: which nodes of a spot group are on-demand, and which spot pools it draws on.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpotConfigSpec {
+    /// More instance types for spot capacity; the group's `instance_type` comes first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_distribution: Vec<String>,
+    /// The first this many nodes are on-demand (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_base_capacity: Option<u32>,
+    /// Percentage of the nodes above the base that are on-demand (default 0, as in Cortex's
+    /// code; its docs say 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_percentage_above_base_capacity: Option<u32>,
+    /// Spot pools to spread over, cheapest first (default: all, at most 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_pools: Option<u32>,
+    /// Highest spot price paid (default: the primary type's on-demand price); dearer pools are
+    /// not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<f64>,
 }
 
 /// Time-slicing or MPS: each GPU is advertised as `replicas` schedulable GPUs; pods sharing a
