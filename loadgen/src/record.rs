@@ -373,6 +373,7 @@ impl Recorder {
             interrupted: t.failed,
             in_flight_at_end: t.unfinished,
             oom_kills: 0,
+            qos_class: String::new(),
             latency_ms: Percentiles::from_histogram(&t.latency),
             queue_wait_ms: Percentiles::default(),
             throughput_rps: if elapsed_s > 0.0 {

@@ -356,6 +356,7 @@ pub(crate) mod testdata {
             interrupted: 0,
             in_flight_at_end: 0,
             oom_kills: 0,
+            qos_class: String::new(),
             latency_ms: Percentiles::from_histogram(&hist),
             queue_wait_ms: Percentiles::default(),
             throughput_rps: 9.9,

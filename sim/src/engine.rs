@@ -37,6 +37,8 @@ use crate::service_time::ServiceSampler;
 use crate::time::SimTime;
 use crate::traffic::{ArrivalStream, DataFileError};
 
+/// How often the kubelet checks for memory pressure (its housekeeping interval).
+const MEMORY_CHECK_INTERVAL: SimTime = SimTime(10_000_000_000);
 /// Largest latency the histograms resolve (1 h, in microseconds); longer values are clamped.
 const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
 /// Events kept in the results; more are counted in `events_dropped`.
@@ -105,6 +107,9 @@ pub(crate) enum EventKind {
     },
     BatchTimeout {
         job: u32,
+    },
+    MemoryCheck {
+        node: usize,
     },
 }
 
@@ -328,6 +333,8 @@ pub struct Simulation {
     placeholders: Vec<PlaceholderPod>,
     /// Batch jobs (see `batch_jobs.rs`).
     pub(crate) batch: Vec<BatchRuntime>,
+    /// Nodes with a memory-pressure check scheduled.
+    memory_checks: std::collections::BTreeSet<usize>,
     groups: Vec<GroupRuntime>,
     /// Nodes being drained by a scale-down.
     draining: Vec<NodeId>,
@@ -367,6 +374,7 @@ impl Simulation {
             arrival_order: BinaryHeap::new(),
             pending: Vec::new(),
             placeholders: Vec::new(),
+            memory_checks: std::collections::BTreeSet::new(),
             batch: scenario
                 .batch_jobs
                 .iter()
@@ -727,6 +735,10 @@ impl Simulation {
             }
             EventKind::BatchVisible { job, batch } => self.batch_visible(job as usize, batch),
             EventKind::BatchTimeout { job } => self.batch_timeout(job as usize),
+            EventKind::MemoryCheck { node } => {
+                self.memory_checks.remove(&node);
+                self.relieve_memory_pressure(NodeId(node))
+            }
             EventKind::TimelineTick => {
                 self.sample_timeline();
                 let next = self.now + self.scenario.timeline_step;
@@ -830,22 +842,141 @@ impl Simulation {
         self.release_held(a);
     }
 
-    /// The replica loads its model onto its shared GPU. If that does not fit (time-slicing
-    /// does not isolate memory; MPS caps each client) it is OOM-killed and the kubelet restarts
-    /// it after CrashLoopBackOff's delay (10 s doubling to 5 min), loading again.
+    /// Memory the pods on a node really use, MiB.
+    fn memory_used(&self, node: NodeId) -> u64 {
+        self.cluster
+            .node(node)
+            .pods
+            .iter()
+            .map(|p| self.pod_memory(p.0).0)
+            .sum()
+    }
+
+    fn memory_capacity(&self, node: NodeId) -> u64 {
+        self.cluster.groups()[self.cluster.node(node).group].pod_mem_mib
+    }
+
+    /// (memory used, memory requested, priority) of a pod.
+    fn pod_memory(&self, pod: PodRef) -> (u64, u64, i32) {
+        match pod {
+            PodRef::Replica { api, .. } => {
+                let spec = &self.apis[api as usize].spec;
+                (spec.mem_usage_mib, spec.requests.mem_mib, spec.priority)
+            }
+            other => {
+                let (requests, _, priority) = self.pod_spec(other);
+                (requests.mem_mib, requests.mem_mib, priority)
+            }
+        }
+    }
+
+    /// Node-pressure eviction: when the pods on a node use more memory than it has, the
+    /// kubelet evicts one pod per 10 s check, at once (hard threshold, no grace): first pods
+    /// using more than they requested, lowest priority first and then the largest overage;
+    /// then the others by priority. Evicted replicas are replaced by their ReplicaSet (and may
+    /// land on the same node again).
+    fn relieve_memory_pressure(&mut self, node: NodeId) {
+        let now = self.now;
+        if self.cluster.node(node).state == NodeState::Gone {
+            return;
+        }
+        let capacity = self.memory_capacity(node);
+        if self.memory_used(node) > capacity {
+            let Some(victim) = self
+                .cluster
+                .node(node)
+                .pods
+                .iter()
+                .map(|p| (p.0, self.pod_memory(p.0)))
+                .min_by_key(|(_, (used, requested, priority))| {
+                    (
+                        used <= requested,
+                        *priority,
+                        std::cmp::Reverse(used.saturating_sub(*requested)),
+                    )
+                })
+                .map(|(pod, _)| pod)
+            else {
+                return;
+            };
+            let (used, requested, _) = self.pod_memory(victim);
+            let group = self.cluster.groups()[self.cluster.node(node).group]
+                .name
+                .clone();
+            self.log(Event {
+                t_s: now.as_secs_f64(),
+                kind: "eviction".into(),
+                api: self.pod_api_name(victim),
+                node_group: Some(group),
+                message: format!(
+                    "{} evicted: node {} out of memory (pod uses {used} MiB, requests {requested} MiB)",
+                    self.pod_label(victim),
+                    node.0
+                ),
+                inputs: BTreeMap::new(),
+            });
+            self.cluster.unbind(node, victim, now);
+            match victim {
+                PodRef::Placeholder(i) => {
+                    self.placeholders[i as usize].node = None;
+                    self.pending.push(victim);
+                }
+                PodRef::Replica { api, slot } => {
+                    self.apis[api as usize].replicas[slot as usize].node = None;
+                    self.kill_replica(api as usize, slot as usize);
+                }
+                PodRef::BatchWorker { job, worker } => {
+                    self.batch[job as usize].workers[worker as usize].node = None;
+                    self.kill_worker(job as usize, worker as usize);
+                }
+            }
+            if self.memory_used(node) > capacity {
+                self.schedule_memory_check(node);
+            }
+        }
+    }
+
+    fn schedule_memory_check(&mut self, node: NodeId) {
+        if self.memory_checks.insert(node.0) {
+            self.schedule(
+                self.now + MEMORY_CHECK_INTERVAL,
+                EventKind::MemoryCheck { node: node.0 },
+            );
+        }
+    }
+
+    /// The replica loads its model. It is OOM-killed, and the kubelet restarts it after
+    /// CrashLoopBackOff's delay (10 s doubling to 5 min), if it uses more memory than its limit,
+    /// or if its model does not fit on its shared GPU (time-slicing does not isolate memory;
+    /// MPS caps each client).
     fn gpu_memory_ok(&mut self, a: usize, r: usize) -> bool {
-        let mib = self.apis[a].spec.gpu_memory_mib;
-        let Some(gpu) = self.apis[a].replicas[r].shared_gpu else {
-            return true;
+        let spec = &self.apis[a].spec;
+        let mib = spec.gpu_memory_mib;
+        let shared = self.apis[a].replicas[r].shared_gpu;
+        let why = if let Some(limit) = spec
+            .mem_limit_mib
+            .filter(|limit| spec.mem_usage_mib > *limit)
+        {
+            format!(
+                "using {} MiB over its {limit} MiB memory limit",
+                spec.mem_usage_mib
+            )
+        } else {
+            match shared {
+                Some(gpu) if mib > 0 => {
+                    if self.cluster.gpu_memory_fits(gpu, mib) {
+                        self.cluster.load_gpu_memory(gpu, mib as i64);
+                        self.apis[a].replicas[r].gpu_loaded = mib;
+                        return true;
+                    }
+                    format!(
+                        "loading {mib} MiB onto shared GPU {} of node {}",
+                        gpu.gpu, gpu.node.0
+                    )
+                }
+                _ => return true,
+            }
         };
-        if mib == 0 {
-            return true;
-        }
-        if self.cluster.gpu_memory_fits(gpu, mib) {
-            self.cluster.load_gpu_memory(gpu, mib as i64);
-            self.apis[a].replicas[r].gpu_loaded = mib;
-            return true;
-        }
         let now = self.now;
         let api = &mut self.apis[a];
         api.oom_kills += 1;
@@ -856,18 +987,17 @@ impl Simulation {
         let backoff = (10u64 << (replica.crashes - 1).min(5)).min(300);
         let epoch = replica.epoch;
         let name = api.spec.name.clone();
-        let group = self.cluster.groups()[self.cluster.node(gpu.node).group]
-            .name
-            .clone();
+        let group = replica.node.map(|n| {
+            self.cluster.groups()[self.cluster.node(n).group]
+                .name
+                .clone()
+        });
         self.log(Event {
             t_s: now.as_secs_f64(),
             kind: "oom_kill".into(),
             api: Some(name),
-            node_group: Some(group),
-            message: format!(
-                "replica {r} OOM-killed loading {mib} MiB onto shared GPU {} of node {}; restart in {backoff} s",
-                gpu.gpu, gpu.node.0
-            ),
+            node_group: group,
+            message: format!("replica {r} OOM-killed {why}; restart in {backoff} s"),
             inputs: BTreeMap::new(),
         });
         self.schedule(
@@ -1184,6 +1314,10 @@ impl Simulation {
         let now = self.now;
         let (requests, _, priority) = self.pod_spec(pod);
         let shared_gpu = self.cluster.bind(node, pod, requests, priority, now);
+        if self.memory_used(node) > self.memory_capacity(node) {
+            // The kubelet notices within its 10 s housekeeping interval.
+            self.schedule_memory_check(node);
+        }
         match pod {
             PodRef::Placeholder(i) => self.placeholders[i as usize].node = Some(node),
             PodRef::BatchWorker { job, worker } => {
@@ -1959,6 +2093,7 @@ impl Simulation {
                 timed_out,
                 interrupted,
                 oom_kills: api.oom_kills,
+                qos_class: api.spec.qos.name().into(),
                 in_flight_at_end,
                 latency_ms,
                 queue_wait_ms: Percentiles::from_histogram(&api.wait),
@@ -2499,6 +2634,80 @@ rps = 1
             (1..=7).map(|n| mix.on_demand_of(n)).collect::<Vec<_>>(),
             vec![1, 2, 3, 3, 3, 3, 4]
         );
+    }
+
+    fn memory_scenario(hog: &str) -> Results {
+        let s = cluster(&format!(
+            r#"duration = "5m"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+max_instances = 1
+[[apis]]
+name = "steady"
+priority = 0
+[apis.compute]
+cpu = "1"
+mem = "6Gi"
+cpu_limit = "1"
+mem_limit = "6Gi"
+[apis.service_time]
+distribution = "constant"
+value = "10ms"
+[apis.traffic]
+kind = "constant"
+rps = 5
+[[apis]]
+name = "hog"
+priority = 10
+[apis.compute]
+cpu = "1"
+{hog}
+[apis.service_time]
+distribution = "constant"
+value = "10ms"
+[apis.traffic]
+kind = "constant"
+rps = 5
+"#
+        ));
+        let r = run(&s).expect("runs");
+        balanced(&r);
+        r
+    }
+
+    #[test]
+    fn memory_pressure_evicts_pods_over_their_request_first_whatever_their_priority() {
+        // The hog requests 1 GiB but uses 10: with the Guaranteed 6 GiB pod the node (about
+        // 13.4 GiB for pods) runs out, and the hog goes first despite its higher priority.
+        let r = memory_scenario("mem = \"1Gi\"\nmem_usage = \"10Gi\"");
+        assert_eq!(r.apis[0].qos_class, "Guaranteed");
+        assert_eq!(r.apis[1].qos_class, "Burstable");
+        let evicted: Vec<&str> = r
+            .events
+            .iter()
+            .filter(|e| e.kind == "eviction")
+            .filter_map(|e| e.api.as_deref())
+            .collect();
+        assert!(!evicted.is_empty());
+        assert!(evicted.iter().all(|a| *a == "hog"), "{evicted:?}");
+        assert!(r.events.iter().any(|e| e.message.contains("out of memory")));
+        // Using no more than requested, nobody is evicted.
+        let r = memory_scenario("mem = \"6Gi\"");
+        assert!(r.events.iter().all(|e| e.kind != "eviction"));
+    }
+
+    #[test]
+    fn a_replica_over_its_memory_limit_is_oom_killed() {
+        let r = memory_scenario("mem = \"1Gi\"\nmem_limit = \"2Gi\"\nmem_usage = \"3Gi\"");
+        assert!(r.apis[1].oom_kills > 0);
+        assert_eq!(r.apis[1].completed, 0);
+        assert_eq!(r.apis[0].oom_kills, 0);
+        assert!(r
+            .events
+            .iter()
+            .any(|e| e.kind == "oom_kill" && e.message.contains("memory limit")));
     }
 
     fn shared_gpu_memory(mode: &str, models_gib: &[u32]) -> Results {

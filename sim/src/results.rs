@@ -80,9 +80,13 @@ pub struct ApiResults {
     pub interrupted: u64,
     /// Still queued or executing at the end.
     pub in_flight_at_end: u64,
-    /// Replicas OOM-killed loading their model onto an over-committed shared GPU.
+    /// Replicas OOM-killed: over their memory limit, or loading their model onto an
+    /// over-committed shared GPU.
     #[serde(default)]
     pub oom_kills: u64,
+    /// Kubernetes QoS class of its pods (`Guaranteed`, `Burstable`, `BestEffort`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub qos_class: String,
     /// End-to-end latency of completed requests.
     pub latency_ms: Percentiles,
     /// Time from arrival to a worker picking the request up, for requests that started.

@@ -308,6 +308,54 @@ pub struct Api {
     pub service_scale: f64,
     /// GPU memory one replica loads, MiB (0: not modelled); checked on shared GPUs.
     pub gpu_memory_mib: u64,
+    /// Memory one replica really uses, MiB.
+    pub mem_usage_mib: u64,
+    /// Memory limit, MiB.
+    pub mem_limit_mib: Option<u64>,
+    /// Kubernetes QoS class of its pods.
+    pub qos: QosClass,
+}
+
+/// Kubernetes QoS class: decides who goes first when a node runs out of memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QosClass {
+    /// Limits equal requests for CPU and memory.
+    Guaranteed,
+    /// Some requests or limits, not Guaranteed.
+    Burstable,
+    /// Neither requests nor limits.
+    BestEffort,
+}
+
+impl QosClass {
+    /// Classify as Kubernetes does (one container per pod).
+    pub fn of(
+        cpu_m: u64,
+        mem_mib: u64,
+        cpu_limit_m: Option<u64>,
+        mem_limit_mib: Option<u64>,
+    ) -> Self {
+        if cpu_m == 0 && mem_mib == 0 && cpu_limit_m.is_none() && mem_limit_mib.is_none() {
+            QosClass::BestEffort
+        } else if cpu_limit_m == Some(cpu_m)
+            && mem_limit_mib == Some(mem_mib)
+            && cpu_m > 0
+            && mem_mib > 0
+        {
+            QosClass::Guaranteed
+        } else {
+            QosClass::Burstable
+        }
+    }
+
+    /// The name Kubernetes uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            QosClass::Guaranteed => "Guaranteed",
+            QosClass::Burstable => "Burstable",
+            QosClass::BestEffort => "BestEffort",
+        }
+    }
 }
 
 impl Api {
@@ -995,6 +1043,26 @@ fn build_api(
         }
         other => other.map(|d| d.0),
     };
+    let cpu_limit_m = spec.compute.cpu_limit.as_ref().map(|q| q.millicores());
+    let mem_limit_mib = spec.compute.mem_limit.as_ref().map(|q| q.mebibytes());
+    for (limit, request, field) in [
+        (cpu_limit_m, requests.cpu_m, "cpu_limit"),
+        (mem_limit_mib, requests.mem_mib, "mem_limit"),
+    ] {
+        if limit.is_some_and(|l| l < request) {
+            return Err(FieldError::new(
+                format!("{path}.compute.{field}"),
+                "a limit below the request is rejected by Kubernetes; raise it to at least the request",
+            )
+            .into());
+        }
+    }
+    let mem_usage_mib = spec
+        .compute
+        .mem_usage
+        .as_ref()
+        .map_or(requests.mem_mib, |q| q.mebibytes());
+    let qos = QosClass::of(requests.cpu_m, requests.mem_mib, cpu_limit_m, mem_limit_mib);
     let slo = spec.slo.clone().unwrap_or_else(|| file.slo.clone());
     if let Some(own) = &spec.slo {
         check_slo(own, &format!("{path}.slo"))?;
@@ -1020,6 +1088,9 @@ fn build_api(
         priority: spec.priority,
         service_scale,
         gpu_memory_mib: spec.compute.gpu_memory.mebibytes(),
+        mem_usage_mib,
+        mem_limit_mib,
+        qos,
     })
 }
 

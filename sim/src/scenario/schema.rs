@@ -452,6 +452,16 @@ pub struct ComputeSpec {
     /// replica is OOM-killed as it loads (and restarts with CrashLoopBackOff).
     #[serde(skip_serializing_if = "Quantity::is_zero")]
     pub gpu_memory: Quantity,
+    /// CPU limit (throttling; with `mem_limit` equal to the requests the pod is Guaranteed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<Quantity>,
+    /// Memory limit: a replica using more is OOM-killed (and restarts with CrashLoopBackOff).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_limit: Option<Quantity>,
+    /// Memory the replica really uses (default: its request). Above the request it is first
+    /// in line when its node runs out of memory (node-pressure eviction).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_usage: Option<Quantity>,
     /// A MIG instance of this profile instead of a whole GPU (e.g. `1g.5gb`, `3g.40gb`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mig_profile: Option<String>,
@@ -468,6 +478,9 @@ impl Default for ComputeSpec {
             mem_per_process: Quantity::default(),
             gpu: 0,
             gpu_memory: Quantity::default(),
+            cpu_limit: None,
+            mem_limit: None,
+            mem_usage: None,
             mig_profile: None,
         }
     }
