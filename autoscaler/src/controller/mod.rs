@@ -33,6 +33,9 @@ use tokio::sync::watch;
 
 use crate::{MetricSpec, Observation, PodObservation, ReplicaBounds, ScalingPolicy};
 
+/// Re-exported so the CLI and tests use the same versions as the controller.
+pub use {k8s_openapi, kube, reqwest};
+
 pub use actuator::{Actuator, ActuatorError, DryRun, KubeScale, ReplicaCount};
 pub use source::{MetricsSource, Reading, SourceError};
 pub use status::ControllerMetrics;
