@@ -127,7 +127,9 @@ impl LeaderElector {
     async fn try_acquire_or_renew(&mut self) -> Result<bool, kube::Error> {
         let me = self.settings.identity.clone();
         let now = MicroTime(Utc::now());
-        let duration_s = i32::try_from(self.settings.lease_duration.as_secs().max(1)).unwrap_or(i32::MAX);
+        // Whole seconds on the wire: round up, so others never see a shorter lease than ours.
+        let duration_s = i32::try_from(self.settings.lease_duration.as_secs_f64().ceil().max(1.0) as u64)
+            .unwrap_or(i32::MAX);
         let Some(existing) = self.api.get_opt(&self.settings.name).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {
