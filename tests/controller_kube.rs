@@ -455,3 +455,95 @@ async fn two_controllers_never_both_act() {
 fn tokio_util_like_stop(ms: u64) -> impl std::future::Future<Output = ()> + Send {
     tokio::time::sleep(Duration::from_millis(ms))
 }
+
+/// A fake Prometheus answering `/api/v1/query` with `answer`, recording the queries.
+async fn start_prometheus(answer: Value, seen: Arc<Mutex<Vec<String>>>) -> SocketAddr {
+    let app = Router::new().route(
+        "/api/v1/query",
+        get(move |uri: axum::http::Uri| {
+            let answer = answer.clone();
+            let seen = seen.clone();
+            async move {
+                let q = uri.query().unwrap_or("").to_string();
+                let decoded = q
+                    .strip_prefix("query=")
+                    .map(|v| {
+                        url_decode(v)
+                    })
+                    .unwrap_or_default();
+                seen.lock().expect("lock").push(decoded);
+                json_ok(answer)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("hex");
+                out.push(u8::from_str_radix(hex, 16).expect("hex"));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).expect("utf-8")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_source_runs_cortex_query_and_treats_empty_as_missing() {
+    use autoscaler::controller::source::PrometheusSource;
+    let spec = MetricSpec::InFlightWindowAverage {
+        sample_interval: Duration::from_secs(1),
+        window: Duration::from_secs(60),
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let addr = start_prometheus(
+        json!({"status": "success", "data": {"resultType": "vector",
+            "result": [{"metric": {}, "value": [1700000000.0, "3.5"]}]}}),
+        seen.clone(),
+    )
+    .await;
+    let http = autoscaler::controller::reqwest::Client::new();
+    let mut source = PrometheusSource::new(
+        http.clone(),
+        format!("http://{addr}"),
+        &spec,
+        "cortex_in_flight_requests",
+        "model",
+        Duration::from_secs(2),
+    )
+    .expect("source");
+    let r = source.observe(Duration::ZERO).await.expect("reading");
+    assert_eq!(r.metric, Some(3.5));
+    assert_eq!(
+        seen.lock().expect("lock")[0],
+        "sum(sum_over_time(cortex_in_flight_requests{api_name=\"model\"}[60s])) / max(count_over_time(cortex_in_flight_requests{api_name=\"model\"}[60s]))"
+    );
+    let empty = start_prometheus(
+        json!({"status": "success", "data": {"resultType": "vector", "result": []}}),
+        Arc::new(Mutex::new(Vec::new())),
+    )
+    .await;
+    let mut source = PrometheusSource::new(
+        http,
+        format!("http://{empty}"),
+        &spec,
+        "cortex_in_flight_requests",
+        "model",
+        Duration::from_secs(2),
+    )
+    .expect("source");
+    assert_eq!(source.observe(Duration::ZERO).await.expect("reading").metric, None);
+}

@@ -186,7 +186,9 @@ async fn terminated() {
 }
 
 /// Run the controller until Ctrl-C, SIGTERM or --duration.
-pub fn run(args: AutoscaleArgs) -> Result<(), Failure> {
+pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
+    // An empty --prometheus-url (e.g. an unset Helm value) means none.
+    args.prometheus_url = args.prometheus_url.filter(|u| !u.trim().is_empty());
     let scenario =
         Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
     let api = pick_api(&scenario, args.api.as_deref(), &args.scenario)?.clone();
