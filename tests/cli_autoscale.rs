@@ -163,3 +163,89 @@ fn bad_config_is_reported_at_start_up() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no API named"));
 }
+
+/// The controller's decision step and `simctl run` agree: the per-second in-flight the simulator
+/// recorded, fed through the controller's windowed average and decision step at the policy's
+/// ticks, gives the simulator's sequence of scaling decisions, each within one tick.
+#[test]
+fn controller_decisions_match_the_simulator_on_the_same_metrics() {
+    use autoscaler::controller::source::{reading_from_totals, WindowedTotals};
+    let dir = scratch("autoscale-equivalence");
+    let path = dir.join("scenario.toml");
+    let text = std::fs::read_to_string(scenario())
+        .expect("scenario")
+        .replace("seed = 7\n", "seed = 7\ntimeline_step = \"1s\"\n");
+    std::fs::write(&path, text).expect("write");
+    let out = dir.join("results.json");
+    ok(simctl(&[
+        "run",
+        "--quiet",
+        path.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]));
+    let r = read_json(&out);
+    let times: Vec<f64> = r["timeline"]["t_s"]
+        .as_array()
+        .expect("t_s")
+        .iter()
+        .map(|t| t.as_f64().expect("t"))
+        .collect();
+    let in_flight: Vec<f64> = r["timeline"]["series"]["in_flight/model"]
+        .as_array()
+        .expect("in_flight")
+        .iter()
+        .map(|v| v.as_f64().expect("v"))
+        .collect();
+    let sim_decisions: Vec<(f64, u64, u64)> = r["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "scale")
+        .map(|e| {
+            (
+                e["t_s"].as_f64().expect("t"),
+                e["inputs"]["from"].as_f64().expect("from") as u64,
+                e["inputs"]["to"].as_f64().expect("to") as u64,
+            )
+        })
+        .collect();
+    assert!(sim_decisions.len() >= 3, "{sim_decisions:?}");
+
+    let mut step = step_for(&path);
+    let spec = step.metric_spec();
+    let tick = step.tick_interval();
+    let mut replicas = step.initial_target();
+    let mut totals = WindowedTotals::new(Duration::from_secs(60));
+    let mut ours = Vec::new();
+    let mut next_tick = tick;
+    for (t, v) in times.iter().zip(&in_flight) {
+        let now = Duration::from_secs_f64(*t);
+        if now.is_zero() {
+            continue;
+        }
+        totals.push(now, *v);
+        if now >= next_tick {
+            next_tick += tick;
+            let reading = reading_from_totals(&spec, &totals, now, Duration::from_secs(5));
+            let current = ReplicaCount {
+                spec: replicas,
+                ready: replicas,
+            };
+            let d = step.decide(now, current, &reading);
+            if d.target != replicas {
+                ours.push((t, u64::from(replicas), u64::from(d.target)));
+                replicas = d.target;
+            }
+        }
+    }
+    let ours: Vec<(f64, u64, u64)> = ours.into_iter().map(|(t, a, b)| (*t, a, b)).collect();
+    assert_eq!(
+        ours.iter().map(|d| (d.1, d.2)).collect::<Vec<_>>(),
+        sim_decisions.iter().map(|d| (d.1, d.2)).collect::<Vec<_>>(),
+        "controller {ours:?} vs simulator {sim_decisions:?}"
+    );
+    for (a, b) in ours.iter().zip(&sim_decisions) {
+        assert!((a.0 - b.0).abs() <= tick.as_secs_f64(), "{a:?} vs {b:?}");
+    }
+}
