@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use autoscaler::controller::{DecisionStep, ReplicaCount, Reading};
+use autoscaler::controller::{DecisionStep, Reading, ReplicaCount};
 use autoscaler::ReplicaBounds;
 use common::{assert_balanced, ok, read_json, scratch, simctl};
 
@@ -62,10 +62,11 @@ fn local_loop_scales_up_and_down_without_losing_requests() {
     let mut proxy = None;
     let mut status = None;
     while proxy.is_none() || status.is_none() {
-        let line = lines.next().expect("autoscale printed its addresses").expect("utf-8");
-        let url = line
-            .find("http://")
-            .map(|at| line[at..].trim().to_string());
+        let line = lines
+            .next()
+            .expect("autoscale printed its addresses")
+            .expect("utf-8");
+        let url = line.find("http://").map(|at| line[at..].trim().to_string());
         if line.starts_with("proxy") {
             proxy = url;
         } else if line.starts_with("status") {
@@ -102,13 +103,20 @@ fn local_loop_scales_up_and_down_without_losing_requests() {
     let a = &r["apis"][0];
     let n = |k: &str| a[k].as_u64().expect(k);
     assert_eq!(n("requests"), n("completed") + n("rejected"), "{a}");
-    assert_eq!(n("timed_out") + n("interrupted") + n("in_flight_at_end"), 0, "{a}");
+    assert_eq!(
+        n("timed_out") + n("interrupted") + n("in_flight_at_end"),
+        0,
+        "{a}"
+    );
     assert!(n("requests") > 2000, "{a}");
 
     // Replicas rose under the step and fell after it.
     let d = read_decisions(&decisions);
     assert!(d.len() >= 5, "{d:?}");
-    let targets: Vec<u64> = d.iter().map(|x| x["target"].as_u64().expect("target")).collect();
+    let targets: Vec<u64> = d
+        .iter()
+        .map(|x| x["target"].as_u64().expect("target"))
+        .collect();
     let peak = targets.iter().copied().max().expect("ticks");
     let at_peak = targets.iter().position(|t| *t == peak).expect("peak");
     assert!(peak >= 3, "replicas never rose: {targets:?}");
@@ -133,7 +141,11 @@ fn local_loop_scales_up_and_down_without_losing_requests() {
             ..Reading::default()
         };
         let replayed = step.decide(now, current, &reading);
-        assert_eq!(u64::from(replayed.target), x["target"].as_u64().expect("t"), "{x}");
+        assert_eq!(
+            u64::from(replayed.target),
+            x["target"].as_u64().expect("t"),
+            "{x}"
+        );
     }
 }
 
@@ -145,7 +157,12 @@ fn bad_config_is_reported_at_start_up() {
         .expect("scenario")
         .replace("window = \"10s\"", "window = \"15s\"");
     std::fs::write(&bad, text).expect("write");
-    let out = simctl(&["autoscale", bad.to_str().expect("utf-8"), "--actuator", "local"]);
+    let out = simctl(&[
+        "autoscale",
+        bad.to_str().expect("utf-8"),
+        "--actuator",
+        "local",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("window"), "{err}");
@@ -159,7 +176,12 @@ fn bad_config_is_reported_at_start_up() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--prometheus-url"));
 
-    let out = simctl(&["autoscale", scenario().to_str().expect("utf-8"), "--api", "nope"]);
+    let out = simctl(&[
+        "autoscale",
+        scenario().to_str().expect("utf-8"),
+        "--api",
+        "nope",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no API named"));
 }

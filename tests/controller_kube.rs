@@ -64,7 +64,11 @@ async fn fault(state: &Shared) -> Option<Response> {
         None => None,
         Some(Fault::Status(code)) => {
             state.lock().expect("lock").failures_served += 1;
-            let reason = if code == 409 { "Conflict" } else { "InternalError" };
+            let reason = if code == 409 {
+                "Conflict"
+            } else {
+                "InternalError"
+            };
             Some(status(code, reason, "injected"))
         }
         Some(Fault::Hang(d)) => {
@@ -123,7 +127,10 @@ async fn deployment(
         "status": {"replicas": s.replicas, "readyReplicas": s.replicas}}))
 }
 
-async fn lease_get(State(state): State<Shared>, Path((_ns, _name)): Path<(String, String)>) -> Response {
+async fn lease_get(
+    State(state): State<Shared>,
+    Path((_ns, _name)): Path<(String, String)>,
+) -> Response {
     if let Some(r) = fault(&state).await {
         return r;
     }
@@ -133,7 +140,11 @@ async fn lease_get(State(state): State<Shared>, Path((_ns, _name)): Path<(String
     }
 }
 
-async fn lease_create(State(state): State<Shared>, Path(ns): Path<String>, body: Bytes) -> Response {
+async fn lease_create(
+    State(state): State<Shared>,
+    Path(ns): Path<String>,
+    body: Bytes,
+) -> Response {
     let mut s = state.lock().expect("lock");
     if s.lease.is_some() {
         return status(409, "AlreadyExists", "lease exists");
@@ -147,10 +158,19 @@ async fn lease_create(State(state): State<Shared>, Path(ns): Path<String>, body:
     v["apiVersion"] = json!("coordination.k8s.io/v1");
     v["kind"] = json!("Lease");
     s.lease = Some(v.clone());
-    (StatusCode::CREATED, [("content-type", "application/json")], v.to_string()).into_response()
+    (
+        StatusCode::CREATED,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
-async fn lease_replace(State(state): State<Shared>, Path((_ns, _name)): Path<(String, String)>, body: Bytes) -> Response {
+async fn lease_replace(
+    State(state): State<Shared>,
+    Path((_ns, _name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
     let mut s = state.lock().expect("lock");
     let Ok(mut v) = serde_json::from_slice::<Value>(&body) else {
         return status(400, "BadRequest", "not JSON");
@@ -171,14 +191,22 @@ async fn start_fake(state: Shared) -> SocketAddr {
             "/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale",
             get(scale).patch(scale),
         )
-        .route("/apis/apps/v1/namespaces/{ns}/deployments/{name}", get(deployment))
-        .route("/apis/coordination.k8s.io/v1/namespaces/{ns}/leases", post(lease_create))
+        .route(
+            "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
+            get(deployment),
+        )
+        .route(
+            "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
+            post(lease_create),
+        )
         .route(
             "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
             get(lease_get).put(lease_replace),
         )
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
@@ -215,7 +243,14 @@ fn cortex(max: u32) -> DecisionStep {
     };
     c.upscale_stabilization_period = Duration::ZERO;
     c.downscale_stabilization_period = Duration::ZERO;
-    DecisionStep::new(Box::new(Cortex::new(c)), ReplicaBounds { min_replicas: 1, max_replicas: max }, None)
+    DecisionStep::new(
+        Box::new(Cortex::new(c)),
+        ReplicaBounds {
+            min_replicas: 1,
+            max_replicas: max,
+        },
+        None,
+    )
 }
 
 fn settings(tick_ms: u64, run_ms: u64) -> ControllerSettings {
@@ -234,7 +269,9 @@ fn settings(tick_ms: u64, run_ms: u64) -> ControllerSettings {
     }
 }
 
-fn deployment_api(addr: SocketAddr) -> kube::Api<autoscaler::controller::k8s_openapi::api::apps::v1::Deployment> {
+fn deployment_api(
+    addr: SocketAddr,
+) -> kube::Api<autoscaler::controller::k8s_openapi::api::apps::v1::Deployment> {
     kube::Api::namespaced(client(addr), "default")
 }
 
@@ -246,7 +283,10 @@ async fn scale_patch_is_a_merge_patch_of_spec_replicas() {
     }));
     let addr = start_fake(state.clone()).await;
     let mut a = KubeScale::new(deployment_api(addr), "model");
-    assert_eq!(a.current().await.expect("read"), ReplicaCount { spec: 2, ready: 2 });
+    assert_eq!(
+        a.current().await.expect("read"),
+        ReplicaCount { spec: 2, ready: 2 }
+    );
     a.scale(5).await.expect("patch");
     let s = state.lock().expect("lock");
     assert_eq!(s.replicas, 5);
@@ -280,7 +320,10 @@ async fn survives_500s_timeouts_and_conflicts_and_stays_in_bounds() {
         Box::new(KubeScale::new(deployment_api(addr), "model")),
         metrics.clone(),
     );
-    let decisions = ctl.run(std::future::pending()).await.expect("runs to the end");
+    let decisions = ctl
+        .run(std::future::pending())
+        .await
+        .expect("runs to the end");
     let s = state.lock().expect("lock");
     assert!(s.faults.is_empty(), "every fault was served");
     assert_eq!(s.failures_served, 5);
@@ -291,7 +334,10 @@ async fn survives_500s_timeouts_and_conflicts_and_stays_in_bounds() {
     }));
     assert!(decisions.iter().all(|d| d.target <= 5 && d.target >= 1));
     let text = metrics.encode();
-    assert!(text.contains("simctl_autoscaler_errors_total{api_name=\"model\",kind=\"actuator\"}"), "{text}");
+    assert!(
+        text.contains("simctl_autoscaler_errors_total{api_name=\"model\",kind=\"actuator\"}"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,17 +409,26 @@ async fn lease_hand_over_when_the_leader_dies() {
 async fn leader_that_cannot_renew_steps_down_before_the_lease_expires() {
     let state: Shared = Arc::new(Mutex::new(Fake::default()));
     let addr = start_fake(state.clone()).await;
-    let mut a = LeaderElector::new(kube::Api::namespaced(client(addr), "default"), lease_settings("a"))
-        .expect("valid");
+    let mut a = LeaderElector::new(
+        kube::Api::namespaced(client(addr), "default"),
+        lease_settings("a"),
+    )
+    .expect("valid");
     assert!(a.step().await);
     // The API server fails every call for a while.
     state.lock().expect("lock").faults = (0..40).map(|_| Fault::Status(500)).collect();
     let t = tokio::time::Instant::now();
     while a.step().await {
-        assert!(t.elapsed() < Duration::from_millis(1900), "still leading after the deadline");
+        assert!(
+            t.elapsed() < Duration::from_millis(1900),
+            "still leading after the deadline"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(t.elapsed() < Duration::from_millis(2000), "stepped down before the lease expired");
+    assert!(
+        t.elapsed() < Duration::from_millis(2000),
+        "stepped down before the lease expired"
+    );
 }
 
 /// Always asks for a different count, so every tick is an action.
@@ -397,10 +452,13 @@ impl ScalingPolicy for Flip {
     }
 }
 
+/// The shared replica count and who scaled when.
+type SharedLog = Arc<Mutex<(u32, Vec<(tokio::time::Instant, &'static str)>)>>;
+
 /// Records who scaled when, on a replica count shared by both controllers.
 struct Recording {
     who: &'static str,
-    shared: Arc<Mutex<(u32, Vec<(tokio::time::Instant, &'static str)>)>>,
+    shared: SharedLog,
 }
 
 impl Actuator for Recording {
@@ -426,15 +484,28 @@ async fn two_controllers_never_both_act() {
     let shared = Arc::new(Mutex::new((2u32, Vec::new())));
     let start = |who: &'static str, run_ms: u64| {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let elector = LeaderElector::new(kube::Api::namespaced(client(addr), "default"), lease_settings(who))
-            .expect("valid");
+        let elector = LeaderElector::new(
+            kube::Api::namespaced(client(addr), "default"),
+            lease_settings(who),
+        )
+        .expect("valid");
         let stop = tokio_util_like_stop(run_ms);
         tokio::spawn(elector.run(tx, stop));
         let ctl = Controller::new(
             settings(100, run_ms),
-            DecisionStep::new(Box::new(Flip), ReplicaBounds { min_replicas: 1, max_replicas: 5 }, None),
+            DecisionStep::new(
+                Box::new(Flip),
+                ReplicaBounds {
+                    min_replicas: 1,
+                    max_replicas: 5,
+                },
+                None,
+            ),
             Box::new(FixedMetric(None)),
-            Box::new(Recording { who, shared: shared.clone() }),
+            Box::new(Recording {
+                who,
+                shared: shared.clone(),
+            }),
             ControllerMetrics::new("model"),
         )
         .with_leadership(rx);
@@ -446,8 +517,18 @@ async fn two_controllers_never_both_act() {
     a.await.expect("a ran").expect("a ok");
     b.await.expect("b ran").expect("b ok");
     let log = shared.lock().expect("lock").1.clone();
-    let last_a = log.iter().filter(|(_, w)| *w == "a").map(|(t, _)| *t).max().expect("a acted");
-    let first_b = log.iter().filter(|(_, w)| *w == "b").map(|(t, _)| *t).min().expect("b acted after a left");
+    let last_a = log
+        .iter()
+        .filter(|(_, w)| *w == "a")
+        .map(|(t, _)| *t)
+        .max()
+        .expect("a acted");
+    let first_b = log
+        .iter()
+        .filter(|(_, w)| *w == "b")
+        .map(|(t, _)| *t)
+        .min()
+        .expect("b acted after a left");
     assert!(first_b > last_a, "b acted while a was leading");
 }
 
@@ -465,18 +546,15 @@ async fn start_prometheus(answer: Value, seen: Arc<Mutex<Vec<String>>>) -> Socke
             let seen = seen.clone();
             async move {
                 let q = uri.query().unwrap_or("").to_string();
-                let decoded = q
-                    .strip_prefix("query=")
-                    .map(|v| {
-                        url_decode(v)
-                    })
-                    .unwrap_or_default();
+                let decoded = q.strip_prefix("query=").map(url_decode).unwrap_or_default();
                 seen.lock().expect("lock").push(decoded);
                 json_ok(answer)
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
@@ -545,5 +623,12 @@ async fn prometheus_source_runs_cortex_query_and_treats_empty_as_missing() {
         Duration::from_secs(2),
     )
     .expect("source");
-    assert_eq!(source.observe(Duration::ZERO).await.expect("reading").metric, None);
+    assert_eq!(
+        source
+            .observe(Duration::ZERO)
+            .await
+            .expect("reading")
+            .metric,
+        None
+    );
 }

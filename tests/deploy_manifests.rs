@@ -11,8 +11,12 @@ use autoscaler::controller::k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde::Deserialize;
 
 fn deploy(path: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(path))
-        .expect("manifest exists")
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy")
+            .join(path),
+    )
+    .expect("manifest exists")
 }
 
 fn docs(text: &str) -> Vec<serde_yaml::Value> {
@@ -63,12 +67,19 @@ fn expected_grants() -> BTreeSet<(String, String, String)> {
 }
 
 fn check_pod(d: &Deployment, service_account: &str) {
-    let pod = d.spec.as_ref().and_then(|s| s.template.spec.as_ref()).expect("pod spec");
+    let pod = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("pod spec");
     assert_eq!(pod.service_account_name.as_deref(), Some(service_account));
     let psc = pod.security_context.as_ref().expect("pod security context");
     assert_eq!(psc.run_as_non_root, Some(true));
     let c = &pod.containers[0];
-    let sc = c.security_context.as_ref().expect("container security context");
+    let sc = c
+        .security_context
+        .as_ref()
+        .expect("container security context");
     assert_eq!(sc.read_only_root_filesystem, Some(true));
     assert_eq!(sc.allow_privilege_escalation, Some(false));
     let args = c.args.as_deref().expect("args");
@@ -91,10 +102,15 @@ fn plain_manifests_parse_and_rbac_is_least_privilege() {
     let roles = of_kind::<Role>(&rbac, "Role");
     assert_eq!(roles.len(), 1);
     assert_eq!(grants(&roles[0]), expected_grants());
-    assert!(rbac.iter().all(|d| d["kind"].as_str() != Some("ClusterRole")));
+    assert!(rbac
+        .iter()
+        .all(|d| d["kind"].as_str() != Some("ClusterRole")));
     let bindings = of_kind::<RoleBinding>(&rbac, "RoleBinding");
     assert_eq!(bindings[0].role_ref.kind, "Role");
-    assert_eq!(bindings[0].subjects.as_deref().expect("subjects")[0].name, "simctl-autoscaler");
+    assert_eq!(
+        bindings[0].subjects.as_deref().expect("subjects")[0].name,
+        "simctl-autoscaler"
+    );
 
     let dep = docs(&deploy("autoscaler.yaml"));
     let d = of_kind::<Deployment>(&dep, "Deployment");
@@ -136,7 +152,11 @@ fn render(template: &str, values: &serde_yaml::Value) -> String {
         for pipe in parts {
             if let Some(n) = pipe.strip_prefix("indent ") {
                 let pad = " ".repeat(n.trim().parse().expect("indent"));
-                value = value.lines().map(|l| format!("{pad}{l}")).collect::<Vec<_>>().join("\n");
+                value = value
+                    .lines()
+                    .map(|l| format!("{pad}{l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
             } else if pipe == "sha256sum" {
                 value = "checksum".into();
             } else {
@@ -165,9 +185,18 @@ fn helm_chart_renders_to_the_same_least_privilege_objects() {
             &values,
         ))
     };
-    assert_eq!(of_kind::<ServiceAccount>(&t("serviceaccount.yaml"), "ServiceAccount").len(), 1);
-    assert_eq!(grants(&of_kind::<Role>(&t("role.yaml"), "Role")[0]), expected_grants());
-    assert_eq!(of_kind::<RoleBinding>(&t("rolebinding.yaml"), "RoleBinding").len(), 1);
+    assert_eq!(
+        of_kind::<ServiceAccount>(&t("serviceaccount.yaml"), "ServiceAccount").len(),
+        1
+    );
+    assert_eq!(
+        grants(&of_kind::<Role>(&t("role.yaml"), "Role")[0]),
+        expected_grants()
+    );
+    assert_eq!(
+        of_kind::<RoleBinding>(&t("rolebinding.yaml"), "RoleBinding").len(),
+        1
+    );
     let cm = of_kind::<ConfigMap>(&t("configmap.yaml"), "ConfigMap");
     check_scenario(&cm[0].data.as_ref().expect("data")["scenario.toml"]);
     let d = of_kind::<Deployment>(&t("deployment.yaml"), "Deployment");

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use autoscaler::controller::{kube, reqwest};
 use autoscaler::controller::lease::{LeaderElector, LeaseSettings};
 use autoscaler::controller::local::{self, LocalReplicas, LocalSettings};
 use autoscaler::controller::source::{
@@ -17,6 +16,7 @@ use autoscaler::controller::{
     self, backoff::Backoff, Actuator, Controller, ControllerMetrics, ControllerSettings,
     DecisionStep, DryRun, Headroom, KubeScale, MetricsSource,
 };
+use autoscaler::controller::{kube, reqwest};
 use autoscaler::ReplicaBounds;
 use clap::{Args, ValueEnum};
 use sim::Scenario;
@@ -55,13 +55,15 @@ pub enum LogFormat {
 
 /// Arguments of `simctl autoscale`.
 #[derive(Args)]
-#[command(after_help = "The policy is the API's [apis.autoscaling] block of the scenario: the \
+#[command(
+    after_help = "The policy is the API's [apis.autoscaling] block of the scenario: the \
 same file and syntax as `simctl run`, so a tuned configuration deploys unchanged.\n\n\
 Examples:\n  \
 simctl autoscale scenarios/step-cortex.toml --actuator local --proxy-listen 127.0.0.1:8000\n  \
 simctl autoscale /config/scenario.toml --api model --actuator kubernetes --deployment model \\\n    \
 --metrics prometheus --prometheus-url http://prometheus:9090 --leader-election --listen 0.0.0.0:9090\n  \
-simctl autoscale scenario.toml --actuator dry-run --targets http://127.0.0.1:8080")]
+simctl autoscale scenario.toml --actuator dry-run --targets http://127.0.0.1:8080"
+)]
 pub struct AutoscaleArgs {
     /// Scenario file whose API's `[apis.autoscaling]` is the policy to run.
     pub scenario: PathBuf,
@@ -163,7 +165,11 @@ fn identity(args: &AutoscaleArgs) -> String {
     format!("{host}-{}", std::process::id())
 }
 
-async fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<tokio::net::TcpListener, Failure> {
+async fn bind(
+    addr: SocketAddr,
+    what: &str,
+    flag: &str,
+) -> Result<tokio::net::TcpListener, Failure> {
     let l = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Failure::BadInput(format!("{flag}: cannot listen on {addr}: {e}")))?;
@@ -189,8 +195,7 @@ async fn terminated() {
 pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
     // An empty --prometheus-url (e.g. an unset Helm value) means none.
     args.prometheus_url = args.prometheus_url.filter(|u| !u.trim().is_empty());
-    let scenario =
-        Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let scenario = Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
     let api = pick_api(&scenario, args.api.as_deref(), &args.scenario)?.clone();
     let auto = api.autoscaling.clone();
     let bounds = ReplicaBounds {
@@ -216,7 +221,9 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
         ));
     }
     if args.tick.is_some_and(|t| t.is_zero()) {
-        return Err(Failure::BadInput("--tick: expected a positive duration".into()));
+        return Err(Failure::BadInput(
+            "--tick: expected a positive duration".into(),
+        ));
     }
     let lease_settings = LeaseSettings {
         name: args.lease_name.clone(),
@@ -259,8 +266,12 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 if let Err(e) =
-                    controller::status::serve(status, metrics, async move { stop.cancelled().await })
-                        .await
+                    controller::status::serve(
+                        status,
+                        metrics,
+                        async move { stop.cancelled().await },
+                    )
+                    .await
                 {
                     tracing::error!(error = %e, "status server stopped");
                 }
@@ -283,44 +294,52 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
         };
         let deployment = args.deployment.clone().unwrap_or_else(|| api.name.clone());
         let mut pool_targets: Option<Arc<dyn Targets>> = None;
-        let actuator: Box<dyn Actuator> = match args.actuator {
-            ActuatorKind::DryRun => Box::new(DryRun::new(step_initial(&step))),
-            ActuatorKind::Kubernetes => {
-                let client = kube.clone().context("no Kubernetes client")?;
-                Box::new(KubeScale::new(
-                    kube::Api::namespaced(client, &namespace),
-                    deployment.clone(),
-                ))
-            }
-            ActuatorKind::Local => {
-                let program = std::env::current_exe().context("cannot find the simctl binary")?;
-                let scenario_arg = args
-                    .scenario
-                    .to_str()
-                    .context("the scenario path is not UTF-8")?
-                    .to_string();
-                let settings = LocalSettings::new(
-                    program,
-                    vec!["serve".into(), scenario_arg, "--api".into(), api.name.clone()],
-                );
-                let replicas = LocalReplicas::new(settings, http.clone());
-                let pool = replicas.pool();
-                let proxy = bind(args.proxy_listen, "proxy", "--proxy-listen").await?;
-                let stop = stop.clone();
-                let client = http.clone();
-                let routed = pool.clone();
-                tokio::spawn(async move {
-                    if let Err(e) =
-                        local::serve_proxy(proxy, routed, client, async move { stop.cancelled().await })
-                            .await
-                    {
-                        tracing::error!(error = %e, "proxy stopped");
-                    }
-                });
-                pool_targets = Some(Arc::new(pool));
-                Box::new(replicas)
-            }
-        };
+        let actuator: Box<dyn Actuator> =
+            match args.actuator {
+                ActuatorKind::DryRun => Box::new(DryRun::new(step_initial(&step))),
+                ActuatorKind::Kubernetes => {
+                    let client = kube.clone().context("no Kubernetes client")?;
+                    Box::new(KubeScale::new(
+                        kube::Api::namespaced(client, &namespace),
+                        deployment.clone(),
+                    ))
+                }
+                ActuatorKind::Local => {
+                    let program =
+                        std::env::current_exe().context("cannot find the simctl binary")?;
+                    let scenario_arg = args
+                        .scenario
+                        .to_str()
+                        .context("the scenario path is not UTF-8")?
+                        .to_string();
+                    let settings = LocalSettings::new(
+                        program,
+                        vec![
+                            "serve".into(),
+                            scenario_arg,
+                            "--api".into(),
+                            api.name.clone(),
+                        ],
+                    );
+                    let replicas = LocalReplicas::new(settings, http.clone());
+                    let pool = replicas.pool();
+                    let proxy = bind(args.proxy_listen, "proxy", "--proxy-listen").await?;
+                    let stop = stop.clone();
+                    let client = http.clone();
+                    let routed = pool.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = local::serve_proxy(proxy, routed, client, async move {
+                            stop.cancelled().await
+                        })
+                        .await
+                        {
+                            tracing::error!(error = %e, "proxy stopped");
+                        }
+                    });
+                    pool_targets = Some(Arc::new(pool));
+                    Box::new(replicas)
+                }
+            };
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         let source: Box<dyn MetricsSource> = match args.metrics {
@@ -381,8 +400,9 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
         let mut ctl = Controller::new(settings, step, source, actuator, metrics.clone());
         if args.leader_election {
             let client = kube.clone().context("no Kubernetes client")?;
-            let elector = LeaderElector::new(kube::Api::namespaced(client, &namespace), lease_settings)
-                .map_err(|e| Failure::BadInput(e.to_string()))?;
+            let elector =
+                LeaderElector::new(kube::Api::namespaced(client, &namespace), lease_settings)
+                    .map_err(|e| Failure::BadInput(e.to_string()))?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             let stop = stop.clone();
             tokio::spawn(elector.run(tx, async move { stop.cancelled().await }));
@@ -401,7 +421,10 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
             .iter()
             .filter(|d| d.target != d.spec_replicas)
             .count();
-        println!("stopped after {} ticks, {changes} scale changes", decisions.len());
+        println!(
+            "stopped after {} ticks, {changes} scale changes",
+            decisions.len()
+        );
         // Give the lease release a moment to go out.
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(())

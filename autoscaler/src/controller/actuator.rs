@@ -81,12 +81,7 @@ impl Actuator for DryRun {
 
     fn current(&mut self) -> BoxFuture<'_, Result<ReplicaCount, ActuatorError>> {
         let n = self.replicas;
-        Box::pin(async move {
-            Ok(ReplicaCount {
-                spec: n,
-                ready: n,
-            })
-        })
+        Box::pin(async move { Ok(ReplicaCount { spec: n, ready: n }) })
     }
 
     fn scale(&mut self, replicas: u32) -> BoxFuture<'_, Result<(), ActuatorError>> {

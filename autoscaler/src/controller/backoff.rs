@@ -49,9 +49,10 @@ impl Backoff {
     /// The wait before attempt `n + 1` (n ≥ 1): exponential, with "equal jitter" (half fixed,
     /// half random) so that several controllers do not retry in lockstep.
     pub fn wait(&self, n: u32) -> Duration {
-        let exp = self
-            .initial
-            .saturating_mul(1u32.checked_shl(n.saturating_sub(1).min(16)).unwrap_or(u32::MAX));
+        let exp = self.initial.saturating_mul(
+            1u32.checked_shl(n.saturating_sub(1).min(16))
+                .unwrap_or(u32::MAX),
+        );
         let capped = exp.min(self.max);
         let half = capped / 2;
         let jitter = rand::rng().random_range(0.0..=1.0);

@@ -54,8 +54,7 @@ impl LeaseSettings {
                 "leader election needs a lease name and an identity".into(),
             ));
         }
-        if !(self.retry_period < self.renew_deadline && self.renew_deadline < self.lease_duration)
-        {
+        if !(self.retry_period < self.renew_deadline && self.renew_deadline < self.lease_duration) {
             return Err(ControllerError::Config(format!(
                 "leader election: expected retry period ({:?}) < renew deadline ({:?}) < lease duration ({:?})",
                 self.retry_period, self.renew_deadline, self.lease_duration
@@ -128,8 +127,9 @@ impl LeaderElector {
         let me = self.settings.identity.clone();
         let now = MicroTime(Utc::now());
         // Whole seconds on the wire: round up, so others never see a shorter lease than ours.
-        let duration_s = i32::try_from(self.settings.lease_duration.as_secs_f64().ceil().max(1.0) as u64)
-            .unwrap_or(i32::MAX);
+        let duration_s =
+            i32::try_from(self.settings.lease_duration.as_secs_f64().ceil().max(1.0) as u64)
+                .unwrap_or(i32::MAX);
         let Some(existing) = self.api.get_opt(&self.settings.name).await? else {
             let lease = Lease {
                 metadata: ObjectMeta {
@@ -142,7 +142,6 @@ impl LeaderElector {
                     acquire_time: Some(now.clone()),
                     renew_time: Some(now),
                     lease_transitions: Some(0),
-                    ..LeaseSpec::default()
                 }),
             };
             return match self.api.create(&PostParams::default(), &lease).await {
@@ -153,7 +152,10 @@ impl LeaderElector {
         };
         let spec = existing.spec.clone().unwrap_or_default();
         let holder = spec.holder_identity.clone().unwrap_or_default();
-        let record = (holder.clone(), spec.renew_time.as_ref().map(|t| t.0.to_rfc3339()));
+        let record = (
+            holder.clone(),
+            spec.renew_time.as_ref().map(|t| t.0.to_rfc3339()),
+        );
         let observed_at = match &self.observed {
             Some((r, at)) if *r == record => *at,
             _ => {
@@ -180,10 +182,7 @@ impl LeaderElector {
                 spec.acquire_time
             },
             renew_time: Some(now),
-            lease_transitions: Some(
-                spec.lease_transitions.unwrap_or(0) + i32::from(changed_hands),
-            ),
-            ..LeaseSpec::default()
+            lease_transitions: Some(spec.lease_transitions.unwrap_or(0) + i32::from(changed_hands)),
         });
         // The replace carries the resourceVersion read above: a concurrent writer makes it 409.
         match self

@@ -254,11 +254,8 @@ impl LocalReplicas {
                     .collect();
                 // Remove replicas that are not ready first, then the newest.
                 active.sort_by_key(|b| b.ready.load(Ordering::SeqCst));
-                let chosen: Vec<Arc<Backend>> = active
-                    .iter()
-                    .take(excess)
-                    .map(|b| Arc::clone(b))
-                    .collect();
+                let chosen: Vec<Arc<Backend>> =
+                    active.iter().take(excess).map(|b| Arc::clone(b)).collect();
                 for b in &chosen {
                     b.draining.store(true, Ordering::SeqCst);
                 }
@@ -297,7 +294,9 @@ async fn health_loop(pool: Pool, client: reqwest::Client, every: Duration) {
         let backends: Vec<Arc<Backend>> = read(&pool.backends).clone();
         for b in backends {
             let exited = match b.child.lock() {
-                Ok(mut c) => c.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_)))),
+                Ok(mut c) => c
+                    .as_mut()
+                    .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_)))),
                 Err(_) => false,
             };
             if exited && !b.draining.load(Ordering::SeqCst) {

@@ -152,9 +152,11 @@ impl DecisionStep {
         };
         let missing = match self.policy.metric_spec() {
             MetricSpec::None => None,
-            MetricSpec::InFlightWindowAverage { .. } | MetricSpec::StableAndPanicConcurrency { .. } => {
-                reading.metric.is_none().then_some("metric missing or stale")
-            }
+            MetricSpec::InFlightWindowAverage { .. }
+            | MetricSpec::StableAndPanicConcurrency { .. } => reading
+                .metric
+                .is_none()
+                .then_some("metric missing or stale"),
             MetricSpec::PerPod { .. } => (reading.pods.iter().all(|p| p.value.is_none()))
                 .then_some("no pod reported the metric"),
         };
@@ -265,8 +267,9 @@ impl Controller {
             .unwrap_or_else(|| self.step.tick_interval());
         let mut out = match &self.settings.decisions_out {
             Some(path) => Some(std::io::BufWriter::new(
-                std::fs::File::create(path)
-                    .map_err(|e| ControllerError::Io(format!("cannot write {}: {e}", path.display())))?,
+                std::fs::File::create(path).map_err(|e| {
+                    ControllerError::Io(format!("cannot write {}: {e}", path.display()))
+                })?,
             )),
             None => None,
         };

@@ -297,8 +297,7 @@ pub fn parse_pod_metrics(body: &str, settings: &ScrapeSettings) -> Result<PodScr
         ready: true,
     };
     for s in &scrape.samples {
-        if s
-            .labels
+        if s.labels
             .get("api_name")
             .is_some_and(|a| a != settings.api_name)
         {
@@ -334,9 +333,12 @@ impl ScrapeSource {
     ) -> Result<Self, ControllerError> {
         let sample = match (&spec, settings.sample_interval) {
             (_, Some(s)) => s,
-            (MetricSpec::InFlightWindowAverage {
-                sample_interval, ..
-            }, None) => *sample_interval,
+            (
+                MetricSpec::InFlightWindowAverage {
+                    sample_interval, ..
+                },
+                None,
+            ) => *sample_interval,
             (MetricSpec::StableAndPanicConcurrency { bucket, .. }, None) => *bucket,
             (MetricSpec::PerPod { kind, .. }, None) => {
                 if *kind == PodMetricKind::CpuUtilization {
@@ -499,12 +501,15 @@ impl MetricsSource for ScrapeSource {
                             match kind {
                                 PodMetricKind::Concurrency => (acc.samples > 0)
                                     .then(|| acc.in_flight_sum / f64::from(acc.samples)),
-                                PodMetricKind::Rps => match (acc.counter_at_sync, acc.counter_now) {
-                                    (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => {
-                                        Some((c1 - c0).max(0.0) / t1.duration_since(t0).as_secs_f64())
+                                PodMetricKind::Rps => {
+                                    match (acc.counter_at_sync, acc.counter_now) {
+                                        (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => Some(
+                                            (c1 - c0).max(0.0)
+                                                / t1.duration_since(t0).as_secs_f64(),
+                                        ),
+                                        _ => None,
                                     }
-                                    _ => None,
-                                },
+                                }
                                 PodMetricKind::CpuUtilization => None,
                             }
                         };
@@ -592,7 +597,7 @@ impl PrometheusSource {
         })
     }
 
-    async fn query(&self, q: &str) -> Result<Vec<(HashMap<String, String>, f64)>, SourceError> {
+    async fn query(&self, q: &str) -> Result<Vec<LabelledValue>, SourceError> {
         let url = format!("{}/api/v1/query", self.base);
         let resp = self
             .client
@@ -611,9 +616,12 @@ impl PrometheusSource {
     }
 }
 
+/// One series of an instant-query answer: its labels and value.
+pub type LabelledValue = (HashMap<String, String>, f64);
+
 /// Parse an instant-query answer (`resultType: vector`) into (labels, value) pairs; NaN and
 /// infinite values (e.g. 0/0 with no series) are dropped, which means "no data".
-pub fn parse_vector(body: &serde_json::Value) -> Result<Vec<(HashMap<String, String>, f64)>, SourceError> {
+pub fn parse_vector(body: &serde_json::Value) -> Result<Vec<LabelledValue>, SourceError> {
     if body["status"] != "success" {
         return Err(SourceError::Backend(format!(
             "query failed: {}",
@@ -725,7 +733,8 @@ simctl_replica_ready{api_name=\"model\",replica=\"0\"} 1\n# EOF\n";
 
     #[test]
     fn empty_and_nan_vectors_are_no_data() {
-        let empty = serde_json::json!({"status":"success","data":{"resultType":"vector","result":[]}});
+        let empty =
+            serde_json::json!({"status":"success","data":{"resultType":"vector","result":[]}});
         assert!(parse_vector(&empty).expect("ok").is_empty());
         let nan = serde_json::json!({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,"NaN"]}]}});
         assert!(parse_vector(&nan).expect("ok").is_empty());
