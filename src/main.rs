@@ -46,6 +46,9 @@ enum Command {
     /// tune files (see `simctl report --help`).
     #[command(long_about = commands::report::LONG_ABOUT)]
     Report(commands::report::ReportArgs),
+    /// Run an autoscaling policy for real: scale a Deployment, local replicas, or dry-run (see
+    /// `simctl autoscale --help`).
+    Autoscale(Box<commands::autoscale::AutoscaleArgs>),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Loadgen(args) => commands::loadgen::run(*args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Report(args) => commands::report::run(args),
+        Command::Autoscale(args) => commands::autoscale::run(*args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -148,3 +148,8 @@ pub trait ScalingPolicy: Send {
     /// Decide the desired replica count at `now` (time since the caller started).
     fn recommend(&mut self, now: Duration, observation: &Observation) -> Recommendation;
 }
+
+/// The real controller (feature `controller`): the same policies, fed from real metrics and
+/// acting on a real Deployment or on local replicas.
+#[cfg(feature = "controller")]
+pub mod controller;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod autoscale;
 pub mod loadgen;
 pub mod report;
 pub mod run;

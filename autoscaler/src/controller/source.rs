@@ -1,0 +1,744 @@
+//! Metrics sources: what the policy sees, computed from real metrics the way the simulator
+//! computes it from true state (`sim`'s metric pipeline).
+//!
+//! - [`ScrapeSource`] scrapes every pod's `/metrics` itself every sample interval and emulates
+//!   the windowed query (sum over pods per scrape, mean over the window) — no Prometheus needed.
+//! - [`PrometheusSource`] asks a Prometheus server (`/api/v1/query`) the query the real
+//!   autoscaler runs, e.g. Cortex's
+//!   `sum(sum_over_time(m[W])) / max(count_over_time(m[W]))`.
+//!
+//! Either returns no metric when there is no data, or when the newest data is older than the
+//! staleness limit; the controller then holds the replica count.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use tokio::time::Instant;
+
+use super::{pod, BoxFuture, ControllerError};
+use crate::{MetricSpec, PodMetricKind, PodObservation};
+
+/// What the metrics say at one tick.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reading {
+    /// The aggregated metric (`None`: missing or stale).
+    pub metric: Option<f64>,
+    /// Knative's panic-window value.
+    pub panic_metric: Option<f64>,
+    /// Per-pod values (HPA).
+    pub pods: Vec<PodObservation>,
+}
+
+/// Why metrics could not be read at all (the controller holds).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The metrics backend could not be reached or answered badly.
+    #[error("metrics backend: {0}")]
+    Backend(String),
+    /// Pods could not be listed.
+    #[error("cannot list pods: {0}")]
+    Discovery(String),
+}
+
+/// Where the policy's metric comes from.
+pub trait MetricsSource: Send {
+    /// The reading at `now` (time since the controller started).
+    fn observe(&mut self, now: Duration) -> BoxFuture<'_, Result<Reading, SourceError>>;
+}
+
+/// One pod to scrape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// Base URL, `http://host:port` (`/metrics` is appended).
+    pub url: String,
+}
+
+/// Which pods to scrape: a fixed list, the Kubernetes pods of the Deployment, or the local
+/// actuator's replicas.
+pub trait Targets: Send + Sync {
+    /// The pods to scrape now.
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Target>, SourceError>>;
+}
+
+/// A fixed list of URLs (`--targets`).
+#[derive(Debug, Clone)]
+pub struct StaticTargets(pub Vec<Target>);
+
+impl Targets for StaticTargets {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Target>, SourceError>> {
+        let t = self.0.clone();
+        Box::pin(async move { Ok(t) })
+    }
+}
+
+/// Running pods matching a label selector, scraped at `pod IP : port`.
+pub struct KubePods {
+    api: Api<Pod>,
+    selector: String,
+    port: u16,
+}
+
+impl KubePods {
+    /// Pods of `api`'s namespace matching `selector` (e.g. `app=model`).
+    pub fn new(api: Api<Pod>, selector: impl Into<String>, port: u16) -> Self {
+        Self {
+            api,
+            selector: selector.into(),
+            port,
+        }
+    }
+}
+
+impl Targets for KubePods {
+    fn list(&self) -> BoxFuture<'_, Result<Vec<Target>, SourceError>> {
+        Box::pin(async move {
+            let pods = self
+                .api
+                .list(&ListParams::default().labels(&self.selector))
+                .await
+                .map_err(|e| SourceError::Discovery(e.to_string()))?;
+            Ok(pods
+                .items
+                .into_iter()
+                .filter_map(|p| {
+                    let status = p.status?;
+                    if status.phase.as_deref() != Some("Running") {
+                        return None;
+                    }
+                    let ip = status.pod_ip?;
+                    let host = if ip.contains(':') {
+                        format!("[{ip}]")
+                    } else {
+                        ip
+                    };
+                    Some(Target {
+                        url: format!("http://{host}:{}", self.port),
+                    })
+                })
+                .collect())
+        })
+    }
+}
+
+/// Settings of the direct scrape.
+#[derive(Debug, Clone)]
+pub struct ScrapeSettings {
+    /// `api_name` label to match (series without the label are taken as they are).
+    pub api_name: String,
+    /// The in-flight gauge: `cortex_in_flight_requests` (Cortex's 10 s mean) or
+    /// `simctl_in_flight_requests` (instantaneous, which is what the simulator samples).
+    pub metric_name: String,
+    /// The request counter, for per-pod request rates.
+    pub requests_metric: String,
+    /// Scrape period; `None` uses the policy's sample interval.
+    pub sample_interval: Option<Duration>,
+    /// No metric when the newest successful scrape is older than this.
+    pub stale_after: Duration,
+    /// Per-pod scrape timeout.
+    pub timeout: Duration,
+}
+
+impl ScrapeSettings {
+    /// Defaults for `api_name`: Cortex's gauge, 1 s timeout, stale after 5 s.
+    pub fn new(api_name: impl Into<String>) -> Self {
+        Self {
+            api_name: api_name.into(),
+            metric_name: "cortex_in_flight_requests".into(),
+            requests_metric: "simctl_requests_total".into(),
+            sample_interval: None,
+            stale_after: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Samples of the API-wide total, kept for the longest window (the simulator's pipeline).
+#[derive(Debug, Default)]
+pub struct WindowedTotals {
+    samples: VecDeque<(Duration, f64)>,
+    keep: Duration,
+}
+
+impl WindowedTotals {
+    /// Keep `keep` of history.
+    pub fn new(keep: Duration) -> Self {
+        Self {
+            samples: VecDeque::new(),
+            keep,
+        }
+    }
+
+    /// Add the total scraped at `t`.
+    pub fn push(&mut self, t: Duration, total: f64) {
+        self.samples.push_back((t, total));
+        while self
+            .samples
+            .front()
+            .is_some_and(|(s, _)| t.saturating_sub(*s) >= self.keep)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// Mean of the samples taken in `(now − span, now]`, as the simulator computes it.
+    pub fn mean_since(&self, now: Duration, span: Duration) -> Option<f64> {
+        let mut sum = 0.0;
+        let mut n = 0u32;
+        for (t, v) in self.samples.iter().rev() {
+            if *t > now {
+                continue;
+            }
+            if now - *t >= span {
+                break;
+            }
+            sum += v;
+            n += 1;
+        }
+        (n > 0).then(|| sum / f64::from(n))
+    }
+
+    /// Time of the newest sample.
+    pub fn newest(&self) -> Option<Duration> {
+        self.samples.back().map(|(t, _)| *t)
+    }
+}
+
+/// The spec's windows: (longest history to keep, windows to report).
+fn windows(spec: &MetricSpec) -> Duration {
+    match spec {
+        MetricSpec::InFlightWindowAverage { window, .. } => *window,
+        MetricSpec::StableAndPanicConcurrency { stable_window, .. } => *stable_window,
+        MetricSpec::PerPod { .. } | MetricSpec::None => Duration::from_secs(60),
+    }
+}
+
+/// Turn a reading of totals into the policy's metric(s) at `now`.
+pub fn reading_from_totals(
+    spec: &MetricSpec,
+    totals: &WindowedTotals,
+    now: Duration,
+    stale_after: Duration,
+) -> Reading {
+    let fresh = totals
+        .newest()
+        .is_some_and(|t| now.saturating_sub(t) <= stale_after);
+    if !fresh {
+        return Reading::default();
+    }
+    match spec {
+        MetricSpec::InFlightWindowAverage { window, .. } => Reading {
+            metric: totals.mean_since(now, *window),
+            ..Reading::default()
+        },
+        MetricSpec::StableAndPanicConcurrency {
+            stable_window,
+            panic_window,
+            ..
+        } => Reading {
+            metric: totals.mean_since(now, *stable_window),
+            panic_metric: totals.mean_since(now, *panic_window),
+            pods: Vec::new(),
+        },
+        MetricSpec::PerPod { .. } | MetricSpec::None => Reading::default(),
+    }
+}
+
+#[derive(Debug)]
+struct PodAcc {
+    first_seen: Instant,
+    last_seen: Instant,
+    ready: bool,
+    samples: u32,
+    in_flight_sum: f64,
+    /// (time, counter) at the last sync, and the newest.
+    counter_at_sync: Option<(Instant, f64)>,
+    counter_now: Option<(Instant, f64)>,
+}
+
+#[derive(Debug)]
+struct ScrapeState {
+    start: Instant,
+    totals: WindowedTotals,
+    pods: HashMap<String, PodAcc>,
+}
+
+/// Scrapes pods directly and emulates the policy's query.
+pub struct ScrapeSource {
+    spec: MetricSpec,
+    settings: ScrapeSettings,
+    state: Arc<Mutex<ScrapeState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// One pod's scrape: (in-flight, request counter, ready).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PodScrape {
+    /// Sum of the in-flight gauge's series for the API.
+    pub in_flight: Option<f64>,
+    /// Sum of the request counter's series.
+    pub requests: Option<f64>,
+    /// `simctl_replica_ready` (true when absent).
+    pub ready: bool,
+}
+
+/// Parse a `/metrics` body (Prometheus or OpenMetrics text) with `prometheus-parse`.
+pub fn parse_pod_metrics(body: &str, settings: &ScrapeSettings) -> Result<PodScrape, String> {
+    let lines = body
+        .lines()
+        .filter(|l| l.trim() != "# EOF")
+        .map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).map_err(|e| e.to_string())?;
+    let mut out = PodScrape {
+        in_flight: None,
+        requests: None,
+        ready: true,
+    };
+    for s in &scrape.samples {
+        if s.labels
+            .get("api_name")
+            .is_some_and(|a| a != settings.api_name)
+        {
+            continue;
+        }
+        let v = match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => continue,
+        };
+        if !v.is_finite() {
+            continue;
+        }
+        if s.metric == settings.metric_name {
+            *out.in_flight.get_or_insert(0.0) += v;
+        } else if s.metric == settings.requests_metric {
+            *out.requests.get_or_insert(0.0) += v;
+        } else if s.metric == "simctl_replica_ready" {
+            out.ready = v > 0.0;
+        }
+    }
+    Ok(out)
+}
+
+impl ScrapeSource {
+    /// Start scraping `targets` for the policy's `spec` (the sampler runs on its own task).
+    pub fn start(
+        spec: MetricSpec,
+        settings: ScrapeSettings,
+        targets: Arc<dyn Targets>,
+        client: reqwest::Client,
+    ) -> Result<Self, ControllerError> {
+        let sample = match (&spec, settings.sample_interval) {
+            (_, Some(s)) => s,
+            (
+                MetricSpec::InFlightWindowAverage {
+                    sample_interval, ..
+                },
+                None,
+            ) => *sample_interval,
+            (MetricSpec::StableAndPanicConcurrency { bucket, .. }, None) => *bucket,
+            (MetricSpec::PerPod { kind, .. }, None) => {
+                if *kind == PodMetricKind::CpuUtilization {
+                    return Err(ControllerError::Config(
+                        "the HPA's CPU metric comes from metrics-server, not from the pods' /metrics; use metric = \"concurrency\" or \"rps\", or the Kubernetes HPA itself".into(),
+                    ));
+                }
+                Duration::from_secs(1)
+            }
+            (MetricSpec::None, None) => Duration::from_secs(1),
+        };
+        if sample.is_zero() {
+            return Err(ControllerError::Config(
+                "scrape interval must be positive".into(),
+            ));
+        }
+        let state = Arc::new(Mutex::new(ScrapeState {
+            start: Instant::now(),
+            totals: WindowedTotals::new(windows(&spec)),
+            pods: HashMap::new(),
+        }));
+        let task = tokio::spawn(sampler(
+            state.clone(),
+            settings.clone(),
+            targets,
+            client,
+            sample,
+        ));
+        Ok(Self {
+            spec,
+            settings,
+            state,
+            task,
+        })
+    }
+}
+
+impl Drop for ScrapeSource {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock(state: &Mutex<ScrapeState>) -> std::sync::MutexGuard<'_, ScrapeState> {
+    match state.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+async fn sampler(
+    state: Arc<Mutex<ScrapeState>>,
+    settings: ScrapeSettings,
+    targets: Arc<dyn Targets>,
+    client: reqwest::Client,
+    every: Duration,
+) {
+    let start = lock(&state).start;
+    let mut ticker = tokio::time::interval_at(start + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let at = Instant::now();
+        let list = match targets.list().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list scrape targets");
+                continue;
+            }
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for t in list {
+            let client = client.clone();
+            let settings = settings.clone();
+            set.spawn(async move {
+                let url = format!("{}/metrics", t.url.trim_end_matches('/'));
+                let got = async {
+                    let resp = client
+                        .get(&url)
+                        .timeout(settings.timeout)
+                        .send()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if !resp.status().is_success() {
+                        return Err(format!("HTTP {}", resp.status()));
+                    }
+                    let body = resp.text().await.map_err(|e| e.to_string())?;
+                    parse_pod_metrics(&body, &settings)
+                }
+                .await;
+                (t.url, got)
+            });
+        }
+        let mut total = 0.0;
+        let mut ok = 0u32;
+        let mut results = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let Ok((url, got)) = joined else { continue };
+            match got {
+                Ok(p) => {
+                    if let Some(v) = p.in_flight {
+                        total += v;
+                        ok += 1;
+                    }
+                    results.push((url, p));
+                }
+                Err(e) => tracing::debug!(%url, error = %e, "scrape failed"),
+            }
+        }
+        let mut s = lock(&state);
+        let t = at.duration_since(s.start);
+        if ok > 0 {
+            s.totals.push(t, total);
+        }
+        for (url, p) in results {
+            let acc = s.pods.entry(url).or_insert_with(|| PodAcc {
+                first_seen: at,
+                last_seen: at,
+                ready: p.ready,
+                samples: 0,
+                in_flight_sum: 0.0,
+                counter_at_sync: None,
+                counter_now: None,
+            });
+            acc.last_seen = at;
+            acc.ready = p.ready;
+            if let Some(v) = p.in_flight {
+                acc.samples += 1;
+                acc.in_flight_sum += v;
+            }
+            if let Some(c) = p.requests {
+                acc.counter_now = Some((at, c));
+                if acc.counter_at_sync.is_none() {
+                    acc.counter_at_sync = Some((at, c));
+                }
+            }
+        }
+        // Pods gone for a while are forgotten, as the HPA lists pods afresh.
+        let keep = every * 5;
+        s.pods.retain(|_, a| at.duration_since(a.last_seen) < keep);
+    }
+}
+
+impl MetricsSource for ScrapeSource {
+    fn observe(&mut self, _now: Duration) -> BoxFuture<'_, Result<Reading, SourceError>> {
+        Box::pin(async move {
+            let mut s = lock(&self.state);
+            let now = Instant::now();
+            let t = now.duration_since(s.start);
+            match &self.spec {
+                MetricSpec::PerPod { kind, .. } => {
+                    let kind = *kind;
+                    let stale = self.settings.stale_after;
+                    let mut pods = Vec::new();
+                    for acc in s.pods.values_mut() {
+                        let fresh = now.duration_since(acc.last_seen) <= stale;
+                        let value = if !fresh {
+                            None
+                        } else {
+                            match kind {
+                                PodMetricKind::Concurrency => (acc.samples > 0)
+                                    .then(|| acc.in_flight_sum / f64::from(acc.samples)),
+                                PodMetricKind::Rps => {
+                                    match (acc.counter_at_sync, acc.counter_now) {
+                                        (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => Some(
+                                            (c1 - c0).max(0.0)
+                                                / t1.duration_since(t0).as_secs_f64(),
+                                        ),
+                                        _ => None,
+                                    }
+                                }
+                                PodMetricKind::CpuUtilization => None,
+                            }
+                        };
+                        pods.push(pod(acc.ready, value, now.duration_since(acc.first_seen)));
+                        acc.samples = 0;
+                        acc.in_flight_sum = 0.0;
+                        acc.counter_at_sync = acc.counter_now;
+                    }
+                    Ok(Reading {
+                        metric: None,
+                        panic_metric: None,
+                        pods,
+                    })
+                }
+                spec => Ok(reading_from_totals(
+                    spec,
+                    &s.totals,
+                    t,
+                    self.settings.stale_after,
+                )),
+            }
+        })
+    }
+}
+
+/// Asks a Prometheus server the policy's query.
+pub struct PrometheusSource {
+    client: reqwest::Client,
+    base: String,
+    queries: Vec<String>,
+    per_pod: bool,
+    timeout: Duration,
+}
+
+/// The PromQL the real autoscaler would run for `spec`: one query, or stable and panic queries.
+pub fn promql(spec: &MetricSpec, metric: &str, api_name: &str) -> Vec<String> {
+    let sel = format!("{metric}{{api_name=\"{}\"}}", api_name.replace('"', "\\\""));
+    let avg = |w: Duration| {
+        let s = w.as_secs().max(1);
+        format!("sum(sum_over_time({sel}[{s}s])) / max(count_over_time({sel}[{s}s]))")
+    };
+    match spec {
+        MetricSpec::None => Vec::new(),
+        MetricSpec::InFlightWindowAverage { window, .. } => vec![avg(*window)],
+        MetricSpec::StableAndPanicConcurrency {
+            stable_window,
+            panic_window,
+            ..
+        } => vec![avg(*stable_window), avg(*panic_window)],
+        MetricSpec::PerPod { lag, .. } => {
+            let s = lag.as_secs().max(15);
+            vec![format!("avg_over_time({sel}[{s}s])")]
+        }
+    }
+}
+
+impl PrometheusSource {
+    /// Query `base` (e.g. `http://prometheus:9090`) for `spec` on `metric` of `api_name`.
+    pub fn new(
+        client: reqwest::Client,
+        base: impl Into<String>,
+        spec: &MetricSpec,
+        metric: &str,
+        api_name: &str,
+        timeout: Duration,
+    ) -> Result<Self, ControllerError> {
+        if matches!(
+            spec,
+            MetricSpec::PerPod {
+                kind: PodMetricKind::CpuUtilization,
+                ..
+            }
+        ) {
+            return Err(ControllerError::Config(
+                "the HPA's CPU metric is not read from Prometheus here; use the Kubernetes HPA"
+                    .into(),
+            ));
+        }
+        Ok(Self {
+            client,
+            base: base.into().trim_end_matches('/').to_string(),
+            queries: promql(spec, metric, api_name),
+            per_pod: matches!(spec, MetricSpec::PerPod { .. }),
+            timeout,
+        })
+    }
+
+    async fn query(&self, q: &str) -> Result<Vec<LabelledValue>, SourceError> {
+        let url = format!("{}/api/v1/query", self.base);
+        let resp = self
+            .client
+            .get(&url)
+            .query(&[("query", q)])
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| SourceError::Backend(e.to_string()))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| SourceError::Backend(format!("HTTP {status}: {e}")))?;
+        parse_vector(&body)
+    }
+}
+
+/// One series of an instant-query answer: its labels and value.
+pub type LabelledValue = (HashMap<String, String>, f64);
+
+/// Parse an instant-query answer (`resultType: vector`) into (labels, value) pairs; NaN and
+/// infinite values (e.g. 0/0 with no series) are dropped, which means "no data".
+pub fn parse_vector(body: &serde_json::Value) -> Result<Vec<LabelledValue>, SourceError> {
+    if body["status"] != "success" {
+        return Err(SourceError::Backend(format!(
+            "query failed: {}",
+            body["error"].as_str().unwrap_or("no status")
+        )));
+    }
+    let Some(result) = body["data"]["result"].as_array() else {
+        return Err(SourceError::Backend("no data.result in the answer".into()));
+    };
+    let mut out = Vec::new();
+    for r in result {
+        let value = r["value"][1]
+            .as_str()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite());
+        let Some(value) = value else { continue };
+        let labels = r["metric"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push((labels, value));
+    }
+    Ok(out)
+}
+
+impl MetricsSource for PrometheusSource {
+    fn observe(&mut self, _now: Duration) -> BoxFuture<'_, Result<Reading, SourceError>> {
+        Box::pin(async move {
+            let mut answers = Vec::new();
+            for q in &self.queries {
+                answers.push(self.query(q).await?);
+            }
+            if self.per_pod {
+                let pods = answers
+                    .first()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(_, v)| pod(true, Some(*v), Duration::from_secs(3600)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Ok(Reading {
+                    metric: None,
+                    panic_metric: None,
+                    pods,
+                });
+            }
+            let first = |i: usize| answers.get(i).and_then(|a| a.first()).map(|(_, v)| *v);
+            Ok(Reading {
+                metric: first(0),
+                panic_metric: if answers.len() > 1 { first(1) } else { None },
+                pods: Vec::new(),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windowed_totals_match_the_simulator() {
+        let mut w = WindowedTotals::new(Duration::from_secs(60));
+        for s in 1..=120u64 {
+            w.push(Duration::from_secs(s), if s <= 60 { 10.0 } else { 40.0 });
+        }
+        let spec = MetricSpec::InFlightWindowAverage {
+            sample_interval: Duration::from_secs(1),
+            window: Duration::from_secs(60),
+        };
+        let r = reading_from_totals(&spec, &w, Duration::from_secs(120), Duration::from_secs(5));
+        assert_eq!(r.metric, Some(40.0));
+        let stale =
+            reading_from_totals(&spec, &w, Duration::from_secs(130), Duration::from_secs(5));
+        assert_eq!(stale.metric, None, "stale data is no data");
+    }
+
+    #[test]
+    fn parses_openmetrics_from_a_replica() {
+        let body = "# HELP cortex_in_flight_requests x\n# TYPE cortex_in_flight_requests gauge\n\
+cortex_in_flight_requests{api_name=\"model\",replica=\"0\"} 2.5\n\
+cortex_in_flight_requests{api_name=\"other\",replica=\"0\"} 9.0\n\
+# TYPE simctl_requests counter\n\
+simctl_requests_total{api_name=\"model\",replica=\"0\",status=\"200\"} 10\n\
+simctl_requests_total{api_name=\"model\",replica=\"0\",status=\"503\"} 2\n\
+simctl_replica_ready{api_name=\"model\",replica=\"0\"} 1\n# EOF\n";
+        let p = parse_pod_metrics(body, &ScrapeSettings::new("model")).expect("parses");
+        assert_eq!(p.in_flight, Some(2.5));
+        assert_eq!(p.requests, Some(12.0));
+        assert!(p.ready);
+    }
+
+    #[test]
+    fn cortex_query() {
+        let spec = MetricSpec::InFlightWindowAverage {
+            sample_interval: Duration::from_secs(1),
+            window: Duration::from_secs(60),
+        };
+        assert_eq!(
+            promql(&spec, "cortex_in_flight_requests", "model"),
+            vec!["sum(sum_over_time(cortex_in_flight_requests{api_name=\"model\"}[60s])) / max(count_over_time(cortex_in_flight_requests{api_name=\"model\"}[60s]))".to_string()]
+        );
+    }
+
+    #[test]
+    fn empty_and_nan_vectors_are_no_data() {
+        let empty =
+            serde_json::json!({"status":"success","data":{"resultType":"vector","result":[]}});
+        assert!(parse_vector(&empty).expect("ok").is_empty());
+        let nan = serde_json::json!({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,"NaN"]}]}});
+        assert!(parse_vector(&nan).expect("ok").is_empty());
+        let one = serde_json::json!({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,"3.5"]}]}});
+        assert_eq!(parse_vector(&one).expect("ok")[0].1, 3.5);
+    }
+}

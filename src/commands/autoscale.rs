@@ -1,0 +1,437 @@
+//! `simctl autoscale`: the simulator's autoscaling policy, run for real against a Deployment,
+//! local `simctl serve` replicas, or nothing (dry run).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use autoscaler::controller::lease::{LeaderElector, LeaseSettings};
+use autoscaler::controller::local::{self, LocalReplicas, LocalSettings};
+use autoscaler::controller::source::{
+    KubePods, PrometheusSource, ScrapeSettings, ScrapeSource, StaticTargets, Target, Targets,
+};
+use autoscaler::controller::{
+    self, backoff::Backoff, Actuator, Controller, ControllerMetrics, ControllerSettings,
+    DecisionStep, DryRun, Headroom, KubeScale, MetricsSource,
+};
+use autoscaler::controller::{kube, reqwest};
+use autoscaler::ReplicaBounds;
+use clap::{Args, ValueEnum};
+use sim::Scenario;
+use tokio_util::sync::CancellationToken;
+
+use super::{duration_arg, pick_api, Failure};
+
+/// Where replicas are changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ActuatorKind {
+    /// Patch the `scale` subresource of a Deployment (in-cluster config or kubeconfig).
+    Kubernetes,
+    /// Start and stop `simctl serve` processes behind a reverse proxy on this machine.
+    Local,
+    /// Only log what would be done.
+    DryRun,
+}
+
+/// Where the policy's metric comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SourceKind {
+    /// Scrape the pods' /metrics directly and compute the windowed average here.
+    Scrape,
+    /// Run the real autoscaler's query on a Prometheus server (--prometheus-url).
+    Prometheus,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line (for log pipelines).
+    Json,
+}
+
+/// Arguments of `simctl autoscale`.
+#[derive(Args)]
+#[command(
+    after_help = "The policy is the API's [apis.autoscaling] block of the scenario: the \
+same file and syntax as `simctl run`, so a tuned configuration deploys unchanged.\n\n\
+Examples:\n  \
+simctl autoscale scenarios/step-cortex.toml --actuator local --proxy-listen 127.0.0.1:8000\n  \
+simctl autoscale /config/scenario.toml --api model --actuator kubernetes --deployment model \\\n    \
+--metrics prometheus --prometheus-url http://prometheus:9090 --leader-election --listen 0.0.0.0:9090\n  \
+simctl autoscale scenario.toml --actuator dry-run --targets http://127.0.0.1:8080"
+)]
+pub struct AutoscaleArgs {
+    /// Scenario file whose API's `[apis.autoscaling]` is the policy to run.
+    pub scenario: PathBuf,
+    /// The scenario's API (needed when it has several).
+    #[arg(long)]
+    pub api: Option<String>,
+    /// What to scale.
+    #[arg(long, value_enum, default_value = "dry-run")]
+    pub actuator: ActuatorKind,
+    /// Where the metric comes from.
+    #[arg(long, value_enum, default_value = "scrape")]
+    pub metrics: SourceKind,
+    /// Prometheus base URL, for --metrics prometheus.
+    #[arg(long)]
+    pub prometheus_url: Option<String>,
+    /// Pods to scrape (base URLs, comma-separated); by default the local replicas or the
+    /// Deployment's pods.
+    #[arg(long, value_delimiter = ',')]
+    pub targets: Vec<String>,
+    /// The in-flight gauge: cortex_in_flight_requests (Cortex's 10 s mean) or
+    /// simctl_in_flight_requests (instantaneous, what the simulator samples).
+    #[arg(long, default_value = "cortex_in_flight_requests")]
+    pub metric_name: String,
+    /// Hold the replica count when the newest metric sample is older than this.
+    #[arg(long, value_parser = duration_arg, default_value = "5s")]
+    pub stale_after: Duration,
+    /// Kubernetes namespace (default: the pod's or the kubeconfig's).
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Deployment to scale (default: the API's name).
+    #[arg(long)]
+    pub deployment: Option<String>,
+    /// Label selector of the pods to scrape (default: app=<deployment>).
+    #[arg(long)]
+    pub pod_selector: Option<String>,
+    /// Port of the pods' /metrics.
+    #[arg(long, default_value_t = 8080)]
+    pub pod_port: u16,
+    /// Act only while holding a Lease, so several controller replicas never both act.
+    #[arg(long)]
+    pub leader_election: bool,
+    /// Lease name.
+    #[arg(long, default_value = "simctl-autoscaler")]
+    pub lease_name: String,
+    /// This candidate's identity (default: $POD_NAME, else the host name and process id).
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// Lease validity without renewal.
+    #[arg(long, value_parser = duration_arg, default_value = "15s")]
+    pub lease_duration: Duration,
+    /// A leader that cannot renew for this long stops acting.
+    #[arg(long, value_parser = duration_arg, default_value = "10s")]
+    pub renew_deadline: Duration,
+    /// How often to acquire or renew the Lease.
+    #[arg(long, value_parser = duration_arg, default_value = "2s")]
+    pub retry_period: Duration,
+    /// Address of the controller's /metrics and /healthz (port 0 picks one, printed at start).
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    pub listen: SocketAddr,
+    /// Address of the local actuator's reverse proxy (port 0 picks one, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub proxy_listen: SocketAddr,
+    /// Append one JSON line per tick (metric, recommendation, target) to this file.
+    #[arg(long)]
+    pub decisions: Option<PathBuf>,
+    /// Stop after this long (default: until Ctrl-C or SIGTERM).
+    #[arg(long, value_parser = duration_arg)]
+    pub duration: Option<Duration>,
+    /// Override the policy's tick interval (testing only: the policy's is what real systems use).
+    #[arg(long, value_parser = duration_arg)]
+    pub tick: Option<Duration>,
+    /// Log format (stderr); the level comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn identity(args: &AutoscaleArgs) -> String {
+    if let Some(id) = &args.identity {
+        return id.clone();
+    }
+    if let Ok(pod) = std::env::var("POD_NAME") {
+        if !pod.is_empty() {
+            return pod;
+        }
+    }
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "simctl".into());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn bind(
+    addr: SocketAddr,
+    what: &str,
+    flag: &str,
+) -> Result<tokio::net::TcpListener, Failure> {
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::BadInput(format!("{flag}: cannot listen on {addr}: {e}")))?;
+    let bound = l.local_addr().context("listener address")?;
+    println!("{what} listening on http://{bound}");
+    Ok(l)
+}
+
+/// SIGTERM (how Kubernetes stops a pod).
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Run the controller until Ctrl-C, SIGTERM or --duration.
+pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
+    // An empty --prometheus-url (e.g. an unset Helm value) means none.
+    args.prometheus_url = args.prometheus_url.filter(|u| !u.trim().is_empty());
+    let scenario = Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let api = pick_api(&scenario, args.api.as_deref(), &args.scenario)?.clone();
+    let auto = api.autoscaling.clone();
+    let bounds = ReplicaBounds {
+        min_replicas: auto.min_replicas,
+        max_replicas: auto.max_replicas,
+    };
+    let overprovisioning = auto.overprovisioning;
+    let headroom: Headroom = Box::new(move |p, max| overprovisioning.apply(p, max));
+    let step = DecisionStep::new(auto.build(), bounds, Some(headroom));
+    let spec = step.metric_spec();
+    if args.metrics == SourceKind::Prometheus && args.prometheus_url.is_none() {
+        return Err(Failure::BadInput(
+            "--metrics prometheus needs --prometheus-url".into(),
+        ));
+    }
+    if args.metrics == SourceKind::Scrape
+        && args.actuator == ActuatorKind::DryRun
+        && args.targets.is_empty()
+        && !matches!(spec, autoscaler::MetricSpec::None)
+    {
+        return Err(Failure::BadInput(
+            "--actuator dry-run with --metrics scrape needs --targets (the pods to scrape)".into(),
+        ));
+    }
+    if args.tick.is_some_and(|t| t.is_zero()) {
+        return Err(Failure::BadInput(
+            "--tick: expected a positive duration".into(),
+        ));
+    }
+    let lease_settings = LeaseSettings {
+        name: args.lease_name.clone(),
+        identity: identity(&args),
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+    };
+    if args.leader_election {
+        lease_settings
+            .validate()
+            .map_err(|e| Failure::BadInput(e.to_string()))?;
+    }
+    init_logs(args.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let stop = CancellationToken::new();
+        {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminated() => {}
+                }
+                stop.cancel();
+            });
+        }
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client")?;
+        let metrics = ControllerMetrics::new(&api.name);
+        let status = bind(args.listen, "status (/metrics, /healthz)", "--listen").await?;
+        {
+            let stop = stop.clone();
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                if let Err(e) =
+                    controller::status::serve(
+                        status,
+                        metrics,
+                        async move { stop.cancelled().await },
+                    )
+                    .await
+                {
+                    tracing::error!(error = %e, "status server stopped");
+                }
+            });
+        }
+        let needs_kube = args.actuator == ActuatorKind::Kubernetes || args.leader_election;
+        let kube = if needs_kube {
+            Some(
+                kube::Client::try_default()
+                    .await
+                    .context("cannot configure the Kubernetes client (in-cluster or kubeconfig)")?,
+            )
+        } else {
+            None
+        };
+        let namespace = match (&args.namespace, &kube) {
+            (Some(ns), _) => ns.clone(),
+            (None, Some(c)) => c.default_namespace().to_string(),
+            (None, None) => "default".into(),
+        };
+        let deployment = args.deployment.clone().unwrap_or_else(|| api.name.clone());
+        let mut pool_targets: Option<Arc<dyn Targets>> = None;
+        let actuator: Box<dyn Actuator> =
+            match args.actuator {
+                ActuatorKind::DryRun => Box::new(DryRun::new(step_initial(&step))),
+                ActuatorKind::Kubernetes => {
+                    let client = kube.clone().context("no Kubernetes client")?;
+                    Box::new(KubeScale::new(
+                        kube::Api::namespaced(client, &namespace),
+                        deployment.clone(),
+                    ))
+                }
+                ActuatorKind::Local => {
+                    let program =
+                        std::env::current_exe().context("cannot find the simctl binary")?;
+                    let scenario_arg = args
+                        .scenario
+                        .to_str()
+                        .context("the scenario path is not UTF-8")?
+                        .to_string();
+                    let settings = LocalSettings::new(
+                        program,
+                        vec![
+                            "serve".into(),
+                            scenario_arg,
+                            "--api".into(),
+                            api.name.clone(),
+                        ],
+                    );
+                    let replicas = LocalReplicas::new(settings, http.clone());
+                    let pool = replicas.pool();
+                    let proxy = bind(args.proxy_listen, "proxy", "--proxy-listen").await?;
+                    let stop = stop.clone();
+                    let client = http.clone();
+                    let routed = pool.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = local::serve_proxy(proxy, routed, client, async move {
+                            stop.cancelled().await
+                        })
+                        .await
+                        {
+                            tracing::error!(error = %e, "proxy stopped");
+                        }
+                    });
+                    pool_targets = Some(Arc::new(pool));
+                    Box::new(replicas)
+                }
+            };
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        let source: Box<dyn MetricsSource> = match args.metrics {
+            SourceKind::Prometheus => Box::new(
+                PrometheusSource::new(
+                    http.clone(),
+                    args.prometheus_url.clone().unwrap_or_default(),
+                    &spec,
+                    &args.metric_name,
+                    &api.name,
+                    Duration::from_secs(5),
+                )
+                .map_err(|e| Failure::BadInput(e.to_string()))?,
+            ),
+            SourceKind::Scrape => {
+                let targets: Arc<dyn Targets> = if !args.targets.is_empty() {
+                    Arc::new(StaticTargets(
+                        args.targets
+                            .iter()
+                            .map(|u| Target { url: u.clone() })
+                            .collect(),
+                    ))
+                } else if let Some(t) = pool_targets {
+                    t
+                } else {
+                    let client = kube.clone().context("no Kubernetes client")?;
+                    let selector = args
+                        .pod_selector
+                        .clone()
+                        .unwrap_or_else(|| format!("app={deployment}"));
+                    Arc::new(KubePods::new(
+                        kube::Api::namespaced(client, &namespace),
+                        selector,
+                        args.pod_port,
+                    ))
+                };
+                let mut settings = ScrapeSettings::new(&api.name);
+                settings.metric_name = args.metric_name.clone();
+                settings.stale_after = args.stale_after;
+                Box::new(
+                    ScrapeSource::start(spec.clone(), settings, targets, http.clone())
+                        .map_err(|e| Failure::BadInput(e.to_string()))?,
+                )
+            }
+        };
+        let tick = args.tick.unwrap_or_else(|| step.tick_interval());
+        let settings = ControllerSettings {
+            api_name: api.name.clone(),
+            tick_interval: args.tick,
+            apply_initial: args.actuator != ActuatorKind::Kubernetes,
+            duration: args.duration,
+            decisions_out: args.decisions.clone(),
+            retry: Backoff {
+                budget: tick.mul_f64(0.8).max(Duration::from_millis(200)),
+                ..Backoff::default()
+            },
+        };
+        let mut ctl = Controller::new(settings, step, source, actuator, metrics.clone());
+        if args.leader_election {
+            let client = kube.clone().context("no Kubernetes client")?;
+            let elector =
+                LeaderElector::new(kube::Api::namespaced(client, &namespace), lease_settings)
+                    .map_err(|e| Failure::BadInput(e.to_string()))?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            let stop = stop.clone();
+            tokio::spawn(elector.run(tx, async move { stop.cancelled().await }));
+            ctl = ctl.with_leadership(rx);
+        }
+        let stopped = stop.clone();
+        let decisions = ctl
+            .run(async move { stopped.cancelled().await })
+            .await
+            .map_err(|e| match e {
+                controller::ControllerError::Config(m) => Failure::BadInput(m),
+                other => Failure::Other(other.into()),
+            })?;
+        stop.cancel();
+        let changes = decisions
+            .iter()
+            .filter(|d| d.target != d.spec_replicas)
+            .count();
+        println!(
+            "stopped after {} ticks, {changes} scale changes",
+            decisions.len()
+        );
+        // Give the lease release a moment to go out.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(())
+    })
+}
+
+/// The replicas a dry run starts from.
+fn step_initial(step: &DecisionStep) -> u32 {
+    step.bounds().min_replicas.max(1)
+}
