@@ -1,5 +1,5 @@
 //! The local actuator: replicas are `simctl serve` processes on 127.0.0.1 behind a small
-//! round-robin reverse proxy, so the whole loop (load → metrics → policy → replicas) runs on one
+//! least-request reverse proxy, so the whole loop (load → metrics → policy → replicas) runs on one
 //! machine without a cluster.
 //!
 //! The proxy only routes to ready replicas (it polls each one's `/healthz`), answers 503 when
@@ -95,8 +95,9 @@ impl Drop for InFlight {
 }
 
 impl Pool {
-    /// The next ready replica, round robin, counted in flight (under the lock, so a replica
-    /// marked draining never gets a request after its drain began).
+    /// The ready replica with the fewest requests in flight, ties broken round robin — the
+    /// simulator's routing — counted in flight (under the lock, so a replica marked draining
+    /// never gets a request after its drain began).
     fn pick(&self) -> Option<InFlight> {
         let backends = read(&self.backends);
         let n = backends.len();
@@ -104,14 +105,19 @@ impl Pool {
             return None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut best: Option<(&Arc<Backend>, u64)> = None;
         for i in 0..n {
             let b = &backends[(start + i) % n];
             if b.ready.load(Ordering::SeqCst) && !b.draining.load(Ordering::SeqCst) {
-                b.in_flight.fetch_add(1, Ordering::SeqCst);
-                return Some(InFlight(b.clone()));
+                let load = b.in_flight.load(Ordering::SeqCst);
+                if best.is_none_or(|(_, l)| load < l) {
+                    best = Some((b, load));
+                }
             }
         }
-        None
+        let (b, _) = best?;
+        b.in_flight.fetch_add(1, Ordering::SeqCst);
+        Some(InFlight(b.clone()))
     }
 
     /// (replicas not draining, ready among them).
