@@ -14,7 +14,10 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::Histogram;
-use sim::results::{encode_histogram, ApiResults, Percentiles, SloVerdict, Timeline};
+use sim::results::{
+    encode_histogram, new_histogram, ApiResults, Percentiles, SloVerdict, Timeline,
+    HISTOGRAM_MAX_US,
+};
 use tempfile::NamedTempFile;
 
 use crate::client::Answer;
@@ -22,8 +25,6 @@ use crate::open::Progress;
 use crate::results::{LoadResults, SCHEMA};
 use crate::LoadError;
 
-/// Largest latency recorded (1 h in µs), as in the simulator.
-const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
 /// Lock shards of the interval recorders.
 const SHARDS: usize = 4;
 
@@ -49,10 +50,6 @@ pub(crate) struct Row {
     /// From the actual send to the end.
     pub response: Duration,
     pub outcome: Outcome,
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("constant bounds are valid")
 }
 
 fn micros(d: Duration) -> u64 {
@@ -86,9 +83,9 @@ impl Tally {
             timed_out: 0,
             failed: 0,
             unfinished: 0,
-            latency: histogram(),
-            response: histogram(),
-            lag: histogram(),
+            latency: new_histogram(),
+            response: new_histogram(),
+            lag: new_histogram(),
             errors: BTreeMap::new(),
         }
     }

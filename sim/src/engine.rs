@@ -28,8 +28,8 @@ use crate::batch::{BatchRuntime, WorkerState};
 use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef, SharedGpu};
 use crate::metrics::{MetricPipeline, PodSample};
 use crate::results::{
-    encode_histogram, ApiResults, Event, NodeGroupResults, Percentiles, Results, SloCheck,
-    SloVerdict, Timeline, SCHEMA,
+    encode_histogram, new_histogram, ApiResults, Event, NodeGroupResults, Percentiles, Results,
+    SloCheck, SloVerdict, Timeline, HISTOGRAM_MAX_US, SCHEMA,
 };
 use crate::rng::{stream, Stream};
 use crate::scenario::{Api, Expander, Requests, Scenario};
@@ -39,8 +39,6 @@ use crate::traffic::{ArrivalStream, DataFileError};
 
 /// How often the kubelet checks for memory pressure (its housekeeping interval).
 const MEMORY_CHECK_INTERVAL: SimTime = SimTime(10_000_000_000);
-/// Largest latency the histograms resolve (1 h, in microseconds); longer values are clamped.
-const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
 /// Events kept in the results; more are counted in `events_dropped`.
 const MAX_EVENTS: usize = 100_000;
 
@@ -263,10 +261,6 @@ struct GroupRuntime {
     rng: Stream,
     /// Reclaim events.
     spot_rng: Stream,
-}
-
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("constant bounds are valid")
 }
 
 impl ApiState {
@@ -823,7 +817,7 @@ impl Simulation {
         if api.replicas[r as usize].state != ReplicaState::Starting {
             return;
         }
-        if !self.gpu_memory_ok(a, r as usize) {
+        if !self.model_loads(a, r as usize) {
             return;
         }
         let api = &mut self.apis[a];
@@ -949,7 +943,7 @@ impl Simulation {
     /// CrashLoopBackOff's delay (10 s doubling to 5 min), if it uses more memory than its limit,
     /// or if its model does not fit on its shared GPU (time-slicing does not isolate memory;
     /// MPS caps each client).
-    fn gpu_memory_ok(&mut self, a: usize, r: usize) -> bool {
+    fn model_loads(&mut self, a: usize, r: usize) -> bool {
         let spec = &self.apis[a].spec;
         let mib = spec.gpu_memory_mib;
         let shared = self.apis[a].replicas[r].shared_gpu;
@@ -1331,7 +1325,7 @@ impl Simulation {
                 replica.state = ReplicaState::Starting;
                 let epoch = replica.epoch;
                 if replica.initial && now == SimTime::ZERO {
-                    if self.gpu_memory_ok(a as usize, slot as usize) {
+                    if self.model_loads(a as usize, slot as usize) {
                         let api = &mut self.apis[a as usize];
                         api.replicas[slot as usize].state = ReplicaState::Ready;
                         api.set_ready_count_changed(now);

@@ -262,6 +262,15 @@ pub struct Event {
     pub inputs: BTreeMap<String, f64>,
 }
 
+/// Largest latency the histograms resolve (1 h, in microseconds); longer values are clamped.
+pub const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+
+/// An empty latency histogram (µs, 1 µs to [`HISTOGRAM_MAX_US`], 3 significant digits): every
+/// producer of results uses these bounds so histograms merge across runs and tools.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("constant bounds are valid")
+}
+
 /// Encode a histogram as base64 HDR V2.
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
