@@ -49,6 +49,10 @@ enum Command {
     /// Run an autoscaling policy for real: scale a Deployment, local replicas, or dry-run (see
     /// `simctl autoscale --help`).
     Autoscale(Box<commands::autoscale::AutoscaleArgs>),
+    /// Run a scenario for real on this machine (local replicas, the real controller, real
+    /// load) and in the simulator, and report how far apart they are (see `simctl validate
+    /// --help`).
+    Validate(commands::validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Report(args) => commands::report::run(args),
         Command::Autoscale(args) => commands::autoscale::run(*args),
+        Command::Validate(args) => commands::validate::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -130,7 +130,7 @@ fn trace_replay_sends_the_recorded_requests_at_their_times() {
     let mut rows = sent.lines();
     assert_eq!(
         rows.next(),
-        Some("timestamp_s,latency_ms,status,service_ms,error")
+        Some("timestamp_s,latency_ms,status,service_ms,error,queue_wait_ms")
     );
     let sent: Vec<f64> = rows
         .map(|l| l.split(',').next().unwrap().parse().unwrap())

@@ -9,7 +9,7 @@ use http::{Method, Uri};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::replica::SERVICE_TIME_HEADER;
+use crate::replica::{QUEUE_WAIT_HEADER, SERVICE_TIME_HEADER};
 use crate::LoadError;
 
 /// Where the load goes: an `http://host:port/path` URL, resolved once at start so that every
@@ -127,6 +127,8 @@ pub(crate) struct Answer {
     pub status: u16,
     /// Service time the server reported in its response header, milliseconds.
     pub service_ms: Option<f64>,
+    /// Queue wait the server reported, milliseconds.
+    pub queue_wait_ms: Option<f64>,
 }
 
 /// Builds requests for one target and opens connections to it.
@@ -269,6 +271,7 @@ impl Client {
                         let status = response.code.unwrap_or(0);
                         let mut body = BodyLength::UntilClose;
                         let mut service_ms = None;
+                        let mut queue_wait_ms = None;
                         let mut keep_alive = response.version == Some(1);
                         for h in response.headers.iter() {
                             let value = std::str::from_utf8(h.value).unwrap_or("").trim();
@@ -282,6 +285,8 @@ impl Client {
                                 body = BodyLength::Chunked;
                             } else if h.name.eq_ignore_ascii_case(SERVICE_TIME_HEADER) {
                                 service_ms = value.parse().ok();
+                            } else if h.name.eq_ignore_ascii_case(QUEUE_WAIT_HEADER) {
+                                queue_wait_ms = value.parse().ok();
                             } else if h.name.eq_ignore_ascii_case("connection") {
                                 keep_alive = !value.eq_ignore_ascii_case("close");
                             }
@@ -292,7 +297,18 @@ impl Client {
                         if matches!(body, BodyLength::UntilClose) {
                             keep_alive = false;
                         }
-                        break ((Answer { status, service_ms }, keep_alive), n, body);
+                        break (
+                            (
+                                Answer {
+                                    status,
+                                    service_ms,
+                                    queue_wait_ms,
+                                },
+                                keep_alive,
+                            ),
+                            n,
+                            body,
+                        );
                     }
                     Ok(httparse::Status::Partial) if conn.buf.len() < MAX_HEAD => {}
                     Ok(httparse::Status::Partial) => {

@@ -18,7 +18,7 @@ use http::Method;
 use crate::client::{Answer, RequestTemplate, Target};
 use crate::open::Progress;
 use crate::record::{Outcome, Recorder, Row, RunInfo};
-use crate::replica::SERVICE_TIME_HEADER;
+use crate::replica::{QUEUE_WAIT_HEADER, SERVICE_TIME_HEADER};
 use crate::results::LoadResults;
 use crate::LoadError;
 
@@ -110,13 +110,21 @@ async fn predict(user: &mut GooseUser) -> TransactionResult {
         Ok(goose) => match goose.response {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let service_ms = response
-                    .headers()
-                    .get(SERVICE_TIME_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok());
+                let header = |name: &str| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                };
+                let service_ms = header(SERVICE_TIME_HEADER);
+                let queue_wait_ms = header(QUEUE_WAIT_HEADER);
                 match response.bytes().await {
-                    Ok(_) => Outcome::Answered(Answer { status, service_ms }),
+                    Ok(_) => Outcome::Answered(Answer {
+                        status,
+                        service_ms,
+                        queue_wait_ms,
+                    }),
                     Err(e) if e.is_timeout() => Outcome::TimedOut,
                     Err(e) => Outcome::Failed(format!("reading body: {e}")),
                 }

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 pub use client::{RequestTemplate, Target};
 pub use closed::{run_closed, ClosedLoad};
 pub use open::{run_open, OpenLoad, Progress};
+pub use record::{read_measured, Measured};
 pub use results::LoadResults;
 pub use schedule::{Planned, Schedule};
 

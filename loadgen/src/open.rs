@@ -40,7 +40,7 @@ pub struct OpenLoad {
     pub timeout: Duration,
     /// A request that leaves later than this after its scheduled time counts as late.
     pub late_threshold: Duration,
-    /// Per-request CSV (`timestamp_s,latency_ms,status,service_ms,error`), if wanted.
+    /// Per-request CSV (`timestamp_s,latency_ms,status,service_ms,error,queue_wait_ms`), if wanted.
     pub requests_csv: Option<PathBuf>,
     /// HDR histogram interval log of latencies (one histogram per second), if wanted.
     pub hdr_log: Option<PathBuf>,
@@ -208,6 +208,9 @@ pub async fn run_open(
     shared.recorder.finish(run, elapsed_s, truncated)
 }
 
+/// Resolution of tokio's timer.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
 async fn worker(shared: Arc<Shared>, shard: usize) {
     let mut conn: Option<Connection> = None;
     loop {
@@ -228,12 +231,21 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             }
         };
         let due = shared.start + planned.at;
-        if due > Instant::now() {
+        // tokio's timer fires on the first millisecond tick at or after the deadline, which
+        // alone would send ~1 ms late on average — a bias every latency would carry. Sleep to
+        // within a tick of the due time, then yield until it passes.
+        if due > Instant::now() + TIMER_TICK {
             tokio::select! {
                 biased;
                 _ = shared.stop.cancelled() => return,
-                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due - TIMER_TICK)) => {}
             }
+        }
+        while Instant::now() < due {
+            if shared.stop.is_cancelled() {
+                return;
+            }
+            tokio::task::yield_now().await;
         }
         shared.done_waiting();
         let sent = Instant::now();

@@ -410,6 +410,81 @@ impl Recorder {
     }
 }
 
+/// One successful request of a per-request CSV, as the client and the server measured it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// Latency from the scheduled send to the answer, seconds.
+    pub latency_s: f64,
+    /// Service time the server reported, seconds.
+    pub service_s: f64,
+    /// Queue wait the server reported, seconds (`None`: the server did not say).
+    pub queue_wait_s: Option<f64>,
+}
+
+impl Measured {
+    /// The part of the latency spent outside the replica's queue and workers (network, proxies,
+    /// the client), when the server reported its queue wait.
+    pub fn outside_s(&self) -> Option<f64> {
+        self.queue_wait_s
+            .map(|w| (self.latency_s - w - self.service_s).max(0.0))
+    }
+}
+
+/// The successful (2xx) requests of a per-request CSV (`--requests-csv`): the measurements a
+/// simulator's service-time model is calibrated from.
+pub fn read_measured(path: &Path) -> Result<Vec<Measured>, String> {
+    let at = |line: usize| format!("{}:{line}", path.display());
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("{}: {e}", at(1)))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let need =
+        |name: &str| column(name).ok_or_else(|| format!("{}: no {name:?} column", path.display()));
+    let (status_at, latency_at, service_at) =
+        (need("status")?, need("latency_ms")?, need("service_ms")?);
+    let wait_at = column("queue_wait_ms");
+    let mut out = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = i + 2;
+        let record = record.map_err(|e| format!("{}: {e}", at(line)))?;
+        let ms = |index: usize, name: &str| -> Result<Option<f64>, String> {
+            match record.get(index).map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(text) => text.parse::<f64>().map(|v| Some(v / 1000.0)).map_err(|_| {
+                    format!(
+                        "{}: {name}: expected milliseconds, found {text:?}",
+                        at(line)
+                    )
+                }),
+            }
+        };
+        if !record.get(status_at).is_some_and(|s| s.starts_with('2')) {
+            continue;
+        }
+        let (Some(latency_s), Some(service_s)) =
+            (ms(latency_at, "latency_ms")?, ms(service_at, "service_ms")?)
+        else {
+            return Err(format!(
+                "{}: latency_ms and service_ms are required",
+                at(line)
+            ));
+        };
+        let queue_wait_s = match wait_at {
+            Some(w) => ms(w, "queue_wait_ms")?,
+            None => None,
+        };
+        out.push(Measured {
+            latency_s,
+            service_s,
+            queue_wait_s,
+        });
+    }
+    Ok(out)
+}
+
 /// The writer thread: CSV rows in schedule order (rows arrive in completion order and wait in
 /// a small reorder buffer), HDR intervals as they come.
 fn write_files(
@@ -421,8 +496,15 @@ fn write_files(
         Some((temp, _)) => {
             let file = temp.reopen().map_err(|e| e.to_string())?;
             let mut w = csv::Writer::from_writer(BufWriter::new(file));
-            w.write_record(["timestamp_s", "latency_ms", "status", "service_ms", "error"])
-                .map_err(|e| e.to_string())?;
+            w.write_record([
+                "timestamp_s",
+                "latency_ms",
+                "status",
+                "service_ms",
+                "error",
+                "queue_wait_ms",
+            ])
+            .map_err(|e| e.to_string())?;
             Some(w)
         }
         None => None,
@@ -445,18 +527,16 @@ fn write_files(
     let mut pending: BTreeMap<u64, Row> = BTreeMap::new();
     let mut next_seq = 0u64;
     let write_row = |w: &mut csv::Writer<BufWriter<std::fs::File>>, row: &Row| {
-        let (status, service_ms, error) = match &row.outcome {
+        let response_ms = row.response.as_secs_f64() * 1000.0;
+        let (status, service_ms, error, wait_ms) = match &row.outcome {
             Outcome::Answered(a) => (
                 a.status.to_string(),
-                a.service_ms.unwrap_or(row.response.as_secs_f64() * 1000.0),
+                a.service_ms.unwrap_or(response_ms),
                 String::new(),
+                a.queue_wait_ms,
             ),
-            Outcome::TimedOut => (
-                "0".into(),
-                row.response.as_secs_f64() * 1000.0,
-                "timeout".into(),
-            ),
-            Outcome::Failed(e) => ("0".into(), row.response.as_secs_f64() * 1000.0, e.clone()),
+            Outcome::TimedOut => ("0".into(), response_ms, "timeout".into(), None),
+            Outcome::Failed(e) => ("0".into(), response_ms, e.clone(), None),
         };
         w.write_record([
             format!("{:.6}", row.at.as_secs_f64()),
@@ -464,6 +544,7 @@ fn write_files(
             status,
             format!("{service_ms:.3}"),
             error,
+            wait_ms.map_or(String::new(), |ms| format!("{ms:.3}")),
         ])
     };
     for message in receiver {

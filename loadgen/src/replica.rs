@@ -38,8 +38,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 /// Request header (and JSON body field `service_time_ms`) that sets a request's service time,
-/// so a load generator can replay the exact service times a simulation drew.
+/// so a load generator can replay the exact service times a simulation drew. The answer carries
+/// the same header with the service time the worker measured.
 pub const SERVICE_TIME_HEADER: &str = "x-service-time-ms";
+
+/// Response header with the time the request waited in the replica's queue, milliseconds: with
+/// the service time it splits a client's latency into queueing, work and everything outside the
+/// replica (network, proxies).
+pub const QUEUE_WAIT_HEADER: &str = "x-queue-wait-ms";
 
 /// How one emulated replica behaves.
 #[derive(Debug, Clone)]
@@ -346,13 +352,16 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
         if permit.is_ok() {
             tokio::time::sleep(service).await;
         }
+        // What the worker was actually held for (the timer's granularity and wake-up delay
+        // included), as a real server would measure its own processing time.
+        let served = arrived.elapsed().saturating_sub(waited);
         drop(permit);
         let left = worker.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
         worker.metrics.in_flight.set(left as i64);
-        waited
+        (waited, served)
     });
-    let waited = match work.await {
-        Ok(waited) => waited,
+    let (waited, served) = match work.await {
+        Ok(times) => times,
         Err(_) => return reject(&replica, StatusCode::INTERNAL_SERVER_ERROR, "worker failed"),
     };
     let elapsed = arrived.elapsed();
@@ -362,7 +371,7 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
         .requests
         .get_or_create(&StatusLabel { status: 200 })
         .inc();
-    let service_ms = service.as_secs_f64() * 1000.0;
+    let service_ms = served.as_secs_f64() * 1000.0;
     let mut response = (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
@@ -370,6 +379,7 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
             "replica": replica.index,
             "process": process,
             "service_time_ms": service_ms,
+            "requested_service_time_ms": service.as_secs_f64() * 1000.0,
             "queue_wait_ms": waited.as_secs_f64() * 1000.0,
         })
         .to_string(),
@@ -377,6 +387,10 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&format!("{service_ms:.3}")) {
         response.headers_mut().insert(SERVICE_TIME_HEADER, value);
+    }
+    let wait_ms = waited.as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("{wait_ms:.3}")) {
+        response.headers_mut().insert(QUEUE_WAIT_HEADER, value);
     }
     response
 }

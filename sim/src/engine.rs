@@ -749,7 +749,7 @@ impl Simulation {
         let api = &mut self.apis[a];
         api.touch(now);
         let timeout = api.spec.timeout;
-        let latency = now.since(arrival);
+        let latency = now.since(arrival) + api.spec.network_latency;
         if timeout.is_some_and(|t| latency > t) {
             api.timed_out += 1;
             api.step.timed_out += 1;
@@ -2243,6 +2243,25 @@ min_replicas = 2
         assert_eq!(
             serde_json::to_string(&whole).expect("json"),
             serde_json::to_string(&sliced).expect("json")
+        );
+    }
+
+    #[test]
+    fn network_latency_adds_to_every_latency_and_to_nothing_else() {
+        let base = scenario("");
+        let mut with = base.clone();
+        with.apis[0].network_latency = SimTime::from_secs_f64(0.005);
+        let (a, b) = (run(&base).expect("runs"), run(&with).expect("runs"));
+        let (a, b) = (&a.apis[0], &b.apis[0]);
+        assert_eq!((a.completed, a.rejected), (b.completed, b.rejected));
+        assert_eq!(a.queue_wait_ms, b.queue_wait_ms);
+        assert!(
+            (b.latency_ms.mean - a.latency_ms.mean - 5.0).abs() < 0.05,
+            "{a:?} {b:?}"
+        );
+        assert!(
+            (b.latency_ms.p50 - a.latency_ms.p50 - 5.0).abs() < 0.5,
+            "{a:?} {b:?}"
         );
     }
 

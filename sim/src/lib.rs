@@ -8,6 +8,7 @@ pub(crate) mod batch;
 pub mod catalog;
 pub mod cluster;
 pub mod engine;
+pub mod fidelity;
 mod metrics;
 pub mod mig;
 pub mod recorded;

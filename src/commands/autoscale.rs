@@ -197,14 +197,7 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
     args.prometheus_url = args.prometheus_url.filter(|u| !u.trim().is_empty());
     let scenario = Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
     let api = pick_api(&scenario, args.api.as_deref(), &args.scenario)?.clone();
-    let auto = api.autoscaling.clone();
-    let bounds = ReplicaBounds {
-        min_replicas: auto.min_replicas,
-        max_replicas: auto.max_replicas,
-    };
-    let overprovisioning = auto.overprovisioning;
-    let headroom: Headroom = Box::new(move |p, max| overprovisioning.apply(p, max));
-    let step = DecisionStep::new(auto.build(), bounds, Some(headroom));
+    let step = decision_step(&api);
     let spec = step.metric_spec();
     if args.metrics == SourceKind::Prometheus && args.prometheus_url.is_none() {
         return Err(Failure::BadInput(
@@ -294,52 +287,23 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
         };
         let deployment = args.deployment.clone().unwrap_or_else(|| api.name.clone());
         let mut pool_targets: Option<Arc<dyn Targets>> = None;
-        let actuator: Box<dyn Actuator> =
-            match args.actuator {
-                ActuatorKind::DryRun => Box::new(DryRun::new(step_initial(&step))),
-                ActuatorKind::Kubernetes => {
-                    let client = kube.clone().context("no Kubernetes client")?;
-                    Box::new(KubeScale::new(
-                        kube::Api::namespaced(client, &namespace),
-                        deployment.clone(),
-                    ))
-                }
-                ActuatorKind::Local => {
-                    let program =
-                        std::env::current_exe().context("cannot find the simctl binary")?;
-                    let scenario_arg = args
-                        .scenario
-                        .to_str()
-                        .context("the scenario path is not UTF-8")?
-                        .to_string();
-                    let settings = LocalSettings::new(
-                        program,
-                        vec![
-                            "serve".into(),
-                            scenario_arg,
-                            "--api".into(),
-                            api.name.clone(),
-                        ],
-                    );
-                    let replicas = LocalReplicas::new(settings, http.clone());
-                    let pool = replicas.pool();
-                    let proxy = bind(args.proxy_listen, "proxy", "--proxy-listen").await?;
-                    let stop = stop.clone();
-                    let client = http.clone();
-                    let routed = pool.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = local::serve_proxy(proxy, routed, client, async move {
-                            stop.cancelled().await
-                        })
-                        .await
-                        {
-                            tracing::error!(error = %e, "proxy stopped");
-                        }
-                    });
-                    pool_targets = Some(Arc::new(pool));
-                    Box::new(replicas)
-                }
-            };
+        let actuator: Box<dyn Actuator> = match args.actuator {
+            ActuatorKind::DryRun => Box::new(DryRun::new(step_initial(&step))),
+            ActuatorKind::Kubernetes => {
+                let client = kube.clone().context("no Kubernetes client")?;
+                Box::new(KubeScale::new(
+                    kube::Api::namespaced(client, &namespace),
+                    deployment.clone(),
+                ))
+            }
+            ActuatorKind::Local => {
+                let proxy = bind(args.proxy_listen, "proxy", "--proxy-listen").await?;
+                let replicas =
+                    start_local(&args.scenario, &api.name, proxy, http.clone(), stop.clone())?;
+                pool_targets = Some(Arc::new(replicas.pool()));
+                Box::new(replicas)
+            }
+        };
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         let source: Box<dyn MetricsSource> = match args.metrics {
@@ -429,6 +393,49 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(())
     })
+}
+
+/// The API's policy as the controller runs it: bounds, then overprovisioning headroom — the
+/// order the simulator applies them in.
+pub(crate) fn decision_step(api: &sim::scenario::Api) -> DecisionStep {
+    let auto = &api.autoscaling;
+    let bounds = ReplicaBounds {
+        min_replicas: auto.min_replicas,
+        max_replicas: auto.max_replicas,
+    };
+    let overprovisioning = auto.overprovisioning;
+    let headroom: Headroom = Box::new(move |p, max| overprovisioning.apply(p, max));
+    DecisionStep::new(auto.build(), bounds, Some(headroom))
+}
+
+/// Local replicas of `api` (`simctl serve SCENARIO --api API` processes, none started yet) and
+/// the least-request proxy in front of them on `proxy`, which runs until `stop`.
+pub(crate) fn start_local(
+    scenario: &std::path::Path,
+    api: &str,
+    proxy: tokio::net::TcpListener,
+    http: reqwest::Client,
+    stop: CancellationToken,
+) -> Result<LocalReplicas, Failure> {
+    let program = std::env::current_exe().context("cannot find the simctl binary")?;
+    let scenario_arg = scenario
+        .to_str()
+        .context("the scenario path is not UTF-8")?
+        .to_string();
+    let settings = LocalSettings::new(
+        program,
+        vec!["serve".into(), scenario_arg, "--api".into(), api.into()],
+    );
+    let replicas = LocalReplicas::new(settings, http.clone());
+    let routed = replicas.pool();
+    tokio::spawn(async move {
+        if let Err(e) =
+            local::serve_proxy(proxy, routed, http, async move { stop.cancelled().await }).await
+        {
+            tracing::error!(error = %e, "proxy stopped");
+        }
+    });
+    Ok(replicas)
 }
 
 /// The replicas a dry run starts from.

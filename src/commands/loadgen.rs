@@ -111,7 +111,9 @@ pub struct LoadgenArgs {
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Write one CSV row per request: timestamp_s (scheduled), latency_ms, status, service_ms,
-    /// error. `simctl run` reads it back as a trace or an empirical service time.
+    /// error, queue_wait_ms (service and queue wait as the server reports them in its
+    /// x-service-time-ms and x-queue-wait-ms headers). `simctl run` reads it back as a trace or
+    /// an empirical service time.
     #[arg(long)]
     pub requests_csv: Option<PathBuf>,
     /// Write an HDR histogram interval log of latencies (one histogram per second).

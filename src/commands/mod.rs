@@ -6,6 +6,7 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod tune;
+pub mod validate;
 
 use std::io::Write;
 use std::path::Path;

@@ -57,6 +57,11 @@ pub struct ServeArgs {
     /// Seed of the service-time and routing draws.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Number of the first replica: replica i draws from its own stream and is labelled
+    /// `first_index + i`, so replicas started one per process (as `simctl autoscale --actuator
+    /// local` does) do not all draw the same service times.
+    #[arg(long, default_value_t = 0)]
+    pub first_index: u32,
 }
 
 fn spec_from(args: &ServeArgs) -> Result<ReplicaSpec, Failure> {
@@ -128,6 +133,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let mut servers = tokio::task::JoinSet::new();
         for i in 0..args.replicas {
+            let index = args.first_index.saturating_add(u32::from(i));
             let port = if args.port == 0 {
                 0
             } else {
@@ -144,7 +150,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
                 .map_err(|e| Failure::BadInput(format!("cannot listen on {addr}: {e}")))?;
             let bound = listener.local_addr().context("listener address")?;
             println!(
-                "replica {i} of API {:?} listening on {} (workers {}×{}, queue {}, capacity {})",
+                "replica {index} of API {:?} listening on {} (workers {}×{}, queue {}, capacity {})",
                 spec.api_name,
                 replica::url_of(bound),
                 spec.processes,
@@ -156,7 +162,7 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
             servers.spawn(replica::serve(
                 listener,
                 spec.clone(),
-                u32::from(i),
+                index,
                 async move { stop.cancelled().await },
             ));
         }

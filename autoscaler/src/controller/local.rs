@@ -31,8 +31,8 @@ use super::{BoxFuture, SourceError};
 pub struct LocalSettings {
     /// The program to run (`simctl`, i.e. the current executable).
     pub program: PathBuf,
-    /// Its arguments (`serve SCENARIO --api NAME`); `--replicas 1 --port 0 --host 127.0.0.1` is
-    /// appended.
+    /// Its arguments (`serve SCENARIO --api NAME`); `--replicas 1 --port 0 --host 127.0.0.1
+    /// --first-index K` is appended, K counting the replicas started so far.
     pub args: Vec<String>,
     /// How long a replica may take to print its address.
     pub start_timeout: Duration,
@@ -120,8 +120,9 @@ impl Pool {
         Some(InFlight(b.clone()))
     }
 
-    /// (replicas not draining, ready among them).
-    fn counts(&self) -> (u32, u32) {
+    /// (replicas not draining, ready among them): what a Deployment's `spec.replicas` and
+    /// `status.readyReplicas` would say.
+    pub fn counts(&self) -> (u32, u32) {
         let backends = read(&self.backends);
         let active = backends
             .iter()
@@ -154,6 +155,7 @@ pub struct LocalReplicas {
     pool: Pool,
     settings: LocalSettings,
     desired: u32,
+    started: u32,
     health: tokio::task::JoinHandle<()>,
 }
 
@@ -166,6 +168,7 @@ impl LocalReplicas {
             pool,
             settings,
             desired: 0,
+            started: 0,
             health,
         }
     }
@@ -175,10 +178,13 @@ impl LocalReplicas {
         self.pool.clone()
     }
 
-    async fn start_one(&self) -> Result<Arc<Backend>, ActuatorError> {
+    async fn start_one(&mut self) -> Result<Arc<Backend>, ActuatorError> {
+        let index = self.started;
+        self.started += 1;
         let mut child = Command::new(&self.settings.program)
             .args(&self.settings.args)
             .args(["--replicas", "1", "--port", "0", "--host", "127.0.0.1"])
+            .args(["--first-index", &index.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

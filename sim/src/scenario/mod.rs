@@ -294,6 +294,8 @@ pub struct Api {
     pub startup_time: SimTime,
     /// Client-side timeout.
     pub timeout: Option<SimTime>,
+    /// Added to every latency: time outside the replica.
+    pub network_latency: SimTime,
     /// Service time model.
     pub service_time: ServiceTime,
     /// Arrival process.
@@ -1077,6 +1079,7 @@ fn build_api(
         max_queue_length,
         startup_time: spec.startup_time.map(|d| d.0).unwrap_or(SimTime::ZERO),
         timeout,
+        network_latency: spec.network_latency.map_or(SimTime::ZERO, |d| d.0),
         service_time: ServiceTime::from_spec(
             &spec.service_time,
             &format!("{path}.service_time"),

@@ -417,6 +417,10 @@ pub struct ApiSpec {
     /// Client-side request timeout (e.g. the API gateway's 29 s); unset = no timeout.
     #[serde(default)]
     pub timeout: Option<DurationSpec>,
+    /// Time a request spends outside the replica — load balancer, proxies, network — added to
+    /// every latency but never to a worker's time (`simctl validate` measures it); default 0.
+    #[serde(default)]
+    pub network_latency: Option<DurationSpec>,
     /// How long a request takes to serve once a worker picks it up.
     pub service_time: ServiceTimeSpec,
     /// Arrivals.

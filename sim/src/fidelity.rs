@@ -1,0 +1,347 @@
+//! How far a simulation is from a real run of the same scenario: the numbers `simctl validate`
+//! prints, so users can see the simulator's own error before they trust its answers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::results::{ApiResults, Event, Percentiles, Timeline};
+
+/// What one run (real or simulated) of one API measured, in the units both sides share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    /// Latency of completed requests, milliseconds.
+    pub latency_ms: Percentiles,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests answered 503 (queue full or no replica).
+    pub rejected: u64,
+    /// Ready replicas at t = 0, 1, 2, … seconds.
+    pub replicas: Vec<f64>,
+    /// Every change of the replica target.
+    pub scale_events: Vec<ScaleEvent>,
+}
+
+/// A change of the replica target.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScaleEvent {
+    /// Seconds since the start of the run.
+    pub t_s: f64,
+    /// Replicas before.
+    pub from: u32,
+    /// Replicas after.
+    pub to: u32,
+}
+
+impl ScaleEvent {
+    fn up(&self) -> bool {
+        self.to > self.from
+    }
+}
+
+impl Observed {
+    /// What a simulation measured for `api`; the timeline must have a 1 s step (the replica
+    /// series is read per second).
+    pub fn from_simulation(
+        api: &ApiResults,
+        timeline: &Timeline,
+        events: &[Event],
+    ) -> Result<Observed, String> {
+        if (timeline.step_s - 1.0).abs() > 1e-9 {
+            return Err(format!(
+                "the timeline step is {} s; comparing replica timelines needs 1 s",
+                timeline.step_s
+            ));
+        }
+        let key = format!("replicas_ready/{}", api.name);
+        let series = timeline
+            .series
+            .get(&key)
+            .ok_or_else(|| format!("the timeline has no {key:?} series"))?;
+        // Sample k of the timeline covers (t_s[k] - 1, t_s[k]]: its value is the state at t_s[k].
+        let mut replicas = vec![series.first().copied().flatten().unwrap_or(0.0)];
+        for (t, v) in timeline.t_s.iter().zip(series) {
+            let k = t.round() as usize;
+            if k >= 1 && k == replicas.len() {
+                replicas.push(v.unwrap_or(0.0));
+            }
+        }
+        let scale_events = events
+            .iter()
+            .filter(|e| e.kind == "scale" && e.api.as_deref() == Some(api.name.as_str()))
+            .filter_map(|e| {
+                Some(ScaleEvent {
+                    t_s: e.t_s,
+                    from: *e.inputs.get("from")? as u32,
+                    to: *e.inputs.get("to")? as u32,
+                })
+            })
+            .collect();
+        Ok(Observed {
+            latency_ms: api.latency_ms,
+            requests: api.requests,
+            rejected: api.rejected,
+            replicas,
+            scale_events,
+        })
+    }
+
+    /// Share of requests answered 503.
+    pub fn rejection_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.rejected as f64 / self.requests as f64
+        }
+    }
+
+    fn mean_replicas(&self) -> f64 {
+        if self.replicas.is_empty() {
+            0.0
+        } else {
+            self.replicas.iter().sum::<f64>() / self.replicas.len() as f64
+        }
+    }
+}
+
+/// One quantity measured on both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Compared {
+    /// What was measured (`latency p99 (ms)`, …).
+    pub metric: String,
+    /// The real run's value.
+    pub real: f64,
+    /// The simulation's value.
+    pub simulated: f64,
+    /// (simulated − real) / real; `None` when the real value is 0.
+    pub relative_error: Option<f64>,
+}
+
+impl Compared {
+    fn new(metric: &str, real: f64, simulated: f64) -> Self {
+        Self {
+            metric: metric.into(),
+            real,
+            simulated,
+            relative_error: (real != 0.0).then(|| (simulated - real) / real),
+        }
+    }
+}
+
+/// A real scale event and the simulated one nearest to it in time, in the same direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchedEvent {
+    /// The real event.
+    pub real: ScaleEvent,
+    /// The simulated event matched to it, if one in the same direction was close enough.
+    pub simulated: Option<ScaleEvent>,
+    /// simulated − real, seconds.
+    pub offset_s: Option<f64>,
+}
+
+/// The simulation measured against the real run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fidelity {
+    /// p50, p90, p99 latency, rejection rate, mean replicas.
+    pub metrics: Vec<Compared>,
+    /// Share of the seconds at which the simulated ready replicas were within ±1 of the real.
+    pub replicas_within_one: f64,
+    /// Seconds compared for `replicas_within_one`.
+    pub seconds_compared: usize,
+    /// The real scale events, each with its simulated counterpart.
+    pub scale_events: Vec<MatchedEvent>,
+    /// Simulated scale events that matched no real one.
+    pub unmatched_simulated_events: usize,
+    /// Median |offset| of the matched scale events, seconds.
+    pub median_scale_offset_s: Option<f64>,
+}
+
+impl Fidelity {
+    /// The relative error of a metric by name.
+    pub fn relative_error(&self, metric: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|m| m.metric == metric)
+            .and_then(|m| m.relative_error)
+    }
+}
+
+/// Names of the compared metrics, in the order of [`Fidelity::metrics`].
+pub const LATENCY_P50: &str = "latency p50 (ms)";
+/// See [`LATENCY_P50`].
+pub const LATENCY_P90: &str = "latency p90 (ms)";
+/// See [`LATENCY_P50`].
+pub const LATENCY_P99: &str = "latency p99 (ms)";
+/// See [`LATENCY_P50`].
+pub const REJECTION_RATE: &str = "rejection rate";
+/// See [`LATENCY_P50`].
+pub const MEAN_REPLICAS: &str = "mean ready replicas";
+
+/// Compare a simulation with the real run of the same scenario and traffic; scale events more
+/// than `max_offset_s` apart are not paired.
+pub fn compare(real: &Observed, simulated: &Observed, max_offset_s: f64) -> Fidelity {
+    let metrics = vec![
+        Compared::new(LATENCY_P50, real.latency_ms.p50, simulated.latency_ms.p50),
+        Compared::new(LATENCY_P90, real.latency_ms.p90, simulated.latency_ms.p90),
+        Compared::new(LATENCY_P99, real.latency_ms.p99, simulated.latency_ms.p99),
+        Compared::new(
+            REJECTION_RATE,
+            real.rejection_rate(),
+            simulated.rejection_rate(),
+        ),
+        Compared::new(
+            MEAN_REPLICAS,
+            real.mean_replicas(),
+            simulated.mean_replicas(),
+        ),
+    ];
+    let seconds_compared = real.replicas.len().min(simulated.replicas.len());
+    let within = real
+        .replicas
+        .iter()
+        .zip(&simulated.replicas)
+        .filter(|(r, s)| (*r - *s).abs() <= 1.0 + 1e-9)
+        .count();
+    let replicas_within_one = if seconds_compared == 0 {
+        1.0
+    } else {
+        within as f64 / seconds_compared as f64
+    };
+    let (scale_events, unmatched_simulated_events) =
+        match_events(&real.scale_events, &simulated.scale_events, max_offset_s);
+    let mut offsets: Vec<f64> = scale_events
+        .iter()
+        .filter_map(|m| m.offset_s.map(f64::abs))
+        .collect();
+    offsets.sort_by(f64::total_cmp);
+    Fidelity {
+        metrics,
+        replicas_within_one,
+        seconds_compared,
+        scale_events,
+        unmatched_simulated_events,
+        median_scale_offset_s: median(&offsets),
+    }
+}
+
+/// Pair each real event, in time order, with the nearest unpaired simulated event in the same
+/// direction within `max_offset_s`.
+fn match_events(
+    real: &[ScaleEvent],
+    simulated: &[ScaleEvent],
+    max_offset_s: f64,
+) -> (Vec<MatchedEvent>, usize) {
+    let mut used = vec![false; simulated.len()];
+    let matched = real
+        .iter()
+        .map(|r| {
+            let nearest = simulated
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| {
+                    !used[*i] && s.up() == r.up() && (s.t_s - r.t_s).abs() <= max_offset_s
+                })
+                .min_by(|(_, a), (_, b)| (a.t_s - r.t_s).abs().total_cmp(&(b.t_s - r.t_s).abs()));
+            match nearest {
+                Some((i, s)) => {
+                    used[i] = true;
+                    MatchedEvent {
+                        real: *r,
+                        simulated: Some(*s),
+                        offset_s: Some(s.t_s - r.t_s),
+                    }
+                }
+                None => MatchedEvent {
+                    real: *r,
+                    simulated: None,
+                    offset_s: None,
+                },
+            }
+        })
+        .collect();
+    (matched, used.iter().filter(|u| !**u).count())
+}
+
+/// Median of sorted values.
+pub fn median(sorted: &[f64]) -> Option<f64> {
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observed(p50: f64, p99: f64, replicas: &[f64], events: &[(f64, u32, u32)]) -> Observed {
+        Observed {
+            latency_ms: Percentiles {
+                p50,
+                p90: p50 * 2.0,
+                p99,
+                ..Percentiles::default()
+            },
+            requests: 1000,
+            rejected: 10,
+            replicas: replicas.to_vec(),
+            scale_events: events
+                .iter()
+                .map(|(t_s, from, to)| ScaleEvent {
+                    t_s: *t_s,
+                    from: *from,
+                    to: *to,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn errors_are_relative_to_the_real_run() {
+        let real = observed(
+            100.0,
+            400.0,
+            &[1.0, 1.0, 3.0, 3.0],
+            &[(10.0, 1, 3), (50.0, 3, 2)],
+        );
+        let sim = observed(
+            104.0,
+            380.0,
+            &[1.0, 1.0, 1.0, 4.0, 9.0],
+            &[(12.0, 1, 2), (20.0, 2, 4), (45.0, 4, 1)],
+        );
+        let f = compare(&real, &sim, 10.0);
+        assert!((f.relative_error(LATENCY_P50).expect("p50") - 0.04).abs() < 1e-12);
+        assert!((f.relative_error(LATENCY_P99).expect("p99") + 0.05).abs() < 1e-12);
+        // Seconds 0, 1 and 3 are within ±1; second 2 (3 vs 1) is not; second 4 has no real sample.
+        assert_eq!(f.seconds_compared, 4);
+        assert!((f.replicas_within_one - 0.75).abs() < 1e-12);
+        assert_eq!(f.scale_events[0].offset_s, Some(2.0));
+        assert_eq!(f.scale_events[1].offset_s, Some(-5.0));
+        assert_eq!(f.unmatched_simulated_events, 1);
+        assert_eq!(f.median_scale_offset_s, Some(3.5));
+    }
+
+    #[test]
+    fn events_too_far_apart_are_not_paired() {
+        let real = observed(100.0, 400.0, &[1.0], &[(10.0, 1, 3)]);
+        let sim = observed(100.0, 400.0, &[1.0], &[(40.0, 1, 2)]);
+        let f = compare(&real, &sim, 10.0);
+        assert_eq!(f.scale_events[0].simulated, None);
+        assert_eq!(f.unmatched_simulated_events, 1);
+        assert_eq!(
+            compare(&real, &sim, 30.0).scale_events[0].offset_s,
+            Some(30.0)
+        );
+    }
+
+    #[test]
+    fn a_zero_real_value_has_no_relative_error() {
+        let mut real = observed(100.0, 400.0, &[1.0], &[]);
+        real.rejected = 0;
+        let f = compare(&real, &observed(100.0, 400.0, &[1.0], &[]), 10.0);
+        assert_eq!(f.relative_error(REJECTION_RATE), None);
+        assert_eq!(f.median_scale_offset_s, None);
+        assert_eq!(median(&[1.0, 2.0, 10.0]), Some(2.0));
+    }
+}

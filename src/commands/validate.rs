@@ -1,0 +1,793 @@
+//! `simctl validate`: run a scenario's API for real on this machine (local `simctl serve`
+//! replicas behind the least-request proxy, scaled by the real controller, driven by the
+//! scenario's own arrivals) and in the simulator, then show how far apart they are — before and
+//! after calibrating the simulator's service-time model from the real run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use autoscaler::controller::backoff::Backoff;
+use autoscaler::controller::reqwest;
+use autoscaler::controller::source::{ScrapeSettings, ScrapeSource};
+use autoscaler::controller::{
+    Actuator, Controller, ControllerError, ControllerMetrics, ControllerSettings, Decision,
+};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use loadgen::{LoadResults, OpenLoad, RequestTemplate, Schedule, Target};
+use serde::Serialize;
+use sim::fidelity::{self, Fidelity, Observed, ScaleEvent};
+use sim::recorded::{FormatOptions, TraceFormat};
+use sim::service_time::{Fit, QuantileMap, ServiceTime};
+use sim::traffic::{TraceSpec, Traffic};
+use sim::{Results, Scenario, SimTime};
+use tokio_util::sync::CancellationToken;
+
+use super::autoscale::{decision_step, start_local};
+use super::{duration_arg, pick_api, write_atomically, Failure};
+
+/// How to calibrate the simulator's service-time model from the real run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Calibration {
+    /// Resample the service times the replicas measured.
+    Empirical,
+    /// Fit a lognormal to them (maximum likelihood).
+    Lognormal,
+    /// No calibration step.
+    None,
+}
+
+/// Arguments of `simctl validate`.
+#[derive(Args)]
+#[command(
+    after_help = "For each scenario: `simctl serve` replicas of the API start on 127.0.0.1 \
+behind a least-request proxy, the scenario's autoscaling policy scales them (the controller of \
+`simctl autoscale --actuator local`), and the load generator replays the API's traffic — the \
+same arrivals the simulator draws with the same seed. The scenario then runs in the simulator, \
+and again with the service-time model calibrated from the service times the replicas measured. \
+The comparison gives p50/p90/p99 latency, rejection rate, mean replicas, the share of seconds \
+the replica counts were within ±1, and the scale events side by side, with relative errors.\n\n\
+The real run takes the scenario's duration in wall-clock time (--duration cuts it short). \
+Nodes are not emulated: keep the cluster large enough that it is never the bottleneck.\n\n\
+Files (per scenario, in --out-dir/<scenario name>/): real.json (loadgen results), requests.csv \
+(one row per request), decisions.jsonl (the controller's ticks), simulated.json, calibrated.json \
+(simulator results), validation.json (the comparison); with several scenarios also \
+--out-dir/summary.json.\n\n\
+Examples:\n  simctl validate scenarios/validate/steady.toml\n  \
+simctl validate scenarios/validate/*.toml --out-dir validation --calibrate lognormal"
+)]
+pub struct ValidateArgs {
+    /// Scenario files; with several, a summary gives the median errors over all of them.
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// The API to validate (needed when a scenario has several).
+    #[arg(long)]
+    pub api: Option<String>,
+    /// Directory for the files of each validation.
+    #[arg(long, short, default_value = "validation")]
+    pub out_dir: PathBuf,
+    /// How to calibrate the service-time model from the real run.
+    #[arg(long, value_enum, default_value = "empirical")]
+    pub calibrate: Calibration,
+    /// Run only this long (default: the scenario's duration).
+    #[arg(long, value_parser = duration_arg)]
+    pub duration: Option<Duration>,
+    /// The in-flight gauge the controller scrapes: simctl_in_flight_requests (instantaneous,
+    /// what the simulator samples) or cortex_in_flight_requests (Cortex's 10 s mean).
+    #[arg(long, default_value = "simctl_in_flight_requests")]
+    pub metric_name: String,
+    /// Print only the comparison.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// One scenario's validation, as written to validation.json.
+#[derive(Serialize)]
+struct Validation {
+    schema: &'static str,
+    scenario: String,
+    api: String,
+    duration_s: f64,
+    seed: u64,
+    service_time: String,
+    calibrated_service_time: Option<String>,
+    /// The simulator as the scenario describes it.
+    simulated: Fidelity,
+    /// The simulator with the calibrated service-time model and network latency (the median
+    /// time a request spent outside the replica: latency − queue wait − service).
+    calibrated: Option<Fidelity>,
+    real_replicas: Vec<f64>,
+    simulated_replicas: Vec<f64>,
+    calibrated_replicas: Option<Vec<f64>>,
+}
+
+const SCHEMA: &str = "simctl.validation/v1";
+
+/// Validate each scenario in turn, then summarize.
+pub fn run(args: ValidateArgs) -> Result<(), Failure> {
+    // Check every scenario before the first long real run.
+    let mut prepared = Vec::new();
+    for path in &args.scenarios {
+        prepared.push(prepare(path, &args)?);
+    }
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
+    let stop = CancellationToken::new();
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.cancel());
+    }
+    let mut done = Vec::new();
+    for (path, scenario) in prepared {
+        let v = validate_one(&path, scenario, &args, &stop)?;
+        done.push(v);
+    }
+    if done.len() > 1 {
+        let summary = Summary::of(&done);
+        print!("{}", summary.render());
+        let mut json = serde_json::to_vec_pretty(&summary).context("cannot serialize")?;
+        json.push(b'\n');
+        write_atomically(&args.out_dir.join("summary.json"), &json)?;
+    }
+    Ok(())
+}
+
+/// Load a scenario and cut it down to what is run for real: one API, no batch jobs, a 1 s
+/// timeline.
+fn prepare(path: &Path, args: &ValidateArgs) -> Result<(PathBuf, Scenario), Failure> {
+    let bad = |m: String| Failure::BadInput(format!("{}: {m}", path.display()));
+    let mut scenario = Scenario::load(path).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let api = pick_api(&scenario, args.api.as_deref(), path)?.clone();
+    if (api.service_scale - 1.0).abs() > 1e-9 {
+        return Err(bad(format!(
+            "API {:?} shares a GPU (its service times stretch ×{:.2}); the local replicas run \
+             on this machine's CPU and cannot reproduce that",
+            api.name, api.service_scale
+        )));
+    }
+    if api.autoscaling.min_replicas == 0 {
+        return Err(bad(format!(
+            "API {:?}: min_replicas = 0 (scale from zero) is not run locally; use min_replicas ≥ 1",
+            api.name
+        )));
+    }
+    if let Some(d) = args.duration {
+        if d.is_zero() {
+            return Err(Failure::BadInput(
+                "--duration: expected a positive duration".into(),
+            ));
+        }
+        scenario.duration = scenario.duration.min(SimTime::from(d));
+    }
+    scenario.apis = vec![api];
+    scenario.batch_jobs.clear();
+    scenario.timeline_step = SimTime::from_secs_f64(1.0);
+    Ok((path.to_path_buf(), scenario))
+}
+
+fn simulate(scenario: &Scenario) -> Result<(Results, Observed), Failure> {
+    let results = sim::run(scenario).map_err(|e| match e {
+        sim::SimError::Data(e) => Failure::BadInput(e.to_string()),
+    })?;
+    let api = results
+        .apis
+        .first()
+        .context("the simulation has no API results")?;
+    let observed = Observed::from_simulation(api, &results.timeline, &results.events)
+        .map_err(|m| Failure::Other(anyhow::anyhow!(m)))?;
+    Ok((results, observed))
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Failure> {
+    let mut json = serde_json::to_vec_pretty(value).context("cannot serialize")?;
+    json.push(b'\n');
+    write_atomically(path, &json)?;
+    Ok(())
+}
+
+fn validate_one(
+    path: &Path,
+    scenario: Scenario,
+    args: &ValidateArgs,
+    stop: &CancellationToken,
+) -> Result<Validation, Failure> {
+    let api = scenario.apis[0].clone();
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+    let dir = args.out_dir.join(&stem);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let duration_s = scenario.duration.as_secs_f64();
+    println!(
+        "validating {} (API {:?}, {duration_s:.0} s of real time, seed {})",
+        path.display(),
+        api.name,
+        scenario.seed
+    );
+
+    let (sim_results, simulated) = simulate(&scenario)?;
+    write_json(&dir.join("simulated.json"), &sim_results)?;
+
+    let real = run_real(path, &scenario, &dir, &args.metric_name, args.quiet, stop)?;
+    write_json(&dir.join("real.json"), &real.results)?;
+    if let Some(t) = real.results.truncated_at_s {
+        return Err(Failure::Interrupted(format!(
+            "interrupted after {t:.0} s of the real run; its results are in {}",
+            dir.display()
+        )));
+    }
+    let real_api = real
+        .results
+        .apis
+        .first()
+        .context("the load test has no API results")?;
+    let observed = Observed {
+        latency_ms: real_api.latency_ms,
+        requests: real_api.requests,
+        rejected: real_api.rejected,
+        replicas: real.replicas,
+        scale_events: real
+            .decisions
+            .iter()
+            .filter(|d| d.target != d.spec_replicas)
+            .map(|d| ScaleEvent {
+                t_s: d.now.as_secs_f64(),
+                from: d.spec_replicas,
+                to: d.target,
+            })
+            .collect(),
+    };
+    // Scale events pair up within three policy ticks (and at least 10 s).
+    let max_offset_s = (3.0 * decision_step(&api).tick_interval().as_secs_f64()).max(10.0);
+    let before = fidelity::compare(&observed, &simulated, max_offset_s);
+
+    let fit = match args.calibrate {
+        Calibration::Empirical => Some(Fit::Empirical),
+        Calibration::Lognormal => Some(Fit::LogNormal),
+        Calibration::None => None,
+    };
+    let mut calibrated = None;
+    if let Some(fit) = fit {
+        let measured = loadgen::read_measured(&dir.join("requests.csv"))
+            .map_err(|m| Failure::Other(anyhow::anyhow!(m)))?;
+        let service: Vec<f64> = measured.iter().map(|m| m.service_s).collect();
+        match ServiceTime::fit(&service, fit) {
+            Some(model) => {
+                let mut outside: Vec<f64> = measured.iter().filter_map(|m| m.outside_s()).collect();
+                outside.sort_by(f64::total_cmp);
+                let network = fidelity::median(&outside).unwrap_or(0.0);
+                let mut tuned = calibrated_scenario(path, &scenario, &model, &dir)?;
+                tuned.apis[0].network_latency = SimTime::from_secs_f64(network);
+                let (results, observed_sim) = simulate(&tuned)?;
+                write_json(&dir.join("calibrated.json"), &results)?;
+                let after = fidelity::compare(&observed, &observed_sim, max_offset_s);
+                calibrated = Some((
+                    format!(
+                        "{}; network latency {:.2} ms",
+                        model.describe(),
+                        network * 1000.0
+                    ),
+                    after,
+                    observed_sim.replicas,
+                ));
+            }
+            None => eprintln!("warning: too few successful requests to calibrate from"),
+        }
+    }
+    let validation = Validation {
+        schema: SCHEMA,
+        scenario: path.display().to_string(),
+        api: api.name.clone(),
+        duration_s,
+        seed: scenario.seed,
+        service_time: api.service_time.describe(),
+        calibrated_service_time: calibrated.as_ref().map(|(m, _, _)| m.clone()),
+        simulated: before,
+        calibrated: calibrated.as_ref().map(|(_, f, _)| f.clone()),
+        real_replicas: observed.replicas.clone(),
+        simulated_replicas: simulated.replicas.clone(),
+        calibrated_replicas: calibrated.map(|(_, _, r)| r),
+    };
+    print!("{}", render(&validation, &observed));
+    write_json(&dir.join("validation.json"), &validation)?;
+    println!("files in {}", dir.display());
+    Ok(validation)
+}
+
+/// What the real run produced.
+struct RealRun {
+    results: LoadResults,
+    /// Ready replicas at t = 0, 1, 2, … s.
+    replicas: Vec<f64>,
+    decisions: Vec<Decision>,
+}
+
+fn run_real(
+    path: &Path,
+    scenario: &Scenario,
+    dir: &Path,
+    metric_name: &str,
+    quiet: bool,
+    stop: &CancellationToken,
+) -> Result<RealRun, Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let api = &scenario.apis[0];
+    let duration = scenario.duration.as_duration();
+    let schedule = schedule_of(path, scenario)?;
+    runtime.block_on(async {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client")?;
+        let proxy = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot open the proxy's port on 127.0.0.1")?;
+        let proxy_url = format!("http://{}/", proxy.local_addr().context("proxy address")?);
+        let proxy_stop = CancellationToken::new();
+        let mut replicas = start_local(path, &api.name, proxy, http.clone(), proxy_stop.clone())?;
+        let pool = replicas.pool();
+        let step = decision_step(api);
+        let initial = decision_step(api).initial_target();
+
+        // The simulation starts with its initial replicas ready; so does the real run.
+        if !quiet {
+            println!("  starting {initial} replica(s) behind {proxy_url}");
+        }
+        let started = async {
+            replicas
+                .scale(initial)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot start the replicas: {e}"))?;
+            let deadline = tokio::time::Instant::now()
+                + api.startup_time.as_duration()
+                + Duration::from_secs(30);
+            while pool.counts().1 < initial {
+                if stop.is_cancelled() {
+                    anyhow::bail!("interrupted while the replicas started");
+                }
+                if tokio::time::Instant::now() > deadline {
+                    anyhow::bail!("the replicas were not ready 30 s after their startup time");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = started {
+            replicas.shutdown().await;
+            return Err(Failure::Other(e));
+        }
+
+        let mut scrape = ScrapeSettings::new(&api.name);
+        scrape.metric_name = metric_name.to_string();
+        let source = ScrapeSource::start(
+            step.metric_spec(),
+            scrape,
+            Arc::new(pool.clone()),
+            http.clone(),
+        )
+        .map_err(|e| match e {
+            ControllerError::Config(m) => Failure::BadInput(format!("{}: {m}", path.display())),
+            other => Failure::Other(other.into()),
+        })?;
+        let tick = step.tick_interval();
+        let settings = ControllerSettings {
+            api_name: api.name.clone(),
+            tick_interval: None,
+            apply_initial: true,
+            duration: None,
+            decisions_out: Some(dir.join("decisions.jsonl")),
+            retry: Backoff {
+                budget: tick.mul_f64(0.8).max(Duration::from_millis(200)),
+                ..Backoff::default()
+            },
+        };
+        let controller = Controller::new(
+            settings,
+            step,
+            Box::new(source),
+            Box::new(replicas),
+            ControllerMetrics::new(&api.name),
+        );
+        let load = OpenLoad {
+            target: Target::resolve(&proxy_url)
+                .await
+                .map_err(|e| Failure::Other(e.into()))?,
+            template: RequestTemplate::default(),
+            api_name: api.name.clone(),
+            max_in_flight: 4096,
+            timeout: api
+                .timeout
+                .map_or(Duration::from_secs(60), SimTime::as_duration),
+            late_threshold: Duration::from_millis(5),
+            requests_csv: Some(dir.join("requests.csv")),
+            hdr_log: None,
+        };
+
+        // The load generator gets a thread of its own so its timing never waits on the
+        // controller; both start now, which is t = 0 of the simulation.
+        let bar = progress_bar(quiet, duration.as_secs_f64());
+        let (sent, done) = tokio::sync::oneshot::channel();
+        let load_stop = stop.clone();
+        let shown = bar.clone();
+        let ready_now = Arc::new(std::sync::atomic::AtomicU32::new(initial));
+        let ready_shown = ready_now.clone();
+        std::thread::spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    loadgen::LoadError::Internal(format!(
+                        "cannot start the load generator's runtime: {e}"
+                    ))
+                })
+                .and_then(|rt| {
+                    rt.block_on(loadgen::run_open(schedule, load, load_stop, |p| {
+                        shown.set_position(p.elapsed_s as u64);
+                        shown.set_message(format!(
+                            "{:.0} req/s  replicas {}  p50 {}  p99 {}  503 {}",
+                            p.rate_rps,
+                            ready_shown.load(std::sync::atomic::Ordering::Relaxed),
+                            p.p50_ms.map_or("-".into(), |v| format!("{v:.1}ms")),
+                            p.p99_ms.map_or("-".into(), |v| format!("{v:.1}ms")),
+                            p.rejected
+                        ));
+                    }))
+                });
+            let _ = sent.send(result);
+        });
+        let controller_stop = CancellationToken::new();
+        let sampled = {
+            let controller_stop = controller_stop.clone();
+            async move {
+                let start = tokio::time::Instant::now();
+                let mut series = vec![f64::from(pool.counts().1)];
+                let mut every_second = tokio::time::interval_at(
+                    start + Duration::from_secs(1),
+                    Duration::from_secs(1),
+                );
+                tokio::pin!(done);
+                let results = loop {
+                    tokio::select! {
+                        r = &mut done => break r,
+                        _ = every_second.tick() => {
+                            let ready = pool.counts().1;
+                            ready_now.store(ready, std::sync::atomic::Ordering::Relaxed);
+                            if (series.len() as f64) <= duration.as_secs_f64() {
+                                series.push(f64::from(ready));
+                            }
+                        }
+                    }
+                };
+                controller_stop.cancel();
+                (results, series)
+            }
+        };
+        let (decisions, (results, series)) =
+            tokio::join!(controller.run(controller_stop.cancelled()), sampled);
+        proxy_stop.cancel();
+        bar.finish_and_clear();
+        let decisions = decisions.map_err(|e| match e {
+            ControllerError::Config(m) => Failure::BadInput(format!("{}: {m}", path.display())),
+            other => Failure::Other(other.into()),
+        })?;
+        let results = results
+            .map_err(|_| anyhow::anyhow!("the load generator stopped unexpectedly"))?
+            .map_err(|e| Failure::Other(e.into()))?;
+        Ok(RealRun {
+            results,
+            replicas: series,
+            decisions,
+        })
+    })
+}
+
+/// The scenario's requests as the simulator draws them: arrival times and, for each, its service
+/// time — which the real replicas are asked to take, so both runs see the same requests.
+fn schedule_of(path: &Path, scenario: &Scenario) -> Result<Schedule, Failure> {
+    let api = &scenario.apis[0];
+    Schedule::from_traffic(
+        &api.traffic,
+        &api.name,
+        scenario.seed,
+        scenario.duration.as_duration(),
+        Some((api.service_time.clone(), api.service_scale)),
+        format!("{} API {:?} traffic", path.display(), api.name),
+    )
+    .map_err(|e| Failure::BadInput(e.to_string()))
+}
+
+/// The scenario with its service-time model replaced by `model` on the same random numbers:
+/// each request's drawn service time carried to the same rank under `model`, written as a
+/// per-request trace (`calibration-trace.csv`) that the calibrated simulation replays.
+fn calibrated_scenario(
+    path: &Path,
+    scenario: &Scenario,
+    model: &ServiceTime,
+    dir: &Path,
+) -> Result<Scenario, Failure> {
+    use std::fmt::Write as _;
+    let mut schedule = schedule_of(path, scenario)?;
+    let mut planned = Vec::new();
+    while let Some(p) = schedule
+        .next_planned()
+        .map_err(|e| Failure::BadInput(e.to_string()))?
+    {
+        planned.push((p.at, p.service.unwrap_or_default()));
+    }
+    // Ranks among this run's own draws (not under the scenario's model, whose tail the sample
+    // only approximates), so with an empirical fit each request gets the measurement of its rank.
+    let drawn = ServiceTime::Empirical {
+        values: Arc::new(planned.iter().map(|(_, s)| SimTime::from(*s)).collect()),
+    };
+    let map = QuantileMap::new(&drawn, model);
+    let mut csv = String::from("timestamp_s,service_ms\n");
+    for (at, service) in &planned {
+        let _ = writeln!(
+            csv,
+            "{:.9},{:.6}",
+            at.as_secs_f64(),
+            map.map(service.as_secs_f64()) * 1000.0
+        );
+    }
+    let trace = dir.join("calibration-trace.csv");
+    write_atomically(&trace, csv.as_bytes())?;
+    let mut tuned = scenario.clone();
+    tuned.apis[0].traffic = Traffic::Trace(TraceSpec {
+        path: trace,
+        format: TraceFormat::Timestamps,
+        options: FormatOptions {
+            column: Some("timestamp_s".into()),
+            service_column: Some("service_ms".into()),
+            service_unit_s: 1e-3,
+            ..FormatOptions::default()
+        },
+        use_recorded_service: true,
+        start_s: 0.0,
+        end_s: f64::INFINITY,
+        speedup: 1.0,
+        rate_scale: 1.0,
+    });
+    tuned.apis[0].service_time = model.clone();
+    Ok(tuned)
+}
+
+fn progress_bar(quiet: bool, planned_s: f64) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(planned_s.ceil() as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("  real run {elapsed_precise} [{bar:30}] {pos}/{len} s  {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:+.1}%", v * 100.0))
+}
+
+/// The comparison table of one scenario.
+fn render(v: &Validation, real: &Observed) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  real run: {} requests, {} rejected, replicas {}",
+        real.requests,
+        real.rejected,
+        span(&real.replicas)
+    );
+    let after = v.calibrated.as_ref();
+    let _ = writeln!(
+        s,
+        "  {:<22} {:>10} {:>10} {:>8} {:>11} {:>8}",
+        "", "real", "simulated", "error", "calibrated", "error"
+    );
+    for (i, m) in v.simulated.metrics.iter().enumerate() {
+        let fmt = |x: f64| {
+            if m.metric == fidelity::REJECTION_RATE {
+                format!("{:.2}%", x * 100.0)
+            } else {
+                format!("{x:.2}")
+            }
+        };
+        let c = after.map(|a| &a.metrics[i]);
+        let _ = writeln!(
+            s,
+            "  {:<22} {:>10} {:>10} {:>8} {:>11} {:>8}",
+            m.metric,
+            fmt(m.real),
+            fmt(m.simulated),
+            percent(m.relative_error),
+            c.map_or("-".into(), |c| fmt(c.simulated)),
+            c.map_or("-".into(), |c| percent(c.relative_error)),
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  {:<22} {:>10} {:>10} {:>8} {:>11}",
+        "replicas within ±1",
+        "",
+        format!("{:.1}%", v.simulated.replicas_within_one * 100.0),
+        "",
+        after.map_or("-".into(), |a| format!(
+            "{:.1}%",
+            a.replicas_within_one * 100.0
+        )),
+    );
+    let events: Vec<String> = v
+        .simulated
+        .scale_events
+        .iter()
+        .map(|m| match (&m.simulated, m.offset_s) {
+            (Some(e), Some(off)) => format!(
+                "{}→{} at {:.0} s (sim {}→{} at {:.0} s, {off:+.0} s)",
+                m.real.from, m.real.to, m.real.t_s, e.from, e.to, e.t_s
+            ),
+            _ => format!(
+                "{}→{} at {:.0} s (no simulated match)",
+                m.real.from, m.real.to, m.real.t_s
+            ),
+        })
+        .collect();
+    if events.is_empty() {
+        let _ = writeln!(s, "  scale events: none in the real run");
+    } else {
+        let _ = writeln!(s, "  scale events (real, simulated):");
+        for e in events {
+            let _ = writeln!(s, "    {e}");
+        }
+    }
+    if v.simulated.unmatched_simulated_events > 0 {
+        let _ = writeln!(
+            s,
+            "    + {} simulated scale event(s) with no real counterpart",
+            v.simulated.unmatched_simulated_events
+        );
+    }
+    let _ = writeln!(s, "  service time in the scenario: {}", v.service_time);
+    if let Some(c) = &v.calibrated_service_time {
+        let _ = writeln!(s, "  calibrated from the real run:  {c}");
+    }
+    s
+}
+
+fn span(series: &[f64]) -> String {
+    let min = series.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = series.iter().copied().fold(0.0, f64::max);
+    if min == max {
+        format!("{max:.0}")
+    } else {
+        format!("{min:.0}–{max:.0}")
+    }
+}
+
+/// The fidelity over several scenarios: the figures the README publishes.
+#[derive(Serialize)]
+struct Summary {
+    schema: &'static str,
+    scenarios: Vec<SummaryRow>,
+    /// Median |relative error| of p50 over the scenarios, before and after calibration.
+    median_abs_error_p50: (Option<f64>, Option<f64>),
+    /// The same for p99.
+    median_abs_error_p99: (Option<f64>, Option<f64>),
+    /// Median share of seconds within ±1 replica.
+    median_replicas_within_one: (Option<f64>, Option<f64>),
+}
+
+#[derive(Serialize)]
+struct SummaryRow {
+    scenario: String,
+    error_p50: (Option<f64>, Option<f64>),
+    error_p99: (Option<f64>, Option<f64>),
+    replicas_within_one: (f64, Option<f64>),
+}
+
+impl Summary {
+    fn of(done: &[Validation]) -> Summary {
+        let error = |f: &Fidelity, m: &str| f.relative_error(m);
+        let rows: Vec<SummaryRow> = done
+            .iter()
+            .map(|v| SummaryRow {
+                scenario: v.scenario.clone(),
+                error_p50: (
+                    error(&v.simulated, fidelity::LATENCY_P50),
+                    v.calibrated
+                        .as_ref()
+                        .and_then(|c| error(c, fidelity::LATENCY_P50)),
+                ),
+                error_p99: (
+                    error(&v.simulated, fidelity::LATENCY_P99),
+                    v.calibrated
+                        .as_ref()
+                        .and_then(|c| error(c, fidelity::LATENCY_P99)),
+                ),
+                replicas_within_one: (
+                    v.simulated.replicas_within_one,
+                    v.calibrated.as_ref().map(|c| c.replicas_within_one),
+                ),
+            })
+            .collect();
+        let med = |values: Vec<Option<f64>>| {
+            let mut v: Vec<f64> = values.into_iter().flatten().map(f64::abs).collect();
+            v.sort_by(f64::total_cmp);
+            fidelity::median(&v)
+        };
+        Summary {
+            schema: "simctl.validation-summary/v1",
+            median_abs_error_p50: (
+                med(rows.iter().map(|r| r.error_p50.0).collect()),
+                med(rows.iter().map(|r| r.error_p50.1).collect()),
+            ),
+            median_abs_error_p99: (
+                med(rows.iter().map(|r| r.error_p99.0).collect()),
+                med(rows.iter().map(|r| r.error_p99.1).collect()),
+            ),
+            median_replicas_within_one: (
+                med(rows.iter().map(|r| Some(r.replicas_within_one.0)).collect()),
+                med(rows.iter().map(|r| r.replicas_within_one.1).collect()),
+            ),
+            scenarios: rows,
+        }
+    }
+
+    fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let abs = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.1}%", v.abs() * 100.0));
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "\nfidelity over {} scenarios (|relative error|; before → after calibration)",
+            self.scenarios.len()
+        );
+        let _ = writeln!(
+            s,
+            "  {:<40} {:>15} {:>15} {:>17}",
+            "scenario", "p50", "p99", "replicas ±1"
+        );
+        for r in &self.scenarios {
+            let _ = writeln!(
+                s,
+                "  {:<40} {:>15} {:>15} {:>17}",
+                r.scenario,
+                format!("{} → {}", abs(r.error_p50.0), abs(r.error_p50.1)),
+                format!("{} → {}", abs(r.error_p99.0), abs(r.error_p99.1)),
+                format!(
+                    "{} → {}",
+                    abs(Some(r.replicas_within_one.0)),
+                    abs(r.replicas_within_one.1)
+                ),
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  {:<40} {:>15} {:>15} {:>17}",
+            "median",
+            format!(
+                "{} → {}",
+                abs(self.median_abs_error_p50.0),
+                abs(self.median_abs_error_p50.1)
+            ),
+            format!(
+                "{} → {}",
+                abs(self.median_abs_error_p99.0),
+                abs(self.median_abs_error_p99.1)
+            ),
+            format!(
+                "{} → {}",
+                abs(self.median_replicas_within_one.0),
+                abs(self.median_replicas_within_one.1)
+            ),
+        );
+        s
+    }
+}

@@ -1,0 +1,109 @@
+//! `simctl validate` end to end: a real run on 127.0.0.1 (serve replicas, the controller, the
+//! load generator) against the simulator on the same arrivals, with the comparison written.
+
+mod common;
+
+use std::path::Path;
+
+use common::{ok, read_json, scratch, simctl};
+
+fn data(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+        .to_str()
+        .expect("utf-8")
+        .to_string()
+}
+
+#[test]
+fn a_short_step_agrees_with_the_simulation() {
+    let dir = scratch("validate-short");
+    let out = ok(simctl(&[
+        "validate",
+        &data("validate-short.toml"),
+        "--out-dir",
+        dir.to_str().expect("utf-8"),
+    ]));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("latency p99 (ms)"), "{printed}");
+    assert!(printed.contains("replicas within ±1"), "{printed}");
+
+    let files = dir.join("validate-short");
+    for f in [
+        "real.json",
+        "requests.csv",
+        "decisions.jsonl",
+        "simulated.json",
+        "calibrated.json",
+    ] {
+        assert!(files.join(f).is_file(), "{f} missing");
+    }
+    let v = read_json(&files.join("validation.json"));
+    assert_eq!(v["schema"], "simctl.validation/v1");
+
+    // The load generator replayed exactly the simulator's arrivals.
+    let real = read_json(&files.join("real.json"));
+    let sim = read_json(&files.join("simulated.json"));
+    assert_eq!(real["apis"][0]["requests"], sim["apis"][0]["requests"]);
+    assert!(real["apis"][0]["requests"].as_u64().expect("requests") > 800);
+
+    // The replicas rose in both, and the timelines agree.
+    let peak = |key: &str| {
+        v[key]
+            .as_array()
+            .expect(key)
+            .iter()
+            .map(|x| x.as_f64().expect("number"))
+            .fold(0.0, f64::max)
+    };
+    assert!(peak("real_replicas") >= 2.0, "{v}");
+    assert!(peak("simulated_replicas") >= 2.0, "{v}");
+    let within = v["simulated"]["replicas_within_one"]
+        .as_f64()
+        .expect("share");
+    assert!(within >= 0.8, "replicas within ±1 only {within}: {v}");
+
+    // Latency agrees; loose bounds: the real run shares two cores with the rest of the test.
+    for metric in ["latency p50 (ms)", "latency p99 (ms)"] {
+        for side in ["simulated", "calibrated"] {
+            let m = v[side]["metrics"]
+                .as_array()
+                .expect("metrics")
+                .iter()
+                .find(|m| m["metric"] == metric)
+                .expect(metric);
+            let e = m["relative_error"].as_f64().expect("error");
+            assert!(e.abs() < 0.25, "{side} {metric}: error {e}: {m}");
+        }
+    }
+    assert!(
+        v["calibrated_service_time"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("empirical")),
+        "{v}"
+    );
+}
+
+#[test]
+fn scenarios_it_cannot_run_for_real_are_refused_up_front() {
+    let dir = scratch("validate-bad");
+    let text = std::fs::read_to_string(data("validate-short.toml")).expect("scenario");
+    let zero = dir.join("zero.toml");
+    std::fs::write(&zero, text.replace("min_replicas = 1", "min_replicas = 0")).expect("write");
+    let out = simctl(&["validate", zero.to_str().expect("utf-8"), "-o", "unused"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("zero.toml") && err.contains("min_replicas"),
+        "{err}"
+    );
+
+    let out = simctl(&["validate", "no-such-file.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-file.toml"));
+
+    let out = simctl(&["validate", &data("validate-short.toml"), "--duration", "0s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--duration"));
+}
