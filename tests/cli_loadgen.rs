@@ -351,6 +351,7 @@ fn serve_exposes_health_and_prometheus_metrics() {
     for name in [
         "cortex_in_flight_requests",
         "simctl_in_flight_requests",
+        "simctl_in_flight_seconds_total",
         "simctl_replica_ready",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");

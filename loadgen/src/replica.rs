@@ -88,6 +88,7 @@ struct ReplicaMetrics {
     duration_s: Histogram,
     in_flight: Gauge,
     published_in_flight: Gauge<f64, AtomicU64>,
+    in_flight_seconds: Counter<f64, AtomicU64>,
     ready: Gauge,
 }
 
@@ -102,6 +103,7 @@ impl ReplicaMetrics {
         let duration_s = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let in_flight = Gauge::default();
         let published_in_flight = Gauge::<f64, AtomicU64>::default();
+        let in_flight_seconds = Counter::<f64, AtomicU64>::default();
         let ready = Gauge::default();
         registry.register(
             "simctl_requests",
@@ -124,6 +126,11 @@ impl ReplicaMetrics {
             published_in_flight.clone(),
         );
         registry.register(
+            "simctl_in_flight_seconds",
+            "Integral of the in-flight count over time: its rate over any interval is the time-weighted mean concurrency, what Knative's queue-proxy reports",
+            in_flight_seconds.clone(),
+        );
+        registry.register(
             "simctl_replica_ready",
             "1 once the startup delay has passed",
             ready.clone(),
@@ -134,9 +141,16 @@ impl ReplicaMetrics {
             duration_s,
             in_flight,
             published_in_flight,
+            in_flight_seconds,
             ready,
         }
     }
+}
+
+/// The in-flight count and when it last changed, to integrate it exactly.
+struct Occupancy {
+    in_flight: u64,
+    since: Instant,
 }
 
 struct Replica {
@@ -144,6 +158,7 @@ struct Replica {
     capacity: u64,
     processes: Vec<Semaphore>,
     in_flight: AtomicU64,
+    occupancy: Mutex<Occupancy>,
     ready: AtomicBool,
     draws: Mutex<Draws>,
     metrics: ReplicaMetrics,
@@ -164,6 +179,10 @@ impl Replica {
                 .map(|_| Semaphore::new(spec.threads.max(1) as usize))
                 .collect(),
             in_flight: AtomicU64::new(0),
+            occupancy: Mutex::new(Occupancy {
+                in_flight: 0,
+                since: Instant::now(),
+            }),
             ready: AtomicBool::new(spec.startup_delay.is_zero()),
             draws: Mutex::new(Draws {
                 service: ServiceSampler::new(
@@ -177,6 +196,21 @@ impl Replica {
     }
 
     /// (service time, process) for a request; the lock is held for two draws.
+    /// Bring `simctl_in_flight_seconds` up to now, then change the in-flight count by `delta`.
+    fn occupy(&self, delta: i64) {
+        let mut o = match self.occupancy.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let now = Instant::now();
+        let area = o.in_flight as f64 * now.duration_since(o.since).as_secs_f64();
+        if area > 0.0 {
+            self.metrics.in_flight_seconds.inc_by(area);
+        }
+        o.since = now;
+        o.in_flight = o.in_flight.saturating_add_signed(delta);
+    }
+
     fn draw(&self, requested: Option<Duration>) -> (Duration, usize) {
         let mut draws = match self.draws.lock() {
             Ok(guard) => guard,
@@ -257,6 +291,7 @@ async fn healthz(State(replica): State<Arc<Replica>>) -> Response {
 }
 
 async fn metrics(State(replica): State<Arc<Replica>>) -> Response {
+    replica.occupy(0);
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, &replica.metrics.registry).is_err() {
         return (
@@ -343,6 +378,7 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
         return reject(&replica, StatusCode::SERVICE_UNAVAILABLE, "queue is full");
     }
     replica.metrics.in_flight.set(before as i64 + 1);
+    replica.occupy(1);
     let (service, process) = replica.draw(requested);
     // The work runs on its own task so that it finishes even if the client goes away.
     let worker = replica.clone();
@@ -358,6 +394,7 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
         drop(permit);
         let left = worker.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
         worker.metrics.in_flight.set(left as i64);
+        worker.occupy(-1);
         (waited, served)
     });
     let (waited, served) = match work.await {
@@ -398,6 +435,32 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_in_flight_integral_is_exact_between_changes() {
+        let spec = ReplicaSpec {
+            api_name: "a".into(),
+            processes: 1,
+            threads: 1,
+            max_queue_length: 0,
+            startup_delay: Duration::ZERO,
+            service_time: ServiceTime::Constant(sim::SimTime::ZERO),
+            seed: 1,
+            sample_interval: Duration::from_secs(1),
+            publish_interval: Duration::from_secs(10),
+        };
+        let r = Replica::new(&spec, 0);
+        r.occupy(1);
+        std::thread::sleep(Duration::from_millis(100));
+        r.occupy(1);
+        std::thread::sleep(Duration::from_millis(100));
+        r.occupy(-2);
+        std::thread::sleep(Duration::from_millis(50));
+        r.occupy(0);
+        // 1 × 0.1 s + 2 × 0.1 s, nothing while empty (sleeps overshoot a little).
+        let area = r.metrics.in_flight_seconds.get();
+        assert!((0.3..0.33).contains(&area), "{area}");
+    }
 
     #[test]
     fn service_time_comes_from_the_header_then_the_body() {

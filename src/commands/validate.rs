@@ -630,11 +630,11 @@ fn render(v: &Validation, real: &Observed) -> String {
         .iter()
         .map(|m| match (&m.simulated, m.offset_s) {
             (Some(e), Some(off)) => format!(
-                "{}→{} at {:.0} s (sim {}→{} at {:.0} s, {off:+.0} s)",
+                "{}→{} at {:.1} s (sim {}→{} at {:.1} s, {off:+.1} s)",
                 m.real.from, m.real.to, m.real.t_s, e.from, e.to, e.t_s
             ),
             _ => format!(
-                "{}→{} at {:.0} s (no simulated match)",
+                "{}→{} at {:.1} s (no simulated match)",
                 m.real.from, m.real.to, m.real.t_s
             ),
         })

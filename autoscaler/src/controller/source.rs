@@ -133,6 +133,10 @@ pub struct ScrapeSettings {
     pub metric_name: String,
     /// The request counter, for per-pod request rates.
     pub requests_metric: String,
+    /// The in-flight integral (a counter of request-seconds): where pods export it, Knative's
+    /// concurrency buckets are its rate — the time-weighted mean, as the queue-proxy reports —
+    /// rather than a sample of the gauge.
+    pub in_flight_seconds_metric: String,
     /// Scrape period; `None` uses the policy's sample interval.
     pub sample_interval: Option<Duration>,
     /// No metric when the newest successful scrape is older than this.
@@ -148,6 +152,7 @@ impl ScrapeSettings {
             api_name: api_name.into(),
             metric_name: "cortex_in_flight_requests".into(),
             requests_metric: "simctl_requests_total".into(),
+            in_flight_seconds_metric: "simctl_in_flight_seconds_total".into(),
             sample_interval: None,
             stale_after: Duration::from_secs(5),
             timeout: Duration::from_secs(1),
@@ -198,6 +203,19 @@ impl WindowedTotals {
             n += 1;
         }
         (n > 0).then(|| sum / f64::from(n))
+    }
+
+    /// The samples taken at or before `t`.
+    pub fn taken_before(&self, t: Duration) -> WindowedTotals {
+        WindowedTotals {
+            samples: self
+                .samples
+                .iter()
+                .copied()
+                .filter(|(s, _)| *s <= t)
+                .collect(),
+            keep: self.keep,
+        }
     }
 
     /// Time of the newest sample.
@@ -256,6 +274,8 @@ struct PodAcc {
     /// (time, counter) at the last sync, and the newest.
     counter_at_sync: Option<(Instant, f64)>,
     counter_now: Option<(Instant, f64)>,
+    /// (time, in-flight integral) at the newest scrape.
+    area_at: Option<(Instant, f64)>,
 }
 
 #[derive(Debug)]
@@ -270,6 +290,8 @@ pub struct ScrapeSource {
     spec: MetricSpec,
     settings: ScrapeSettings,
     state: Arc<Mutex<ScrapeState>>,
+    /// Scrape period.
+    every: Duration,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -280,6 +302,8 @@ pub struct PodScrape {
     pub in_flight: Option<f64>,
     /// Sum of the request counter's series.
     pub requests: Option<f64>,
+    /// Sum of the in-flight integral's series, request-seconds.
+    pub in_flight_seconds: Option<f64>,
     /// `simctl_replica_ready` (true when absent).
     pub ready: bool,
 }
@@ -294,6 +318,7 @@ pub fn parse_pod_metrics(body: &str, settings: &ScrapeSettings) -> Result<PodScr
     let mut out = PodScrape {
         in_flight: None,
         requests: None,
+        in_flight_seconds: None,
         ready: true,
     };
     for s in &scrape.samples {
@@ -316,6 +341,8 @@ pub fn parse_pod_metrics(body: &str, settings: &ScrapeSettings) -> Result<PodScr
             *out.in_flight.get_or_insert(0.0) += v;
         } else if s.metric == settings.requests_metric {
             *out.requests.get_or_insert(0.0) += v;
+        } else if s.metric == settings.in_flight_seconds_metric {
+            *out.in_flight_seconds.get_or_insert(0.0) += v;
         } else if s.metric == "simctl_replica_ready" {
             out.ready = v > 0.0;
         }
@@ -360,17 +387,21 @@ impl ScrapeSource {
             totals: WindowedTotals::new(windows(&spec)),
             pods: HashMap::new(),
         }));
+
+        let time_weighted = matches!(spec, MetricSpec::StableAndPanicConcurrency { .. });
         let task = tokio::spawn(sampler(
             state.clone(),
             settings.clone(),
             targets,
             client,
             sample,
+            time_weighted,
         ));
         Ok(Self {
             spec,
             settings,
             state,
+            every: sample,
             task,
         })
     }
@@ -395,8 +426,10 @@ async fn sampler(
     targets: Arc<dyn Targets>,
     client: reqwest::Client,
     every: Duration,
+    time_weighted: bool,
 ) {
     let start = lock(&state).start;
+    let mut previous_at = start;
     let mut ticker = tokio::time::interval_at(start + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -450,8 +483,30 @@ async fn sampler(
         }
         let mut s = lock(&state);
         let t = at.duration_since(s.start);
-        if ok > 0 {
-            s.totals.push(t, total);
+        // Time-weighted: the sum of each pod's mean concurrency since its previous scrape (a
+        // pod seen for the first time counts from the previous tick; its integral starts at 0).
+        let mut weighted: Option<f64> = None;
+        if time_weighted {
+            for (url, p) in &results {
+                let Some(area) = p.in_flight_seconds else {
+                    continue;
+                };
+                let (since, before) = s
+                    .pods
+                    .get(url)
+                    .and_then(|a| a.area_at)
+                    .unwrap_or((previous_at, 0.0));
+                let dt = at.duration_since(since).as_secs_f64();
+                if dt > 0.0 {
+                    *weighted.get_or_insert(0.0) += (area - before).max(0.0) / dt;
+                }
+            }
+        }
+        previous_at = at;
+        match weighted {
+            Some(w) => s.totals.push(t, w),
+            None if ok > 0 => s.totals.push(t, total),
+            None => {}
         }
         for (url, p) in results {
             let acc = s.pods.entry(url).or_insert_with(|| PodAcc {
@@ -462,8 +517,12 @@ async fn sampler(
                 in_flight_sum: 0.0,
                 counter_at_sync: None,
                 counter_now: None,
+                area_at: None,
             });
             acc.last_seen = at;
+            if let Some(area) = p.in_flight_seconds {
+                acc.area_at = Some((at, area));
+            }
             acc.ready = p.ready;
             if let Some(v) = p.in_flight {
                 acc.samples += 1;
@@ -524,12 +583,18 @@ impl MetricsSource for ScrapeSource {
                         pods,
                     })
                 }
-                spec => Ok(reading_from_totals(
-                    spec,
-                    &s.totals,
-                    t,
-                    self.settings.stale_after,
-                )),
+                spec => {
+                    // The scrape due at this very instant is left out whether or not it has
+                    // finished: in the simulator a policy tick runs before the scrape of the
+                    // same second, so both read the same samples.
+                    let settled = s.totals.taken_before(t.saturating_sub(self.every / 2));
+                    Ok(reading_from_totals(
+                        spec,
+                        &settled,
+                        t,
+                        self.settings.stale_after,
+                    ))
+                }
             }
         })
     }
@@ -712,10 +777,13 @@ cortex_in_flight_requests{api_name=\"other\",replica=\"0\"} 9.0\n\
 # TYPE simctl_requests counter\n\
 simctl_requests_total{api_name=\"model\",replica=\"0\",status=\"200\"} 10\n\
 simctl_requests_total{api_name=\"model\",replica=\"0\",status=\"503\"} 2\n\
+# TYPE simctl_in_flight_seconds counter\n\
+simctl_in_flight_seconds_total{api_name=\"model\",replica=\"0\"} 3.25\n\
 simctl_replica_ready{api_name=\"model\",replica=\"0\"} 1\n# EOF\n";
         let p = parse_pod_metrics(body, &ScrapeSettings::new("model")).expect("parses");
         assert_eq!(p.in_flight, Some(2.5));
         assert_eq!(p.requests, Some(12.0));
+        assert_eq!(p.in_flight_seconds, Some(3.25));
         assert!(p.ready);
     }
 
