@@ -465,6 +465,17 @@ fn run_real(
                         }
                     }
                 };
+                // The simulation's last tick falls on its last instant: let the controller's
+                // happen too before it stops (unless the run was interrupted).
+                let end = start + duration + Duration::from_millis(300);
+                while !stop.is_cancelled() && tokio::time::Instant::now() < end {
+                    if (series.len() as f64) <= duration.as_secs_f64() {
+                        every_second.tick().await;
+                        series.push(f64::from(pool.counts().1));
+                    } else {
+                        tokio::time::sleep_until(end).await;
+                    }
+                }
                 controller_stop.cancel();
                 (results, series)
             }
