@@ -36,6 +36,7 @@ fn a_short_step_agrees_with_the_simulation() {
         "decisions.jsonl",
         "simulated.json",
         "calibrated.json",
+        "calibration.toml",
     ] {
         assert!(files.join(f).is_file(), "{f} missing");
     }
@@ -83,6 +84,29 @@ fn a_short_step_agrees_with_the_simulation() {
             .is_some_and(|s| s.starts_with("empirical")),
         "{v}"
     );
+
+    // The calibrated model, as lines to paste into the scenario, loads in a scenario.
+    let lines = std::fs::read_to_string(files.join("calibration.toml")).expect("calibration");
+    let (top, service) = lines
+        .split_once("[apis.service_time]")
+        .expect("a service_time table");
+    let network = top
+        .lines()
+        .find(|l| l.starts_with("network_latency"))
+        .expect("network_latency");
+    let original = std::fs::read_to_string(data("validate-short.toml")).expect("scenario");
+    let (head, tail) = original
+        .split_once("[apis.service_time]\ndistribution = \"exponential\"\nmean = \"50ms\"\n")
+        .expect("the test scenario's service time");
+    let calibrated = head.replace(
+        "startup_time = \"1s\"\n",
+        &format!("startup_time = \"1s\"\n{network}\n"),
+    ) + "[apis.service_time]"
+        + service
+        + tail;
+    let path = dir.join("calibrated.toml");
+    std::fs::write(&path, calibrated).expect("write");
+    ok(simctl(&["run", path.to_str().expect("utf-8"), "--quiet"]));
 }
 
 #[test]

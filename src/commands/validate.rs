@@ -44,17 +44,19 @@ pub enum Calibration {
 #[command(
     after_help = "For each scenario: `simctl serve` replicas of the API start on 127.0.0.1 \
 behind a least-request proxy, the scenario's autoscaling policy scales them (the controller of \
-`simctl autoscale --actuator local`), and the load generator replays the API's traffic — the \
-same arrivals the simulator draws with the same seed. The scenario then runs in the simulator, \
-and again with the service-time model calibrated from the service times the replicas measured. \
-The comparison gives p50/p90/p99 latency, rejection rate, mean replicas, the share of seconds \
+`simctl autoscale --actuator local`), and the load generator sends the simulator's own \
+requests: the arrivals it draws with the scenario's seed, each asking (x-service-time-ms) for \
+the service time it draws, so both runs see the same random numbers. The scenario then runs in \
+the simulator, and again calibrated: the service-time model fitted to the service times the \
+replicas measured (applied to the same draws by rank) and network_latency set to the median \
+time requests spent outside the replica (latency − queue wait − service). The comparison gives p50/p90/p99 latency, rejection rate, mean replicas, the share of seconds \
 the replica counts were within ±1, and the scale events side by side, with relative errors.\n\n\
 The real run takes the scenario's duration in wall-clock time (--duration cuts it short). \
 Nodes are not emulated: keep the cluster large enough that it is never the bottleneck.\n\n\
 Files (per scenario, in --out-dir/<scenario name>/): real.json (loadgen results), requests.csv \
 (one row per request), decisions.jsonl (the controller's ticks), simulated.json, calibrated.json \
-(simulator results), validation.json (the comparison); with several scenarios also \
---out-dir/summary.json.\n\n\
+(simulator results), validation.json (the comparison), calibration.toml (the calibrated model \
+as scenario lines to paste); with several scenarios also --out-dir/summary.json.\n\n\
 Examples:\n  simctl validate scenarios/validate/steady.toml\n  \
 simctl validate scenarios/validate/*.toml --out-dir validation --calibrate lognormal"
 )]
@@ -120,8 +122,19 @@ pub fn run(args: ValidateArgs) -> Result<(), Failure> {
         let _ = ctrlc::set_handler(move || stop.cancel());
     }
     let mut done = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     for (path, scenario) in prepared {
-        let v = validate_one(&path, scenario, &args, &stop)?;
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+        let mut name = stem.clone();
+        for n in 2.. {
+            if names.insert(name.clone()) {
+                break;
+            }
+            name = format!("{stem}-{n}");
+        }
+        let v = validate_one(&path, scenario, &args.out_dir.join(name), &args, &stop)?;
         done.push(v);
     }
     if done.len() > 1 {
@@ -190,15 +203,12 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Failure> {
 fn validate_one(
     path: &Path,
     scenario: Scenario,
+    dir: &Path,
     args: &ValidateArgs,
     stop: &CancellationToken,
 ) -> Result<Validation, Failure> {
     let api = scenario.apis[0].clone();
-    let stem = path
-        .file_stem()
-        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-    let dir = args.out_dir.join(&stem);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let duration_s = scenario.duration.as_secs_f64();
     println!(
         "validating {} (API {:?}, {duration_s:.0} s of real time, seed {})",
@@ -210,7 +220,7 @@ fn validate_one(
     let (sim_results, simulated) = simulate(&scenario)?;
     write_json(&dir.join("simulated.json"), &sim_results)?;
 
-    let real = run_real(path, &scenario, &dir, &args.metric_name, args.quiet, stop)?;
+    let real = run_real(path, &scenario, dir, &args.metric_name, args.quiet, stop)?;
     write_json(&dir.join("real.json"), &real.results)?;
     if let Some(t) = real.results.truncated_at_s {
         return Err(Failure::Interrupted(format!(
@@ -258,7 +268,8 @@ fn validate_one(
                 let mut outside: Vec<f64> = measured.iter().filter_map(|m| m.outside_s()).collect();
                 outside.sort_by(f64::total_cmp);
                 let network = fidelity::median(&outside).unwrap_or(0.0);
-                let mut tuned = calibrated_scenario(path, &scenario, &model, &dir)?;
+                write_calibration(dir, path, &model, network, &measured)?;
+                let mut tuned = calibrated_scenario(path, &scenario, &model, dir)?;
                 tuned.apis[0].network_latency = SimTime::from_secs_f64(network);
                 let (results, observed_sim) = simulate(&tuned)?;
                 write_json(&dir.join("calibrated.json"), &results)?;
@@ -567,6 +578,57 @@ fn calibrated_scenario(
     });
     tuned.apis[0].service_time = model.clone();
     Ok(tuned)
+}
+
+/// `calibration.toml`: the calibrated model as scenario lines to paste into the API (with
+/// `service-times.csv` for an empirical fit).
+fn write_calibration(
+    dir: &Path,
+    scenario: &Path,
+    model: &ServiceTime,
+    network_s: f64,
+    measured: &[loadgen::Measured],
+) -> Result<(), Failure> {
+    use std::fmt::Write as _;
+    let mut toml = format!(
+        "# The service-time model and network latency `simctl validate` measured in the real run\n\
+         # of {}: paste into its [[apis]] entry.\n\
+         network_latency = \"{:.3}ms\"\n\n[apis.service_time]\n",
+        scenario.display(),
+        network_s * 1000.0
+    );
+    match model {
+        ServiceTime::LogNormal { mu, sigma } => {
+            let _ = writeln!(
+                toml,
+                "distribution = \"lognormal\"\nmu = {mu:.6}\nsigma = {sigma:.6}"
+            );
+        }
+        ServiceTime::Constant(t) => {
+            let _ = writeln!(
+                toml,
+                "distribution = \"constant\"\nvalue = \"{:.3}ms\"",
+                t.as_secs_f64() * 1000.0
+            );
+        }
+        _ => {
+            let mut csv = String::from("service_ms\n");
+            for m in measured {
+                let _ = writeln!(csv, "{:.3}", m.service_s * 1000.0);
+            }
+            let file = dir.join("service-times.csv");
+            write_atomically(&file, csv.as_bytes())?;
+            // Absolute: the lines are pasted into a scenario that may live anywhere.
+            let file = std::path::absolute(&file).unwrap_or(file);
+            let _ = writeln!(
+                toml,
+                "distribution = \"empirical\"\npath = {:?}\ncolumn = \"service_ms\"",
+                file.display().to_string()
+            );
+        }
+    }
+    write_atomically(&dir.join("calibration.toml"), toml.as_bytes())?;
+    Ok(())
 }
 
 fn progress_bar(quiet: bool, planned_s: f64) -> ProgressBar {
