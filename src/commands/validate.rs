@@ -720,6 +720,9 @@ fn render(v: &Validation, real: &Observed) -> String {
             let _ = writeln!(s, "    {e}");
         }
     }
+    if let Some(m) = v.simulated.median_scale_offset_s {
+        let _ = writeln!(s, "    median |offset| {m:.1} s");
+    }
     if v.simulated.unmatched_simulated_events > 0 {
         let _ = writeln!(
             s,
