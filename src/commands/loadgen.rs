@@ -11,7 +11,7 @@ use sim::recorded::{FormatOptions, TraceFormat};
 use sim::traffic::{TraceSpec, Traffic};
 use sim::{Scenario, SimTime};
 
-use super::{duration_arg, pick_api, write_atomically, Failure};
+use super::{duration_arg, pick_api, write_json, Failure};
 use crate::tui::LiveError;
 
 /// How arrivals are spread within a rate.
@@ -440,9 +440,7 @@ fn finish(args: &LoadgenArgs, results: &LoadResults) -> Result<(), Failure> {
         print!("{}", summary(results));
     }
     if let Some(out) = &args.out {
-        let mut json = serde_json::to_vec_pretty(results).context("cannot serialize results")?;
-        json.push(b'\n');
-        write_atomically(out, &json)?;
+        write_json(out, results)?;
         if !args.quiet {
             println!("results written to {}", out.display());
         }

@@ -56,6 +56,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Write `value` as pretty JSON with a final newline, atomically (see [`write_atomically`]).
+pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut json = serde_json::to_vec_pretty(value)
+        .with_context(|| format!("cannot serialize {}", path.display()))?;
+    json.push(b'\n');
+    write_atomically(path, &json)
+}
+
 /// Parse a duration flag (`250ms`, `90s`, `5m`) with the scenario's syntax.
 pub fn duration_arg(text: &str) -> Result<Duration, String> {
     sim::units::DurationSpec::parse(text).map(|d| d.0.as_duration())

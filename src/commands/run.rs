@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::{Results, Scenario, SimError, SimTime, Simulation};
 
-use super::{write_atomically, Failure};
+use super::{write_json, Failure};
 use crate::tui::LiveError;
 
 /// Arguments of `simctl run`.
@@ -66,9 +65,7 @@ pub fn run(args: RunArgs) -> Result<(), Failure> {
         print!("{}", summary(&results));
     }
     if let Some(out) = &args.out {
-        let mut json = serde_json::to_vec_pretty(&results).context("cannot serialize results")?;
-        json.push(b'\n');
-        write_atomically(out, &json)?;
+        write_json(out, &results)?;
         if !args.quiet {
             println!("results written to {}", out.display());
         }

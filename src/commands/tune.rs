@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::tune::{merge, Search, Shard, TuneOptions, TuneReport, Tuner};
 
-use super::{write_atomically, Failure};
+use super::{write_atomically, write_json, Failure};
 
 /// Arguments of `simctl tune`.
 #[derive(Args)]
@@ -143,7 +143,7 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
     };
     let report = tuner.run(&|done, _| bar.set_position(done), &cancel);
     bar.finish_and_clear();
-    write_report(&report, &args.out)?;
+    write_json(&args.out, &report)?;
     if let (Some(path), Some(rec)) = (&args.write_scenario, &report.recommendation) {
         write_atomically(path, rec.tuned_scenario.as_bytes())?;
     }
@@ -178,16 +178,9 @@ fn run_merge(args: MergeArgs) -> Result<(), Failure> {
         shards.push(report);
     }
     let merged = merge(shards).map_err(Failure::BadInput)?;
-    write_report(&merged, &args.out)?;
+    write_json(&args.out, &merged)?;
     print!("{}", summary(&merged, args.top));
     println!("merged report written to {}", args.out.display());
-    Ok(())
-}
-
-fn write_report(report: &TuneReport, path: &std::path::Path) -> Result<(), Failure> {
-    let mut json = serde_json::to_vec_pretty(report).context("cannot serialize the report")?;
-    json.push(b'\n');
-    write_atomically(path, &json)?;
     Ok(())
 }
 

@@ -26,7 +26,7 @@ use sim::{Results, Scenario, SimTime};
 use tokio_util::sync::CancellationToken;
 
 use super::autoscale::{decision_step, start_local};
-use super::{duration_arg, pick_api, write_atomically, Failure};
+use super::{duration_arg, pick_api, write_atomically, write_json, Failure};
 
 /// How to calibrate the simulator's service-time model from the real run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -140,9 +140,7 @@ pub fn run(args: ValidateArgs) -> Result<(), Failure> {
     if done.len() > 1 {
         let summary = Summary::of(&done);
         print!("{}", summary.render());
-        let mut json = serde_json::to_vec_pretty(&summary).context("cannot serialize")?;
-        json.push(b'\n');
-        write_atomically(&args.out_dir.join("summary.json"), &json)?;
+        write_json(&args.out_dir.join("summary.json"), &summary)?;
     }
     Ok(())
 }
@@ -191,13 +189,6 @@ fn simulate(scenario: &Scenario) -> Result<(Results, Observed), Failure> {
     let observed = Observed::from_simulation(api, &results.timeline, &results.events)
         .map_err(|m| Failure::Other(anyhow::anyhow!(m)))?;
     Ok((results, observed))
-}
-
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), Failure> {
-    let mut json = serde_json::to_vec_pretty(value).context("cannot serialize")?;
-    json.push(b'\n');
-    write_atomically(path, &json)?;
-    Ok(())
 }
 
 fn validate_one(
@@ -383,10 +374,7 @@ fn run_real(
             Arc::new(pool.clone()),
             http.clone(),
         )
-        .map_err(|e| match e {
-            ControllerError::Config(m) => Failure::BadInput(format!("{}: {m}", path.display())),
-            other => Failure::Other(other.into()),
-        })?;
+        .map_err(|e| controller_failure(path, e))?;
         let tick = step.tick_interval();
         let settings = ControllerSettings {
             api_name: api.name.clone(),
@@ -458,15 +446,22 @@ fn run_real(
             let controller_stop = controller_stop.clone();
             async move {
                 let start = tokio::time::Instant::now();
+                // The simulation's last tick falls on its last instant: the controller runs a
+                // little past it, so its own tick happens too (unless the run was interrupted).
+                let end = start + duration + Duration::from_millis(300);
                 let mut series = vec![f64::from(pool.counts().1)];
                 let mut every_second = tokio::time::interval_at(
                     start + Duration::from_secs(1),
                     Duration::from_secs(1),
                 );
                 tokio::pin!(done);
-                let results = loop {
+                let mut results = None;
+                while results.is_none()
+                    || (!stop.is_cancelled() && tokio::time::Instant::now() < end)
+                {
                     tokio::select! {
-                        r = &mut done => break r,
+                        r = &mut done, if results.is_none() => results = Some(r),
+                        _ = tokio::time::sleep_until(end), if results.is_some() => {}
                         _ = every_second.tick() => {
                             let ready = pool.counts().1;
                             ready_now.store(ready, std::sync::atomic::Ordering::Relaxed);
@@ -474,17 +469,6 @@ fn run_real(
                                 series.push(f64::from(ready));
                             }
                         }
-                    }
-                };
-                // The simulation's last tick falls on its last instant: let the controller's
-                // happen too before it stops (unless the run was interrupted).
-                let end = start + duration + Duration::from_millis(300);
-                while !stop.is_cancelled() && tokio::time::Instant::now() < end {
-                    if (series.len() as f64) <= duration.as_secs_f64() {
-                        every_second.tick().await;
-                        series.push(f64::from(pool.counts().1));
-                    } else {
-                        tokio::time::sleep_until(end).await;
                     }
                 }
                 controller_stop.cancel();
@@ -495,12 +479,10 @@ fn run_real(
             tokio::join!(controller.run(controller_stop.cancelled()), sampled);
         proxy_stop.cancel();
         bar.finish_and_clear();
-        let decisions = decisions.map_err(|e| match e {
-            ControllerError::Config(m) => Failure::BadInput(format!("{}: {m}", path.display())),
-            other => Failure::Other(other.into()),
-        })?;
+        let decisions = decisions.map_err(|e| controller_failure(path, e))?;
         let results = results
-            .map_err(|_| anyhow::anyhow!("the load generator stopped unexpectedly"))?
+            .and_then(Result::ok)
+            .ok_or_else(|| anyhow::anyhow!("the load generator stopped unexpectedly"))?
             .map_err(|e| Failure::Other(e.into()))?;
         Ok(RealRun {
             results,
@@ -508,6 +490,14 @@ fn run_real(
             decisions,
         })
     })
+}
+
+/// A configuration the controller refuses is the scenario's fault.
+fn controller_failure(scenario: &Path, e: ControllerError) -> Failure {
+    match e {
+        ControllerError::Config(m) => Failure::BadInput(format!("{}: {m}", scenario.display())),
+        other => Failure::Other(other.into()),
+    }
 }
 
 /// The scenario's requests as the simulator draws them: arrival times and, for each, its service

@@ -486,28 +486,6 @@ async fn sampler(
         // Time-weighted: the sum of each pod's mean concurrency since its previous scrape (a
         // pod seen for the first time counts from the previous tick; its integral starts at 0).
         let mut weighted: Option<f64> = None;
-        if time_weighted {
-            for (url, p) in &results {
-                let Some(area) = p.in_flight_seconds else {
-                    continue;
-                };
-                let (since, before) = s
-                    .pods
-                    .get(url)
-                    .and_then(|a| a.area_at)
-                    .unwrap_or((previous_at, 0.0));
-                let dt = at.duration_since(since).as_secs_f64();
-                if dt > 0.0 {
-                    *weighted.get_or_insert(0.0) += (area - before).max(0.0) / dt;
-                }
-            }
-        }
-        previous_at = at;
-        match weighted {
-            Some(w) => s.totals.push(t, w),
-            None if ok > 0 => s.totals.push(t, total),
-            None => {}
-        }
         for (url, p) in results {
             let acc = s.pods.entry(url).or_insert_with(|| PodAcc {
                 first_seen: at,
@@ -521,6 +499,11 @@ async fn sampler(
             });
             acc.last_seen = at;
             if let Some(area) = p.in_flight_seconds {
+                let (since, before) = acc.area_at.unwrap_or((previous_at, 0.0));
+                let dt = at.duration_since(since).as_secs_f64();
+                if time_weighted && dt > 0.0 {
+                    *weighted.get_or_insert(0.0) += (area - before).max(0.0) / dt;
+                }
                 acc.area_at = Some((at, area));
             }
             acc.ready = p.ready;
@@ -534,6 +517,12 @@ async fn sampler(
                     acc.counter_at_sync = Some((at, c));
                 }
             }
+        }
+        previous_at = at;
+        match weighted {
+            Some(w) => s.totals.push(t, w),
+            None if ok > 0 => s.totals.push(t, total),
+            None => {}
         }
         // Pods gone for a while are forgotten, as the HPA lists pods afresh.
         let keep = every * 5;
