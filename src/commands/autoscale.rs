@@ -22,7 +22,7 @@ use clap::{Args, ValueEnum};
 use sim::Scenario;
 use tokio_util::sync::CancellationToken;
 
-use super::{duration_arg, pick_api, Failure};
+use super::{duration_arg, pick_api, terminated, Failure};
 
 /// Where replicas are changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -176,19 +176,6 @@ async fn bind(
     let bound = l.local_addr().context("listener address")?;
     println!("{what} listening on http://{bound}");
     Ok(l)
-}
-
-/// SIGTERM (how Kubernetes stops a pod).
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-            return;
-        }
-    }
-    std::future::pending::<()>().await;
 }
 
 /// Run the controller until Ctrl-C, SIGTERM or --duration.

@@ -64,6 +64,19 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<
     write_atomically(path, &json)
 }
 
+/// Resolves on SIGTERM (how Kubernetes and test harnesses stop a process); never elsewhere.
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
 /// Parse a duration flag (`250ms`, `90s`, `5m`) with the scenario's syntax.
 pub fn duration_arg(text: &str) -> Result<Duration, String> {
     sim::units::DurationSpec::parse(text).map(|d| d.0.as_duration())

@@ -10,7 +10,7 @@ use loadgen::replica::{self, ReplicaSpec};
 use sim::service_time::ServiceTime;
 use sim::{Scenario, SimTime};
 
-use super::{duration_arg, pick_api, Failure};
+use super::{duration_arg, pick_api, terminated, Failure};
 
 /// Arguments of `simctl serve`.
 #[derive(Args)]
@@ -180,17 +180,4 @@ pub fn run(args: ServeArgs) -> Result<(), Failure> {
         eprintln!("stopped");
         Ok(())
     })
-}
-
-/// SIGTERM (how Kubernetes and test harnesses stop a process).
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-            return;
-        }
-    }
-    std::future::pending::<()>().await;
 }
