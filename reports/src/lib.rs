@@ -340,8 +340,7 @@ pub(crate) mod testdata {
 
     /// Two APIs, two node groups (one spot), a short timeline and a few events.
     pub fn small_results() -> Results {
-        let mut hist =
-            hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("bounds");
+        let mut hist = sim::results::new_histogram();
         for v in [40_000u64, 60_000, 61_000, 75_000, 180_000] {
             hist.record(v).expect("in range");
         }
