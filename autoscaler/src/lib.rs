@@ -10,17 +10,21 @@
 use std::time::Duration;
 
 mod cortex;
+pub mod decision;
 mod fixed;
 mod hpa;
 mod kpa;
+pub mod pipeline;
 
 pub use cortex::{Cortex, CortexConfig};
+pub use decision::{Decision, DecisionStep, HoldReason, Overprovisioning, ReplicaCount};
 pub use fixed::Fixed;
 pub use hpa::{
     replicas_for_external_average, replicas_for_external_value, replicas_for_pods, Behavior, Hpa,
     HpaConfig, HpaMetric, RatePolicy, ScalingRules, SelectPolicy,
 };
 pub use kpa::{Kpa, KpaConfig};
+pub use pipeline::{MetricPipeline, PodSample, Reading};
 
 /// The metric a policy wants computed for it, described the way the real system computes it, so
 /// the simulator can emulate the pipeline and the controller can build the matching query.

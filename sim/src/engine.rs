@@ -17,7 +17,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
-use autoscaler::{Observation, ScalingPolicy};
+use autoscaler::{DecisionStep, MetricPipeline, PodSample, ReplicaCount};
 use hdrhistogram::Histogram;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
@@ -26,7 +26,6 @@ mod batch_jobs;
 
 use crate::batch::{BatchRuntime, WorkerState};
 use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef, SharedGpu};
-use crate::metrics::{MetricPipeline, PodSample};
 use crate::results::{
     encode_histogram, new_histogram, ApiResults, Event, NodeGroupResults, Percentiles, Results,
     SloCheck, SloVerdict, Timeline, HISTOGRAM_MAX_US, SCHEMA,
@@ -207,10 +206,10 @@ struct ApiState {
     next_service: Option<SimTime>,
     service: ServiceSampler,
     routing: Stream,
-    policy: Box<dyn ScalingPolicy>,
+    /// The autoscaling core: the decision step (policy, bounds, overprovisioning) and the metric
+    /// pipeline it reads, fed with samples of the simulated replicas.
+    decisions: DecisionStep,
     metrics: MetricPipeline,
-    /// What the policy last asked for (before overprovisioning).
-    policy_replicas: u32,
     /// Replicas asked of the cluster: the policy's count plus overprovisioning.
     desired: u32,
     /// Requests held by the activator while the API has no ready replica (scale-to-zero).
@@ -408,9 +407,8 @@ impl Simulation {
             )?;
             let next_arrival = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
             let next_service = arrivals.recorded_service();
-            let policy = spec.autoscaling.build();
-            let metrics = MetricPipeline::new(policy.metric_spec());
-            let initial = policy.initial_replicas();
+            let decisions = spec.autoscaling.decision_step();
+            let metrics = MetricPipeline::new(decisions.metric_spec());
             sim.apis.push(ApiState {
                 service: ServiceSampler::new(
                     spec.service_time.clone(),
@@ -422,8 +420,7 @@ impl Simulation {
                 next_service,
                 track_area: metrics.wants_time_average(),
                 metrics,
-                policy,
-                policy_replicas: initial,
+                decisions,
                 desired: 0,
                 held: VecDeque::new(),
                 area: 0.0,
@@ -458,16 +455,12 @@ impl Simulation {
                 },
                 spec,
             });
-            let auto = &sim.apis[i].spec.autoscaling;
-            let target = auto.overprovisioning.apply(
-                initial.clamp(auto.min_replicas, auto.max_replicas),
-                auto.max_replicas,
-            );
+            let target = sim.apis[i].decisions.initial_target();
             sim.scale_to(i, target, true);
-            let tick = SimTime::from(sim.apis[i].policy.tick_interval());
+            let tick = SimTime::from(sim.apis[i].decisions.tick_interval());
             sim.schedule(tick, EventKind::PolicyTick { api: i as u32 });
-            if let Some(every) = sim.apis[i].metrics.scrape_interval() {
-                sim.schedule(every, EventKind::Scrape { api: i as u32 });
+            if let Some(every) = sim.apis[i].metrics.sample_interval() {
+                sim.schedule(SimTime::from(every), EventKind::Scrape { api: i as u32 });
             }
         }
         sim.arrival_order = sim
@@ -716,7 +709,7 @@ impl Simulation {
             EventKind::PolicyTick { api } => {
                 let a = api as usize;
                 self.decide(a, true);
-                let tick = SimTime::from(self.apis[a].policy.tick_interval());
+                let tick = SimTime::from(self.apis[a].decisions.tick_interval());
                 self.schedule(self.now + tick, EventKind::PolicyTick { api });
             }
             EventKind::Scrape { api } => self.scrape(api as usize),
@@ -1040,7 +1033,7 @@ impl Simulation {
         let now = self.now;
         let api = &mut self.apis[a];
         api.touch(now);
-        let Some(every) = api.metrics.scrape_interval() else {
+        let Some(every) = api.metrics.sample_interval().map(SimTime::from) else {
             return;
         };
         let total = if api.track_area {
@@ -1065,61 +1058,51 @@ impl Simulation {
                     slot,
                     PodSample {
                         ready: replica.state == ReplicaState::Ready,
-                        scheduled: replica.node.is_some(),
+                        reported: replica.node.is_some(),
                         in_flight: f64::from(replica.in_flight),
                         busy_fraction: f64::from(busy) / workers,
-                        arrivals: replica.arrivals,
-                        age: now.since(replica.created),
+                        arrivals: replica.arrivals as f64,
+                        age: now.since(replica.created).as_duration(),
                     },
                 ));
                 replica.arrivals = 0;
             }
         }
-        api.metrics.scrape(now, total, &pods);
+        api.metrics.sample(now.as_duration(), Some(total), &pods);
         self.schedule(now + every, EventKind::Scrape { api: a as u32 });
     }
 
-    /// Ask the policy for a decision from what it can observe now and apply it. `tick` is false
-    /// for the activator's out-of-band wake-up of a scaled-to-zero API.
+    /// Ask the autoscaling core for a decision from what it can observe now and apply it. `tick`
+    /// is false for the activator's out-of-band wake-up of a scaled-to-zero API.
     fn decide(&mut self, a: usize, tick: bool) {
         let now = self.now;
         let api = &mut self.apis[a];
         if tick {
-            api.metrics.sync(now);
+            api.metrics.sync(now.as_duration());
         }
-        let (metric, panic_metric, pods) = api.metrics.observe(now);
-        let observation = Observation {
-            current_replicas: api.policy_replicas,
-            ready_replicas: api.ready.len() as u32,
-            metric,
-            panic_metric,
-            pods,
-            waiting_requests: u32::try_from(api.held.len()).unwrap_or(u32::MAX),
+        let mut reading = api.metrics.reading(now.as_duration());
+        reading.waiting_requests = u32::try_from(api.held.len()).unwrap_or(u32::MAX);
+        let current = ReplicaCount {
+            spec: api.desired,
+            ready: api.ready.len() as u32,
         };
-        let recommendation = api.policy.recommend(now.as_duration(), &observation);
-        let auto = &api.spec.autoscaling;
-        let policy_replicas = recommendation
-            .replicas
-            .clamp(auto.min_replicas, auto.max_replicas);
-        let target = auto
-            .overprovisioning
-            .apply(policy_replicas, auto.max_replicas);
-        api.policy_replicas = policy_replicas;
+        let decision = api.decisions.decide(now.as_duration(), current, &reading);
+        let target = decision.target;
         if target == api.desired {
             return;
         }
-        let mut inputs: BTreeMap<String, f64> = recommendation
+        let mut inputs: BTreeMap<String, f64> = decision
             .inputs
             .iter()
             .map(|(k, v)| ((*k).to_string(), *v))
             .collect();
-        if let Some(m) = metric {
+        if let Some(m) = decision.metric {
             inputs.insert("metric".into(), m);
         }
-        if let Some(p) = panic_metric {
+        if let Some(p) = decision.panic_metric {
             inputs.insert("panic_metric".into(), p);
         }
-        inputs.insert("ready".into(), f64::from(observation.ready_replicas));
+        inputs.insert("ready".into(), f64::from(decision.ready_replicas));
         inputs.insert("from".into(), f64::from(api.desired));
         inputs.insert("to".into(), f64::from(target));
         let event = Event {
@@ -1129,7 +1112,7 @@ impl Simulation {
             node_group: None,
             message: format!(
                 "{}{} {} → {} replicas",
-                api.policy.name(),
+                api.decisions.policy_name(),
                 if tick { "" } else { " (wake-up)" },
                 api.desired,
                 target

@@ -9,7 +9,6 @@ pub mod catalog;
 pub mod cluster;
 pub mod engine;
 pub mod fidelity;
-mod metrics;
 pub mod mig;
 pub mod recorded;
 pub mod results;

@@ -14,10 +14,9 @@ use autoscaler::controller::source::{
 };
 use autoscaler::controller::{
     self, backoff::Backoff, Actuator, Controller, ControllerMetrics, ControllerSettings,
-    DecisionStep, DryRun, Headroom, KubeScale, MetricsSource,
+    DecisionStep, DryRun, KubeScale, MetricsSource,
 };
 use autoscaler::controller::{kube, reqwest};
-use autoscaler::ReplicaBounds;
 use clap::{Args, ValueEnum};
 use sim::Scenario;
 use tokio_util::sync::CancellationToken;
@@ -184,7 +183,7 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
     args.prometheus_url = args.prometheus_url.filter(|u| !u.trim().is_empty());
     let scenario = Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
     let api = pick_api(&scenario, args.api.as_deref(), &args.scenario)?.clone();
-    let step = decision_step(&api);
+    let step = api.autoscaling.decision_step();
     let spec = step.metric_spec();
     if args.metrics == SourceKind::Prometheus && args.prometheus_url.is_none() {
         return Err(Failure::BadInput(
@@ -380,19 +379,6 @@ pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(())
     })
-}
-
-/// The API's policy as the controller runs it: bounds, then overprovisioning headroom — the
-/// order the simulator applies them in.
-pub(crate) fn decision_step(api: &sim::scenario::Api) -> DecisionStep {
-    let auto = &api.autoscaling;
-    let bounds = ReplicaBounds {
-        min_replicas: auto.min_replicas,
-        max_replicas: auto.max_replicas,
-    };
-    let overprovisioning = auto.overprovisioning;
-    let headroom: Headroom = Box::new(move |p, max| overprovisioning.apply(p, max));
-    DecisionStep::new(auto.build(), bounds, Some(headroom))
 }
 
 /// Local replicas of `api` (`simctl serve SCENARIO --api API` processes, none started yet) and

@@ -25,7 +25,7 @@ use sim::traffic::{TraceSpec, Traffic};
 use sim::{Results, Scenario, SimTime};
 use tokio_util::sync::CancellationToken;
 
-use super::autoscale::{decision_step, start_local};
+use super::autoscale::start_local;
 use super::{duration_arg, pick_api, write_atomically, write_json, Failure};
 
 /// How to calibrate the simulator's service-time model from the real run.
@@ -241,7 +241,7 @@ fn validate_one(
             .collect(),
     };
     // Scale events pair up within three policy ticks (and at least 10 s).
-    let max_offset_s = (3.0 * decision_step(&api).tick_interval().as_secs_f64()).max(10.0);
+    let max_offset_s = (3.0 * api.autoscaling.decision_step().tick_interval().as_secs_f64()).max(10.0);
     let before = fidelity::compare(&observed, &simulated, max_offset_s);
 
     let fit = match args.calibrate {
@@ -334,8 +334,8 @@ fn run_real(
         let proxy_stop = CancellationToken::new();
         let mut replicas = start_local(path, &api.name, proxy, http.clone(), proxy_stop.clone())?;
         let pool = replicas.pool();
-        let step = decision_step(api);
-        let initial = decision_step(api).initial_target();
+        let step = api.autoscaling.decision_step();
+        let initial = api.autoscaling.decision_step().initial_target();
 
         // The simulation starts with its initial replicas ready; so does the real run.
         if !quiet {

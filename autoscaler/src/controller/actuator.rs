@@ -6,14 +6,7 @@ use kube::api::{Api, Patch, PatchParams};
 
 use super::BoxFuture;
 
-/// Replicas as the real autoscaler reads them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ReplicaCount {
-    /// `spec.replicas`: requested.
-    pub spec: u32,
-    /// Ready to serve.
-    pub ready: u32,
-}
+pub use crate::ReplicaCount;
 
 /// Why reading or setting the replica count failed; the loop retries either kind.
 #[derive(Debug, thiserror::Error)]

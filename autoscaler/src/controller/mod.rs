@@ -8,8 +8,8 @@
 //! - an [`Actuator`] reads and sets the replica count ([`actuator::KubeScale`] patches a
 //!   Deployment's scale subresource, [`local::LocalReplicas`] runs `simctl serve` processes behind
 //!   a reverse proxy, [`actuator::DryRun`] only logs);
-//! - [`DecisionStep`] is the pure part (policy + bounds + headroom + hold on missing data), shared
-//!   with tests that compare the controller with the simulator;
+//! - [`DecisionStep`] (the crate's core, shared with the simulator) decides: bounds,
+//!   overprovisioning, hold on missing data, wake from zero;
 //! - [`lease::LeaderElector`] makes sure only one controller replica acts.
 //!
 //! Faults never move replicas: missing or stale metrics hold the current count, and API errors
@@ -31,13 +31,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use crate::{MetricSpec, Observation, PodObservation, ReplicaBounds, ScalingPolicy};
+pub use crate::{Decision, DecisionStep, Reading, ReplicaCount};
+use crate::PodObservation;
 
 /// Re-exported so the CLI and tests use the same versions as the controller.
 pub use {k8s_openapi, kube, reqwest};
 
-pub use actuator::{Actuator, ActuatorError, DryRun, KubeScale, ReplicaCount};
-pub use source::{MetricsSource, Reading, SourceError};
+pub use actuator::{Actuator, ActuatorError, DryRun, KubeScale};
+pub use source::{MetricsSource, SourceError};
 pub use status::ControllerMetrics;
 
 /// A boxed future, so sources and actuators can be chosen at run time (`Box<dyn …>`).
@@ -52,152 +53,6 @@ pub enum ControllerError {
     /// A file or socket the controller needs could not be used.
     #[error("{0}")]
     Io(String),
-}
-
-/// Extra replicas on top of the policy's recommendation (the scenario's `overprovisioning`),
-/// given as a function so this crate does not depend on the scenario types.
-pub type Headroom = Box<dyn Fn(u32, u32) -> u32 + Send + Sync>;
-
-/// One tick's decision, with what led to it (logged, exported and written to `--decisions`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// Time since the controller started.
-    pub now: Duration,
-    /// `spec.replicas` read from the actuator.
-    pub spec_replicas: u32,
-    /// Ready replicas read from the actuator.
-    pub ready_replicas: u32,
-    /// The aggregated metric the policy saw (`None`: missing or stale).
-    pub metric: Option<f64>,
-    /// The policy's recommendation clamped into the bounds (`None` when the policy was not asked
-    /// because the metric was missing).
-    pub recommended: Option<u32>,
-    /// The replica count to run (recommendation + headroom, within the bounds).
-    pub target: u32,
-    /// Why the count did not change when the metric was missing.
-    pub held: Option<&'static str>,
-    /// The policy's named inputs.
-    pub inputs: Vec<(&'static str, f64)>,
-}
-
-/// The pure part of a tick: observation in, target replicas out. The simulator's engine does the
-/// same (clamp, then headroom), so the two make the same decisions on the same metric values.
-pub struct DecisionStep {
-    policy: Box<dyn ScalingPolicy>,
-    bounds: ReplicaBounds,
-    headroom: Option<Headroom>,
-    /// (target written, policy recommendation behind it): the policy sees its own count, as in
-    /// the simulator, as long as nobody else changed the Deployment.
-    last: Option<(u32, u32)>,
-}
-
-impl DecisionStep {
-    /// A decision step for `policy` within `bounds`, with optional headroom.
-    pub fn new(
-        policy: Box<dyn ScalingPolicy>,
-        bounds: ReplicaBounds,
-        headroom: Option<Headroom>,
-    ) -> Self {
-        Self {
-            policy,
-            bounds,
-            headroom,
-            last: None,
-        }
-    }
-
-    /// The policy's name.
-    pub fn policy_name(&self) -> &'static str {
-        self.policy.name()
-    }
-
-    /// The policy's tick interval.
-    pub fn tick_interval(&self) -> Duration {
-        self.policy.tick_interval()
-    }
-
-    /// The metric pipeline the policy needs.
-    pub fn metric_spec(&self) -> MetricSpec {
-        self.policy.metric_spec()
-    }
-
-    /// Replica bounds.
-    pub fn bounds(&self) -> ReplicaBounds {
-        self.bounds
-    }
-
-    /// Replicas to start with (policy's initial count, within bounds, plus headroom).
-    pub fn initial_target(&mut self) -> u32 {
-        let policy = self.bounds.clamp(self.policy.initial_replicas());
-        let target = self.with_headroom(policy);
-        self.last = Some((target, policy));
-        target
-    }
-
-    fn with_headroom(&self, policy: u32) -> u32 {
-        let target = match &self.headroom {
-            Some(h) => h(policy, self.bounds.max_replicas),
-            None => policy,
-        };
-        self.bounds.clamp(target)
-    }
-
-    /// Decide from the actuator's counts and the metrics reading. Missing data holds the current
-    /// count without asking the policy (real autoscalers take no action on an empty query).
-    pub fn decide(&mut self, now: Duration, current: ReplicaCount, reading: &Reading) -> Decision {
-        let spec = current.spec;
-        let policy_current = match self.last {
-            Some((written, policy)) if written == spec => policy,
-            _ => spec,
-        };
-        let missing = match self.policy.metric_spec() {
-            MetricSpec::None => None,
-            MetricSpec::InFlightWindowAverage { .. }
-            | MetricSpec::StableAndPanicConcurrency { .. } => reading
-                .metric
-                .is_none()
-                .then_some("metric missing or stale"),
-            MetricSpec::PerPod { .. } => (reading.pods.iter().all(|p| p.value.is_none()))
-                .then_some("no pod reported the metric"),
-        };
-        let mut decision = Decision {
-            now,
-            spec_replicas: spec,
-            ready_replicas: current.ready,
-            metric: reading.metric,
-            recommended: None,
-            // Holding never moves the count, even when it is outside the bounds: a human (or
-            // another controller) set it, and missing data is no reason to act.
-            target: spec,
-            held: missing,
-            inputs: Vec::new(),
-        };
-        if missing.is_some() {
-            return decision;
-        }
-        let observation = Observation {
-            current_replicas: policy_current,
-            ready_replicas: current.ready,
-            metric: reading.metric,
-            panic_metric: reading.panic_metric,
-            pods: reading.pods.clone(),
-            waiting_requests: 0,
-        };
-        let recommendation = self.policy.recommend(now, &observation);
-        let policy = self.bounds.clamp(recommendation.replicas);
-        let target = self.with_headroom(policy);
-        self.last = Some((target, policy));
-        decision.recommended = Some(policy);
-        decision.target = target;
-        decision.inputs = recommendation.inputs;
-        decision
-    }
-
-    /// Record that the actuator did not apply the last decision, so the next tick starts from
-    /// what is really deployed.
-    pub fn forget_last(&mut self) {
-        self.last = None;
-    }
 }
 
 /// Plain settings of the loop (no scenario types: the CLI translates).
@@ -360,7 +215,7 @@ impl Controller {
                 t_s = now.as_secs_f64(),
                 replicas = current.spec,
                 ready = current.ready,
-                reason = why,
+                reason = why.as_str(),
                 "holding"
             ),
             None => tracing::info!(
@@ -426,7 +281,8 @@ pub fn decision_json(d: &Decision) -> serde_json::Value {
         "metric": d.metric,
         "recommended": d.recommended,
         "target": d.target,
-        "held": d.held,
+        "held": d.held.map(crate::HoldReason::as_str),
+        "wake": d.wake,
         "inputs": inputs,
     })
 }

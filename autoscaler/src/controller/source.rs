@@ -1,8 +1,8 @@
-//! Metrics sources: what the policy sees, computed from real metrics the way the simulator
-//! computes it from true state (`sim`'s metric pipeline).
+//! Metrics sources: what the policy sees, computed from real metrics.
 //!
-//! - [`ScrapeSource`] scrapes every pod's `/metrics` itself every sample interval and emulates
-//!   the windowed query (sum over pods per scrape, mean over the window) — no Prometheus needed.
+//! - [`ScrapeSource`] scrapes every pod's `/metrics` itself every sample interval and feeds the
+//!   scrapes to the crate's [`MetricPipeline`] — the one the simulator feeds with its own
+//!   samples — so no Prometheus is needed and the reading is computed by the same code.
 //! - [`PrometheusSource`] asks a Prometheus server (`/api/v1/query`) the query the real
 //!   autoscaler runs, e.g. Cortex's
 //!   `sum(sum_over_time(m[W])) / max(count_over_time(m[W]))`.
@@ -19,18 +19,8 @@ use kube::api::{Api, ListParams};
 use tokio::time::Instant;
 
 use super::{pod, BoxFuture, ControllerError};
-use crate::{MetricSpec, PodMetricKind, PodObservation};
-
-/// What the metrics say at one tick.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Reading {
-    /// The aggregated metric (`None`: missing or stale).
-    pub metric: Option<f64>,
-    /// Knative's panic-window value.
-    pub panic_metric: Option<f64>,
-    /// Per-pod values (HPA).
-    pub pods: Vec<PodObservation>,
-}
+use crate::pipeline::{MetricPipeline, PodSample, Reading};
+use crate::{MetricSpec, PodMetricKind};
 
 /// Why metrics could not be read at all (the controller holds).
 #[derive(Debug, thiserror::Error)]
@@ -160,135 +150,37 @@ impl ScrapeSettings {
     }
 }
 
-/// Samples of the API-wide total, kept for the longest window (the simulator's pipeline).
-#[derive(Debug, Default)]
-pub struct WindowedTotals {
-    samples: VecDeque<(Duration, f64)>,
-    keep: Duration,
-}
-
-impl WindowedTotals {
-    /// Keep `keep` of history.
-    pub fn new(keep: Duration) -> Self {
-        Self {
-            samples: VecDeque::new(),
-            keep,
-        }
-    }
-
-    /// Add the total scraped at `t`.
-    pub fn push(&mut self, t: Duration, total: f64) {
-        self.samples.push_back((t, total));
-        while self
-            .samples
-            .front()
-            .is_some_and(|(s, _)| t.saturating_sub(*s) >= self.keep)
-        {
-            self.samples.pop_front();
-        }
-    }
-
-    /// Mean of the samples taken in `(now − span, now]`, as the simulator computes it.
-    pub fn mean_since(&self, now: Duration, span: Duration) -> Option<f64> {
-        let mut sum = 0.0;
-        let mut n = 0u32;
-        for (t, v) in self.samples.iter().rev() {
-            if *t > now {
-                continue;
-            }
-            if now - *t >= span {
-                break;
-            }
-            sum += v;
-            n += 1;
-        }
-        (n > 0).then(|| sum / f64::from(n))
-    }
-
-    /// The samples taken at or before `t`.
-    pub fn taken_before(&self, t: Duration) -> WindowedTotals {
-        WindowedTotals {
-            samples: self
-                .samples
-                .iter()
-                .copied()
-                .filter(|(s, _)| *s <= t)
-                .collect(),
-            keep: self.keep,
-        }
-    }
-
-    /// Time of the newest sample.
-    pub fn newest(&self) -> Option<Duration> {
-        self.samples.back().map(|(t, _)| *t)
-    }
-}
-
-/// The spec's windows: (longest history to keep, windows to report).
-fn windows(spec: &MetricSpec) -> Duration {
-    match spec {
-        MetricSpec::InFlightWindowAverage { window, .. } => *window,
-        MetricSpec::StableAndPanicConcurrency { stable_window, .. } => *stable_window,
-        MetricSpec::PerPod { .. } | MetricSpec::None => Duration::from_secs(60),
-    }
-}
-
-/// Turn a reading of totals into the policy's metric(s) at `now`.
-pub fn reading_from_totals(
-    spec: &MetricSpec,
-    totals: &WindowedTotals,
-    now: Duration,
-    stale_after: Duration,
-) -> Reading {
-    let fresh = totals
-        .newest()
-        .is_some_and(|t| now.saturating_sub(t) <= stale_after);
-    if !fresh {
-        return Reading::default();
-    }
-    match spec {
-        MetricSpec::InFlightWindowAverage { window, .. } => Reading {
-            metric: totals.mean_since(now, *window),
-            ..Reading::default()
-        },
-        MetricSpec::StableAndPanicConcurrency {
-            stable_window,
-            panic_window,
-            ..
-        } => Reading {
-            metric: totals.mean_since(now, *stable_window),
-            panic_metric: totals.mean_since(now, *panic_window),
-            pods: Vec::new(),
-        },
-        MetricSpec::PerPod { .. } | MetricSpec::None => Reading::default(),
-    }
-}
-
+/// What the sampler remembers of one pod between scrapes (counters are turned into rates here).
 #[derive(Debug)]
-struct PodAcc {
+struct PodCounters {
+    slot: usize,
     first_seen: Instant,
     last_seen: Instant,
     ready: bool,
-    samples: u32,
-    in_flight_sum: f64,
-    /// (time, counter) at the last sync, and the newest.
-    counter_at_sync: Option<(Instant, f64)>,
-    counter_now: Option<(Instant, f64)>,
-    /// (time, in-flight integral) at the newest scrape.
+    /// The request counter at the previous scrape.
+    requests: Option<f64>,
+    /// (time, in-flight integral) at the previous scrape.
     area_at: Option<(Instant, f64)>,
+}
+
+/// One round of scrapes, as the pipeline takes it.
+#[derive(Debug)]
+struct Scraped {
+    at: Duration,
+    total: Option<f64>,
+    pods: Vec<(usize, PodSample)>,
 }
 
 #[derive(Debug)]
 struct ScrapeState {
     start: Instant,
-    totals: WindowedTotals,
-    pods: HashMap<String, PodAcc>,
+    pipeline: MetricPipeline,
+    /// Scrapes not fed to the pipeline yet (a tick feeds those taken before it).
+    unsettled: VecDeque<Scraped>,
 }
 
-/// Scrapes pods directly and emulates the policy's query.
+/// Scrapes pods directly and feeds the scrapes to the policy's metric pipeline.
 pub struct ScrapeSource {
-    spec: MetricSpec,
-    settings: ScrapeSettings,
     state: Arc<Mutex<ScrapeState>>,
     /// Scrape period.
     every: Duration,
@@ -382,24 +274,24 @@ impl ScrapeSource {
                 "scrape interval must be positive".into(),
             ));
         }
+        let pipeline = MetricPipeline::new(spec)
+            .with_sample_interval(sample)
+            .with_stale_after(settings.stale_after);
+        let time_weighted = pipeline.wants_time_average();
         let state = Arc::new(Mutex::new(ScrapeState {
             start: Instant::now(),
-            totals: WindowedTotals::new(windows(&spec)),
-            pods: HashMap::new(),
+            pipeline,
+            unsettled: VecDeque::new(),
         }));
-
-        let time_weighted = matches!(spec, MetricSpec::StableAndPanicConcurrency { .. });
         let task = tokio::spawn(sampler(
             state.clone(),
-            settings.clone(),
+            settings,
             targets,
             client,
             sample,
             time_weighted,
         ));
         Ok(Self {
-            spec,
-            settings,
             state,
             every: sample,
             task,
@@ -430,6 +322,7 @@ async fn sampler(
 ) {
     let start = lock(&state).start;
     let mut previous_at = start;
+    let mut pods: HashMap<String, PodCounters> = HashMap::new();
     let mut ticker = tokio::time::interval_at(start + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -465,126 +358,122 @@ async fn sampler(
                 (t.url, got)
             });
         }
-        let mut total = 0.0;
-        let mut ok = 0u32;
-        let mut results = Vec::new();
+        let mut answers = HashMap::new();
         while let Some(joined) = set.join_next().await {
             let Ok((url, got)) = joined else { continue };
             match got {
                 Ok(p) => {
-                    if let Some(v) = p.in_flight {
-                        total += v;
-                        ok += 1;
-                    }
-                    results.push((url, p));
+                    answers.insert(url, p);
                 }
-                Err(e) => tracing::debug!(%url, error = %e, "scrape failed"),
+                Err(e) => {
+                    tracing::debug!(%url, error = %e, "scrape failed");
+                    answers.entry(url).or_insert(PodScrape {
+                        in_flight: None,
+                        requests: None,
+                        in_flight_seconds: None,
+                        ready: false,
+                    });
+                }
             }
         }
+        let scraped = measure(&mut pods, answers, at, previous_at, time_weighted);
+        previous_at = at;
         let mut s = lock(&state);
         let t = at.duration_since(s.start);
-        // Time-weighted: the sum of each pod's mean concurrency since its previous scrape (a
-        // pod seen for the first time counts from the previous tick; its integral starts at 0).
-        let mut weighted: Option<f64> = None;
-        for (url, p) in results {
-            let acc = s.pods.entry(url).or_insert_with(|| PodAcc {
-                first_seen: at,
-                last_seen: at,
-                ready: p.ready,
-                samples: 0,
-                in_flight_sum: 0.0,
-                counter_at_sync: None,
-                counter_now: None,
-                area_at: None,
-            });
-            acc.last_seen = at;
-            if let Some(area) = p.in_flight_seconds {
-                let (since, before) = acc.area_at.unwrap_or((previous_at, 0.0));
-                let dt = at.duration_since(since).as_secs_f64();
-                if time_weighted && dt > 0.0 {
-                    *weighted.get_or_insert(0.0) += (area - before).max(0.0) / dt;
-                }
-                acc.area_at = Some((at, area));
-            }
-            acc.ready = p.ready;
-            if let Some(v) = p.in_flight {
-                acc.samples += 1;
-                acc.in_flight_sum += v;
-            }
-            if let Some(c) = p.requests {
-                acc.counter_now = Some((at, c));
-                if acc.counter_at_sync.is_none() {
-                    acc.counter_at_sync = Some((at, c));
-                }
-            }
-        }
-        previous_at = at;
-        match weighted {
-            Some(w) => s.totals.push(t, w),
-            None if ok > 0 => s.totals.push(t, total),
-            None => {}
-        }
-        // Pods gone for a while are forgotten, as the HPA lists pods afresh.
+        s.unsettled.push_back(Scraped {
+            at: t,
+            total: scraped.0,
+            pods: scraped.1,
+        });
+        // Pods gone for a while are forgotten and their slots reused.
         let keep = every * 5;
-        s.pods.retain(|_, a| at.duration_since(a.last_seen) < keep);
+        pods.retain(|_, c| at.duration_since(c.last_seen) < keep);
     }
+}
+
+/// Turn one round of scrapes into a pipeline sample: the API-wide total (time-weighted from the
+/// in-flight integrals where pods export them and the policy wants Knative's buckets, else the sum
+/// of the gauges; `None` when no pod answered) and one sample per pod, counters turned into
+/// arrivals since the pod's previous scrape.
+fn measure(
+    pods: &mut HashMap<String, PodCounters>,
+    answers: HashMap<String, PodScrape>,
+    at: Instant,
+    previous_at: Instant,
+    time_weighted: bool,
+) -> (Option<f64>, Vec<(usize, PodSample)>) {
+    let mut total: Option<f64> = None;
+    let mut weighted: Option<f64> = None;
+    let mut samples = Vec::new();
+    let mut answers: Vec<(String, PodScrape)> = answers.into_iter().collect();
+    answers.sort_by(|a, b| a.0.cmp(&b.0));
+    for (url, p) in answers {
+        let slot = match pods.get(&url) {
+            Some(c) => c.slot,
+            None => (0..).find(|i| pods.values().all(|c| c.slot != *i)).unwrap_or(0),
+        };
+        let c = pods.entry(url).or_insert_with(|| PodCounters {
+            slot,
+            first_seen: at,
+            last_seen: at,
+            ready: false,
+            requests: None,
+            area_at: None,
+        });
+        c.last_seen = at;
+        if p.in_flight.is_some() || p.requests.is_some() {
+            c.ready = p.ready;
+        }
+        if let Some(area) = p.in_flight_seconds {
+            // A pod seen for the first time counts from the previous round; its integral
+            // starts at 0.
+            let (since, before) = c.area_at.unwrap_or((previous_at, 0.0));
+            let dt = at.duration_since(since).as_secs_f64();
+            if time_weighted && dt > 0.0 {
+                *weighted.get_or_insert(0.0) += (area - before).max(0.0) / dt;
+            }
+            c.area_at = Some((at, area));
+        }
+        if let Some(v) = p.in_flight {
+            *total.get_or_insert(0.0) += v;
+        }
+        let arrivals = match (c.requests, p.requests) {
+            (Some(before), Some(now)) => (now - before).max(0.0),
+            _ => 0.0,
+        };
+        if p.requests.is_some() {
+            c.requests = p.requests;
+        }
+        samples.push((
+            c.slot,
+            PodSample {
+                ready: c.ready,
+                reported: p.in_flight.is_some(),
+                in_flight: p.in_flight.unwrap_or(0.0),
+                busy_fraction: 0.0,
+                arrivals,
+                age: at.duration_since(c.first_seen),
+            },
+        ));
+    }
+    (weighted.or(total), samples)
 }
 
 impl MetricsSource for ScrapeSource {
     fn observe(&mut self, _now: Duration) -> BoxFuture<'_, Result<Reading, SourceError>> {
         Box::pin(async move {
             let mut s = lock(&self.state);
-            let now = Instant::now();
-            let t = now.duration_since(s.start);
-            match &self.spec {
-                MetricSpec::PerPod { kind, .. } => {
-                    let kind = *kind;
-                    let stale = self.settings.stale_after;
-                    let mut pods = Vec::new();
-                    for acc in s.pods.values_mut() {
-                        let fresh = now.duration_since(acc.last_seen) <= stale;
-                        let value = if !fresh {
-                            None
-                        } else {
-                            match kind {
-                                PodMetricKind::Concurrency => (acc.samples > 0)
-                                    .then(|| acc.in_flight_sum / f64::from(acc.samples)),
-                                PodMetricKind::Rps => {
-                                    match (acc.counter_at_sync, acc.counter_now) {
-                                        (Some((t0, c0)), Some((t1, c1))) if t1 > t0 => Some(
-                                            (c1 - c0).max(0.0)
-                                                / t1.duration_since(t0).as_secs_f64(),
-                                        ),
-                                        _ => None,
-                                    }
-                                }
-                                PodMetricKind::CpuUtilization => None,
-                            }
-                        };
-                        pods.push(pod(acc.ready, value, now.duration_since(acc.first_seen)));
-                        acc.samples = 0;
-                        acc.in_flight_sum = 0.0;
-                        acc.counter_at_sync = acc.counter_now;
-                    }
-                    Ok(Reading {
-                        metric: None,
-                        panic_metric: None,
-                        pods,
-                    })
-                }
-                spec => {
-                    // The scrape due at this very instant is left out whether or not it has
-                    // finished: in the simulator a policy tick runs before the scrape of the
-                    // same second, so both read the same samples.
-                    let settled = s.totals.taken_before(t.saturating_sub(self.every / 2));
-                    Ok(reading_from_totals(
-                        spec,
-                        &settled,
-                        t,
-                        self.settings.stale_after,
-                    ))
-                }
+            let t = Instant::now().duration_since(s.start);
+            // The scrape due at this very instant is left out whether or not it has finished:
+            // in the simulator a policy tick runs before the scrape of the same second, so both
+            // read the same samples.
+            let settled = t.saturating_sub(self.every / 2);
+            while s.unsettled.front().is_some_and(|x| x.at <= settled) {
+                let Some(x) = s.unsettled.pop_front() else { break };
+                s.pipeline.sample(x.at, x.total, &x.pods);
             }
+            s.pipeline.sync(t);
+            Ok(s.pipeline.reading(t))
         })
     }
 }
@@ -722,16 +611,15 @@ impl MetricsSource for PrometheusSource {
                     })
                     .unwrap_or_default();
                 return Ok(Reading {
-                    metric: None,
-                    panic_metric: None,
                     pods,
+                    ..Reading::default()
                 });
             }
             let first = |i: usize| answers.get(i).and_then(|a| a.first()).map(|(_, v)| *v);
             Ok(Reading {
                 metric: first(0),
                 panic_metric: if answers.len() > 1 { first(1) } else { None },
-                pods: Vec::new(),
+                ..Reading::default()
             })
         })
     }
@@ -742,20 +630,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn windowed_totals_match_the_simulator() {
-        let mut w = WindowedTotals::new(Duration::from_secs(60));
-        for s in 1..=120u64 {
-            w.push(Duration::from_secs(s), if s <= 60 { 10.0 } else { 40.0 });
-        }
-        let spec = MetricSpec::InFlightWindowAverage {
-            sample_interval: Duration::from_secs(1),
-            window: Duration::from_secs(60),
+    fn counters_become_arrivals_and_integrals_time_weighted_totals() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let scrape = |in_flight, requests, area| PodScrape {
+            in_flight: Some(in_flight),
+            requests: Some(requests),
+            in_flight_seconds: Some(area),
+            ready: true,
         };
-        let r = reading_from_totals(&spec, &w, Duration::from_secs(120), Duration::from_secs(5));
-        assert_eq!(r.metric, Some(40.0));
-        let stale =
-            reading_from_totals(&spec, &w, Duration::from_secs(130), Duration::from_secs(5));
-        assert_eq!(stale.metric, None, "stale data is no data");
+        let mut pods = HashMap::new();
+        let round = |pods: &mut HashMap<String, PodCounters>, s: u64, a: PodScrape, b: PodScrape| {
+            let answers = HashMap::from([("http://a".to_string(), a), ("http://b".to_string(), b)]);
+            measure(pods, answers, at(s), at(s - 1), true)
+        };
+        let (total, first) = round(&mut pods, 1, scrape(2.0, 10.0, 1.5), scrape(1.0, 4.0, 0.5));
+        assert_eq!(total, Some(2.0), "integrals since the previous round, summed");
+        assert_eq!(first[0].1.arrivals, 0.0, "a new pod has no previous counter");
+        let (total, second) = round(&mut pods, 2, scrape(3.0, 13.0, 4.0), scrape(0.0, 4.0, 0.5));
+        assert_eq!(total, Some(2.5));
+        assert_eq!((second[0].0, second[1].0), (0, 1), "stable slots");
+        assert_eq!((second[0].1.arrivals, second[1].1.arrivals), (3.0, 0.0));
+        assert_eq!(second[0].1.age, Duration::from_secs(1));
+        // Without integrals (or for gauge policies) the total is the sum of the gauges.
+        let (total, _) = measure(
+            &mut pods,
+            HashMap::from([("http://a".to_string(), scrape(3.0, 13.0, 4.0))]),
+            at(3),
+            at(2),
+            false,
+        );
+        assert_eq!(total, Some(3.0));
     }
 
     #[test]

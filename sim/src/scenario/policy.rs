@@ -1,7 +1,7 @@
 //! `[apis.autoscaling]`: which policy, its settings, and overprovisioning.
 
 use autoscaler::{
-    Behavior, Cortex, CortexConfig, Fixed, Hpa, HpaConfig, HpaMetric, Kpa, KpaConfig,
+    Behavior, Cortex, CortexConfig, DecisionStep, Fixed, Hpa, HpaConfig, HpaMetric, Kpa, KpaConfig,
     PodMetricKind, RatePolicy, ReplicaBounds, ScalingPolicy, ScalingRules, SelectPolicy,
 };
 use serde::Deserialize;
@@ -10,33 +10,7 @@ use super::schema::AutoscalingSpec;
 use super::FieldError;
 use crate::units::DurationSpec;
 
-/// Extra replicas on top of what the policy recommends, so there is headroom while new replicas
-/// start. Written as a count (`overprovisioning = 2`) or a fraction of the recommendation
-/// (`overprovisioning = "25%"`, rounded up). The total never exceeds `max_replicas`.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum Overprovisioning {
-    /// None.
-    #[default]
-    None,
-    /// A fixed number of extra replicas.
-    Replicas(u32),
-    /// A fraction of the recommendation (0.25 = 25 %).
-    Fraction(f64),
-}
-
-impl Overprovisioning {
-    /// Replicas to run for a policy recommendation of `recommended`.
-    pub fn apply(self, recommended: u32, max_replicas: u32) -> u32 {
-        let extra = match self {
-            Overprovisioning::None => 0,
-            Overprovisioning::Replicas(n) => n,
-            Overprovisioning::Fraction(f) => (f64::from(recommended) * f - 1e-9).ceil() as u32,
-        };
-        recommended
-            .saturating_add(extra)
-            .min(max_replicas.max(recommended))
-    }
-}
+pub use autoscaler::Overprovisioning;
 
 /// A validated policy choice with its settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +41,19 @@ pub struct Autoscaling {
 }
 
 impl Autoscaling {
+    /// The whole decision step for one run (the simulator's and the controller's): a fresh
+    /// policy within the bounds, with overprovisioning on top.
+    pub fn decision_step(&self) -> DecisionStep {
+        DecisionStep::new(
+            self.build(),
+            ReplicaBounds {
+                min_replicas: self.min_replicas,
+                max_replicas: self.max_replicas,
+            },
+            self.overprovisioning,
+        )
+    }
+
     /// A fresh policy instance for one run.
     pub fn build(&self) -> Box<dyn ScalingPolicy> {
         match &self.policy {
