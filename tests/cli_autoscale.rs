@@ -9,8 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use autoscaler::controller::{DecisionStep, Reading, ReplicaCount};
-use autoscaler::ReplicaBounds;
+use autoscaler::{DecisionStep, MetricPipeline, Reading, ReplicaCount};
 use common::{assert_balanced, ok, read_json, scratch, simctl};
 
 fn scenario() -> std::path::PathBuf {
@@ -20,16 +19,7 @@ fn scenario() -> std::path::PathBuf {
 /// A fresh decision step built exactly as `simctl autoscale` builds it.
 fn step_for(path: &Path) -> DecisionStep {
     let s = sim::Scenario::load(path).expect("scenario loads");
-    let auto = s.apis[0].autoscaling.clone();
-    let over = auto.overprovisioning;
-    DecisionStep::new(
-        auto.build(),
-        ReplicaBounds {
-            min_replicas: auto.min_replicas,
-            max_replicas: auto.max_replicas,
-        },
-        Some(Box::new(move |p, max| over.apply(p, max))),
-    )
+    s.apis[0].autoscaling.decision_step()
 }
 
 fn read_decisions(path: &Path) -> Vec<serde_json::Value> {
@@ -186,12 +176,11 @@ fn bad_config_is_reported_at_start_up() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no API named"));
 }
 
-/// The controller's decision step and `simctl run` agree: the per-second in-flight the simulator
-/// recorded, fed through the controller's windowed average and decision step at the policy's
-/// ticks, gives the simulator's sequence of scaling decisions, each within one tick.
+/// The autoscaling core and `simctl run` agree: the per-second in-flight the simulator recorded
+/// in its timeline, fed through the metric pipeline and decision step at the policy's ticks,
+/// gives the simulator's sequence of scaling decisions, each within one tick.
 #[test]
 fn controller_decisions_match_the_simulator_on_the_same_metrics() {
-    use autoscaler::controller::source::{reading_from_totals, WindowedTotals};
     let dir = scratch("autoscale-equivalence");
     let path = dir.join("scenario.toml");
     let text = std::fs::read_to_string(scenario())
@@ -238,7 +227,7 @@ fn controller_decisions_match_the_simulator_on_the_same_metrics() {
     let spec = step.metric_spec();
     let tick = step.tick_interval();
     let mut replicas = step.initial_target();
-    let mut totals = WindowedTotals::new(Duration::from_secs(60));
+    let mut pipeline = MetricPipeline::new(spec);
     let mut ours = Vec::new();
     let mut next_tick = tick;
     for (t, v) in times.iter().zip(&in_flight) {
@@ -246,10 +235,10 @@ fn controller_decisions_match_the_simulator_on_the_same_metrics() {
         if now.is_zero() {
             continue;
         }
-        totals.push(now, *v);
+        pipeline.sample(now, Some(*v), &[]);
         if now >= next_tick {
             next_tick += tick;
-            let reading = reading_from_totals(&spec, &totals, now, Duration::from_secs(5));
+            let reading = pipeline.reading(now);
             let current = ReplicaCount {
                 spec: replicas,
                 ready: replicas,

@@ -249,7 +249,7 @@ fn cortex(max: u32) -> DecisionStep {
             min_replicas: 1,
             max_replicas: max,
         },
-        None,
+        autoscaler::Overprovisioning::None,
     )
 }
 
@@ -499,7 +499,7 @@ async fn two_controllers_never_both_act() {
                     min_replicas: 1,
                     max_replicas: 5,
                 },
-                None,
+                autoscaler::Overprovisioning::None,
             ),
             Box::new(FixedMetric(None)),
             Box::new(Recording {

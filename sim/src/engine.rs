@@ -17,12 +17,15 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
-use autoscaler::{DecisionStep, MetricPipeline, PodSample, ReplicaCount};
+use autoscaler::{PodSample, ReplicaCount};
 use hdrhistogram::Histogram;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
+pub mod autoscaling;
 mod batch_jobs;
+
+use autoscaling::ApiAutoscaler;
 
 use crate::batch::{BatchRuntime, WorkerState};
 use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef, SharedGpu};
@@ -206,10 +209,8 @@ struct ApiState {
     next_service: Option<SimTime>,
     service: ServiceSampler,
     routing: Stream,
-    /// The autoscaling core: the decision step (policy, bounds, overprovisioning) and the metric
-    /// pipeline it reads, fed with samples of the simulated replicas.
-    decisions: DecisionStep,
-    metrics: MetricPipeline,
+    /// The autoscaling core, fed with samples of the simulated replicas.
+    autoscaler: ApiAutoscaler,
     /// Replicas asked of the cluster: the policy's count plus overprovisioning.
     desired: u32,
     /// Requests held by the activator while the API has no ready replica (scale-to-zero).
@@ -407,8 +408,7 @@ impl Simulation {
             )?;
             let next_arrival = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
             let next_service = arrivals.recorded_service();
-            let decisions = spec.autoscaling.decision_step();
-            let metrics = MetricPipeline::new(decisions.metric_spec());
+            let autoscaler = ApiAutoscaler::new(&spec.name, &spec.autoscaling);
             sim.apis.push(ApiState {
                 service: ServiceSampler::new(
                     spec.service_time.clone(),
@@ -418,9 +418,8 @@ impl Simulation {
                 arrivals,
                 next_arrival,
                 next_service,
-                track_area: metrics.wants_time_average(),
-                metrics,
-                decisions,
+                track_area: autoscaler.wants_time_average(),
+                autoscaler,
                 desired: 0,
                 held: VecDeque::new(),
                 area: 0.0,
@@ -455,12 +454,12 @@ impl Simulation {
                 },
                 spec,
             });
-            let target = sim.apis[i].decisions.initial_target();
+            let target = sim.apis[i].autoscaler.initial_replicas();
             sim.scale_to(i, target, true);
-            let tick = SimTime::from(sim.apis[i].decisions.tick_interval());
+            let tick = sim.apis[i].autoscaler.tick_interval();
             sim.schedule(tick, EventKind::PolicyTick { api: i as u32 });
-            if let Some(every) = sim.apis[i].metrics.sample_interval() {
-                sim.schedule(SimTime::from(every), EventKind::Scrape { api: i as u32 });
+            if let Some(every) = sim.apis[i].autoscaler.sample_interval() {
+                sim.schedule(every, EventKind::Scrape { api: i as u32 });
             }
         }
         sim.arrival_order = sim
@@ -709,7 +708,7 @@ impl Simulation {
             EventKind::PolicyTick { api } => {
                 let a = api as usize;
                 self.decide(a, true);
-                let tick = SimTime::from(self.apis[a].decisions.tick_interval());
+                let tick = self.apis[a].autoscaler.tick_interval();
                 self.schedule(self.now + tick, EventKind::PolicyTick { api });
             }
             EventKind::Scrape { api } => self.scrape(api as usize),
@@ -1033,7 +1032,7 @@ impl Simulation {
         let now = self.now;
         let api = &mut self.apis[a];
         api.touch(now);
-        let Some(every) = api.metrics.sample_interval().map(SimTime::from) else {
+        let Some(every) = api.autoscaler.sample_interval() else {
             return;
         };
         let total = if api.track_area {
@@ -1045,7 +1044,7 @@ impl Simulation {
         };
         let workers = f64::from(api.spec.processes * api.spec.threads);
         let mut pods = Vec::new();
-        if api.metrics.wants_pods() {
+        if api.autoscaler.wants_pods() {
             for (slot, replica) in api.replicas.iter_mut().enumerate() {
                 if matches!(
                     replica.state,
@@ -1068,7 +1067,7 @@ impl Simulation {
                 replica.arrivals = 0;
             }
         }
-        api.metrics.sample(now.as_duration(), Some(total), &pods);
+        api.autoscaler.sample(now, total, &pods);
         self.schedule(now + every, EventKind::Scrape { api: a as u32 });
     }
 
@@ -1077,50 +1076,21 @@ impl Simulation {
     fn decide(&mut self, a: usize, tick: bool) {
         let now = self.now;
         let api = &mut self.apis[a];
-        if tick {
-            api.metrics.sync(now.as_duration());
-        }
-        let mut reading = api.metrics.reading(now.as_duration());
-        reading.waiting_requests = u32::try_from(api.held.len()).unwrap_or(u32::MAX);
         let current = ReplicaCount {
             spec: api.desired,
             ready: api.ready.len() as u32,
         };
-        let decision = api.decisions.decide(now.as_duration(), current, &reading);
-        let target = decision.target;
-        if target == api.desired {
+        let waiting = u32::try_from(api.held.len()).unwrap_or(u32::MAX);
+        let decision = if tick {
+            api.autoscaler.tick(now, current, waiting)
+        } else {
+            api.autoscaler.wake(now, current, waiting)
+        };
+        let Some(event) = api.autoscaler.scale_event(&decision, tick) else {
             return;
-        }
-        let mut inputs: BTreeMap<String, f64> = decision
-            .inputs
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), *v))
-            .collect();
-        if let Some(m) = decision.metric {
-            inputs.insert("metric".into(), m);
-        }
-        if let Some(p) = decision.panic_metric {
-            inputs.insert("panic_metric".into(), p);
-        }
-        inputs.insert("ready".into(), f64::from(decision.ready_replicas));
-        inputs.insert("from".into(), f64::from(api.desired));
-        inputs.insert("to".into(), f64::from(target));
-        let event = Event {
-            t_s: now.as_secs_f64(),
-            kind: "scale".into(),
-            api: Some(api.spec.name.clone()),
-            node_group: None,
-            message: format!(
-                "{}{} {} → {} replicas",
-                api.decisions.policy_name(),
-                if tick { "" } else { " (wake-up)" },
-                api.desired,
-                target
-            ),
-            inputs,
         };
         self.log(event);
-        self.scale_to(a, target, false);
+        self.scale_to(a, decision.target, false);
     }
 
     /// Create or remove replicas to reach `target`. Initial replicas are ready at once.

@@ -241,7 +241,13 @@ fn validate_one(
             .collect(),
     };
     // Scale events pair up within three policy ticks (and at least 10 s).
-    let max_offset_s = (3.0 * api.autoscaling.decision_step().tick_interval().as_secs_f64()).max(10.0);
+    let max_offset_s = (3.0
+        * api
+            .autoscaling
+            .decision_step()
+            .tick_interval()
+            .as_secs_f64())
+    .max(10.0);
     let before = fidelity::compare(&observed, &simulated, max_offset_s);
 
     let fit = match args.calibrate {

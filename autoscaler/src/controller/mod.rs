@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-pub use crate::{Decision, DecisionStep, Reading, ReplicaCount};
 use crate::PodObservation;
+pub use crate::{Decision, DecisionStep, Reading, ReplicaCount};
 
 /// Re-exported so the CLI and tests use the same versions as the controller.
 pub use {k8s_openapi, kube, reqwest};

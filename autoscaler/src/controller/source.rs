@@ -150,17 +150,17 @@ impl ScrapeSettings {
     }
 }
 
-/// What the sampler remembers of one pod between scrapes (counters are turned into rates here).
+/// What is remembered of one pod between scrapes (counters are turned into rates here).
 #[derive(Debug)]
 struct PodCounters {
     slot: usize,
-    first_seen: Instant,
-    last_seen: Instant,
+    first_seen: Duration,
+    last_seen: Duration,
     ready: bool,
     /// The request counter at the previous scrape.
     requests: Option<f64>,
     /// (time, in-flight integral) at the previous scrape.
-    area_at: Option<(Instant, f64)>,
+    area_at: Option<(Duration, f64)>,
 }
 
 /// One round of scrapes, as the pipeline takes it.
@@ -171,19 +171,136 @@ struct Scraped {
     pods: Vec<(usize, PodSample)>,
 }
 
+/// Rounds of pod scrapes turned into the policy's readings: gauges summed, counters turned into
+/// arrivals, in-flight integrals into Knative's time-weighted buckets, all fed to the crate's
+/// [`MetricPipeline`]. No clock: times are since the controller started, so a recorded stream of
+/// scrapes can be replayed (the differential test against the simulator does).
+#[derive(Debug)]
+pub struct ScrapeReadings {
+    pipeline: MetricPipeline,
+    every: Duration,
+    pods: HashMap<String, PodCounters>,
+    /// Rounds not fed to the pipeline yet (a tick feeds those taken before it).
+    unsettled: VecDeque<Scraped>,
+    previous_at: Duration,
+}
+
+impl ScrapeReadings {
+    /// Readings for `spec`, scraped every `every`, the windowed metric missing when the newest
+    /// round is older than `stale_after`.
+    pub fn new(spec: MetricSpec, every: Duration, stale_after: Duration) -> Self {
+        Self {
+            pipeline: MetricPipeline::new(spec)
+                .with_sample_interval(every)
+                .with_stale_after(stale_after),
+            every,
+            pods: HashMap::new(),
+            unsettled: VecDeque::new(),
+            previous_at: Duration::ZERO,
+        }
+    }
+
+    /// Record one round of scrapes taken at `at`: each pod's answer, `None` when its scrape
+    /// failed. Pods not seen for five rounds are forgotten and their slots reused.
+    pub fn record(&mut self, at: Duration, answers: Vec<(String, Option<PodScrape>)>) {
+        let time_weighted = self.pipeline.wants_time_average();
+        let mut total: Option<f64> = None;
+        let mut weighted: Option<f64> = None;
+        let mut samples = Vec::new();
+        let mut answers = answers;
+        answers.sort_by(|a, b| a.0.cmp(&b.0));
+        for (url, answer) in answers {
+            let slot = match self.pods.get(&url) {
+                Some(c) => c.slot,
+                None => (0..)
+                    .find(|i| self.pods.values().all(|c| c.slot != *i))
+                    .unwrap_or(0),
+            };
+            let c = self.pods.entry(url).or_insert_with(|| PodCounters {
+                slot,
+                first_seen: at,
+                last_seen: at,
+                ready: false,
+                requests: None,
+                area_at: None,
+            });
+            c.last_seen = at;
+            let p = answer.unwrap_or(PodScrape {
+                in_flight: None,
+                requests: None,
+                in_flight_seconds: None,
+                ready: c.ready,
+            });
+            c.ready = p.ready;
+            if let Some(area) = p.in_flight_seconds {
+                // A pod seen for the first time counts from the previous round; its integral
+                // starts at 0.
+                let (since, before) = c.area_at.unwrap_or((self.previous_at, 0.0));
+                let dt = at.saturating_sub(since).as_secs_f64();
+                if time_weighted && dt > 0.0 {
+                    *weighted.get_or_insert(0.0) += (area - before).max(0.0) / dt;
+                }
+                c.area_at = Some((at, area));
+            }
+            if let Some(v) = p.in_flight {
+                *total.get_or_insert(0.0) += v;
+            }
+            let arrivals = match (c.requests, p.requests) {
+                (Some(before), Some(now)) => (now - before).max(0.0),
+                _ => 0.0,
+            };
+            if p.requests.is_some() {
+                c.requests = p.requests;
+            }
+            samples.push((
+                c.slot,
+                PodSample {
+                    ready: c.ready,
+                    reported: p.in_flight.is_some(),
+                    in_flight: p.in_flight.unwrap_or(0.0),
+                    busy_fraction: 0.0,
+                    arrivals,
+                    age: at.saturating_sub(c.first_seen),
+                },
+            ));
+        }
+        self.previous_at = at;
+        self.unsettled.push_back(Scraped {
+            at,
+            total: weighted.or(total),
+            pods: samples,
+        });
+        let keep = self.every * 5;
+        self.pods
+            .retain(|_, c| at.saturating_sub(c.last_seen) < keep);
+    }
+
+    /// The reading at a tick at `now`: the rounds taken before it are fed to the pipeline, the
+    /// per-pod period is closed. The round due at this very instant is left out whether or not it
+    /// has finished: in the simulator a policy tick runs before the scrape of the same second, so
+    /// both read the same samples.
+    pub fn reading(&mut self, now: Duration) -> Reading {
+        let settled = now.saturating_sub(self.every / 2);
+        while self.unsettled.front().is_some_and(|x| x.at <= settled) {
+            let Some(x) = self.unsettled.pop_front() else {
+                break;
+            };
+            self.pipeline.sample(x.at, x.total, &x.pods);
+        }
+        self.pipeline.sync(now);
+        self.pipeline.reading(now)
+    }
+}
+
 #[derive(Debug)]
 struct ScrapeState {
     start: Instant,
-    pipeline: MetricPipeline,
-    /// Scrapes not fed to the pipeline yet (a tick feeds those taken before it).
-    unsettled: VecDeque<Scraped>,
+    readings: ScrapeReadings,
 }
 
 /// Scrapes pods directly and feeds the scrapes to the policy's metric pipeline.
 pub struct ScrapeSource {
     state: Arc<Mutex<ScrapeState>>,
-    /// Scrape period.
-    every: Duration,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -274,28 +391,12 @@ impl ScrapeSource {
                 "scrape interval must be positive".into(),
             ));
         }
-        let pipeline = MetricPipeline::new(spec)
-            .with_sample_interval(sample)
-            .with_stale_after(settings.stale_after);
-        let time_weighted = pipeline.wants_time_average();
         let state = Arc::new(Mutex::new(ScrapeState {
             start: Instant::now(),
-            pipeline,
-            unsettled: VecDeque::new(),
+            readings: ScrapeReadings::new(spec, sample, settings.stale_after),
         }));
-        let task = tokio::spawn(sampler(
-            state.clone(),
-            settings,
-            targets,
-            client,
-            sample,
-            time_weighted,
-        ));
-        Ok(Self {
-            state,
-            every: sample,
-            task,
-        })
+        let task = tokio::spawn(sampler(state.clone(), settings, targets, client, sample));
+        Ok(Self { state, task })
     }
 }
 
@@ -318,11 +419,8 @@ async fn sampler(
     targets: Arc<dyn Targets>,
     client: reqwest::Client,
     every: Duration,
-    time_weighted: bool,
 ) {
     let start = lock(&state).start;
-    let mut previous_at = start;
-    let mut pods: HashMap<String, PodCounters> = HashMap::new();
     let mut ticker = tokio::time::interval_at(start + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -358,105 +456,21 @@ async fn sampler(
                 (t.url, got)
             });
         }
-        let mut answers = HashMap::new();
+        let mut answers = Vec::new();
         while let Some(joined) = set.join_next().await {
             let Ok((url, got)) = joined else { continue };
             match got {
-                Ok(p) => {
-                    answers.insert(url, p);
-                }
+                Ok(p) => answers.push((url, Some(p))),
                 Err(e) => {
                     tracing::debug!(%url, error = %e, "scrape failed");
-                    answers.entry(url).or_insert(PodScrape {
-                        in_flight: None,
-                        requests: None,
-                        in_flight_seconds: None,
-                        ready: false,
-                    });
+                    answers.push((url, None));
                 }
             }
         }
-        let scraped = measure(&mut pods, answers, at, previous_at, time_weighted);
-        previous_at = at;
         let mut s = lock(&state);
         let t = at.duration_since(s.start);
-        s.unsettled.push_back(Scraped {
-            at: t,
-            total: scraped.0,
-            pods: scraped.1,
-        });
-        // Pods gone for a while are forgotten and their slots reused.
-        let keep = every * 5;
-        pods.retain(|_, c| at.duration_since(c.last_seen) < keep);
+        s.readings.record(t, answers);
     }
-}
-
-/// Turn one round of scrapes into a pipeline sample: the API-wide total (time-weighted from the
-/// in-flight integrals where pods export them and the policy wants Knative's buckets, else the sum
-/// of the gauges; `None` when no pod answered) and one sample per pod, counters turned into
-/// arrivals since the pod's previous scrape.
-fn measure(
-    pods: &mut HashMap<String, PodCounters>,
-    answers: HashMap<String, PodScrape>,
-    at: Instant,
-    previous_at: Instant,
-    time_weighted: bool,
-) -> (Option<f64>, Vec<(usize, PodSample)>) {
-    let mut total: Option<f64> = None;
-    let mut weighted: Option<f64> = None;
-    let mut samples = Vec::new();
-    let mut answers: Vec<(String, PodScrape)> = answers.into_iter().collect();
-    answers.sort_by(|a, b| a.0.cmp(&b.0));
-    for (url, p) in answers {
-        let slot = match pods.get(&url) {
-            Some(c) => c.slot,
-            None => (0..).find(|i| pods.values().all(|c| c.slot != *i)).unwrap_or(0),
-        };
-        let c = pods.entry(url).or_insert_with(|| PodCounters {
-            slot,
-            first_seen: at,
-            last_seen: at,
-            ready: false,
-            requests: None,
-            area_at: None,
-        });
-        c.last_seen = at;
-        if p.in_flight.is_some() || p.requests.is_some() {
-            c.ready = p.ready;
-        }
-        if let Some(area) = p.in_flight_seconds {
-            // A pod seen for the first time counts from the previous round; its integral
-            // starts at 0.
-            let (since, before) = c.area_at.unwrap_or((previous_at, 0.0));
-            let dt = at.duration_since(since).as_secs_f64();
-            if time_weighted && dt > 0.0 {
-                *weighted.get_or_insert(0.0) += (area - before).max(0.0) / dt;
-            }
-            c.area_at = Some((at, area));
-        }
-        if let Some(v) = p.in_flight {
-            *total.get_or_insert(0.0) += v;
-        }
-        let arrivals = match (c.requests, p.requests) {
-            (Some(before), Some(now)) => (now - before).max(0.0),
-            _ => 0.0,
-        };
-        if p.requests.is_some() {
-            c.requests = p.requests;
-        }
-        samples.push((
-            c.slot,
-            PodSample {
-                ready: c.ready,
-                reported: p.in_flight.is_some(),
-                in_flight: p.in_flight.unwrap_or(0.0),
-                busy_fraction: 0.0,
-                arrivals,
-                age: at.duration_since(c.first_seen),
-            },
-        ));
-    }
-    (weighted.or(total), samples)
 }
 
 impl MetricsSource for ScrapeSource {
@@ -464,16 +478,7 @@ impl MetricsSource for ScrapeSource {
         Box::pin(async move {
             let mut s = lock(&self.state);
             let t = Instant::now().duration_since(s.start);
-            // The scrape due at this very instant is left out whether or not it has finished:
-            // in the simulator a policy tick runs before the scrape of the same second, so both
-            // read the same samples.
-            let settled = t.saturating_sub(self.every / 2);
-            while s.unsettled.front().is_some_and(|x| x.at <= settled) {
-                let Some(x) = s.unsettled.pop_front() else { break };
-                s.pipeline.sample(x.at, x.total, &x.pods);
-            }
-            s.pipeline.sync(t);
-            Ok(s.pipeline.reading(t))
+            Ok(s.readings.reading(t))
         })
     }
 }
@@ -631,36 +636,54 @@ mod tests {
 
     #[test]
     fn counters_become_arrivals_and_integrals_time_weighted_totals() {
-        let t0 = Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        let scrape = |in_flight, requests, area| PodScrape {
-            in_flight: Some(in_flight),
-            requests: Some(requests),
-            in_flight_seconds: Some(area),
-            ready: true,
+        let secs = Duration::from_secs;
+        let scrape = |in_flight, requests, area| {
+            Some(PodScrape {
+                in_flight: Some(in_flight),
+                requests: Some(requests),
+                in_flight_seconds: Some(area),
+                ready: true,
+            })
         };
-        let mut pods = HashMap::new();
-        let round = |pods: &mut HashMap<String, PodCounters>, s: u64, a: PodScrape, b: PodScrape| {
-            let answers = HashMap::from([("http://a".to_string(), a), ("http://b".to_string(), b)]);
-            measure(pods, answers, at(s), at(s - 1), true)
+        let spec = MetricSpec::StableAndPanicConcurrency {
+            bucket: secs(1),
+            stable_window: secs(60),
+            panic_window: secs(6),
         };
-        let (total, first) = round(&mut pods, 1, scrape(2.0, 10.0, 1.5), scrape(1.0, 4.0, 0.5));
-        assert_eq!(total, Some(2.0), "integrals since the previous round, summed");
-        assert_eq!(first[0].1.arrivals, 0.0, "a new pod has no previous counter");
-        let (total, second) = round(&mut pods, 2, scrape(3.0, 13.0, 4.0), scrape(0.0, 4.0, 0.5));
-        assert_eq!(total, Some(2.5));
-        assert_eq!((second[0].0, second[1].0), (0, 1), "stable slots");
-        assert_eq!((second[0].1.arrivals, second[1].1.arrivals), (3.0, 0.0));
-        assert_eq!(second[0].1.age, Duration::from_secs(1));
-        // Without integrals (or for gauge policies) the total is the sum of the gauges.
-        let (total, _) = measure(
-            &mut pods,
-            HashMap::from([("http://a".to_string(), scrape(3.0, 13.0, 4.0))]),
-            at(3),
-            at(2),
-            false,
+        let mut r = ScrapeReadings::new(spec, secs(1), secs(5));
+        r.record(
+            secs(1),
+            vec![
+                ("http://b".into(), scrape(1.0, 4.0, 0.5)),
+                ("http://a".into(), scrape(2.0, 10.0, 1.5)),
+            ],
         );
-        assert_eq!(total, Some(3.0));
+        r.record(
+            secs(2),
+            vec![
+                ("http://a".into(), scrape(3.0, 13.0, 4.0)),
+                ("http://b".into(), None),
+            ],
+        );
+        let x = &r.unsettled;
+        assert_eq!(
+            x[0].total,
+            Some(2.0),
+            "integrals since the previous round, summed"
+        );
+        assert_eq!(
+            x[0].pods[0].1.arrivals, 0.0,
+            "a new pod has no previous counter"
+        );
+        assert_eq!(x[1].total, Some(2.5));
+        assert_eq!((x[1].pods[0].0, x[1].pods[1].0), (0, 1), "stable slots");
+        assert_eq!(x[1].pods[0].1.arrivals, 3.0);
+        assert!(!x[1].pods[1].1.reported, "a failed scrape reports nothing");
+        assert_eq!(x[1].pods[0].1.age, secs(1));
+        // A tick at 2 s reads the round of 1 s only: the round of its own instant comes after.
+        let reading = r.reading(secs(2));
+        assert_eq!(reading.panic_metric, Some(2.0));
+        assert_eq!(r.reading(secs(3)).panic_metric, Some(2.25));
     }
 
     #[test]
