@@ -250,7 +250,12 @@ impl MetricPipeline {
                 sum += v;
                 n += 1;
             }
-            (n > 0).then(|| sum / f64::from(n))
+            if n == 0 {
+                // A window shorter than the sampling interval still holds the newest sample, as
+                // Knative's buckets always hold the current one (a 1 s panic window).
+                return self.totals.back().map(|(_, v)| *v);
+            }
+            Some(sum / f64::from(n))
         };
         match &self.spec {
             MetricSpec::None => Reading::default(),
@@ -318,6 +323,22 @@ mod tests {
         let r = p.reading(secs(60));
         assert_eq!(r.panic_metric, Some(70.0));
         assert!((r.metric.expect("data") - 34.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_window_shorter_than_the_sampling_interval_holds_the_newest_sample() {
+        let mut p = MetricPipeline::new(MetricSpec::StableAndPanicConcurrency {
+            bucket: secs(1),
+            stable_window: secs(12),
+            panic_window: secs(1),
+        });
+        for s in 1..=9 {
+            p.sample(secs(s), Some(s as f64), &[]);
+        }
+        // A tick at 10 s runs before the sample of 10 s: the panic window holds the one of 9 s.
+        let r = p.reading(secs(10));
+        assert_eq!(r.panic_metric, Some(9.0));
+        assert_eq!(r.metric, Some(5.0));
     }
 
     #[test]

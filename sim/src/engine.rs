@@ -2020,9 +2020,17 @@ impl Simulation {
                     }
                 }
             }
-            let timed_out = api.timed_out + stale;
+            // Requests the activator still holds are in flight too: they were neither served nor
+            // refused (past their timeout, given up on like any other).
+            let held_stale = api.spec.timeout.map_or(0, |t| {
+                api.held
+                    .iter()
+                    .filter(|q| end.since(q.arrival) >= t)
+                    .count() as u64
+            });
+            let timed_out = api.timed_out + stale + held_stale;
             let interrupted = api.interrupted;
-            let in_flight_at_end = api.in_flight - stale;
+            let in_flight_at_end = api.in_flight - stale + api.held.len() as u64 - held_stale;
             let requests = api.requests.max(1) as f64;
             let latency_ms = Percentiles::from_histogram(&api.latency);
             let slo = verdict(
@@ -2262,6 +2270,47 @@ min_replicas = 2
             let served = crate::results::decode_histogram(&a.latency_histogram).expect("hist");
             assert_eq!(served.len(), a.completed, "each completion recorded once");
         }
+    }
+
+    #[test]
+    fn requests_held_at_zero_when_the_run_ends_are_in_flight() {
+        // Scale from zero: 20 req/s from 100 s, a 90 s start-up, the run ends at 120 s with the
+        // activator holding one replica's worth of requests and rejecting the rest.
+        let text = r#"
+duration = "120s"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+[[apis]]
+name = "a"
+startup_time = "90s"
+[apis.compute]
+cpu = "1"
+[apis.pod]
+max_concurrency = 1
+max_queue_length = 100
+[apis.service_time]
+distribution = "constant"
+value = "100ms"
+[apis.traffic]
+kind = "steps"
+steps = [{ at = "0s", rps = 0 }, { at = "100s", rps = 20 }]
+arrivals = "constant"
+[apis.autoscaling]
+policy = "cortex"
+min_replicas = 0
+"#;
+        let s = Scenario::parse(text, "t.toml", Path::new(".")).expect("valid");
+        let r = run(&s).expect("runs");
+        let a = &r.apis[0];
+        assert!(a.requests > 300, "{}", a.requests);
+        assert_eq!(a.completed, 0);
+        assert_eq!(
+            a.in_flight_at_end, 101,
+            "the activator holds one replica's capacity"
+        );
+        balanced(&r);
     }
 
     const API: &str = r#"

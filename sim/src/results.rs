@@ -78,7 +78,7 @@ pub struct ApiResults {
     pub timed_out: u64,
     /// Failed because their node went away (spot reclaim) or their pod was preempted.
     pub interrupted: u64,
-    /// Still queued or executing at the end.
+    /// Still queued, executing, or held by the activator (scale from zero) at the end.
     pub in_flight_at_end: u64,
     /// Replicas OOM-killed: over their memory limit, or loading their model onto an
     /// over-committed shared GPU.
