@@ -11,7 +11,6 @@ pub mod engine;
 pub mod fidelity;
 pub mod mig;
 pub mod recorded;
-pub mod results;
 pub mod rng;
 pub mod scenario;
 pub mod service_time;
@@ -21,6 +20,8 @@ pub mod tune;
 pub mod units;
 
 pub use engine::{run, SimError, Simulation};
-pub use results::Results;
+/// The results contract, re-exported so `sim::results` keeps naming it.
+pub use contract::results;
+pub use contract::results::Results;
 pub use scenario::{Scenario, ScenarioError};
 pub use time::SimTime;

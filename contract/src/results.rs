@@ -281,14 +281,23 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Why a serialized histogram could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramError {
+    /// The text is not base64.
+    #[error("histogram is not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The bytes are not an HDR V2 histogram.
+    #[error("histogram is not HDR V2: {0:?}")]
+    Hdr(hdrhistogram::serialization::DeserializeError),
+}
+
 /// Decode a histogram written by [`encode_histogram`].
-pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|e| format!("histogram is not base64: {e}"))?;
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, HistogramError> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
     HistDeserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("histogram is not HDR V2: {e:?}"))
+        .map_err(HistogramError::Hdr)
 }
 
 #[cfg(test)]
