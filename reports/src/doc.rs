@@ -21,7 +21,7 @@ const MAX_EVENT_ROWS: usize = 40;
 
 /// A piece of a section.
 #[derive(Debug, Clone)]
-pub enum Block {
+pub(crate) enum Block {
     /// Plain text.
     Para(String),
     /// A pass/fail statement, highlighted.
@@ -53,7 +53,7 @@ pub enum Block {
 
 /// A titled part of the report; `level` 2 for top-level sections, 3 below.
 #[derive(Debug, Clone)]
-pub struct Section {
+pub(crate) struct Section {
     /// Heading level (2 or 3).
     pub level: u8,
     /// Heading.
@@ -66,7 +66,7 @@ pub struct Section {
 
 /// The whole document.
 #[derive(Debug, Clone)]
-pub struct Document {
+pub(crate) struct Document {
     /// Page title.
     pub title: String,
     /// What went in.
@@ -77,7 +77,7 @@ pub struct Document {
 
 impl Document {
     /// Every chart, in document order.
-    pub fn charts(&self) -> impl Iterator<Item = &Chart> {
+    pub(crate) fn charts(&self) -> impl Iterator<Item = &Chart> {
         self.sections.iter().flat_map(|s| {
             s.blocks.iter().filter_map(|b| match b {
                 Block::Chart(c) => Some(c),
@@ -152,7 +152,7 @@ fn time_unit(duration_s: f64) -> (f64, &'static str) {
 }
 
 /// Build the document for a report.
-pub fn build(report: &Report) -> Document {
+pub(crate) fn build(report: &Report) -> Document {
     let palette = Palette::for_report(report);
     let mut doc = Document {
         title: title(report),

@@ -8,7 +8,7 @@ use crate::doc::{build, Block, Document};
 use crate::Report;
 
 /// Escape text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
