@@ -184,7 +184,7 @@ pub(crate) fn to_svg(chart: &Chart) -> String {
         Ok(()) => svg,
         Err(e) => format!(
             "<svg class=\"chart-error\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"40\"><text x=\"10\" y=\"25\">chart could not be drawn: {}</text></svg>",
-            crate::html::escape(&e)
+            crate::xml::escape(&e)
         ),
     }
 }

@@ -15,6 +15,7 @@ mod downsample;
 mod html;
 mod markdown;
 mod palette;
+mod xml;
 
 use std::path::{Path, PathBuf};
 
