@@ -1,8 +1,6 @@
 //! End-to-end: the cluster examples behave as their comments promise.
 
-mod common;
-
-use common::{example, run_results as run};
+use crate::common::{example, run_results as run};
 
 #[test]
 fn spot_runs_out_and_the_priority_expander_falls_back() {

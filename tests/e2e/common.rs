@@ -1,5 +1,4 @@
 //! Helpers shared by the end-to-end tests: run the real binary, read what it wrote.
-#![allow(dead_code)] // each test file uses its own subset
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
