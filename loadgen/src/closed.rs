@@ -16,7 +16,7 @@ use goose::prelude::*;
 use http::Method;
 
 use crate::client::{Answer, RequestTemplate, Target};
-use crate::open::Progress;
+use crate::record::Progress;
 use crate::record::{Outcome, Recorder, Row, RunInfo};
 use crate::replica::{QUEUE_WAIT_HEADER, SERVICE_TIME_HEADER};
 use crate::results::LoadResults;

@@ -19,8 +19,8 @@ use std::path::PathBuf;
 
 pub use client::{RequestTemplate, Target};
 pub use closed::{run_closed, ClosedLoad};
-pub use open::{run_open, OpenLoad, Progress};
-pub use record::{read_measured, Measured};
+pub use open::{run_open, OpenLoad};
+pub use record::{read_measured, Measured, Progress};
 pub use results::LoadResults;
 pub use schedule::{Planned, Schedule};
 

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{Client, Connection, RequestTemplate, Target};
-use crate::record::{Outcome, Recorder, Row, RunInfo};
+use crate::record::{Outcome, Progress, Recorder, Row, RunInfo};
 use crate::results::LoadResults;
 use crate::schedule::{Planned, Schedule};
 use crate::LoadError;
@@ -44,33 +44,6 @@ pub struct OpenLoad {
     pub requests_csv: Option<PathBuf>,
     /// HDR histogram interval log of latencies (one histogram per second), if wanted.
     pub hdr_log: Option<PathBuf>,
-}
-
-/// What the live progress line shows, once a second.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    /// Seconds since the start.
-    pub elapsed_s: f64,
-    /// Planned length of the run, seconds.
-    pub planned_s: f64,
-    /// Requests sent so far.
-    pub sent: u64,
-    /// 2xx answers so far.
-    pub completed: u64,
-    /// 503 answers so far.
-    pub rejected: u64,
-    /// Timeouts, transport errors and other statuses so far.
-    pub failed: u64,
-    /// Requests outstanding now.
-    pub in_flight: u64,
-    /// Requests that left late so far.
-    pub late: u64,
-    /// Sends per second over the last second.
-    pub rate_rps: f64,
-    /// Median latency over the last second, ms.
-    pub p50_ms: Option<f64>,
-    /// 99th percentile latency over the last second, ms.
-    pub p99_ms: Option<f64>,
 }
 
 /// A free task always takes the next request while fewer than this many wait on theirs.

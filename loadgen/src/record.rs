@@ -21,9 +21,35 @@ use sim::results::{
 use tempfile::NamedTempFile;
 
 use crate::client::Answer;
-use crate::open::Progress;
 use crate::results::{LoadResults, SCHEMA};
 use crate::LoadError;
+
+/// What the live progress line shows, once a second.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// Seconds since the start.
+    pub elapsed_s: f64,
+    /// Planned length of the run, seconds.
+    pub planned_s: f64,
+    /// Requests sent so far.
+    pub sent: u64,
+    /// 2xx answers so far.
+    pub completed: u64,
+    /// 503 answers so far.
+    pub rejected: u64,
+    /// Timeouts, transport errors and other statuses so far.
+    pub failed: u64,
+    /// Requests outstanding now.
+    pub in_flight: u64,
+    /// Requests that left late so far.
+    pub late: u64,
+    /// Sends per second over the last second.
+    pub rate_rps: f64,
+    /// Median latency over the last second, ms.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency over the last second, ms.
+    pub p99_ms: Option<f64>,
+}
 
 /// Lock shards of the interval recorders.
 const SHARDS: usize = 4;

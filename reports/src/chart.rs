@@ -10,9 +10,9 @@ use plotters::prelude::*;
 use plotters::style::RGBColor;
 
 /// Chart size in pixels.
-pub const WIDTH: u32 = 1000;
+pub(crate) const WIDTH: u32 = 1000;
 /// Chart height in pixels.
-pub const HEIGHT: u32 = 380;
+pub(crate) const HEIGHT: u32 = 380;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -30,7 +30,7 @@ fn register_fonts() {
 
 /// Which y axis a series is drawn against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Axis {
+pub(crate) enum Axis {
     /// Left.
     Left,
     /// Right.
@@ -39,7 +39,7 @@ pub enum Axis {
 
 /// How a series is drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
+pub(crate) enum Style {
     /// Solid line.
     Line,
     /// Dashed line.
@@ -52,7 +52,7 @@ pub enum Style {
 
 /// One series of an x–y chart; a series may have gaps (several segments).
 #[derive(Debug, Clone)]
-pub struct Series {
+pub(crate) struct Series {
     /// Legend text.
     pub name: String,
     /// Colour.
@@ -67,7 +67,7 @@ pub struct Series {
 
 /// Vertical lines at event times (e.g. spot interruptions).
 #[derive(Debug, Clone)]
-pub struct EventLines {
+pub(crate) struct EventLines {
     /// Legend text.
     pub name: String,
     /// Colour.
@@ -78,7 +78,7 @@ pub struct EventLines {
 
 /// Triangle markers (e.g. scale-ups at their new replica count).
 #[derive(Debug, Clone)]
-pub struct Markers {
+pub(crate) struct Markers {
     /// Legend text.
     pub name: String,
     /// Colour.
@@ -91,7 +91,7 @@ pub struct Markers {
 
 /// A horizontal reference line (e.g. an SLO limit).
 #[derive(Debug, Clone)]
-pub struct HLine {
+pub(crate) struct HLine {
     /// Legend text.
     pub name: String,
     /// Colour.
@@ -102,7 +102,7 @@ pub struct HLine {
 
 /// An x–y chart: time series, CDFs, scatter plots.
 #[derive(Debug, Clone)]
-pub struct XyChart {
+pub(crate) struct XyChart {
     /// x-axis description with unit.
     pub x_label: String,
     /// Left y-axis description with unit.
@@ -125,7 +125,7 @@ pub struct XyChart {
 
 /// One series of a bar chart: a value per category.
 #[derive(Debug, Clone)]
-pub struct BarSeries {
+pub(crate) struct BarSeries {
     /// Legend text.
     pub name: String,
     /// Colour.
@@ -136,7 +136,7 @@ pub struct BarSeries {
 
 /// Grouped or stacked bars over named categories.
 #[derive(Debug, Clone)]
-pub struct BarChart {
+pub(crate) struct BarChart {
     /// y-axis description with unit.
     pub y_label: String,
     /// Category names (x axis).
@@ -151,7 +151,7 @@ pub struct BarChart {
 
 /// What a chart draws.
 #[derive(Debug, Clone)]
-pub enum Plot {
+pub(crate) enum Plot {
     /// Lines and points.
     Xy(XyChart),
     /// Bars.
@@ -160,7 +160,7 @@ pub enum Plot {
 
 /// A chart with its identity.
 #[derive(Debug, Clone)]
-pub struct Chart {
+pub(crate) struct Chart {
     /// Unique in a report; used for file names and DOM attributes.
     pub id: String,
     /// Caption.
@@ -173,7 +173,7 @@ type DrawResult = Result<(), String>;
 
 /// The chart as an SVG document. A chart that cannot be drawn yields a small SVG saying so
 /// (marked `chart-error`), so one bad chart never hides the rest of a report.
-pub fn to_svg(chart: &Chart) -> String {
+pub(crate) fn to_svg(chart: &Chart) -> String {
     register_fonts();
     let mut svg = String::new();
     let result = {
@@ -184,13 +184,13 @@ pub fn to_svg(chart: &Chart) -> String {
         Ok(()) => svg,
         Err(e) => format!(
             "<svg class=\"chart-error\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"40\"><text x=\"10\" y=\"25\">chart could not be drawn: {}</text></svg>",
-            crate::html::escape(&e)
+            crate::xml::escape(&e)
         ),
     }
 }
 
 /// The chart as a PNG image.
-pub fn to_png(chart: &Chart) -> Result<Vec<u8>, String> {
+pub(crate) fn to_png(chart: &Chart) -> Result<Vec<u8>, String> {
     register_fonts();
     let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
     {
@@ -325,7 +325,7 @@ fn range(values: impl Iterator<Item = f64>, from_zero: bool, headroom: f64) -> (
 }
 
 /// Axis labels: short, without trailing zeros.
-pub fn format_number(v: f64) -> String {
+pub(crate) fn format_number(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()

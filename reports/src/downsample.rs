@@ -38,7 +38,11 @@ pub fn downsample_min_max(points: &[(f64, f64)], max_points: usize) -> Vec<(f64,
 
 /// Split a series with undefined values into runs of defined points (a line is not drawn
 /// across a gap), downsampling each run in proportion to its length.
-pub fn segments(t: &[f64], values: &[Option<f64>], max_points: usize) -> Vec<Vec<(f64, f64)>> {
+pub(crate) fn segments(
+    t: &[f64],
+    values: &[Option<f64>],
+    max_points: usize,
+) -> Vec<Vec<(f64, f64)>> {
     let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut current = Vec::new();
     for (&t, v) in t.iter().zip(values) {

@@ -5,23 +5,8 @@ use std::fmt::Write as _;
 
 use crate::chart;
 use crate::doc::{build, Block, Document};
+use crate::xml::escape;
 use crate::Report;
-
-/// Escape text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; margin: 0 auto; max-width: 1040px; padding: 1rem 1.5rem 3rem; color: #222; line-height: 1.45; }
@@ -198,13 +183,5 @@ mod tests {
             assert!(!html.contains(banned), "{banned}");
         }
         assert_eq!(render_html(&report), html, "deterministic");
-    }
-
-    #[test]
-    fn escapes() {
-        assert_eq!(
-            escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
     }
 }

@@ -15,6 +15,7 @@ mod downsample;
 mod html;
 mod markdown;
 mod palette;
+mod xml;
 
 use std::path::{Path, PathBuf};
 
@@ -339,7 +340,7 @@ pub(crate) mod testdata {
     use sim::results::*;
 
     /// Two APIs, two node groups (one spot), a short timeline and a few events.
-    pub fn small_results() -> Results {
+    pub(crate) fn small_results() -> Results {
         let mut hist = sim::results::new_histogram();
         for v in [40_000u64, 60_000, 61_000, 75_000, 180_000] {
             hist.record(v).expect("in range");

@@ -22,15 +22,15 @@ const COLOURS: [RGBColor; 10] = [
 ];
 
 /// Colour of events that interrupt capacity (spot reclaims, failed launches).
-pub const ALERT: RGBColor = RGBColor(214, 39, 40);
+pub(crate) const ALERT: RGBColor = RGBColor(214, 39, 40);
 /// Colour of totals and of things that belong to no API or group (control plane, idle).
-pub const NEUTRAL: RGBColor = RGBColor(90, 90, 90);
+pub(crate) const NEUTRAL: RGBColor = RGBColor(90, 90, 90);
 /// A lighter neutral for secondary totals.
-pub const LIGHT: RGBColor = RGBColor(170, 170, 170);
+pub(crate) const LIGHT: RGBColor = RGBColor(170, 170, 170);
 
 /// Assigns colours to APIs and node groups in order of first appearance across all inputs.
 #[derive(Debug, Clone, Default)]
-pub struct Palette {
+pub(crate) struct Palette {
     apis: BTreeMap<String, RGBColor>,
     groups: BTreeMap<String, RGBColor>,
 }
@@ -38,7 +38,7 @@ pub struct Palette {
 impl Palette {
     /// APIs take colours from the start of the palette, node groups from the end, so an API and
     /// a group rarely share a colour.
-    pub fn for_report(report: &Report) -> Palette {
+    pub(crate) fn for_report(report: &Report) -> Palette {
         let mut p = Palette::default();
         let mut apis: Vec<&str> = Vec::new();
         let mut groups: Vec<&str> = Vec::new();
@@ -65,12 +65,12 @@ impl Palette {
     }
 
     /// An API's colour.
-    pub fn api(&self, name: &str) -> RGBColor {
+    pub(crate) fn api(&self, name: &str) -> RGBColor {
         self.apis.get(name).copied().unwrap_or(NEUTRAL)
     }
 
     /// A node group's colour.
-    pub fn group(&self, name: &str) -> RGBColor {
+    pub(crate) fn group(&self, name: &str) -> RGBColor {
         self.groups.get(name).copied().unwrap_or(NEUTRAL)
     }
 }

@@ -1,11 +1,9 @@
 //! `simctl validate` end to end: a real run on 127.0.0.1 (serve replicas, the controller, the
 //! load generator) against the simulator on the same arrivals, with the comparison written.
 
-mod common;
-
 use std::path::Path;
 
-use common::{ok, read_json, scratch, simctl};
+use crate::common::{ok, read_json, scratch, simctl};
 
 fn data(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

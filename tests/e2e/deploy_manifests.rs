@@ -37,7 +37,16 @@ fn of_kind<T: serde::de::DeserializeOwned>(docs: &[serde_yaml::Value], kind: &st
 fn grants(role: &Role) -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
     for rule in role.rules.as_deref().unwrap_or_default() {
-        assert!(rule.resource_names.is_none() || rule.resource_names.is_some());
+        // The Deployment and the Lease are named by the controller's flags at run time, and
+        // Kubernetes cannot restrict `create` or `list` by name: a rule naming resources would
+        // either break the controller or pretend to a restriction it does not have.
+        assert_eq!(rule.resource_names, None, "no resourceNames in {rule:?}");
+        assert!(
+            !rule.api_groups.as_deref().unwrap_or_default().is_empty()
+                && !rule.resources.as_deref().unwrap_or_default().is_empty()
+                && !rule.verbs.is_empty(),
+            "a rule that grants nothing: {rule:?}"
+        );
         for g in rule.api_groups.as_deref().unwrap_or_default() {
             for r in rule.resources.as_deref().unwrap_or_default() {
                 for v in &rule.verbs {

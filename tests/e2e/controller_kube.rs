@@ -1,8 +1,8 @@
-//! The controller against a fake Kubernetes API server on 127.0.0.1 that speaks the real JSON:
-//! the `autoscaling/v1` Scale subresource of a Deployment and `coordination.k8s.io/v1` Leases.
-//! Faults (500, hung requests, 409) are injected to check the controller survives them.
+//! The controller against a fake Kubernetes API server on 127.0.0.1 that speaks the real JSON
+//! ([`crate::fake_kube`]): the `autoscaling/v1` Scale subresource of a Deployment and
+//! `coordination.k8s.io/v1` Leases. Faults (500, hung requests, 409) are injected to check the
+//! controller survives them.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,208 +17,12 @@ use autoscaler::controller::{
 use autoscaler::{
     Cortex, CortexConfig, MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy,
 };
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::response::IntoResponse;
+use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone)]
-enum Fault {
-    Status(u16),
-    Hang(Duration),
-}
-
-#[derive(Default)]
-struct Fake {
-    replicas: u32,
-    faults: VecDeque<Fault>,
-    patches: Vec<(String, Value)>,
-    failures_served: u32,
-    lease: Option<Value>,
-    lease_rv: u64,
-}
-
-type Shared = Arc<Mutex<Fake>>;
-
-fn status(code: u16, reason: &str, message: &str) -> Response {
-    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "code": code});
-    (
-        StatusCode::from_u16(code).expect("status"),
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-fn json_ok(v: Value) -> Response {
-    ([("content-type", "application/json")], v.to_string()).into_response()
-}
-
-async fn fault(state: &Shared) -> Option<Response> {
-    let f = state.lock().expect("lock").faults.pop_front();
-    match f {
-        None => None,
-        Some(Fault::Status(code)) => {
-            state.lock().expect("lock").failures_served += 1;
-            let reason = if code == 409 {
-                "Conflict"
-            } else {
-                "InternalError"
-            };
-            Some(status(code, reason, "injected"))
-        }
-        Some(Fault::Hang(d)) => {
-            state.lock().expect("lock").failures_served += 1;
-            tokio::time::sleep(d).await;
-            Some(status(504, "Timeout", "injected hang"))
-        }
-    }
-}
-
-fn scale_json(ns: &str, name: &str, replicas: u32) -> Value {
-    json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
-        "metadata": {"name": name, "namespace": ns, "resourceVersion": "1"},
-        "spec": {"replicas": replicas},
-        "status": {"replicas": replicas, "selector": "app=model"}})
-}
-
-async fn scale(
-    State(state): State<Shared>,
-    Path((ns, name)): Path<(String, String)>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = fault(&state).await {
-        return r;
-    }
-    let mut s = state.lock().expect("lock");
-    if method == Method::PATCH {
-        let ct = headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let Ok(v) = serde_json::from_slice::<Value>(&body) else {
-            return status(400, "BadRequest", "not JSON");
-        };
-        let Some(n) = v["spec"]["replicas"].as_u64() else {
-            return status(422, "Invalid", "no spec.replicas");
-        };
-        s.replicas = n as u32;
-        s.patches.push((ct, v));
-    }
-    json_ok(scale_json(&ns, &name, s.replicas))
-}
-
-async fn deployment(
-    State(state): State<Shared>,
-    Path((ns, name)): Path<(String, String)>,
-) -> Response {
-    let s = state.lock().expect("lock");
-    json_ok(json!({"apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"replicas": s.replicas, "selector": {"matchLabels": {"app": "model"}},
-                 "template": {"metadata": {"labels": {"app": "model"}}}},
-        "status": {"replicas": s.replicas, "readyReplicas": s.replicas}}))
-}
-
-async fn lease_get(
-    State(state): State<Shared>,
-    Path((_ns, _name)): Path<(String, String)>,
-) -> Response {
-    if let Some(r) = fault(&state).await {
-        return r;
-    }
-    match &state.lock().expect("lock").lease {
-        Some(l) => json_ok(l.clone()),
-        None => status(404, "NotFound", "leases not found"),
-    }
-}
-
-async fn lease_create(
-    State(state): State<Shared>,
-    Path(ns): Path<String>,
-    body: Bytes,
-) -> Response {
-    let mut s = state.lock().expect("lock");
-    if s.lease.is_some() {
-        return status(409, "AlreadyExists", "lease exists");
-    }
-    let Ok(mut v) = serde_json::from_slice::<Value>(&body) else {
-        return status(400, "BadRequest", "not JSON");
-    };
-    s.lease_rv += 1;
-    v["metadata"]["resourceVersion"] = json!(s.lease_rv.to_string());
-    v["metadata"]["namespace"] = json!(ns);
-    v["apiVersion"] = json!("coordination.k8s.io/v1");
-    v["kind"] = json!("Lease");
-    s.lease = Some(v.clone());
-    (
-        StatusCode::CREATED,
-        [("content-type", "application/json")],
-        v.to_string(),
-    )
-        .into_response()
-}
-
-async fn lease_replace(
-    State(state): State<Shared>,
-    Path((_ns, _name)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    let mut s = state.lock().expect("lock");
-    let Ok(mut v) = serde_json::from_slice::<Value>(&body) else {
-        return status(400, "BadRequest", "not JSON");
-    };
-    let current = s.lease_rv.to_string();
-    if v["metadata"]["resourceVersion"].as_str() != Some(current.as_str()) {
-        return status(409, "Conflict", "the object has been modified");
-    }
-    s.lease_rv += 1;
-    v["metadata"]["resourceVersion"] = json!(s.lease_rv.to_string());
-    s.lease = Some(v.clone());
-    json_ok(v)
-}
-
-async fn start_fake(state: Shared) -> SocketAddr {
-    let app = Router::new()
-        .route(
-            "/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale",
-            get(scale).patch(scale),
-        )
-        .route(
-            "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
-            get(deployment),
-        )
-        .route(
-            "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
-            post(lease_create),
-        )
-        .route(
-            "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
-            get(lease_get).put(lease_replace),
-        )
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-fn client(addr: SocketAddr) -> kube::Client {
-    let mut config = kube::Config::new(format!("http://{addr}").parse().expect("url"));
-    config.default_namespace = "default".into();
-    config.read_timeout = Some(Duration::from_millis(400));
-    config.connect_timeout = Some(Duration::from_millis(400));
-    kube::Client::try_from(config).expect("client")
-}
+use crate::fake_kube::{FakeKube, Fault, Patch};
 
 /// A metric that is whatever the test says.
 struct FixedMetric(Option<f64>);
@@ -270,68 +74,62 @@ fn settings(tick_ms: u64, run_ms: u64) -> ControllerSettings {
 }
 
 fn deployment_api(
-    addr: SocketAddr,
+    fake: &FakeKube,
 ) -> kube::Api<autoscaler::controller::k8s_openapi::api::apps::v1::Deployment> {
-    kube::Api::namespaced(client(addr), "default")
+    kube::Api::namespaced(fake.client(), "default")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_patch_is_a_merge_patch_of_spec_replicas() {
-    let state: Shared = Arc::new(Mutex::new(Fake {
-        replicas: 2,
-        ..Fake::default()
-    }));
-    let addr = start_fake(state.clone()).await;
-    let mut a = KubeScale::new(deployment_api(addr), "model");
+    let fake = FakeKube::start(2).await;
+    let mut a = KubeScale::new(deployment_api(&fake), "model");
     assert_eq!(
         a.current().await.expect("read"),
         ReplicaCount { spec: 2, ready: 2 }
     );
     a.scale(5).await.expect("patch");
-    let s = state.lock().expect("lock");
-    assert_eq!(s.replicas, 5);
-    let (ct, body) = &s.patches[0];
-    assert_eq!(ct, "application/merge-patch+json");
+    assert_eq!(fake.replicas(), 5);
+    let patches = fake.patches();
+    let Patch { content_type, body } = &patches[0];
+    assert_eq!(content_type, "application/merge-patch+json");
     assert_eq!(body, &json!({"spec": {"replicas": 5}}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn survives_500s_timeouts_and_conflicts_and_stays_in_bounds() {
-    let state: Shared = Arc::new(Mutex::new(Fake {
-        replicas: 1,
-        faults: [
-            Fault::Status(500),
-            Fault::Hang(Duration::from_secs(2)),
-            Fault::Status(409),
-            Fault::Status(500),
-            Fault::Status(409),
-        ]
-        .into_iter()
-        .collect(),
-        ..Fake::default()
-    }));
-    let addr = start_fake(state.clone()).await;
+    let fake = FakeKube::start(1).await;
+    fake.set_faults([
+        Fault::Status(500),
+        Fault::Hang(Duration::from_secs(2)),
+        Fault::Status(409),
+        Fault::Status(500),
+        Fault::Status(409),
+    ]);
     let metrics = ControllerMetrics::new("model");
     // A huge load: Cortex wants far more than max_replicas = 5.
     let ctl = Controller::new(
         settings(500, 6000),
         cortex(5),
         Box::new(FixedMetric(Some(1000.0))),
-        Box::new(KubeScale::new(deployment_api(addr), "model")),
+        Box::new(KubeScale::new(deployment_api(&fake), "model")),
         metrics.clone(),
     );
     let decisions = ctl
         .run(std::future::pending())
         .await
         .expect("runs to the end");
-    let s = state.lock().expect("lock");
-    assert!(s.faults.is_empty(), "every fault was served");
-    assert_eq!(s.failures_served, 5);
-    assert_eq!(s.replicas, 5, "reached max_replicas despite the faults");
-    assert!(s.patches.iter().all(|(_, b)| {
-        let n = b["spec"]["replicas"].as_u64().unwrap_or(0);
+    assert_eq!(fake.faults_left(), 0, "every fault was served");
+    assert_eq!(fake.failures_served(), 5);
+    assert_eq!(
+        fake.replicas(),
+        5,
+        "reached max_replicas despite the faults"
+    );
+    assert!(fake.patches().iter().all(|p| {
+        let n = p.body["spec"]["replicas"].as_u64().unwrap_or(0);
         (1..=5).contains(&n)
     }));
+    assert!(!decisions.is_empty(), "the controller decided");
     assert!(decisions.iter().all(|d| d.target <= 5 && d.target >= 1));
     let text = metrics.encode();
     assert!(
@@ -342,24 +140,19 @@ async fn survives_500s_timeouts_and_conflicts_and_stays_in_bounds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_metric_holds_the_replica_count() {
-    let state: Shared = Arc::new(Mutex::new(Fake {
-        replicas: 4,
-        ..Fake::default()
-    }));
-    let addr = start_fake(state.clone()).await;
+    let fake = FakeKube::start(4).await;
     let ctl = Controller::new(
         settings(200, 1100),
         cortex(10),
         Box::new(FixedMetric(None)),
-        Box::new(KubeScale::new(deployment_api(addr), "model")),
+        Box::new(KubeScale::new(deployment_api(&fake), "model")),
         ControllerMetrics::new("model"),
     );
     let decisions = ctl.run(std::future::pending()).await.expect("runs");
     assert!(decisions.len() >= 3);
     assert!(decisions.iter().all(|d| d.held.is_some() && d.target == 4));
-    let s = state.lock().expect("lock");
-    assert!(s.patches.is_empty(), "no patch on missing data");
-    assert_eq!(s.replicas, 4);
+    assert!(fake.patches().is_empty(), "no patch on missing data");
+    assert_eq!(fake.replicas(), 4);
 }
 
 fn lease_settings(id: &str) -> LeaseSettings {
@@ -374,9 +167,8 @@ fn lease_settings(id: &str) -> LeaseSettings {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lease_hand_over_when_the_leader_dies() {
-    let state: Shared = Arc::new(Mutex::new(Fake::default()));
-    let addr = start_fake(state.clone()).await;
-    let api = || kube::Api::namespaced(client(addr), "default");
+    let fake = FakeKube::start(0).await;
+    let api = || kube::Api::namespaced(fake.client(), "default");
     let mut a = LeaderElector::new(api(), lease_settings("a")).expect("valid");
     let mut b = LeaderElector::new(api(), lease_settings("b")).expect("valid");
     assert!(a.step().await);
@@ -400,23 +192,22 @@ async fn lease_hand_over_when_the_leader_dies() {
     assert!(after >= Duration::from_millis(1800), "too early: {after:?}");
     // a comes back: it sees b's lease and does not lead.
     assert!(!a.step().await);
-    let lease = state.lock().expect("lock").lease.clone().expect("lease");
+    let lease = fake.lease().expect("lease");
     assert_eq!(lease["spec"]["holderIdentity"], "b");
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_that_cannot_renew_steps_down_before_the_lease_expires() {
-    let state: Shared = Arc::new(Mutex::new(Fake::default()));
-    let addr = start_fake(state.clone()).await;
+    let fake = FakeKube::start(0).await;
     let mut a = LeaderElector::new(
-        kube::Api::namespaced(client(addr), "default"),
+        kube::Api::namespaced(fake.client(), "default"),
         lease_settings("a"),
     )
     .expect("valid");
     assert!(a.step().await);
     // The API server fails every call for a while.
-    state.lock().expect("lock").faults = (0..40).map(|_| Fault::Status(500)).collect();
+    fake.set_faults((0..40).map(|_| Fault::Status(500)));
     let t = tokio::time::Instant::now();
     while a.step().await {
         assert!(
@@ -479,13 +270,12 @@ impl Actuator for Recording {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_controllers_never_both_act() {
-    let state: Shared = Arc::new(Mutex::new(Fake::default()));
-    let addr = start_fake(state.clone()).await;
+    let fake = FakeKube::start(0).await;
     let shared = Arc::new(Mutex::new((2u32, Vec::new())));
     let start = |who: &'static str, run_ms: u64| {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let elector = LeaderElector::new(
-            kube::Api::namespaced(client(addr), "default"),
+            kube::Api::namespaced(fake.client(), "default"),
             lease_settings(who),
         )
         .expect("valid");
@@ -545,10 +335,12 @@ async fn start_prometheus(answer: Value, seen: Arc<Mutex<Vec<String>>>) -> Socke
             let answer = answer.clone();
             let seen = seen.clone();
             async move {
-                let q = uri.query().unwrap_or("").to_string();
-                let decoded = q.strip_prefix("query=").map(url_decode).unwrap_or_default();
-                seen.lock().expect("lock").push(decoded);
-                json_ok(answer)
+                let query = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                    .find(|(k, _)| k == "query")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                seen.lock().expect("lock").push(query);
+                ([("content-type", "application/json")], answer.to_string()).into_response()
             }
         }),
     );
@@ -558,25 +350,6 @@ async fn start_prometheus(answer: Value, seen: Arc<Mutex<Vec<String>>>) -> Socke
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
-}
-
-fn url_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("hex");
-                out.push(u8::from_str_radix(hex, 16).expect("hex"));
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).expect("utf-8")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

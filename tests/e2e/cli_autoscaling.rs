@@ -1,11 +1,9 @@
 //! End-to-end: each autoscaling policy's characteristic response to a traffic step
 //! (10 → 40 req/s at 10 min, back to 10 at 20 min), from the real binary's results.
 
-mod common;
-
 /// (time s, from, to, inputs) of every scale decision.
 fn scale_events(policy: &str) -> Vec<(f64, f64, f64, serde_json::Value)> {
-    let r = common::run_results(&common::example(&format!("step-{policy}.toml")));
+    let r = crate::common::run_results(&crate::common::example(&format!("step-{policy}.toml")));
     for api in r["apis"].as_array().expect("apis") {
         assert_eq!(
             api["slo"]["met"], true,

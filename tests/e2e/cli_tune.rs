@@ -1,10 +1,8 @@
 //! End-to-end tests of `simctl tune` on the shipped real trace.
 
-mod common;
-
 use std::path::Path;
 
-use common::{ok, read_json as json, scratch, simctl};
+use crate::common::{ok, read_json as json, scratch, simctl};
 
 const SCENARIO: &str = "scenarios/tune-quickstart.toml";
 

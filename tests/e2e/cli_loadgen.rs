@@ -1,9 +1,7 @@
 //! `simctl loadgen` against `simctl serve` on 127.0.0.1: the load generator keeps its schedule
 //! and measures what queueing theory predicts.
 
-mod common;
-
-use common::{assert_balanced, ok, read_json, scratch, simctl, Served};
+use crate::common::{assert_balanced, ok, read_json, scratch, simctl, Served};
 
 fn api(results: &serde_json::Value) -> &serde_json::Value {
     &results["apis"][0]
@@ -100,7 +98,7 @@ fn rejections_over_capacity_match_mmck() {
 fn trace_replay_sends_the_recorded_requests_at_their_times() {
     let served = Served::start(&["--service-time", "1ms", "--threads", "16"]);
     let dir = scratch("lg-trace");
-    let trace = common::example("traces/azure-llm-conv-2023.csv");
+    let trace = crate::common::example("traces/azure-llm-conv-2023.csv");
     let (out, csv) = (dir.join("lg.json"), dir.join("requests.csv"));
     ok(simctl(&[
         "loadgen",

@@ -1,11 +1,9 @@
 //! End-to-end tests of `simctl run`: the real binary on real files.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_balanced, read_json, scratch, simctl};
+use crate::common::{assert_balanced, read_json, scratch, simctl};
 
 #[test]
 fn quickstart_prints_summary_and_writes_balanced_results() {

@@ -1,13 +1,11 @@
 //! End-to-end tests of `simctl report`: the real binary on real results, and the HTML page
 //! checked in headless Chromium (every chart rendered, no script error).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ok, scratch, simctl};
+use crate::common::{ok, scratch, simctl};
 
 const SMALL: &str = "reports/tests/fixtures/small.toml";
 const TUNE: &str = "reports/tests/fixtures/small-tune.json";
@@ -261,7 +259,8 @@ fn bad_inputs_exit_2_and_name_the_file() {
 #[test]
 fn report_of_a_24h_run_stays_small() {
     let dir = scratch("report-24h");
-    let text = std::fs::read_to_string(common::example("spot-fallback.toml")).expect("example");
+    let text =
+        std::fs::read_to_string(crate::common::example("spot-fallback.toml")).expect("example");
     let text = text.replace("duration = \"3h\"", "duration = \"24h\"");
     let scenario = dir.join("day.toml");
     std::fs::write(&scenario, text).expect("written");

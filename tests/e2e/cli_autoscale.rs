@@ -2,15 +2,13 @@
 //! behind its proxy, `simctl loadgen` steps the rate up and down, and the cortex policy from the
 //! scenario scales the replicas — the loop a real cluster runs, on 127.0.0.1 only.
 
-mod common;
-
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::common::{assert_balanced, ok, read_json, scratch, simctl};
 use autoscaler::{DecisionStep, MetricPipeline, Reading, ReplicaCount};
-use common::{assert_balanced, ok, read_json, scratch, simctl};
 
 fn scenario() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/autoscale-local.toml")

@@ -1,11 +1,10 @@
 //! Helpers shared by the end-to-end tests: run the real binary, read what it wrote.
-#![allow(dead_code)] // each test file uses its own subset
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Run `simctl` from the repository root.
-pub fn simctl(args: &[&str]) -> Output {
+pub(crate) fn simctl(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_simctl"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -14,7 +13,7 @@ pub fn simctl(args: &[&str]) -> Output {
 }
 
 /// Assert a run succeeded, showing its stderr otherwise.
-pub fn ok(out: Output) -> Output {
+pub(crate) fn ok(out: Output) -> Output {
     assert!(
         out.status.success(),
         "exit {:?}: {}",
@@ -25,27 +24,27 @@ pub fn ok(out: Output) -> Output {
 }
 
 /// A scratch directory unique to this test process and `name`.
-pub fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("simctl-e2e-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
 
 /// Parse a JSON file.
-pub fn read_json(path: &Path) -> serde_json::Value {
+pub(crate) fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).expect("file written");
     serde_json::from_str(&text).expect("valid JSON")
 }
 
 /// An example scenario's path.
-pub fn example(name: &str) -> PathBuf {
+pub(crate) fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scenarios")
         .join(name)
 }
 
 /// Every API's counts balance.
-pub fn assert_balanced(results: &serde_json::Value) {
+pub(crate) fn assert_balanced(results: &serde_json::Value) {
     for api in results["apis"].as_array().expect("apis") {
         let n = |k: &str| api[k].as_u64().expect(k);
         assert_eq!(
@@ -62,7 +61,7 @@ pub fn assert_balanced(results: &serde_json::Value) {
 }
 
 /// `simctl run --quiet SCENARIO --out …` and the results, checked for balance.
-pub fn run_results(scenario: &Path) -> serde_json::Value {
+pub(crate) fn run_results(scenario: &Path) -> serde_json::Value {
     let stem = scenario
         .file_stem()
         .and_then(|s| s.to_str())
@@ -81,15 +80,15 @@ pub fn run_results(scenario: &Path) -> serde_json::Value {
 }
 
 /// `simctl serve` replicas on free ports of 127.0.0.1, stopped when dropped.
-pub struct Served {
+pub(crate) struct Served {
     child: std::process::Child,
     /// One `http://127.0.0.1:PORT` per replica.
-    pub urls: Vec<String>,
+    pub(crate) urls: Vec<String>,
 }
 
 impl Served {
     /// Start `simctl serve --port 0 <args>` and wait for every replica's address.
-    pub fn start(args: &[&str]) -> Served {
+    pub(crate) fn start(args: &[&str]) -> Served {
         use std::io::BufRead;
         let mut child = Command::new(env!("CARGO_BIN_EXE_simctl"))
             .arg("serve")

@@ -1,0 +1,201 @@
+//! The "Comparison" section: several runs side by side (cost and peak nodes per run, what-if
+//! growth), the first run being the baseline.
+
+use sim::results::Results;
+
+use crate::chart::{Axis, BarChart, BarSeries, Chart, Plot, Series, Style, XyChart};
+use crate::palette::{Palette, NEUTRAL};
+use crate::Report;
+
+use super::cost::peak_nodes;
+use super::{ms, table, usd, Block, Section};
+
+fn total_requests(r: &Results) -> u64 {
+    r.apis.iter().map(|a| a.requests).sum()
+}
+
+fn worst_p99(r: &Results) -> f64 {
+    r.apis.iter().map(|a| a.latency_ms.p99).fold(0.0, f64::max)
+}
+
+/// Side-by-side comparison of several runs, the first being the baseline.
+pub(super) fn comparison(report: &Report, palette: &Palette) -> Vec<Section> {
+    let runs = &report.runs;
+    let base = runs
+        .first()
+        .map_or(0, |r| total_requests(&r.results))
+        .max(1) as f64;
+    let growth: Vec<f64> = runs
+        .iter()
+        .map(|r| total_requests(&r.results) as f64 / base)
+        .collect();
+    let mut blocks = vec![Block::Para(format!(
+        "{} runs side by side; traffic is each run's total requests relative to the first ({}).",
+        runs.len(),
+        runs.first().map_or("", |r| r.label.as_str())
+    ))];
+    let rows = runs
+        .iter()
+        .zip(&growth)
+        .map(|(run, g)| {
+            let r = &run.results;
+            let completed: u64 = r.apis.iter().map(|a| a.completed).sum();
+            let checks = r.apis.iter().map(|a| a.slo.checks.len()).sum::<usize>();
+            vec![
+                run.label.clone(),
+                r.scenario_name.clone(),
+                format!("{g:.2}×"),
+                total_requests(r).to_string(),
+                peak_nodes(r).to_string(),
+                format!(
+                    "{:.2}",
+                    r.node_groups.iter().map(|g| g.node_hours).sum::<f64>()
+                ),
+                usd(r.cost_usd_total),
+                if completed > 0 {
+                    format!("{:.4}", r.cost_usd_total / completed as f64 * 1000.0)
+                } else {
+                    "–".into()
+                },
+                ms(worst_p99(r)),
+                if checks == 0 {
+                    "–".into()
+                } else if r.apis.iter().all(|a| a.slo.met) {
+                    "met".into()
+                } else {
+                    "MISSED".into()
+                },
+            ]
+        })
+        .collect();
+    blocks.push(table(
+        &[
+            "run",
+            "scenario",
+            "traffic",
+            "requests",
+            "peak nodes",
+            "node-hours",
+            "cost USD",
+            "USD per 1k completed",
+            "worst p99 ms",
+            "SLO",
+        ],
+        &[
+            false, false, true, true, true, true, true, true, true, false,
+        ],
+        rows,
+    ));
+    let labels: Vec<String> = runs.iter().map(|r| r.label.clone()).collect();
+    // Every group seen in any run, in first-seen order.
+    let mut groups: Vec<(String, bool)> = Vec::new();
+    for run in runs {
+        for g in &run.results.node_groups {
+            if !groups.iter().any(|(n, _)| *n == g.name) {
+                groups.push((g.name.clone(), g.spot));
+            }
+        }
+    }
+    let per_group = |f: &dyn Fn(&sim::results::NodeGroupResults) -> f64| -> Vec<BarSeries> {
+        groups
+            .iter()
+            .map(|(name, spot)| BarSeries {
+                name: format!("{name} ({})", if *spot { "spot" } else { "on-demand" }),
+                color: palette.group(name),
+                values: runs
+                    .iter()
+                    .map(|run| {
+                        run.results
+                            .node_groups
+                            .iter()
+                            .find(|g| g.name == *name)
+                            .map_or(0.0, f)
+                    })
+                    .collect(),
+            })
+            .collect()
+    };
+    let mut cost_series = per_group(&|g| g.cost_usd);
+    cost_series.push(BarSeries {
+        name: "control plane".into(),
+        color: NEUTRAL,
+        values: runs
+            .iter()
+            .map(|r| r.results.control_plane_cost_usd)
+            .collect(),
+    });
+    blocks.push(Block::Chart(Chart {
+        id: "compare-cost".into(),
+        title: "Cost per run, by node group".into(),
+        plot: Plot::Bar(BarChart {
+            y_label: "cost (USD)".into(),
+            categories: labels.clone(),
+            series: cost_series,
+            stacked: true,
+            hlines: vec![],
+        }),
+    }));
+    blocks.push(Block::Chart(Chart {
+        id: "compare-nodes".into(),
+        title: "Peak nodes per run, by node group".into(),
+        plot: Plot::Bar(BarChart {
+            y_label: "peak nodes".into(),
+            categories: labels,
+            series: per_group(&|g| f64::from(g.peak_nodes)),
+            stacked: true,
+            hlines: vec![],
+        }),
+    }));
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|&a, &b| growth[a].total_cmp(&growth[b]));
+    let distinct = order
+        .windows(2)
+        .all(|w| (growth[w[1]] - growth[w[0]]).abs() > 1e-3);
+    if distinct {
+        let pts = |f: &dyn Fn(&Results) -> f64| {
+            vec![order
+                .iter()
+                .map(|&i| (growth[i], f(&runs[i].results)))
+                .collect::<Vec<_>>()]
+        };
+        blocks.push(Block::Para(
+            "What-if growth: how cost and nodes follow traffic across the runs.".into(),
+        ));
+        blocks.push(Block::Chart(Chart {
+            id: "compare-growth".into(),
+            title: "What-if growth: traffic → cost and peak nodes".into(),
+            plot: Plot::Xy(XyChart {
+                x_label: "traffic (× first run's requests)".into(),
+                y_label: "cost (USD)".into(),
+                y2_label: Some("peak nodes".into()),
+                log_x: false,
+                log_y: false,
+                series: vec![
+                    Series {
+                        name: "cost (USD)".into(),
+                        color: plotters::style::RGBColor(0, 0, 0),
+                        style: Style::LinePoints,
+                        axis: Axis::Left,
+                        segments: pts(&|r| r.cost_usd_total),
+                    },
+                    Series {
+                        name: "peak nodes (all groups)".into(),
+                        color: NEUTRAL,
+                        style: Style::Dashed,
+                        axis: Axis::Right,
+                        segments: pts(&|r| f64::from(peak_nodes(r))),
+                    },
+                ],
+                events: vec![],
+                markers: vec![],
+                hlines: vec![],
+            }),
+        }));
+    }
+    vec![Section {
+        level: 2,
+        title: "Comparison".into(),
+        id: "comparison".into(),
+        blocks,
+    }]
+}

@@ -1,0 +1,89 @@
+//! The "Events" section of a run: how many events of each kind, and the first capacity events
+//! (scale-ups, node launches and terminations, interruptions) as a table.
+
+use std::collections::BTreeMap;
+
+use sim::results::{Event, Results};
+
+use super::timeline::is_scale_up;
+use super::{clock, table, Block};
+
+/// Rows of the event table.
+const MAX_EVENT_ROWS: usize = 40;
+
+pub(super) fn events(r: &Results) -> Vec<Block> {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for e in &r.events {
+        *counts.entry(e.kind.as_str()).or_default() += 1;
+    }
+    let ups = r.events.iter().filter(|e| is_scale_up(e)).count();
+    let mut blocks = vec![Block::Para(format!(
+        "{} event(s) logged{}, of which {ups} scale-up(s). Spot interruptions and failed launches are marked on the timelines.",
+        r.events.len(),
+        if r.events_dropped > 0 {
+            format!(" ({} more dropped at the log's cap)", r.events_dropped)
+        } else {
+            String::new()
+        }
+    ))];
+    if counts.is_empty() {
+        return blocks;
+    }
+    blocks.push(table(
+        &["kind", "count"],
+        &[false, true],
+        counts
+            .iter()
+            .map(|(k, n)| vec![(*k).to_string(), n.to_string()])
+            .collect(),
+    ));
+    let notable: Vec<&Event> = r
+        .events
+        .iter()
+        .filter(|e| {
+            is_scale_up(e)
+                || matches!(
+                    e.kind.as_str(),
+                    "spot_interruption"
+                        | "failed_launch"
+                        | "node_launch"
+                        | "node_terminate"
+                        | "eviction"
+                        | "preemption"
+                )
+        })
+        .collect();
+    if notable.is_empty() {
+        return blocks;
+    }
+    let shown = notable.len().min(MAX_EVENT_ROWS);
+    blocks.push(Block::Para(if notable.len() > shown {
+        format!(
+            "The first {shown} of {} capacity events (scale-ups, node launches and terminations, interruptions, evictions):",
+            notable.len()
+        )
+    } else {
+        "Capacity events (scale-ups, node launches and terminations, interruptions, evictions):"
+            .into()
+    }));
+    blocks.push(table(
+        &["time", "kind", "API / group", "what"],
+        &[true, false, false, false],
+        notable
+            .iter()
+            .take(shown)
+            .map(|e| {
+                vec![
+                    clock(e.t_s),
+                    e.kind.clone(),
+                    e.api
+                        .clone()
+                        .or_else(|| e.node_group.clone())
+                        .unwrap_or_default(),
+                    e.message.clone(),
+                ]
+            })
+            .collect(),
+    ));
+    blocks
+}

@@ -1,0 +1,237 @@
+//! The tuning sections: the cost–SLO Pareto front of the candidates and the recommended
+//! configuration (as a scenario fragment and as Cortex API settings).
+
+use std::collections::BTreeMap;
+
+use sim::tune::TuneReport;
+
+use crate::chart::{format_number, Axis, Chart, HLine, Markers, Plot, Series, Style, XyChart};
+use crate::palette::{ALERT, LIGHT, NEUTRAL};
+use crate::Tune;
+
+use super::{table, usd, Block, Section};
+
+fn params_text(params: &BTreeMap<String, serde_json::Value>) -> String {
+    params
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k} = {s}"),
+            other => format!("{k} = {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
+    let t: &TuneReport = &tune.report;
+    let evaluated = t.candidates.len();
+    let valid: Vec<_> = t.candidates.iter().filter(|c| c.error.is_none()).collect();
+    let qualifying = valid.iter().filter(|c| c.meets_slo).count();
+    let mut blocks = vec![Block::Para(format!(
+        "Tuning of \"{}\" from {}: {} search over {} parameter(s), {} of {} candidates evaluated ({} invalid), {} seed(s) each; {} meet the SLO on every seed.{}",
+        t.scenario_name,
+        tune.file_name,
+        match t.search {
+            sim::tune::Search::Grid => "grid",
+            sim::tune::Search::Halving => "successive-halving",
+        },
+        t.parameters.len(),
+        evaluated,
+        t.grid_size,
+        evaluated - valid.len(),
+        t.seeds.len(),
+        qualifying,
+        if t.interrupted {
+            " The sweep was interrupted: unfinished candidates are not eligible."
+        } else {
+            ""
+        }
+    ))];
+    let by_id: BTreeMap<u64, &sim::tune::CandidateResult> =
+        t.candidates.iter().map(|c| (c.id, c)).collect();
+    let pass = |c: &&&sim::tune::CandidateResult| c.meets_slo;
+    let point = |c: &&sim::tune::CandidateResult| (c.cost_usd_mean, c.slo_ratio.max(1e-3));
+    let mut front: Vec<(f64, f64)> = t
+        .pareto
+        .iter()
+        .filter_map(|id| by_id.get(id))
+        .map(point)
+        .collect();
+    front.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let best: Vec<(f64, f64)> = t
+        .best
+        .and_then(|id| by_id.get(&id))
+        .map(point)
+        .into_iter()
+        .collect();
+    let log_y = {
+        let ys: Vec<f64> = valid
+            .iter()
+            .map(|c| c.slo_ratio)
+            .filter(|v| *v > 0.0)
+            .collect();
+        let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ys.iter().copied().fold(0.0, f64::max);
+        lo.is_finite() && hi / lo > 8.0
+    };
+    blocks.push(Block::Chart(Chart {
+        id: "tune-pareto".into(),
+        title: "Tuning: cost vs SLO ratio (Pareto front)".into(),
+        plot: Plot::Xy(XyChart {
+            x_label: "mean total cost per run (USD)".into(),
+            y_label: format!(
+                "worst actual/limit over objectives{}",
+                if log_y { " (log scale)" } else { "" }
+            ),
+            y2_label: None,
+            log_x: false,
+            log_y,
+            series: vec![
+                Series {
+                    name: "meets the SLO".into(),
+                    color: plotters::style::RGBColor(44, 160, 44),
+                    style: Style::Points,
+                    axis: Axis::Left,
+                    segments: vec![valid.iter().filter(pass).map(point).collect()],
+                },
+                Series {
+                    name: "misses the SLO".into(),
+                    color: LIGHT,
+                    style: Style::Points,
+                    axis: Axis::Left,
+                    segments: vec![valid.iter().filter(|c| !c.meets_slo).map(point).collect()],
+                },
+                Series {
+                    name: "Pareto front".into(),
+                    color: NEUTRAL,
+                    style: Style::LinePoints,
+                    axis: Axis::Left,
+                    segments: vec![front],
+                },
+            ],
+            events: vec![],
+            markers: vec![Markers {
+                name: "recommended".into(),
+                color: ALERT,
+                axis: Axis::Left,
+                points: best,
+            }],
+            hlines: vec![HLine {
+                name: "SLO limit (ratio 1)".into(),
+                color: ALERT,
+                y: 1.0,
+            }],
+        }),
+    }));
+    let rows = t
+        .pareto
+        .iter()
+        .filter_map(|id| by_id.get(id))
+        .map(|c| {
+            vec![
+                c.id.to_string(),
+                params_text(&c.params),
+                usd(c.cost_usd_mean),
+                format!("{:.3}", c.slo_ratio),
+                if c.meets_slo { "yes" } else { "no" }.to_string(),
+                if Some(c.id) == t.best {
+                    "recommended"
+                } else {
+                    ""
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    blocks.push(Block::Para(
+        "The Pareto front: no other candidate is both cheaper and further within its objectives."
+            .into(),
+    ));
+    blocks.push(table(
+        &["id", "parameters", "cost USD", "SLO ratio", "meets SLO", ""],
+        &[true, false, true, true, false, false],
+        rows,
+    ));
+    let mut rec = Vec::new();
+    match &t.recommendation {
+        Some(r) => {
+            rec.push(Block::Verdict {
+                ok: true,
+                text: format!(
+                    "Recommended: candidate {} at {} USD mean cost per run.",
+                    r.id,
+                    usd(r.cost_usd_mean)
+                ),
+            });
+            rec.push(table(
+                &["parameter", "value"],
+                &[false, false],
+                r.params
+                    .iter()
+                    .map(|(k, v)| {
+                        vec![
+                            k.clone(),
+                            match v {
+                                serde_json::Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            },
+                        ]
+                    })
+                    .collect(),
+            ));
+            if let Some(c) = by_id.get(&r.id) {
+                let rows = c
+                    .apis
+                    .iter()
+                    .flat_map(|a| {
+                        a.checks.iter().map(move |k| {
+                            vec![
+                                a.name.clone(),
+                                k.objective.clone(),
+                                format_number(k.limit),
+                                format_number(k.mean),
+                                format_number(k.worst),
+                                format!("{:.1} %", 100.0 * k.margin),
+                            ]
+                        })
+                    })
+                    .collect();
+                rec.push(table(
+                    &["API", "objective", "limit", "mean", "worst seed", "margin"],
+                    &[false, false, true, true, true, true],
+                    rows,
+                ));
+            }
+            rec.push(Block::Para("The change, as a scenario fragment:".into()));
+            rec.push(Block::Code {
+                lang: "toml".into(),
+                text: r.scenario_fragment.trim_end().to_string(),
+            });
+            if !r.cortex_yaml.trim().is_empty() {
+                rec.push(Block::Para("As Cortex API settings:".into()));
+                rec.push(Block::Code {
+                    lang: "yaml".into(),
+                    text: r.cortex_yaml.trim_end().to_string(),
+                });
+            }
+        }
+        None => rec.push(Block::Verdict {
+            ok: false,
+            text: "No candidate met the SLO on every seed: nothing to recommend.".into(),
+        }),
+    }
+    vec![
+        Section {
+            level: 2,
+            title: "Tuning: cost–SLO Pareto front".into(),
+            id: "tune".into(),
+            blocks,
+        },
+        Section {
+            level: 2,
+            title: "Tuning: recommended configuration".into(),
+            id: "tune-recommendation".into(),
+            blocks: rec,
+        },
+    ]
+}

@@ -1,0 +1,21 @@
+//! The end-to-end tests, as one test binary: they all link the CLI's heavy dependencies (kube,
+//! axum, goose), so one binary links them once instead of once per file.
+//!
+//! Each module is one area: the `cli_*` modules run the real `simctl` binary on real files,
+//! `controller_kube` drives the controller against [`fake_kube`], and `deploy_manifests` checks
+//! deploy/ offline. [`common`] holds the helpers they share.
+
+mod common;
+mod fake_kube;
+
+mod autoscaling_core;
+mod cli_autoscale;
+mod cli_autoscaling;
+mod cli_cluster;
+mod cli_loadgen;
+mod cli_report;
+mod cli_run;
+mod cli_tune;
+mod cli_validate;
+mod controller_kube;
+mod deploy_manifests;
