@@ -19,9 +19,9 @@ pub mod traffic;
 pub mod tune;
 pub mod units;
 
-pub use engine::{run, SimError, Simulation};
 /// The results contract, re-exported so `sim::results` keeps naming it.
 pub use contract::results;
 pub use contract::results::Results;
+pub use engine::{run, SimError, Simulation};
 pub use scenario::{Scenario, ScenarioError};
 pub use time::SimTime;

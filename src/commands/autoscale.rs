@@ -25,7 +25,7 @@ use super::{duration_arg, pick_api, terminated, Failure};
 
 /// Where replicas are changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ActuatorKind {
+pub(crate) enum ActuatorKind {
     /// Patch the `scale` subresource of a Deployment (in-cluster config or kubeconfig).
     Kubernetes,
     /// Start and stop `simctl serve` processes behind a reverse proxy on this machine.
@@ -36,7 +36,7 @@ pub enum ActuatorKind {
 
 /// Where the policy's metric comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum SourceKind {
+pub(crate) enum SourceKind {
     /// Scrape the pods' /metrics directly and compute the windowed average here.
     Scrape,
     /// Run the real autoscaler's query on a Prometheus server (--prometheus-url).
@@ -45,7 +45,7 @@ pub enum SourceKind {
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable.
     Text,
     /// One JSON object per line (for log pipelines).
@@ -63,7 +63,7 @@ simctl autoscale /config/scenario.toml --api model --actuator kubernetes --deplo
 --metrics prometheus --prometheus-url http://prometheus:9090 --leader-election --listen 0.0.0.0:9090\n  \
 simctl autoscale scenario.toml --actuator dry-run --targets http://127.0.0.1:8080"
 )]
-pub struct AutoscaleArgs {
+pub(crate) struct AutoscaleArgs {
     /// Scenario file whose API's `[apis.autoscaling]` is the policy to run.
     pub scenario: PathBuf,
     /// The scenario's API (needed when it has several).
@@ -178,7 +178,7 @@ async fn bind(
 }
 
 /// Run the controller until Ctrl-C, SIGTERM or --duration.
-pub fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
+pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
     // An empty --prometheus-url (e.g. an unset Helm value) means none.
     args.prometheus_url = args.prometheus_url.filter(|u| !u.trim().is_empty());
     let scenario = Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;

@@ -16,7 +16,7 @@ use crate::tui::LiveError;
 
 /// How arrivals are spread within a rate.
 #[derive(Clone, Copy, ValueEnum)]
-pub enum Arrivals {
+pub(crate) enum Arrivals {
     /// Exponential gaps (what independent users produce).
     Poisson,
     /// Evenly spaced.
@@ -35,7 +35,7 @@ Examples:\n  simctl loadgen --target http://127.0.0.1:8080/ --rate 50 --duration
 simctl loadgen --target http://127.0.0.1:8080/ --steps 0s=10,30s=40,60s=10 --duration 90s --out lg.json\n  \
 simctl loadgen scenarios/trace-replay.toml --target http://127.0.0.1:8080/ --requests-csv requests.csv"
 )]
-pub struct LoadgenArgs {
+pub(crate) struct LoadgenArgs {
     /// Take the send schedule (and, with --send-service-time, service times) from an API of this
     /// scenario.
     pub scenario: Option<PathBuf>,
@@ -297,7 +297,7 @@ fn template_from(args: &LoadgenArgs) -> Result<RequestTemplate, Failure> {
 }
 
 /// Run the load test, print a summary, write the files.
-pub fn run(args: LoadgenArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: LoadgenArgs) -> Result<(), Failure> {
     if args.max_in_flight == 0 {
         return Err(bad("--max-in-flight: expected at least 1"));
     }

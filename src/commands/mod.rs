@@ -1,12 +1,12 @@
 //! One module per subcommand.
 
-pub mod autoscale;
-pub mod loadgen;
-pub mod report;
-pub mod run;
-pub mod serve;
-pub mod tune;
-pub mod validate;
+pub(crate) mod autoscale;
+pub(crate) mod loadgen;
+pub(crate) mod report;
+pub(crate) mod run;
+pub(crate) mod serve;
+pub(crate) mod tune;
+pub(crate) mod validate;
 
 use std::io::Write;
 use std::path::Path;
@@ -16,7 +16,7 @@ use anyhow::Context;
 
 /// Why a command failed: bad input (exit 2, one line naming the file and field) or anything
 /// else (exit 1).
-pub enum Failure {
+pub(crate) enum Failure {
     /// The user's input is wrong; the message says where and what was expected.
     BadInput(String),
     /// The user stopped the run (Ctrl-C); partial results were kept (exit 130).
@@ -33,7 +33,7 @@ impl From<anyhow::Error> for Failure {
 
 /// Write `bytes` to `path` through a temporary file in the same directory and a rename, so an
 /// interrupted write never leaves a half-written file behind.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -57,7 +57,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Write `value` as pretty JSON with a final newline, atomically (see [`write_atomically`]).
-pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut json = serde_json::to_vec_pretty(value)
         .with_context(|| format!("cannot serialize {}", path.display()))?;
     json.push(b'\n');
@@ -65,7 +65,7 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<
 }
 
 /// Resolves on SIGTERM (how Kubernetes and test harnesses stop a process); never elsewhere.
-pub async fn terminated() {
+pub(crate) async fn terminated() {
     #[cfg(unix)]
     {
         if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -78,12 +78,12 @@ pub async fn terminated() {
 }
 
 /// Parse a duration flag (`250ms`, `90s`, `5m`) with the scenario's syntax.
-pub fn duration_arg(text: &str) -> Result<Duration, String> {
+pub(crate) fn duration_arg(text: &str) -> Result<Duration, String> {
     sim::units::DurationSpec::parse(text).map(|d| d.0.as_duration())
 }
 
 /// The API `name` of a scenario, or its only API when no name is given.
-pub fn pick_api<'a>(
+pub(crate) fn pick_api<'a>(
     scenario: &'a sim::Scenario,
     name: Option<&str>,
     path: &Path,

@@ -9,7 +9,7 @@ use reports::{render_html, render_markdown, Format, Report, ReportError};
 use super::{write_atomically, Failure};
 
 /// `simctl report --help`: what the report contains.
-pub const LONG_ABOUT: &str =
+pub(crate) const LONG_ABOUT: &str =
     "Build a capacity-planning report from simulation results and, optionally, a tuning sweep.\n\n\
 The report has: a scenario summary and SLO verdict; timelines (traffic vs ready and desired \
 replicas per API, in-flight and queued requests, nodes per group with spot vs on-demand, cost \
@@ -27,7 +27,7 @@ with its charts as PNG files in a sibling directory (report.md -> report_files/)
 simctl run scenarios/quickstart.toml --out q.json && simctl report q.json -o report.html\n  \
 simctl report 1x.json 2x.json 5x.json -o growth.md\n  \
 simctl report q.json tune.json -o report.html")]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// Results files (simctl run --out) and at most one tune file (simctl tune --out); the
     /// first results file is the baseline of comparisons.
     #[arg(required = true, value_name = "FILE")]
@@ -46,7 +46,7 @@ pub struct ReportArgs {
 
 /// `--format`.
 #[derive(Clone, Copy, ValueEnum)]
-pub enum FormatArg {
+pub(crate) enum FormatArg {
     /// One self-contained HTML page with inline SVG charts.
     Html,
     /// Markdown with PNG charts in a sibling directory.
@@ -54,7 +54,7 @@ pub enum FormatArg {
 }
 
 /// Load, render, write.
-pub fn run(args: ReportArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: ReportArgs) -> Result<(), Failure> {
     let format = match args.format {
         Some(FormatArg::Html) => Format::Html,
         Some(FormatArg::Md) => Format::Markdown,

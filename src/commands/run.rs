@@ -14,7 +14,7 @@ use crate::tui::LiveError;
 
 /// Arguments of `simctl run`.
 #[derive(Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Scenario file (TOML). See scenarios/quickstart.toml for a commented example.
     pub scenario: PathBuf,
     /// Write the results JSON (schema simctl.results/v1) to this file.
@@ -35,7 +35,7 @@ pub struct RunArgs {
 }
 
 /// Load, simulate, summarize, write.
-pub fn run(args: RunArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: RunArgs) -> Result<(), Failure> {
     let mut scenario =
         Scenario::load(&args.scenario).map_err(|e| Failure::BadInput(e.to_string()))?;
     if let Some(seed) = args.seed {
@@ -119,7 +119,7 @@ fn simulate(scenario: Scenario, quiet: bool) -> Result<Results, SimError> {
 }
 
 /// The human-readable table printed after a run.
-pub fn summary(r: &Results) -> String {
+pub(crate) fn summary(r: &Results) -> String {
     let mut out = format!(
         "{} — {:.0} s simulated{}, seed {}\n\n",
         r.scenario_name,

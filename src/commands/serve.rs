@@ -20,7 +20,7 @@ GET /healthz           200 once the startup delay has passed, 503 before\n  \
 GET /metrics           Prometheus text: cortex_in_flight_requests (Cortex's 1 s-sampled, 10 s-published\n                       mean), simctl_in_flight_requests, simctl_requests_total{status}, latency histogram\n\n\
 Examples:\n  simctl serve --service-time 100ms --threads 4 --max-queue-length 8\n  \
 simctl serve scenarios/quickstart.toml --replicas 3 --port 8080")]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Take the replica's processes, threads, queue, startup time and service-time model from an
     /// API of this scenario (flags below override).
     pub scenario: Option<PathBuf>,
@@ -126,7 +126,7 @@ fn spec_from(args: &ServeArgs) -> Result<ReplicaSpec, Failure> {
 }
 
 /// Start the replicas and serve until Ctrl-C.
-pub fn run(args: ServeArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: ServeArgs) -> Result<(), Failure> {
     let spec = spec_from(&args)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {

@@ -15,7 +15,7 @@ use super::{write_atomically, write_json, Failure};
 /// Arguments of `simctl tune`.
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
-pub struct TuneArgs {
+pub(crate) struct TuneArgs {
     #[command(subcommand)]
     command: Option<TuneCommand>,
     #[command(flatten)]
@@ -83,7 +83,7 @@ struct MergeArgs {
 }
 
 /// Run `simctl tune`.
-pub fn run(args: TuneArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: TuneArgs) -> Result<(), Failure> {
     match args.command {
         Some(TuneCommand::Merge(m)) => run_merge(m),
         None => run_search(args.search),

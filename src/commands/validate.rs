@@ -30,7 +30,7 @@ use super::{duration_arg, pick_api, write_atomically, write_json, Failure};
 
 /// How to calibrate the simulator's service-time model from the real run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Calibration {
+pub(crate) enum Calibration {
     /// Resample the service times the replicas measured.
     Empirical,
     /// Fit a lognormal to them (maximum likelihood).
@@ -60,7 +60,7 @@ as scenario lines to paste); with several scenarios also --out-dir/summary.json.
 Examples:\n  simctl validate scenarios/validate/steady.toml\n  \
 simctl validate scenarios/validate/*.toml --out-dir validation --calibrate lognormal"
 )]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// Scenario files; with several, a summary gives the median errors over all of them.
     #[arg(required = true)]
     pub scenarios: Vec<PathBuf>,
@@ -108,7 +108,7 @@ struct Validation {
 const SCHEMA: &str = "simctl.validation/v1";
 
 /// Validate each scenario in turn, then summarize.
-pub fn run(args: ValidateArgs) -> Result<(), Failure> {
+pub(crate) fn run(args: ValidateArgs) -> Result<(), Failure> {
     // Check every scenario before the first long real run.
     let mut prepared = Vec::new();
     for path in &args.scenarios {

@@ -25,7 +25,7 @@ const PALETTE: [Color; 6] = [
 
 /// Why the live view stopped without results.
 #[derive(Debug)]
-pub enum LiveError {
+pub(crate) enum LiveError {
     /// Standard output is not a terminal.
     NoTerminal,
     /// The simulation failed (e.g. a malformed trace row).
@@ -37,7 +37,7 @@ pub enum LiveError {
 /// What drives the view: a simulation the user plays back, or a real run that moves with the
 /// clock (a load test).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// A simulation at a chosen speed.
     Replay(Playback),
     /// Wall-clock time.
@@ -46,7 +46,7 @@ pub enum Mode {
 
 /// Playback state the user controls.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Playback {
+pub(crate) struct Playback {
     /// Simulated seconds per wall-clock second.
     pub speed: f64,
     /// Time stands still.
@@ -55,7 +55,7 @@ pub struct Playback {
 
 /// Everything one frame shows, read from the simulation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LiveView {
+pub(crate) struct LiveView {
     /// Scenario name.
     pub title: String,
     /// Simulated time reached, seconds.
@@ -75,7 +75,7 @@ pub struct LiveView {
 
 /// One API's panel values.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiPanel {
+pub(crate) struct ApiPanel {
     /// API name.
     pub name: String,
     /// Arrival rate per timeline step, oldest first.
@@ -102,7 +102,7 @@ fn last(series: Option<&Vec<Option<f64>>>) -> Option<f64> {
 
 impl LiveView {
     /// Read the current state of a simulation.
-    pub fn of(sim: &Simulation) -> LiveView {
+    pub(crate) fn of(sim: &Simulation) -> LiveView {
         let scenario = sim.scenario();
         let series = &sim.timeline().series;
         let apis = scenario
@@ -184,7 +184,7 @@ fn count(v: Option<f64>) -> String {
 }
 
 /// Draw one frame.
-pub fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
+pub(crate) fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
     let area = frame.area();
     let rows = Layout::default()
         .direction(Direction::Vertical)
@@ -392,7 +392,7 @@ fn draw_events(frame: &mut Frame, view: &LiveView, area: Rect) {
 
 /// Run a simulation in the live view until the user quits; returns the results up to where
 /// the run got (the whole run if it finished).
-pub fn run_live(mut sim: Simulation, speed: f64) -> Result<Results, LiveError> {
+pub(crate) fn run_live(mut sim: Simulation, speed: f64) -> Result<Results, LiveError> {
     if !std::io::stdout().is_terminal() {
         return Err(LiveError::NoTerminal);
     }
@@ -452,7 +452,7 @@ fn live_loop(
 
 impl LiveView {
     /// The view of a load test before its first second.
-    pub fn of_load(title: &str, api: &str, planned_s: f64) -> LiveView {
+    pub(crate) fn of_load(title: &str, api: &str, planned_s: f64) -> LiveView {
         LiveView {
             title: title.to_string(),
             now_s: 0.0,
@@ -476,7 +476,7 @@ impl LiveView {
 
     /// Fold one second of a load test into the view: the rate, latency and in-flight panels,
     /// and events for new rejections, failures and late sends.
-    pub fn push_load_second(&mut self, p: &loadgen::Progress, before: &loadgen::Progress) {
+    pub(crate) fn push_load_second(&mut self, p: &loadgen::Progress, before: &loadgen::Progress) {
         self.now_s = p.elapsed_s;
         if let Some(api) = self.apis.first_mut() {
             api.rps.push(p.rate_rps.round() as u64);
@@ -514,7 +514,7 @@ impl LiveView {
 /// Run a load test (`work`, given a progress sink) on a background thread while the live view
 /// follows it; `q` (or Ctrl-C) cancels `stop` and the view stays until the test has written
 /// its results.
-pub fn run_load_live<T: Send + 'static>(
+pub(crate) fn run_load_live<T: Send + 'static>(
     title: &str,
     api: &str,
     planned_s: f64,
