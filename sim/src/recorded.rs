@@ -19,7 +19,6 @@ use rand::Rng;
 use rand_distr::{Distribution, Poisson};
 
 use crate::rng::Stream;
-use crate::traffic::DataFileError;
 
 /// One recorded request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +103,18 @@ impl Default for FormatOptions {
             value_kind: ValueKind::Rate,
         }
     }
+}
+
+/// A malformed trace or data file, found while streaming it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct DataFileError {
+    /// The file.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// What was wrong.
+    pub message: String,
 }
 
 /// A streamed source of recorded requests.

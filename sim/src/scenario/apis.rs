@@ -9,9 +9,8 @@ use super::fields::{check_slo, positive_u32};
 use super::model::{Api, NodeGroup, QosClass, Requests};
 use super::policy;
 use super::schema::{ApiSpec, ScenarioFile};
-use crate::service_time::ServiceTime;
+use super::{service_time, traffic};
 use crate::time::SimTime;
-use crate::traffic::Traffic;
 use crate::units::DurationSpec;
 
 /// Check one API spec at `path` (`apis[i]`) and build its runtime model.
@@ -152,12 +151,12 @@ pub(super) fn build_api(
         startup_time: spec.startup_time.map(|d| d.0).unwrap_or(SimTime::ZERO),
         timeout,
         network_latency: spec.network_latency.map_or(SimTime::ZERO, |d| d.0),
-        service_time: ServiceTime::from_spec(
+        service_time: service_time::build(
             &spec.service_time,
             &format!("{path}.service_time"),
             base_dir,
         )?,
-        traffic: Traffic::from_spec(&spec.traffic, &format!("{path}.traffic"), base_dir)?,
+        traffic: traffic::build(&spec.traffic, &format!("{path}.traffic"), base_dir)?,
         autoscaling,
         slo,
         priority: spec.priority,

@@ -7,7 +7,7 @@ use super::diagnostics::{FieldError, LoadError};
 use super::fields::positive_u32;
 use super::model::{BatchJob, NodeGroup, Requests};
 use super::schema::BatchJobSpec;
-use crate::service_time::ServiceTime;
+use super::service_time;
 use crate::time::SimTime;
 use crate::units::DurationSpec;
 
@@ -89,7 +89,7 @@ pub(super) fn build_batch_job(
         node_groups: allowed,
         requests,
         startup_time: spec.startup_time.map_or(SimTime::ZERO, |d| d.0),
-        service_time: ServiceTime::from_spec(
+        service_time: service_time::build(
             &spec.service_time,
             &format!("{path}.service_time"),
             base_dir,

@@ -5,6 +5,12 @@
 //! [`schema`] types (type errors and unknown fields), then [`Scenario::from_file`] checks values and
 //! cross-field rules and builds the typed model the engine runs. Errors of the second pass carry
 //! a field path that is looked up in the TOML syntax tree to find its line.
+//!
+//! One module per part of the spec: [`schema`] (the file as written), `diagnostics` (errors and
+//! their location), `model` (the validated types), `cluster`, `apis`, `batch`, `traffic`,
+//! `service_time` and [`policy`] (spec -> model, one part each) and `fields` (checks they
+//! share). The runtime modules ([`crate::traffic`], [`crate::service_time`],
+//! [`crate::recorded`]) know nothing of the spec: this module depends on them, never the reverse.
 
 mod apis;
 mod batch;
@@ -14,6 +20,8 @@ mod fields;
 mod model;
 pub mod policy;
 pub mod schema;
+mod service_time;
+mod traffic;
 
 use std::path::Path;
 
@@ -24,7 +32,6 @@ use schema::ScenarioFile;
 
 pub use diagnostics::ScenarioError;
 pub(crate) use diagnostics::{FieldError, LoadError};
-pub(crate) use fields::{check_kind_fields, present_fields, required, resolve};
 pub use model::{
     Api, BatchJob, ClusterAutoscaler, Expander, NodeGroup, Placeholder, QosClass, Requests,
     Scenario, SpotMix,
