@@ -77,7 +77,7 @@ pub(super) fn build_api(
                 )
             })?;
         let kind = crate::mig::kind(group.instance.accelerator.unwrap_or("no GPU"), profile)
-            .map_err(|m| FieldError::new(field.clone(), m))?;
+            .map_err(|m| FieldError::new(field.clone(), m.to_string()))?;
         requests.gpu = 0;
         requests.mig[kind] = 1;
         service_scale = 1.0 / crate::mig::compute_fraction(kind);

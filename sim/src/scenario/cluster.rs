@@ -170,7 +170,10 @@ pub(super) fn build_node_groups(
                     .enumerate()
                     .map(|(i, name)| {
                         crate::mig::kind(accelerator, name).map_err(|m| {
-                            FieldError::new(format!("{path}.gpu_sharing.profiles[{i}]"), m)
+                            FieldError::new(
+                                format!("{path}.gpu_sharing.profiles[{i}]"),
+                                m.to_string(),
+                            )
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::diagnostics::{FieldError, LoadError};
 use super::fields::{check_kind_fields, present_fields, required, resolve};
 use super::schema::ServiceTimeSpec;
-use crate::recorded::read_column;
+use crate::recorded::{read_column, DataFileError};
 use crate::service_time::{ServiceTime, Z_99};
 use crate::time::SimTime;
 use crate::units::DurationSpec;
@@ -109,7 +109,7 @@ pub(super) fn build(
                 }
             };
             let values = read_durations(&resolve(base_dir, file), &column, scale)
-                .map_err(|e| FieldError::new(format!("{path}.path"), e))?;
+                .map_err(|e| FieldError::new(format!("{path}.path"), e.to_string()))?;
             ServiceTime::Empirical {
                 values: Arc::new(values),
             }
@@ -125,19 +125,24 @@ pub(super) fn build(
 }
 
 /// Every value of `column` as a duration (`scale` seconds per unit); at least one row.
-fn read_durations(path: &Path, column: &str, scale: f64) -> Result<Vec<SimTime>, String> {
+fn read_durations(path: &Path, column: &str, scale: f64) -> Result<Vec<SimTime>, DataFileError> {
     let mut values = Vec::new();
-    for (v, line) in read_column(path, column).map_err(|e| e.to_string())? {
+    for (v, line) in read_column(path, column)? {
         if v < 0.0 {
-            return Err(format!(
-                "{}:{line}: {column}: expected a duration ≥ 0, found {v}",
-                path.display()
-            ));
+            return Err(DataFileError {
+                file: path.display().to_string(),
+                line: Some(line),
+                message: format!("{column}: expected a duration ≥ 0, found {v}"),
+            });
         }
         values.push(SimTime::from_secs_f64(v * scale));
     }
     if values.is_empty() {
-        return Err(format!("{}: no rows", path.display()));
+        return Err(DataFileError {
+            file: path.display().to_string(),
+            line: None,
+            message: "no rows".into(),
+        });
     }
     Ok(values)
 }

@@ -29,8 +29,9 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 use toml_edit::DocumentMut;
 
 use crate::scenario::schema::SloSpec;
-use crate::scenario::Scenario;
-pub use space::Parameter;
+use crate::scenario::{Scenario, ScenarioError};
+use crate::SimError;
+pub use space::{Parameter, ParameterError, SpaceError};
 
 /// Schema tag of tune reports.
 pub const SCHEMA: &str = "simctl.tune/v1";
@@ -54,10 +55,20 @@ pub struct Shard {
     pub count: u32,
 }
 
+/// A `--shard` argument that is not `i/n` with `0 ≤ i < n`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a shard as i/n with 0 ≤ i < n (e.g. 0/4), found \"{text}\"")]
+pub struct ShardError {
+    /// What was written.
+    pub text: String,
+}
+
 impl Shard {
     /// Parse `i/n`.
-    pub fn parse(text: &str) -> Result<Shard, String> {
-        let bad = || format!("expected a shard as i/n with 0 ≤ i < n (e.g. 0/4), found \"{text}\"");
+    pub fn parse(text: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError {
+            text: text.to_string(),
+        };
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
         let index: u32 = i.trim().parse().map_err(|_| bad())?;
         let count: u32 = n.trim().parse().map_err(|_| bad())?;
@@ -83,6 +94,72 @@ pub struct TuneOptions {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TuneError(pub String);
+
+/// Why one candidate could not be built, run or rendered. Not fatal to the sweep: the message is
+/// recorded in the candidate's result (`error`) for the user to read.
+#[derive(Debug, thiserror::Error)]
+pub enum CandidateError {
+    /// The scenario text does not parse as TOML.
+    #[error("{0}")]
+    Toml(#[from] toml_edit::TomlError),
+    /// The tuned scenario text does not parse (reading it back for the Cortex snippets).
+    #[error("{0}")]
+    TomlValue(#[from] toml::de::Error),
+    /// An override cannot be applied.
+    #[error(transparent)]
+    Space(#[from] SpaceError),
+    /// The candidate is not a valid scenario.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The simulation failed.
+    #[error(transparent)]
+    Run(#[from] SimError),
+}
+
+/// Why shard reports cannot be merged into one; `input` counts the reports from 1, in the order
+/// given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    /// No reports.
+    #[error("nothing to merge")]
+    Empty,
+    /// Not a tune report of this version.
+    #[error("input {input}: schema \"{schema}\", expected \"{SCHEMA}\"")]
+    Schema {
+        /// Which report.
+        input: usize,
+        /// Its schema tag.
+        schema: String,
+    },
+    /// A report of another sweep.
+    #[error("input {input}: not a shard of the same sweep (scenario, seeds or space differ)")]
+    OtherSweep {
+        /// Which report.
+        input: usize,
+    },
+    /// An unsharded report.
+    #[error("input {input}: not a shard report (no \"shard\")")]
+    NotAShard {
+        /// Which report.
+        input: usize,
+    },
+    /// The same shard twice, or shards of different splits.
+    #[error("input {input}: shard {index}/{count} duplicated or from a different split")]
+    DuplicateShard {
+        /// Which report.
+        input: usize,
+        /// Its shard index.
+        index: u32,
+        /// Its shard count.
+        count: u32,
+    },
+    /// Shards not given.
+    #[error("missing shards: {shards}")]
+    Missing {
+        /// The missing shards as `i/n`, comma-separated.
+        shards: String,
+    },
+}
 
 /// One objective of one API of one candidate, across seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -309,11 +386,10 @@ impl Tuner {
         }
     }
 
-    fn candidate_scenario(&self, id: u64) -> Result<Scenario, String> {
+    fn candidate_scenario(&self, id: u64) -> Result<Scenario, CandidateError> {
         let overrides = space::candidate_params(&self.params, id);
         let text = tuned_text(&self.text, &overrides)?;
-        let mut scenario =
-            Scenario::parse(&text, &self.file_name, &self.base_dir).map_err(|e| e.to_string())?;
+        let mut scenario = Scenario::parse(&text, &self.file_name, &self.base_dir)?;
         if let Some(slo) = &self.slo {
             for api in &mut scenario.apis {
                 api.slo = slo.clone();
@@ -322,11 +398,11 @@ impl Tuner {
         Ok(scenario)
     }
 
-    fn evaluate(&self, scenario: &Scenario, seed: u64) -> Result<SeedOutcome, String> {
+    fn evaluate(&self, scenario: &Scenario, seed: u64) -> Result<SeedOutcome, CandidateError> {
         let mut scenario = scenario.clone();
         scenario.seed = seed;
         scenario.file.seed = seed;
-        let results = crate::run(&scenario).map_err(|e| e.to_string())?;
+        let results = crate::run(&scenario)?;
         let duration = results.simulated_s().max(1e-9);
         Ok(SeedOutcome {
             cost_usd: results.cost_usd_total,
@@ -354,7 +430,7 @@ impl Tuner {
         let done = AtomicU64::new(0);
         let ids = self.own_ids();
         // Scenarios are built once per candidate; invalid ones are recorded with their error.
-        let built: Vec<(u64, Result<Scenario, String>)> = ids
+        let built: Vec<(u64, Result<Scenario, CandidateError>)> = ids
             .par_iter()
             .map(|&id| (id, self.candidate_scenario(id)))
             .collect();
@@ -365,7 +441,7 @@ impl Tuner {
             match s {
                 Ok(_) => alive.push(*id),
                 Err(e) => {
-                    errors.insert(*id, e.clone());
+                    errors.insert(*id, e.to_string());
                 }
             }
         }
@@ -389,7 +465,7 @@ impl Tuner {
                     (have..budget).map(move |k| (id, k))
                 })
                 .collect();
-            let results: Vec<(u64, Option<Result<SeedOutcome, String>>)> = jobs
+            let results: Vec<(u64, Option<Result<SeedOutcome, CandidateError>>)> = jobs
                 .par_iter()
                 .map(|&(id, k)| {
                     if cancel.load(Ordering::SeqCst) {
@@ -405,7 +481,7 @@ impl Tuner {
                     None => interrupted = true,
                     Some(Ok(o)) => outcomes.entry(id).or_default().push(o),
                     Some(Err(e)) => {
-                        errors.insert(id, e);
+                        errors.insert(id, e.to_string());
                     }
                 }
             }
@@ -596,8 +672,8 @@ fn confidence_interval(values: &[f64]) -> Option<[f64; 2]> {
 fn tuned_text(
     text: &str,
     overrides: &BTreeMap<String, serde_json::Value>,
-) -> Result<String, String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+) -> Result<String, CandidateError> {
+    let mut doc: DocumentMut = text.parse()?;
     doc.as_table_mut().remove("tune");
     space::apply(&mut doc, overrides)?;
     Ok(doc.to_string())
@@ -649,7 +725,7 @@ pub fn finalize(report: &mut TuneReport) {
 }
 
 /// Only the overridden settings, as a scenario fragment with named `[[apis]]` / `[[node_groups]]`.
-fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, String> {
+fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, CandidateError> {
     let mut skeleton = String::new();
     for key in ["node_groups", "apis"] {
         let mut names: Vec<&str> = params
@@ -662,14 +738,14 @@ fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, Stri
             skeleton.push_str(&format!("[[{key}]]\nname = \"{name}\"\n\n"));
         }
     }
-    let mut doc: DocumentMut = skeleton.parse().map_err(|e| format!("{e}"))?;
+    let mut doc: DocumentMut = skeleton.parse()?;
     space::apply(&mut doc, params)?;
     Ok(doc.to_string())
 }
 
 /// Cortex `RealtimeAPI` snippets for every API of a scenario.
-fn cortex_yaml(scenario_text: &str) -> Result<String, String> {
-    let value: toml::Table = toml::from_str(scenario_text).map_err(|e| e.to_string())?;
+fn cortex_yaml(scenario_text: &str) -> Result<String, CandidateError> {
+    let value: toml::Table = toml::from_str(scenario_text)?;
     let mut out = String::new();
     let apis = value
         .get("apis")
@@ -712,43 +788,35 @@ fn cortex_yaml(scenario_text: &str) -> Result<String, String> {
 }
 
 /// Combine shard reports into the report of the unsharded run.
-pub fn merge(mut shards: Vec<TuneReport>) -> Result<TuneReport, String> {
+pub fn merge(mut shards: Vec<TuneReport>) -> Result<TuneReport, MergeError> {
     let Some(first) = shards.first().cloned() else {
-        return Err("nothing to merge".into());
+        return Err(MergeError::Empty);
     };
     let count = first.shard.map_or(1, |s| s.count);
     let mut seen = vec![false; count as usize];
     for (i, s) in shards.iter().enumerate() {
         if s.schema != SCHEMA {
-            return Err(format!(
-                "input {}: schema \"{}\", expected \"{SCHEMA}\"",
-                i + 1,
-                s.schema
-            ));
+            return Err(MergeError::Schema {
+                input: i + 1,
+                schema: s.schema.clone(),
+            });
         }
         if s.scenario_toml != first.scenario_toml
             || s.seeds != first.seeds
             || s.parameters != first.parameters
             || s.search != first.search
         {
-            return Err(format!(
-                "input {}: not a shard of the same sweep (scenario, seeds or space differ)",
-                i + 1
-            ));
+            return Err(MergeError::OtherSweep { input: i + 1 });
         }
         let Some(shard) = s.shard else {
-            return Err(format!(
-                "input {}: not a shard report (no \"shard\")",
-                i + 1
-            ));
+            return Err(MergeError::NotAShard { input: i + 1 });
         };
         if shard.count != count || seen[shard.index as usize] {
-            return Err(format!(
-                "input {}: shard {}/{} duplicated or from a different split",
-                i + 1,
-                shard.index,
-                shard.count
-            ));
+            return Err(MergeError::DuplicateShard {
+                input: i + 1,
+                index: shard.index,
+                count: shard.count,
+            });
         }
         seen[shard.index as usize] = true;
     }
@@ -759,7 +827,9 @@ pub fn merge(mut shards: Vec<TuneReport>) -> Result<TuneReport, String> {
         .map(|(i, _)| format!("{i}/{count}"))
         .collect();
     if !missing.is_empty() {
-        return Err(format!("missing shards: {}", missing.join(", ")));
+        return Err(MergeError::Missing {
+            shards: missing.join(", "),
+        });
     }
     let mut merged = first;
     merged.shard = None;
@@ -786,6 +856,10 @@ mod tests {
     #[test]
     fn shards_parse() {
         assert_eq!(Shard::parse("1/4"), Ok(Shard { index: 1, count: 4 }));
+        assert_eq!(
+            Shard::parse("4/4").unwrap_err().to_string(),
+            "expected a shard as i/n with 0 ≤ i < n (e.g. 0/4), found \"4/4\""
+        );
         assert!(Shard::parse("4/4").is_err());
         assert!(Shard::parse("x").is_err());
     }
