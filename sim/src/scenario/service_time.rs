@@ -132,6 +132,7 @@ fn read_durations(path: &Path, column: &str, scale: f64) -> Result<Vec<SimTime>,
             return Err(DataFileError {
                 file: path.display().to_string(),
                 line: Some(line),
+                column: None,
                 message: format!("{column}: expected a duration ≥ 0, found {v}"),
             });
         }
@@ -141,6 +142,7 @@ fn read_durations(path: &Path, column: &str, scale: f64) -> Result<Vec<SimTime>,
         return Err(DataFileError {
             file: path.display().to_string(),
             line: None,
+            column: None,
             message: "no rows".into(),
         });
     }
