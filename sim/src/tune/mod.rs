@@ -17,6 +17,8 @@
 //! Scale-out: `--shard i/n` evaluates candidates with `id % n == i` (grid only) and [`merge`]
 //! combines shard reports into exactly the report of an unsharded run.
 
+pub mod cortex;
+mod merge;
 pub mod space;
 
 use std::collections::BTreeMap;
@@ -31,6 +33,7 @@ use toml_edit::DocumentMut;
 use crate::scenario::schema::SloSpec;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::SimError;
+pub use merge::{merge, MergeError};
 pub use space::{Parameter, ParameterError, SpaceError};
 
 /// Schema tag of tune reports.
@@ -102,9 +105,6 @@ pub enum CandidateError {
     /// The scenario text does not parse as TOML.
     #[error("{0}")]
     Toml(#[from] toml_edit::TomlError),
-    /// The tuned scenario text does not parse (reading it back for the Cortex snippets).
-    #[error("{0}")]
-    TomlValue(#[from] toml::de::Error),
     /// An override cannot be applied.
     #[error(transparent)]
     Space(#[from] SpaceError),
@@ -114,51 +114,6 @@ pub enum CandidateError {
     /// The simulation failed.
     #[error(transparent)]
     Run(#[from] SimError),
-}
-
-/// Why shard reports cannot be merged into one; `input` counts the reports from 1, in the order
-/// given.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MergeError {
-    /// No reports.
-    #[error("nothing to merge")]
-    Empty,
-    /// Not a tune report of this version.
-    #[error("input {input}: schema \"{schema}\", expected \"{SCHEMA}\"")]
-    Schema {
-        /// Which report.
-        input: usize,
-        /// Its schema tag.
-        schema: String,
-    },
-    /// A report of another sweep.
-    #[error("input {input}: not a shard of the same sweep (scenario, seeds or space differ)")]
-    OtherSweep {
-        /// Which report.
-        input: usize,
-    },
-    /// An unsharded report.
-    #[error("input {input}: not a shard report (no \"shard\")")]
-    NotAShard {
-        /// Which report.
-        input: usize,
-    },
-    /// The same shard twice, or shards of different splits.
-    #[error("input {input}: shard {index}/{count} duplicated or from a different split")]
-    DuplicateShard {
-        /// Which report.
-        input: usize,
-        /// Its shard index.
-        index: u32,
-        /// Its shard count.
-        count: u32,
-    },
-    /// Shards not given.
-    #[error("missing shards: {shards}")]
-    Missing {
-        /// The missing shards as `i/n`, comma-separated.
-        shards: String,
-    },
 }
 
 /// One objective of one API of one candidate, across seeds.
@@ -718,7 +673,7 @@ pub fn finalize(report: &mut TuneReport) {
             params: c.params.clone(),
             cost_usd_mean: c.cost_usd_mean,
             scenario_fragment: fragment(&c.params).ok()?,
-            cortex_yaml: cortex_yaml(&tuned_scenario).ok()?,
+            cortex_yaml: cortex::yaml(&tuned_scenario).ok()?,
             tuned_scenario,
         })
     });
@@ -741,105 +696,6 @@ fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, Cand
     let mut doc: DocumentMut = skeleton.parse()?;
     space::apply(&mut doc, params)?;
     Ok(doc.to_string())
-}
-
-/// Cortex `RealtimeAPI` snippets for every API of a scenario.
-fn cortex_yaml(scenario_text: &str) -> Result<String, CandidateError> {
-    let value: toml::Table = toml::from_str(scenario_text)?;
-    let mut out = String::new();
-    let apis = value
-        .get("apis")
-        .and_then(toml::Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for api in apis {
-        let Some(api) = api.as_table() else { continue };
-        let name = api
-            .get("name")
-            .and_then(toml::Value::as_str)
-            .unwrap_or("api");
-        out.push_str(&format!("- name: {name}\n  kind: RealtimeAPI\n"));
-        for (section, skip) in [
-            ("pod", &[][..]),
-            ("compute", &["mem_per_process"][..]),
-            ("autoscaling", &["policy", "overprovisioning"][..]),
-        ] {
-            let Some(table) = api.get(section).and_then(toml::Value::as_table) else {
-                continue;
-            };
-            let entries: Vec<(&String, &toml::Value)> = table
-                .iter()
-                .filter(|(k, _)| !skip.contains(&k.as_str()))
-                .collect();
-            if entries.is_empty() {
-                continue;
-            }
-            out.push_str(&format!("  {section}:\n"));
-            for (k, v) in entries {
-                let rendered = match v {
-                    toml::Value::String(s) => format!("\"{}\"", s.replace('"', "\\\"")),
-                    other => other.to_string(),
-                };
-                out.push_str(&format!("    {k}: {rendered}\n"));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Combine shard reports into the report of the unsharded run.
-pub fn merge(mut shards: Vec<TuneReport>) -> Result<TuneReport, MergeError> {
-    let Some(first) = shards.first().cloned() else {
-        return Err(MergeError::Empty);
-    };
-    let count = first.shard.map_or(1, |s| s.count);
-    let mut seen = vec![false; count as usize];
-    for (i, s) in shards.iter().enumerate() {
-        if s.schema != SCHEMA {
-            return Err(MergeError::Schema {
-                input: i + 1,
-                schema: s.schema.clone(),
-            });
-        }
-        if s.scenario_toml != first.scenario_toml
-            || s.seeds != first.seeds
-            || s.parameters != first.parameters
-            || s.search != first.search
-        {
-            return Err(MergeError::OtherSweep { input: i + 1 });
-        }
-        let Some(shard) = s.shard else {
-            return Err(MergeError::NotAShard { input: i + 1 });
-        };
-        if shard.count != count || seen[shard.index as usize] {
-            return Err(MergeError::DuplicateShard {
-                input: i + 1,
-                index: shard.index,
-                count: shard.count,
-            });
-        }
-        seen[shard.index as usize] = true;
-    }
-    let missing: Vec<String> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !**s)
-        .map(|(i, _)| format!("{i}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(MergeError::Missing {
-            shards: missing.join(", "),
-        });
-    }
-    let mut merged = first;
-    merged.shard = None;
-    merged.interrupted = shards.iter().any(|s| s.interrupted);
-    merged.candidates = shards
-        .iter_mut()
-        .flat_map(|s| s.candidates.drain(..))
-        .collect();
-    finalize(&mut merged);
-    Ok(merged)
 }
 
 #[cfg(test)]
@@ -887,13 +743,13 @@ mod tests {
         let f = fragment(&params).expect("fragment");
         assert!(f.contains("[[apis]]\nname = \"clf\""), "{f}");
         assert!(f.contains("min_replicas = 2"), "{f}");
-        let yaml = cortex_yaml(
+        let yaml = cortex::yaml(
             "[[apis]]\nname = \"clf\"\n[apis.pod]\nthreads_per_process = 4\n[apis.compute]\ncpu = \"1\"\n[apis.autoscaling]\npolicy = \"cortex\"\nmin_replicas = 2\n",
         )
         .expect("yaml");
         assert_eq!(
             yaml,
-            "- name: clf\n  kind: RealtimeAPI\n  pod:\n    threads_per_process: 4\n  compute:\n    cpu: \"1\"\n  autoscaling:\n    min_replicas: 2\n"
+            "- name: clf\n  kind: RealtimeAPI\n  pod:\n    threads_per_process: 4\n  compute:\n    cpu: '1'\n  autoscaling:\n    min_replicas: 2\n"
         );
     }
 }
