@@ -37,6 +37,23 @@ impl ScaleEvent {
     }
 }
 
+/// Why a simulation's results cannot be compared with a real run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FidelityError {
+    /// Replica timelines are compared per second.
+    #[error("the timeline step is {step_s} s; comparing replica timelines needs 1 s")]
+    TimelineStep {
+        /// The results' timeline step, seconds.
+        step_s: f64,
+    },
+    /// The API's ready-replica series is missing.
+    #[error("the timeline has no {key:?} series")]
+    NoSeries {
+        /// The series key (`replicas_ready/<api>`).
+        key: String,
+    },
+}
+
 impl Observed {
     /// What a simulation measured for `api`; the timeline must have a 1 s step (the replica
     /// series is read per second).
@@ -44,18 +61,17 @@ impl Observed {
         api: &ApiResults,
         timeline: &Timeline,
         events: &[Event],
-    ) -> Result<Observed, String> {
+    ) -> Result<Observed, FidelityError> {
         if (timeline.step_s - 1.0).abs() > 1e-9 {
-            return Err(format!(
-                "the timeline step is {} s; comparing replica timelines needs 1 s",
-                timeline.step_s
-            ));
+            return Err(FidelityError::TimelineStep {
+                step_s: timeline.step_s,
+            });
         }
         let key = format!("replicas_ready/{}", api.name);
         let series = timeline
             .series
             .get(&key)
-            .ok_or_else(|| format!("the timeline has no {key:?} series"))?;
+            .ok_or_else(|| FidelityError::NoSeries { key: key.clone() })?;
         // Sample k of the timeline covers (t_s[k] - 1, t_s[k]]: its value is the state at t_s[k].
         let mut replicas = vec![series.first().copied().flatten().unwrap_or(0.0)];
         for (t, v) in timeline.t_s.iter().zip(series) {

@@ -86,10 +86,52 @@ fn uses_80gb_names(accelerator: &str) -> Option<bool> {
     }
 }
 
+/// Why a MIG profile name or partition was refused; the message is shown to the user under the
+/// scenario field that named it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MigError {
+    /// The GPU has no MIG (only A100 and H100 do).
+    #[error("{accelerator} does not support MIG (A100 and H100 do)")]
+    Unsupported {
+        /// The GPU model.
+        accelerator: String,
+    },
+    /// No profile of that name on this GPU.
+    #[error("no MIG profile \"{name}\" on {accelerator}; expected one of {expected}")]
+    UnknownProfile {
+        /// The name asked for.
+        name: String,
+        /// The GPU model.
+        accelerator: String,
+        /// The valid names, comma-separated.
+        expected: String,
+    },
+    /// The instances need more than the GPU's 7 compute slices.
+    #[error("uses {compute} compute slices; a GPU has 7")]
+    TooMuchCompute {
+        /// Compute slices asked for.
+        compute: u32,
+    },
+    /// More instances of one profile than fit on a GPU.
+    #[error("{count} × {profile} but at most {max} fit on one GPU")]
+    TooManyOfProfile {
+        /// Instances asked for.
+        count: u32,
+        /// The profile (A100 40GB name).
+        profile: &'static str,
+        /// The most one GPU holds.
+        max: u32,
+    },
+    /// The memory slices overlap whatever the starts.
+    #[error("the instances' memory slices cannot be placed without overlapping")]
+    Overlap,
+}
+
 /// The profile kind of `name` on `accelerator`, or an error listing the valid names.
-pub fn kind(accelerator: &str, name: &str) -> Result<usize, String> {
-    let big = uses_80gb_names(accelerator)
-        .ok_or_else(|| format!("{accelerator} does not support MIG (A100 and H100 do)"))?;
+pub fn kind(accelerator: &str, name: &str) -> Result<usize, MigError> {
+    let big = uses_80gb_names(accelerator).ok_or_else(|| MigError::Unsupported {
+        accelerator: accelerator.to_string(),
+    })?;
     TABLE
         .iter()
         .position(|k| (if big { k.name_80gb } else { k.name_40gb }) == name)
@@ -98,10 +140,11 @@ pub fn kind(accelerator: &str, name: &str) -> Result<usize, String> {
                 .iter()
                 .map(|k| if big { k.name_80gb } else { k.name_40gb })
                 .collect();
-            format!(
-                "no MIG profile \"{name}\" on {accelerator}; expected one of {}",
-                names.join(", ")
-            )
+            MigError::UnknownProfile {
+                name: name.to_string(),
+                accelerator: accelerator.to_string(),
+                expected: names.join(", "),
+            }
         })
 }
 
@@ -112,18 +155,19 @@ pub fn compute_fraction(kind: usize) -> f64 {
 }
 
 /// Check that one GPU can be partitioned into these profile kinds.
-pub fn validate_partition(kinds: &[usize]) -> Result<(), String> {
+pub fn validate_partition(kinds: &[usize]) -> Result<(), MigError> {
     let compute: u32 = kinds.iter().map(|k| TABLE[*k].compute).sum();
     if compute > 7 {
-        return Err(format!("uses {compute} compute slices; a GPU has 7"));
+        return Err(MigError::TooMuchCompute { compute });
     }
     for (k, kind) in TABLE.iter().enumerate() {
         let n = kinds.iter().filter(|x| **x == k).count() as u32;
         if n > kind.max_per_gpu {
-            return Err(format!(
-                "{n} × {} but at most {} fit on one GPU",
-                kind.name_40gb, kind.max_per_gpu
-            ));
+            return Err(MigError::TooManyOfProfile {
+                count: n,
+                profile: kind.name_40gb,
+                max: kind.max_per_gpu,
+            });
         }
     }
     // Place the largest instances first; backtrack over allowed starts.
@@ -146,7 +190,7 @@ pub fn validate_partition(kinds: &[usize]) -> Result<(), String> {
     if place(&order, 0) {
         Ok(())
     } else {
-        Err("the instances' memory slices cannot be placed without overlapping".into())
+        Err(MigError::Overlap)
     }
 }
 
@@ -182,9 +226,11 @@ mod tests {
         assert_eq!(kind("H100 80GB", "3g.40gb"), Ok(4));
         assert!(kind("A100 40GB", "3g.40gb")
             .unwrap_err()
+            .to_string()
             .contains("expected one of"));
         assert!(kind("T4 16GB", "1g.5gb")
             .unwrap_err()
+            .to_string()
             .contains("does not support MIG"));
         assert!((compute_fraction(4) - 3.0 / 7.0).abs() < 1e-12);
     }

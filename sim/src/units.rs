@@ -6,6 +6,24 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::time::SimTime;
 
+/// A duration the user wrote that is not one; the message says what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a duration like \"250ms\", \"90s\", \"5m\" or \"2h\", found \"{text}\"")]
+pub struct DurationError {
+    /// What was written.
+    pub text: String,
+}
+
+/// A Kubernetes quantity the user wrote that is not one; the message says what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "expected a Kubernetes quantity like \"500m\", \"2\", \"512Mi\" or \"2Gi\", found \"{text}\""
+)]
+pub struct QuantityError {
+    /// What was written.
+    pub text: String,
+}
+
 /// A duration written as a string with a unit, e.g. `"250ms"`, `"90s"`, `"5m"`, `"1h30m"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct DurationSpec(pub SimTime);
@@ -17,13 +35,13 @@ impl DurationSpec {
     }
 
     /// Parse the user's notation.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, DurationError> {
         let trimmed = text.trim();
         match humantime::parse_duration(trimmed) {
             Ok(d) => Ok(DurationSpec(SimTime::from(d))),
-            Err(_) => Err(format!(
-                "expected a duration like \"250ms\", \"90s\", \"5m\" or \"2h\", found \"{text}\""
-            )),
+            Err(_) => Err(DurationError {
+                text: text.to_string(),
+            }),
         }
     }
 }
@@ -82,7 +100,7 @@ impl Default for Quantity {
 
 impl Quantity {
     /// Parse Kubernetes quantity notation.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, QuantityError> {
         let t = text.trim();
         let split = t
             .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
@@ -107,9 +125,9 @@ impl Quantity {
                 text: t.to_string(),
                 value: n * multiplier,
             }),
-            _ => Err(format!(
-                "expected a Kubernetes quantity like \"500m\", \"2\", \"512Mi\" or \"2Gi\", found \"{text}\""
-            )),
+            _ => Err(QuantityError {
+                text: text.to_string(),
+            }),
         }
     }
 

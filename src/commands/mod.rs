@@ -78,7 +78,7 @@ pub(crate) async fn terminated() {
 }
 
 /// Parse a duration flag (`250ms`, `90s`, `5m`) with the scenario's syntax.
-pub(crate) fn duration_arg(text: &str) -> Result<Duration, String> {
+pub(crate) fn duration_arg(text: &str) -> Result<Duration, sim::units::DurationError> {
     sim::units::DurationSpec::parse(text).map(|d| d.0.as_duration())
 }
 

@@ -177,7 +177,7 @@ fn run_merge(args: MergeArgs) -> Result<(), Failure> {
         })?;
         shards.push(report);
     }
-    let merged = merge(shards).map_err(Failure::BadInput)?;
+    let merged = merge(shards).map_err(|e| Failure::BadInput(e.to_string()))?;
     write_json(&args.out, &merged)?;
     print!("{}", summary(&merged, args.top));
     println!("merged report written to {}", args.out.display());

@@ -19,17 +19,17 @@ fn deploy(path: &str) -> String {
     .expect("manifest exists")
 }
 
-fn docs(text: &str) -> Vec<serde_yaml::Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|d| serde_yaml::Value::deserialize(d).expect("valid YAML"))
+fn docs(text: &str) -> Vec<serde_yaml_ng::Value> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|d| serde_yaml_ng::Value::deserialize(d).expect("valid YAML"))
         .filter(|v| !v.is_null())
         .collect()
 }
 
-fn of_kind<T: serde::de::DeserializeOwned>(docs: &[serde_yaml::Value], kind: &str) -> Vec<T> {
+fn of_kind<T: serde::de::DeserializeOwned>(docs: &[serde_yaml_ng::Value], kind: &str) -> Vec<T> {
     docs.iter()
         .filter(|d| d["kind"].as_str() == Some(kind))
-        .map(|d| serde_yaml::from_value(d.clone()).unwrap_or_else(|e| panic!("{kind}: {e}")))
+        .map(|d| serde_yaml_ng::from_value(d.clone()).unwrap_or_else(|e| panic!("{kind}: {e}")))
         .collect()
 }
 
@@ -133,7 +133,7 @@ fn plain_manifests_parse_and_rbac_is_least_privilege() {
 
 /// Just enough of Helm's templating for these templates: `.Release.*`, `.Values.a.b`, and the
 /// `indent`/`sha256sum` pipes.
-fn render(template: &str, values: &serde_yaml::Value) -> String {
+fn render(template: &str, values: &serde_yaml_ng::Value) -> String {
     let mut out = String::new();
     let mut rest = template;
     while let Some(at) = rest.find("{{") {
@@ -151,8 +151,8 @@ fn render(template: &str, values: &serde_yaml::Value) -> String {
                     cur = &cur[k];
                 }
                 match cur {
-                    serde_yaml::Value::String(s) => s.clone(),
-                    serde_yaml::Value::Number(n) => n.to_string(),
+                    serde_yaml_ng::Value::String(s) => s.clone(),
+                    serde_yaml_ng::Value::Number(n) => n.to_string(),
                     other => panic!("unsupported value {v}: {other:?}"),
                 }
             }
@@ -181,12 +181,12 @@ fn render(template: &str, values: &serde_yaml::Value) -> String {
 
 #[test]
 fn helm_chart_renders_to_the_same_least_privilege_objects() {
-    let chart: serde_yaml::Value =
-        serde_yaml::from_str(&deploy("helm/simctl-autoscaler/Chart.yaml")).expect("Chart.yaml");
+    let chart: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&deploy("helm/simctl-autoscaler/Chart.yaml")).expect("Chart.yaml");
     assert_eq!(chart["apiVersion"], "v2");
     assert_eq!(chart["name"], "simctl-autoscaler");
-    let values: serde_yaml::Value =
-        serde_yaml::from_str(&deploy("helm/simctl-autoscaler/values.yaml")).expect("values.yaml");
+    let values: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&deploy("helm/simctl-autoscaler/values.yaml")).expect("values.yaml");
     check_scenario(values["scenario"].as_str().expect("scenario"));
     let t = |name: &str| {
         docs(&render(

@@ -275,8 +275,7 @@ pub(crate) fn parse(
     };
     let overprovisioning = match table.remove("overprovisioning") {
         None => Overprovisioning::None,
-        Some(value) => parse_overprovisioning(&value)
-            .map_err(|m| FieldError::new(format!("{path}.overprovisioning"), m))?,
+        Some(value) => parse_overprovisioning(&value, &format!("{path}.overprovisioning"))?,
     };
     let invalid = |m: String| {
         let (field, message) = m.split_once(": ").unwrap_or(("", m.as_str()));
@@ -476,20 +475,22 @@ pub(crate) fn parse(
     })
 }
 
-fn parse_overprovisioning(value: &toml::Value) -> Result<Overprovisioning, String> {
+/// `overprovisioning = 2` or `"25%"`; anything else is an error at `path`.
+fn parse_overprovisioning(value: &toml::Value, path: &str) -> Result<Overprovisioning, FieldError> {
     let expected = "expected a replica count (e.g. 2) or a percentage (e.g. \"25%\")";
+    let invalid = |found: String| FieldError::new(path, format!("{expected}, found {found}"));
     match value {
         toml::Value::Integer(n) => u32::try_from(*n)
             .map(Overprovisioning::Replicas)
-            .map_err(|_| format!("{expected}, found {n}")),
+            .map_err(|_| invalid(n.to_string())),
         toml::Value::String(s) => {
             let number = s.trim().strip_suffix('%').map(str::trim);
             match number.and_then(|n| n.parse::<f64>().ok()) {
                 Some(p) if p.is_finite() && p >= 0.0 => Ok(Overprovisioning::Fraction(p / 100.0)),
-                _ => Err(format!("{expected}, found \"{s}\"")),
+                _ => Err(invalid(format!("\"{s}\""))),
             }
         }
-        other => Err(format!("{expected}, found {}", other.type_str())),
+        other => Err(invalid(other.type_str().to_string())),
     }
 }
 
@@ -499,7 +500,7 @@ mod tests {
 
     #[test]
     fn overprovisioning_as_count_or_percentage() {
-        let p = |v: toml::Value| parse_overprovisioning(&v);
+        let p = |v: toml::Value| parse_overprovisioning(&v, "o");
         assert_eq!(
             p(toml::Value::Integer(2)),
             Ok(Overprovisioning::Replicas(2))

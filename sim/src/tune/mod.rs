@@ -17,6 +17,8 @@
 //! Scale-out: `--shard i/n` evaluates candidates with `id % n == i` (grid only) and [`merge`]
 //! combines shard reports into exactly the report of an unsharded run.
 
+pub mod cortex;
+mod merge;
 pub mod space;
 
 use std::collections::BTreeMap;
@@ -29,8 +31,10 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 use toml_edit::DocumentMut;
 
 use crate::scenario::schema::SloSpec;
-use crate::scenario::Scenario;
-pub use space::Parameter;
+use crate::scenario::{Scenario, ScenarioError};
+use crate::SimError;
+pub use merge::{merge, MergeError};
+pub use space::{Parameter, ParameterError, SpaceError};
 
 /// Schema tag of tune reports.
 pub const SCHEMA: &str = "simctl.tune/v1";
@@ -54,10 +58,20 @@ pub struct Shard {
     pub count: u32,
 }
 
+/// A `--shard` argument that is not `i/n` with `0 ≤ i < n`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected a shard as i/n with 0 ≤ i < n (e.g. 0/4), found \"{text}\"")]
+pub struct ShardError {
+    /// What was written.
+    pub text: String,
+}
+
 impl Shard {
     /// Parse `i/n`.
-    pub fn parse(text: &str) -> Result<Shard, String> {
-        let bad = || format!("expected a shard as i/n with 0 ≤ i < n (e.g. 0/4), found \"{text}\"");
+    pub fn parse(text: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError {
+            text: text.to_string(),
+        };
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
         let index: u32 = i.trim().parse().map_err(|_| bad())?;
         let count: u32 = n.trim().parse().map_err(|_| bad())?;
@@ -83,6 +97,24 @@ pub struct TuneOptions {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TuneError(pub String);
+
+/// Why one candidate could not be built, run or rendered. Not fatal to the sweep: the message is
+/// recorded in the candidate's result (`error`) for the user to read.
+#[derive(Debug, thiserror::Error)]
+pub enum CandidateError {
+    /// The scenario text does not parse as TOML.
+    #[error("{0}")]
+    Toml(#[from] toml_edit::TomlError),
+    /// An override cannot be applied.
+    #[error(transparent)]
+    Space(#[from] SpaceError),
+    /// The candidate is not a valid scenario.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The simulation failed.
+    #[error(transparent)]
+    Run(#[from] SimError),
+}
 
 /// One objective of one API of one candidate, across seeds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -309,11 +341,10 @@ impl Tuner {
         }
     }
 
-    fn candidate_scenario(&self, id: u64) -> Result<Scenario, String> {
+    fn candidate_scenario(&self, id: u64) -> Result<Scenario, CandidateError> {
         let overrides = space::candidate_params(&self.params, id);
         let text = tuned_text(&self.text, &overrides)?;
-        let mut scenario =
-            Scenario::parse(&text, &self.file_name, &self.base_dir).map_err(|e| e.to_string())?;
+        let mut scenario = Scenario::parse(&text, &self.file_name, &self.base_dir)?;
         if let Some(slo) = &self.slo {
             for api in &mut scenario.apis {
                 api.slo = slo.clone();
@@ -322,11 +353,11 @@ impl Tuner {
         Ok(scenario)
     }
 
-    fn evaluate(&self, scenario: &Scenario, seed: u64) -> Result<SeedOutcome, String> {
+    fn evaluate(&self, scenario: &Scenario, seed: u64) -> Result<SeedOutcome, CandidateError> {
         let mut scenario = scenario.clone();
         scenario.seed = seed;
         scenario.file.seed = seed;
-        let results = crate::run(&scenario).map_err(|e| e.to_string())?;
+        let results = crate::run(&scenario)?;
         let duration = results.simulated_s().max(1e-9);
         Ok(SeedOutcome {
             cost_usd: results.cost_usd_total,
@@ -354,7 +385,7 @@ impl Tuner {
         let done = AtomicU64::new(0);
         let ids = self.own_ids();
         // Scenarios are built once per candidate; invalid ones are recorded with their error.
-        let built: Vec<(u64, Result<Scenario, String>)> = ids
+        let built: Vec<(u64, Result<Scenario, CandidateError>)> = ids
             .par_iter()
             .map(|&id| (id, self.candidate_scenario(id)))
             .collect();
@@ -365,7 +396,7 @@ impl Tuner {
             match s {
                 Ok(_) => alive.push(*id),
                 Err(e) => {
-                    errors.insert(*id, e.clone());
+                    errors.insert(*id, e.to_string());
                 }
             }
         }
@@ -389,7 +420,7 @@ impl Tuner {
                     (have..budget).map(move |k| (id, k))
                 })
                 .collect();
-            let results: Vec<(u64, Option<Result<SeedOutcome, String>>)> = jobs
+            let results: Vec<(u64, Option<Result<SeedOutcome, CandidateError>>)> = jobs
                 .par_iter()
                 .map(|&(id, k)| {
                     if cancel.load(Ordering::SeqCst) {
@@ -405,7 +436,7 @@ impl Tuner {
                     None => interrupted = true,
                     Some(Ok(o)) => outcomes.entry(id).or_default().push(o),
                     Some(Err(e)) => {
-                        errors.insert(id, e);
+                        errors.insert(id, e.to_string());
                     }
                 }
             }
@@ -596,8 +627,8 @@ fn confidence_interval(values: &[f64]) -> Option<[f64; 2]> {
 fn tuned_text(
     text: &str,
     overrides: &BTreeMap<String, serde_json::Value>,
-) -> Result<String, String> {
-    let mut doc: DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
+) -> Result<String, CandidateError> {
+    let mut doc: DocumentMut = text.parse()?;
     doc.as_table_mut().remove("tune");
     space::apply(&mut doc, overrides)?;
     Ok(doc.to_string())
@@ -642,14 +673,14 @@ pub fn finalize(report: &mut TuneReport) {
             params: c.params.clone(),
             cost_usd_mean: c.cost_usd_mean,
             scenario_fragment: fragment(&c.params).ok()?,
-            cortex_yaml: cortex_yaml(&tuned_scenario).ok()?,
+            cortex_yaml: cortex::yaml(&tuned_scenario).ok()?,
             tuned_scenario,
         })
     });
 }
 
 /// Only the overridden settings, as a scenario fragment with named `[[apis]]` / `[[node_groups]]`.
-fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, String> {
+fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, CandidateError> {
     let mut skeleton = String::new();
     for key in ["node_groups", "apis"] {
         let mut names: Vec<&str> = params
@@ -662,114 +693,9 @@ fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, Stri
             skeleton.push_str(&format!("[[{key}]]\nname = \"{name}\"\n\n"));
         }
     }
-    let mut doc: DocumentMut = skeleton.parse().map_err(|e| format!("{e}"))?;
+    let mut doc: DocumentMut = skeleton.parse()?;
     space::apply(&mut doc, params)?;
     Ok(doc.to_string())
-}
-
-/// Cortex `RealtimeAPI` snippets for every API of a scenario.
-fn cortex_yaml(scenario_text: &str) -> Result<String, String> {
-    let value: toml::Table = toml::from_str(scenario_text).map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    let apis = value
-        .get("apis")
-        .and_then(toml::Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for api in apis {
-        let Some(api) = api.as_table() else { continue };
-        let name = api
-            .get("name")
-            .and_then(toml::Value::as_str)
-            .unwrap_or("api");
-        out.push_str(&format!("- name: {name}\n  kind: RealtimeAPI\n"));
-        for (section, skip) in [
-            ("pod", &[][..]),
-            ("compute", &["mem_per_process"][..]),
-            ("autoscaling", &["policy", "overprovisioning"][..]),
-        ] {
-            let Some(table) = api.get(section).and_then(toml::Value::as_table) else {
-                continue;
-            };
-            let entries: Vec<(&String, &toml::Value)> = table
-                .iter()
-                .filter(|(k, _)| !skip.contains(&k.as_str()))
-                .collect();
-            if entries.is_empty() {
-                continue;
-            }
-            out.push_str(&format!("  {section}:\n"));
-            for (k, v) in entries {
-                let rendered = match v {
-                    toml::Value::String(s) => format!("\"{}\"", s.replace('"', "\\\"")),
-                    other => other.to_string(),
-                };
-                out.push_str(&format!("    {k}: {rendered}\n"));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Combine shard reports into the report of the unsharded run.
-pub fn merge(mut shards: Vec<TuneReport>) -> Result<TuneReport, String> {
-    let Some(first) = shards.first().cloned() else {
-        return Err("nothing to merge".into());
-    };
-    let count = first.shard.map_or(1, |s| s.count);
-    let mut seen = vec![false; count as usize];
-    for (i, s) in shards.iter().enumerate() {
-        if s.schema != SCHEMA {
-            return Err(format!(
-                "input {}: schema \"{}\", expected \"{SCHEMA}\"",
-                i + 1,
-                s.schema
-            ));
-        }
-        if s.scenario_toml != first.scenario_toml
-            || s.seeds != first.seeds
-            || s.parameters != first.parameters
-            || s.search != first.search
-        {
-            return Err(format!(
-                "input {}: not a shard of the same sweep (scenario, seeds or space differ)",
-                i + 1
-            ));
-        }
-        let Some(shard) = s.shard else {
-            return Err(format!(
-                "input {}: not a shard report (no \"shard\")",
-                i + 1
-            ));
-        };
-        if shard.count != count || seen[shard.index as usize] {
-            return Err(format!(
-                "input {}: shard {}/{} duplicated or from a different split",
-                i + 1,
-                shard.index,
-                shard.count
-            ));
-        }
-        seen[shard.index as usize] = true;
-    }
-    let missing: Vec<String> = seen
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !**s)
-        .map(|(i, _)| format!("{i}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!("missing shards: {}", missing.join(", ")));
-    }
-    let mut merged = first;
-    merged.shard = None;
-    merged.interrupted = shards.iter().any(|s| s.interrupted);
-    merged.candidates = shards
-        .iter_mut()
-        .flat_map(|s| s.candidates.drain(..))
-        .collect();
-    finalize(&mut merged);
-    Ok(merged)
 }
 
 #[cfg(test)]
@@ -786,6 +712,10 @@ mod tests {
     #[test]
     fn shards_parse() {
         assert_eq!(Shard::parse("1/4"), Ok(Shard { index: 1, count: 4 }));
+        assert_eq!(
+            Shard::parse("4/4").unwrap_err().to_string(),
+            "expected a shard as i/n with 0 ≤ i < n (e.g. 0/4), found \"4/4\""
+        );
         assert!(Shard::parse("4/4").is_err());
         assert!(Shard::parse("x").is_err());
     }
@@ -813,13 +743,13 @@ mod tests {
         let f = fragment(&params).expect("fragment");
         assert!(f.contains("[[apis]]\nname = \"clf\""), "{f}");
         assert!(f.contains("min_replicas = 2"), "{f}");
-        let yaml = cortex_yaml(
+        let yaml = cortex::yaml(
             "[[apis]]\nname = \"clf\"\n[apis.pod]\nthreads_per_process = 4\n[apis.compute]\ncpu = \"1\"\n[apis.autoscaling]\npolicy = \"cortex\"\nmin_replicas = 2\n",
         )
         .expect("yaml");
         assert_eq!(
             yaml,
-            "- name: clf\n  kind: RealtimeAPI\n  pod:\n    threads_per_process: 4\n  compute:\n    cpu: \"1\"\n  autoscaling:\n    min_replicas: 2\n"
+            "- name: clf\n  kind: RealtimeAPI\n  pod:\n    threads_per_process: 4\n  compute:\n    cpu: '1'\n  autoscaling:\n    min_replicas: 2\n"
         );
     }
 }

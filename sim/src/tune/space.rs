@@ -9,6 +9,135 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use toml_edit::{DocumentMut, Item, Table, Value};
 
+/// Why `[tune.space]` or a candidate's overrides cannot be used. The messages are the ones the
+/// user sees (`simctl tune` prints them), naming the parameter path at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpaceError {
+    /// One `[tune.space]` entry is wrong, or cannot be applied to the scenario.
+    #[error("tune.space.\"{path}\": {problem}")]
+    Parameter {
+        /// The parameter's dotted path.
+        path: String,
+        /// What is wrong with it.
+        problem: ParameterError,
+    },
+    /// A candidate's value cannot be written into TOML.
+    #[error("{path}: {problem}")]
+    Value {
+        /// The parameter's dotted path.
+        path: String,
+        /// What is wrong with the value.
+        problem: ParameterError,
+    },
+    /// `[tune.space]` lists nothing.
+    #[error("tune.space: expected at least one parameter to search")]
+    Empty,
+}
+
+/// What is wrong with one parameter of the space, its values or its path in the scenario.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParameterError {
+    /// Neither a list nor a range table.
+    #[error("expected a list of values or a range {{ from, to, step }}, found {found}")]
+    NotListOrRange {
+        /// TOML type found.
+        found: &'static str,
+    },
+    /// An empty list.
+    #[error("expected at least one value")]
+    NoValues,
+    /// A list item that is not a scalar.
+    #[error("values must be numbers, strings or booleans, found {found}")]
+    NotScalar {
+        /// TOML type found.
+        found: &'static str,
+    },
+    /// A range key other than from, to, step.
+    #[error("unknown key `{key}` in range, expected from, to, step")]
+    UnknownRangeKey {
+        /// The key.
+        key: String,
+    },
+    /// A range bound or step that is not a number.
+    #[error("`{key}` must be a number, found {found}")]
+    RangeNotNumber {
+        /// `from`, `to` or `step`.
+        key: &'static str,
+        /// TOML type found.
+        found: &'static str,
+    },
+    /// A range without `from` or `to`.
+    #[error("range needs `{key}`")]
+    RangeMissing {
+        /// `from` or `to`.
+        key: &'static str,
+    },
+    /// `to < from`, a step ≤ 0, or a bound that is not finite.
+    #[error("expected from ≤ to and step > 0, found from = {from}, to = {to}, step = {step}")]
+    BadRange {
+        /// First value.
+        from: f64,
+        /// Last value.
+        to: f64,
+        /// Increment.
+        step: f64,
+    },
+    /// A range with too many values to search.
+    #[error("range has {count} values; at most 10,000")]
+    TooManyValues {
+        /// Values the range would give.
+        count: u64,
+    },
+    /// A JSON number TOML cannot hold.
+    #[error("number out of range")]
+    NumberOutOfRange,
+    /// A JSON value TOML cannot hold as a setting.
+    #[error("cannot set {value}")]
+    CannotSet {
+        /// The value, as JSON.
+        value: String,
+    },
+    /// The path goes through `[[apis]]` or `[[node_groups]]` but the scenario has none.
+    #[error("the scenario has no [[{key}]]")]
+    NoArray {
+        /// `apis` or `node_groups`.
+        key: String,
+    },
+    /// No entry of that name (or index).
+    #[error("no entry named \"{name}\" in [[{key}]] (found: {found})")]
+    NoEntryNamed {
+        /// The name in the path.
+        name: String,
+        /// `apis` or `node_groups`.
+        key: String,
+        /// The names there are, comma-separated.
+        found: String,
+    },
+    /// An index past the end.
+    #[error("no entry {position} in [[{key}]]")]
+    NoEntryAt {
+        /// The index.
+        position: usize,
+        /// `apis` or `node_groups`.
+        key: String,
+    },
+    /// A path segment that is a value, not a table.
+    #[error("`{key}` is not a table")]
+    NotATable {
+        /// The segment.
+        key: String,
+    },
+    /// An empty path or one ending in `.`.
+    #[error("empty path")]
+    EmptyPath,
+    /// The path names a table, which a value cannot replace.
+    #[error("`{key}` is a table, not a value")]
+    TableNotValue {
+        /// The last segment.
+        key: String,
+    },
+}
+
 /// One parameter and the values to try.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Parameter {
@@ -19,7 +148,7 @@ pub struct Parameter {
 }
 
 /// Parse `[tune.space]` into parameters, in path order. Errors name the path.
-pub fn parse_space(space: &BTreeMap<String, toml::Value>) -> Result<Vec<Parameter>, String> {
+pub fn parse_space(space: &BTreeMap<String, toml::Value>) -> Result<Vec<Parameter>, SpaceError> {
     let mut out = Vec::new();
     for (path, spec) in space {
         let values = match spec {
@@ -28,16 +157,19 @@ pub fn parse_space(space: &BTreeMap<String, toml::Value>) -> Result<Vec<Paramete
                 .map(toml_to_json)
                 .collect::<Result<Vec<_>, _>>(),
             toml::Value::Table(t) => range_values(t),
-            other => Err(format!(
-                "expected a list of values or a range {{ from, to, step }}, found {}",
-                other.type_str()
-            )),
+            other => Err(ParameterError::NotListOrRange {
+                found: other.type_str(),
+            }),
         }
-        .map_err(|m| format!("tune.space.\"{path}\": {m}"))?;
+        .map_err(|problem| SpaceError::Parameter {
+            path: path.clone(),
+            problem,
+        })?;
         if values.is_empty() {
-            return Err(format!(
-                "tune.space.\"{path}\": expected at least one value"
-            ));
+            return Err(SpaceError::Parameter {
+                path: path.clone(),
+                problem: ParameterError::NoValues,
+            });
         }
         out.push(Parameter {
             path: path.clone(),
@@ -45,54 +177,49 @@ pub fn parse_space(space: &BTreeMap<String, toml::Value>) -> Result<Vec<Paramete
         });
     }
     if out.is_empty() {
-        return Err("tune.space: expected at least one parameter to search".into());
+        return Err(SpaceError::Empty);
     }
     Ok(out)
 }
 
-fn toml_to_json(v: &toml::Value) -> Result<serde_json::Value, String> {
+fn toml_to_json(v: &toml::Value) -> Result<serde_json::Value, ParameterError> {
     Ok(match v {
         toml::Value::Integer(i) => serde_json::Value::from(*i),
         toml::Value::Float(f) => serde_json::Value::from(*f),
         toml::Value::Boolean(b) => serde_json::Value::from(*b),
         toml::Value::String(s) => serde_json::Value::from(s.clone()),
         other => {
-            return Err(format!(
-                "values must be numbers, strings or booleans, found {}",
-                other.type_str()
-            ))
+            return Err(ParameterError::NotScalar {
+                found: other.type_str(),
+            })
         }
     })
 }
 
-fn range_values(t: &toml::Table) -> Result<Vec<serde_json::Value>, String> {
+fn range_values(t: &toml::Table) -> Result<Vec<serde_json::Value>, ParameterError> {
     for key in t.keys() {
         if !["from", "to", "step"].contains(&key.as_str()) {
-            return Err(format!(
-                "unknown key `{key}` in range, expected from, to, step"
-            ));
+            return Err(ParameterError::UnknownRangeKey { key: key.clone() });
         }
     }
-    let number = |k: &str| match t.get(k) {
+    let number = |k: &'static str| match t.get(k) {
         Some(toml::Value::Integer(i)) => Ok(Some((*i as f64, true))),
         Some(toml::Value::Float(f)) => Ok(Some((*f, false))),
-        Some(other) => Err(format!(
-            "`{k}` must be a number, found {}",
-            other.type_str()
-        )),
+        Some(other) => Err(ParameterError::RangeNotNumber {
+            key: k,
+            found: other.type_str(),
+        }),
         None => Ok(None),
     };
-    let (from, from_int) = number("from")?.ok_or("range needs `from`")?;
-    let (to, to_int) = number("to")?.ok_or("range needs `to`")?;
+    let (from, from_int) = number("from")?.ok_or(ParameterError::RangeMissing { key: "from" })?;
+    let (to, to_int) = number("to")?.ok_or(ParameterError::RangeMissing { key: "to" })?;
     let (step, step_int) = number("step")?.unwrap_or((1.0, true));
     if step.is_nan() || step <= 0.0 || !from.is_finite() || !to.is_finite() || to < from {
-        return Err(format!(
-            "expected from ≤ to and step > 0, found from = {from}, to = {to}, step = {step}"
-        ));
+        return Err(ParameterError::BadRange { from, to, step });
     }
     let count = ((to - from) / step + 1e-9).floor() as u64 + 1;
     if count > 10_000 {
-        return Err(format!("range has {count} values; at most 10,000"));
+        return Err(ParameterError::TooManyValues { count });
     }
     let integers = from_int && to_int && step_int;
     Ok((0..count)
@@ -135,15 +262,19 @@ pub fn candidate_params(params: &[Parameter], id: u64) -> BTreeMap<String, serde
         .collect()
 }
 
-fn json_to_value(v: &serde_json::Value) -> Result<Value, String> {
+fn json_to_value(v: &serde_json::Value) -> Result<Value, ParameterError> {
     Ok(match v {
         serde_json::Value::Bool(b) => Value::from(*b),
         serde_json::Value::String(s) => Value::from(s.as_str()),
         serde_json::Value::Number(n) => match n.as_i64() {
             Some(i) => Value::from(i),
-            None => Value::from(n.as_f64().ok_or("number out of range")?),
+            None => Value::from(n.as_f64().ok_or(ParameterError::NumberOutOfRange)?),
         },
-        other => return Err(format!("cannot set {other}")),
+        other => {
+            return Err(ParameterError::CannotSet {
+                value: other.to_string(),
+            })
+        }
     })
 }
 
@@ -152,16 +283,21 @@ fn json_to_value(v: &serde_json::Value) -> Result<Value, String> {
 pub fn apply(
     doc: &mut DocumentMut,
     overrides: &BTreeMap<String, serde_json::Value>,
-) -> Result<(), String> {
+) -> Result<(), SpaceError> {
     for (path, value) in overrides {
-        let value = json_to_value(value).map_err(|m| format!("{path}: {m}"))?;
-        set_path(doc.as_table_mut(), path, value)
-            .map_err(|m| format!("tune.space.\"{path}\": {m}"))?;
+        let value = json_to_value(value).map_err(|problem| SpaceError::Value {
+            path: path.clone(),
+            problem,
+        })?;
+        set_path(doc.as_table_mut(), path, value).map_err(|problem| SpaceError::Parameter {
+            path: path.clone(),
+            problem,
+        })?;
     }
     Ok(())
 }
 
-fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), String> {
+fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), ParameterError> {
     let segments: Vec<&str> = path.split('.').collect();
     let mut table = root;
     let mut i = 0;
@@ -170,7 +306,7 @@ fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), String> {
         if (key == "apis" || key == "node_groups") && i + 2 < segments.len() {
             let name = segments[i + 1];
             let Some(Item::ArrayOfTables(array)) = table.get_mut(key) else {
-                return Err(format!("the scenario has no [[{key}]]"));
+                return Err(ParameterError::NoArray { key: key.into() });
             };
             let position = array
                 .iter()
@@ -181,14 +317,18 @@ fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), String> {
                     .iter()
                     .filter_map(|t| t.get("name").and_then(Item::as_str))
                     .collect();
-                return Err(format!(
-                    "no entry named \"{name}\" in [[{key}]] (found: {})",
-                    names.join(", ")
-                ));
+                return Err(ParameterError::NoEntryNamed {
+                    name: name.into(),
+                    key: key.into(),
+                    found: names.join(", "),
+                });
             };
             table = array
                 .get_mut(position)
-                .ok_or_else(|| format!("no entry {position} in [[{key}]]"))?;
+                .ok_or_else(|| ParameterError::NoEntryAt {
+                    position,
+                    key: key.into(),
+                })?;
             i += 2;
             continue;
         }
@@ -202,12 +342,12 @@ fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), String> {
         }
         table = entry
             .as_table_mut()
-            .ok_or_else(|| format!("`{key}` is not a table"))?;
+            .ok_or_else(|| ParameterError::NotATable { key: key.into() })?;
         i += 1;
     }
     let last = segments.last().copied().unwrap_or_default();
     if last.is_empty() {
-        return Err("empty path".into());
+        return Err(ParameterError::EmptyPath);
     }
     match table.get_mut(last) {
         Some(item) if item.is_value() => {
@@ -219,7 +359,7 @@ fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), String> {
             }
             *item = Item::Value(value);
         }
-        Some(_) => return Err(format!("`{last}` is a table, not a value")),
+        Some(_) => return Err(ParameterError::TableNotValue { key: last.into() }),
         None => {
             table.insert(last, Item::Value(value));
         }
@@ -282,6 +422,6 @@ mod tests {
             serde_json::json!(1),
         )]);
         let err = apply(&mut doc, &missing).unwrap_err();
-        assert!(err.contains("no entry named \"z\""), "{err}");
+        assert!(err.to_string().contains("no entry named \"z\""), "{err}");
     }
 }

@@ -9,17 +9,17 @@
 //! except the Prometheus formats, whose files are a single document (JSON) or parsed whole by
 //! `prometheus-parse`; both are per-interval aggregates and small.
 
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use chrono::TimeZone;
 use rand::Rng;
 use rand_distr::{Distribution, Poisson};
 
 use crate::rng::Stream;
-use crate::traffic::DataFileError;
+
+mod prometheus;
 
 /// One recorded request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,6 +106,24 @@ impl Default for FormatOptions {
     }
 }
 
+/// A malformed trace or data file, found while streaming it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "{file}{}{}: {message}",
+    line.map(|l| format!(":{l}")).unwrap_or_default(),
+    column.map(|c| format!(":{c}")).unwrap_or_default()
+)]
+pub struct DataFileError {
+    /// The file.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// 1-based column, when known (documents such as Prometheus JSON).
+    pub column: Option<u64>,
+    /// What was wrong.
+    pub message: String,
+}
+
 /// A streamed source of recorded requests.
 pub trait RecordedArrivals: Send {
     /// The next request, `None` at the end.
@@ -116,6 +134,7 @@ fn error(file: &str, line: Option<u64>, message: impl Into<String>) -> DataFileE
     DataFileError {
         file: file.to_string(),
         line,
+        column: None,
         message: message.into(),
     }
 }
@@ -129,8 +148,12 @@ pub fn open(
     Ok(match format {
         TraceFormat::Timestamps => Box::new(Timestamps::open(path, options)?),
         TraceFormat::Counts => Box::new(Counts::open(path, options)?),
-        TraceFormat::PrometheusJson => Box::new(Intervals::new(prometheus_json(path, options)?)),
-        TraceFormat::PrometheusText => Box::new(Intervals::new(prometheus_text(path, options)?)),
+        TraceFormat::PrometheusJson => {
+            Box::new(Intervals::new(prometheus::range_query(path, options)?))
+        }
+        TraceFormat::PrometheusText => {
+            Box::new(Intervals::new(prometheus::snapshots(path, options)?))
+        }
         TraceFormat::AccessLog => Box::new(AccessLog::open(path)?),
     })
 }
@@ -432,224 +455,6 @@ impl RecordedArrivals for Intervals {
     }
 }
 
-/// Increase of a counter between two samples; a decrease is a reset, after which the new value
-/// is the increase.
-fn increase(previous: f64, current: f64) -> f64 {
-    if current >= previous {
-        current - previous
-    } else {
-        current
-    }
-}
-
-/// Per-interval counts from summed per-timestamp values (ms → value), re-based at the first.
-fn intervals_from(times: &BTreeMap<i64, f64>, kind: ValueKind) -> Vec<(f64, f64, Counted)> {
-    let times: Vec<(i64, f64)> = times.iter().map(|(t, v)| (*t, *v)).collect();
-    let first = times.first().map_or(0, |t| t.0);
-    times
-        .windows(2)
-        .map(|w| {
-            let ((t0, v0), (t1, v1)) = (w[0], w[1]);
-            let width = (t1 - t0) as f64 / 1000.0;
-            let start = (t0 - first) as f64 / 1000.0;
-            let counted = match kind {
-                // A rate sample describes the interval it starts.
-                ValueKind::Rate => Counted::Mean(v0.max(0.0) * width),
-                // An increase happened in the interval that ends at its sample.
-                ValueKind::Counter => Counted::Exact(v1.max(0.0).round() as u64),
-            };
-            (start, width, counted)
-        })
-        .collect()
-}
-
-/// Add a series' samples to per-timestamp totals (counters as increases, per series).
-fn accumulate(totals: &mut BTreeMap<i64, f64>, samples: &BTreeMap<i64, f64>, kind: ValueKind) {
-    let mut previous: Option<f64> = None;
-    for (&t, &v) in samples {
-        let contribution = match kind {
-            ValueKind::Rate => v,
-            ValueKind::Counter => {
-                let inc = previous.map_or(0.0, |p| increase(p, v));
-                previous = Some(v);
-                inc
-            }
-        };
-        *totals.entry(t).or_default() += contribution;
-    }
-}
-
-fn prometheus_json(
-    path: &Path,
-    o: &FormatOptions,
-) -> Result<Vec<(f64, f64, Counted)>, DataFileError> {
-    let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| error(&file, None, format!("cannot open: {e}")))?;
-    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        error(
-            &file,
-            Some(e.line() as u64),
-            format!("not JSON (column {}): {e}", e.column()),
-        )
-    })?;
-    if doc["status"] != "success" {
-        return Err(error(
-            &file,
-            None,
-            format!("status is {}, expected \"success\"", doc["status"]),
-        ));
-    }
-    if doc["data"]["resultType"] != "matrix" {
-        return Err(error(
-            &file,
-            None,
-            format!(
-                "data.resultType is {}, expected \"matrix\" (a range query: /api/v1/query_range)",
-                doc["data"]["resultType"]
-            ),
-        ));
-    }
-    let series = doc["data"]["result"]
-        .as_array()
-        .ok_or_else(|| error(&file, None, "data.result: expected an array of series"))?;
-    let mut totals: BTreeMap<i64, f64> = BTreeMap::new();
-    for (i, s) in series.iter().enumerate() {
-        let values = s["values"].as_array().ok_or_else(|| {
-            error(
-                &file,
-                None,
-                format!("data.result[{i}].values: expected [[time, \"value\"], …]"),
-            )
-        })?;
-        let mut samples = BTreeMap::new();
-        for (j, pair) in values.iter().enumerate() {
-            let at = || format!("data.result[{i}].values[{j}]");
-            let t = pair[0]
-                .as_f64()
-                .ok_or_else(|| error(&file, None, format!("{}: expected a unix time", at())))?;
-            let raw = pair[1]
-                .as_str()
-                .ok_or_else(|| error(&file, None, format!("{}: expected a string value", at())))?;
-            let v: f64 = raw.parse().map_err(|_| {
-                error(
-                    &file,
-                    None,
-                    format!("{}: expected a number, found \"{raw}\"", at()),
-                )
-            })?;
-            if !v.is_nan() {
-                samples.insert((t * 1000.0).round() as i64, v);
-            }
-        }
-        accumulate(&mut totals, &samples, o.value_kind);
-    }
-    Ok(intervals_from(&totals, o.value_kind))
-}
-
-fn prometheus_text(
-    path: &Path,
-    o: &FormatOptions,
-) -> Result<Vec<(f64, f64, Counted)>, DataFileError> {
-    let file = path.display().to_string();
-    let handle = File::open(path).map_err(|e| error(&file, None, format!("cannot open: {e}")))?;
-    // Snapshots are samples carrying millisecond timestamps, or blocks each introduced by a
-    // comment `# time <unix seconds>` giving the scrape time of the samples below it.
-    let mut blocks: Vec<(Option<f64>, Vec<String>, u64)> = vec![(None, Vec::new(), 1)];
-    for (n, line) in BufReader::new(handle).lines().enumerate() {
-        let number = n as u64 + 1;
-        let line = line.map_err(|e| error(&file, Some(number), format!("cannot read: {e}")))?;
-        if let Some(rest) = line.trim().strip_prefix("# time ") {
-            let t: f64 = rest.trim().parse().map_err(|_| {
-                error(
-                    &file,
-                    Some(number),
-                    format!("expected \"# time <unix seconds>\", found \"{line}\""),
-                )
-            })?;
-            blocks.push((Some(t), Vec::new(), number + 1));
-        } else if let Some(b) = blocks.last_mut() {
-            b.1.push(line);
-        }
-    }
-    let untimed = chrono::DateTime::<chrono::Utc>::MIN_UTC;
-    // Every counter sample: (metric, series key, time ms or None when untimed, value).
-    let mut samples: Vec<(String, String, Option<i64>, f64)> = Vec::new();
-    for (time, lines, first_line) in blocks {
-        if lines.iter().all(|l| l.trim().is_empty()) {
-            continue;
-        }
-        let at = match time {
-            Some(t) => chrono::Utc
-                .timestamp_millis_opt((t * 1000.0).round() as i64)
-                .single()
-                .ok_or_else(|| error(&file, Some(first_line - 1), "time out of range"))?,
-            None => untimed,
-        };
-        let scrape = prometheus_parse::Scrape::parse_at(lines.into_iter().map(Ok), at)
-            .map_err(|e| error(&file, Some(first_line), format!("cannot parse: {e}")))?;
-        for s in scrape.samples {
-            let value = match s.value {
-                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
-                _ => continue,
-            };
-            let mut labels: Vec<(String, String)> = s
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            labels.sort();
-            let timed = (s.timestamp != untimed).then(|| s.timestamp.timestamp_millis());
-            samples.push((s.metric.clone(), format!("{labels:?}"), timed, value));
-        }
-    }
-    let mut names: Vec<&str> = Vec::new();
-    for (m, ..) in &samples {
-        if !names.contains(&m.as_str()) {
-            names.push(m);
-        }
-    }
-    let chosen = match &o.metric {
-        Some(m) => names.iter().find(|n| **n == m).copied(),
-        None => names.iter().find(|n| n.ends_with("_total")).copied(),
-    }
-    .ok_or_else(|| {
-        error(
-            &file,
-            None,
-            match &o.metric {
-                Some(m) => format!("no counter named \"{m}\" (found: {})", names.join(", ")),
-                None => format!(
-                    "no counter ending in _total (found: {}); set `metric`",
-                    names.join(", ")
-                ),
-            },
-        )
-    })?
-    .to_string();
-    let mut series: BTreeMap<&str, BTreeMap<i64, f64>> = BTreeMap::new();
-    for (metric, key, timed, value) in &samples {
-        if *metric != chosen {
-            continue;
-        }
-        let Some(ms) = timed else {
-            return Err(error(
-                &file,
-                None,
-                format!(
-                    "samples of {chosen} carry no timestamp: add millisecond timestamps, or precede each snapshot with \"# time <unix seconds>\""
-                ),
-            ));
-        };
-        series.entry(key).or_default().insert(*ms, *value);
-    }
-    let mut totals = BTreeMap::new();
-    for s in series.values() {
-        accumulate(&mut totals, s, ValueKind::Counter);
-    }
-    Ok(intervals_from(&totals, ValueKind::Counter))
-}
-
 /// Access logs are written at completion, so lines are nearly but not exactly in arrival
 /// order: entries are buffered and released once a line 60 s newer has been read.
 struct AccessLog {
@@ -781,13 +586,13 @@ mod tests {
     use super::*;
     use crate::rng::stream;
 
-    fn fixture(name: &str) -> std::path::PathBuf {
+    pub(super) fn fixture(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/traces")
             .join(name)
     }
 
-    fn all(
+    pub(super) fn all(
         format: TraceFormat,
         name: &str,
         o: &FormatOptions,
@@ -801,7 +606,7 @@ mod tests {
         Ok(out)
     }
 
-    fn ascending(v: &[RecordedRequest]) -> bool {
+    pub(super) fn ascending(v: &[RecordedRequest]) -> bool {
         v.windows(2).all(|w| w[0].t_s <= w[1].t_s)
     }
 
@@ -843,74 +648,6 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.line, Some(3));
         assert!(e.message.contains("whole number"), "{e}");
-    }
-
-    #[test]
-    fn prometheus_rate_matrix_gives_poisson_counts() {
-        let v = all(
-            TraceFormat::PrometheusJson,
-            "rate-matrix.json",
-            &FormatOptions::default(),
-        )
-        .expect("valid");
-        // Two series summing to 10 + 5 = 15 req/s over 4 × 60 s: mean 3,600, sd 60; ±5 sd.
-        assert!((v.len() as f64 - 3600.0).abs() < 300.0, "{}", v.len());
-        assert!(ascending(&v));
-        assert!(v.last().expect("some").t_s < 240.0);
-    }
-
-    #[test]
-    fn prometheus_counter_matrix_handles_resets_and_rejects_other_shapes() {
-        let o = FormatOptions {
-            value_kind: ValueKind::Counter,
-            ..FormatOptions::default()
-        };
-        // 100 → 160 → 40 (reset: +40) → 100: 60 + 40 + 60 = 160 requests.
-        let v = all(TraceFormat::PrometheusJson, "counter-matrix.json", &o).expect("valid");
-        assert_eq!(v.len(), 160);
-        let e = all(TraceFormat::PrometheusJson, "vector.json", &o).unwrap_err();
-        assert!(e.message.contains("expected \"matrix\""), "{e}");
-        let e = all(TraceFormat::PrometheusJson, "broken.json", &o).unwrap_err();
-        assert!(e.message.contains("not JSON"), "{e}");
-        assert_eq!(e.line, Some(3));
-    }
-
-    #[test]
-    fn prometheus_text_snapshots_of_a_counter() {
-        // code=200: 10 → 25 → 45 (+15, +20); code=500: 3 → 5 → 1 (+2, reset +1): 38 in all.
-        let v = all(
-            TraceFormat::PrometheusText,
-            "snapshots.prom",
-            &FormatOptions::default(),
-        )
-        .expect("valid");
-        assert_eq!(v.len(), 38);
-        assert!(ascending(&v) && v.last().expect("some").t_s < 20.0);
-        let marked = all(
-            TraceFormat::PrometheusText,
-            "snapshots-marked.prom",
-            &FormatOptions::default(),
-        )
-        .expect("valid");
-        assert_eq!(marked.len(), 35);
-        let e = all(
-            TraceFormat::PrometheusText,
-            "snapshots.prom",
-            &FormatOptions {
-                metric: Some("nope_total".into()),
-                ..FormatOptions::default()
-            },
-        )
-        .unwrap_err();
-        assert!(e.message.contains("no counter named \"nope_total\""), "{e}");
-        assert!(e.message.contains("http_requests_total"), "{e}");
-        let e = all(
-            TraceFormat::PrometheusText,
-            "snapshots-untimed.prom",
-            &FormatOptions::default(),
-        )
-        .unwrap_err();
-        assert!(e.message.contains("no timestamp"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,169 @@
+//! `[[apis]]`: pod shape, requests, MIG slices, limits and QoS, autoscaling, service time and
+//! traffic of one API.
+
+use std::path::Path;
+
+use super::cluster::{check_fits, group_selector};
+use super::diagnostics::{FieldError, LoadError};
+use super::fields::{check_slo, positive_u32};
+use super::model::{Api, NodeGroup, QosClass, Requests};
+use super::policy;
+use super::schema::{ApiSpec, ScenarioFile};
+use super::{service_time, traffic};
+use crate::time::SimTime;
+use crate::units::DurationSpec;
+
+/// Check one API spec at `path` (`apis[i]`) and build its runtime model.
+pub(super) fn build_api(
+    spec: &ApiSpec,
+    path: &str,
+    file: &ScenarioFile,
+    groups: &[NodeGroup],
+    base_dir: &Path,
+) -> Result<Api, LoadError> {
+    let pod = &spec.pod;
+    let (processes, threads) = match pod.max_concurrency {
+        Some(_) if pod.processes_per_replica.is_some() || pod.threads_per_process.is_some() => {
+            return Err(FieldError::new(
+                format!("{path}.pod.max_concurrency"),
+                "set either max_concurrency (Cortex ≥0.36) or processes_per_replica and threads_per_process (Cortex ≤0.35), not both",
+            )
+            .into())
+        }
+        Some(c) => (1, positive_u32(Some(c), 1, format!("{path}.pod.max_concurrency"))?),
+        None => (
+            positive_u32(
+                pod.processes_per_replica,
+                1,
+                format!("{path}.pod.processes_per_replica"),
+            )?,
+            positive_u32(
+                pod.threads_per_process,
+                1,
+                format!("{path}.pod.threads_per_process"),
+            )?,
+        ),
+    };
+    let max_queue_length = pod.max_queue_length.unwrap_or(100);
+
+    let mem_mib = spec.compute.mem.mebibytes()
+        + u64::from(processes) * spec.compute.mem_per_process.mebibytes();
+    let mut requests = Requests {
+        cpu_m: spec.compute.cpu.millicores(),
+        mem_mib,
+        gpu: spec.compute.gpu,
+        ..Requests::default()
+    };
+    let allowed = group_selector(&spec.node_groups, &spec.tolerations, groups, path)?;
+    // On a MIG slice, service takes the full-GPU time divided by the slice's compute fraction.
+    let mut service_scale = 1.0;
+    if let Some(profile) = &spec.compute.mig_profile {
+        let field = format!("{path}.compute.mig_profile");
+        if spec.compute.gpu > 1 {
+            return Err(FieldError::new(
+                format!("{path}.compute.gpu"),
+                "a replica with mig_profile takes one MIG instance; set gpu to 0 or 1",
+            )
+            .into());
+        }
+        let group = allowed
+            .iter()
+            .map(|&g| &groups[g])
+            .find(|g| g.mig.iter().any(|n| *n > 0))
+            .ok_or_else(|| {
+                FieldError::new(
+                    field.clone(),
+                    "none of the API's node groups is MIG-partitioned",
+                )
+            })?;
+        let kind = crate::mig::kind(group.instance.accelerator.unwrap_or("no GPU"), profile)
+            .map_err(|m| FieldError::new(field.clone(), m.to_string()))?;
+        requests.gpu = 0;
+        requests.mig[kind] = 1;
+        service_scale = 1.0 / crate::mig::compute_fraction(kind);
+    }
+    check_fits(
+        requests,
+        &allowed,
+        groups,
+        &format!("{path}.compute"),
+        "a replica",
+    )?;
+
+    let autoscaling = policy::parse(
+        &spec.autoscaling,
+        &format!("{path}.autoscaling"),
+        processes * threads,
+        processes * threads + max_queue_length,
+    )?;
+    let max_queue_length = match autoscaling.max_replica_concurrency {
+        Some(_) if pod.max_queue_length.is_some() => {
+            return Err(FieldError::new(
+                format!("{path}.autoscaling.max_replica_concurrency"),
+                "set max_replica_concurrency (Cortex ≤0.35) or pod.max_queue_length, not both",
+            )
+            .into())
+        }
+        Some(m) => m - processes * threads,
+        None => max_queue_length,
+    };
+
+    let timeout = match spec.timeout {
+        Some(DurationSpec(t)) if t == SimTime::ZERO => {
+            return Err(
+                FieldError::new(format!("{path}.timeout"), "expected a duration > 0").into(),
+            )
+        }
+        other => other.map(|d| d.0),
+    };
+    let cpu_limit_m = spec.compute.cpu_limit.as_ref().map(|q| q.millicores());
+    let mem_limit_mib = spec.compute.mem_limit.as_ref().map(|q| q.mebibytes());
+    for (limit, request, field) in [
+        (cpu_limit_m, requests.cpu_m, "cpu_limit"),
+        (mem_limit_mib, requests.mem_mib, "mem_limit"),
+    ] {
+        if limit.is_some_and(|l| l < request) {
+            return Err(FieldError::new(
+                format!("{path}.compute.{field}"),
+                "a limit below the request is rejected by Kubernetes; raise it to at least the request",
+            )
+            .into());
+        }
+    }
+    let mem_usage_mib = spec
+        .compute
+        .mem_usage
+        .as_ref()
+        .map_or(requests.mem_mib, |q| q.mebibytes());
+    let qos = QosClass::of(requests.cpu_m, requests.mem_mib, cpu_limit_m, mem_limit_mib);
+    let slo = spec.slo.clone().unwrap_or_else(|| file.slo.clone());
+    if let Some(own) = &spec.slo {
+        check_slo(own, &format!("{path}.slo"))?;
+    }
+
+    Ok(Api {
+        name: spec.name.clone(),
+        node_groups: allowed,
+        requests,
+        processes,
+        threads,
+        max_queue_length,
+        startup_time: spec.startup_time.map(|d| d.0).unwrap_or(SimTime::ZERO),
+        timeout,
+        network_latency: spec.network_latency.map_or(SimTime::ZERO, |d| d.0),
+        service_time: service_time::build(
+            &spec.service_time,
+            &format!("{path}.service_time"),
+            base_dir,
+        )?,
+        traffic: traffic::build(&spec.traffic, &format!("{path}.traffic"), base_dir)?,
+        autoscaling,
+        slo,
+        priority: spec.priority,
+        service_scale,
+        gpu_memory_mib: spec.compute.gpu_memory.mebibytes(),
+        mem_usage_mib,
+        mem_limit_mib,
+        qos,
+    })
+}
