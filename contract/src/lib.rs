@@ -3,4 +3,7 @@
 //! this small crate rather than on each other, so a report never compiles the simulator and the
 //! JSON a user keeps has one definition.
 
+pub mod loadgen;
 pub mod results;
+pub mod tune;
+pub mod validation;

@@ -19,8 +19,8 @@ use crate::client::{Answer, RequestTemplate, Target};
 use crate::record::Progress;
 use crate::record::{Outcome, Recorder, Row, RunInfo};
 use crate::replica::{QUEUE_WAIT_HEADER, SERVICE_TIME_HEADER};
-use crate::results::LoadResults;
 use crate::LoadError;
+use contract::loadgen::LoadResults;
 
 /// How to run a closed-model load test.
 #[derive(Debug, Clone)]

@@ -12,16 +12,15 @@ pub mod closed;
 pub mod open;
 mod record;
 pub mod replica;
-pub mod results;
 pub mod schedule;
 
 use std::path::PathBuf;
 
 pub use client::{RequestTemplate, Target};
 pub use closed::{run_closed, ClosedLoad};
+pub use contract::loadgen::LoadResults;
 pub use open::{run_open, OpenLoad};
 pub use record::{read_measured, Measured, Progress};
-pub use results::LoadResults;
 pub use schedule::{Planned, Schedule};
 
 /// Why a load test could not run or finish.
@@ -45,7 +44,7 @@ pub enum LoadError {
     },
     /// The trace behind the schedule is malformed.
     #[error("{0}")]
-    Schedule(#[from] sim::traffic::DataFileError),
+    Schedule(#[from] workload::traffic::DataFileError),
     /// An output file could not be written.
     #[error("cannot write {path}: {reason}")]
     Output {

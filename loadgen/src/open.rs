@@ -21,9 +21,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{Client, Connection, RequestTemplate, Target};
 use crate::record::{Outcome, Progress, Recorder, Row, RunInfo};
-use crate::results::LoadResults;
 use crate::schedule::{Planned, Schedule};
 use crate::LoadError;
+use contract::loadgen::LoadResults;
 
 /// How to run an open-model load test.
 #[derive(Debug, Clone)]

@@ -11,18 +11,18 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2DeflateSerializer;
-use hdrhistogram::Histogram;
-use sim::results::{
+use contract::results::{
     encode_histogram, new_histogram, ApiResults, Percentiles, SloVerdict, Timeline,
     HISTOGRAM_MAX_US,
 };
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
 use tempfile::NamedTempFile;
 
 use crate::client::Answer;
-use crate::results::{LoadResults, SCHEMA};
 use crate::LoadError;
+use contract::loadgen::{LoadResults, SCHEMA};
 
 /// What the live progress line shows, once a second.
 #[derive(Debug, Clone, Default)]

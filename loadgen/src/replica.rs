@@ -32,10 +32,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use rand::Rng;
-use sim::rng::{stream, Stream};
-use sim::service_time::{ServiceSampler, ServiceTime};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use workload::rng::{stream, Stream};
+use workload::service_time::{ServiceSampler, ServiceTime};
 
 /// Request header (and JSON body field `service_time_ms`) that sets a request's service time,
 /// so a load generator can replay the exact service times a simulation drew. The answer carries
@@ -444,7 +444,7 @@ mod tests {
             threads: 1,
             max_queue_length: 0,
             startup_delay: Duration::ZERO,
-            service_time: ServiceTime::Constant(sim::SimTime::ZERO),
+            service_time: ServiceTime::Constant(workload::SimTime::ZERO),
             seed: 1,
             sample_interval: Duration::from_secs(1),
             publish_interval: Duration::from_secs(10),

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use sim::rng::stream;
-use sim::service_time::{ServiceSampler, ServiceTime};
-use sim::traffic::{ArrivalStream, DataFileError, Traffic};
+use workload::rng::stream;
+use workload::service_time::{ServiceSampler, ServiceTime};
+use workload::traffic::{ArrivalStream, DataFileError, Traffic};
 
 /// One request of the schedule.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -19,17 +19,17 @@ mod xml;
 
 use std::path::{Path, PathBuf};
 
-use sim::results::Results;
-use sim::tune::TuneReport;
+use contract::results::Results;
+use contract::tune::TuneReport;
 
 pub use downsample::{downsample_min_max, MAX_POINTS};
 pub use html::render_html;
 pub use markdown::{render_markdown, Asset, MarkdownReport};
 
 /// Schema tag of results files (what `simctl run --out` writes).
-pub const RESULTS_SCHEMA: &str = sim::results::SCHEMA;
+pub const RESULTS_SCHEMA: &str = contract::results::SCHEMA;
 /// Schema tag of tune files (what `simctl tune --out` writes).
-pub const TUNE_SCHEMA: &str = sim::tune::SCHEMA;
+pub const TUNE_SCHEMA: &str = contract::tune::SCHEMA;
 
 /// Why a report could not be built; every variant names the file concerned so the user can fix
 /// it.
@@ -337,11 +337,11 @@ mod tests {
 pub(crate) mod testdata {
     use std::collections::BTreeMap;
 
-    use sim::results::*;
+    use contract::results::*;
 
     /// Two APIs, two node groups (one spot), a short timeline and a few events.
     pub(crate) fn small_results() -> Results {
-        let mut hist = sim::results::new_histogram();
+        let mut hist = contract::results::new_histogram();
         for v in [40_000u64, 60_000, 61_000, 75_000, 180_000] {
             hist.record(v).expect("in range");
         }

@@ -8,20 +8,17 @@ pub(crate) mod batch;
 pub mod catalog;
 pub mod cluster;
 pub mod engine;
-pub mod fidelity;
 pub mod mig;
-pub mod recorded;
-pub mod rng;
 pub mod scenario;
-pub mod service_time;
-pub mod time;
-pub mod traffic;
 pub mod tune;
-pub mod units;
 
 /// The results contract, re-exported so `sim::results` keeps naming it.
 pub use contract::results;
 pub use contract::results::Results;
+/// Validation's comparison of a real run with a simulated one, re-exported as `sim::fidelity`.
+pub use contract::validation as fidelity;
 pub use engine::{run, SimError, Simulation};
 pub use scenario::{Scenario, ScenarioError};
 pub use time::SimTime;
+/// The workload models, re-exported so `sim::traffic`, `sim::time`, … keep naming them.
+pub use workload::{recorded, rng, service_time, time, traffic, units};

@@ -186,7 +186,8 @@ fn helm_chart_renders_to_the_same_least_privilege_objects() {
     assert_eq!(chart["apiVersion"], "v2");
     assert_eq!(chart["name"], "simctl-autoscaler");
     let values: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&deploy("helm/simctl-autoscaler/values.yaml")).expect("values.yaml");
+        serde_yaml_ng::from_str(&deploy("helm/simctl-autoscaler/values.yaml"))
+            .expect("values.yaml");
     check_scenario(values["scenario"].as_str().expect("scenario"));
     let t = |name: &str| {
         docs(&render(

@@ -1,6 +1,6 @@
 //! The "Batch jobs" section: how long each job took, what became of its batches, what it cost.
 
-use sim::results::Results;
+use contract::results::Results;
 
 use super::{span, table, usd, Block};
 

@@ -1,7 +1,7 @@
 //! The "Comparison" section: several runs side by side (cost and peak nodes per run, what-if
 //! growth), the first run being the baseline.
 
-use sim::results::Results;
+use contract::results::Results;
 
 use crate::chart::{Axis, BarChart, BarSeries, Chart, Plot, Series, Style, XyChart};
 use crate::palette::{Palette, NEUTRAL};
@@ -96,7 +96,7 @@ pub(super) fn comparison(report: &Report, palette: &Palette) -> Vec<Section> {
             }
         }
     }
-    let per_group = |f: &dyn Fn(&sim::results::NodeGroupResults) -> f64| -> Vec<BarSeries> {
+    let per_group = |f: &dyn Fn(&contract::results::NodeGroupResults) -> f64| -> Vec<BarSeries> {
         groups
             .iter()
             .map(|(name, spot)| BarSeries {

@@ -1,6 +1,6 @@
 //! The "Cost" section of a run: total and idle cost, and the breakdown by node group and by API.
 
-use sim::results::Results;
+use contract::results::Results;
 
 use crate::chart::{BarChart, BarSeries, Chart, Plot};
 use crate::palette::{Palette, LIGHT, NEUTRAL};

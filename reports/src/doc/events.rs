@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sim::results::{Event, Results};
+use contract::results::{Event, Results};
 
 use super::timeline::is_scale_up;
 use super::{clock, table, Block};

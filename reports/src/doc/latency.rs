@@ -1,6 +1,6 @@
 //! The "Latency" section of a run: percentiles, the latency distribution and p99 over time.
 
-use sim::results::Results;
+use contract::results::Results;
 
 use crate::chart::{format_number, Axis, BarChart, BarSeries, Chart, HLine, Plot, Style, XyChart};
 use crate::downsample::MAX_POINTS;
@@ -88,7 +88,7 @@ pub(super) fn latency(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block
                 Axis::Left,
             );
             // x: latency (log scale); y: share of requests at or below it.
-            match sim::results::decode_histogram(&a.latency_histogram) {
+            match contract::results::decode_histogram(&a.latency_histogram) {
                 Ok(h) if !h.is_empty() => {
                     s.name = a.name.clone();
                     s.style = Style::Line;

@@ -1,14 +1,14 @@
 //! The "Summary and SLO verdict" section of a run: the verdict, the headline figures and the
 //! per-API and per-node-group tables.
 
-use sim::results::Results;
+use contract::results::Results;
 
 use crate::chart::format_number;
 use crate::Run;
 
 use super::{ms, pct, span, table, usd, Block};
 
-fn mean_replicas(r: &Results, api: &sim::results::ApiResults) -> f64 {
+fn mean_replicas(r: &Results, api: &contract::results::ApiResults) -> f64 {
     api.replica_seconds / r.simulated_s().max(1e-9)
 }
 

@@ -1,7 +1,7 @@
 //! The "Timelines" section of a run (traffic, queue, replicas, nodes, cost rate over time), and
 //! the timeline-series helpers the latency chart shares with it.
 
-use sim::results::{Event, Results};
+use contract::results::{Event, Results};
 
 use crate::chart::{format_number, Axis, Chart, EventLines, Markers, Plot, Series, Style, XyChart};
 use crate::downsample::{segments, MAX_POINTS};

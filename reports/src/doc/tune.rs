@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sim::tune::TuneReport;
+use contract::tune::TuneReport;
 
 use crate::chart::{format_number, Axis, Chart, HLine, Markers, Plot, Series, Style, XyChart};
 use crate::palette::{ALERT, LIGHT, NEUTRAL};
@@ -32,8 +32,8 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
         t.scenario_name,
         tune.file_name,
         match t.search {
-            sim::tune::Search::Grid => "grid",
-            sim::tune::Search::Halving => "successive-halving",
+            contract::tune::Search::Grid => "grid",
+            contract::tune::Search::Halving => "successive-halving",
         },
         t.parameters.len(),
         evaluated,
@@ -47,10 +47,10 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
             ""
         }
     ))];
-    let by_id: BTreeMap<u64, &sim::tune::CandidateResult> =
+    let by_id: BTreeMap<u64, &contract::tune::CandidateResult> =
         t.candidates.iter().map(|c| (c.id, c)).collect();
-    let pass = |c: &&&sim::tune::CandidateResult| c.meets_slo;
-    let point = |c: &&sim::tune::CandidateResult| (c.cost_usd_mean, c.slo_ratio.max(1e-3));
+    let pass = |c: &&&contract::tune::CandidateResult| c.meets_slo;
+    let point = |c: &&contract::tune::CandidateResult| (c.cost_usd_mean, c.slo_ratio.max(1e-3));
     let mut front: Vec<(f64, f64)> = t
         .pareto
         .iter()

@@ -26,61 +26,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use toml_edit::DocumentMut;
 
 use crate::scenario::schema::SloSpec;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::SimError;
+pub use contract::tune::{
+    ApiSummary, CandidateResult, CheckSummary, Recommendation, Search, Shard, ShardError,
+    TuneReport, SCHEMA,
+};
 pub use merge::{merge, MergeError};
 pub use space::{Parameter, ParameterError, SpaceError};
-
-/// Schema tag of tune reports.
-pub const SCHEMA: &str = "simctl.tune/v1";
-
-/// How candidates are searched.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Search {
-    /// Every candidate on every seed.
-    Grid,
-    /// Successive halving over seeds.
-    Halving,
-}
-
-/// One shard of a sweep: candidates with `id % count == index`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    /// 0-based shard index.
-    pub index: u32,
-    /// Number of shards.
-    pub count: u32,
-}
-
-/// A `--shard` argument that is not `i/n` with `0 ≤ i < n`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected a shard as i/n with 0 ≤ i < n (e.g. 0/4), found \"{text}\"")]
-pub struct ShardError {
-    /// What was written.
-    pub text: String,
-}
-
-impl Shard {
-    /// Parse `i/n`.
-    pub fn parse(text: &str) -> Result<Shard, ShardError> {
-        let bad = || ShardError {
-            text: text.to_string(),
-        };
-        let (i, n) = text.split_once('/').ok_or_else(bad)?;
-        let index: u32 = i.trim().parse().map_err(|_| bad())?;
-        let count: u32 = n.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
-    }
-}
 
 /// Overrides from the command line.
 #[derive(Debug, Clone, Default)]
@@ -114,109 +71,6 @@ pub enum CandidateError {
     /// The simulation failed.
     #[error(transparent)]
     Run(#[from] SimError),
-}
-
-/// One objective of one API of one candidate, across seeds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CheckSummary {
-    /// e.g. `latency_p99_ms`.
-    pub objective: String,
-    /// The bound.
-    pub limit: f64,
-    /// Mean over seeds.
-    pub mean: f64,
-    /// 95 % confidence interval of the mean (Student's t), when there are ≥ 2 seeds.
-    pub ci95: Option<[f64; 2]>,
-    /// The worst seed.
-    pub worst: f64,
-    /// `(limit − worst) / limit`: how much room is left on the worst seed (negative: missed).
-    pub margin: f64,
-}
-
-/// One API of one candidate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApiSummary {
-    /// API name.
-    pub name: String,
-    /// Worst p99 latency over seeds, ms.
-    pub latency_p99_ms_worst: f64,
-    /// Worst rejection rate over seeds.
-    pub rejection_rate_worst: f64,
-    /// Mean replicas (replica-seconds / duration), averaged over seeds.
-    pub mean_replicas: f64,
-    /// Objectives.
-    pub checks: Vec<CheckSummary>,
-}
-
-/// A candidate and what it achieved.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CandidateResult {
-    /// Position in the grid (stable across shards and runs).
-    pub id: u64,
-    /// The overrides.
-    pub params: BTreeMap<String, serde_json::Value>,
-    /// Why the candidate is not a valid scenario, if it is not.
-    pub error: Option<String>,
-    /// Seeds it ran on (fewer than all when halving dropped it or the run was interrupted).
-    pub seeds_evaluated: u32,
-    /// Every API met every objective on every evaluated seed.
-    pub meets_slo: bool,
-    /// Mean total cost over evaluated seeds.
-    pub cost_usd_mean: f64,
-    /// Worst `actual / limit` over every objective, API and seed: ≤ 1 meets the SLO, and the
-    /// smaller the more headroom.
-    pub slo_ratio: f64,
-    /// Per API.
-    pub apis: Vec<ApiSummary>,
-}
-
-/// The recommended configuration, ready to use.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Recommendation {
-    /// Candidate id.
-    pub id: u64,
-    /// Its overrides.
-    pub params: BTreeMap<String, serde_json::Value>,
-    /// Mean total cost over seeds.
-    pub cost_usd_mean: f64,
-    /// Only the changed settings, as a scenario fragment.
-    pub scenario_fragment: String,
-    /// The whole scenario with the overrides applied (comments kept), without `[tune]`.
-    pub tuned_scenario: String,
-    /// Cortex `RealtimeAPI` spec snippets (`pod`, `compute`, `autoscaling`) for each API.
-    pub cortex_yaml: String,
-}
-
-/// What `simctl tune` writes (`tune.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TuneReport {
-    /// Always [`SCHEMA`].
-    pub schema: String,
-    /// Scenario name.
-    pub scenario_name: String,
-    /// The scenario text tuned, so reports and merges need nothing else.
-    pub scenario_toml: String,
-    /// Seeds every qualifying candidate ran on.
-    pub seeds: Vec<u64>,
-    /// Search method used.
-    pub search: Search,
-    /// The space.
-    pub parameters: Vec<Parameter>,
-    /// Candidates in the full grid.
-    pub grid_size: u64,
-    /// Set for a shard's partial report.
-    pub shard: Option<Shard>,
-    /// Stopped early (Ctrl-C): unfinished candidates are not eligible.
-    pub interrupted: bool,
-    /// Evaluated candidates, by id.
-    pub candidates: Vec<CandidateResult>,
-    /// Cheapest qualifying candidate.
-    pub best: Option<u64>,
-    /// Candidates on the Pareto front of cost against SLO ratio (fully evaluated, valid), by
-    /// cost: no other candidate is both cheaper and further within its objectives.
-    pub pareto: Vec<u64>,
-    /// The best candidate, ready to deploy.
-    pub recommendation: Option<Recommendation>,
 }
 
 /// A loaded tuning problem.

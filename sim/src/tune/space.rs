@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+pub use contract::tune::Parameter;
 use toml_edit::{DocumentMut, Item, Table, Value};
 
 /// Why `[tune.space]` or a candidate's overrides cannot be used. The messages are the ones the
@@ -136,15 +136,6 @@ pub enum ParameterError {
         /// The last segment.
         key: String,
     },
-}
-
-/// One parameter and the values to try.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Parameter {
-    /// Dotted path, APIs and node groups by name (`apis.classifier.pod.threads_per_process`).
-    pub path: String,
-    /// Values to try, as JSON (numbers, strings, booleans).
-    pub values: Vec<serde_json::Value>,
 }
 
 /// Parse `[tune.space]` into parameters, in path order. Errors name the path.

@@ -14,7 +14,7 @@ fn standard_normal() -> statrs::distribution::Normal {
 }
 
 /// z such that Φ(z) = 0.99, to turn a (median, p99) pair into a lognormal σ.
-pub(crate) const Z_99: f64 = 2.326_347_874_040_841;
+pub const Z_99: f64 = 2.326_347_874_040_841;
 
 /// A validated service-time distribution.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::results::{ApiResults, Percentiles, Timeline};
 use serde::{Deserialize, Serialize};
-use sim::results::{ApiResults, Percentiles, Timeline};
 
 /// The schema tag of a load-test results file.
 pub const SCHEMA: &str = "simctl.loadgen/v1";

@@ -236,7 +236,7 @@ impl Csv {
 }
 
 /// Every value of a numeric column with its line (for small files such as measured durations).
-pub(crate) fn read_column(path: &Path, column: &str) -> Result<Vec<(f64, u64)>, DataFileError> {
+pub fn read_column(path: &Path, column: &str) -> Result<Vec<(f64, u64)>, DataFileError> {
     let mut csv = Csv::open(path)?;
     let index = csv.column(column)?;
     let mut out = Vec::new();
