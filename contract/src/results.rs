@@ -242,24 +242,211 @@ pub struct Timeline {
     pub series: BTreeMap<String, Vec<Option<f64>>>,
 }
 
-/// Something that happened during the run.
+/// Something that happened during the run. In the JSON, `kind` names what and `inputs` carries its
+/// numbers (a `scale` event's `from`, `to`, `ready`, `metric`, `panic_metric` and the policy's
+/// own inputs), as `simctl.results/v1` has always written it; in Rust the kind is typed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(into = "WireEvent", try_from = "WireEvent")]
 pub struct Event {
     /// Simulated time, seconds.
     pub t_s: f64,
-    /// `scale`, `replica_ready`, `replica_unschedulable`, `replica_removed`, …
-    pub kind: String,
+    /// What happened, with what it carries.
+    pub kind: EventKind,
     /// The API concerned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api: Option<String>,
     /// The node group concerned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_group: Option<String>,
     /// Human-readable detail.
     pub message: String,
-    /// Numeric inputs (e.g. a policy's metric and recommendation).
+}
+
+/// What an [`Event`] is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// The autoscaler changed an API's replica count.
+    Scale(ScaleChange),
+    /// A replica passed its readiness probe.
+    ReplicaReady,
+    /// A replica's pod fits no node group it may use.
+    ReplicaUnschedulable,
+    /// The kubelet evicted a pod (node memory pressure) or a drain moved it.
+    Eviction,
+    /// A replica was OOM-killed (memory limit, or an over-committed shared GPU).
+    OomKill,
+    /// A lower-priority pod (a placeholder) was preempted to make room.
+    Preemption,
+    /// The cluster autoscaler launched a node.
+    NodeLaunch,
+    /// A launched node became ready.
+    NodeReady,
+    /// A node went away (scale-down or spot reclaim).
+    NodeTerminate,
+    /// A node launch failed (no spot capacity, or not ready in time).
+    FailedLaunch,
+    /// A spot reclaim notice reached a node.
+    SpotInterruption,
+    /// A batch job was submitted.
+    BatchSubmit,
+    /// A batch job finished.
+    BatchComplete,
+    /// A batch went to the dead-letter queue (or failed with none).
+    BatchDeadLetter,
+    /// A batch went back to the queue after its worker's node went away.
+    BatchRequeue,
+}
+
+/// A `scale` event's numbers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScaleChange {
+    /// Replicas before.
+    pub from: u32,
+    /// Replicas after.
+    pub to: u32,
+    /// Ready replicas when the decision was made.
+    pub ready: u32,
+    /// The metric the policy saw (stable window for Knative).
+    pub metric: Option<f64>,
+    /// Knative's panic-window metric.
+    pub panic_metric: Option<f64>,
+    /// The policy's own named inputs (`raw`, `stabilized`, `panicking`, …).
+    pub policy_inputs: BTreeMap<String, f64>,
+}
+
+const SCALE_KEYS: [&str; 5] = ["from", "to", "ready", "metric", "panic_metric"];
+
+impl EventKind {
+    /// The name written in the JSON's `kind`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Scale(_) => "scale",
+            EventKind::ReplicaReady => "replica_ready",
+            EventKind::ReplicaUnschedulable => "replica_unschedulable",
+            EventKind::Eviction => "eviction",
+            EventKind::OomKill => "oom_kill",
+            EventKind::Preemption => "preemption",
+            EventKind::NodeLaunch => "node_launch",
+            EventKind::NodeReady => "node_ready",
+            EventKind::NodeTerminate => "node_terminate",
+            EventKind::FailedLaunch => "failed_launch",
+            EventKind::SpotInterruption => "spot_interruption",
+            EventKind::BatchSubmit => "batch_submit",
+            EventKind::BatchComplete => "batch_complete",
+            EventKind::BatchDeadLetter => "batch_dead_letter",
+            EventKind::BatchRequeue => "batch_requeue",
+        }
+    }
+
+    fn unit(name: &str) -> Option<EventKind> {
+        Some(match name {
+            "replica_ready" => EventKind::ReplicaReady,
+            "replica_unschedulable" => EventKind::ReplicaUnschedulable,
+            "eviction" => EventKind::Eviction,
+            "oom_kill" => EventKind::OomKill,
+            "preemption" => EventKind::Preemption,
+            "node_launch" => EventKind::NodeLaunch,
+            "node_ready" => EventKind::NodeReady,
+            "node_terminate" => EventKind::NodeTerminate,
+            "failed_launch" => EventKind::FailedLaunch,
+            "spot_interruption" => EventKind::SpotInterruption,
+            "batch_submit" => EventKind::BatchSubmit,
+            "batch_complete" => EventKind::BatchComplete,
+            "batch_dead_letter" => EventKind::BatchDeadLetter,
+            "batch_requeue" => EventKind::BatchRequeue,
+            _ => return None,
+        })
+    }
+}
+
+/// An event as `simctl.results/v1` writes it.
+#[derive(Serialize, Deserialize)]
+struct WireEvent {
+    t_s: f64,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    api: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node_group: Option<String>,
+    message: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub inputs: BTreeMap<String, f64>,
+    inputs: BTreeMap<String, f64>,
+}
+
+impl From<Event> for WireEvent {
+    fn from(e: Event) -> Self {
+        let kind = e.kind.name().to_string();
+        let inputs = match e.kind {
+            EventKind::Scale(s) => {
+                let mut inputs = s.policy_inputs;
+                inputs.insert("from".into(), f64::from(s.from));
+                inputs.insert("to".into(), f64::from(s.to));
+                inputs.insert("ready".into(), f64::from(s.ready));
+                if let Some(m) = s.metric {
+                    inputs.insert("metric".into(), m);
+                }
+                if let Some(p) = s.panic_metric {
+                    inputs.insert("panic_metric".into(), p);
+                }
+                inputs
+            }
+            _ => BTreeMap::new(),
+        };
+        WireEvent {
+            t_s: e.t_s,
+            kind,
+            api: e.api,
+            node_group: e.node_group,
+            message: e.message,
+            inputs,
+        }
+    }
+}
+
+/// Why an event in a results file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// A `kind` this version does not know.
+    #[error("unknown event kind \"{0}\"")]
+    UnknownKind(String),
+    /// A `scale` event without one of its counts.
+    #[error("scale event without inputs.{0}")]
+    MissingInput(&'static str),
+}
+
+impl TryFrom<WireEvent> for Event {
+    type Error = EventError;
+
+    fn try_from(w: WireEvent) -> Result<Self, EventError> {
+        let kind = if w.kind == "scale" {
+            let count = |key: &'static str| {
+                w.inputs
+                    .get(key)
+                    .map(|v| *v as u32)
+                    .ok_or(EventError::MissingInput(key))
+            };
+            EventKind::Scale(ScaleChange {
+                from: count("from")?,
+                to: count("to")?,
+                ready: count("ready")?,
+                metric: w.inputs.get("metric").copied(),
+                panic_metric: w.inputs.get("panic_metric").copied(),
+                policy_inputs: w
+                    .inputs
+                    .iter()
+                    .filter(|(k, _)| !SCALE_KEYS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
+            })
+        } else {
+            EventKind::unit(&w.kind).ok_or_else(|| EventError::UnknownKind(w.kind.clone()))?
+        };
+        Ok(Event {
+            t_s: w.t_s,
+            kind,
+            api: w.api,
+            node_group: w.node_group,
+            message: w.message,
+        })
+    }
 }
 
 /// Largest latency the histograms resolve (1 h, in microseconds); longer values are clamped.
@@ -303,6 +490,25 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, HistogramError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_keep_the_v1_json() {
+        let text = r#"{"t_s":12.0,"kind":"scale","api":"a","message":"cortex 1 → 3 replicas","inputs":{"from":1.0,"metric":7.5,"raw":2.5,"ready":1.0,"to":3.0}}"#;
+        let e: Event = serde_json::from_str(text).expect("reads");
+        let EventKind::Scale(s) = &e.kind else {
+            panic!("{e:?}")
+        };
+        assert_eq!((s.from, s.to, s.ready, s.metric), (1, 3, 1, Some(7.5)));
+        assert_eq!(s.policy_inputs.len(), 1);
+        assert_eq!(serde_json::to_string(&e).expect("writes"), text);
+        let plain = r#"{"t_s":1.5,"kind":"node_launch","node_group":"gpu","message":"m"}"#;
+        let e: Event = serde_json::from_str(plain).expect("reads");
+        assert_eq!(e.kind, EventKind::NodeLaunch);
+        assert_eq!(serde_json::to_string(&e).expect("writes"), plain);
+        let bad = r#"{"t_s":1.5,"kind":"nope","message":"m"}"#;
+        let err = serde_json::from_str::<Event>(bad).expect_err("unknown kind");
+        assert!(err.to_string().contains("unknown event kind"), "{err}");
+    }
 
     #[test]
     fn histograms_round_trip() {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::results::{ApiResults, Event, Percentiles, Timeline};
+use crate::results::{ApiResults, Event, EventKind, Percentiles, Timeline};
 
 /// What one run (real or simulated) of one API measured, in the units both sides share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,13 +82,14 @@ impl Observed {
         }
         let scale_events = events
             .iter()
-            .filter(|e| e.kind == "scale" && e.api.as_deref() == Some(api.name.as_str()))
-            .filter_map(|e| {
-                Some(ScaleEvent {
+            .filter(|e| e.api.as_deref() == Some(api.name.as_str()))
+            .filter_map(|e| match &e.kind {
+                EventKind::Scale(s) => Some(ScaleEvent {
                     t_s: e.t_s,
-                    from: *e.inputs.get("from")? as u32,
-                    to: *e.inputs.get("to")? as u32,
-                })
+                    from: s.from,
+                    to: s.to,
+                }),
+                _ => None,
             })
             .collect();
         Ok(Observed {

@@ -428,19 +428,21 @@ pub(crate) mod testdata {
             events: vec![
                 Event {
                     t_s: 30.0,
-                    kind: "scale".into(),
+                    kind: EventKind::Scale(ScaleChange {
+                        from: 1,
+                        to: 2,
+                        ..ScaleChange::default()
+                    }),
                     api: Some("a".into()),
                     node_group: None,
                     message: "scale a 1 -> 2".into(),
-                    inputs: BTreeMap::from([("from".into(), 1.0), ("to".into(), 2.0)]),
                 },
                 Event {
                     t_s: 55.0,
-                    kind: "spot_interruption".into(),
+                    kind: EventKind::SpotInterruption,
                     api: None,
                     node_group: Some("spot".into()),
                     message: "node spot-1 reclaimed".into(),
-                    inputs: BTreeMap::new(),
                 },
             ],
             events_dropped: 0,

@@ -15,7 +15,7 @@
 //! past the timeout is dropped when it reaches the head of its queue.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 
 use autoscaler::{PodSample, ReplicaCount};
 use hdrhistogram::Histogram;
@@ -819,11 +819,10 @@ impl Simulation {
         let name = api.spec.name.clone();
         self.log(Event {
             t_s: now.as_secs_f64(),
-            kind: "replica_ready".into(),
+            kind: crate::results::EventKind::ReplicaReady,
             api: Some(name),
             node_group: None,
             message: format!("replica {r} ready"),
-            inputs: BTreeMap::new(),
         });
         self.release_held(a);
     }
@@ -891,7 +890,7 @@ impl Simulation {
                 .clone();
             self.log(Event {
                 t_s: now.as_secs_f64(),
-                kind: "eviction".into(),
+                kind: crate::results::EventKind::Eviction,
                 api: self.pod_api_name(victim),
                 node_group: Some(group),
                 message: format!(
@@ -899,7 +898,6 @@ impl Simulation {
                     self.pod_label(victim),
                     node.0
                 ),
-                inputs: BTreeMap::new(),
             });
             self.cluster.unbind(node, victim, now);
             match victim {
@@ -980,11 +978,10 @@ impl Simulation {
         });
         self.log(Event {
             t_s: now.as_secs_f64(),
-            kind: "oom_kill".into(),
+            kind: crate::results::EventKind::OomKill,
             api: Some(name),
             node_group: group,
             message: format!("replica {r} OOM-killed {why}; restart in {backoff} s"),
-            inputs: BTreeMap::new(),
         });
         self.schedule(
             now + SimTime::from_secs(backoff) + startup,
@@ -1212,7 +1209,7 @@ impl Simulation {
         for victim in victims {
             self.log(Event {
                 t_s: now.as_secs_f64(),
-                kind: "preemption".into(),
+                kind: crate::results::EventKind::Preemption,
                 api: self.pod_api_name(victim),
                 node_group: Some(group.clone()),
                 message: format!(
@@ -1220,7 +1217,6 @@ impl Simulation {
                     self.pod_label(victim),
                     self.pod_label(pod)
                 ),
-                inputs: BTreeMap::new(),
             });
             match victim {
                 PodRef::Placeholder(_) => self.pending.push(victim),
@@ -1310,14 +1306,13 @@ impl Simulation {
             let name = api.spec.name.clone();
             self.log(Event {
                 t_s: now.as_secs_f64(),
-                kind: "replica_unschedulable".into(),
+                kind: crate::results::EventKind::ReplicaUnschedulable,
                 api: Some(name),
                 node_group: None,
                 message: format!(
                     "replica {slot} pending: no node has cpu {}m, mem {}Mi, gpu {} free",
                     requests.cpu_m, requests.mem_mib, requests.gpu
                 ),
-                inputs: BTreeMap::new(),
             });
         }
         self.pending.push(pod);
@@ -1417,11 +1412,10 @@ impl Simulation {
             let group = self.pod_node(pod).map(|n| self.cluster.node(n).group);
             self.log(Event {
                 t_s: now.as_secs_f64(),
-                kind: "eviction".into(),
+                kind: crate::results::EventKind::Eviction,
                 api: self.pod_api_name(pod),
                 node_group: group.map(|g| self.cluster.groups()[g].name.clone()),
                 message: format!("{} evicted", self.pod_label(pod)),
-                inputs: BTreeMap::new(),
             });
         }
         match pod {
@@ -1517,11 +1511,10 @@ impl Simulation {
         self.draining.retain(|n| *n != node);
         self.log(Event {
             t_s: now.as_secs_f64(),
-            kind: "node_terminate".into(),
+            kind: crate::results::EventKind::NodeTerminate,
             api: None,
             node_group: Some(self.cluster.groups()[group].name.clone()),
             message: format!("node {} terminated", node.0),
-            inputs: BTreeMap::new(),
         });
         self.schedule_pending();
     }
@@ -1576,11 +1569,10 @@ impl Simulation {
         let group = self.cluster.node(node).group;
         self.log(Event {
             t_s: now.as_secs_f64(),
-            kind: "node_ready".into(),
+            kind: crate::results::EventKind::NodeReady,
             api: None,
             node_group: Some(self.cluster.groups()[group].name.clone()),
             message: format!("node {} ready", node.0),
-            inputs: BTreeMap::new(),
         });
         self.schedule_pending();
     }
@@ -1606,14 +1598,13 @@ impl Simulation {
         let name = self.cluster.groups()[group].name.clone();
         self.log(Event {
             t_s: now.as_secs_f64(),
-            kind: "failed_launch".into(),
+            kind: crate::results::EventKind::FailedLaunch,
             api: None,
             node_group: Some(name),
             message: format!(
                 "launch failed ({why}); group backed off for {}",
                 crate::units::DurationSpec(backoff)
             ),
-            inputs: BTreeMap::new(),
         });
     }
 
@@ -1643,11 +1634,10 @@ impl Simulation {
         let name = self.cluster.groups()[group].name.clone();
         self.log(Event {
             t_s: now.as_secs_f64(),
-            kind: "node_launch".into(),
+            kind: crate::results::EventKind::NodeLaunch,
             api: None,
             node_group: Some(name),
             message: format!("node {} launched", node.0),
-            inputs: BTreeMap::new(),
         });
         true
     }
@@ -1875,11 +1865,10 @@ impl Simulation {
                     self.groups[group].interruptions += 1;
                     self.log(Event {
                         t_s: now.as_secs_f64(),
-                        kind: "spot_interruption".into(),
+                        kind: crate::results::EventKind::SpotInterruption,
                         api: None,
                         node_group: Some(spec.name.clone()),
                         message: format!("node {} reclaimed in 2 minutes; draining", node.0),
-                        inputs: BTreeMap::new(),
                     });
                     self.cluster.cordon(node);
                     let pods: Vec<PodRef> =
@@ -2250,7 +2239,10 @@ min_replicas = 2
         s.apis[0].autoscaling.min_replicas = 3;
         let r = run(&s).expect("runs");
         assert_eq!(r.apis[0].peak_pending_replicas, 1);
-        assert!(r.events.iter().any(|e| e.kind == "replica_unschedulable"));
+        assert!(r
+            .events
+            .iter()
+            .any(|e| e.kind == crate::results::EventKind::ReplicaUnschedulable));
         let ready = &r.timeline.series["replicas_ready/a"];
         assert!(ready.iter().all(|v| *v == Some(2.0)));
     }
@@ -2351,7 +2343,7 @@ max_replicas = 3
         let t = |kind: &str| {
             r.events
                 .iter()
-                .find(|e| e.kind == kind)
+                .find(|e| e.kind.name() == kind)
                 .map(|e| e.t_s)
                 .unwrap_or_else(|| panic!("no {kind} event"))
         };
@@ -2397,12 +2389,12 @@ max_replicas = 2
         let failed = r
             .events
             .iter()
-            .find(|e| e.kind == "failed_launch")
+            .find(|e| e.kind == crate::results::EventKind::FailedLaunch)
             .expect("failure");
         let launch = r
             .events
             .iter()
-            .find(|e| e.kind == "node_launch")
+            .find(|e| e.kind == crate::results::EventKind::NodeLaunch)
             .expect("fallback");
         assert_eq!(failed.node_group.as_deref(), Some("spot"));
         assert_eq!(launch.node_group.as_deref(), Some("on-demand"));
@@ -2440,7 +2432,10 @@ max_replicas = 4
         balanced(&r);
         let spot = &r.node_groups[0];
         assert!(spot.interruptions >= 2, "{}", spot.interruptions);
-        assert!(r.events.iter().any(|e| e.kind == "eviction"));
+        assert!(r
+            .events
+            .iter()
+            .any(|e| e.kind == crate::results::EventKind::Eviction));
         assert!(r.apis[0].cold_starts >= 2, "evicted replicas were replaced");
         assert!(spot.spot_savings_usd > 0.0);
     }
@@ -2477,7 +2472,10 @@ max_replicas = 1
         sim.advance_to(SimTime::from_secs(120)).expect("runs");
         sim.scale_to(0, 2, false);
         sim.scale_to(0, 3, false);
-        assert!(sim.events().iter().any(|e| e.kind == "preemption"));
+        assert!(sim
+            .events()
+            .iter()
+            .any(|e| e.kind == crate::results::EventKind::Preemption));
     }
 
     #[test]
@@ -2506,13 +2504,16 @@ max_replicas = 1
         let term = r
             .events
             .iter()
-            .find(|e| e.kind == "node_terminate")
+            .find(|e| e.kind == crate::results::EventKind::NodeTerminate)
             .expect("scaled down");
         // Scale-down evaluation resumes 10 min after the scale-up (t = 0); the empty node is
         // unneeded from then and removed 10 min later; the busy one stays.
         assert_eq!(term.t_s, 1200.0);
         assert!(term.message.contains("node 1"), "{}", term.message);
-        assert!(!r.events.iter().any(|e| e.kind == "eviction"));
+        assert!(!r
+            .events
+            .iter()
+            .any(|e| e.kind == crate::results::EventKind::Eviction));
         // 1 node × 30 min + 1 node × 20 min of m5.xlarge at 0.192 $/h.
         let expected = (1800.0 + 1200.0) / 3600.0 * 0.192;
         assert!((r.node_groups[0].cost_usd - expected).abs() < 0.005);
@@ -2702,7 +2703,7 @@ rps = 5
         let evicted: Vec<&str> = r
             .events
             .iter()
-            .filter(|e| e.kind == "eviction")
+            .filter(|e| e.kind == crate::results::EventKind::Eviction)
             .filter_map(|e| e.api.as_deref())
             .collect();
         assert!(!evicted.is_empty());
@@ -2710,7 +2711,10 @@ rps = 5
         assert!(r.events.iter().any(|e| e.message.contains("out of memory")));
         // Using no more than requested, nobody is evicted.
         let r = memory_scenario("mem = \"6Gi\"");
-        assert!(r.events.iter().all(|e| e.kind != "eviction"));
+        assert!(r
+            .events
+            .iter()
+            .all(|e| e.kind != crate::results::EventKind::Eviction));
     }
 
     #[test]
@@ -2722,7 +2726,8 @@ rps = 5
         assert!(r
             .events
             .iter()
-            .any(|e| e.kind == "oom_kill" && e.message.contains("memory limit")));
+            .any(|e| e.kind == crate::results::EventKind::OomKill
+                && e.message.contains("memory limit")));
     }
 
     fn shared_gpu_memory(mode: &str, models_gib: &[u32]) -> Results {
@@ -2773,7 +2778,10 @@ max_replicas = 1
         assert!((6..=10).contains(&kills[victim]), "{kills:?}");
         assert_eq!(r.apis[victim].completed, 0);
         assert!(r.apis[victim].rejected > 0);
-        assert!(r.events.iter().any(|e| e.kind == "oom_kill"));
+        assert!(r
+            .events
+            .iter()
+            .any(|e| e.kind == crate::results::EventKind::OomKill));
         // Within memory, nobody is killed.
         let r = shared_gpu_memory("time-slicing", &[5, 5, 5]);
         assert!(r.apis.iter().all(|a| a.oom_kills == 0));

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use sim::results::decode_histogram;
+use sim::results::{decode_histogram, EventKind};
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -278,9 +278,10 @@ proptest! {
         for v in r.timeline.series["replicas_desired/a"].iter().flatten() {
             prop_assert!(*v >= f64::from(min) && *v <= f64::from(max), "{} not in {}..={}", v, min, max);
         }
-        for e in r.events.iter().filter(|e| e.kind == "scale") {
-            let to = e.inputs["to"];
-            prop_assert!(to >= f64::from(min) && to <= f64::from(max), "{:?}", e);
+        for e in &r.events {
+            if let EventKind::Scale(s) = &e.kind {
+                prop_assert!(s.to >= min && s.to <= max, "{:?}", e);
+            }
         }
         // Every batch has exactly one outcome.
         for j in &r.batch_jobs {

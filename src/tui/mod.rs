@@ -155,7 +155,11 @@ impl LiveView {
             .rev()
             .map(|e| {
                 let who = e.api.clone().or(e.node_group.clone()).unwrap_or_default();
-                (e.t_s, e.kind.clone(), format!("{who}: {}", e.message))
+                (
+                    e.t_s,
+                    e.kind.name().to_string(),
+                    format!("{who}: {}", e.message),
+                )
             })
             .collect();
         LiveView {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use contract::results::{Event, Results};
+use contract::results::{Event, EventKind, Results};
 
 use super::timeline::is_scale_up;
 use super::{clock, table, Block};
@@ -14,7 +14,7 @@ const MAX_EVENT_ROWS: usize = 40;
 pub(super) fn events(r: &Results) -> Vec<Block> {
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     for e in &r.events {
-        *counts.entry(e.kind.as_str()).or_default() += 1;
+        *counts.entry(e.kind.name()).or_default() += 1;
     }
     let ups = r.events.iter().filter(|e| is_scale_up(e)).count();
     let mut blocks = vec![Block::Para(format!(
@@ -43,13 +43,13 @@ pub(super) fn events(r: &Results) -> Vec<Block> {
         .filter(|e| {
             is_scale_up(e)
                 || matches!(
-                    e.kind.as_str(),
-                    "spot_interruption"
-                        | "failed_launch"
-                        | "node_launch"
-                        | "node_terminate"
-                        | "eviction"
-                        | "preemption"
+                    e.kind,
+                    EventKind::SpotInterruption
+                        | EventKind::FailedLaunch
+                        | EventKind::NodeLaunch
+                        | EventKind::NodeTerminate
+                        | EventKind::Eviction
+                        | EventKind::Preemption
                 )
         })
         .collect();
@@ -75,7 +75,7 @@ pub(super) fn events(r: &Results) -> Vec<Block> {
             .map(|e| {
                 vec![
                     clock(e.t_s),
-                    e.kind.clone(),
+                    e.kind.name().to_string(),
                     e.api
                         .clone()
                         .or_else(|| e.node_group.clone())

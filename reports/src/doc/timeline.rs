@@ -1,7 +1,7 @@
 //! The "Timelines" section of a run (traffic, queue, replicas, nodes, cost rate over time), and
 //! the timeline-series helpers the latency chart shares with it.
 
-use contract::results::{Event, Results};
+use contract::results::{Event, EventKind, Results};
 
 use crate::chart::{format_number, Axis, Chart, EventLines, Markers, Plot, Series, Style, XyChart};
 use crate::downsample::{segments, MAX_POINTS};
@@ -49,7 +49,7 @@ pub(super) fn interruption_lines(r: &Results, div: f64) -> Vec<EventLines> {
     let xs: Vec<f64> = r
         .events
         .iter()
-        .filter(|e| e.kind == "spot_interruption")
+        .filter(|e| e.kind == EventKind::SpotInterruption)
         .map(|e| e.t_s / div)
         .collect();
     if !xs.is_empty() {
@@ -62,7 +62,7 @@ pub(super) fn interruption_lines(r: &Results, div: f64) -> Vec<EventLines> {
     let xs: Vec<f64> = r
         .events
         .iter()
-        .filter(|e| e.kind == "failed_launch")
+        .filter(|e| e.kind == EventKind::FailedLaunch)
         .map(|e| e.t_s / div)
         .collect();
     if !xs.is_empty() {
@@ -76,8 +76,7 @@ pub(super) fn interruption_lines(r: &Results, div: f64) -> Vec<EventLines> {
 }
 
 pub(super) fn is_scale_up(e: &Event) -> bool {
-    e.kind == "scale"
-        && matches!((e.inputs.get("from"), e.inputs.get("to")), (Some(f), Some(t)) if t > f)
+    matches!(&e.kind, EventKind::Scale(s) if s.to > s.from)
 }
 
 pub(super) fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
@@ -132,7 +131,10 @@ pub(super) fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Blo
             .events
             .iter()
             .filter(|e| is_scale_up(e) && e.api.as_deref() == Some(n))
-            .filter_map(|e| Some((e.t_s / div, *e.inputs.get("to")?)))
+            .filter_map(|e| match &e.kind {
+                EventKind::Scale(s) => Some((e.t_s / div, f64::from(s.to))),
+                _ => None,
+            })
             .collect();
         blocks.push(Block::Chart(Chart {
             id: format!("{prefix}traffic-{}", slug(n)),

@@ -6,11 +6,9 @@
 //! them here at every scrape; at every policy tick, or when the activator wakes a scaled-to-zero
 //! API, it asks for a decision and applies the target.
 
-use std::collections::BTreeMap;
-
 use autoscaler::{Decision, DecisionStep, MetricPipeline, PodSample, ReplicaCount};
 
-use crate::results::Event;
+use crate::results::{Event, EventKind, ScaleChange};
 use crate::scenario::Autoscaling;
 use crate::time::SimTime;
 
@@ -86,23 +84,20 @@ impl ApiAutoscaler {
         if d.target == d.spec_replicas {
             return None;
         }
-        let mut inputs: BTreeMap<String, f64> = d
-            .inputs
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), *v))
-            .collect();
-        if let Some(m) = d.metric {
-            inputs.insert("metric".into(), m);
-        }
-        if let Some(p) = d.panic_metric {
-            inputs.insert("panic_metric".into(), p);
-        }
-        inputs.insert("ready".into(), f64::from(d.ready_replicas));
-        inputs.insert("from".into(), f64::from(d.spec_replicas));
-        inputs.insert("to".into(), f64::from(d.target));
         Some(Event {
             t_s: SimTime::from(d.now).as_secs_f64(),
-            kind: "scale".into(),
+            kind: EventKind::Scale(ScaleChange {
+                from: d.spec_replicas,
+                to: d.target,
+                ready: d.ready_replicas,
+                metric: d.metric,
+                panic_metric: d.panic_metric,
+                policy_inputs: d
+                    .inputs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_string(), *v))
+                    .collect(),
+            }),
             api: Some(self.api.clone()),
             node_group: None,
             message: format!(
@@ -112,7 +107,6 @@ impl ApiAutoscaler {
                 d.spec_replicas,
                 d.target
             ),
-            inputs,
         })
     }
 }

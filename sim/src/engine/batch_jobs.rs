@@ -3,24 +3,21 @@
 //! while ready, and hand a batch back to the queue (after the visibility timeout) when their
 //! node goes away.
 
-use std::collections::BTreeMap;
-
 use super::{EventKind, Simulation};
 use crate::batch::{Attempt, JobStatus, Worker, WorkerState, VISIBILITY_TIMEOUT};
 use crate::cluster::{NodeId, PodRef, SharedGpu};
 use crate::results::{BatchJobResults, Event};
 
 impl Simulation {
-    fn batch_event(&mut self, j: usize, kind: &str, message: String) {
+    fn batch_event(&mut self, j: usize, kind: crate::results::EventKind, message: String) {
         let name = &self.batch[j].spec.name;
         let message = format!("batch job {name}: {message}");
         self.log(Event {
             t_s: self.now.as_secs_f64(),
-            kind: kind.into(),
+            kind,
             api: None,
             node_group: None,
             message,
-            inputs: BTreeMap::new(),
         });
     }
 
@@ -29,7 +26,7 @@ impl Simulation {
         let (batches, workers) = (self.batch[j].spec.batches(), self.batch[j].spec.workers);
         self.batch_event(
             j,
-            "batch_submit",
+            crate::results::EventKind::BatchSubmit,
             format!("{batches} batches for {workers} workers"),
         );
         if let Some(timeout) = self.batch[j].spec.timeout {
@@ -149,7 +146,7 @@ impl Simulation {
         if job.finish_attempt(b) == Attempt::DeadLettered {
             self.batch_event(
                 j,
-                "batch_dead_letter",
+                crate::results::EventKind::BatchDeadLetter,
                 format!("batch {b} failed its last receive"),
             );
         }
@@ -168,7 +165,7 @@ impl Simulation {
         if self.batch[j].reappear(b) == Attempt::DeadLettered {
             self.batch_event(
                 j,
-                "batch_dead_letter",
+                crate::results::EventKind::BatchDeadLetter,
                 format!("batch {b} lost with its worker after its last receive"),
             );
         }
@@ -190,7 +187,7 @@ impl Simulation {
         let (ok, n) = (job.succeeded, job.spec.batches());
         self.batch_event(
             j,
-            "batch_complete",
+            crate::results::EventKind::BatchComplete,
             format!(
                 "{} after {took:.0} s, {ok} of {n} batches succeeded",
                 status.name()
@@ -259,7 +256,7 @@ impl Simulation {
             );
             self.batch_event(
                 j,
-                "batch_requeue",
+                crate::results::EventKind::BatchRequeue,
                 format!("worker {w} lost; batch {b} visible again in 30 s"),
             );
         }
