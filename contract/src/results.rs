@@ -238,8 +238,194 @@ pub struct Timeline {
     pub step_s: f64,
     /// Sample times, seconds.
     pub t_s: Vec<f64>,
-    /// `<metric>/<api or group>` → values.
-    pub series: BTreeMap<String, Vec<Option<f64>>>,
+    /// One series per metric and subject (API, node group, batch job or `cluster`), written
+    /// `"<metric>/<subject>"` in the JSON.
+    pub series: BTreeMap<SeriesKey, Vec<Option<f64>>>,
+}
+
+impl Timeline {
+    /// The series of `metric` for `subject` (an API, node group or batch job name).
+    pub fn get(&self, metric: Metric, subject: &str) -> Option<&[Option<f64>]> {
+        self.series
+            .get(&SeriesKey::new(metric, subject))
+            .map(Vec::as_slice)
+    }
+}
+
+/// What a timeline series measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Metric {
+    /// Arrivals per second over the step (API).
+    Rps,
+    /// Completions per second over the step (API).
+    ThroughputRps,
+    /// Requests refused in the step (API).
+    Rejected,
+    /// Requests given up in the step (API).
+    TimedOut,
+    /// Requests lost with their node in the step (API).
+    Interrupted,
+    /// Median latency of the step's completions, ms (API).
+    LatencyP50Ms,
+    /// 99th percentile latency of the step's completions, ms (API).
+    LatencyP99Ms,
+    /// Requests in flight at the sample (API).
+    InFlight,
+    /// Requests queued or held by the activator at the sample (API).
+    Queue,
+    /// Replicas asked for (API).
+    ReplicasDesired,
+    /// Replicas ready (API).
+    ReplicasReady,
+    /// Replicas waiting for a node (API).
+    PendingPods,
+    /// Batches waiting in the job's queue (batch job).
+    BatchQueue,
+    /// Workers ready (batch job).
+    BatchWorkers,
+    /// Batches succeeded so far (batch job).
+    BatchesDone,
+    /// Nodes, booting or ready (node group).
+    Nodes,
+    /// Nodes ready (node group).
+    NodesReady,
+    /// Busy GPUs over ready GPUs (node group).
+    GpuUtil,
+    /// Nodes plus control plane, USD per hour (`cluster`).
+    CostUsdPerHour,
+    /// Requests a load generator sent later than scheduled in the step (API, real runs only).
+    Late,
+}
+
+impl Metric {
+    const ALL: [Metric; 20] = [
+        Metric::Rps,
+        Metric::ThroughputRps,
+        Metric::Rejected,
+        Metric::TimedOut,
+        Metric::Interrupted,
+        Metric::LatencyP50Ms,
+        Metric::LatencyP99Ms,
+        Metric::InFlight,
+        Metric::Queue,
+        Metric::ReplicasDesired,
+        Metric::ReplicasReady,
+        Metric::PendingPods,
+        Metric::BatchQueue,
+        Metric::BatchWorkers,
+        Metric::BatchesDone,
+        Metric::Nodes,
+        Metric::NodesReady,
+        Metric::GpuUtil,
+        Metric::CostUsdPerHour,
+        Metric::Late,
+    ];
+
+    /// The name written before the `/` in the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Rps => "rps",
+            Metric::ThroughputRps => "throughput_rps",
+            Metric::Rejected => "rejected",
+            Metric::TimedOut => "timed_out",
+            Metric::Interrupted => "interrupted",
+            Metric::LatencyP50Ms => "latency_p50_ms",
+            Metric::LatencyP99Ms => "latency_p99_ms",
+            Metric::InFlight => "in_flight",
+            Metric::Queue => "queue",
+            Metric::ReplicasDesired => "replicas_desired",
+            Metric::ReplicasReady => "replicas_ready",
+            Metric::PendingPods => "pending_pods",
+            Metric::BatchQueue => "batch_queue",
+            Metric::BatchWorkers => "batch_workers",
+            Metric::BatchesDone => "batches_done",
+            Metric::Nodes => "nodes",
+            Metric::NodesReady => "nodes_ready",
+            Metric::GpuUtil => "gpu_util",
+            Metric::CostUsdPerHour => "cost_usd_per_hour",
+            Metric::Late => "late",
+        }
+    }
+}
+
+/// A timeline series' key: a metric of one subject. Ordered as its JSON text
+/// (`"<metric>/<subject>"`), so files keep their key order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeriesKey {
+    /// What is measured.
+    pub metric: Metric,
+    /// Of which API, node group or batch job (`cluster` for cluster-wide series).
+    pub subject: String,
+}
+
+impl SeriesKey {
+    /// The key of `metric` for `subject`.
+    pub fn new(metric: Metric, subject: impl Into<String>) -> Self {
+        Self {
+            metric,
+            subject: subject.into(),
+        }
+    }
+}
+
+impl Ord for SeriesKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // '/' sorts below every character of a metric name, so comparing (name, subject)
+        // orders keys exactly as their text.
+        (self.metric.name(), self.subject.as_str())
+            .cmp(&(other.metric.name(), other.subject.as_str()))
+    }
+}
+
+impl PartialOrd for SeriesKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for SeriesKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.metric.name(), self.subject)
+    }
+}
+
+/// Why a timeline series key could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SeriesKeyError {
+    /// No `/` between metric and subject.
+    #[error("timeline series \"{0}\": expected <metric>/<subject>")]
+    Shape(String),
+    /// A metric this version does not know.
+    #[error("timeline series \"{0}\": unknown metric")]
+    UnknownMetric(String),
+}
+
+impl std::str::FromStr for SeriesKey {
+    type Err = SeriesKeyError;
+
+    fn from_str(text: &str) -> Result<Self, SeriesKeyError> {
+        let (name, subject) = text
+            .split_once('/')
+            .ok_or_else(|| SeriesKeyError::Shape(text.to_string()))?;
+        let metric = Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| SeriesKeyError::UnknownMetric(text.to_string()))?;
+        Ok(SeriesKey::new(metric, subject))
+    }
+}
+
+impl Serialize for SeriesKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SeriesKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// Something that happened during the run. In the JSON, `kind` names what and `inputs` carries its
@@ -508,6 +694,25 @@ mod tests {
         let bad = r#"{"t_s":1.5,"kind":"nope","message":"m"}"#;
         let err = serde_json::from_str::<Event>(bad).expect_err("unknown kind");
         assert!(err.to_string().contains("unknown event kind"), "{err}");
+    }
+
+    #[test]
+    fn series_keys_read_write_and_sort_as_their_text() {
+        let names = [
+            "nodes/x",
+            "nodes_ready/a",
+            "rps/b",
+            "rps/b-2",
+            "cost_usd_per_hour/cluster",
+        ];
+        let mut keys: Vec<SeriesKey> = names.iter().map(|n| n.parse().expect("key")).collect();
+        keys.sort();
+        let mut texts: Vec<&str> = names.to_vec();
+        texts.sort();
+        let back: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        assert_eq!(back, texts);
+        assert!("bogus/x".parse::<SeriesKey>().is_err());
+        assert!("rps".parse::<SeriesKey>().is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::results::{ApiResults, Event, EventKind, Percentiles, Timeline};
+use crate::results::{ApiResults, Event, EventKind, Metric, Percentiles, SeriesKey, Timeline};
 
 /// What one run (real or simulated) of one API measured, in the units both sides share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,11 +67,11 @@ impl Observed {
                 step_s: timeline.step_s,
             });
         }
-        let key = format!("replicas_ready/{}", api.name);
         let series = timeline
-            .series
-            .get(&key)
-            .ok_or_else(|| FidelityError::NoSeries { key: key.clone() })?;
+            .get(Metric::ReplicasReady, &api.name)
+            .ok_or_else(|| FidelityError::NoSeries {
+                key: SeriesKey::new(Metric::ReplicasReady, api.name.as_str()).to_string(),
+            })?;
         // Sample k of the timeline covers (t_s[k] - 1, t_s[k]]: its value is the state at t_s[k].
         let mut replicas = vec![series.first().copied().flatten().unwrap_or(0.0)];
         for (t, v) in timeline.t_s.iter().zip(series) {

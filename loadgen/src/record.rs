@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use contract::results::{
-    encode_histogram, new_histogram, ApiResults, Percentiles, SloVerdict, Timeline,
-    HISTOGRAM_MAX_US,
+    encode_histogram, new_histogram, ApiResults, Metric, Percentiles, SeriesKey, SloVerdict,
+    Timeline, HISTOGRAM_MAX_US,
 };
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use hdrhistogram::serialization::V2DeflateSerializer;
@@ -307,17 +307,35 @@ impl Recorder {
         };
         let api = &self.api;
         let points = [
-            (format!("rps/{api}"), Some(step.sent as f64 / length)),
             (
-                format!("throughput_rps/{api}"),
+                SeriesKey::new(Metric::Rps, api),
+                Some(step.sent as f64 / length),
+            ),
+            (
+                SeriesKey::new(Metric::ThroughputRps, api),
                 Some(step.completed as f64 / length),
             ),
-            (format!("rejected/{api}"), Some(step.rejected as f64)),
-            (format!("timed_out/{api}"), Some(step.timed_out as f64)),
-            (format!("interrupted/{api}"), Some(step.failed as f64)),
-            (format!("late/{api}"), Some(step.late as f64)),
-            (format!("latency_p50_ms/{api}"), progress_step.p50_ms),
-            (format!("latency_p99_ms/{api}"), progress_step.p99_ms),
+            (
+                SeriesKey::new(Metric::Rejected, api),
+                Some(step.rejected as f64),
+            ),
+            (
+                SeriesKey::new(Metric::TimedOut, api),
+                Some(step.timed_out as f64),
+            ),
+            (
+                SeriesKey::new(Metric::Interrupted, api),
+                Some(step.failed as f64),
+            ),
+            (SeriesKey::new(Metric::Late, api), Some(step.late as f64)),
+            (
+                SeriesKey::new(Metric::LatencyP50Ms, api),
+                progress_step.p50_ms,
+            ),
+            (
+                SeriesKey::new(Metric::LatencyP99Ms, api),
+                progress_step.p99_ms,
+            ),
         ];
         c.timeline.t_s.push(t_s);
         for (name, value) in points {
@@ -325,7 +343,7 @@ impl Recorder {
         }
         c.timeline
             .series
-            .entry(format!("in_flight/{api}"))
+            .entry(SeriesKey::new(Metric::InFlight, api))
             .or_default()
             .push(Some(in_flight as f64));
         if let Some(files) = &self.files {

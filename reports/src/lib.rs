@@ -392,20 +392,28 @@ pub(crate) mod testdata {
         let mut series = BTreeMap::new();
         for n in ["a", "b"] {
             series.insert(
-                format!("rps/{n}"),
+                SeriesKey::new(Metric::Rps, n),
                 (1..=10).map(|i| Some(f64::from(i))).collect(),
             );
-            for m in ["replicas_ready", "replicas_desired", "in_flight", "queue"] {
-                series.insert(format!("{m}/{n}"), vec![Some(2.0); 10]);
+            for m in [
+                Metric::ReplicasReady,
+                Metric::ReplicasDesired,
+                Metric::InFlight,
+                Metric::Queue,
+            ] {
+                series.insert(SeriesKey::new(m, n), vec![Some(2.0); 10]);
             }
             let mut p99 = vec![Some(100.0); 10];
             p99[3] = None;
-            series.insert(format!("latency_p99_ms/{n}"), p99);
+            series.insert(SeriesKey::new(Metric::LatencyP99Ms, n), p99);
         }
         for g in ["od", "spot"] {
-            series.insert(format!("nodes/{g}"), vec![Some(1.0); 10]);
+            series.insert(SeriesKey::new(Metric::Nodes, g), vec![Some(1.0); 10]);
         }
-        series.insert("cost_usd_per_hour/cluster".into(), vec![Some(0.826); 10]);
+        series.insert(
+            SeriesKey::new(Metric::CostUsdPerHour, "cluster"),
+            vec![Some(0.826); 10],
+        );
         Results {
             schema: SCHEMA.into(),
             simctl_version: "0.1.0".into(),

@@ -30,8 +30,8 @@ use autoscaling::ApiAutoscaler;
 use crate::batch::{BatchRuntime, WorkerState};
 use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef, SharedGpu};
 use crate::results::{
-    encode_histogram, new_histogram, ApiResults, Event, NodeGroupResults, Percentiles, Results,
-    SloCheck, SloVerdict, Timeline, HISTOGRAM_MAX_US, SCHEMA,
+    encode_histogram, new_histogram, ApiResults, Event, Metric, NodeGroupResults, Percentiles,
+    Results, SeriesKey, SloCheck, SloVerdict, Timeline, HISTOGRAM_MAX_US, SCHEMA,
 };
 use crate::rng::{stream, Stream};
 use crate::scenario::{Api, Expander, Requests, Scenario};
@@ -1895,7 +1895,7 @@ impl Simulation {
         }
         self.timeline.t_s.push(now.as_secs_f64());
         let series = &mut self.timeline.series;
-        let mut push = |name: String, value: Option<f64>| {
+        let mut push = |name: SeriesKey, value: Option<f64>| {
             series.entry(name).or_default().push(value);
         };
         for api in &mut self.apis {
@@ -1904,28 +1904,49 @@ impl Simulation {
             let quantile = |h: &Histogram<u64>, q: f64| {
                 (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
             };
-            push(format!("rps/{n}"), Some(s.arrivals as f64 / step_s));
             push(
-                format!("throughput_rps/{n}"),
+                SeriesKey::new(Metric::Rps, n),
+                Some(s.arrivals as f64 / step_s),
+            );
+            push(
+                SeriesKey::new(Metric::ThroughputRps, n),
                 Some(s.completed as f64 / step_s),
             );
-            push(format!("rejected/{n}"), Some(s.rejected as f64));
-            push(format!("timed_out/{n}"), Some(s.timed_out as f64));
-            push(format!("interrupted/{n}"), Some(s.interrupted as f64));
-            push(format!("latency_p50_ms/{n}"), quantile(&s.latency, 0.5));
-            push(format!("latency_p99_ms/{n}"), quantile(&s.latency, 0.99));
-            push(format!("in_flight/{n}"), Some(api.in_flight as f64));
+            push(SeriesKey::new(Metric::Rejected, n), Some(s.rejected as f64));
             push(
-                format!("queue/{n}"),
+                SeriesKey::new(Metric::TimedOut, n),
+                Some(s.timed_out as f64),
+            );
+            push(
+                SeriesKey::new(Metric::Interrupted, n),
+                Some(s.interrupted as f64),
+            );
+            push(
+                SeriesKey::new(Metric::LatencyP50Ms, n),
+                quantile(&s.latency, 0.5),
+            );
+            push(
+                SeriesKey::new(Metric::LatencyP99Ms, n),
+                quantile(&s.latency, 0.99),
+            );
+            push(
+                SeriesKey::new(Metric::InFlight, n),
+                Some(api.in_flight as f64),
+            );
+            push(
+                SeriesKey::new(Metric::Queue, n),
                 Some((api.queued + api.held.len() as u64) as f64),
             );
             push(
-                format!("replicas_desired/{n}"),
+                SeriesKey::new(Metric::ReplicasDesired, n),
                 Some(f64::from(api.desired)),
             );
-            push(format!("replicas_ready/{n}"), Some(api.ready.len() as f64));
             push(
-                format!("pending_pods/{n}"),
+                SeriesKey::new(Metric::ReplicasReady, n),
+                Some(api.ready.len() as f64),
+            );
+            push(
+                SeriesKey::new(Metric::PendingPods, n),
                 Some(f64::from(api.pending_replicas)),
             );
             s.arrivals = 0;
@@ -1937,12 +1958,18 @@ impl Simulation {
         }
         for job in &self.batch {
             let n = &job.spec.name;
-            push(format!("batch_queue/{n}"), Some(job.queue.len() as f64));
             push(
-                format!("batch_workers/{n}"),
+                SeriesKey::new(Metric::BatchQueue, n),
+                Some(job.queue.len() as f64),
+            );
+            push(
+                SeriesKey::new(Metric::BatchWorkers, n),
                 Some(job.ready_workers() as f64),
             );
-            push(format!("batches_done/{n}"), Some(job.succeeded as f64));
+            push(
+                SeriesKey::new(Metric::BatchesDone, n),
+                Some(job.succeeded as f64),
+            );
         }
         // Busy GPUs per group: each replica's GPUs, weighted by its busy workers.
         let mut busy_gpus = vec![0.0; self.scenario.node_groups.len()];
@@ -1964,11 +1991,14 @@ impl Simulation {
         for (g, group) in self.scenario.node_groups.iter().enumerate() {
             let name = &group.name;
             push(
-                format!("nodes/{name}"),
+                SeriesKey::new(Metric::Nodes, name),
                 Some(f64::from(self.cluster.nodes_per_group()[g])),
             );
             let ready = self.cluster.ready_per_group()[g];
-            push(format!("nodes_ready/{name}"), Some(f64::from(ready)));
+            push(
+                SeriesKey::new(Metric::NodesReady, name),
+                Some(f64::from(ready)),
+            );
             if group.instance.gpus > 0 {
                 let total = f64::from(ready * group.instance.gpus);
                 let busy = if group.gpu_sharing.is_some() {
@@ -1977,13 +2007,13 @@ impl Simulation {
                     busy_gpus[g]
                 };
                 push(
-                    format!("gpu_util/{name}"),
+                    SeriesKey::new(Metric::GpuUtil, name),
                     (total > 0.0).then(|| busy / total),
                 );
             }
         }
         push(
-            "cost_usd_per_hour/cluster".into(),
+            SeriesKey::new(Metric::CostUsdPerHour, "cluster"),
             Some(self.cluster.cost_rate_usd_per_hour() + self.scenario.control_plane_usd_per_hour),
         );
     }
@@ -2243,7 +2273,7 @@ min_replicas = 2
             .events
             .iter()
             .any(|e| e.kind == crate::results::EventKind::ReplicaUnschedulable));
-        let ready = &r.timeline.series["replicas_ready/a"];
+        let ready = &r.timeline.get(Metric::ReplicasReady, "a").expect("series");
         assert!(ready.iter().all(|v| *v == Some(2.0)));
     }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use sim::results::{decode_histogram, EventKind};
+use sim::results::{decode_histogram, EventKind, Metric};
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -264,7 +264,7 @@ proptest! {
         // The timeline's arrival counts add up to the requests.
         let step = r.timeline.step_s;
         let t = &r.timeline.t_s;
-        let rps = &r.timeline.series["rps/a"];
+        let rps = &r.timeline.get(Metric::Rps, "a").expect("series");
         let mut previous = 0.0;
         let mut total = 0.0;
         for (i, v) in rps.iter().enumerate() {
@@ -275,7 +275,7 @@ proptest! {
         prop_assert!(step > 0.0);
         // Replicas within the policy's bounds (placeholders are separate pods).
         let (min, max) = c.policy.bounds(c.replicas);
-        for v in r.timeline.series["replicas_desired/a"].iter().flatten() {
+        for v in r.timeline.get(Metric::ReplicasDesired, "a").expect("series").iter().flatten() {
             prop_assert!(*v >= f64::from(min) && *v <= f64::from(max), "{} not in {}..={}", v, min, max);
         }
         for e in &r.events {

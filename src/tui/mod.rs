@@ -11,6 +11,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};
 use ratatui::Frame;
+use sim::results::Metric;
 use sim::{Results, SimError, SimTime, Simulation};
 
 /// Colours assigned to APIs in order, so an API keeps its colour in every panel.
@@ -96,7 +97,7 @@ pub(crate) struct ApiPanel {
     pub p99_ms: Option<f64>,
 }
 
-fn last(series: Option<&Vec<Option<f64>>>) -> Option<f64> {
+fn last(series: Option<&[Option<f64>]>) -> Option<f64> {
     series.and_then(|s| s.last().copied().flatten())
 }
 
@@ -104,16 +105,16 @@ impl LiveView {
     /// Read the current state of a simulation.
     pub(crate) fn of(sim: &Simulation) -> LiveView {
         let scenario = sim.scenario();
-        let series = &sim.timeline().series;
+        let timeline = sim.timeline();
         let apis = scenario
             .apis
             .iter()
             .map(|api| {
                 let n = &api.name;
-                let get = |metric: &str| series.get(&format!("{metric}/{n}"));
+                let get = |metric: Metric| timeline.get(metric, n);
                 ApiPanel {
                     name: n.clone(),
-                    rps: get("rps")
+                    rps: get(Metric::Rps)
                         .map(|s| {
                             s.iter()
                                 .rev()
@@ -123,13 +124,13 @@ impl LiveView {
                                 .collect()
                         })
                         .unwrap_or_default(),
-                    desired: Some(last(get("replicas_desired")).unwrap_or(0.0)),
-                    ready: Some(last(get("replicas_ready")).unwrap_or(0.0)),
-                    pending: Some(last(get("pending_pods")).unwrap_or(0.0)),
-                    in_flight: last(get("in_flight")).unwrap_or(0.0),
-                    queue: last(get("queue")).unwrap_or(0.0),
-                    p50_ms: last(get("latency_p50_ms")),
-                    p99_ms: last(get("latency_p99_ms")),
+                    desired: Some(last(get(Metric::ReplicasDesired)).unwrap_or(0.0)),
+                    ready: Some(last(get(Metric::ReplicasReady)).unwrap_or(0.0)),
+                    pending: Some(last(get(Metric::PendingPods)).unwrap_or(0.0)),
+                    in_flight: last(get(Metric::InFlight)).unwrap_or(0.0),
+                    queue: last(get(Metric::Queue)).unwrap_or(0.0),
+                    p50_ms: last(get(Metric::LatencyP50Ms)),
+                    p99_ms: last(get(Metric::LatencyP99Ms)),
                 }
             })
             .collect();
@@ -137,7 +138,7 @@ impl LiveView {
             .node_groups
             .iter()
             .map(|g| {
-                let nodes = last(series.get(&format!("nodes/{}", g.name)))
+                let nodes = last(timeline.get(Metric::Nodes, &g.name))
                     .unwrap_or(f64::from(g.min_instances));
                 (
                     g.name.clone(),

@@ -1,6 +1,6 @@
 //! The "Latency" section of a run: percentiles, the latency distribution and p99 over time.
 
-use contract::results::Results;
+use contract::results::{Metric, Results};
 
 use crate::chart::{format_number, Axis, BarChart, BarSeries, Chart, HLine, Plot, Style, XyChart};
 use crate::downsample::MAX_POINTS;
@@ -141,7 +141,7 @@ pub(super) fn latency(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block
                 Style::Line,
                 Axis::Left,
             );
-            if let Some(seg) = series_points(r, &format!("latency_p99_ms/{}", a.name), div) {
+            if let Some(seg) = series_points(r, Metric::LatencyP99Ms, &a.name, div) {
                 s.segments = seg;
             }
             s

@@ -1,7 +1,7 @@
 //! The "Timelines" section of a run (traffic, queue, replicas, nodes, cost rate over time), and
 //! the timeline-series helpers the latency chart shares with it.
 
-use contract::results::{Event, EventKind, Results};
+use contract::results::{Event, EventKind, Metric, Results};
 
 use crate::chart::{format_number, Axis, Chart, EventLines, Markers, Plot, Series, Style, XyChart};
 use crate::downsample::{segments, MAX_POINTS};
@@ -12,9 +12,14 @@ use super::{slug, time_unit, Block};
 /// Most scale-up markers drawn per chart (a 24 h run can scale thousands of times).
 const MAX_MARKERS: usize = 200;
 
-/// Timeline series `metric/name` as chart segments in the run's time unit.
-pub(super) fn series_points(r: &Results, key: &str, div: f64) -> Option<Vec<Vec<(f64, f64)>>> {
-    let values = r.timeline.series.get(key)?;
+/// A timeline series as chart segments in the run's time unit.
+pub(super) fn series_points(
+    r: &Results,
+    metric: Metric,
+    subject: &str,
+    div: f64,
+) -> Option<Vec<Vec<(f64, f64)>>> {
+    let values = r.timeline.get(metric, subject)?;
     let t: Vec<f64> = r.timeline.t_s.iter().map(|t| t / div).collect();
     Some(segments(&t, values, MAX_POINTS))
 }
@@ -98,23 +103,17 @@ pub(super) fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Blo
         let c = palette.api(&api.name);
         let n = &api.name;
         let mut series = Vec::new();
-        for (key, label, style, axis, color) in [
+        for (metric, label, style, axis, color) in [
+            (Metric::Rps, "traffic (req/s)", Style::Line, Axis::Left, c),
             (
-                format!("rps/{n}"),
-                "traffic (req/s)",
-                Style::Line,
-                Axis::Left,
-                c,
-            ),
-            (
-                format!("replicas_ready/{n}"),
+                Metric::ReplicasReady,
                 "ready replicas",
                 Style::Line,
                 Axis::Right,
                 NEUTRAL,
             ),
             (
-                format!("replicas_desired/{n}"),
+                Metric::ReplicasDesired,
                 "desired replicas",
                 Style::Dashed,
                 Axis::Right,
@@ -122,7 +121,7 @@ pub(super) fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Blo
             ),
         ] {
             let mut s = line(format!("{n} {label}"), color, style, axis);
-            if let Some(seg) = series_points(r, &key, div) {
+            if let Some(seg) = series_points(r, metric, n, div) {
                 s.segments = seg;
             }
             series.push(s);
@@ -162,11 +161,11 @@ pub(super) fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Blo
     for api in &r.apis {
         let c = palette.api(&api.name);
         for (metric, label, style) in [
-            ("in_flight", "in flight", Style::Line),
-            ("queue", "queued", Style::Dashed),
+            (Metric::InFlight, "in flight", Style::Line),
+            (Metric::Queue, "queued", Style::Dashed),
         ] {
             let mut s = line(format!("{} {label}", api.name), c, style, Axis::Left);
-            if let Some(seg) = series_points(r, &format!("{metric}/{}", api.name), div) {
+            if let Some(seg) = series_points(r, metric, &api.name, div) {
                 s.segments = seg;
             }
             series.push(s);
@@ -196,7 +195,7 @@ pub(super) fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Blo
         let style = if g.spot { Style::Dashed } else { Style::Line };
         let mut s = line(format!("{} ({kind})", g.name), c, style, Axis::Left);
         let mut cs = line(format!("{} ({kind})", g.name), c, style, Axis::Left);
-        if let Some(seg) = series_points(r, &format!("nodes/{}", g.name), div) {
+        if let Some(seg) = series_points(r, Metric::Nodes, &g.name, div) {
             cs.segments = seg
                 .iter()
                 .map(|run| {
@@ -231,7 +230,7 @@ pub(super) fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Blo
         Style::Line,
         Axis::Left,
     );
-    if let Some(seg) = series_points(r, "cost_usd_per_hour/cluster", div) {
+    if let Some(seg) = series_points(r, Metric::CostUsdPerHour, "cluster", div) {
         total.segments = seg;
     }
     cost_series.insert(0, total);
