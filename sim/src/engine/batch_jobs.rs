@@ -14,7 +14,7 @@ impl Simulation {
     fn batch_event(&mut self, j: usize, kind: &str, message: String) {
         let name = &self.batch[j].spec.name;
         let message = format!("batch job {name}: {message}");
-        self.log(Event {
+        self.agenda.log(Event {
             t_s: self.now.as_secs_f64(),
             kind: kind.into(),
             api: None,
@@ -33,7 +33,7 @@ impl Simulation {
             format!("{batches} batches for {workers} workers"),
         );
         if let Some(timeout) = self.batch[j].spec.timeout {
-            self.schedule(
+            self.agenda.schedule(
                 self.now + timeout,
                 EventKind::BatchTimeout { job: j as u32 },
             );
@@ -77,7 +77,7 @@ impl Simulation {
         worker.shared_gpu = shared_gpu;
         worker.state = WorkerState::Starting;
         let epoch = worker.epoch;
-        self.schedule(
+        self.agenda.schedule(
             at,
             EventKind::WorkerReady {
                 job: j as u32,
@@ -109,7 +109,7 @@ impl Simulation {
                 let worker = &mut job.workers[w];
                 worker.current = Some(b);
                 let epoch = worker.epoch;
-                self.schedule(
+                self.agenda.schedule(
                     self.now + service,
                     EventKind::BatchDone {
                         job: j as u32,
@@ -250,7 +250,7 @@ impl Simulation {
         }
         if let Some(b) = worker.current.take() {
             job.interrupted_attempts += 1;
-            self.schedule(
+            self.agenda.schedule(
                 self.now + VISIBILITY_TIMEOUT,
                 EventKind::BatchVisible {
                     job: j as u32,

@@ -14,7 +14,6 @@
 //! server cannot see the client leave) and counts as timed out when it finishes; a queued request
 //! past the timeout is dropped when it reaches the head of its queue.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use autoscaler::{PodSample, ReplicaCount};
@@ -22,9 +21,12 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
+mod agenda;
 pub mod autoscaling;
 mod batch_jobs;
 
+use agenda::Agenda;
+pub(crate) use agenda::EventKind;
 use autoscaling::ApiAutoscaler;
 
 use crate::batch::{BatchRuntime, WorkerState};
@@ -41,8 +43,6 @@ use crate::traffic::{ArrivalStream, DataFileError};
 
 /// How often the kubelet checks for memory pressure (its housekeeping interval).
 const MEMORY_CHECK_INTERVAL: SimTime = SimTime(10_000_000_000);
-/// Events kept in the results; more are counted in `events_dropped`.
-const MAX_EVENTS: usize = 100_000;
 
 /// A run that could not complete.
 #[derive(Debug, thiserror::Error)]
@@ -50,95 +50,6 @@ pub enum SimError {
     /// A trace turned out malformed while streaming it.
     #[error(transparent)]
     Data(#[from] DataFileError),
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum EventKind {
-    Completion {
-        api: u16,
-        process: u16,
-        replica: u32,
-        /// The replica slot's epoch when the request started; a killed replica's completions
-        /// are stale.
-        epoch: u32,
-        arrival: SimTime,
-    },
-    ReplicaReady {
-        api: u32,
-        replica: u32,
-        epoch: u32,
-    },
-    NodeReady {
-        node: usize,
-    },
-    NodeLaunchTimeout {
-        node: usize,
-    },
-    NodeTerminate {
-        node: usize,
-    },
-    ClusterScan,
-    SpotReclaim {
-        group: usize,
-    },
-    PolicyTick {
-        api: u32,
-    },
-    Scrape {
-        api: u32,
-    },
-    TimelineTick,
-    BatchSubmit {
-        job: u32,
-    },
-    WorkerReady {
-        job: u32,
-        worker: u32,
-        epoch: u32,
-    },
-    BatchDone {
-        job: u32,
-        worker: u32,
-        epoch: u32,
-    },
-    BatchVisible {
-        job: u32,
-        batch: u32,
-    },
-    BatchTimeout {
-        job: u32,
-    },
-    MemoryCheck {
-        node: usize,
-    },
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Scheduled {
-    at: SimTime,
-    seq: u64,
-    kind: EventKind,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at && self.seq == other.seq
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    /// Reversed, so the std max-heap pops the earliest event; FIFO among equal times.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .at
-            .cmp(&self.at)
-            .then_with(|| other.seq.cmp(&self.seq))
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,13 +222,10 @@ impl ApiState {
 pub struct Simulation {
     scenario: Scenario,
     now: SimTime,
-    seq: u64,
-    heap: BinaryHeap<Scheduled>,
+    agenda: Agenda,
     apis: Vec<ApiState>,
     cluster: Cluster,
     timeline: Timeline,
-    events: Vec<Event>,
-    events_dropped: u64,
     last_tick: SimTime,
     /// Each API's next arrival, earliest on top: an arrival costs O(log APIs), a completion
     /// nothing.
@@ -354,16 +262,13 @@ impl Simulation {
         );
         let mut sim = Simulation {
             now: SimTime::ZERO,
-            seq: 0,
-            heap: BinaryHeap::new(),
+            agenda: Agenda::default(),
             apis: Vec::with_capacity(scenario.apis.len()),
             cluster,
             timeline: Timeline {
                 step_s: scenario.timeline_step.as_secs_f64(),
                 ..Timeline::default()
             },
-            events: Vec::new(),
-            events_dropped: 0,
             last_tick: SimTime::ZERO,
             arrival_order: BinaryHeap::new(),
             pending: Vec::new(),
@@ -457,9 +362,11 @@ impl Simulation {
             let target = sim.apis[i].autoscaler.initial_replicas();
             sim.scale_to(i, target, true);
             let tick = sim.apis[i].autoscaler.tick_interval();
-            sim.schedule(tick, EventKind::PolicyTick { api: i as u32 });
+            sim.agenda
+                .schedule(tick, EventKind::PolicyTick { api: i as u32 });
             if let Some(every) = sim.apis[i].autoscaler.sample_interval() {
-                sim.schedule(every, EventKind::Scrape { api: i as u32 });
+                sim.agenda
+                    .schedule(every, EventKind::Scrape { api: i as u32 });
             }
         }
         sim.arrival_order = sim
@@ -485,7 +392,7 @@ impl Simulation {
         }
         if sim.scenario.cluster_autoscaler.enabled {
             let every = sim.scenario.cluster_autoscaler.scan_interval;
-            sim.schedule(every, EventKind::ClusterScan);
+            sim.agenda.schedule(every, EventKind::ClusterScan);
         }
         for g in 0..sim.scenario.node_groups.len() {
             sim.schedule_spot_reclaim(g);
@@ -493,10 +400,12 @@ impl Simulation {
         for j in 0..sim.batch.len() {
             let at = sim.batch[j].spec.submit_at;
             if at <= sim.scenario.duration {
-                sim.schedule(at, EventKind::BatchSubmit { job: j as u32 });
+                sim.agenda
+                    .schedule(at, EventKind::BatchSubmit { job: j as u32 });
             }
         }
-        sim.schedule(sim.scenario.timeline_step, EventKind::TimelineTick);
+        sim.agenda
+            .schedule(sim.scenario.timeline_step, EventKind::TimelineTick);
         Ok(sim)
     }
 
@@ -517,31 +426,13 @@ impl Simulation {
 
     /// The event log so far.
     pub fn events(&self) -> &[Event] {
-        &self.events
+        self.agenda.events()
     }
 
     /// Nodes plus control plane, USD, up to the current time.
     pub fn cost_so_far_usd(&self) -> f64 {
         self.cluster.node_cost_until(self.now)
             + self.now.as_secs_f64() / 3600.0 * self.scenario.control_plane_usd_per_hour
-    }
-
-    #[inline]
-    fn schedule(&mut self, at: SimTime, kind: EventKind) {
-        self.seq += 1;
-        self.heap.push(Scheduled {
-            at,
-            seq: self.seq,
-            kind,
-        });
-    }
-
-    fn log(&mut self, event: Event) {
-        if self.events.len() < MAX_EVENTS {
-            self.events.push(event);
-        } else {
-            self.events_dropped += 1;
-        }
     }
 
     /// Process every event up to and including `until` (capped at the scenario's end).
@@ -553,12 +444,14 @@ impl Simulation {
                 .arrival_order
                 .peek()
                 .map_or((SimTime::NEVER, usize::MAX), |r| r.0);
-            let next_event = self.heap.peek().map_or(SimTime::NEVER, |e| e.at);
+            let next_event = self.agenda.next_at();
             if next_event <= next_arrival {
                 if next_event > until {
                     break;
                 }
-                let Some(event) = self.heap.pop() else { break };
+                let Some(event) = self.agenda.pop() else {
+                    break;
+                };
                 self.now = event.at;
                 self.handle(event.kind);
             } else {
@@ -658,7 +551,7 @@ impl Simulation {
                 service = SimTime::from_secs_f64(service.as_secs_f64() * gpu.stretch(sharers));
             }
             record(&mut api.wait, now.since(request.arrival).as_micros());
-            self.schedule(
+            self.agenda.schedule(
                 now + service,
                 EventKind::Completion {
                     api: a as u16,
@@ -702,14 +595,15 @@ impl Simulation {
             EventKind::ClusterScan => {
                 self.cluster_scan();
                 let next = self.now + self.scenario.cluster_autoscaler.scan_interval;
-                self.schedule(next, EventKind::ClusterScan);
+                self.agenda.schedule(next, EventKind::ClusterScan);
             }
             EventKind::SpotReclaim { group } => self.spot_reclaim(group),
             EventKind::PolicyTick { api } => {
                 let a = api as usize;
                 self.decide(a, true);
                 let tick = self.apis[a].autoscaler.tick_interval();
-                self.schedule(self.now + tick, EventKind::PolicyTick { api });
+                self.agenda
+                    .schedule(self.now + tick, EventKind::PolicyTick { api });
             }
             EventKind::Scrape { api } => self.scrape(api as usize),
             EventKind::BatchSubmit { job } => self.submit_batch_job(job as usize),
@@ -729,7 +623,7 @@ impl Simulation {
                 self.sample_timeline();
                 let next = self.now + self.scenario.timeline_step;
                 if next <= self.scenario.duration {
-                    self.schedule(next, EventKind::TimelineTick);
+                    self.agenda.schedule(next, EventKind::TimelineTick);
                 }
             }
         }
@@ -787,7 +681,7 @@ impl Simulation {
         let drained = replica.state == ReplicaState::Terminating && replica.in_flight == 0;
         let epoch = replica.epoch;
         if let (Some(q), Some(service)) = (next, next_service) {
-            self.schedule(
+            self.agenda.schedule(
                 now + service,
                 EventKind::Completion {
                     api: a as u16,
@@ -817,7 +711,7 @@ impl Simulation {
         api.replicas[r as usize].state = ReplicaState::Ready;
         api.ready.push(r);
         let name = api.spec.name.clone();
-        self.log(Event {
+        self.agenda.log(Event {
             t_s: now.as_secs_f64(),
             kind: "replica_ready".into(),
             api: Some(name),
@@ -889,7 +783,7 @@ impl Simulation {
             let group = self.cluster.groups()[self.cluster.node(node).group]
                 .name
                 .clone();
-            self.log(Event {
+            self.agenda.log(Event {
                 t_s: now.as_secs_f64(),
                 kind: "eviction".into(),
                 api: self.pod_api_name(victim),
@@ -924,7 +818,7 @@ impl Simulation {
 
     fn schedule_memory_check(&mut self, node: NodeId) {
         if self.memory_checks.insert(node.0) {
-            self.schedule(
+            self.agenda.schedule(
                 self.now + MEMORY_CHECK_INTERVAL,
                 EventKind::MemoryCheck { node: node.0 },
             );
@@ -978,7 +872,7 @@ impl Simulation {
                 .name
                 .clone()
         });
-        self.log(Event {
+        self.agenda.log(Event {
             t_s: now.as_secs_f64(),
             kind: "oom_kill".into(),
             api: Some(name),
@@ -986,7 +880,7 @@ impl Simulation {
             message: format!("replica {r} OOM-killed {why}; restart in {backoff} s"),
             inputs: BTreeMap::new(),
         });
-        self.schedule(
+        self.agenda.schedule(
             now + SimTime::from_secs(backoff) + startup,
             EventKind::ReplicaReady {
                 api: a as u32,
@@ -1068,7 +962,8 @@ impl Simulation {
             }
         }
         api.autoscaler.sample(now, total, &pods);
-        self.schedule(now + every, EventKind::Scrape { api: a as u32 });
+        self.agenda
+            .schedule(now + every, EventKind::Scrape { api: a as u32 });
     }
 
     /// Ask the autoscaling core for a decision from what it can observe now and apply it. `tick`
@@ -1089,7 +984,7 @@ impl Simulation {
         let Some(event) = api.autoscaler.scale_event(&decision, tick) else {
             return;
         };
-        self.log(event);
+        self.agenda.log(event);
         self.scale_to(a, decision.target, false);
     }
 
@@ -1210,7 +1105,7 @@ impl Simulation {
             .name
             .clone();
         for victim in victims {
-            self.log(Event {
+            self.agenda.log(Event {
                 t_s: now.as_secs_f64(),
                 kind: "preemption".into(),
                 api: self.pod_api_name(victim),
@@ -1288,7 +1183,7 @@ impl Simulation {
                 }
                 api.cold_starts += 1;
                 let at = now + api.spec.startup_time;
-                self.schedule(
+                self.agenda.schedule(
                     at,
                     EventKind::ReplicaReady {
                         api: a,
@@ -1308,7 +1203,7 @@ impl Simulation {
             api.peak_pending = api.peak_pending.max(api.pending_replicas);
             let requests = api.spec.requests;
             let name = api.spec.name.clone();
-            self.log(Event {
+            self.agenda.log(Event {
                 t_s: now.as_secs_f64(),
                 kind: "replica_unschedulable".into(),
                 api: Some(name),
@@ -1415,7 +1310,7 @@ impl Simulation {
         let now = self.now;
         if log {
             let group = self.pod_node(pod).map(|n| self.cluster.node(n).group);
-            self.log(Event {
+            self.agenda.log(Event {
                 t_s: now.as_secs_f64(),
                 kind: "eviction".into(),
                 api: self.pod_api_name(pod),
@@ -1515,7 +1410,7 @@ impl Simulation {
         let group = self.cluster.node(node).group;
         self.cluster.terminate(node, now);
         self.draining.retain(|n| *n != node);
-        self.log(Event {
+        self.agenda.log(Event {
             t_s: now.as_secs_f64(),
             kind: "node_terminate".into(),
             api: None,
@@ -1574,7 +1469,7 @@ impl Simulation {
         }
         self.cluster.node_ready(node, now);
         let group = self.cluster.node(node).group;
-        self.log(Event {
+        self.agenda.log(Event {
             t_s: now.as_secs_f64(),
             kind: "node_ready".into(),
             api: None,
@@ -1604,7 +1499,7 @@ impl Simulation {
         g.backoff_until = now + backoff;
         g.backoff_level += 1;
         let name = self.cluster.groups()[group].name.clone();
-        self.log(Event {
+        self.agenda.log(Event {
             t_s: now.as_secs_f64(),
             kind: "failed_launch".into(),
             api: None,
@@ -1636,12 +1531,14 @@ impl Simulation {
         let node = self.cluster.launch(group, now);
         let max = self.scenario.cluster_autoscaler.max_node_provision_time;
         if boot > max {
-            self.schedule(now + max, EventKind::NodeLaunchTimeout { node: node.0 });
+            self.agenda
+                .schedule(now + max, EventKind::NodeLaunchTimeout { node: node.0 });
         } else {
-            self.schedule(now + boot, EventKind::NodeReady { node: node.0 });
+            self.agenda
+                .schedule(now + boot, EventKind::NodeReady { node: node.0 });
         }
         let name = self.cluster.groups()[group].name.clone();
-        self.log(Event {
+        self.agenda.log(Event {
             t_s: now.as_secs_f64(),
             kind: "node_launch".into(),
             api: None,
@@ -1822,7 +1719,7 @@ impl Simulation {
         if self.cluster.node(node).pods.is_empty() {
             self.terminate_node(node);
         } else {
-            self.schedule(
+            self.agenda.schedule(
                 self.now + SimTime::from_secs(600),
                 EventKind::NodeTerminate { node: node.0 },
             );
@@ -1840,7 +1737,7 @@ impl Simulation {
         let e: f64 = Exp1.sample(&mut self.groups[group].spot_rng);
         let at = self.now + SimTime::from_secs_f64(e / peak_rate_per_s);
         if at <= self.scenario.duration {
-            self.schedule(at, EventKind::SpotReclaim { group });
+            self.agenda.schedule(at, EventKind::SpotReclaim { group });
         }
     }
 
@@ -1873,7 +1770,7 @@ impl Simulation {
                     .collect();
                 for node in victims {
                     self.groups[group].interruptions += 1;
-                    self.log(Event {
+                    self.agenda.log(Event {
                         t_s: now.as_secs_f64(),
                         kind: "spot_interruption".into(),
                         api: None,
@@ -1887,7 +1784,7 @@ impl Simulation {
                     for pod in pods {
                         self.evict(pod, true);
                     }
-                    self.schedule(
+                    self.agenda.schedule(
                         now + SimTime::from_secs(120),
                         EventKind::NodeTerminate { node: node.0 },
                     );
@@ -2091,6 +1988,7 @@ impl Simulation {
         let attributed: f64 = apis.iter().map(|a| a.cost_usd).sum::<f64>()
             + batch_jobs.iter().map(|j| j.cost_usd).sum::<f64>();
         let control_plane_cost_usd = duration_s / 3600.0 * self.scenario.control_plane_usd_per_hour;
+        let (events, events_dropped) = self.agenda.into_log();
         Results {
             schema: SCHEMA.into(),
             simctl_version: env!("CARGO_PKG_VERSION").into(),
@@ -2106,8 +2004,8 @@ impl Simulation {
             idle_cost_usd: (node_cost - attributed).max(0.0),
             cost_usd_total: node_cost + control_plane_cost_usd,
             timeline: self.timeline,
-            events: self.events,
-            events_dropped: self.events_dropped,
+            events,
+            events_dropped,
         }
     }
 }
@@ -2155,735 +2053,4 @@ fn verdict(api: &Api, latency: &Percentiles, rejection_rate: f64, timeout_rate: 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    fn scenario(extra_api: &str) -> Scenario {
-        let text = format!(
-            r#"
-duration = "10m"
-seed = 9
-[[node_groups]]
-name = "cpu"
-instance_type = "m5.xlarge"
-min_instances = 1
-[[apis]]
-name = "a"
-timeout = "2s"
-[apis.compute]
-cpu = "1"
-[apis.pod]
-processes_per_replica = 2
-threads_per_process = 2
-max_queue_length = 8
-[apis.service_time]
-distribution = "exponential"
-mean = "200ms"
-[apis.traffic]
-kind = "poisson"
-rps = 30
-[apis.autoscaling]
-min_replicas = 2
-{extra_api}
-"#
-        );
-        Scenario::parse(&text, "t.toml", Path::new(".")).expect("valid")
-    }
-
-    #[test]
-    fn stepping_in_slices_gives_the_same_results() {
-        let s = scenario("");
-        let whole = run(&s).expect("runs");
-        let mut sim = Simulation::new(s.clone()).expect("starts");
-        while sim.now() < s.duration {
-            let next = sim.now() + SimTime::from_secs_f64(7.3);
-            sim.advance_to(next).expect("advances");
-        }
-        let sliced = sim.finish();
-        assert_eq!(
-            serde_json::to_string(&whole).expect("json"),
-            serde_json::to_string(&sliced).expect("json")
-        );
-    }
-
-    #[test]
-    fn network_latency_adds_to_every_latency_and_to_nothing_else() {
-        let base = scenario("");
-        let mut with = base.clone();
-        with.apis[0].network_latency = SimTime::from_secs_f64(0.005);
-        let (a, b) = (run(&base).expect("runs"), run(&with).expect("runs"));
-        let (a, b) = (&a.apis[0], &b.apis[0]);
-        assert_eq!((a.completed, a.rejected), (b.completed, b.rejected));
-        assert_eq!(a.queue_wait_ms, b.queue_wait_ms);
-        assert!(
-            (b.latency_ms.mean - a.latency_ms.mean - 5.0).abs() < 0.05,
-            "{a:?} {b:?}"
-        );
-        assert!(
-            (b.latency_ms.p50 - a.latency_ms.p50 - 5.0).abs() < 0.5,
-            "{a:?} {b:?}"
-        );
-    }
-
-    #[test]
-    fn overload_rejects_and_balances() {
-        // Capacity of 2 replicas × (4 workers + 8 queued); 30 req/s × 0.2 s = 6 busy of 8.
-        let r = run(&scenario("")).expect("runs");
-        let a = &r.apis[0];
-        assert_eq!(
-            a.requests,
-            a.completed + a.rejected + a.timed_out + a.interrupted + a.in_flight_at_end
-        );
-        assert!(
-            a.rejected > 0,
-            "random routing to processes overflows queues"
-        );
-    }
-
-    #[test]
-    fn replica_that_does_not_fit_stays_pending() {
-        let mut s = scenario("");
-        s.cluster_autoscaler.enabled = false;
-        // Three replicas of 1.5 CPU on one m5.xlarge (3.8 CPU allocatable) → one pending.
-        s.apis[0].requests.cpu_m = 1500;
-        s.apis[0].autoscaling.min_replicas = 3;
-        let r = run(&s).expect("runs");
-        assert_eq!(r.apis[0].peak_pending_replicas, 1);
-        assert!(r.events.iter().any(|e| e.kind == "replica_unschedulable"));
-        let ready = &r.timeline.series["replicas_ready/a"];
-        assert!(ready.iter().all(|v| *v == Some(2.0)));
-    }
-
-    fn cluster(text: &str) -> Scenario {
-        Scenario::parse(text, "t.toml", Path::new(".")).expect("valid")
-    }
-
-    fn balanced(r: &Results) {
-        for a in &r.apis {
-            assert_eq!(
-                a.requests,
-                a.completed + a.rejected + a.timed_out + a.interrupted + a.in_flight_at_end,
-                "{}",
-                a.name
-            );
-            let served = crate::results::decode_histogram(&a.latency_histogram).expect("hist");
-            assert_eq!(served.len(), a.completed, "each completion recorded once");
-        }
-    }
-
-    #[test]
-    fn requests_held_at_zero_when_the_run_ends_are_in_flight() {
-        // Scale from zero: 20 req/s from 100 s, a 90 s start-up, the run ends at 120 s with the
-        // activator holding one replica's worth of requests and rejecting the rest.
-        let text = r#"
-duration = "120s"
-[[node_groups]]
-name = "cpu"
-instance_type = "m5.xlarge"
-min_instances = 1
-[[apis]]
-name = "a"
-startup_time = "90s"
-[apis.compute]
-cpu = "1"
-[apis.pod]
-max_concurrency = 1
-max_queue_length = 100
-[apis.service_time]
-distribution = "constant"
-value = "100ms"
-[apis.traffic]
-kind = "steps"
-steps = [{ at = "0s", rps = 0 }, { at = "100s", rps = 20 }]
-arrivals = "constant"
-[apis.autoscaling]
-policy = "cortex"
-min_replicas = 0
-"#;
-        let s = Scenario::parse(text, "t.toml", Path::new(".")).expect("valid");
-        let r = run(&s).expect("runs");
-        let a = &r.apis[0];
-        assert!(a.requests > 300, "{}", a.requests);
-        assert_eq!(a.completed, 0);
-        assert_eq!(
-            a.in_flight_at_end, 101,
-            "the activator holds one replica's capacity"
-        );
-        balanced(&r);
-    }
-
-    const API: &str = r#"
-[[apis]]
-name = "a"
-startup_time = "30s"
-[apis.compute]
-cpu = "1500m"
-[apis.service_time]
-distribution = "exponential"
-mean = "100ms"
-[apis.traffic]
-kind = "poisson"
-rps = 20
-"#;
-
-    #[test]
-    fn pod_that_fits_only_after_a_scale_up() {
-        // Two 1.5-CPU replicas fit on one m5.xlarge (3795m free), the third needs a new node.
-        let s = cluster(&format!(
-            r#"duration = "10m"
-[[node_groups]]
-name = "cpu"
-instance_type = "m5.xlarge"
-min_instances = 1
-max_instances = 3
-boot_time = {{ median = "60s", p99 = "61s" }}
-{API}
-[apis.autoscaling]
-min_replicas = 3
-max_replicas = 3
-"#
-        ));
-        let r = run(&s).expect("runs");
-        balanced(&r);
-        assert_eq!(r.apis[0].peak_pending_replicas, 1);
-        assert_eq!(r.node_groups[0].peak_nodes, 2);
-        let t = |kind: &str| {
-            r.events
-                .iter()
-                .find(|e| e.kind == kind)
-                .map(|e| e.t_s)
-                .unwrap_or_else(|| panic!("no {kind} event"))
-        };
-        // Scan at 10 s launches; Ready ≈ 60 s later; the replica is ready 30 s after that.
-        assert_eq!(t("node_launch"), 10.0);
-        assert!((t("node_ready") - 70.0).abs() < 1.0);
-        assert!((t("replica_ready") - t("node_ready") - 30.0).abs() < 1e-6);
-        assert_eq!(r.apis[0].cold_starts, 1);
-    }
-
-    #[test]
-    fn priority_expander_falls_back_after_a_failed_spot_launch() {
-        let s = cluster(&format!(
-            r#"duration = "10m"
-[[node_groups]]
-name = "spot"
-instance_type = "m5.xlarge"
-spot = true
-priority = 100
-min_instances = 0
-max_instances = 4
-spot_capacity = 0
-[[node_groups]]
-name = "on-demand"
-instance_type = "m5.xlarge"
-priority = 1
-min_instances = 0
-max_instances = 4
-{API}
-[apis.autoscaling]
-min_replicas = 2
-max_replicas = 2
-"#
-        ));
-        let r = run(&s).expect("runs");
-        balanced(&r);
-        assert_eq!(
-            r.node_groups[0].failed_launches, 1,
-            "spot tried once, then backed off"
-        );
-        assert_eq!(r.node_groups[0].peak_nodes, 0);
-        assert_eq!(r.node_groups[1].peak_nodes, 1);
-        let failed = r
-            .events
-            .iter()
-            .find(|e| e.kind == "failed_launch")
-            .expect("failure");
-        let launch = r
-            .events
-            .iter()
-            .find(|e| e.kind == "node_launch")
-            .expect("fallback");
-        assert_eq!(failed.node_group.as_deref(), Some("spot"));
-        assert_eq!(launch.node_group.as_deref(), Some("on-demand"));
-        assert_eq!((failed.t_s, launch.t_s), (10.0, 20.0));
-        // Spot savings are zero without spot node-hours; cost is the on-demand node's.
-        assert_eq!(r.node_groups[0].spot_savings_usd, 0.0);
-    }
-
-    #[test]
-    fn interruptions_reschedule_without_counting_a_request_twice() {
-        let s = cluster(&format!(
-            r#"duration = "6h"
-[[node_groups]]
-name = "spot"
-instance_type = "m5.xlarge"
-spot = true
-priority = 100
-min_instances = 2
-max_instances = 4
-interruption_rate = 0.5
-[[node_groups]]
-name = "on-demand"
-instance_type = "m5.xlarge"
-min_instances = 0
-max_instances = 4
-{API}
-[apis.pod]
-threads_per_process = 2
-[apis.autoscaling]
-min_replicas = 4
-max_replicas = 4
-"#
-        ));
-        let r = run(&s).expect("runs");
-        balanced(&r);
-        let spot = &r.node_groups[0];
-        assert!(spot.interruptions >= 2, "{}", spot.interruptions);
-        assert!(r.events.iter().any(|e| e.kind == "eviction"));
-        assert!(r.apis[0].cold_starts >= 2, "evicted replicas were replaced");
-        assert!(spot.spot_savings_usd > 0.0);
-    }
-
-    #[test]
-    fn placeholders_are_preempted_and_make_room_ahead_of_need() {
-        let s = cluster(&format!(
-            r#"duration = "10m"
-[[node_groups]]
-name = "cpu"
-instance_type = "m5.xlarge"
-min_instances = 1
-max_instances = 3
-[[overprovisioning]]
-replicas = 2
-cpu = "1500m"
-{API}
-[apis.autoscaling]
-min_replicas = 1
-max_replicas = 1
-"#
-        ));
-        let r = run(&s).expect("runs");
-        balanced(&r);
-        // The API's replica is placed first at t = 0; the placeholders take the rest of the node
-        // (one fits) and the other triggers a scale-up: a warm node waits.
-        assert_eq!(r.node_groups[0].peak_nodes, 2);
-        assert_eq!(r.apis[0].peak_pending_replicas, 0);
-
-        // Now the replica arrives after the placeholders: it preempts one.
-        let mut s2 = s.clone();
-        s2.apis[0].priority = 5;
-        let mut sim = Simulation::new(s2).expect("starts");
-        sim.advance_to(SimTime::from_secs(120)).expect("runs");
-        sim.scale_to(0, 2, false);
-        sim.scale_to(0, 3, false);
-        assert!(sim.events().iter().any(|e| e.kind == "preemption"));
-    }
-
-    #[test]
-    fn unneeded_node_is_removed_after_the_unneeded_time() {
-        let s = cluster(&format!(
-            r#"duration = "30m"
-[[node_groups]]
-name = "cpu"
-instance_type = "m5.xlarge"
-min_instances = 1
-max_instances = 3
-boot_time = {{ median = "60s", p99 = "61s" }}
-{API}
-[apis.autoscaling]
-min_replicas = 1
-max_replicas = 1
-"#
-        ));
-        let mut sim = Simulation::new(s).expect("starts");
-        assert!(sim.launch_node(0));
-        sim.last_scale_up = SimTime::ZERO;
-        let r = {
-            sim.advance_to(SimTime::from_secs(1800)).expect("runs");
-            sim.finish()
-        };
-        let term = r
-            .events
-            .iter()
-            .find(|e| e.kind == "node_terminate")
-            .expect("scaled down");
-        // Scale-down evaluation resumes 10 min after the scale-up (t = 0); the empty node is
-        // unneeded from then and removed 10 min later; the busy one stays.
-        assert_eq!(term.t_s, 1200.0);
-        assert!(term.message.contains("node 1"), "{}", term.message);
-        assert!(!r.events.iter().any(|e| e.kind == "eviction"));
-        // 1 node × 30 min + 1 node × 20 min of m5.xlarge at 0.192 $/h.
-        let expected = (1800.0 + 1200.0) / 3600.0 * 0.192;
-        assert!((r.node_groups[0].cost_usd - expected).abs() < 0.005);
-    }
-
-    #[test]
-    fn recorded_service_times_and_trace_window() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/traces");
-        let s = Scenario::parse(
-            r#"duration = "1m"
-[[node_groups]]
-name = "cpu"
-instance_type = "m5.xlarge"
-min_instances = 1
-[[apis]]
-name = "a"
-[apis.pod]
-threads_per_process = 8
-[apis.service_time]
-distribution = "constant"
-value = "1s"
-[apis.traffic]
-kind = "trace"
-path = "requests.csv"
-service_column = "latency_ms"
-start = "500ms"
-end = "2500ms"
-"#,
-            "t.toml",
-            Path::new(dir),
-        )
-        .expect("valid");
-        let r = run(&s).expect("runs");
-        let a = &r.apis[0];
-        // Rows at 0.5, 1.0, 2.0 s of the trace fall in [0.5 s, 2.5 s); their recorded service
-        // times (120, 95, 101 ms) replace the 1 s model, with no queueing on 8 workers.
-        assert_eq!(a.requests, 3);
-        assert!(
-            (a.latency_ms.max - 120.0).abs() < 0.2,
-            "{}",
-            a.latency_ms.max
-        );
-        assert!(
-            (a.latency_ms.mean - 105.3).abs() < 0.3,
-            "{}",
-            a.latency_ms.mean
-        );
-    }
-
-    fn time_sliced(replicas: u32, rps: f64, arrivals: &str) -> Results {
-        let s = cluster(&format!(
-            r#"duration = "10m"
-[[node_groups]]
-name = "gpu"
-instance_type = "g5.xlarge"
-min_instances = 1
-max_instances = 1
-gpu_sharing = {{ mode = "time-slicing", replicas = 4, context_switch_overhead = 0.05 }}
-[[apis]]
-name = "m"
-[apis.compute]
-cpu = "500m"
-gpu = 1
-[apis.pod]
-max_concurrency = 1
-max_queue_length = 1000
-[apis.service_time]
-distribution = "constant"
-value = "100ms"
-[apis.traffic]
-kind = "{arrivals}"
-rps = {rps}
-[apis.autoscaling]
-min_replicas = {replicas}
-max_replicas = {replicas}
-"#
-        ));
-        let r = run(&s).expect("runs");
-        balanced(&r);
-        r
-    }
-
-    #[test]
-    fn spot_config_mixes_on_demand_base_and_percentage_with_spot_pools() {
-        // 5 nodes: the base 1 and 50 % of the 4 above it are on-demand (3); the 2 spot nodes
-        // take the cheapest pools in turn (g4dn.xlarge, then g4dn.2xlarge).
-        let s = cluster(
-            r#"duration = "1h"
-[[node_groups]]
-name = "mixed"
-instance_type = "g4dn.xlarge"
-spot = true
-min_instances = 5
-max_instances = 5
-interruption_rate = 0
-spot_config = { instance_distribution = ["g4dn.2xlarge"], on_demand_base_capacity = 1, on_demand_percentage_above_base_capacity = 50 }
-[[apis]]
-name = "a"
-[apis.compute]
-cpu = "1"
-[apis.service_time]
-distribution = "constant"
-value = "10ms"
-[apis.traffic]
-kind = "constant"
-rps = 1
-"#,
-        );
-        let sim = Simulation::new(s.clone()).expect("starts");
-        let spot: Vec<bool> = sim.cluster.nodes().map(|(_, n)| n.spot).collect();
-        assert_eq!(spot.iter().filter(|s| **s).count(), 2, "{spot:?}");
-        let r = run(&s).expect("runs");
-        let g = &r.node_groups[0];
-        let expected = 3.0 * 0.526 + 0.526 * (1.0 - 0.64) + 0.752 * (1.0 - 0.61);
-        assert!(
-            (g.cost_usd - expected).abs() < 0.005,
-            "{} vs {expected}",
-            g.cost_usd
-        );
-        assert!((g.spot_savings_usd - (5.0 * 0.526 - expected)).abs() < 0.005);
-        // Without spot_config every node of a spot group is spot.
-        let mix = crate::scenario::SpotMix {
-            on_demand_base: 0,
-            on_demand_percent: 0,
-            pools: vec![],
-        };
-        assert_eq!(mix.on_demand_of(7), 0);
-        let mix = crate::scenario::SpotMix {
-            on_demand_base: 2,
-            on_demand_percent: 25,
-            pools: vec![],
-        };
-        assert_eq!(
-            (1..=7).map(|n| mix.on_demand_of(n)).collect::<Vec<_>>(),
-            vec![1, 2, 3, 3, 3, 3, 4]
-        );
-    }
-
-    fn memory_scenario(hog: &str) -> Results {
-        let s = cluster(&format!(
-            r#"duration = "5m"
-[[node_groups]]
-name = "cpu"
-instance_type = "m5.xlarge"
-min_instances = 1
-max_instances = 1
-[[apis]]
-name = "steady"
-priority = 0
-[apis.compute]
-cpu = "1"
-mem = "6Gi"
-cpu_limit = "1"
-mem_limit = "6Gi"
-[apis.service_time]
-distribution = "constant"
-value = "10ms"
-[apis.traffic]
-kind = "constant"
-rps = 5
-[[apis]]
-name = "hog"
-priority = 10
-[apis.compute]
-cpu = "1"
-{hog}
-[apis.service_time]
-distribution = "constant"
-value = "10ms"
-[apis.traffic]
-kind = "constant"
-rps = 5
-"#
-        ));
-        let r = run(&s).expect("runs");
-        balanced(&r);
-        r
-    }
-
-    #[test]
-    fn memory_pressure_evicts_pods_over_their_request_first_whatever_their_priority() {
-        // The hog requests 1 GiB but uses 10: with the Guaranteed 6 GiB pod the node (about
-        // 13.4 GiB for pods) runs out, and the hog goes first despite its higher priority.
-        let r = memory_scenario("mem = \"1Gi\"\nmem_usage = \"10Gi\"");
-        assert_eq!(r.apis[0].qos_class, "Guaranteed");
-        assert_eq!(r.apis[1].qos_class, "Burstable");
-        let evicted: Vec<&str> = r
-            .events
-            .iter()
-            .filter(|e| e.kind == "eviction")
-            .filter_map(|e| e.api.as_deref())
-            .collect();
-        assert!(!evicted.is_empty());
-        assert!(evicted.iter().all(|a| *a == "hog"), "{evicted:?}");
-        assert!(r.events.iter().any(|e| e.message.contains("out of memory")));
-        // Using no more than requested, nobody is evicted.
-        let r = memory_scenario("mem = \"6Gi\"");
-        assert!(r.events.iter().all(|e| e.kind != "eviction"));
-    }
-
-    #[test]
-    fn a_replica_over_its_memory_limit_is_oom_killed() {
-        let r = memory_scenario("mem = \"1Gi\"\nmem_limit = \"2Gi\"\nmem_usage = \"3Gi\"");
-        assert!(r.apis[1].oom_kills > 0);
-        assert_eq!(r.apis[1].completed, 0);
-        assert_eq!(r.apis[0].oom_kills, 0);
-        assert!(r
-            .events
-            .iter()
-            .any(|e| e.kind == "oom_kill" && e.message.contains("memory limit")));
-    }
-
-    fn shared_gpu_memory(mode: &str, models_gib: &[u32]) -> Results {
-        let mut text = format!(
-            r#"duration = "30m"
-[[node_groups]]
-name = "gpu"
-instance_type = "g4dn.xlarge"
-min_instances = 1
-max_instances = 1
-gpu_sharing = {{ mode = "{mode}", replicas = 4 }}
-"#
-        );
-        for (i, gib) in models_gib.iter().enumerate() {
-            text.push_str(&format!(
-                r#"[[apis]]
-name = "m{i}"
-startup_time = "30s"
-[apis.compute]
-cpu = "500m"
-gpu = 1
-gpu_memory = "{gib}Gi"
-[apis.service_time]
-distribution = "constant"
-value = "100ms"
-[apis.traffic]
-kind = "poisson"
-rps = 1
-[apis.autoscaling]
-min_replicas = 1
-max_replicas = 1
-"#
-            ));
-        }
-        let r = run(&cluster(&text)).expect("runs");
-        balanced(&r);
-        r
-    }
-
-    #[test]
-    fn over_committed_time_sliced_gpu_memory_oom_kills_the_last_to_load() {
-        // A T4 has 16 GB: two 6 GiB models fit, the third does not and crash-loops
-        // (restarts at 10, 20, 40, 80, 160, 300 s backoff + 30 s load each).
-        let r = shared_gpu_memory("time-slicing", &[6, 6, 6]);
-        let kills: Vec<u64> = r.apis.iter().map(|a| a.oom_kills).collect();
-        assert_eq!(kills.iter().filter(|k| **k > 0).count(), 1, "{kills:?}");
-        let victim = kills.iter().position(|k| *k > 0).unwrap();
-        assert!((6..=10).contains(&kills[victim]), "{kills:?}");
-        assert_eq!(r.apis[victim].completed, 0);
-        assert!(r.apis[victim].rejected > 0);
-        assert!(r.events.iter().any(|e| e.kind == "oom_kill"));
-        // Within memory, nobody is killed.
-        let r = shared_gpu_memory("time-slicing", &[5, 5, 5]);
-        assert!(r.apis.iter().all(|a| a.oom_kills == 0));
-    }
-
-    #[test]
-    fn mps_caps_each_client_at_its_share_of_gpu_memory() {
-        // MPS with 4 clients on a 16 GB T4: 4 GiB each, so a 5 GiB model never loads even alone.
-        let r = shared_gpu_memory("mps", &[5, 3]);
-        assert!(r.apis[0].oom_kills > 0 && r.apis[0].completed == 0);
-        assert_eq!(r.apis[1].oom_kills, 0);
-        assert!(r.apis[1].completed > 0);
-    }
-
-    #[test]
-    fn time_slicing_alone_runs_at_full_speed() {
-        // One request at a time: no other sharer is busy, no stretch.
-        let r = time_sliced(4, 1.0, "constant");
-        assert!((r.apis[0].latency_ms.max - 100.0).abs() < 0.2);
-    }
-
-    #[test]
-    fn time_slicing_k_busy_sharers_split_the_gpu() {
-        // Saturated: whatever the number of sharers k ≥ 2, each request takes k × 100 ms ×
-        // 1.05, so the GPU completes 10 / 1.05 = 9.52 requests per second in all.
-        for k in [2, 4] {
-            let r = time_sliced(k, 40.0, "poisson");
-            let throughput = r.apis[0].completed as f64 / 600.0;
-            assert!(
-                (throughput - 10.0 / 1.05).abs() < 0.1,
-                "k = {k}: {throughput}"
-            );
-            assert!(r.apis[0].latency_ms.p50 >= f64::from(k) * 105.0 - 0.5);
-        }
-        // Four pods fit on one GPU; a fifth would not (4 slots).
-        let s = cluster(
-            r#"duration = "1m"
-[cluster.autoscaler]
-enabled = false
-[[node_groups]]
-name = "gpu"
-instance_type = "g5.xlarge"
-min_instances = 1
-gpu_sharing = { mode = "time-slicing", replicas = 4 }
-[[apis]]
-name = "m"
-[apis.compute]
-cpu = "500m"
-gpu = 1
-[apis.service_time]
-distribution = "constant"
-value = "100ms"
-[apis.traffic]
-kind = "poisson"
-rps = 1
-[apis.autoscaling]
-min_replicas = 5
-max_replicas = 5
-"#,
-        );
-        assert_eq!(run(&s).expect("runs").apis[0].peak_pending_replicas, 1);
-    }
-
-    #[test]
-    fn mig_slices_limit_placement_and_scale_service_time() {
-        // One p5.48xlarge (8 × H100 80GB), each GPU split into 3g.40gb + 3g.40gb: 16 slices.
-        let s = cluster(
-            r#"duration = "10m"
-[cluster.autoscaler]
-enabled = false
-[[node_groups]]
-name = "h100"
-instance_type = "p5.48xlarge"
-min_instances = 1
-gpu_sharing = { mode = "mig", profiles = ["3g.40gb", "3g.40gb"] }
-[[apis]]
-name = "llm"
-[apis.compute]
-cpu = "1"
-mig_profile = "3g.40gb"
-[apis.service_time]
-distribution = "constant"
-value = "300ms"
-[apis.traffic]
-kind = "constant"
-rps = 1
-[apis.autoscaling]
-min_replicas = 17
-max_replicas = 17
-"#,
-        );
-        let r = run(&s).expect("runs");
-        balanced(&r);
-        assert_eq!(
-            r.apis[0].peak_pending_replicas, 1,
-            "16 slices for 17 replicas"
-        );
-        // 300 ms on a whole GPU takes 300 × 7/3 = 700 ms on 3 of its 7 compute slices.
-        assert!(
-            (r.apis[0].latency_ms.max - 700.0).abs() < 0.5,
-            "{}",
-            r.apis[0].latency_ms.max
-        );
-        let echoed = toml::to_string(&s.file).expect("toml");
-        assert!(
-            Scenario::parse(&echoed, "echo.toml", Path::new(".")).is_ok(),
-            "echo parses"
-        );
-        let text = echoed.replace("\"3g.40gb\", \"3g.40gb\"", "\"4g.40gb\", \"4g.40gb\"");
-        let e = Scenario::parse(&text, "t.toml", Path::new(".")).unwrap_err();
-        assert!(e.message.contains("not a valid MIG partition"), "{e}");
-    }
-}
+mod tests;
