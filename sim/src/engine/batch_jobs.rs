@@ -228,7 +228,8 @@ impl Simulation {
                 worker: w as u32,
             };
             self.cluster.unbind(node, pod, now);
-            if self.draining.contains(&node) && self.cluster.node(node).pods.is_empty() {
+            if self.cluster_autoscaler.is_draining(node) && self.cluster.node(node).pods.is_empty()
+            {
                 self.terminate_node(node);
             } else {
                 self.schedule_pending();

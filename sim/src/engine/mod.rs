@@ -19,30 +19,32 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use autoscaler::{PodSample, ReplicaCount};
 use hdrhistogram::Histogram;
 use rand::Rng;
-use rand_distr::{Distribution, Exp1, StandardNormal};
 
 mod agenda;
 pub mod autoscaling;
 mod batch_jobs;
+mod cluster_autoscaler;
+mod finish;
+mod kubelet;
+mod spot_market;
+mod timeline;
 
 use agenda::Agenda;
 pub(crate) use agenda::EventKind;
 use autoscaling::ApiAutoscaler;
+use cluster_autoscaler::{ClusterAutoscaler, Removal};
+use kubelet::Kubelet;
+use spot_market::SpotMarket;
+use timeline::TimelineRecorder;
 
 use crate::batch::{BatchRuntime, WorkerState};
-use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef, SharedGpu};
-use crate::results::{
-    encode_histogram, new_histogram, ApiResults, Event, NodeGroupResults, Percentiles, Results,
-    SloCheck, SloVerdict, Timeline, HISTOGRAM_MAX_US, SCHEMA,
-};
+use crate::cluster::{Cluster, NodeId, NodeState, PodRef, SharedGpu};
+use crate::results::{new_histogram, Event, Results, Timeline, HISTOGRAM_MAX_US};
 use crate::rng::{stream, Stream};
-use crate::scenario::{Api, Expander, Requests, Scenario};
+use crate::scenario::{Api, Requests, Scenario};
 use crate::service_time::ServiceSampler;
 use crate::time::SimTime;
 use crate::traffic::{ArrivalStream, DataFileError};
-
-/// How often the kubelet checks for memory pressure (its housekeeping interval).
-const MEMORY_CHECK_INTERVAL: SimTime = SimTime(10_000_000_000);
 
 /// A run that could not complete.
 #[derive(Debug, thiserror::Error)]
@@ -162,18 +164,6 @@ struct PlaceholderPod {
     node: Option<NodeId>,
 }
 
-/// What the cluster autoscaler and the spot market track per node group.
-struct GroupRuntime {
-    backoff_until: SimTime,
-    backoff_level: u32,
-    failed_launches: u64,
-    interruptions: u64,
-    /// Boot times and launch failures.
-    rng: Stream,
-    /// Reclaim events.
-    spot_rng: Stream,
-}
-
 impl ApiState {
     /// Bring the concurrency integral up to `now`; call before changing in-flight or held.
     #[inline]
@@ -225,8 +215,7 @@ pub struct Simulation {
     agenda: Agenda,
     apis: Vec<ApiState>,
     cluster: Cluster,
-    timeline: Timeline,
-    last_tick: SimTime,
+    timeline: TimelineRecorder,
     /// Each API's next arrival, earliest on top: an arrival costs O(log APIs), a completion
     /// nothing.
     arrival_order: BinaryHeap<std::cmp::Reverse<(SimTime, usize)>>,
@@ -235,13 +224,66 @@ pub struct Simulation {
     placeholders: Vec<PlaceholderPod>,
     /// Batch jobs (see `batch_jobs.rs`).
     pub(crate) batch: Vec<BatchRuntime>,
-    /// Nodes with a memory-pressure check scheduled.
-    memory_checks: std::collections::BTreeSet<usize>,
-    groups: Vec<GroupRuntime>,
-    /// Nodes being drained by a scale-down.
-    draining: Vec<NodeId>,
-    last_scale_up: SimTime,
-    ca_rng: Stream,
+    kubelet: Kubelet,
+    cluster_autoscaler: ClusterAutoscaler,
+    spot: SpotMarket,
+}
+
+/// What the scheduler needs to know of any pod: read-only views of the rooms that own them.
+struct PodSpecs<'a> {
+    apis: &'a [ApiState],
+    placeholders: &'a [PlaceholderPod],
+    batch: &'a [BatchRuntime],
+}
+
+impl<'a> PodSpecs<'a> {
+    /// Requests, allowed node groups, priority.
+    fn spec(&self, pod: PodRef) -> (Requests, &'a [usize], i32) {
+        match pod {
+            PodRef::Replica { api, .. } => {
+                let spec = &self.apis[api as usize].spec;
+                (spec.requests, &spec.node_groups, spec.priority)
+            }
+            PodRef::Placeholder(i) => {
+                let p = &self.placeholders[i as usize];
+                (p.requests, &p.node_groups, p.priority)
+            }
+            PodRef::BatchWorker { job, .. } => {
+                let j = &self.batch[job as usize].spec;
+                (j.requests, &j.node_groups, j.priority)
+            }
+        }
+    }
+}
+
+/// How the log names pods: read-only views of the rooms that own them.
+struct PodNames<'a> {
+    apis: &'a [ApiState],
+    batch: &'a [BatchRuntime],
+}
+
+impl PodNames<'_> {
+    fn label(&self, pod: PodRef) -> String {
+        match pod {
+            PodRef::Replica { api, slot } => {
+                format!("{} replica {slot}", self.apis[api as usize].spec.name)
+            }
+            PodRef::Placeholder(i) => format!("placeholder {i}"),
+            PodRef::BatchWorker { job, worker } => {
+                format!(
+                    "batch job {} worker {worker}",
+                    self.batch[job as usize].spec.name
+                )
+            }
+        }
+    }
+
+    fn api_name(&self, pod: PodRef) -> Option<String> {
+        match pod {
+            PodRef::Replica { api, .. } => Some(self.apis[api as usize].spec.name.clone()),
+            PodRef::Placeholder(_) | PodRef::BatchWorker { .. } => None,
+        }
+    }
 }
 
 /// Run a scenario to its end.
@@ -265,15 +307,11 @@ impl Simulation {
             agenda: Agenda::default(),
             apis: Vec::with_capacity(scenario.apis.len()),
             cluster,
-            timeline: Timeline {
-                step_s: scenario.timeline_step.as_secs_f64(),
-                ..Timeline::default()
-            },
-            last_tick: SimTime::ZERO,
+            timeline: TimelineRecorder::new(scenario.timeline_step),
             arrival_order: BinaryHeap::new(),
             pending: Vec::new(),
             placeholders: Vec::new(),
-            memory_checks: std::collections::BTreeSet::new(),
+            kubelet: Kubelet::new(&scenario),
             batch: scenario
                 .batch_jobs
                 .iter()
@@ -288,21 +326,8 @@ impl Simulation {
                     )
                 })
                 .collect(),
-            groups: scenario
-                .node_groups
-                .iter()
-                .map(|g| GroupRuntime {
-                    backoff_until: SimTime::ZERO,
-                    backoff_level: 0,
-                    failed_launches: 0,
-                    interruptions: 0,
-                    rng: stream(scenario.seed, &format!("nodes/{}", g.name)),
-                    spot_rng: stream(scenario.seed, &format!("spot/{}", g.name)),
-                })
-                .collect(),
-            draining: Vec::new(),
-            last_scale_up: SimTime::ZERO,
-            ca_rng: stream(scenario.seed, "cluster-autoscaler"),
+            cluster_autoscaler: ClusterAutoscaler::new(&scenario),
+            spot: SpotMarket::new(&scenario),
             scenario,
         };
         for (i, spec) in sim.scenario.apis.clone().into_iter().enumerate() {
@@ -395,7 +420,8 @@ impl Simulation {
             sim.agenda.schedule(every, EventKind::ClusterScan);
         }
         for g in 0..sim.scenario.node_groups.len() {
-            sim.schedule_spot_reclaim(g);
+            sim.spot
+                .schedule_next(g, SimTime::ZERO, &sim.cluster, &mut sim.agenda);
         }
         for j in 0..sim.batch.len() {
             let at = sim.batch[j].spec.submit_at;
@@ -421,7 +447,7 @@ impl Simulation {
 
     /// The timeline recorded so far.
     pub fn timeline(&self) -> &Timeline {
-        &self.timeline
+        &self.timeline.timeline
     }
 
     /// The event log so far.
@@ -590,7 +616,12 @@ impl Simulation {
                 }
             }
             EventKind::NodeReady { node } => self.node_ready(NodeId(node)),
-            EventKind::NodeLaunchTimeout { node } => self.node_launch_timeout(NodeId(node)),
+            EventKind::NodeLaunchTimeout { node } => self.cluster_autoscaler.launch_timeout(
+                NodeId(node),
+                self.now,
+                &mut self.cluster,
+                &mut self.agenda,
+            ),
             EventKind::NodeTerminate { node } => self.terminate_node(NodeId(node)),
             EventKind::ClusterScan => {
                 self.cluster_scan();
@@ -616,11 +647,17 @@ impl Simulation {
             EventKind::BatchVisible { job, batch } => self.batch_visible(job as usize, batch),
             EventKind::BatchTimeout { job } => self.batch_timeout(job as usize),
             EventKind::MemoryCheck { node } => {
-                self.memory_checks.remove(&node);
+                self.kubelet.checked(NodeId(node));
                 self.relieve_memory_pressure(NodeId(node))
             }
             EventKind::TimelineTick => {
-                self.sample_timeline();
+                self.timeline.sample(
+                    self.now,
+                    &mut self.apis,
+                    &self.batch,
+                    &self.cluster,
+                    &self.scenario,
+                );
                 let next = self.now + self.scenario.timeline_step;
                 if next <= self.scenario.duration {
                     self.agenda.schedule(next, EventKind::TimelineTick);
@@ -722,140 +759,53 @@ impl Simulation {
         self.release_held(a);
     }
 
-    /// Memory the pods on a node really use, MiB.
-    fn memory_used(&self, node: NodeId) -> u64 {
-        self.cluster
-            .node(node)
-            .pods
-            .iter()
-            .map(|p| self.pod_memory(p.0).0)
-            .sum()
-    }
-
-    fn memory_capacity(&self, node: NodeId) -> u64 {
-        self.cluster.groups()[self.cluster.node(node).group].pod_mem_mib
-    }
-
-    /// (memory used, memory requested, priority) of a pod.
-    fn pod_memory(&self, pod: PodRef) -> (u64, u64, i32) {
-        match pod {
-            PodRef::Replica { api, .. } => {
-                let spec = &self.apis[api as usize].spec;
-                (spec.mem_usage_mib, spec.requests.mem_mib, spec.priority)
-            }
-            other => {
-                let (requests, _, priority) = self.pod_spec(other);
-                (requests.mem_mib, requests.mem_mib, priority)
-            }
-        }
-    }
-
-    /// Node-pressure eviction: when the pods on a node use more memory than it has, the
-    /// kubelet evicts one pod per 10 s check, at once (hard threshold, no grace): first pods
-    /// using more than they requested, lowest priority first and then the largest overage;
-    /// then the others by priority. Evicted replicas are replaced by their ReplicaSet (and may
-    /// land on the same node again).
+    /// The kubelet's memory check of a node: evict one pod if the node is out of memory and
+    /// tell its owner.
     fn relieve_memory_pressure(&mut self, node: NodeId) {
         let now = self.now;
-        if self.cluster.node(node).state == NodeState::Gone {
+        let names = PodNames {
+            apis: &self.apis,
+            batch: &self.batch,
+        };
+        let Some(victim) = self.kubelet.pick_victim(
+            node,
+            now,
+            &mut self.cluster,
+            &mut self.agenda,
+            |p| names.label(p),
+            |p| names.api_name(p),
+        ) else {
             return;
-        }
-        let capacity = self.memory_capacity(node);
-        if self.memory_used(node) > capacity {
-            let Some(victim) = self
-                .cluster
-                .node(node)
-                .pods
-                .iter()
-                .map(|p| (p.0, self.pod_memory(p.0)))
-                .min_by_key(|(_, (used, requested, priority))| {
-                    (
-                        used <= requested,
-                        *priority,
-                        std::cmp::Reverse(used.saturating_sub(*requested)),
-                    )
-                })
-                .map(|(pod, _)| pod)
-            else {
-                return;
-            };
-            let (used, requested, _) = self.pod_memory(victim);
-            let group = self.cluster.groups()[self.cluster.node(node).group]
-                .name
-                .clone();
-            self.agenda.log(Event {
-                t_s: now.as_secs_f64(),
-                kind: "eviction".into(),
-                api: self.pod_api_name(victim),
-                node_group: Some(group),
-                message: format!(
-                    "{} evicted: node {} out of memory (pod uses {used} MiB, requests {requested} MiB)",
-                    self.pod_label(victim),
-                    node.0
-                ),
-                inputs: BTreeMap::new(),
-            });
-            self.cluster.unbind(node, victim, now);
-            match victim {
-                PodRef::Placeholder(i) => {
-                    self.placeholders[i as usize].node = None;
-                    self.pending.push(victim);
-                }
-                PodRef::Replica { api, slot } => {
-                    self.apis[api as usize].replicas[slot as usize].node = None;
-                    self.kill_replica(api as usize, slot as usize);
-                }
-                PodRef::BatchWorker { job, worker } => {
-                    self.batch[job as usize].workers[worker as usize].node = None;
-                    self.kill_worker(job as usize, worker as usize);
-                }
+        };
+        match victim {
+            PodRef::Placeholder(i) => {
+                self.placeholders[i as usize].node = None;
+                self.pending.push(victim);
             }
-            if self.memory_used(node) > capacity {
-                self.schedule_memory_check(node);
+            PodRef::Replica { api, slot } => {
+                self.apis[api as usize].replicas[slot as usize].node = None;
+                self.kill_replica(api as usize, slot as usize);
+            }
+            PodRef::BatchWorker { job, worker } => {
+                self.batch[job as usize].workers[worker as usize].node = None;
+                self.kill_worker(job as usize, worker as usize);
             }
         }
+        self.kubelet
+            .recheck(node, now, &self.cluster, &mut self.agenda);
     }
 
-    fn schedule_memory_check(&mut self, node: NodeId) {
-        if self.memory_checks.insert(node.0) {
-            self.agenda.schedule(
-                self.now + MEMORY_CHECK_INTERVAL,
-                EventKind::MemoryCheck { node: node.0 },
-            );
-        }
-    }
-
-    /// The replica loads its model. It is OOM-killed, and the kubelet restarts it after
-    /// CrashLoopBackOff's delay (10 s doubling to 5 min), if it uses more memory than its limit,
-    /// or if its model does not fit on its shared GPU (time-slicing does not isolate memory;
-    /// MPS caps each client).
+    /// The replica loads its model, or is OOM-killed and restarted by the kubelet after
+    /// CrashLoopBackOff's delay (see [`kubelet::load_model`]).
     fn model_loads(&mut self, a: usize, r: usize) -> bool {
-        let spec = &self.apis[a].spec;
-        let mib = spec.gpu_memory_mib;
         let shared = self.apis[a].replicas[r].shared_gpu;
-        let why = if let Some(limit) = spec
-            .mem_limit_mib
-            .filter(|limit| spec.mem_usage_mib > *limit)
-        {
-            format!(
-                "using {} MiB over its {limit} MiB memory limit",
-                spec.mem_usage_mib
-            )
-        } else {
-            match shared {
-                Some(gpu) if mib > 0 => {
-                    if self.cluster.gpu_memory_fits(gpu, mib) {
-                        self.cluster.load_gpu_memory(gpu, mib as i64);
-                        self.apis[a].replicas[r].gpu_loaded = mib;
-                        return true;
-                    }
-                    format!(
-                        "loading {mib} MiB onto shared GPU {} of node {}",
-                        gpu.gpu, gpu.node.0
-                    )
-                }
-                _ => return true,
+        let why = match kubelet::load_model(&self.apis[a].spec, shared, &mut self.cluster) {
+            Ok(Some(mib)) => {
+                self.apis[a].replicas[r].gpu_loaded = mib;
+                return true;
             }
+            Ok(None) => return true,
+            Err(why) => why,
         };
         let now = self.now;
         let api = &mut self.apis[a];
@@ -864,7 +814,7 @@ impl Simulation {
         let replica = &mut api.replicas[r];
         replica.crashes += 1;
         replica.state = ReplicaState::Starting;
-        let backoff = (10u64 << (replica.crashes - 1).min(5)).min(300);
+        let backoff = kubelet::crash_loop_backoff_s(replica.crashes);
         let epoch = replica.epoch;
         let name = api.spec.name.clone();
         let group = replica.node.map(|n| {
@@ -1057,20 +1007,12 @@ impl Simulation {
 
     /// What the scheduler needs to know of a pod: requests, allowed groups, priority.
     fn pod_spec(&self, pod: PodRef) -> (Requests, &[usize], i32) {
-        match pod {
-            PodRef::Replica { api, .. } => {
-                let spec = &self.apis[api as usize].spec;
-                (spec.requests, &spec.node_groups, spec.priority)
-            }
-            PodRef::Placeholder(i) => {
-                let p = &self.placeholders[i as usize];
-                (p.requests, &p.node_groups, p.priority)
-            }
-            PodRef::BatchWorker { job, .. } => {
-                let j = &self.batch[job as usize].spec;
-                (j.requests, &j.node_groups, j.priority)
-            }
+        PodSpecs {
+            apis: &self.apis,
+            placeholders: &self.placeholders,
+            batch: &self.batch,
         }
+        .spec(pod)
     }
 
     /// Place a pod on a node that fits, preempting lower-priority pods if needed and allowed.
@@ -1130,24 +1072,17 @@ impl Simulation {
     }
 
     fn pod_label(&self, pod: PodRef) -> String {
-        match pod {
-            PodRef::Replica { api, slot } => {
-                format!("{} replica {slot}", self.apis[api as usize].spec.name)
-            }
-            PodRef::Placeholder(i) => format!("placeholder {i}"),
-            PodRef::BatchWorker { job, worker } => {
-                format!(
-                    "batch job {} worker {worker}",
-                    self.batch[job as usize].spec.name
-                )
-            }
-        }
+        self.names().label(pod)
     }
 
     fn pod_api_name(&self, pod: PodRef) -> Option<String> {
-        match pod {
-            PodRef::Replica { api, .. } => Some(self.apis[api as usize].spec.name.clone()),
-            PodRef::Placeholder(_) | PodRef::BatchWorker { .. } => None,
+        self.names().api_name(pod)
+    }
+
+    fn names(&self) -> PodNames<'_> {
+        PodNames {
+            apis: &self.apis,
+            batch: &self.batch,
         }
     }
 
@@ -1156,10 +1091,8 @@ impl Simulation {
         let now = self.now;
         let (requests, _, priority) = self.pod_spec(pod);
         let shared_gpu = self.cluster.bind(node, pod, requests, priority, now);
-        if self.memory_used(node) > self.memory_capacity(node) {
-            // The kubelet notices within its 10 s housekeeping interval.
-            self.schedule_memory_check(node);
-        }
+        self.kubelet
+            .pod_bound(node, now, &self.cluster, &mut self.agenda);
         match pod {
             PodRef::Placeholder(i) => self.placeholders[i as usize].node = Some(node),
             PodRef::BatchWorker { job, worker } => {
@@ -1379,7 +1312,8 @@ impl Simulation {
                 },
                 now,
             );
-            if self.draining.contains(&node) && self.cluster.node(node).pods.is_empty() {
+            if self.cluster_autoscaler.is_draining(node) && self.cluster.node(node).pods.is_empty()
+            {
                 self.terminate_node(node);
             } else {
                 self.schedule_pending();
@@ -1409,7 +1343,7 @@ impl Simulation {
         }
         let group = self.cluster.node(node).group;
         self.cluster.terminate(node, now);
-        self.draining.retain(|n| *n != node);
+        self.cluster_autoscaler.forget(node);
         self.agenda.log(Event {
             t_s: now.as_secs_f64(),
             kind: "node_terminate".into(),
@@ -1463,255 +1397,57 @@ impl Simulation {
     }
 
     fn node_ready(&mut self, node: NodeId) {
-        let now = self.now;
-        if self.cluster.node(node).state != NodeState::Booting {
-            return;
+        if self
+            .cluster_autoscaler
+            .node_ready(node, self.now, &mut self.cluster, &mut self.agenda)
+        {
+            self.schedule_pending();
         }
-        self.cluster.node_ready(node, now);
-        let group = self.cluster.node(node).group;
-        self.agenda.log(Event {
-            t_s: now.as_secs_f64(),
-            kind: "node_ready".into(),
-            api: None,
-            node_group: Some(self.cluster.groups()[group].name.clone()),
-            message: format!("node {} ready", node.0),
-            inputs: BTreeMap::new(),
-        });
-        self.schedule_pending();
-    }
-
-    fn node_launch_timeout(&mut self, node: NodeId) {
-        if self.cluster.node(node).state != NodeState::Booting {
-            return;
-        }
-        let group = self.cluster.node(node).group;
-        self.cluster.terminate(node, self.now);
-        self.launch_failed(group, "not ready within max_node_provision_time");
-    }
-
-    fn launch_failed(&mut self, group: usize, why: &str) {
-        let now = self.now;
-        let ca = &self.scenario.cluster_autoscaler;
-        let g = &mut self.groups[group];
-        g.failed_launches += 1;
-        let factor = 1u64 << g.backoff_level.min(20);
-        let backoff = SimTime(ca.initial_backoff.0.saturating_mul(factor)).min(ca.max_backoff);
-        g.backoff_until = now + backoff;
-        g.backoff_level += 1;
-        let name = self.cluster.groups()[group].name.clone();
-        self.agenda.log(Event {
-            t_s: now.as_secs_f64(),
-            kind: "failed_launch".into(),
-            api: None,
-            node_group: Some(name),
-            message: format!(
-                "launch failed ({why}); group backed off for {}",
-                crate::units::DurationSpec(backoff)
-            ),
-            inputs: BTreeMap::new(),
-        });
-    }
-
-    /// Launch one node in `group`, unless spot capacity says no.
-    fn launch_node(&mut self, group: usize) -> bool {
-        let now = self.now;
-        let spec = &self.cluster.groups()[group];
-        if self.cluster.next_launch_is_spot(group) {
-            let out_of_capacity = self.cluster.spot_nodes(group) >= spec.spot_capacity;
-            let failure = spec.spot_launch_failure;
-            let unlucky = failure > 0.0 && self.groups[group].rng.random::<f64>() < failure;
-            if out_of_capacity || unlucky {
-                self.launch_failed(group, "InsufficientInstanceCapacity");
-                return false;
-            }
-        }
-        let (mu, sigma) = (spec.boot_mu, spec.boot_sigma);
-        let z: f64 = StandardNormal.sample(&mut self.groups[group].rng);
-        let boot = SimTime::from_secs_f64((mu + sigma * z).exp());
-        let node = self.cluster.launch(group, now);
-        let max = self.scenario.cluster_autoscaler.max_node_provision_time;
-        if boot > max {
-            self.agenda
-                .schedule(now + max, EventKind::NodeLaunchTimeout { node: node.0 });
-        } else {
-            self.agenda
-                .schedule(now + boot, EventKind::NodeReady { node: node.0 });
-        }
-        let name = self.cluster.groups()[group].name.clone();
-        self.agenda.log(Event {
-            t_s: now.as_secs_f64(),
-            kind: "node_launch".into(),
-            api: None,
-            node_group: Some(name),
-            message: format!("node {} launched", node.0),
-            inputs: BTreeMap::new(),
-        });
-        true
     }
 
     /// One cluster-autoscaler loop: retry pending pods, scale up for those that fit nowhere,
     /// scale down nodes unneeded for long enough.
     fn cluster_scan(&mut self) {
         self.schedule_pending();
-        self.scale_up();
-        self.scale_down();
-    }
-
-    fn scale_up(&mut self) {
-        let now = self.now;
-        const EXPENDABLE_CUTOFF: i32 = -10;
-        let pods: Vec<(Requests, Vec<usize>)> = self
+        let pending = self
             .pending
             .iter()
             .map(|p| {
                 let (r, g, prio) = self.pod_spec(*p);
                 (r, g.to_vec(), prio)
             })
-            .filter(|(_, _, prio)| *prio >= EXPENDABLE_CUTOFF)
-            .map(|(r, g, _)| (r, g))
             .collect();
-        if pods.is_empty() {
-            return;
-        }
-        // Pods that will fit on nodes already booting need no new node.
-        let all: Vec<usize> = (0..self.cluster.groups().len()).collect();
-        let mut booting = self.cluster.booting_capacity(&all);
-        let remaining: Vec<&(Requests, Vec<usize>)> = pods
-            .iter()
-            .filter(|(r, allowed)| {
-                !booting
-                    .iter_mut()
-                    .any(|(g, free)| allowed.contains(g) && take_if_fits(free, r))
-            })
-            .collect();
-        if remaining.is_empty() {
-            return;
-        }
-        let mut options: Vec<(usize, u32, f64)> = Vec::new();
-        for g in 0..self.cluster.groups().len() {
-            let spec = &self.cluster.groups()[g];
-            if self.groups[g].backoff_until > now {
-                continue;
-            }
-            let limit = spec
-                .max_instances
-                .saturating_sub(self.cluster.nodes_per_group()[g]);
-            if limit == 0 {
-                continue;
-            }
-            let for_group: Vec<Requests> = remaining
-                .iter()
-                .filter(|(_, allowed)| allowed.contains(&g))
-                .map(|(r, _)| *r)
-                .collect();
-            let (nodes, helped, waste) = self.cluster.plan_scale_up(g, &for_group, limit);
-            if nodes > 0 && helped > 0 {
-                options.push((g, nodes, waste));
-            }
-        }
-        if options.is_empty() {
-            return;
-        }
-        let by_waste =
-            |a: &(usize, u32, f64), b: &(usize, u32, f64)| a.2.total_cmp(&b.2).then(a.0.cmp(&b.0));
-        let chosen = match self.scenario.cluster_autoscaler.expander {
-            Expander::Priority => {
-                let top = options
-                    .iter()
-                    .map(|o| self.cluster.groups()[o.0].priority)
-                    .max()
-                    .unwrap_or(0);
-                options
-                    .iter()
-                    .filter(|o| self.cluster.groups()[o.0].priority == top)
-                    .min_by(|a, b| by_waste(a, b))
-                    .copied()
-            }
-            Expander::LeastWaste => options.iter().min_by(|a, b| by_waste(a, b)).copied(),
-            Expander::Random => {
-                let i = self.ca_rng.random_range(0..options.len());
-                Some(options[i])
-            }
-        };
-        let Some((group, nodes, _)) = chosen else {
-            return;
-        };
-        let mut launched = 0;
-        for _ in 0..nodes {
-            if !self.launch_node(group) {
-                break;
-            }
-            launched += 1;
-        }
-        if launched > 0 {
-            self.last_scale_up = now;
-        }
+        self.cluster_autoscaler
+            .scale_up(pending, self.now, &mut self.cluster, &mut self.agenda);
+        self.scale_down();
     }
 
     fn scale_down(&mut self) {
         let now = self.now;
-        let ca = self.scenario.cluster_autoscaler.clone();
-        if now < self.last_scale_up + ca.scale_down_delay_after_add {
+        let Some(mut pass) = self.cluster_autoscaler.scale_down(now, &self.cluster) else {
             return;
-        }
-        let mut alive: Vec<u32> = self.cluster.nodes_per_group().to_vec();
-        let mut removed: Vec<NodeId> = Vec::new();
-        let mut empty_removed = 0;
-        let mut drained = 0;
-        // Empty nodes first, as the cluster autoscaler removes them before draining busy ones.
-        let mut candidates: Vec<(bool, NodeId)> = self
-            .cluster
-            .nodes()
-            .filter(|(_, n)| n.state == NodeState::Ready && !n.cordoned)
-            .map(|(id, n)| (!n.pods.is_empty(), id))
-            .collect();
-        candidates.sort();
-        let candidates: Vec<NodeId> = candidates.into_iter().map(|(_, id)| id).collect();
-        for id in candidates {
-            let node = self.cluster.node(id);
-            let g = node.group;
-            let min = self.cluster.groups()[g].min_instances;
-            let movable = alive[g] > min
-                && self.cluster.utilization(id) < ca.scale_down_utilization_threshold
-                && {
-                    let pods: Vec<(Requests, Vec<usize>)> = node
-                        .pods
-                        .iter()
-                        .map(|(p, r, _)| (*r, self.pod_spec(*p).1.to_vec()))
-                        .collect();
-                    let mut excluded = removed.clone();
-                    excluded.push(id);
-                    self.cluster.can_reschedule(&pods, &excluded)
-                };
-            if !movable {
-                self.cluster.set_unneeded(id, None);
-                continue;
+        };
+        for id in std::mem::take(&mut pass.candidates) {
+            let specs = PodSpecs {
+                apis: &self.apis,
+                placeholders: &self.placeholders,
+                batch: &self.batch,
+            };
+            let removal =
+                self.cluster_autoscaler
+                    .consider(&mut pass, id, now, &mut self.cluster, |p| specs.spec(p).1);
+            match removal {
+                Some(Removal::Terminate) => self.terminate_node(id),
+                Some(Removal::Drain) => self.drain(id),
+                None => {}
             }
-            let since = node.unneeded_since.unwrap_or(now);
-            self.cluster.set_unneeded(id, Some(since));
-            if now.since(since) < ca.scale_down_unneeded_time {
-                continue;
-            }
-            let empty = self.cluster.node(id).pods.is_empty();
-            if empty && empty_removed < 10 {
-                empty_removed += 1;
-                self.terminate_node(id);
-            } else if !empty && drained == 0 {
-                drained += 1;
-                self.drain(id);
-            } else {
-                continue;
-            }
-            removed.push(id);
-            alive[g] -= 1;
         }
     }
 
     /// Cordon a node and evict its pods; it terminates when empty, or after the longest
     /// graceful termination (600 s) with whatever is left.
     fn drain(&mut self, node: NodeId) {
-        self.cluster.cordon(node);
-        self.draining.push(node);
+        self.cluster_autoscaler.start_drain(node, &mut self.cluster);
         let pods: Vec<PodRef> = self.cluster.node(node).pods.iter().map(|p| p.0).collect();
         for pod in pods {
             self.evict(pod, true);
@@ -1726,330 +1462,31 @@ impl Simulation {
         }
     }
 
-    /// Schedule the next candidate reclaim event of a spot group (thinning against the rate
-    /// at the group's maximum size).
-    fn schedule_spot_reclaim(&mut self, group: usize) {
-        let spec = &self.cluster.groups()[group];
-        let peak_rate_per_s = spec.interruption_rate * f64::from(spec.max_instances) / 3600.0;
-        if !(spec.spot && peak_rate_per_s > 0.0) {
-            return;
-        }
-        let e: f64 = Exp1.sample(&mut self.groups[group].spot_rng);
-        let at = self.now + SimTime::from_secs_f64(e / peak_rate_per_s);
-        if at <= self.scenario.duration {
-            self.agenda.schedule(at, EventKind::SpotReclaim { group });
-        }
-    }
-
-    /// A possible reclaim event: with n nodes, events come at rate λ·n / (1 + q·(n − 1)) and
-    /// take one node plus each other node with probability q, so each node is interrupted at
-    /// λ per hour on average while reclaims cluster in time.
+    /// A spot reclaim event: each reclaimed node is cordoned, its pods evicted, and it goes in
+    /// two minutes.
     fn spot_reclaim(&mut self, group: usize) {
         let now = self.now;
-        let spec = self.cluster.groups()[group].clone();
-        let targets: Vec<NodeId> = self
-            .cluster
-            .nodes()
-            .filter(|(_, n)| {
-                n.group == group && n.spot && n.state != NodeState::Gone && !n.cordoned
-            })
-            .map(|(id, _)| id)
-            .collect();
-        let n = targets.len() as f64;
-        if n > 0.0 {
-            let q = spec.co_interruption;
-            let accept = (n / (1.0 + q * (n - 1.0))) / f64::from(spec.max_instances);
-            let rng = &mut self.groups[group].spot_rng;
-            if rng.random::<f64>() < accept {
-                let first = rng.random_range(0..targets.len());
-                let victims: Vec<NodeId> = targets
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| *i == first || rng.random::<f64>() < q)
-                    .map(|(_, id)| *id)
-                    .collect();
-                for node in victims {
-                    self.groups[group].interruptions += 1;
-                    self.agenda.log(Event {
-                        t_s: now.as_secs_f64(),
-                        kind: "spot_interruption".into(),
-                        api: None,
-                        node_group: Some(spec.name.clone()),
-                        message: format!("node {} reclaimed in 2 minutes; draining", node.0),
-                        inputs: BTreeMap::new(),
-                    });
-                    self.cluster.cordon(node);
-                    let pods: Vec<PodRef> =
-                        self.cluster.node(node).pods.iter().map(|p| p.0).collect();
-                    for pod in pods {
-                        self.evict(pod, true);
-                    }
-                    self.agenda.schedule(
-                        now + SimTime::from_secs(120),
-                        EventKind::NodeTerminate { node: node.0 },
-                    );
-                }
+        for node in self.spot.reclaim(group, &self.cluster) {
+            self.spot
+                .notice(group, node, now, &self.cluster, &mut self.agenda);
+            self.cluster.cordon(node);
+            let pods: Vec<PodRef> = self.cluster.node(node).pods.iter().map(|p| p.0).collect();
+            for pod in pods {
+                self.evict(pod, true);
             }
-        }
-        self.schedule_spot_reclaim(group);
-    }
-
-    fn sample_timeline(&mut self) {
-        let now = self.now;
-        let step_s = now.since(self.last_tick).as_secs_f64();
-        self.last_tick = now;
-        if step_s <= 0.0 {
-            return;
-        }
-        self.timeline.t_s.push(now.as_secs_f64());
-        let series = &mut self.timeline.series;
-        let mut push = |name: String, value: Option<f64>| {
-            series.entry(name).or_default().push(value);
-        };
-        for api in &mut self.apis {
-            let n = &api.spec.name;
-            let s = &mut api.step;
-            let quantile = |h: &Histogram<u64>, q: f64| {
-                (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
-            };
-            push(format!("rps/{n}"), Some(s.arrivals as f64 / step_s));
-            push(
-                format!("throughput_rps/{n}"),
-                Some(s.completed as f64 / step_s),
+            self.agenda.schedule(
+                now + SimTime::from_secs(120),
+                EventKind::NodeTerminate { node: node.0 },
             );
-            push(format!("rejected/{n}"), Some(s.rejected as f64));
-            push(format!("timed_out/{n}"), Some(s.timed_out as f64));
-            push(format!("interrupted/{n}"), Some(s.interrupted as f64));
-            push(format!("latency_p50_ms/{n}"), quantile(&s.latency, 0.5));
-            push(format!("latency_p99_ms/{n}"), quantile(&s.latency, 0.99));
-            push(format!("in_flight/{n}"), Some(api.in_flight as f64));
-            push(
-                format!("queue/{n}"),
-                Some((api.queued + api.held.len() as u64) as f64),
-            );
-            push(
-                format!("replicas_desired/{n}"),
-                Some(f64::from(api.desired)),
-            );
-            push(format!("replicas_ready/{n}"), Some(api.ready.len() as f64));
-            push(
-                format!("pending_pods/{n}"),
-                Some(f64::from(api.pending_replicas)),
-            );
-            s.arrivals = 0;
-            s.interrupted = 0;
-            s.completed = 0;
-            s.rejected = 0;
-            s.timed_out = 0;
-            s.latency.reset();
         }
-        for job in &self.batch {
-            let n = &job.spec.name;
-            push(format!("batch_queue/{n}"), Some(job.queue.len() as f64));
-            push(
-                format!("batch_workers/{n}"),
-                Some(job.ready_workers() as f64),
-            );
-            push(format!("batches_done/{n}"), Some(job.succeeded as f64));
-        }
-        // Busy GPUs per group: each replica's GPUs, weighted by its busy workers.
-        let mut busy_gpus = vec![0.0; self.scenario.node_groups.len()];
-        for api in &self.apis {
-            let workers = f64::from(api.spec.processes * api.spec.threads);
-            let gpus = f64::from(api.spec.requests.gpu);
-            if gpus == 0.0 {
-                continue;
-            }
-            for r in &api.replicas {
-                if let (Some(node), ReplicaState::Ready | ReplicaState::Terminating) =
-                    (r.node, r.state)
-                {
-                    let busy: u32 = r.processes.iter().map(|p| p.busy).sum();
-                    busy_gpus[self.cluster.node(node).group] += gpus * f64::from(busy) / workers;
-                }
-            }
-        }
-        for (g, group) in self.scenario.node_groups.iter().enumerate() {
-            let name = &group.name;
-            push(
-                format!("nodes/{name}"),
-                Some(f64::from(self.cluster.nodes_per_group()[g])),
-            );
-            let ready = self.cluster.ready_per_group()[g];
-            push(format!("nodes_ready/{name}"), Some(f64::from(ready)));
-            if group.instance.gpus > 0 {
-                let total = f64::from(ready * group.instance.gpus);
-                let busy = if group.gpu_sharing.is_some() {
-                    f64::from(self.cluster.busy_shared_gpus(g))
-                } else {
-                    busy_gpus[g]
-                };
-                push(
-                    format!("gpu_util/{name}"),
-                    (total > 0.0).then(|| busy / total),
-                );
-            }
-        }
-        push(
-            "cost_usd_per_hour/cluster".into(),
-            Some(self.cluster.cost_rate_usd_per_hour() + self.scenario.control_plane_usd_per_hour),
-        );
-    }
-
-    /// Close the books at the current time and produce the results.
-    pub fn finish(mut self) -> Results {
-        let end = self.now;
-        if end > self.last_tick {
-            self.sample_timeline();
-        }
-        self.cluster.accrue(end);
-        let duration_s = end.as_secs_f64();
-        let mut apis = Vec::with_capacity(self.apis.len());
-        for (a, api) in self.apis.iter_mut().enumerate() {
-            api.set_ready_count_changed(end);
-            // Requests still waiting past their timeout at the end have been given up on.
-            let mut stale = 0;
-            if let Some(t) = api.spec.timeout {
-                for replica in &api.replicas {
-                    for p in &replica.processes {
-                        stale +=
-                            p.queue.iter().filter(|q| end.since(q.arrival) >= t).count() as u64;
-                    }
-                }
-            }
-            // Requests the activator still holds are in flight too: they were neither served nor
-            // refused (past their timeout, given up on like any other).
-            let held_stale = api.spec.timeout.map_or(0, |t| {
-                api.held
-                    .iter()
-                    .filter(|q| end.since(q.arrival) >= t)
-                    .count() as u64
-            });
-            let timed_out = api.timed_out + stale + held_stale;
-            let interrupted = api.interrupted;
-            let in_flight_at_end = api.in_flight - stale + api.held.len() as u64 - held_stale;
-            let requests = api.requests.max(1) as f64;
-            let latency_ms = Percentiles::from_histogram(&api.latency);
-            let slo = verdict(
-                &api.spec,
-                &latency_ms,
-                api.rejected as f64 / requests,
-                timed_out as f64 / requests,
-            );
-            apis.push(ApiResults {
-                name: api.spec.name.clone(),
-                requests: api.requests,
-                completed: api.completed,
-                rejected: api.rejected,
-                rejected_no_replica: api.rejected_no_replica,
-                timed_out,
-                interrupted,
-                oom_kills: api.oom_kills,
-                qos_class: api.spec.qos.name().into(),
-                in_flight_at_end,
-                latency_ms,
-                queue_wait_ms: Percentiles::from_histogram(&api.wait),
-                throughput_rps: if duration_s > 0.0 {
-                    api.completed as f64 / duration_s
-                } else {
-                    0.0
-                },
-                replica_seconds: api.replica_seconds,
-                cold_starts: api.cold_starts,
-                peak_pending_replicas: api.peak_pending,
-                cost_usd: self.cluster.api_cost_usd()[a],
-                slo,
-                latency_histogram: encode_histogram(&api.latency),
-                queue_wait_histogram: encode_histogram(&api.wait),
-            });
-        }
-        let node_hours = self.cluster.node_hours();
-        let node_groups: Vec<NodeGroupResults> = self
-            .cluster
-            .groups()
-            .iter()
-            .enumerate()
-            .map(|(g, group)| NodeGroupResults {
-                name: group.name.clone(),
-                instance_type: group.instance.name.clone(),
-                spot: group.spot,
-                price_usd_per_hour: group.price_usd_per_hour,
-                node_hours: node_hours[g],
-                cost_usd: self.cluster.group_cost_usd()[g],
-                peak_nodes: self.cluster.peak_nodes()[g],
-                interruptions: self.groups[g].interruptions,
-                failed_launches: self.groups[g].failed_launches,
-                spot_savings_usd: self.cluster.group_on_demand_cost_usd()[g]
-                    - self.cluster.group_cost_usd()[g],
-            })
-            .collect();
-        let batch_jobs = self.batch_results();
-        let node_cost: f64 = node_groups.iter().map(|g| g.cost_usd).sum();
-        let attributed: f64 = apis.iter().map(|a| a.cost_usd).sum::<f64>()
-            + batch_jobs.iter().map(|j| j.cost_usd).sum::<f64>();
-        let control_plane_cost_usd = duration_s / 3600.0 * self.scenario.control_plane_usd_per_hour;
-        let (events, events_dropped) = self.agenda.into_log();
-        Results {
-            schema: SCHEMA.into(),
-            simctl_version: env!("CARGO_PKG_VERSION").into(),
-            scenario_name: self.scenario.name.clone(),
-            scenario: serde_json::to_value(&self.scenario.file).unwrap_or(serde_json::Value::Null),
-            seed: self.scenario.seed,
-            duration_s: self.scenario.duration.as_secs_f64(),
-            truncated_at_s: (end < self.scenario.duration).then_some(duration_s),
-            apis,
-            node_groups,
-            batch_jobs,
-            control_plane_cost_usd,
-            idle_cost_usd: (node_cost - attributed).max(0.0),
-            cost_usd_total: node_cost + control_plane_cost_usd,
-            timeline: self.timeline,
-            events,
-            events_dropped,
-        }
+        self.spot
+            .schedule_next(group, now, &self.cluster, &mut self.agenda);
     }
 }
 
 #[inline]
 fn record(h: &mut Histogram<u64>, micros: u64) {
     h.saturating_record(micros.min(HISTOGRAM_MAX_US));
-}
-
-fn verdict(api: &Api, latency: &Percentiles, rejection_rate: f64, timeout_rate: f64) -> SloVerdict {
-    let mut checks = Vec::new();
-    let slo = &api.slo;
-    for (objective, limit, actual) in [
-        (
-            "latency_p50_ms",
-            slo.latency_p50.map(|d| d.as_secs_f64() * 1000.0),
-            latency.p50,
-        ),
-        (
-            "latency_p99_ms",
-            slo.latency_p99.map(|d| d.as_secs_f64() * 1000.0),
-            latency.p99,
-        ),
-        (
-            "latency_p999_ms",
-            slo.latency_p999.map(|d| d.as_secs_f64() * 1000.0),
-            latency.p999,
-        ),
-        ("rejection_rate", slo.max_rejection_rate, rejection_rate),
-        ("timeout_rate", slo.max_timeout_rate, timeout_rate),
-    ] {
-        if let Some(limit) = limit {
-            checks.push(SloCheck {
-                objective: objective.into(),
-                limit,
-                actual,
-                met: actual <= limit,
-            });
-        }
-    }
-    SloVerdict {
-        met: checks.iter().all(|c| c.met),
-        checks,
-    }
 }
 
 #[cfg(test)]
