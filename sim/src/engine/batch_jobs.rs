@@ -294,7 +294,7 @@ impl Simulation {
 impl Simulation {
     /// Each job's figures at `end`.
     pub(super) fn batch_results(&self) -> Vec<BatchJobResults> {
-        let apis = self.apis.len();
+        let apis = self.serving.apis.len();
         self.batch
             .iter()
             .enumerate()

@@ -15,7 +15,7 @@ impl Simulation {
         if self.timeline.behind(end) {
             self.timeline.sample(
                 end,
-                &mut self.apis,
+                &mut self.serving.apis,
                 &self.batch,
                 &self.cluster,
                 &self.scenario,
@@ -23,8 +23,8 @@ impl Simulation {
         }
         self.cluster.accrue(end);
         let duration_s = end.as_secs_f64();
-        let mut apis = Vec::with_capacity(self.apis.len());
-        for (a, api) in self.apis.iter_mut().enumerate() {
+        let mut apis = Vec::with_capacity(self.serving.apis.len());
+        for (a, api) in self.serving.apis.iter_mut().enumerate() {
             api.set_ready_count_changed(end);
             // Requests still waiting past their timeout at the end have been given up on.
             let mut stale = 0;

@@ -26,6 +26,7 @@ mod batch_jobs;
 mod cluster_autoscaler;
 mod finish;
 mod kubelet;
+mod serving;
 mod spot_market;
 mod timeline;
 
@@ -34,6 +35,7 @@ pub(crate) use agenda::EventKind;
 use autoscaling::ApiAutoscaler;
 use cluster_autoscaler::{ClusterAutoscaler, Removal};
 use kubelet::Kubelet;
+use serving::{ApiState, Process, Queued, Replica, ReplicaState, Serving};
 use spot_market::SpotMarket;
 use timeline::TimelineRecorder;
 
@@ -54,108 +56,6 @@ pub enum SimError {
     Data(#[from] DataFileError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReplicaState {
-    /// Waiting for a node.
-    Pending,
-    /// On a node, not ready yet.
-    Starting,
-    /// Serving.
-    Ready,
-    /// Removed from routing, finishing its in-flight requests.
-    Terminating,
-    /// Gone; the slot may be reused.
-    Gone,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Queued {
-    arrival: SimTime,
-    service: SimTime,
-}
-
-#[derive(Debug, Default)]
-struct Process {
-    busy: u32,
-    queue: VecDeque<Queued>,
-}
-
-#[derive(Debug)]
-struct Replica {
-    state: ReplicaState,
-    node: Option<NodeId>,
-    in_flight: u32,
-    processes: Vec<Process>,
-    created: SimTime,
-    /// Requests routed here since the last scrape.
-    arrivals: u64,
-    /// Bumped each time the slot's replica is killed or the slot reused.
-    epoch: u32,
-    /// Created at t = 0 (ready at once, no cold start).
-    initial: bool,
-    /// Workers executing a request, over all processes.
-    busy: u32,
-    /// Its share of a time-sliced / MPS GPU.
-    shared_gpu: Option<SharedGpu>,
-    /// GPU memory it has loaded on that shared GPU, MiB.
-    gpu_loaded: u64,
-    /// OOM kills of this pod so far (its CrashLoopBackOff).
-    crashes: u32,
-}
-
-/// Per-step counters for the timeline.
-#[derive(Debug)]
-struct StepCounters {
-    arrivals: u64,
-    completed: u64,
-    rejected: u64,
-    timed_out: u64,
-    interrupted: u64,
-    latency: Histogram<u64>,
-}
-
-struct ApiState {
-    spec: Api,
-    arrivals: ArrivalStream,
-    next_arrival: SimTime,
-    /// The recorded service time of the next arrival, when the trace has one.
-    next_service: Option<SimTime>,
-    service: ServiceSampler,
-    routing: Stream,
-    /// The autoscaling core, fed with samples of the simulated replicas.
-    autoscaler: ApiAutoscaler,
-    /// Replicas asked of the cluster: the policy's count plus overprovisioning.
-    desired: u32,
-    /// Requests held by the activator while the API has no ready replica (scale-to-zero).
-    held: VecDeque<Queued>,
-    /// ∫ (in flight + held) dt, in request-seconds, for time-averaged concurrency.
-    area: f64,
-    area_at: SimTime,
-    area_at_scrape: f64,
-    track_area: bool,
-    replicas: Vec<Replica>,
-    /// Indices of ready replicas, the routing candidates.
-    ready: Vec<u32>,
-    round_robin: usize,
-    in_flight: u64,
-    queued: u64,
-    pending_replicas: u32,
-    peak_pending: u32,
-    cold_starts: u64,
-    replica_seconds: f64,
-    last_ready_change: SimTime,
-    requests: u64,
-    completed: u64,
-    rejected: u64,
-    rejected_no_replica: u64,
-    timed_out: u64,
-    interrupted: u64,
-    oom_kills: u64,
-    latency: Histogram<u64>,
-    wait: Histogram<u64>,
-    step: StepCounters,
-}
-
 /// A placeholder pod (overprovisioning).
 struct PlaceholderPod {
     requests: Requests,
@@ -164,61 +64,15 @@ struct PlaceholderPod {
     node: Option<NodeId>,
 }
 
-impl ApiState {
-    /// Bring the concurrency integral up to `now`; call before changing in-flight or held.
-    #[inline]
-    fn touch(&mut self, now: SimTime) {
-        if self.track_area {
-            let dt = now.since(self.area_at).as_secs_f64();
-            self.area += (self.in_flight + self.held.len() as u64) as f64 * dt;
-            self.area_at = now;
-        }
-    }
-
-    fn set_ready_count_changed(&mut self, now: SimTime) {
-        let dt = now.since(self.last_ready_change).as_secs_f64();
-        self.replica_seconds += dt * self.ready.len() as f64;
-        self.last_ready_change = now;
-    }
-
-    /// Pick the ready replica with the fewest in flight, ties round-robin.
-    #[inline]
-    fn route(&mut self) -> Option<u32> {
-        let n = self.ready.len();
-        match n {
-            0 => None,
-            1 => Some(self.ready[0]),
-            _ => {
-                let start = self.round_robin % n;
-                self.round_robin = self.round_robin.wrapping_add(1);
-                let mut best = self.ready[start];
-                let mut best_load = self.replicas[best as usize].in_flight;
-                for k in 1..n {
-                    let candidate = self.ready[(start + k) % n];
-                    let load = self.replicas[candidate as usize].in_flight;
-                    if load < best_load {
-                        best = candidate;
-                        best_load = load;
-                    }
-                }
-                Some(best)
-            }
-        }
-    }
-}
-
 /// A simulation in progress. Use [`run`] for a whole run, or [`Simulation::advance_to`] to step it
 /// (the live view does) and [`Simulation::finish`] to get the results.
 pub struct Simulation {
     scenario: Scenario,
     now: SimTime,
     agenda: Agenda,
-    apis: Vec<ApiState>,
+    serving: Serving,
     cluster: Cluster,
     timeline: TimelineRecorder,
-    /// Each API's next arrival, earliest on top: an arrival costs O(log APIs), a completion
-    /// nothing.
-    arrival_order: BinaryHeap<std::cmp::Reverse<(SimTime, usize)>>,
     /// Pods waiting for a node.
     pending: Vec<PodRef>,
     placeholders: Vec<PlaceholderPod>,
@@ -305,10 +159,9 @@ impl Simulation {
         let mut sim = Simulation {
             now: SimTime::ZERO,
             agenda: Agenda::default(),
-            apis: Vec::with_capacity(scenario.apis.len()),
+            serving: Serving::new(scenario.apis.len()),
             cluster,
             timeline: TimelineRecorder::new(scenario.timeline_step),
-            arrival_order: BinaryHeap::new(),
             pending: Vec::new(),
             placeholders: Vec::new(),
             kubelet: Kubelet::new(&scenario),
@@ -332,74 +185,18 @@ impl Simulation {
         };
         for (i, spec) in sim.scenario.apis.clone().into_iter().enumerate() {
             let seed = sim.scenario.seed;
-            let mut arrivals = ArrivalStream::open(
-                &spec.traffic,
-                stream(seed, &format!("arrivals/{}", spec.name)),
-            )?;
-            let next_arrival = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
-            let next_service = arrivals.recorded_service();
-            let autoscaler = ApiAutoscaler::new(&spec.name, &spec.autoscaling);
-            sim.apis.push(ApiState {
-                service: ServiceSampler::new(
-                    spec.service_time.clone(),
-                    stream(seed, &format!("service/{}", spec.name)),
-                ),
-                routing: stream(seed, &format!("routing/{}", spec.name)),
-                arrivals,
-                next_arrival,
-                next_service,
-                track_area: autoscaler.wants_time_average(),
-                autoscaler,
-                desired: 0,
-                held: VecDeque::new(),
-                area: 0.0,
-                area_at: SimTime::ZERO,
-                area_at_scrape: 0.0,
-                replicas: Vec::new(),
-                ready: Vec::new(),
-                round_robin: 0,
-                in_flight: 0,
-                queued: 0,
-                pending_replicas: 0,
-                peak_pending: 0,
-                cold_starts: 0,
-                replica_seconds: 0.0,
-                last_ready_change: SimTime::ZERO,
-                requests: 0,
-                completed: 0,
-                rejected: 0,
-                rejected_no_replica: 0,
-                timed_out: 0,
-                interrupted: 0,
-                oom_kills: 0,
-                latency: new_histogram(),
-                wait: new_histogram(),
-                step: StepCounters {
-                    arrivals: 0,
-                    completed: 0,
-                    rejected: 0,
-                    timed_out: 0,
-                    interrupted: 0,
-                    latency: new_histogram(),
-                },
-                spec,
-            });
-            let target = sim.apis[i].autoscaler.initial_replicas();
+            sim.serving.apis.push(ApiState::new(spec, seed)?);
+            let target = sim.serving.apis[i].autoscaler.initial_replicas();
             sim.scale_to(i, target, true);
-            let tick = sim.apis[i].autoscaler.tick_interval();
+            let tick = sim.serving.apis[i].autoscaler.tick_interval();
             sim.agenda
                 .schedule(tick, EventKind::PolicyTick { api: i as u32 });
-            if let Some(every) = sim.apis[i].autoscaler.sample_interval() {
+            if let Some(every) = sim.serving.apis[i].autoscaler.sample_interval() {
                 sim.agenda
                     .schedule(every, EventKind::Scrape { api: i as u32 });
             }
         }
-        sim.arrival_order = sim
-            .apis
-            .iter()
-            .enumerate()
-            .map(|(i, a)| std::cmp::Reverse((a.next_arrival, i)))
-            .collect();
+        sim.serving.start();
         for p in sim.scenario.placeholders.clone() {
             for _ in 0..p.replicas {
                 let index = sim.placeholders.len() as u32;
@@ -466,10 +263,7 @@ impl Simulation {
         let until = until.min(self.scenario.duration);
         loop {
             // Earliest pending arrival across APIs (ties: lowest API index).
-            let (next_arrival, next_api) = self
-                .arrival_order
-                .peek()
-                .map_or((SimTime::NEVER, usize::MAX), |r| r.0);
+            let (next_arrival, next_api) = self.serving.next_arrival();
             let next_event = self.agenda.next_at();
             if next_event <= next_arrival {
                 if next_event > until {
@@ -485,112 +279,20 @@ impl Simulation {
                     break;
                 }
                 self.now = next_arrival;
-                self.arrive(next_api);
-                let api = &mut self.apis[next_api];
-                api.next_arrival = api.arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
-                api.next_service = api.arrivals.recorded_service();
-                let next = api.next_arrival;
-                if let Some(mut top) = self.arrival_order.peek_mut() {
-                    top.0 = (next, next_api);
+                let wake = self.serving.arrive(
+                    next_api,
+                    self.now,
+                    &mut self.cluster,
+                    &mut self.agenda,
+                );
+                if wake {
+                    self.decide(next_api, false);
                 }
+                self.serving.advance_arrivals(next_api)?;
             }
         }
         self.now = self.now.max(until);
         Ok(())
-    }
-
-    #[inline]
-    fn arrive(&mut self, a: usize) {
-        let now = self.now;
-        let api = &mut self.apis[a];
-        api.touch(now);
-        api.requests += 1;
-        api.step.arrivals += 1;
-        // Drawn for every request, served or not, so every configuration sees the same
-        // service time for the same request (common random numbers).
-        let sampled = api.service.sample();
-        let mut service = api.next_service.unwrap_or(sampled);
-        if api.spec.service_scale != 1.0 {
-            service = SimTime::from_secs_f64(service.as_secs_f64() * api.spec.service_scale);
-        }
-        let request = Queued {
-            arrival: now,
-            service,
-        };
-        if api.ready.is_empty() && api.spec.autoscaling.holds_requests_at_zero() {
-            // The activator holds the request (behind a breaker of one replica's capacity) and
-            // wakes a scaled-to-zero API at once.
-            if api.held.len() as u64 >= u64::from(api.spec.capacity()) {
-                api.rejected += 1;
-                api.step.rejected += 1;
-                return;
-            }
-            api.held.push_back(request);
-            if api.desired == 0 {
-                self.decide(a, false);
-            }
-            return;
-        }
-        self.dispatch(a, request);
-    }
-
-    /// Route a request to a ready replica, start it or queue it, or reject it.
-    #[inline]
-    fn dispatch(&mut self, a: usize, request: Queued) {
-        let now = self.now;
-        let api = &mut self.apis[a];
-        let Some(r) = api.route() else {
-            api.rejected += 1;
-            api.rejected_no_replica += 1;
-            api.step.rejected += 1;
-            return;
-        };
-        let capacity = api.spec.capacity();
-        let processes = api.spec.processes;
-        let threads = api.spec.threads;
-        let process = if processes == 1 {
-            0
-        } else {
-            api.routing.random_range(0..processes)
-        };
-        let replica = &mut api.replicas[r as usize];
-        if replica.in_flight >= capacity {
-            api.rejected += 1;
-            api.step.rejected += 1;
-            return;
-        }
-        replica.in_flight += 1;
-        replica.arrivals += 1;
-        api.in_flight += 1;
-        let epoch = replica.epoch;
-        let proc_ = &mut replica.processes[process as usize];
-        if proc_.busy < threads {
-            proc_.busy += 1;
-            replica.busy += 1;
-            let mut service = request.service;
-            if let Some(gpu) = replica.shared_gpu {
-                let sharers = if replica.busy == 1 {
-                    self.cluster.gpu_sharer_busy(gpu)
-                } else {
-                    self.cluster.gpu_sharers(gpu)
-                };
-                service = SimTime::from_secs_f64(service.as_secs_f64() * gpu.stretch(sharers));
-            }
-            record(&mut api.wait, now.since(request.arrival).as_micros());
-            self.agenda.schedule(
-                now + service,
-                EventKind::Completion {
-                    api: a as u16,
-                    process: process as u16,
-                    replica: r,
-                    epoch,
-                    arrival: request.arrival,
-                },
-            );
-        } else {
-            proc_.queue.push_back(request);
-            api.queued += 1;
-        }
     }
 
     fn handle(&mut self, kind: EventKind) {
@@ -602,8 +304,19 @@ impl Simulation {
                 epoch,
                 arrival,
             } => {
-                if self.apis[api as usize].replicas[replica as usize].epoch == epoch {
-                    self.complete(api as usize, replica as usize, process as usize, arrival)
+                let (a, r) = (api as usize, replica as usize);
+                if self.serving.apis[a].replicas[r].epoch == epoch
+                    && self.serving.complete(
+                        a,
+                        r,
+                        process as usize,
+                        arrival,
+                        self.now,
+                        &mut self.cluster,
+                        &mut self.agenda,
+                    )
+                {
+                    self.remove_replica(a, r);
                 }
             }
             EventKind::ReplicaReady {
@@ -611,7 +324,7 @@ impl Simulation {
                 replica,
                 epoch,
             } => {
-                if self.apis[api as usize].replicas[replica as usize].epoch == epoch {
+                if self.serving.apis[api as usize].replicas[replica as usize].epoch == epoch {
                     self.replica_ready(api as usize, replica)
                 }
             }
@@ -632,11 +345,14 @@ impl Simulation {
             EventKind::PolicyTick { api } => {
                 let a = api as usize;
                 self.decide(a, true);
-                let tick = self.apis[a].autoscaler.tick_interval();
+                let tick = self.serving.apis[a].autoscaler.tick_interval();
                 self.agenda
                     .schedule(self.now + tick, EventKind::PolicyTick { api });
             }
-            EventKind::Scrape { api } => self.scrape(api as usize),
+            EventKind::Scrape { api } => {
+                self.serving
+                    .scrape(api as usize, self.now, &mut self.agenda)
+            }
             EventKind::BatchSubmit { job } => self.submit_batch_job(job as usize),
             EventKind::WorkerReady { job, worker, epoch } => {
                 self.worker_ready(job as usize, worker as usize, epoch)
@@ -653,7 +369,7 @@ impl Simulation {
             EventKind::TimelineTick => {
                 self.timeline.sample(
                     self.now,
-                    &mut self.apis,
+                    &mut self.serving.apis,
                     &self.batch,
                     &self.cluster,
                     &self.scenario,
@@ -666,84 +382,16 @@ impl Simulation {
         }
     }
 
-    #[inline]
-    fn complete(&mut self, a: usize, r: usize, p: usize, arrival: SimTime) {
-        let now = self.now;
-        let api = &mut self.apis[a];
-        api.touch(now);
-        let timeout = api.spec.timeout;
-        let latency = now.since(arrival) + api.spec.network_latency;
-        if timeout.is_some_and(|t| latency > t) {
-            api.timed_out += 1;
-            api.step.timed_out += 1;
-        } else {
-            api.completed += 1;
-            api.step.completed += 1;
-            record(&mut api.latency, latency.as_micros());
-            record(&mut api.step.latency, latency.as_micros());
-        }
-        let replica = &mut api.replicas[r];
-        replica.in_flight -= 1;
-        api.in_flight -= 1;
-        let proc_ = &mut replica.processes[p];
-        proc_.busy -= 1;
-        replica.busy -= 1;
-        let mut next = None;
-        while let Some(q) = proc_.queue.pop_front() {
-            api.queued -= 1;
-            let waited = now.since(q.arrival);
-            if timeout.is_some_and(|t| waited >= t) {
-                // The client gave up while the request was queued: the slot frees, no work done.
-                api.timed_out += 1;
-                api.step.timed_out += 1;
-                replica.in_flight -= 1;
-                api.in_flight -= 1;
-                continue;
-            }
-            proc_.busy += 1;
-            replica.busy += 1;
-            record(&mut api.wait, waited.as_micros());
-            next = Some(q);
-            break;
-        }
-        let mut next_service = next.map(|q| q.service);
-        if let Some(gpu) = replica.shared_gpu {
-            if replica.busy == 0 {
-                self.cluster.gpu_sharer_idle(gpu);
-            } else if let Some(service) = next_service.as_mut() {
-                let stretch = gpu.stretch(self.cluster.gpu_sharers(gpu));
-                *service = SimTime::from_secs_f64(service.as_secs_f64() * stretch);
-            }
-        }
-        let drained = replica.state == ReplicaState::Terminating && replica.in_flight == 0;
-        let epoch = replica.epoch;
-        if let (Some(q), Some(service)) = (next, next_service) {
-            self.agenda.schedule(
-                now + service,
-                EventKind::Completion {
-                    api: a as u16,
-                    process: p as u16,
-                    replica: r as u32,
-                    epoch,
-                    arrival: q.arrival,
-                },
-            );
-        }
-        if drained {
-            self.remove_replica(a, r);
-        }
-    }
-
     fn replica_ready(&mut self, a: usize, r: u32) {
         let now = self.now;
-        let api = &mut self.apis[a];
+        let api = &mut self.serving.apis[a];
         if api.replicas[r as usize].state != ReplicaState::Starting {
             return;
         }
         if !self.model_loads(a, r as usize) {
             return;
         }
-        let api = &mut self.apis[a];
+        let api = &mut self.serving.apis[a];
         api.set_ready_count_changed(now);
         api.replicas[r as usize].state = ReplicaState::Ready;
         api.ready.push(r);
@@ -756,7 +404,8 @@ impl Simulation {
             message: format!("replica {r} ready"),
             inputs: BTreeMap::new(),
         });
-        self.release_held(a);
+        self.serving
+            .release_held(a, self.now, &mut self.cluster, &mut self.agenda);
     }
 
     /// The kubelet's memory check of a node: evict one pod if the node is out of memory and
@@ -764,7 +413,7 @@ impl Simulation {
     fn relieve_memory_pressure(&mut self, node: NodeId) {
         let now = self.now;
         let names = PodNames {
-            apis: &self.apis,
+            apis: &self.serving.apis,
             batch: &self.batch,
         };
         let Some(victim) = self.kubelet.pick_victim(
@@ -783,7 +432,7 @@ impl Simulation {
                 self.pending.push(victim);
             }
             PodRef::Replica { api, slot } => {
-                self.apis[api as usize].replicas[slot as usize].node = None;
+                self.serving.apis[api as usize].replicas[slot as usize].node = None;
                 self.kill_replica(api as usize, slot as usize);
             }
             PodRef::BatchWorker { job, worker } => {
@@ -798,17 +447,17 @@ impl Simulation {
     /// The replica loads its model, or is OOM-killed and restarted by the kubelet after
     /// CrashLoopBackOff's delay (see [`kubelet::load_model`]).
     fn model_loads(&mut self, a: usize, r: usize) -> bool {
-        let shared = self.apis[a].replicas[r].shared_gpu;
-        let why = match kubelet::load_model(&self.apis[a].spec, shared, &mut self.cluster) {
+        let shared = self.serving.apis[a].replicas[r].shared_gpu;
+        let why = match kubelet::load_model(&self.serving.apis[a].spec, shared, &mut self.cluster) {
             Ok(Some(mib)) => {
-                self.apis[a].replicas[r].gpu_loaded = mib;
+                self.serving.apis[a].replicas[r].gpu_loaded = mib;
                 return true;
             }
             Ok(None) => return true,
             Err(why) => why,
         };
         let now = self.now;
-        let api = &mut self.apis[a];
+        let api = &mut self.serving.apis[a];
         api.oom_kills += 1;
         let startup = api.spec.startup_time;
         let replica = &mut api.replicas[r];
@@ -843,7 +492,7 @@ impl Simulation {
 
     /// Free the GPU memory a replica loaded.
     fn unload_gpu_memory(&mut self, a: usize, r: usize) {
-        let replica = &mut self.apis[a].replicas[r];
+        let replica = &mut self.serving.apis[a].replicas[r];
         if let (Some(gpu), loaded) = (replica.shared_gpu, replica.gpu_loaded) {
             if loaded > 0 {
                 self.cluster.load_gpu_memory(gpu, -(loaded as i64));
@@ -852,96 +501,17 @@ impl Simulation {
         replica.gpu_loaded = 0;
     }
 
-    /// Hand the activator's held requests to the ready replicas, oldest first.
-    fn release_held(&mut self, a: usize) {
-        let now = self.now;
-        self.apis[a].touch(now);
-        while let Some(request) = self.apis[a].held.pop_front() {
-            let api = &mut self.apis[a];
-            if api
-                .spec
-                .timeout
-                .is_some_and(|t| now.since(request.arrival) >= t)
-            {
-                api.timed_out += 1;
-                api.step.timed_out += 1;
-                continue;
-            }
-            self.dispatch(a, request);
-        }
-    }
-
-    /// One scrape of the API's replicas for the policy's metric pipeline.
-    fn scrape(&mut self, a: usize) {
-        let now = self.now;
-        let api = &mut self.apis[a];
-        api.touch(now);
-        let Some(every) = api.autoscaler.sample_interval() else {
-            return;
-        };
-        let total = if api.track_area {
-            let avg = (api.area - api.area_at_scrape) / every.as_secs_f64();
-            api.area_at_scrape = api.area;
-            avg
-        } else {
-            (api.in_flight + api.held.len() as u64) as f64
-        };
-        let workers = f64::from(api.spec.processes * api.spec.threads);
-        let mut pods = Vec::new();
-        if api.autoscaler.wants_pods() {
-            for (slot, replica) in api.replicas.iter_mut().enumerate() {
-                if matches!(
-                    replica.state,
-                    ReplicaState::Gone | ReplicaState::Terminating
-                ) {
-                    continue;
-                }
-                let busy: u32 = replica.processes.iter().map(|p| p.busy).sum();
-                pods.push((
-                    slot,
-                    PodSample {
-                        ready: replica.state == ReplicaState::Ready,
-                        reported: replica.node.is_some(),
-                        in_flight: f64::from(replica.in_flight),
-                        busy_fraction: f64::from(busy) / workers,
-                        arrivals: replica.arrivals as f64,
-                        age: now.since(replica.created).as_duration(),
-                    },
-                ));
-                replica.arrivals = 0;
-            }
-        }
-        api.autoscaler.sample(now, total, &pods);
-        self.agenda
-            .schedule(now + every, EventKind::Scrape { api: a as u32 });
-    }
-
-    /// Ask the autoscaling core for a decision from what it can observe now and apply it. `tick`
-    /// is false for the activator's out-of-band wake-up of a scaled-to-zero API.
+    /// Ask API `a`'s autoscaler for a decision and apply it.
     fn decide(&mut self, a: usize, tick: bool) {
-        let now = self.now;
-        let api = &mut self.apis[a];
-        let current = ReplicaCount {
-            spec: api.desired,
-            ready: api.ready.len() as u32,
-        };
-        let waiting = u32::try_from(api.held.len()).unwrap_or(u32::MAX);
-        let decision = if tick {
-            api.autoscaler.tick(now, current, waiting)
-        } else {
-            api.autoscaler.wake(now, current, waiting)
-        };
-        let Some(event) = api.autoscaler.scale_event(&decision, tick) else {
-            return;
-        };
-        self.agenda.log(event);
-        self.scale_to(a, decision.target, false);
+        if let Some(target) = self.serving.decide(a, tick, self.now, &mut self.agenda) {
+            self.scale_to(a, target, false);
+        }
     }
 
     /// Create or remove replicas to reach `target`. Initial replicas are ready at once.
     fn scale_to(&mut self, a: usize, target: u32, initial: bool) {
-        let current = self.apis[a].desired;
-        self.apis[a].desired = target;
+        let current = self.serving.apis[a].desired;
+        self.serving.apis[a].desired = target;
         if target > current {
             for _ in current..target {
                 self.add_replica(a, initial);
@@ -955,7 +525,7 @@ impl Simulation {
 
     fn add_replica(&mut self, a: usize, initial: bool) {
         let now = self.now;
-        let api = &mut self.apis[a];
+        let api = &mut self.serving.apis[a];
         let processes = (0..api.spec.processes)
             .map(|_| Process::default())
             .collect();
@@ -1008,7 +578,7 @@ impl Simulation {
     /// What the scheduler needs to know of a pod: requests, allowed groups, priority.
     fn pod_spec(&self, pod: PodRef) -> (Requests, &[usize], i32) {
         PodSpecs {
-            apis: &self.apis,
+            apis: &self.serving.apis,
             placeholders: &self.placeholders,
             batch: &self.batch,
         }
@@ -1035,7 +605,7 @@ impl Simulation {
             match *victim {
                 PodRef::Placeholder(i) => self.placeholders[i as usize].node = None,
                 PodRef::Replica { api, slot } => {
-                    self.apis[api as usize].replicas[slot as usize].node = None
+                    self.serving.apis[api as usize].replicas[slot as usize].node = None
                 }
                 PodRef::BatchWorker { job, worker } => {
                     self.batch[job as usize].workers[worker as usize].node = None
@@ -1081,7 +651,7 @@ impl Simulation {
 
     fn names(&self) -> PodNames<'_> {
         PodNames {
-            apis: &self.apis,
+            apis: &self.serving.apis,
             batch: &self.batch,
         }
     }
@@ -1099,7 +669,7 @@ impl Simulation {
                 self.worker_bound(job as usize, worker as usize, node, shared_gpu)
             }
             PodRef::Replica { api: a, slot } => {
-                let api = &mut self.apis[a as usize];
+                let api = &mut self.serving.apis[a as usize];
                 let replica = &mut api.replicas[slot as usize];
                 replica.node = Some(node);
                 replica.shared_gpu = shared_gpu;
@@ -1107,7 +677,7 @@ impl Simulation {
                 let epoch = replica.epoch;
                 if replica.initial && now == SimTime::ZERO {
                     if self.model_loads(a as usize, slot as usize) {
-                        let api = &mut self.apis[a as usize];
+                        let api = &mut self.serving.apis[a as usize];
                         api.replicas[slot as usize].state = ReplicaState::Ready;
                         api.set_ready_count_changed(now);
                         api.ready.push(slot);
@@ -1131,7 +701,7 @@ impl Simulation {
     fn make_pending(&mut self, pod: PodRef) {
         let now = self.now;
         if let PodRef::Replica { api: a, slot } = pod {
-            let api = &mut self.apis[a as usize];
+            let api = &mut self.serving.apis[a as usize];
             api.pending_replicas += 1;
             api.peak_pending = api.peak_pending.max(api.pending_replicas);
             let requests = api.spec.requests;
@@ -1162,7 +732,7 @@ impl Simulation {
         for (_, pod) in order {
             match pod {
                 PodRef::Replica { api, slot }
-                    if self.apis[api as usize].replicas[slot as usize].state
+                    if self.serving.apis[api as usize].replicas[slot as usize].state
                         != ReplicaState::Pending =>
                 {
                     continue
@@ -1177,7 +747,7 @@ impl Simulation {
             }
             if self.try_place(pod, true) {
                 if let PodRef::Replica { api, .. } = pod {
-                    self.apis[api as usize].pending_replicas -= 1;
+                    self.serving.apis[api as usize].pending_replicas -= 1;
                 }
             } else {
                 still.push(pod);
@@ -1189,7 +759,7 @@ impl Simulation {
     /// Remove one replica the way a ReplicaSet picks its victim: pending before starting before
     /// ready, and among those the newest.
     fn retire_one_replica(&mut self, a: usize) {
-        let api = &self.apis[a];
+        let api = &self.serving.apis[a];
         let rank = |s: ReplicaState| match s {
             ReplicaState::Pending => Some(0),
             ReplicaState::Starting => Some(1),
@@ -1212,7 +782,7 @@ impl Simulation {
     /// one leaves routing and finishes its in-flight requests before its pod goes.
     fn stop_replica(&mut self, a: usize, v: usize) {
         let now = self.now;
-        let api = &mut self.apis[a];
+        let api = &mut self.serving.apis[a];
         match api.replicas[v].state {
             ReplicaState::Pending => {
                 api.pending_replicas -= 1;
@@ -1263,16 +833,16 @@ impl Simulation {
             PodRef::Replica { api: a, slot } => {
                 let (a, v) = (a as usize, slot as usize);
                 if matches!(
-                    self.apis[a].replicas[v].state,
+                    self.serving.apis[a].replicas[v].state,
                     ReplicaState::Terminating | ReplicaState::Gone
                 ) {
                     return;
                 }
-                if self.apis[a].replicas[v].state == ReplicaState::Ready
-                    && self.apis[a].replicas[v].in_flight > 0
+                if self.serving.apis[a].replicas[v].state == ReplicaState::Ready
+                    && self.serving.apis[a].replicas[v].in_flight > 0
                 {
                     // Keep the node reserved while it drains; routing stops now.
-                    let api = &mut self.apis[a];
+                    let api = &mut self.serving.apis[a];
                     api.set_ready_count_changed(now);
                     api.ready.retain(|&r| r as usize != v);
                     api.replicas[v].state = ReplicaState::Terminating;
@@ -1286,7 +856,7 @@ impl Simulation {
 
     fn pod_node(&self, pod: PodRef) -> Option<NodeId> {
         match pod {
-            PodRef::Replica { api, slot } => self.apis[api as usize].replicas[slot as usize].node,
+            PodRef::Replica { api, slot } => self.serving.apis[api as usize].replicas[slot as usize].node,
             PodRef::Placeholder(i) => self.placeholders[i as usize].node,
             PodRef::BatchWorker { job, worker } => {
                 self.batch[job as usize].workers[worker as usize].node
@@ -1297,7 +867,7 @@ impl Simulation {
     fn remove_replica(&mut self, a: usize, r: usize) {
         let now = self.now;
         self.unload_gpu_memory(a, r);
-        let replica = &mut self.apis[a].replicas[r];
+        let replica = &mut self.serving.apis[a].replicas[r];
         replica.state = ReplicaState::Gone;
         replica.epoch = replica.epoch.wrapping_add(1);
         if let Some(gpu) = replica.shared_gpu.take() {
@@ -1359,7 +929,7 @@ impl Simulation {
     fn kill_replica(&mut self, a: usize, r: usize) {
         let now = self.now;
         self.unload_gpu_memory(a, r);
-        let api = &mut self.apis[a];
+        let api = &mut self.serving.apis[a];
         api.touch(now);
         let replica = &mut api.replicas[r];
         let lost = u64::from(replica.in_flight);
@@ -1429,7 +999,7 @@ impl Simulation {
         };
         for id in std::mem::take(&mut pass.candidates) {
             let specs = PodSpecs {
-                apis: &self.apis,
+                apis: &self.serving.apis,
                 placeholders: &self.placeholders,
                 batch: &self.batch,
             };
@@ -1482,11 +1052,6 @@ impl Simulation {
         self.spot
             .schedule_next(group, now, &self.cluster, &mut self.agenda);
     }
-}
-
-#[inline]
-fn record(h: &mut Histogram<u64>, micros: u64) {
-    h.saturating_record(micros.min(HISTOGRAM_MAX_US));
 }
 
 #[cfg(test)]
