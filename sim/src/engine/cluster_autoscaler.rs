@@ -380,3 +380,22 @@ impl ClusterAutoscaler {
         Some(removal)
     }
 }
+
+#[cfg(test)]
+impl ClusterAutoscaler {
+    /// Launch a node of `group` by hand (tests set up a cluster this way).
+    pub(super) fn launch_by_hand(
+        &mut self,
+        group: usize,
+        now: SimTime,
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) -> bool {
+        self.launch_node(group, now, cluster, agenda)
+    }
+
+    /// Pretend the last scale-up happened at `at`.
+    pub(super) fn set_last_scale_up(&mut self, at: SimTime) {
+        self.last_scale_up = at;
+    }
+}

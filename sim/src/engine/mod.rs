@@ -14,11 +14,7 @@
 //! server cannot see the client leave) and counts as timed out when it finishes; a queued request
 //! past the timeout is dropped when it reaches the head of its queue.
 
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
-
-use autoscaler::{PodSample, ReplicaCount};
-use hdrhistogram::Histogram;
-use rand::Rng;
+use std::collections::BTreeMap;
 
 mod agenda;
 pub mod autoscaling;
@@ -26,27 +22,28 @@ mod batch_jobs;
 mod cluster_autoscaler;
 mod finish;
 mod kubelet;
+mod replicas;
 mod serving;
 mod spot_market;
 mod timeline;
 
 use agenda::Agenda;
 pub(crate) use agenda::EventKind;
-use autoscaling::ApiAutoscaler;
 use cluster_autoscaler::{ClusterAutoscaler, Removal};
 use kubelet::Kubelet;
-use serving::{ApiState, Process, Queued, Replica, ReplicaState, Serving};
+use replicas::{Evicted, Stop};
+use serving::{ApiState, ReplicaState, Serving};
 use spot_market::SpotMarket;
 use timeline::TimelineRecorder;
 
 use crate::batch::{BatchRuntime, WorkerState};
-use crate::cluster::{Cluster, NodeId, NodeState, PodRef, SharedGpu};
-use crate::results::{new_histogram, Event, Results, Timeline, HISTOGRAM_MAX_US};
-use crate::rng::{stream, Stream};
-use crate::scenario::{Api, Requests, Scenario};
+use crate::cluster::{Cluster, NodeId, NodeState, PodRef};
+use crate::results::{Event, Results, Timeline};
+use crate::rng::stream;
+use crate::scenario::{Requests, Scenario};
 use crate::service_time::ServiceSampler;
 use crate::time::SimTime;
-use crate::traffic::{ArrivalStream, DataFileError};
+use crate::traffic::DataFileError;
 
 /// A run that could not complete.
 #[derive(Debug, thiserror::Error)]
@@ -196,7 +193,7 @@ impl Simulation {
                     .schedule(every, EventKind::Scrape { api: i as u32 });
             }
         }
-        sim.serving.start();
+        sim.serving.open();
         for p in sim.scenario.placeholders.clone() {
             for _ in 0..p.replicas {
                 let index = sim.placeholders.len() as u32;
@@ -279,12 +276,9 @@ impl Simulation {
                     break;
                 }
                 self.now = next_arrival;
-                let wake = self.serving.arrive(
-                    next_api,
-                    self.now,
-                    &mut self.cluster,
-                    &mut self.agenda,
-                );
+                let wake =
+                    self.serving
+                        .arrive(next_api, self.now, &mut self.cluster, &mut self.agenda);
                 if wake {
                     self.decide(next_api, false);
                 }
@@ -325,7 +319,13 @@ impl Simulation {
                 epoch,
             } => {
                 if self.serving.apis[api as usize].replicas[replica as usize].epoch == epoch {
-                    self.replica_ready(api as usize, replica)
+                    self.serving.replica_ready(
+                        api as usize,
+                        replica,
+                        self.now,
+                        &mut self.cluster,
+                        &mut self.agenda,
+                    )
                 }
             }
             EventKind::NodeReady { node } => self.node_ready(NodeId(node)),
@@ -382,32 +382,6 @@ impl Simulation {
         }
     }
 
-    fn replica_ready(&mut self, a: usize, r: u32) {
-        let now = self.now;
-        let api = &mut self.serving.apis[a];
-        if api.replicas[r as usize].state != ReplicaState::Starting {
-            return;
-        }
-        if !self.model_loads(a, r as usize) {
-            return;
-        }
-        let api = &mut self.serving.apis[a];
-        api.set_ready_count_changed(now);
-        api.replicas[r as usize].state = ReplicaState::Ready;
-        api.ready.push(r);
-        let name = api.spec.name.clone();
-        self.agenda.log(Event {
-            t_s: now.as_secs_f64(),
-            kind: "replica_ready".into(),
-            api: Some(name),
-            node_group: None,
-            message: format!("replica {r} ready"),
-            inputs: BTreeMap::new(),
-        });
-        self.serving
-            .release_held(a, self.now, &mut self.cluster, &mut self.agenda);
-    }
-
     /// The kubelet's memory check of a node: evict one pod if the node is out of memory and
     /// tell its owner.
     fn relieve_memory_pressure(&mut self, node: NodeId) {
@@ -432,7 +406,7 @@ impl Simulation {
                 self.pending.push(victim);
             }
             PodRef::Replica { api, slot } => {
-                self.serving.apis[api as usize].replicas[slot as usize].node = None;
+                self.serving.unbound(api as usize, slot);
                 self.kill_replica(api as usize, slot as usize);
             }
             PodRef::BatchWorker { job, worker } => {
@@ -444,63 +418,6 @@ impl Simulation {
             .recheck(node, now, &self.cluster, &mut self.agenda);
     }
 
-    /// The replica loads its model, or is OOM-killed and restarted by the kubelet after
-    /// CrashLoopBackOff's delay (see [`kubelet::load_model`]).
-    fn model_loads(&mut self, a: usize, r: usize) -> bool {
-        let shared = self.serving.apis[a].replicas[r].shared_gpu;
-        let why = match kubelet::load_model(&self.serving.apis[a].spec, shared, &mut self.cluster) {
-            Ok(Some(mib)) => {
-                self.serving.apis[a].replicas[r].gpu_loaded = mib;
-                return true;
-            }
-            Ok(None) => return true,
-            Err(why) => why,
-        };
-        let now = self.now;
-        let api = &mut self.serving.apis[a];
-        api.oom_kills += 1;
-        let startup = api.spec.startup_time;
-        let replica = &mut api.replicas[r];
-        replica.crashes += 1;
-        replica.state = ReplicaState::Starting;
-        let backoff = kubelet::crash_loop_backoff_s(replica.crashes);
-        let epoch = replica.epoch;
-        let name = api.spec.name.clone();
-        let group = replica.node.map(|n| {
-            self.cluster.groups()[self.cluster.node(n).group]
-                .name
-                .clone()
-        });
-        self.agenda.log(Event {
-            t_s: now.as_secs_f64(),
-            kind: "oom_kill".into(),
-            api: Some(name),
-            node_group: group,
-            message: format!("replica {r} OOM-killed {why}; restart in {backoff} s"),
-            inputs: BTreeMap::new(),
-        });
-        self.agenda.schedule(
-            now + SimTime::from_secs(backoff) + startup,
-            EventKind::ReplicaReady {
-                api: a as u32,
-                replica: r as u32,
-                epoch,
-            },
-        );
-        false
-    }
-
-    /// Free the GPU memory a replica loaded.
-    fn unload_gpu_memory(&mut self, a: usize, r: usize) {
-        let replica = &mut self.serving.apis[a].replicas[r];
-        if let (Some(gpu), loaded) = (replica.shared_gpu, replica.gpu_loaded) {
-            if loaded > 0 {
-                self.cluster.load_gpu_memory(gpu, -(loaded as i64));
-            }
-        }
-        replica.gpu_loaded = 0;
-    }
-
     /// Ask API `a`'s autoscaler for a decision and apply it.
     fn decide(&mut self, a: usize, tick: bool) {
         if let Some(target) = self.serving.decide(a, tick, self.now, &mut self.agenda) {
@@ -510,66 +427,23 @@ impl Simulation {
 
     /// Create or remove replicas to reach `target`. Initial replicas are ready at once.
     fn scale_to(&mut self, a: usize, target: u32, initial: bool) {
-        let current = self.serving.apis[a].desired;
-        self.serving.apis[a].desired = target;
+        let current = self.serving.set_desired(a, target);
         if target > current {
             for _ in current..target {
                 self.add_replica(a, initial);
             }
         } else {
             for _ in target..current {
-                self.retire_one_replica(a);
+                if let Some(v) = self.serving.retiree(a) {
+                    self.stop_replica(a, v);
+                }
             }
         }
     }
 
+    /// API `a`'s ReplicaSet creates a replica: placed now or pending.
     fn add_replica(&mut self, a: usize, initial: bool) {
-        let now = self.now;
-        let api = &mut self.serving.apis[a];
-        let processes = (0..api.spec.processes)
-            .map(|_| Process::default())
-            .collect();
-        let slot = match api
-            .replicas
-            .iter()
-            .position(|r| r.state == ReplicaState::Gone)
-        {
-            Some(i) => i,
-            None => {
-                api.replicas.push(Replica {
-                    state: ReplicaState::Gone,
-                    node: None,
-                    in_flight: 0,
-                    processes: Vec::new(),
-                    created: now,
-                    arrivals: 0,
-                    epoch: 0,
-                    initial: false,
-                    busy: 0,
-                    shared_gpu: None,
-                    gpu_loaded: 0,
-                    crashes: 0,
-                });
-                api.replicas.len() - 1
-            }
-        };
-        let replica = &mut api.replicas[slot];
-        replica.epoch = replica.epoch.wrapping_add(1);
-        replica.state = ReplicaState::Pending;
-        replica.node = None;
-        replica.in_flight = 0;
-        replica.processes = processes;
-        replica.created = now;
-        replica.arrivals = 0;
-        replica.initial = initial;
-        replica.busy = 0;
-        replica.shared_gpu = None;
-        replica.gpu_loaded = 0;
-        replica.crashes = 0;
-        let pod = PodRef::Replica {
-            api: a as u32,
-            slot: slot as u32,
-        };
+        let pod = self.serving.new_replica(a, initial, self.now);
         if !self.try_place(pod, true) {
             self.make_pending(pod);
         }
@@ -604,9 +478,7 @@ impl Simulation {
             self.cluster.unbind(node, *victim, now);
             match *victim {
                 PodRef::Placeholder(i) => self.placeholders[i as usize].node = None,
-                PodRef::Replica { api, slot } => {
-                    self.serving.apis[api as usize].replicas[slot as usize].node = None
-                }
+                PodRef::Replica { api, slot } => self.serving.unbound(api as usize, slot),
                 PodRef::BatchWorker { job, worker } => {
                     self.batch[job as usize].workers[worker as usize].node = None
                 }
@@ -668,55 +540,22 @@ impl Simulation {
             PodRef::BatchWorker { job, worker } => {
                 self.worker_bound(job as usize, worker as usize, node, shared_gpu)
             }
-            PodRef::Replica { api: a, slot } => {
-                let api = &mut self.serving.apis[a as usize];
-                let replica = &mut api.replicas[slot as usize];
-                replica.node = Some(node);
-                replica.shared_gpu = shared_gpu;
-                replica.state = ReplicaState::Starting;
-                let epoch = replica.epoch;
-                if replica.initial && now == SimTime::ZERO {
-                    if self.model_loads(a as usize, slot as usize) {
-                        let api = &mut self.serving.apis[a as usize];
-                        api.replicas[slot as usize].state = ReplicaState::Ready;
-                        api.set_ready_count_changed(now);
-                        api.ready.push(slot);
-                    }
-                    return;
-                }
-                api.cold_starts += 1;
-                let at = now + api.spec.startup_time;
-                self.agenda.schedule(
-                    at,
-                    EventKind::ReplicaReady {
-                        api: a,
-                        replica: slot,
-                        epoch,
-                    },
-                );
-            }
+            PodRef::Replica { api, slot } => self.serving.start(
+                api as usize,
+                slot,
+                node,
+                shared_gpu,
+                now,
+                &mut self.cluster,
+                &mut self.agenda,
+            ),
         }
     }
 
     fn make_pending(&mut self, pod: PodRef) {
-        let now = self.now;
-        if let PodRef::Replica { api: a, slot } = pod {
-            let api = &mut self.serving.apis[a as usize];
-            api.pending_replicas += 1;
-            api.peak_pending = api.peak_pending.max(api.pending_replicas);
-            let requests = api.spec.requests;
-            let name = api.spec.name.clone();
-            self.agenda.log(Event {
-                t_s: now.as_secs_f64(),
-                kind: "replica_unschedulable".into(),
-                api: Some(name),
-                node_group: None,
-                message: format!(
-                    "replica {slot} pending: no node has cpu {}m, mem {}Mi, gpu {} free",
-                    requests.cpu_m, requests.mem_mib, requests.gpu
-                ),
-                inputs: BTreeMap::new(),
-            });
+        if let PodRef::Replica { api, slot } = pod {
+            self.serving
+                .unschedulable(api as usize, slot, self.now, &mut self.agenda);
         }
         self.pending.push(pod);
     }
@@ -731,10 +570,7 @@ impl Simulation {
         let mut still = Vec::new();
         for (_, pod) in order {
             match pod {
-                PodRef::Replica { api, slot }
-                    if self.serving.apis[api as usize].replicas[slot as usize].state
-                        != ReplicaState::Pending =>
-                {
+                PodRef::Replica { api, slot } if !self.serving.is_pending(api as usize, slot) => {
                     continue
                 }
                 PodRef::BatchWorker { job, worker }
@@ -747,7 +583,7 @@ impl Simulation {
             }
             if self.try_place(pod, true) {
                 if let PodRef::Replica { api, .. } = pod {
-                    self.serving.apis[api as usize].pending_replicas -= 1;
+                    self.serving.placed(api as usize);
                 }
             } else {
                 still.push(pod);
@@ -756,53 +592,12 @@ impl Simulation {
         self.pending.extend(still);
     }
 
-    /// Remove one replica the way a ReplicaSet picks its victim: pending before starting before
-    /// ready, and among those the newest.
-    fn retire_one_replica(&mut self, a: usize) {
-        let api = &self.serving.apis[a];
-        let rank = |s: ReplicaState| match s {
-            ReplicaState::Pending => Some(0),
-            ReplicaState::Starting => Some(1),
-            ReplicaState::Ready => Some(2),
-            _ => None,
-        };
-        let victim = api
-            .replicas
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| rank(r.state).map(|k| (k, std::cmp::Reverse(i), i)))
-            .min()
-            .map(|(_, _, i)| i);
-        if let Some(v) = victim {
-            self.stop_replica(a, v);
-        }
-    }
-
-    /// Stop a replica gracefully: a pending one is dropped, a starting one removed, a ready
-    /// one leaves routing and finishes its in-flight requests before its pod goes.
+    /// Stop a replica gracefully (see [`Serving::stop`]).
     fn stop_replica(&mut self, a: usize, v: usize) {
-        let now = self.now;
-        let api = &mut self.serving.apis[a];
-        match api.replicas[v].state {
-            ReplicaState::Pending => {
-                api.pending_replicas -= 1;
-                api.replicas[v].state = ReplicaState::Gone;
-                let pod = PodRef::Replica {
-                    api: a as u32,
-                    slot: v as u32,
-                };
-                self.pending.retain(|p| *p != pod);
-            }
-            ReplicaState::Starting => self.remove_replica(a, v),
-            ReplicaState::Ready => {
-                api.set_ready_count_changed(now);
-                api.ready.retain(|&r| r as usize != v);
-                api.replicas[v].state = ReplicaState::Terminating;
-                if api.replicas[v].in_flight == 0 {
-                    self.remove_replica(a, v);
-                }
-            }
-            ReplicaState::Terminating | ReplicaState::Gone => {}
+        match self.serving.stop(a, v, self.now) {
+            Stop::Unpend(pod) => self.pending.retain(|p| *p != pod),
+            Stop::Remove => self.remove_replica(a, v),
+            Stop::Nothing => {}
         }
     }
 
@@ -832,22 +627,10 @@ impl Simulation {
             PodRef::BatchWorker { job, worker } => self.evict_worker(job as usize, worker as usize),
             PodRef::Replica { api: a, slot } => {
                 let (a, v) = (a as usize, slot as usize);
-                if matches!(
-                    self.serving.apis[a].replicas[v].state,
-                    ReplicaState::Terminating | ReplicaState::Gone
-                ) {
-                    return;
-                }
-                if self.serving.apis[a].replicas[v].state == ReplicaState::Ready
-                    && self.serving.apis[a].replicas[v].in_flight > 0
-                {
-                    // Keep the node reserved while it drains; routing stops now.
-                    let api = &mut self.serving.apis[a];
-                    api.set_ready_count_changed(now);
-                    api.ready.retain(|&r| r as usize != v);
-                    api.replicas[v].state = ReplicaState::Terminating;
-                } else {
-                    self.stop_replica(a, v);
+                match self.serving.evict(a, v, now) {
+                    Evicted::Ignored => return,
+                    Evicted::Draining => {}
+                    Evicted::Stop => self.stop_replica(a, v),
                 }
                 self.add_replica(a, false);
             }
@@ -856,7 +639,7 @@ impl Simulation {
 
     fn pod_node(&self, pod: PodRef) -> Option<NodeId> {
         match pod {
-            PodRef::Replica { api, slot } => self.serving.apis[api as usize].replicas[slot as usize].node,
+            PodRef::Replica { api, slot } => self.serving.node_of(api as usize, slot),
             PodRef::Placeholder(i) => self.placeholders[i as usize].node,
             PodRef::BatchWorker { job, worker } => {
                 self.batch[job as usize].workers[worker as usize].node
@@ -864,30 +647,21 @@ impl Simulation {
         }
     }
 
+    /// A replica's pod goes; its node may now be empty (a drained node terminates) or have
+    /// room for a pending pod.
     fn remove_replica(&mut self, a: usize, r: usize) {
-        let now = self.now;
-        self.unload_gpu_memory(a, r);
-        let replica = &mut self.serving.apis[a].replicas[r];
-        replica.state = ReplicaState::Gone;
-        replica.epoch = replica.epoch.wrapping_add(1);
-        if let Some(gpu) = replica.shared_gpu.take() {
-            self.cluster.release_gpu(gpu);
+        if let Some(node) = self.serving.remove(a, r, self.now, &mut self.cluster) {
+            self.pod_left(node);
         }
-        if let Some(node) = replica.node.take() {
-            self.cluster.unbind(
-                node,
-                PodRef::Replica {
-                    api: a as u32,
-                    slot: r as u32,
-                },
-                now,
-            );
-            if self.cluster_autoscaler.is_draining(node) && self.cluster.node(node).pods.is_empty()
-            {
-                self.terminate_node(node);
-            } else {
-                self.schedule_pending();
-            }
+    }
+
+    /// A pod left `node`: a draining node that is now empty terminates, otherwise pending pods
+    /// may fit.
+    fn pod_left(&mut self, node: NodeId) {
+        if self.cluster_autoscaler.is_draining(node) && self.cluster.node(node).pods.is_empty() {
+            self.terminate_node(node);
+        } else {
+            self.schedule_pending();
         }
     }
 
@@ -925,44 +699,10 @@ impl Simulation {
         self.schedule_pending();
     }
 
-    /// A replica dies with its node: every request on it fails.
+    /// A replica dies with its node or is preempted; its ReplicaSet replaces it.
     fn kill_replica(&mut self, a: usize, r: usize) {
-        let now = self.now;
-        self.unload_gpu_memory(a, r);
-        let api = &mut self.serving.apis[a];
-        api.touch(now);
-        let replica = &mut api.replicas[r];
-        let lost = u64::from(replica.in_flight);
-        let queued: u64 = replica.processes.iter().map(|p| p.queue.len() as u64).sum();
-        replica.processes.iter_mut().for_each(|p| {
-            p.queue.clear();
-            p.busy = 0;
-        });
-        replica.in_flight = 0;
-        if let Some(gpu) = replica.shared_gpu.take() {
-            if replica.busy > 0 {
-                self.cluster.gpu_sharer_idle(gpu);
-            }
-            self.cluster.release_gpu(gpu);
-        }
-        replica.busy = 0;
-        let was = replica.state;
-        replica.state = ReplicaState::Gone;
-        replica.epoch = replica.epoch.wrapping_add(1);
-        replica.node = None;
-        api.interrupted += lost;
-        api.step.interrupted += lost;
-        api.in_flight -= lost;
-        api.queued -= queued;
-        match was {
-            ReplicaState::Ready => {
-                api.set_ready_count_changed(now);
-                api.ready.retain(|&s| s as usize != r);
-                // Its ReplicaSet replaces it.
-                self.add_replica(a, false);
-            }
-            ReplicaState::Starting => self.add_replica(a, false),
-            _ => {}
+        if self.serving.kill(a, r, self.now, &mut self.cluster) {
+            self.add_replica(a, false);
         }
     }
 

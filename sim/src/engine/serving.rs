@@ -181,58 +181,58 @@ impl ApiState {
 impl ApiState {
     /// An API with no replica yet, its streams opened from the scenario's seed.
     pub(super) fn new(spec: Api, seed: u64) -> Result<ApiState, SimError> {
-            let mut arrivals = ArrivalStream::open(
-                &spec.traffic,
-                stream(seed, &format!("arrivals/{}", spec.name)),
-            )?;
-            let next_arrival = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
-            let next_service = arrivals.recorded_service();
-            let autoscaler = ApiAutoscaler::new(&spec.name, &spec.autoscaling);
-            Ok(ApiState {
-                service: ServiceSampler::new(
-                    spec.service_time.clone(),
-                    stream(seed, &format!("service/{}", spec.name)),
-                ),
-                routing: stream(seed, &format!("routing/{}", spec.name)),
-                arrivals,
-                next_arrival,
-                next_service,
-                track_area: autoscaler.wants_time_average(),
-                autoscaler,
-                desired: 0,
-                held: VecDeque::new(),
-                area: 0.0,
-                area_at: SimTime::ZERO,
-                area_at_scrape: 0.0,
-                replicas: Vec::new(),
-                ready: Vec::new(),
-                round_robin: 0,
-                in_flight: 0,
-                queued: 0,
-                pending_replicas: 0,
-                peak_pending: 0,
-                cold_starts: 0,
-                replica_seconds: 0.0,
-                last_ready_change: SimTime::ZERO,
-                requests: 0,
+        let mut arrivals = ArrivalStream::open(
+            &spec.traffic,
+            stream(seed, &format!("arrivals/{}", spec.name)),
+        )?;
+        let next_arrival = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
+        let next_service = arrivals.recorded_service();
+        let autoscaler = ApiAutoscaler::new(&spec.name, &spec.autoscaling);
+        Ok(ApiState {
+            service: ServiceSampler::new(
+                spec.service_time.clone(),
+                stream(seed, &format!("service/{}", spec.name)),
+            ),
+            routing: stream(seed, &format!("routing/{}", spec.name)),
+            arrivals,
+            next_arrival,
+            next_service,
+            track_area: autoscaler.wants_time_average(),
+            autoscaler,
+            desired: 0,
+            held: VecDeque::new(),
+            area: 0.0,
+            area_at: SimTime::ZERO,
+            area_at_scrape: 0.0,
+            replicas: Vec::new(),
+            ready: Vec::new(),
+            round_robin: 0,
+            in_flight: 0,
+            queued: 0,
+            pending_replicas: 0,
+            peak_pending: 0,
+            cold_starts: 0,
+            replica_seconds: 0.0,
+            last_ready_change: SimTime::ZERO,
+            requests: 0,
+            completed: 0,
+            rejected: 0,
+            rejected_no_replica: 0,
+            timed_out: 0,
+            interrupted: 0,
+            oom_kills: 0,
+            latency: new_histogram(),
+            wait: new_histogram(),
+            step: StepCounters {
+                arrivals: 0,
                 completed: 0,
                 rejected: 0,
-                rejected_no_replica: 0,
                 timed_out: 0,
                 interrupted: 0,
-                oom_kills: 0,
                 latency: new_histogram(),
-                wait: new_histogram(),
-                step: StepCounters {
-                    arrivals: 0,
-                    completed: 0,
-                    rejected: 0,
-                    timed_out: 0,
-                    interrupted: 0,
-                    latency: new_histogram(),
-                },
-                spec,
-            })
+            },
+            spec,
+        })
     }
 
     /// Route a request to a ready replica, start it or queue it, or reject it.
@@ -318,8 +318,8 @@ impl Serving {
         }
     }
 
-    /// Every API is added: order their first arrivals.
-    pub(super) fn start(&mut self) {
+    /// Every API is added: order their first arrivals (the doors open).
+    pub(super) fn open(&mut self) {
         self.arrival_order = self
             .apis
             .iter()
@@ -565,4 +565,3 @@ impl Serving {
 fn record(h: &mut Histogram<u64>, micros: u64) {
     h.saturating_record(micros.min(HISTOGRAM_MAX_US));
 }
-

@@ -341,8 +341,11 @@ max_replicas = 1
 "#
     ));
     let mut sim = Simulation::new(s).expect("starts");
-    assert!(sim.launch_node(0));
-    sim.last_scale_up = SimTime::ZERO;
+    let now = sim.now;
+    assert!(sim
+        .cluster_autoscaler
+        .launch_by_hand(0, now, &mut sim.cluster, &mut sim.agenda));
+    sim.cluster_autoscaler.set_last_scale_up(SimTime::ZERO);
     let r = {
         sim.advance_to(SimTime::from_secs(1800)).expect("runs");
         sim.finish()
