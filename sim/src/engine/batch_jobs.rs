@@ -204,7 +204,7 @@ impl Simulation {
                         job: j as u32,
                         worker: w as u32,
                     };
-                    self.pending.retain(|p| *p != pod);
+                    self.scheduler.unpend(pod);
                 }
                 WorkerState::Gone => {}
                 _ => self.remove_worker_pod(j, w),

@@ -23,6 +23,7 @@ mod cluster_autoscaler;
 mod finish;
 mod kubelet;
 mod replicas;
+mod scheduler;
 mod serving;
 mod spot_market;
 mod timeline;
@@ -32,6 +33,7 @@ pub(crate) use agenda::EventKind;
 use cluster_autoscaler::{ClusterAutoscaler, Removal};
 use kubelet::Kubelet;
 use replicas::{Evicted, Stop};
+use scheduler::{Placement, PodSpecs, Scheduler};
 use serving::{ApiState, ReplicaState, Serving};
 use spot_market::SpotMarket;
 use timeline::TimelineRecorder;
@@ -53,14 +55,6 @@ pub enum SimError {
     Data(#[from] DataFileError),
 }
 
-/// A placeholder pod (overprovisioning).
-struct PlaceholderPod {
-    requests: Requests,
-    node_groups: Vec<usize>,
-    priority: i32,
-    node: Option<NodeId>,
-}
-
 /// A simulation in progress. Use [`run`] for a whole run, or [`Simulation::advance_to`] to step it
 /// (the live view does) and [`Simulation::finish`] to get the results.
 pub struct Simulation {
@@ -70,41 +64,12 @@ pub struct Simulation {
     serving: Serving,
     cluster: Cluster,
     timeline: TimelineRecorder,
-    /// Pods waiting for a node.
-    pending: Vec<PodRef>,
-    placeholders: Vec<PlaceholderPod>,
+    scheduler: Scheduler,
     /// Batch jobs (see `batch_jobs.rs`).
     pub(crate) batch: Vec<BatchRuntime>,
     kubelet: Kubelet,
     cluster_autoscaler: ClusterAutoscaler,
     spot: SpotMarket,
-}
-
-/// What the scheduler needs to know of any pod: read-only views of the rooms that own them.
-struct PodSpecs<'a> {
-    apis: &'a [ApiState],
-    placeholders: &'a [PlaceholderPod],
-    batch: &'a [BatchRuntime],
-}
-
-impl<'a> PodSpecs<'a> {
-    /// Requests, allowed node groups, priority.
-    fn spec(&self, pod: PodRef) -> (Requests, &'a [usize], i32) {
-        match pod {
-            PodRef::Replica { api, .. } => {
-                let spec = &self.apis[api as usize].spec;
-                (spec.requests, &spec.node_groups, spec.priority)
-            }
-            PodRef::Placeholder(i) => {
-                let p = &self.placeholders[i as usize];
-                (p.requests, &p.node_groups, p.priority)
-            }
-            PodRef::BatchWorker { job, .. } => {
-                let j = &self.batch[job as usize].spec;
-                (j.requests, &j.node_groups, j.priority)
-            }
-        }
-    }
 }
 
 /// How the log names pods: read-only views of the rooms that own them.
@@ -159,8 +124,7 @@ impl Simulation {
             serving: Serving::new(scenario.apis.len()),
             cluster,
             timeline: TimelineRecorder::new(scenario.timeline_step),
-            pending: Vec::new(),
-            placeholders: Vec::new(),
+            scheduler: Scheduler::new(),
             kubelet: Kubelet::new(&scenario),
             batch: scenario
                 .batch_jobs
@@ -194,18 +158,11 @@ impl Simulation {
             }
         }
         sim.serving.open();
-        for p in sim.scenario.placeholders.clone() {
-            for _ in 0..p.replicas {
-                let index = sim.placeholders.len() as u32;
-                sim.placeholders.push(PlaceholderPod {
-                    requests: p.requests,
-                    node_groups: p.node_groups.clone(),
-                    priority: p.priority,
-                    node: None,
-                });
-                let pod = PodRef::Placeholder(index);
+        for p in 0..sim.scenario.placeholders.len() {
+            for _ in 0..sim.scenario.placeholders[p].replicas {
+                let pod = sim.scheduler.add_placeholder(&sim.scenario, p);
                 if !sim.try_place(pod, false) {
-                    sim.pending.push(pod);
+                    sim.scheduler.pend(pod);
                 }
             }
         }
@@ -402,8 +359,8 @@ impl Simulation {
         };
         match victim {
             PodRef::Placeholder(i) => {
-                self.placeholders[i as usize].node = None;
-                self.pending.push(victim);
+                self.scheduler.set_placeholder_node(i, None);
+                self.scheduler.pend(victim);
             }
             PodRef::Replica { api, slot } => {
                 self.serving.unbound(api as usize, slot);
@@ -453,7 +410,7 @@ impl Simulation {
     fn pod_spec(&self, pod: PodRef) -> (Requests, &[usize], i32) {
         PodSpecs {
             apis: &self.serving.apis,
-            placeholders: &self.placeholders,
+            scheduler: &self.scheduler,
             batch: &self.batch,
         }
         .spec(pod)
@@ -461,23 +418,23 @@ impl Simulation {
 
     /// Place a pod on a node that fits, preempting lower-priority pods if needed and allowed.
     fn try_place(&mut self, pod: PodRef, preempt: bool) -> bool {
-        let (requests, groups, priority) = self.pod_spec(pod);
-        if let Some(node) = self.cluster.find_node(requests, groups) {
-            self.bind(pod, node);
-            return true;
-        }
-        if !preempt {
-            return false;
-        }
-        let Some((node, victims)) = self.cluster.preemption_plan(requests, groups, priority) else {
-            return false;
+        let (node, victims) = match self
+            .scheduler
+            .place(self.pod_spec(pod), preempt, &self.cluster)
+        {
+            Placement::Fits(node) => {
+                self.bind(pod, node);
+                return true;
+            }
+            Placement::Preempts(node, victims) => (node, victims),
+            Placement::Nowhere => return false,
         };
         // Free the room first and bind the preemptor, so victims' replacements cannot take it.
         let now = self.now;
         for victim in &victims {
             self.cluster.unbind(node, *victim, now);
             match *victim {
-                PodRef::Placeholder(i) => self.placeholders[i as usize].node = None,
+                PodRef::Placeholder(i) => self.scheduler.set_placeholder_node(i, None),
                 PodRef::Replica { api, slot } => self.serving.unbound(api as usize, slot),
                 PodRef::BatchWorker { job, worker } => {
                     self.batch[job as usize].workers[worker as usize].node = None
@@ -502,7 +459,7 @@ impl Simulation {
                 inputs: BTreeMap::new(),
             });
             match victim {
-                PodRef::Placeholder(_) => self.pending.push(victim),
+                PodRef::Placeholder(_) => self.scheduler.pend(victim),
                 // Preempted replicas stop at once (no graceful drain is modelled for them).
                 PodRef::Replica { api, slot } => self.kill_replica(api as usize, slot as usize),
                 PodRef::BatchWorker { job, worker } => {
@@ -536,7 +493,7 @@ impl Simulation {
         self.kubelet
             .pod_bound(node, now, &self.cluster, &mut self.agenda);
         match pod {
-            PodRef::Placeholder(i) => self.placeholders[i as usize].node = Some(node),
+            PodRef::Placeholder(i) => self.scheduler.set_placeholder_node(i, Some(node)),
             PodRef::BatchWorker { job, worker } => {
                 self.worker_bound(job as usize, worker as usize, node, shared_gpu)
             }
@@ -557,18 +514,17 @@ impl Simulation {
             self.serving
                 .unschedulable(api as usize, slot, self.now, &mut self.agenda);
         }
-        self.pending.push(pod);
+        self.scheduler.pend(pod);
     }
 
     /// Try to place pending pods, highest priority first, oldest first within a priority.
     fn schedule_pending(&mut self) {
-        if self.pending.is_empty() {
+        if self.scheduler.pending().is_empty() {
             return;
         }
-        let mut order: Vec<(usize, PodRef)> = self.pending.drain(..).enumerate().collect();
-        order.sort_by_key(|(i, pod)| (std::cmp::Reverse(self.pod_spec(*pod).2), *i));
+        let order = self.scheduler.take_pending(&self.serving.apis, &self.batch);
         let mut still = Vec::new();
-        for (_, pod) in order {
+        for pod in order {
             match pod {
                 PodRef::Replica { api, slot } if !self.serving.is_pending(api as usize, slot) => {
                     continue
@@ -589,13 +545,13 @@ impl Simulation {
                 still.push(pod);
             }
         }
-        self.pending.extend(still);
+        self.scheduler.requeue(still);
     }
 
     /// Stop a replica gracefully (see [`Serving::stop`]).
     fn stop_replica(&mut self, a: usize, v: usize) {
         match self.serving.stop(a, v, self.now) {
-            Stop::Unpend(pod) => self.pending.retain(|p| *p != pod),
+            Stop::Unpend(pod) => self.scheduler.unpend(pod),
             Stop::Remove => self.remove_replica(a, v),
             Stop::Nothing => {}
         }
@@ -619,10 +575,11 @@ impl Simulation {
         }
         match pod {
             PodRef::Placeholder(i) => {
-                if let Some(node) = self.placeholders[i as usize].node.take() {
+                if let Some(node) = self.scheduler.placeholder_node(i) {
+                    self.scheduler.set_placeholder_node(i, None);
                     self.cluster.unbind(node, pod, now);
                 }
-                self.pending.push(pod);
+                self.scheduler.pend(pod);
             }
             PodRef::BatchWorker { job, worker } => self.evict_worker(job as usize, worker as usize),
             PodRef::Replica { api: a, slot } => {
@@ -640,7 +597,7 @@ impl Simulation {
     fn pod_node(&self, pod: PodRef) -> Option<NodeId> {
         match pod {
             PodRef::Replica { api, slot } => self.serving.node_of(api as usize, slot),
-            PodRef::Placeholder(i) => self.placeholders[i as usize].node,
+            PodRef::Placeholder(i) => self.scheduler.placeholder_node(i),
             PodRef::BatchWorker { job, worker } => {
                 self.batch[job as usize].workers[worker as usize].node
             }
@@ -676,8 +633,8 @@ impl Simulation {
         for pod in pods {
             match pod {
                 PodRef::Placeholder(i) => {
-                    self.placeholders[i as usize].node = None;
-                    self.pending.push(pod);
+                    self.scheduler.set_placeholder_node(i, None);
+                    self.scheduler.pend(pod);
                 }
                 PodRef::Replica { api: a, slot } => self.kill_replica(a as usize, slot as usize),
                 PodRef::BatchWorker { job, worker } => {
@@ -720,7 +677,8 @@ impl Simulation {
     fn cluster_scan(&mut self) {
         self.schedule_pending();
         let pending = self
-            .pending
+            .scheduler
+            .pending()
             .iter()
             .map(|p| {
                 let (r, g, prio) = self.pod_spec(*p);
@@ -740,7 +698,7 @@ impl Simulation {
         for id in std::mem::take(&mut pass.candidates) {
             let specs = PodSpecs {
                 apis: &self.serving.apis,
-                placeholders: &self.placeholders,
+                scheduler: &self.scheduler,
                 batch: &self.batch,
             };
             let removal =
