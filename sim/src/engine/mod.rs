@@ -1,18 +1,26 @@
-//! The discrete-event loop: arrivals, queues, workers, replicas, policy ticks and the timeline.
+//! The discrete-event loop and the rooms it dispatches between.
 //!
-//! Hot path: an arrival is not a heap event — each API keeps its next arrival time and the loop
-//! takes whichever is earlier, the API's next arrival or the top of the event heap (heap first on
-//! ties, so a completing worker is free for an arrival at the same instant). A request costs one
-//! heap push and pop (its completion), two random draws and two histogram records.
+//! Each subsystem is a room that owns its state and answers the loop with what should happen
+//! next — events it scheduled on the [`Agenda`], and small answers (a pod to place, a victim to
+//! evict, a replica to replace, a target to apply) that the loop routes to the room that owns
+//! them. Rooms never call each other; this module is the one place that does.
 //!
-//! Routing: a request goes to the ready replica with the fewest requests in flight (ties broken
-//! round-robin), which is what Kubernetes' Service routing with Cortex's proxy approximates with a
-//! least-request load balancer; inside the replica it goes to one process uniformly at random,
-//! each process with its own FIFO queue and `threads_per_process` workers.
+//! - `serving.rs`: the APIs' request path — arrivals, activator, routing, process queues,
+//!   completions, timeouts — and their scrapes and decisions (hot path, see there).
+//! - `replicas.rs`: the serving room's replicas as pods (create, start, ready, stop, evict,
+//!   remove, kill).
+//! - `autoscaling.rs`: one API's autoscaler (the `autoscaler` crate's core on simulated time).
+//! - `kubelet.rs`: node memory, node-pressure eviction, OOM kills and CrashLoopBackOff.
+//! - `scheduler.rs`: pending pods, placeholders, placement and preemption plans.
+//! - `cluster_autoscaler.rs`: node launches, backoff, scale-up, scale-down, draining.
+//! - `spot_market.rs`: spot reclaims.
+//! - `batch_jobs.rs`: batch jobs' workers and queues.
+//! - `timeline.rs`, `finish.rs`: the timeline's series and the results.
+//! - `agenda.rs`: the event heap and the event log every room writes to.
 //!
-//! Timeouts are client-side: a request executing past the timeout still occupies its worker (the
-//! server cannot see the client leave) and counts as timed out when it finishes; a queued request
-//! past the timeout is dropped when it reaches the head of its queue.
+//! Behaviour is defined by order: the heap breaks ties by the order of `schedule` calls, and
+//! every random stream is drawn in a fixed order, so the loop calls rooms in the order the
+//! events' consequences happen (depth first).
 
 use std::collections::BTreeMap;
 
