@@ -16,7 +16,7 @@ impl Simulation {
             self.timeline.sample(
                 end,
                 &mut self.serving.apis,
-                &self.batch,
+                self.batch.jobs(),
                 &self.cluster,
                 &self.scenario,
             );
@@ -102,7 +102,9 @@ impl Simulation {
                     - self.cluster.group_cost_usd()[g],
             })
             .collect();
-        let batch_jobs = self.batch_results();
+        let batch_jobs = self
+            .batch
+            .results(&self.cluster.api_cost_usd()[self.serving.apis.len()..]);
         let node_cost: f64 = node_groups.iter().map(|g| g.cost_usd).sum();
         let attributed: f64 = apis.iter().map(|a| a.cost_usd).sum::<f64>()
             + batch_jobs.iter().map(|j| j.cost_usd).sum::<f64>();

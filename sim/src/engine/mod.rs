@@ -38,6 +38,7 @@ mod timeline;
 
 use agenda::Agenda;
 pub(crate) use agenda::EventKind;
+use batch_jobs::{BatchJobs, Pull, Retire, WorkerEvicted};
 use cluster_autoscaler::{ClusterAutoscaler, Removal};
 use kubelet::Kubelet;
 use replicas::{Evicted, Stop};
@@ -46,12 +47,10 @@ use serving::{ApiState, ReplicaState, Serving};
 use spot_market::SpotMarket;
 use timeline::TimelineRecorder;
 
-use crate::batch::{BatchRuntime, WorkerState};
+use crate::batch::{BatchRuntime, JobStatus};
 use crate::cluster::{Cluster, NodeId, NodeState, PodRef};
 use crate::results::{Event, Results, Timeline};
-use crate::rng::stream;
 use crate::scenario::{Requests, Scenario};
-use crate::service_time::ServiceSampler;
 use crate::time::SimTime;
 use crate::traffic::DataFileError;
 
@@ -73,8 +72,7 @@ pub struct Simulation {
     cluster: Cluster,
     timeline: TimelineRecorder,
     scheduler: Scheduler,
-    /// Batch jobs (see `batch_jobs.rs`).
-    pub(crate) batch: Vec<BatchRuntime>,
+    batch: BatchJobs,
     kubelet: Kubelet,
     cluster_autoscaler: ClusterAutoscaler,
     spot: SpotMarket,
@@ -134,20 +132,7 @@ impl Simulation {
             timeline: TimelineRecorder::new(scenario.timeline_step),
             scheduler: Scheduler::new(),
             kubelet: Kubelet::new(&scenario),
-            batch: scenario
-                .batch_jobs
-                .iter()
-                .map(|j| {
-                    BatchRuntime::new(
-                        j.clone(),
-                        ServiceSampler::new(
-                            j.service_time.clone(),
-                            stream(scenario.seed, &format!("batch-service/{}", j.name)),
-                        ),
-                        stream(scenario.seed, &format!("batch-failures/{}", j.name)),
-                    )
-                })
-                .collect(),
+            batch: BatchJobs::new(&scenario),
             cluster_autoscaler: ClusterAutoscaler::new(&scenario),
             spot: SpotMarket::new(&scenario),
             scenario,
@@ -182,8 +167,8 @@ impl Simulation {
             sim.spot
                 .schedule_next(g, SimTime::ZERO, &sim.cluster, &mut sim.agenda);
         }
-        for j in 0..sim.batch.len() {
-            let at = sim.batch[j].spec.submit_at;
+        for j in 0..sim.batch.jobs().len() {
+            let at = sim.batch.jobs()[j].spec.submit_at;
             if at <= sim.scenario.duration {
                 sim.agenda
                     .schedule(at, EventKind::BatchSubmit { job: j as u32 });
@@ -318,15 +303,44 @@ impl Simulation {
                 self.serving
                     .scrape(api as usize, self.now, &mut self.agenda)
             }
-            EventKind::BatchSubmit { job } => self.submit_batch_job(job as usize),
+            EventKind::BatchSubmit { job } => {
+                let j = job as usize;
+                for _ in 0..self.batch.submit(j, self.now, &mut self.agenda) {
+                    self.add_worker(j);
+                }
+            }
             EventKind::WorkerReady { job, worker, epoch } => {
-                self.worker_ready(job as usize, worker as usize, epoch)
+                let (j, w) = (job as usize, worker as usize);
+                if self.batch.ready(j, w, epoch) {
+                    self.pull(j, w);
+                }
             }
             EventKind::BatchDone { job, worker, epoch } => {
-                self.batch_done(job as usize, worker as usize, epoch)
+                let (j, w) = (job as usize, worker as usize);
+                if let Some(stopping) =
+                    self.batch
+                        .batch_done(j, w, epoch, self.now, &mut self.agenda)
+                {
+                    if stopping {
+                        self.remove_worker_pod(j, w);
+                    } else {
+                        self.pull(j, w);
+                    }
+                    self.wake_idle(j);
+                }
             }
-            EventKind::BatchVisible { job, batch } => self.batch_visible(job as usize, batch),
-            EventKind::BatchTimeout { job } => self.batch_timeout(job as usize),
+            EventKind::BatchVisible { job, batch } => {
+                let j = job as usize;
+                if self.batch.visible(j, batch, self.now, &mut self.agenda) {
+                    self.wake_idle(j);
+                }
+            }
+            EventKind::BatchTimeout { job } => {
+                let j = job as usize;
+                if self.batch.running(j) {
+                    self.finish_job(j, JobStatus::TimedOut);
+                }
+            }
             EventKind::MemoryCheck { node } => {
                 self.kubelet.checked(NodeId(node));
                 self.relieve_memory_pressure(NodeId(node))
@@ -335,7 +349,7 @@ impl Simulation {
                 self.timeline.sample(
                     self.now,
                     &mut self.serving.apis,
-                    &self.batch,
+                    self.batch.jobs(),
                     &self.cluster,
                     &self.scenario,
                 );
@@ -353,7 +367,7 @@ impl Simulation {
         let now = self.now;
         let names = PodNames {
             apis: &self.serving.apis,
-            batch: &self.batch,
+            batch: self.batch.jobs(),
         };
         let Some(victim) = self.kubelet.pick_victim(
             node,
@@ -375,7 +389,7 @@ impl Simulation {
                 self.kill_replica(api as usize, slot as usize);
             }
             PodRef::BatchWorker { job, worker } => {
-                self.batch[job as usize].workers[worker as usize].node = None;
+                self.batch.unbound(job as usize, worker as usize);
                 self.kill_worker(job as usize, worker as usize);
             }
         }
@@ -419,7 +433,7 @@ impl Simulation {
         PodSpecs {
             apis: &self.serving.apis,
             scheduler: &self.scheduler,
-            batch: &self.batch,
+            batch: self.batch.jobs(),
         }
         .spec(pod)
     }
@@ -445,7 +459,7 @@ impl Simulation {
                 PodRef::Placeholder(i) => self.scheduler.set_placeholder_node(i, None),
                 PodRef::Replica { api, slot } => self.serving.unbound(api as usize, slot),
                 PodRef::BatchWorker { job, worker } => {
-                    self.batch[job as usize].workers[worker as usize].node = None
+                    self.batch.unbound(job as usize, worker as usize)
                 }
             }
         }
@@ -489,7 +503,7 @@ impl Simulation {
     fn names(&self) -> PodNames<'_> {
         PodNames {
             apis: &self.serving.apis,
-            batch: &self.batch,
+            batch: self.batch.jobs(),
         }
     }
 
@@ -502,9 +516,14 @@ impl Simulation {
             .pod_bound(node, now, &self.cluster, &mut self.agenda);
         match pod {
             PodRef::Placeholder(i) => self.scheduler.set_placeholder_node(i, Some(node)),
-            PodRef::BatchWorker { job, worker } => {
-                self.worker_bound(job as usize, worker as usize, node, shared_gpu)
-            }
+            PodRef::BatchWorker { job, worker } => self.batch.bound(
+                job as usize,
+                worker as usize,
+                node,
+                shared_gpu,
+                now,
+                &mut self.agenda,
+            ),
             PodRef::Replica { api, slot } => self.serving.start(
                 api as usize,
                 slot,
@@ -530,7 +549,9 @@ impl Simulation {
         if self.scheduler.pending().is_empty() {
             return;
         }
-        let order = self.scheduler.take_pending(&self.serving.apis, &self.batch);
+        let order = self
+            .scheduler
+            .take_pending(&self.serving.apis, self.batch.jobs());
         let mut still = Vec::new();
         for pod in order {
             match pod {
@@ -538,8 +559,7 @@ impl Simulation {
                     continue
                 }
                 PodRef::BatchWorker { job, worker }
-                    if self.batch[job as usize].workers[worker as usize].state
-                        != WorkerState::Pending =>
+                    if !self.batch.is_pending(job as usize, worker as usize) =>
                 {
                     continue
                 }
@@ -607,7 +627,7 @@ impl Simulation {
             PodRef::Replica { api, slot } => self.serving.node_of(api as usize, slot),
             PodRef::Placeholder(i) => self.scheduler.placeholder_node(i),
             PodRef::BatchWorker { job, worker } => {
-                self.batch[job as usize].workers[worker as usize].node
+                self.batch.node_of(job as usize, worker as usize)
             }
         }
     }
@@ -707,7 +727,7 @@ impl Simulation {
             let specs = PodSpecs {
                 apis: &self.serving.apis,
                 scheduler: &self.scheduler,
-                batch: &self.batch,
+                batch: self.batch.jobs(),
             };
             let removal =
                 self.cluster_autoscaler
@@ -757,6 +777,74 @@ impl Simulation {
         }
         self.spot
             .schedule_next(group, now, &self.cluster, &mut self.agenda);
+    }
+
+    /// Job `j`'s controller creates a worker: placed now or pending.
+    fn add_worker(&mut self, j: usize) {
+        let pod = self.batch.new_worker(j);
+        if !self.try_place(pod, true) {
+            self.make_pending(pod);
+        }
+    }
+
+    /// A ready, idle worker takes the next batch, or its pod goes, or the job ends.
+    fn pull(&mut self, j: usize, w: usize) {
+        match self.batch.pull(j, w, self.now, &mut self.agenda) {
+            Pull::Remove => self.remove_worker_pod(j, w),
+            Pull::Finish(status) => self.finish_job(j, status),
+            Pull::Nothing => {}
+        }
+    }
+
+    /// Idle workers of job `j` pull while there is something to pull.
+    fn wake_idle(&mut self, j: usize) {
+        for w in self.batch.idle_workers(j) {
+            if self.batch.nothing_to_pull(j) {
+                break;
+            }
+            self.pull(j, w);
+        }
+    }
+
+    /// The job is over: its workers go (a batch still running is abandoned).
+    fn finish_job(&mut self, j: usize, status: JobStatus) {
+        let workers = self.batch.finish(j, status, self.now, &mut self.agenda);
+        for w in 0..workers {
+            match self.batch.retire(j, w) {
+                Retire::Unpend(pod) => self.scheduler.unpend(pod),
+                Retire::Remove => self.remove_worker_pod(j, w),
+                Retire::Nothing => {}
+            }
+        }
+    }
+
+    /// A worker's pod leaves its node.
+    fn remove_worker_pod(&mut self, j: usize, w: usize) {
+        if let Some(node) = self.batch.remove(j, w, self.now, &mut self.cluster) {
+            self.pod_left(node);
+        }
+    }
+
+    /// A worker dies with its node or is preempted; the job's controller replaces it.
+    fn kill_worker(&mut self, j: usize, w: usize) {
+        if self
+            .batch
+            .kill(j, w, self.now, &mut self.cluster, &mut self.agenda)
+        {
+            self.add_worker(j);
+        }
+    }
+
+    /// Drain or spot notice for a worker: a replacement starts now.
+    fn evict_worker(&mut self, j: usize, w: usize) {
+        match self.batch.evict(j, w) {
+            WorkerEvicted::Ignored => return,
+            WorkerEvicted::Stopping => {}
+            WorkerEvicted::Remove => self.remove_worker_pod(j, w),
+        }
+        if self.batch.running(j) {
+            self.add_worker(j);
+        }
     }
 }
 
