@@ -42,12 +42,12 @@ use batch_jobs::{BatchJobs, Pull, Retire, WorkerEvicted};
 use cluster_autoscaler::{ClusterAutoscaler, Removal};
 use kubelet::Kubelet;
 use replicas::{Evicted, Stop};
-use scheduler::{Placement, PodSpecs, Scheduler};
+use scheduler::{Placement, PodNames, PodSpecs, Scheduler};
 use serving::{ApiState, ReplicaState, Serving};
 use spot_market::SpotMarket;
 use timeline::TimelineRecorder;
 
-use crate::batch::{BatchRuntime, JobStatus};
+use crate::batch::JobStatus;
 use crate::cluster::{Cluster, NodeId, NodeState, PodRef};
 use crate::results::{Event, Results, Timeline};
 use crate::scenario::{Requests, Scenario};
@@ -76,36 +76,6 @@ pub struct Simulation {
     kubelet: Kubelet,
     cluster_autoscaler: ClusterAutoscaler,
     spot: SpotMarket,
-}
-
-/// How the log names pods: read-only views of the rooms that own them.
-struct PodNames<'a> {
-    apis: &'a [ApiState],
-    batch: &'a [BatchRuntime],
-}
-
-impl PodNames<'_> {
-    fn label(&self, pod: PodRef) -> String {
-        match pod {
-            PodRef::Replica { api, slot } => {
-                format!("{} replica {slot}", self.apis[api as usize].spec.name)
-            }
-            PodRef::Placeholder(i) => format!("placeholder {i}"),
-            PodRef::BatchWorker { job, worker } => {
-                format!(
-                    "batch job {} worker {worker}",
-                    self.batch[job as usize].spec.name
-                )
-            }
-        }
-    }
-
-    fn api_name(&self, pod: PodRef) -> Option<String> {
-        match pod {
-            PodRef::Replica { api, .. } => Some(self.apis[api as usize].spec.name.clone()),
-            PodRef::Placeholder(_) | PodRef::BatchWorker { .. } => None,
-        }
-    }
 }
 
 /// Run a scenario to its end.

@@ -154,3 +154,33 @@ impl Scheduler {
         self.placeholders[i as usize].node = node;
     }
 }
+
+/// How the log names pods (preemptions, evictions): read-only views of the rooms that own them.
+pub(super) struct PodNames<'a> {
+    pub(super) apis: &'a [ApiState],
+    pub(super) batch: &'a [BatchRuntime],
+}
+
+impl PodNames<'_> {
+    pub(super) fn label(&self, pod: PodRef) -> String {
+        match pod {
+            PodRef::Replica { api, slot } => {
+                format!("{} replica {slot}", self.apis[api as usize].spec.name)
+            }
+            PodRef::Placeholder(i) => format!("placeholder {i}"),
+            PodRef::BatchWorker { job, worker } => {
+                format!(
+                    "batch job {} worker {worker}",
+                    self.batch[job as usize].spec.name
+                )
+            }
+        }
+    }
+
+    pub(super) fn api_name(&self, pod: PodRef) -> Option<String> {
+        match pod {
+            PodRef::Replica { api, .. } => Some(self.apis[api as usize].spec.name.clone()),
+            PodRef::Placeholder(_) | PodRef::BatchWorker { .. } => None,
+        }
+    }
+}
