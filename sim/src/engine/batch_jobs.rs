@@ -1,48 +1,121 @@
-//! Batch jobs in the event loop: worker pods are scheduled like replicas (node groups,
-//! priority, preemption, cluster-autoscaler scale-ups), pull batches from the job's queue
-//! while ready, and hand a batch back to the queue (after the visibility timeout) when their
-//! node goes away.
+//! The batch jobs room: each job's queue of batches and its worker pods. Workers are
+//! scheduled like replicas (node groups, priority, preemption, cluster-autoscaler scale-ups),
+//! pull batches from the job's queue while ready, and hand a batch back to the queue (after the
+//! visibility timeout) when their node goes away.
+//!
+//! Each method changes only the jobs' state and answers the loop with what it must do next:
+//! place a new worker pod, remove one from its node, end the job.
 
-use super::{EventKind, Simulation};
-use crate::batch::{Attempt, JobStatus, Worker, WorkerState, VISIBILITY_TIMEOUT};
-use crate::cluster::{NodeId, PodRef, SharedGpu};
+use super::{Agenda, EventKind};
+use crate::batch::{Attempt, BatchRuntime, JobStatus, Worker, WorkerState, VISIBILITY_TIMEOUT};
+use crate::cluster::{Cluster, NodeId, PodRef, SharedGpu};
 use crate::results::{BatchJobResults, Event};
+use crate::rng::stream;
+use crate::scenario::Scenario;
+use crate::service_time::ServiceSampler;
+use crate::time::SimTime;
 
-impl Simulation {
-    fn batch_event(&mut self, j: usize, kind: crate::results::EventKind, message: String) {
-        let name = &self.batch[j].spec.name;
-        let message = format!("batch job {name}: {message}");
-        self.log(Event {
-            t_s: self.now.as_secs_f64(),
-            kind,
-            api: None,
-            node_group: None,
-            message,
-        });
+/// What a worker pulling from its job's queue leaves the loop to do.
+pub(super) enum Pull {
+    /// The job is over: the worker's pod goes.
+    Remove,
+    /// Nothing is left: the job ends with this status.
+    Finish(JobStatus),
+    /// It took a batch, or waits for one.
+    Nothing,
+}
+
+/// What evicting a worker leaves the loop to do.
+pub(super) enum WorkerEvicted {
+    /// Nothing: it was not on a node, or already going.
+    Ignored,
+    /// It finishes its batch first; a replacement starts now.
+    Stopping,
+    /// Its pod goes now; a replacement starts.
+    Remove,
+}
+
+/// What ending a job does to one of its workers.
+pub(super) enum Retire {
+    /// It was waiting for a node: take it off the pending list.
+    Unpend(PodRef),
+    /// Its pod goes.
+    Remove,
+    /// Nothing (already gone).
+    Nothing,
+}
+
+/// Every batch job of the scenario.
+pub(super) struct BatchJobs {
+    jobs: Vec<BatchRuntime>,
+}
+
+fn log(
+    agenda: &mut Agenda,
+    now: SimTime,
+    job: &BatchRuntime,
+    kind: crate::results::EventKind,
+    message: String,
+) {
+    let name = &job.spec.name;
+    let message = format!("batch job {name}: {message}");
+    agenda.log(Event {
+        t_s: now.as_secs_f64(),
+        kind,
+        api: None,
+        node_group: None,
+        message,
+    });
+}
+
+impl BatchJobs {
+    /// The scenario's jobs, not submitted yet, each with its own service and failure streams.
+    pub(super) fn new(scenario: &Scenario) -> Self {
+        BatchJobs {
+            jobs: scenario
+                .batch_jobs
+                .iter()
+                .map(|j| {
+                    BatchRuntime::new(
+                        j.clone(),
+                        ServiceSampler::new(
+                            j.service_time.clone(),
+                            stream(scenario.seed, &format!("batch-service/{}", j.name)),
+                        ),
+                        stream(scenario.seed, &format!("batch-failures/{}", j.name)),
+                    )
+                })
+                .collect(),
+        }
     }
 
-    pub(super) fn submit_batch_job(&mut self, j: usize) {
-        self.batch[j].submit();
-        let (batches, workers) = (self.batch[j].spec.batches(), self.batch[j].spec.workers);
-        self.batch_event(
-            j,
+    /// The jobs, for the scheduler's and the timeline's reads.
+    pub(super) fn jobs(&self) -> &[BatchRuntime] {
+        &self.jobs
+    }
+
+    /// Submit job `j`: its batches are queued and its timeout armed; returns how many workers
+    /// the loop creates.
+    pub(super) fn submit(&mut self, j: usize, now: SimTime, agenda: &mut Agenda) -> u32 {
+        let job = &mut self.jobs[j];
+        job.submit();
+        let (batches, workers) = (job.spec.batches(), job.spec.workers);
+        log(
+            agenda,
+            now,
+            job,
             crate::results::EventKind::BatchSubmit,
             format!("{batches} batches for {workers} workers"),
         );
-        if let Some(timeout) = self.batch[j].spec.timeout {
-            self.schedule(
-                self.now + timeout,
-                EventKind::BatchTimeout { job: j as u32 },
-            );
+        if let Some(timeout) = job.spec.timeout {
+            agenda.schedule(now + timeout, EventKind::BatchTimeout { job: j as u32 });
         }
-        for _ in 0..workers {
-            self.add_worker(j);
-        }
+        workers
     }
 
-    /// A new worker pod (at submission, or replacing one that was lost).
-    fn add_worker(&mut self, j: usize) {
-        let job = &mut self.batch[j];
+    /// A new worker pod (at submission, or replacing one that was lost), for the loop to place.
+    pub(super) fn new_worker(&mut self, j: usize) -> PodRef {
+        let job = &mut self.jobs[j];
         job.workers.push(Worker {
             state: WorkerState::Pending,
             node: None,
@@ -50,31 +123,31 @@ impl Simulation {
             epoch: 0,
             shared_gpu: None,
         });
-        let pod = PodRef::BatchWorker {
+        PodRef::BatchWorker {
             job: j as u32,
             worker: (job.workers.len() - 1) as u32,
-        };
-        if !self.try_place(pod, true) {
-            self.make_pending(pod);
         }
     }
 
-    pub(super) fn worker_bound(
+    /// The worker's pod is bound to `node`: it starts.
+    pub(super) fn bound(
         &mut self,
         j: usize,
         w: usize,
         node: NodeId,
         shared_gpu: Option<SharedGpu>,
+        now: SimTime,
+        agenda: &mut Agenda,
     ) {
-        let job = &mut self.batch[j];
+        let job = &mut self.jobs[j];
         job.worker_starts += 1;
-        let at = self.now + job.spec.startup_time;
+        let at = now + job.spec.startup_time;
         let worker = &mut job.workers[w];
         worker.node = Some(node);
         worker.shared_gpu = shared_gpu;
         worker.state = WorkerState::Starting;
         let epoch = worker.epoch;
-        self.schedule(
+        agenda.schedule(
             at,
             EventKind::WorkerReady {
                 job: j as u32,
@@ -84,21 +157,21 @@ impl Simulation {
         );
     }
 
-    pub(super) fn worker_ready(&mut self, j: usize, w: usize, epoch: u32) {
-        let worker = &mut self.batch[j].workers[w];
+    /// The worker's startup is over (false if it is stale or not starting).
+    pub(super) fn ready(&mut self, j: usize, w: usize, epoch: u32) -> bool {
+        let worker = &mut self.jobs[j].workers[w];
         if worker.epoch != epoch || worker.state != WorkerState::Starting {
-            return;
+            return false;
         }
         worker.state = WorkerState::Ready;
-        self.pull(j, w);
+        true
     }
 
     /// A ready, idle worker takes the next batch, or the job ends when nothing is left.
-    fn pull(&mut self, j: usize, w: usize) {
-        let job = &mut self.batch[j];
+    pub(super) fn pull(&mut self, j: usize, w: usize, now: SimTime, agenda: &mut Agenda) -> Pull {
+        let job = &mut self.jobs[j];
         if job.finished.is_some() {
-            self.remove_worker_pod(j, w);
-            return;
+            return Pull::Remove;
         }
         match job.receive() {
             Some(b) => {
@@ -106,192 +179,224 @@ impl Simulation {
                 let worker = &mut job.workers[w];
                 worker.current = Some(b);
                 let epoch = worker.epoch;
-                self.schedule(
-                    self.now + service,
+                agenda.schedule(
+                    now + service,
                     EventKind::BatchDone {
                         job: j as u32,
                         worker: w as u32,
                         epoch,
                     },
                 );
+                Pull::Nothing
             }
-            None if job.all_done() => {
-                let status = job.done_status();
-                self.finish_job(j, status);
-            }
+            None if job.all_done() => Pull::Finish(job.done_status()),
             // Batches are still out with other workers (or waiting to reappear).
-            None => {}
+            None => Pull::Nothing,
         }
     }
 
-    fn wake_idle(&mut self, j: usize) {
-        for w in self.batch[j].idle_workers() {
-            if self.batch[j].queue.is_empty() && !self.batch[j].all_done() {
-                break;
-            }
-            self.pull(j, w);
-        }
+    /// Job `j`'s idle ready workers.
+    pub(super) fn idle_workers(&self, j: usize) -> Vec<usize> {
+        self.jobs[j].idle_workers()
     }
 
-    pub(super) fn batch_done(&mut self, j: usize, w: usize, epoch: u32) {
-        let job = &mut self.batch[j];
+    /// Whether an idle worker of job `j` has nothing to do (no batch queued, job not done).
+    pub(super) fn nothing_to_pull(&self, j: usize) -> bool {
+        self.jobs[j].queue.is_empty() && !self.jobs[j].all_done()
+    }
+
+    /// A worker finished its batch: `Some(stopping)` when the attempt counts (a stopping
+    /// worker's pod goes, any other pulls again), `None` for a stale event.
+    pub(super) fn batch_done(
+        &mut self,
+        j: usize,
+        w: usize,
+        epoch: u32,
+        now: SimTime,
+        agenda: &mut Agenda,
+    ) -> Option<bool> {
+        let job = &mut self.jobs[j];
         let worker = &mut job.workers[w];
         if worker.epoch != epoch {
-            return;
+            return None;
         }
-        let Some(b) = worker.current.take() else {
-            return;
-        };
+        let b = worker.current.take()?;
         let stopping = worker.state == WorkerState::Stopping;
         if job.finish_attempt(b) == Attempt::DeadLettered {
-            self.batch_event(
-                j,
+            log(
+                agenda,
+                now,
+                job,
                 crate::results::EventKind::BatchDeadLetter,
                 format!("batch {b} failed its last receive"),
             );
         }
-        if stopping {
-            self.remove_worker_pod(j, w);
-        } else {
-            self.pull(j, w);
-        }
-        self.wake_idle(j);
+        Some(stopping)
     }
 
-    pub(super) fn batch_visible(&mut self, j: usize, b: u32) {
-        if self.batch[j].finished.is_some() {
-            return;
+    /// A lost batch is visible in the queue again (false if the job is over).
+    pub(super) fn visible(&mut self, j: usize, b: u32, now: SimTime, agenda: &mut Agenda) -> bool {
+        let job = &mut self.jobs[j];
+        if job.finished.is_some() {
+            return false;
         }
-        if self.batch[j].reappear(b) == Attempt::DeadLettered {
-            self.batch_event(
-                j,
+        if job.reappear(b) == Attempt::DeadLettered {
+            log(
+                agenda,
+                now,
+                job,
                 crate::results::EventKind::BatchDeadLetter,
                 format!("batch {b} lost with its worker after its last receive"),
             );
         }
-        self.wake_idle(j);
+        true
     }
 
-    pub(super) fn batch_timeout(&mut self, j: usize) {
-        if self.batch[j].finished.is_none() {
-            self.finish_job(j, JobStatus::TimedOut);
-        }
+    /// Whether job `j` is still running.
+    pub(super) fn running(&self, j: usize) -> bool {
+        self.jobs[j].finished.is_none()
     }
 
-    /// The job is over: its workers go (a batch still running is abandoned).
-    fn finish_job(&mut self, j: usize, status: JobStatus) {
-        let now = self.now;
-        let job = &mut self.batch[j];
+    /// The job is over; returns its worker count for the loop to retire each.
+    pub(super) fn finish(
+        &mut self,
+        j: usize,
+        status: JobStatus,
+        now: SimTime,
+        agenda: &mut Agenda,
+    ) -> usize {
+        let job = &mut self.jobs[j];
         job.finished = Some((now, status));
         let took = now.since(job.spec.submit_at).as_secs_f64();
         let (ok, n) = (job.succeeded, job.spec.batches());
-        self.batch_event(
-            j,
+        log(
+            agenda,
+            now,
+            job,
             crate::results::EventKind::BatchComplete,
             format!(
                 "{} after {took:.0} s, {ok} of {n} batches succeeded",
                 status.name()
             ),
         );
-        for w in 0..self.batch[j].workers.len() {
-            match self.batch[j].workers[w].state {
-                WorkerState::Pending => {
-                    self.batch[j].workers[w].state = WorkerState::Gone;
-                    let pod = PodRef::BatchWorker {
-                        job: j as u32,
-                        worker: w as u32,
-                    };
-                    self.pending.retain(|p| *p != pod);
-                }
-                WorkerState::Gone => {}
-                _ => self.remove_worker_pod(j, w),
+        job.workers.len()
+    }
+
+    /// One worker of an ended job goes (a batch still running is abandoned).
+    pub(super) fn retire(&mut self, j: usize, w: usize) -> Retire {
+        let worker = &mut self.jobs[j].workers[w];
+        match worker.state {
+            WorkerState::Pending => {
+                worker.state = WorkerState::Gone;
+                Retire::Unpend(PodRef::BatchWorker {
+                    job: j as u32,
+                    worker: w as u32,
+                })
             }
+            WorkerState::Gone => Retire::Nothing,
+            _ => Retire::Remove,
         }
     }
 
-    /// The worker's pod leaves its node (the job is done, or it was evicted and finished).
-    fn remove_worker_pod(&mut self, j: usize, w: usize) {
-        let now = self.now;
-        let worker = &mut self.batch[j].workers[w];
+    /// The worker's pod leaves its node (the job is done, or it was evicted and finished);
+    /// returns the node for the loop.
+    pub(super) fn remove(
+        &mut self,
+        j: usize,
+        w: usize,
+        now: SimTime,
+        cluster: &mut Cluster,
+    ) -> Option<NodeId> {
+        let worker = &mut self.jobs[j].workers[w];
         worker.state = WorkerState::Gone;
         worker.current = None;
         worker.epoch = worker.epoch.wrapping_add(1);
         if let Some(gpu) = worker.shared_gpu.take() {
-            self.cluster.release_gpu(gpu);
+            cluster.release_gpu(gpu);
         }
-        if let Some(node) = worker.node.take() {
-            let pod = PodRef::BatchWorker {
-                job: j as u32,
-                worker: w as u32,
-            };
-            self.cluster.unbind(node, pod, now);
-            if self.draining.contains(&node) && self.cluster.node(node).pods.is_empty() {
-                self.terminate_node(node);
-            } else {
-                self.schedule_pending();
-            }
-        }
+        let node = worker.node.take()?;
+        let pod = PodRef::BatchWorker {
+            job: j as u32,
+            worker: w as u32,
+        };
+        cluster.unbind(node, pod, now);
+        Some(node)
     }
 
     /// The worker's node is gone or it was preempted: its batch reappears after the
-    /// visibility timeout, and the job's controller starts a replacement.
-    pub(super) fn kill_worker(&mut self, j: usize, w: usize) {
-        let job = &mut self.batch[j];
+    /// visibility timeout. True when the job's controller starts a replacement.
+    pub(super) fn kill(
+        &mut self,
+        j: usize,
+        w: usize,
+        now: SimTime,
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) -> bool {
+        let job = &mut self.jobs[j];
         let worker = &mut job.workers[w];
         let was = worker.state;
         worker.state = WorkerState::Gone;
         worker.epoch = worker.epoch.wrapping_add(1);
         worker.node = None;
         if let Some(gpu) = worker.shared_gpu.take() {
-            self.cluster.release_gpu(gpu);
+            cluster.release_gpu(gpu);
         }
         if let Some(b) = worker.current.take() {
             job.interrupted_attempts += 1;
-            self.schedule(
-                self.now + VISIBILITY_TIMEOUT,
+            agenda.schedule(
+                now + VISIBILITY_TIMEOUT,
                 EventKind::BatchVisible {
                     job: j as u32,
                     batch: b,
                 },
             );
-            self.batch_event(
-                j,
+            log(
+                agenda,
+                now,
+                job,
                 crate::results::EventKind::BatchRequeue,
                 format!("worker {w} lost; batch {b} visible again in 30 s"),
             );
         }
         // An evicted (stopping) worker was replaced already.
         let replace = matches!(was, WorkerState::Starting | WorkerState::Ready);
-        if replace && self.batch[j].finished.is_none() {
-            self.add_worker(j);
-        }
+        replace && job.finished.is_none()
     }
 
     /// Drain or spot notice: a busy worker finishes its batch first; a replacement starts now.
-    pub(super) fn evict_worker(&mut self, j: usize, w: usize) {
-        let worker = &mut self.batch[j].workers[w];
+    pub(super) fn evict(&mut self, j: usize, w: usize) -> WorkerEvicted {
+        let worker = &mut self.jobs[j].workers[w];
         match worker.state {
-            WorkerState::Gone | WorkerState::Stopping => return,
+            WorkerState::Gone | WorkerState::Stopping => WorkerEvicted::Ignored,
             WorkerState::Ready if worker.current.is_some() => {
                 worker.state = WorkerState::Stopping;
+                WorkerEvicted::Stopping
             }
-            WorkerState::Pending => {
-                // Not on a node: nothing to evict.
-                return;
-            }
-            _ => self.remove_worker_pod(j, w),
-        }
-        if self.batch[j].finished.is_none() {
-            self.add_worker(j);
+            // Not on a node: nothing to evict.
+            WorkerState::Pending => WorkerEvicted::Ignored,
+            _ => WorkerEvicted::Remove,
         }
     }
-}
 
-impl Simulation {
-    /// Each job's figures at `end`.
-    pub(super) fn batch_results(&self) -> Vec<BatchJobResults> {
-        let apis = self.apis.len();
-        self.batch
+    /// Whether the worker still waits for a node.
+    pub(super) fn is_pending(&self, j: usize, w: usize) -> bool {
+        self.jobs[j].workers[w].state == WorkerState::Pending
+    }
+
+    /// The node the worker is on.
+    pub(super) fn node_of(&self, j: usize, w: usize) -> Option<NodeId> {
+        self.jobs[j].workers[w].node
+    }
+
+    /// The scheduler took the worker's pod off its node (preemption, memory pressure).
+    pub(super) fn unbound(&mut self, j: usize, w: usize) {
+        self.jobs[j].workers[w].node = None;
+    }
+
+    /// Each job's figures at `end`; `costs` are the jobs' attributed node costs.
+    pub(super) fn results(&self, costs: &[f64]) -> Vec<BatchJobResults> {
+        self.jobs
             .iter()
             .enumerate()
             .map(|(j, job)| {
@@ -318,7 +423,7 @@ impl Simulation {
                     failed_attempts: job.failed_attempts,
                     interrupted_attempts: job.interrupted_attempts,
                     worker_starts: job.worker_starts,
-                    cost_usd: self.cluster.api_cost_usd()[apis + j],
+                    cost_usd: costs[j],
                 }
             })
             .collect()

@@ -1,0 +1,567 @@
+//! The serving room: each API's request path — arrivals, the activator, routing to replicas,
+//! process queues and workers, completions and timeouts — and the replicas' serving state, plus
+//! the measurements it feeds the autoscaling room (scrapes) and the decisions it asks for.
+//!
+//! Hot path: an arrival is not a heap event — each API keeps its next arrival time and the loop
+//! takes whichever is earlier, the API's next arrival or the top of the event heap (heap first on
+//! ties, so a completing worker is free for an arrival at the same instant). A request costs one
+//! heap push and pop (its completion), two random draws and two histogram records.
+//!
+//! Routing: a request goes to the ready replica with the fewest requests in flight (ties broken
+//! round-robin), which is what Kubernetes' Service routing with Cortex's proxy approximates with a
+//! least-request load balancer; inside the replica it goes to one process uniformly at random,
+//! each process with its own FIFO queue and `threads_per_process` workers.
+//!
+//! Timeouts are client-side: a request executing past the timeout still occupies its worker (the
+//! server cannot see the client leave) and counts as timed out when it finishes; a queued request
+//! past the timeout is dropped when it reaches the head of its queue.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use autoscaler::{PodSample, ReplicaCount};
+use hdrhistogram::Histogram;
+use rand::Rng;
+
+use super::autoscaling::ApiAutoscaler;
+use super::{Agenda, EventKind, SimError};
+use crate::cluster::{Cluster, NodeId, SharedGpu};
+use crate::results::{new_histogram, HISTOGRAM_MAX_US};
+use crate::rng::{stream, Stream};
+use crate::scenario::Api;
+use crate::service_time::ServiceSampler;
+use crate::time::SimTime;
+use crate::traffic::ArrivalStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReplicaState {
+    /// Waiting for a node.
+    Pending,
+    /// On a node, not ready yet.
+    Starting,
+    /// Serving.
+    Ready,
+    /// Removed from routing, finishing its in-flight requests.
+    Terminating,
+    /// Gone; the slot may be reused.
+    Gone,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Queued {
+    pub(super) arrival: SimTime,
+    pub(super) service: SimTime,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Process {
+    pub(super) busy: u32,
+    pub(super) queue: VecDeque<Queued>,
+}
+
+#[derive(Debug)]
+pub(super) struct Replica {
+    pub(super) state: ReplicaState,
+    pub(super) node: Option<NodeId>,
+    pub(super) in_flight: u32,
+    pub(super) processes: Vec<Process>,
+    pub(super) created: SimTime,
+    /// Requests routed here since the last scrape.
+    pub(super) arrivals: u64,
+    /// Bumped each time the slot's replica is killed or the slot reused.
+    pub(super) epoch: u32,
+    /// Created at t = 0 (ready at once, no cold start).
+    pub(super) initial: bool,
+    /// Workers executing a request, over all processes.
+    pub(super) busy: u32,
+    /// Its share of a time-sliced / MPS GPU.
+    pub(super) shared_gpu: Option<SharedGpu>,
+    /// GPU memory it has loaded on that shared GPU, MiB.
+    pub(super) gpu_loaded: u64,
+    /// OOM kills of this pod so far (its CrashLoopBackOff).
+    pub(super) crashes: u32,
+}
+
+/// Per-step counters for the timeline.
+#[derive(Debug)]
+pub(super) struct StepCounters {
+    pub(super) arrivals: u64,
+    pub(super) completed: u64,
+    pub(super) rejected: u64,
+    pub(super) timed_out: u64,
+    pub(super) interrupted: u64,
+    pub(super) latency: Histogram<u64>,
+}
+
+pub(super) struct ApiState {
+    pub(super) spec: Api,
+    pub(super) arrivals: ArrivalStream,
+    pub(super) next_arrival: SimTime,
+    /// The recorded service time of the next arrival, when the trace has one.
+    pub(super) next_service: Option<SimTime>,
+    pub(super) service: ServiceSampler,
+    pub(super) routing: Stream,
+    /// The autoscaling core, fed with samples of the simulated replicas.
+    pub(super) autoscaler: ApiAutoscaler,
+    /// Replicas asked of the cluster: the policy's count plus overprovisioning.
+    pub(super) desired: u32,
+    /// Requests held by the activator while the API has no ready replica (scale-to-zero).
+    pub(super) held: VecDeque<Queued>,
+    /// ∫ (in flight + held) dt, in request-seconds, for time-averaged concurrency.
+    pub(super) area: f64,
+    pub(super) area_at: SimTime,
+    pub(super) area_at_scrape: f64,
+    pub(super) track_area: bool,
+    pub(super) replicas: Vec<Replica>,
+    /// Indices of ready replicas, the routing candidates.
+    pub(super) ready: Vec<u32>,
+    pub(super) round_robin: usize,
+    pub(super) in_flight: u64,
+    pub(super) queued: u64,
+    pub(super) pending_replicas: u32,
+    pub(super) peak_pending: u32,
+    pub(super) cold_starts: u64,
+    pub(super) replica_seconds: f64,
+    pub(super) last_ready_change: SimTime,
+    pub(super) requests: u64,
+    pub(super) completed: u64,
+    pub(super) rejected: u64,
+    pub(super) rejected_no_replica: u64,
+    pub(super) timed_out: u64,
+    pub(super) interrupted: u64,
+    pub(super) oom_kills: u64,
+    pub(super) latency: Histogram<u64>,
+    pub(super) wait: Histogram<u64>,
+    pub(super) step: StepCounters,
+}
+
+impl ApiState {
+    /// Bring the concurrency integral up to `now`; call before changing in-flight or held.
+    #[inline]
+    pub(super) fn touch(&mut self, now: SimTime) {
+        if self.track_area {
+            let dt = now.since(self.area_at).as_secs_f64();
+            self.area += (self.in_flight + self.held.len() as u64) as f64 * dt;
+            self.area_at = now;
+        }
+    }
+
+    pub(super) fn set_ready_count_changed(&mut self, now: SimTime) {
+        let dt = now.since(self.last_ready_change).as_secs_f64();
+        self.replica_seconds += dt * self.ready.len() as f64;
+        self.last_ready_change = now;
+    }
+
+    /// Pick the ready replica with the fewest in flight, ties round-robin.
+    #[inline]
+    fn route(&mut self) -> Option<u32> {
+        let n = self.ready.len();
+        match n {
+            0 => None,
+            1 => Some(self.ready[0]),
+            _ => {
+                let start = self.round_robin % n;
+                self.round_robin = self.round_robin.wrapping_add(1);
+                let mut best = self.ready[start];
+                let mut best_load = self.replicas[best as usize].in_flight;
+                for k in 1..n {
+                    let candidate = self.ready[(start + k) % n];
+                    let load = self.replicas[candidate as usize].in_flight;
+                    if load < best_load {
+                        best = candidate;
+                        best_load = load;
+                    }
+                }
+                Some(best)
+            }
+        }
+    }
+}
+
+impl ApiState {
+    /// An API with no replica yet, its streams opened from the scenario's seed.
+    pub(super) fn new(spec: Api, seed: u64) -> Result<ApiState, SimError> {
+        let mut arrivals = ArrivalStream::open(
+            &spec.traffic,
+            stream(seed, &format!("arrivals/{}", spec.name)),
+        )?;
+        let next_arrival = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
+        let next_service = arrivals.recorded_service();
+        let autoscaler = ApiAutoscaler::new(&spec.name, &spec.autoscaling);
+        Ok(ApiState {
+            service: ServiceSampler::new(
+                spec.service_time.clone(),
+                stream(seed, &format!("service/{}", spec.name)),
+            ),
+            routing: stream(seed, &format!("routing/{}", spec.name)),
+            arrivals,
+            next_arrival,
+            next_service,
+            track_area: autoscaler.wants_time_average(),
+            autoscaler,
+            desired: 0,
+            held: VecDeque::new(),
+            area: 0.0,
+            area_at: SimTime::ZERO,
+            area_at_scrape: 0.0,
+            replicas: Vec::new(),
+            ready: Vec::new(),
+            round_robin: 0,
+            in_flight: 0,
+            queued: 0,
+            pending_replicas: 0,
+            peak_pending: 0,
+            cold_starts: 0,
+            replica_seconds: 0.0,
+            last_ready_change: SimTime::ZERO,
+            requests: 0,
+            completed: 0,
+            rejected: 0,
+            rejected_no_replica: 0,
+            timed_out: 0,
+            interrupted: 0,
+            oom_kills: 0,
+            latency: new_histogram(),
+            wait: new_histogram(),
+            step: StepCounters {
+                arrivals: 0,
+                completed: 0,
+                rejected: 0,
+                timed_out: 0,
+                interrupted: 0,
+                latency: new_histogram(),
+            },
+            spec,
+        })
+    }
+
+    /// Route a request to a ready replica, start it or queue it, or reject it.
+    #[inline]
+    fn dispatch(
+        &mut self,
+        a: usize,
+        request: Queued,
+        now: SimTime,
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) {
+        let api = self;
+        let Some(r) = api.route() else {
+            api.rejected += 1;
+            api.rejected_no_replica += 1;
+            api.step.rejected += 1;
+            return;
+        };
+        let capacity = api.spec.capacity();
+        let processes = api.spec.processes;
+        let threads = api.spec.threads;
+        let process = if processes == 1 {
+            0
+        } else {
+            api.routing.random_range(0..processes)
+        };
+        let replica = &mut api.replicas[r as usize];
+        if replica.in_flight >= capacity {
+            api.rejected += 1;
+            api.step.rejected += 1;
+            return;
+        }
+        replica.in_flight += 1;
+        replica.arrivals += 1;
+        api.in_flight += 1;
+        let epoch = replica.epoch;
+        let proc_ = &mut replica.processes[process as usize];
+        if proc_.busy < threads {
+            proc_.busy += 1;
+            replica.busy += 1;
+            let mut service = request.service;
+            if let Some(gpu) = replica.shared_gpu {
+                let sharers = if replica.busy == 1 {
+                    cluster.gpu_sharer_busy(gpu)
+                } else {
+                    cluster.gpu_sharers(gpu)
+                };
+                service = SimTime::from_secs_f64(service.as_secs_f64() * gpu.stretch(sharers));
+            }
+            record(&mut api.wait, now.since(request.arrival).as_micros());
+            agenda.schedule(
+                now + service,
+                EventKind::Completion {
+                    api: a as u16,
+                    process: process as u16,
+                    replica: r,
+                    epoch,
+                    arrival: request.arrival,
+                },
+            );
+        } else {
+            proc_.queue.push_back(request);
+            api.queued += 1;
+        }
+    }
+}
+
+/// Every API's serving state and the order of their next arrivals.
+pub(super) struct Serving {
+    pub(super) apis: Vec<ApiState>,
+    /// Each API's next arrival, earliest on top: an arrival costs O(log APIs), a completion
+    /// nothing.
+    arrival_order: BinaryHeap<Reverse<(SimTime, usize)>>,
+}
+
+impl Serving {
+    /// No API yet.
+    pub(super) fn new(apis: usize) -> Self {
+        Serving {
+            apis: Vec::with_capacity(apis),
+            arrival_order: BinaryHeap::new(),
+        }
+    }
+
+    /// Every API is added: order their first arrivals (the doors open).
+    pub(super) fn open(&mut self) {
+        self.arrival_order = self
+            .apis
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Reverse((a.next_arrival, i)))
+            .collect();
+    }
+
+    /// The earliest pending arrival across APIs and its API (ties: lowest API index).
+    #[inline]
+    pub(super) fn next_arrival(&self) -> (SimTime, usize) {
+        self.arrival_order
+            .peek()
+            .map_or((SimTime::NEVER, usize::MAX), |r| r.0)
+    }
+
+    /// Read API `a`'s next arrival from its stream after one arrived.
+    #[inline]
+    pub(super) fn advance_arrivals(&mut self, a: usize) -> Result<(), SimError> {
+        let api = &mut self.apis[a];
+        api.next_arrival = api.arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
+        api.next_service = api.arrivals.recorded_service();
+        let next = api.next_arrival;
+        if let Some(mut top) = self.arrival_order.peek_mut() {
+            top.0 = (next, a);
+        }
+        Ok(())
+    }
+
+    /// A request arrives at API `a`: dispatched, held by the activator, or rejected. True when
+    /// the activator wakes a scaled-to-zero API (the loop asks the autoscaler to decide).
+    #[inline]
+    pub(super) fn arrive(
+        &mut self,
+        a: usize,
+        now: SimTime,
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) -> bool {
+        let api = &mut self.apis[a];
+        api.touch(now);
+        api.requests += 1;
+        api.step.arrivals += 1;
+        // Drawn for every request, served or not, so every configuration sees the same
+        // service time for the same request (common random numbers).
+        let sampled = api.service.sample();
+        let mut service = api.next_service.unwrap_or(sampled);
+        if api.spec.service_scale != 1.0 {
+            service = SimTime::from_secs_f64(service.as_secs_f64() * api.spec.service_scale);
+        }
+        let request = Queued {
+            arrival: now,
+            service,
+        };
+        if api.ready.is_empty() && api.spec.autoscaling.holds_requests_at_zero() {
+            // The activator holds the request (behind a breaker of one replica's capacity) and
+            // wakes a scaled-to-zero API at once.
+            if api.held.len() as u64 >= u64::from(api.spec.capacity()) {
+                api.rejected += 1;
+                api.step.rejected += 1;
+                return false;
+            }
+            api.held.push_back(request);
+            return api.desired == 0;
+        }
+        api.dispatch(a, request, now, cluster, agenda);
+        false
+    }
+
+    /// A request finishes on process `p` of replica `r`: counted, and the process takes the next
+    /// request of its queue. True when the replica was terminating and has drained (the loop
+    /// removes it).
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn complete(
+        &mut self,
+        a: usize,
+        r: usize,
+        p: usize,
+        arrival: SimTime,
+        now: SimTime,
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) -> bool {
+        let api = &mut self.apis[a];
+        api.touch(now);
+        let timeout = api.spec.timeout;
+        let latency = now.since(arrival) + api.spec.network_latency;
+        if timeout.is_some_and(|t| latency > t) {
+            api.timed_out += 1;
+            api.step.timed_out += 1;
+        } else {
+            api.completed += 1;
+            api.step.completed += 1;
+            record(&mut api.latency, latency.as_micros());
+            record(&mut api.step.latency, latency.as_micros());
+        }
+        let replica = &mut api.replicas[r];
+        replica.in_flight -= 1;
+        api.in_flight -= 1;
+        let proc_ = &mut replica.processes[p];
+        proc_.busy -= 1;
+        replica.busy -= 1;
+        let mut next = None;
+        while let Some(q) = proc_.queue.pop_front() {
+            api.queued -= 1;
+            let waited = now.since(q.arrival);
+            if timeout.is_some_and(|t| waited >= t) {
+                // The client gave up while the request was queued: the slot frees, no work done.
+                api.timed_out += 1;
+                api.step.timed_out += 1;
+                replica.in_flight -= 1;
+                api.in_flight -= 1;
+                continue;
+            }
+            proc_.busy += 1;
+            replica.busy += 1;
+            record(&mut api.wait, waited.as_micros());
+            next = Some(q);
+            break;
+        }
+        let mut next_service = next.map(|q| q.service);
+        if let Some(gpu) = replica.shared_gpu {
+            if replica.busy == 0 {
+                cluster.gpu_sharer_idle(gpu);
+            } else if let Some(service) = next_service.as_mut() {
+                let stretch = gpu.stretch(cluster.gpu_sharers(gpu));
+                *service = SimTime::from_secs_f64(service.as_secs_f64() * stretch);
+            }
+        }
+        let drained = replica.state == ReplicaState::Terminating && replica.in_flight == 0;
+        let epoch = replica.epoch;
+        if let (Some(q), Some(service)) = (next, next_service) {
+            agenda.schedule(
+                now + service,
+                EventKind::Completion {
+                    api: a as u16,
+                    process: p as u16,
+                    replica: r as u32,
+                    epoch,
+                    arrival: q.arrival,
+                },
+            );
+        }
+        drained
+    }
+
+    /// Hand the activator's held requests to the ready replicas, oldest first.
+    pub(super) fn release_held(
+        &mut self,
+        a: usize,
+        now: SimTime,
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) {
+        self.apis[a].touch(now);
+        while let Some(request) = self.apis[a].held.pop_front() {
+            let api = &mut self.apis[a];
+            if api
+                .spec
+                .timeout
+                .is_some_and(|t| now.since(request.arrival) >= t)
+            {
+                api.timed_out += 1;
+                api.step.timed_out += 1;
+                continue;
+            }
+            api.dispatch(a, request, now, cluster, agenda);
+        }
+    }
+
+    /// One scrape of the API's replicas for the policy's metric pipeline.
+    pub(super) fn scrape(&mut self, a: usize, now: SimTime, agenda: &mut Agenda) {
+        let api = &mut self.apis[a];
+        api.touch(now);
+        let Some(every) = api.autoscaler.sample_interval() else {
+            return;
+        };
+        let total = if api.track_area {
+            let avg = (api.area - api.area_at_scrape) / every.as_secs_f64();
+            api.area_at_scrape = api.area;
+            avg
+        } else {
+            (api.in_flight + api.held.len() as u64) as f64
+        };
+        let workers = f64::from(api.spec.processes * api.spec.threads);
+        let mut pods = Vec::new();
+        if api.autoscaler.wants_pods() {
+            for (slot, replica) in api.replicas.iter_mut().enumerate() {
+                if matches!(
+                    replica.state,
+                    ReplicaState::Gone | ReplicaState::Terminating
+                ) {
+                    continue;
+                }
+                let busy: u32 = replica.processes.iter().map(|p| p.busy).sum();
+                pods.push((
+                    slot,
+                    PodSample {
+                        ready: replica.state == ReplicaState::Ready,
+                        reported: replica.node.is_some(),
+                        in_flight: f64::from(replica.in_flight),
+                        busy_fraction: f64::from(busy) / workers,
+                        arrivals: replica.arrivals as f64,
+                        age: now.since(replica.created).as_duration(),
+                    },
+                ));
+                replica.arrivals = 0;
+            }
+        }
+        api.autoscaler.sample(now, total, &pods);
+        agenda.schedule(now + every, EventKind::Scrape { api: a as u32 });
+    }
+
+    /// Ask the autoscaling core for a decision from what it can observe now: the new replica
+    /// target when it changes (logged), for the loop to apply. `tick` is false for the
+    /// activator's out-of-band wake-up of a scaled-to-zero API.
+    pub(super) fn decide(
+        &mut self,
+        a: usize,
+        tick: bool,
+        now: SimTime,
+        agenda: &mut Agenda,
+    ) -> Option<u32> {
+        let api = &mut self.apis[a];
+        let current = ReplicaCount {
+            spec: api.desired,
+            ready: api.ready.len() as u32,
+        };
+        let waiting = u32::try_from(api.held.len()).unwrap_or(u32::MAX);
+        let decision = if tick {
+            api.autoscaler.tick(now, current, waiting)
+        } else {
+            api.autoscaler.wake(now, current, waiting)
+        };
+        let event = api.autoscaler.scale_event(&decision, tick)?;
+        agenda.log(event);
+        Some(decision.target)
+    }
+}
+
+#[inline]
+fn record(h: &mut Histogram<u64>, micros: u64) {
+    h.saturating_record(micros.min(HISTOGRAM_MAX_US));
+}
