@@ -1,6 +1,8 @@
 //! HTTP/1.1 to one target over kept-alive connections, each owned by one task.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -8,6 +10,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::{Method, Uri};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use hyper_util::rt::TokioIo;
 
 use crate::replica::{QUEUE_WAIT_HEADER, SERVICE_TIME_HEADER};
 use crate::LoadError;
@@ -139,15 +142,81 @@ pub(crate) struct Client {
     body: Bytes,
     /// A HEAD request's answer has no body whatever its headers say.
     is_head: bool,
+    /// Send with hyper instead (bench only).
+    use_hyper: bool,
+    template: RequestTemplate,
 }
 
-/// One kept-alive HTTP/1.1 connection, owned by one task: a request is one write of prebuilt
-/// bytes and the answer is parsed in place with `httparse`, so the per-request cost stays close
-/// to wrk's.
-pub(crate) struct Connection {
+/// Why one exchange (connect, send, read the answer) failed. The message is what the results
+/// and the per-request CSV show as the request's error, so it stays short and stable.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExchangeError {
+    /// Nothing listens at the target.
+    #[error("connection refused")]
+    Refused,
+    /// The TCP connect did not complete.
+    #[error("connect timed out")]
+    ConnectTimedOut,
+    /// Any other connect failure.
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    /// The server closed the connection before the answer was complete.
+    #[error("connection closed by the server")]
+    Closed,
+    /// The server reset the connection.
+    #[error("connection reset")]
+    Reset,
+    /// Reading failed otherwise.
+    #[error("read: {0}")]
+    Read(std::io::Error),
+    /// Writing the request failed otherwise.
+    #[error("write: {0}")]
+    Write(std::io::Error),
+    /// The answer's `Content-Length` is not a number.
+    #[error("bad Content-Length {0:?} in the answer")]
+    BadContentLength(String),
+    /// The answer's head does not fit in [`MAX_HEAD`].
+    #[error("response head larger than 64 KiB")]
+    HeadTooLarge,
+    /// The answer's head is not HTTP/1.x.
+    #[error("malformed response: {0}")]
+    Malformed(httparse::Error),
+    /// A chunk size beyond `usize`.
+    #[error("chunk larger than memory")]
+    ChunkTooLarge,
+    /// A chunked body that does not parse.
+    #[error("malformed chunked body")]
+    MalformedChunk,
+    /// hyper's error (the hyper client).
+    #[error("http: {0}")]
+    Hyper(#[from] hyper::Error),
+}
+
+/// One kept-alive HTTP/1.1 connection, owned by one task.
+pub(crate) enum Connection {
+    /// The hand-written client.
+    Hand(HandConnection),
+    /// hyper's `client::conn::http1`.
+    Hyper(HyperConnection),
+}
+
+/// A request is one write of prebuilt bytes and the answer is parsed in place with `httparse`,
+/// so the per-request cost stays close to wrk's.
+pub(crate) struct HandConnection {
     stream: TcpStream,
     buf: BytesMut,
     last_used: Instant,
+}
+
+type HyperBody = http_body_util::Full<Bytes>;
+type HyperDriver = hyper::client::conn::http1::Connection<TokioIo<TcpStream>, HyperBody>;
+
+/// hyper's sender and its connection future, driven by the task that owns it (no extra task).
+pub(crate) struct HyperConnection {
+    sender: hyper::client::conn::http1::SendRequest<HyperBody>,
+    driver: Pin<Box<HyperDriver>>,
+    /// The driver finished (the connection is over).
+    ended: bool,
 }
 
 /// After this long idle, check that the server has not closed the connection before reusing it.
@@ -155,9 +224,40 @@ const IDLE_CHECK: Duration = Duration::from_millis(500);
 /// Largest response head read (headers beyond it are an error).
 const MAX_HEAD: usize = 64 * 1024;
 
+fn read_error(e: std::io::Error) -> ExchangeError {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset => ExchangeError::Reset,
+        _ => ExchangeError::Read(e),
+    }
+}
+
 impl Connection {
     /// Whether the server closed it while it sat idle.
     pub(crate) fn is_closed(&mut self) -> bool {
+        match self {
+            Connection::Hand(c) => c.is_closed(),
+            Connection::Hyper(c) => c.is_closed(),
+        }
+    }
+}
+
+impl HyperConnection {
+    fn is_closed(&mut self) -> bool {
+        if self.ended || self.sender.is_closed() {
+            return true;
+        }
+        // Let the driver notice a close that happened while idle.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        if self.driver.as_mut().poll(&mut cx).is_ready() {
+            self.ended = true;
+        }
+        self.ended || self.sender.is_closed()
+    }
+}
+
+impl HandConnection {
+    fn is_closed(&mut self) -> bool {
         if self.last_used.elapsed() < IDLE_CHECK {
             return false;
         }
@@ -166,19 +266,21 @@ impl Connection {
     }
 
     /// Read more bytes; an end of stream is an error (the answer is incomplete).
-    async fn fill(&mut self) -> Result<(), String> {
+    async fn fill(&mut self) -> Result<(), ExchangeError> {
         if self.buf.capacity() - self.buf.len() < 4096 {
             self.buf.reserve(8192);
         }
         match self.stream.read_buf(&mut self.buf).await {
-            Ok(0) => Err("connection closed by the server".into()),
+            Ok(0) => Err(ExchangeError::Closed),
             Ok(_) => Ok(()),
-            Err(e) => Err(match e.kind() {
-                std::io::ErrorKind::ConnectionReset => "connection reset".to_string(),
-                _ => format!("read: {e}"),
-            }),
+            Err(e) => Err(read_error(e)),
         }
     }
+}
+
+/// Whether `SIMCTL_HTTP_CLIENT=hyper` asks for hyper's client (for bench/loadgen-vs-wrk.sh).
+fn hyper_wanted() -> bool {
+    std::env::var("SIMCTL_HTTP_CLIENT").is_ok_and(|v| v == "hyper")
 }
 
 impl Client {
@@ -215,26 +317,36 @@ impl Client {
         }
         Ok(Self {
             is_head: template.method == Method::HEAD,
+            use_hyper: hyper_wanted(),
+            template: template.clone(),
             target,
             head,
             body: template.body,
         })
     }
 
-    pub(crate) async fn connect(&self) -> Result<Connection, String> {
+    pub(crate) async fn connect(&self) -> Result<Connection, ExchangeError> {
         let stream = TcpStream::connect(self.target.addr)
             .await
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
-                std::io::ErrorKind::TimedOut => "connect timed out".to_string(),
-                _ => format!("connect: {e}"),
+                std::io::ErrorKind::ConnectionRefused => ExchangeError::Refused,
+                std::io::ErrorKind::TimedOut => ExchangeError::ConnectTimedOut,
+                _ => ExchangeError::Connect(e),
             })?;
         let _ = stream.set_nodelay(true);
-        Ok(Connection {
+        if self.use_hyper {
+            let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            return Ok(Connection::Hyper(HyperConnection {
+                sender,
+                driver: Box::pin(driver),
+                ended: false,
+            }));
+        }
+        Ok(Connection::Hand(HandConnection {
             stream,
             buf: BytesMut::with_capacity(8192),
             last_used: Instant::now(),
-        })
+        }))
     }
 
     /// Send one request (with a service time to ask for, if any) on `conn` and read the whole
@@ -244,7 +356,74 @@ impl Client {
         &self,
         conn: &mut Connection,
         service_ms: Option<f64>,
-    ) -> Result<(Answer, bool), String> {
+    ) -> Result<(Answer, bool), ExchangeError> {
+        match conn {
+            Connection::Hand(c) => self.send_hand(c, service_ms).await,
+            Connection::Hyper(c) => self.send_hyper(c, service_ms).await,
+        }
+    }
+
+    async fn send_hyper(
+        &self,
+        conn: &mut HyperConnection,
+        service_ms: Option<f64>,
+    ) -> Result<(Answer, bool), ExchangeError> {
+        let mut request = http::Request::builder()
+            .method(self.template.method.clone())
+            .uri(self.target.path.as_str())
+            .header(http::header::HOST, self.target.authority.as_str());
+        if !self.template.body.is_empty() || self.template.method != Method::GET {
+            request = request.header(http::header::CONTENT_TYPE, self.template.content_type.clone());
+        }
+        for (name, value) in &self.template.headers {
+            request = request.header(name, value);
+        }
+        if let Some(ms) = service_ms {
+            request = request.header(SERVICE_TIME_HEADER, format!("{ms:.3}"));
+        }
+        let request = request
+            .body(http_body_util::Full::new(self.template.body.clone()))
+            .map_err(|_| ExchangeError::MalformedChunk)?;
+        let exchange = async {
+            conn.sender.ready().await?;
+            let response = conn.sender.send_request(request).await?;
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            };
+            let answer = Answer {
+                status: response.status().as_u16(),
+                service_ms: header(SERVICE_TIME_HEADER),
+                queue_wait_ms: header(QUEUE_WAIT_HEADER),
+            };
+            let keep_alive = !response
+                .headers()
+                .get(http::header::CONNECTION)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+            http_body_util::BodyExt::collect(response.into_body()).await?;
+            Ok::<_, ExchangeError>((answer, keep_alive))
+        };
+        if conn.ended {
+            return Err(ExchangeError::Closed);
+        }
+        tokio::select! {
+            r = exchange => r,
+            ended = conn.driver.as_mut() => {
+                conn.ended = true;
+                ended?;
+                Err(ExchangeError::Closed)
+            }
+        }
+    }
+
+    async fn send_hand(
+        &self,
+        conn: &mut HandConnection,
+        service_ms: Option<f64>,
+    ) -> Result<(Answer, bool), ExchangeError> {
         let mut request = Vec::with_capacity(self.head.len() + self.body.len() + 48);
         request.extend_from_slice(&self.head);
         if let Some(ms) = service_ms {
@@ -258,9 +437,9 @@ impl Client {
             .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
-                    "connection reset".to_string()
+                    ExchangeError::Reset
                 }
-                _ => format!("write: {e}"),
+                _ => ExchangeError::Write(e),
             })?;
         let (answer, head_len, body) = loop {
             if !conn.buf.is_empty() {
@@ -277,7 +456,7 @@ impl Client {
                             let value = std::str::from_utf8(h.value).unwrap_or("").trim();
                             if h.name.eq_ignore_ascii_case("content-length") {
                                 body = BodyLength::Exactly(value.parse().map_err(|_| {
-                                    format!("bad Content-Length {value:?} in the answer")
+                                    ExchangeError::BadContentLength(value.to_string())
                                 })?);
                             } else if h.name.eq_ignore_ascii_case("transfer-encoding")
                                 && value.to_ascii_lowercase().ends_with("chunked")
@@ -311,10 +490,8 @@ impl Client {
                         );
                     }
                     Ok(httparse::Status::Partial) if conn.buf.len() < MAX_HEAD => {}
-                    Ok(httparse::Status::Partial) => {
-                        return Err("response head larger than 64 KiB".into())
-                    }
-                    Err(e) => return Err(format!("malformed response: {e}")),
+                    Ok(httparse::Status::Partial) => return Err(ExchangeError::HeadTooLarge),
+                    Err(e) => return Err(ExchangeError::Malformed(e)),
                 }
             }
             conn.fill().await?;
@@ -339,15 +516,14 @@ impl Client {
                         break;
                     }
                     Ok(httparse::Status::Complete((line, size))) => {
-                        let size = usize::try_from(size)
-                            .map_err(|_| "chunk larger than memory".to_string())?;
+                        let size = usize::try_from(size).map_err(|_| ExchangeError::ChunkTooLarge)?;
                         while conn.buf.len() < line + size + 2 {
                             conn.fill().await?;
                         }
                         let _ = conn.buf.split_to(line + size + 2);
                     }
                     Ok(httparse::Status::Partial) => conn.fill().await?,
-                    Err(_) => return Err("malformed chunked body".into()),
+                    Err(_) => return Err(ExchangeError::MalformedChunk),
                 }
             },
             BodyLength::UntilClose => loop {
@@ -355,7 +531,7 @@ impl Client {
                 match conn.stream.read_buf(&mut conn.buf).await {
                     Ok(0) => break,
                     Ok(_) => {}
-                    Err(e) => return Err(format!("read: {e}")),
+                    Err(e) => return Err(ExchangeError::Read(e)),
                 }
             },
         }
