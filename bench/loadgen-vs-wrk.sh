@@ -4,17 +4,12 @@
 #
 #   bench/loadgen-vs-wrk.sh [seconds per run, default 5]
 #
-# CLIENTS="hand hyper" (the default) measures the open-model runner with each HTTP/1.1 client in
-# turn, one after the other on the same machine (SIMCTL_HTTP_CLIENT selects it), and prints the
-# ratio between them; CLIENTS=hand measures only the default client.
-#
 # Target: `simctl serve` with zero service time. "Sustained" means the completed rate is at
 # least 98% of the scheduled rate and the p99 schedule lag is at most 10 ms. Prints a table and
 # the ratio; installs wrk (Debian package) when it is missing. Only 127.0.0.1 is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
-clients=${CLIENTS:-hand hyper}
 
 if ! command -v wrk >/dev/null 2>&1; then
   sudo=""
@@ -43,9 +38,9 @@ for conf in "1 32" "2 64"; do
   [ "$rps" -gt "$wrk_best" ] && wrk_best=$rps
 done
 
-# One open-model run at RATE with CLIENT: prints "completed_rps lag_p50_ms lag_p99_ms late".
+# One open-model run at RATE: prints "completed_rps lag_p50_ms lag_p99_ms late".
 run() {
-  SIMCTL_HTTP_CLIENT="$1" $bin loadgen --target "$url" --rate "$2" --duration "${secs}s" --quiet --out "$work/lg.json" "${@:3}"
+  $bin loadgen --target "$url" --rate "$1" --duration "${secs}s" --quiet --out "$work/lg.json" "${@:2}"
   python3 - "$work/lg.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -57,30 +52,20 @@ sustained() { # rate completed lag_p99
   python3 -c "import sys; r,c,l=map(float,sys.argv[1:]); sys.exit(0 if c >= 0.98*r and l <= 10 else 1)" "$1" "$2" "$3"
 }
 
-declare -A best_of half_line
-for client in $clients; do
-  low=$((wrk_best / 10)); high=$((wrk_best * 12 / 10)); best=0
-  echo "client $client: searching the highest sustained rate in [$low, $high] req/s"
-  for _ in 1 2 3 4 5 6 7; do
-    rate=$(((low + high) / 2))
-    read -r done lag50 lag99 late < <(run "$client" "$rate")
-    if sustained "$rate" "$done" "$lag99"; then verdict=sustained; low=$rate; best=$rate; else verdict=behind; high=$rate; fi
-    echo "  loadgen --rate $rate: completed $done req/s, schedule lag p50 ${lag50} ms p99 ${lag99} ms, late $late -> $verdict"
-  done
-  half=$((best / 2))
-  read -r done lag50 lag99 late < <(run "$client" "$half")
-  best_of[$client]=$best
-  half_line[$client]="schedule error at 50% of that rate ($half req/s): p50 ${lag50} ms, p99 ${lag99} ms, late (> 5 ms) $late"
+low=$((wrk_best / 10)); high=$((wrk_best * 12 / 10)); best=0
+echo "searching the highest sustained rate in [$low, $high] req/s"
+for _ in 1 2 3 4 5 6 7; do
+  rate=$(((low + high) / 2))
+  read -r done lag50 lag99 late < <(run "$rate")
+  if sustained "$rate" "$done" "$lag99"; then verdict=sustained; low=$rate; best=$rate; else verdict=behind; high=$rate; fi
+  echo "  loadgen --rate $rate: completed $done req/s, schedule lag p50 ${lag50} ms p99 ${lag99} ms, late $late -> $verdict"
 done
+half=$((best / 2))
+read -r done lag50 lag99 late < <(run "$half")
 echo
 echo "| tool | requests/s | ratio to wrk |"
 echo "|---|---|---|"
 echo "| wrk (closed loop, best of -t1/-t2) | $wrk_best | 1.00 |"
-for client in $clients; do
-  python3 -c "import sys; c,b,w=sys.argv[1],int(sys.argv[2]),int(sys.argv[3]); print(f'| simctl loadgen, {c} client (open model, sustained) | {b} | {b/w:.2f} |')" "$client" "${best_of[$client]}" "$wrk_best"
-done
+python3 -c "import sys; b,w=map(int,sys.argv[1:]); print(f'| simctl loadgen (open model, sustained) | {b} | {b/w:.2f} |')" "$best" "$wrk_best"
 echo
-for client in $clients; do echo "$client: ${half_line[$client]}"; done
-if [ -n "${best_of[hand]:-}" ] && [ -n "${best_of[hyper]:-}" ] && [ "${best_of[hyper]}" -gt 0 ]; then
-  python3 -c "import sys; h,y=map(int,sys.argv[1:]); print(f'hand-written / hyper: {h/y:.2f}')" "${best_of[hand]}" "${best_of[hyper]}"
-fi
+echo "schedule error at 50% of that rate ($half req/s): p50 ${lag50} ms, p99 ${lag99} ms, late (> 5 ms) $late"

@@ -603,8 +603,7 @@ fn write_files(
                 "service_ms",
                 "error",
                 "queue_wait_ms",
-            ])
-            ?;
+            ])?;
             Some(w)
         }
         None => None,
@@ -619,8 +618,7 @@ fn write_files(
             IntervalLogWriterBuilder::new()
                 .add_comment("simctl loadgen latency from scheduled send time, microseconds")
                 .with_start_time(SystemTime::now())
-                .begin_log_with(file, &mut serializer)
-                ?,
+                .begin_log_with(file, &mut serializer)?,
         ),
         None => None,
     };
