@@ -12,7 +12,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy};
+use crate::{
+    InvalidSetting, MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy,
+};
 
 /// Settings of the Cortex autoscaler, with v0.42's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,58 +76,70 @@ impl CortexConfig {
     }
 
     /// Check the constraints of `pkg/types/spec/validations.go`; the error names the field.
-    pub fn validate(&self, capacity: u32) -> Result<(), String> {
+    pub fn validate(&self, capacity: u32) -> Result<(), InvalidSetting> {
         let b = self.bounds;
         if b.max_replicas == 0 {
-            return Err("max_replicas: expected > 0".into());
+            return Err(InvalidSetting::new("max_replicas", "expected > 0"));
         }
         if b.min_replicas > b.max_replicas {
-            return Err(format!(
-                "min_replicas: expected ≤ max_replicas ({}), found {}",
-                b.max_replicas, b.min_replicas
+            return Err(InvalidSetting::new(
+                "min_replicas",
+                format!(
+                    "expected ≤ max_replicas ({}), found {}",
+                    b.max_replicas, b.min_replicas
+                ),
             ));
         }
         if self.init_replicas < b.min_replicas || self.init_replicas > b.max_replicas {
-            return Err(format!(
-                "init_replicas: expected between min_replicas ({}) and max_replicas ({}), found {}",
-                b.min_replicas, b.max_replicas, self.init_replicas
+            return Err(InvalidSetting::new(
+                "init_replicas",
+                format!(
+                    "expected between min_replicas ({}) and max_replicas ({}), found {}",
+                    b.min_replicas, b.max_replicas, self.init_replicas
+                ),
             ));
         }
         if !(self.target_in_flight > 0.0 && self.target_in_flight <= f64::from(capacity)) {
-            return Err(format!(
-                "target_in_flight: expected > 0 and ≤ max_concurrency + max_queue_length ({capacity}), found {}",
-                self.target_in_flight
+            return Err(InvalidSetting::new(
+                "target_in_flight",
+                format!(
+                    "expected > 0 and ≤ max_concurrency + max_queue_length ({capacity}), found {}",
+                    self.target_in_flight
+                ),
             ));
         }
         let w = self.window.as_secs();
         if w < 10 || !w.is_multiple_of(10) || self.window.subsec_nanos() != 0 {
-            return Err(format!(
-                "window: expected at least 10s and a multiple of 10s, found {:?}",
-                self.window
+            return Err(InvalidSetting::new(
+                "window",
+                format!(
+                    "expected at least 10s and a multiple of 10s, found {:?}",
+                    self.window
+                ),
             ));
         }
         if !(0.0..1.0).contains(&self.max_downscale_factor) {
-            return Err(format!(
-                "max_downscale_factor: expected in [0, 1), found {}",
-                self.max_downscale_factor
+            return Err(InvalidSetting::new(
+                "max_downscale_factor",
+                format!("expected in [0, 1), found {}", self.max_downscale_factor),
             ));
         }
         if self.max_upscale_factor <= 1.0 {
-            return Err(format!(
-                "max_upscale_factor: expected > 1, found {}",
-                self.max_upscale_factor
+            return Err(InvalidSetting::new(
+                "max_upscale_factor",
+                format!("expected > 1, found {}", self.max_upscale_factor),
             ));
         }
         if !(0.0..1.0).contains(&self.downscale_tolerance) {
-            return Err(format!(
-                "downscale_tolerance: expected in [0, 1), found {}",
-                self.downscale_tolerance
+            return Err(InvalidSetting::new(
+                "downscale_tolerance",
+                format!("expected in [0, 1), found {}", self.downscale_tolerance),
             ));
         }
         if self.upscale_tolerance < 0.0 {
-            return Err(format!(
-                "upscale_tolerance: expected ≥ 0, found {}",
-                self.upscale_tolerance
+            return Err(InvalidSetting::new(
+                "upscale_tolerance",
+                format!("expected ≥ 0, found {}", self.upscale_tolerance),
             ));
         }
         Ok(())

@@ -7,7 +7,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy};
+use crate::{
+    InvalidSetting, MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy,
+};
 
 /// Settings of the KPA (ConfigMap `config-autoscaler` and annotations), with upstream defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,36 +84,45 @@ impl KpaConfig {
     }
 
     /// Upstream validation; the error names the setting.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
         let s = self.stable_window.as_secs_f64();
         if !(6.0..=3600.0).contains(&s) {
-            return Err(format!("stable_window: expected 6s..1h, found {s}s"));
+            return Err(InvalidSetting::new(
+                "stable_window",
+                format!("expected 6s..1h, found {s}s"),
+            ));
         }
         if !(1.0..=100.0).contains(&self.panic_window_percentage) {
-            return Err(format!(
-                "panic_window_percentage: expected 1..100, found {}",
-                self.panic_window_percentage
+            return Err(InvalidSetting::new(
+                "panic_window_percentage",
+                format!("expected 1..100, found {}", self.panic_window_percentage),
             ));
         }
         if self.panic_threshold_percentage < 110.0 {
-            return Err(format!(
-                "panic_threshold_percentage: expected ≥ 110, found {}",
-                self.panic_threshold_percentage
+            return Err(InvalidSetting::new(
+                "panic_threshold_percentage",
+                format!("expected ≥ 110, found {}", self.panic_threshold_percentage),
             ));
         }
         if self.max_scale_up_rate <= 1.0 || self.max_scale_down_rate <= 1.0 {
-            return Err("max_scale_up_rate and max_scale_down_rate: expected > 1".into());
+            return Err(InvalidSetting::new(
+                "max_scale_up_rate and max_scale_down_rate",
+                "expected > 1",
+            ));
         }
         if !(self.target_utilization > 0.0 && self.target_utilization <= 1.0) {
-            return Err(format!(
-                "target_utilization: expected in (0, 1], found {}",
-                self.target_utilization
+            return Err(InvalidSetting::new(
+                "target_utilization",
+                format!("expected in (0, 1], found {}", self.target_utilization),
             ));
         }
         if self.bounds.min_replicas > self.bounds.max_replicas {
-            return Err(format!(
-                "min_replicas: expected ≤ max_replicas ({}), found {}",
-                self.bounds.max_replicas, self.bounds.min_replicas
+            return Err(InvalidSetting::new(
+                "min_replicas",
+                format!(
+                    "expected ≤ max_replicas ({}), found {}",
+                    self.bounds.max_replicas, self.bounds.min_replicas
+                ),
             ));
         }
         Ok(())

@@ -26,6 +26,27 @@ pub use hpa::{
 pub use kpa::{Kpa, KpaConfig};
 pub use pipeline::{MetricPipeline, PodSample, Reading};
 
+/// A policy setting outside what the upstream autoscaler accepts. `field` names the setting as
+/// the configuration spells it, so that a caller can point at it; the message reads
+/// `field: problem`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct InvalidSetting {
+    /// The setting (or settings) at fault.
+    pub field: &'static str,
+    /// What is wrong: what was expected and what was found.
+    pub problem: String,
+}
+
+impl InvalidSetting {
+    fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
 /// The metric a policy wants computed for it, described the way the real system computes it, so
 /// the simulator can emulate the pipeline and the controller can build the matching query.
 #[derive(Debug, Clone, PartialEq)]

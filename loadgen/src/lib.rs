@@ -20,7 +20,7 @@ pub use client::{RequestTemplate, Target};
 pub use closed::{run_closed, ClosedLoad};
 pub use contract::loadgen::LoadResults;
 pub use open::{run_open, OpenLoad};
-pub use record::{read_measured, Measured, Progress};
+pub use record::{read_measured, Measured, Progress, ReadMeasuredError};
 pub use schedule::{Planned, Schedule};
 
 /// Why a load test could not run or finish.

@@ -239,7 +239,7 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             if keep_alive {
                 conn = Some(c);
             }
-            Ok::<_, String>(answer)
+            Ok::<_, crate::client::ExchangeError>(answer)
         };
         let answer = tokio::select! {
             biased;
@@ -254,7 +254,7 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
                 return;
             }
             Some(Err(_)) => Outcome::TimedOut,
-            Some(Ok(Err(error))) => Outcome::Failed(error),
+            Some(Ok(Err(error))) => Outcome::Failed(error.to_string()),
             Some(Ok(Ok(answer))) => Outcome::Answered(answer),
         };
         shared.recorder.record(

@@ -15,8 +15,10 @@ use contract::results::{
     encode_histogram, new_histogram, ApiResults, Metric, Percentiles, SeriesKey, SloVerdict,
     Timeline, HISTOGRAM_MAX_US,
 };
-use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
-use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogWriterBuilder, IntervalLogWriterError, Tag,
+};
+use hdrhistogram::serialization::{V2DeflateSerializeError, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use tempfile::NamedTempFile;
 
@@ -155,7 +157,7 @@ enum Message {
 
 struct Files {
     sender: mpsc::Sender<Message>,
-    thread: JoinHandle<Result<FilesWritten, String>>,
+    thread: JoinHandle<Result<FilesWritten, WriteError>>,
 }
 
 struct FilesWritten {
@@ -388,9 +390,9 @@ impl Recorder {
                 .thread
                 .join()
                 .map_err(|_| LoadError::Internal("the file writer panicked".into()))?
-                .map_err(|reason| LoadError::Output {
+                .map_err(|e| LoadError::Output {
                     path: PathBuf::from("(request log)"),
-                    reason,
+                    reason: e.to_string(),
                 })?;
             for (temp, path) in [written.csv, written.hdr].into_iter().flatten() {
                 temp.persist(&path).map_err(|e| LoadError::Output {
@@ -474,34 +476,82 @@ impl Measured {
     }
 }
 
+/// Why a per-request CSV cannot be read back: the file and line are part of every message, so
+/// that the user can find the bad row.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadMeasuredError {
+    /// The file cannot be opened or a row cannot be read as CSV.
+    #[error("{at}: {cause}")]
+    Csv {
+        /// `file` or `file:line`.
+        at: String,
+        /// The CSV reader's answer.
+        cause: csv::Error,
+    },
+    /// A column the calibration needs is missing.
+    #[error("{file}: no {column:?} column")]
+    MissingColumn {
+        /// The file.
+        file: String,
+        /// The column's name.
+        column: String,
+    },
+    /// A cell that should hold milliseconds holds something else.
+    #[error("{at}: {column}: expected milliseconds, found {text:?}")]
+    NotMilliseconds {
+        /// `file:line`.
+        at: String,
+        /// The column's name.
+        column: String,
+        /// The cell as written.
+        text: String,
+    },
+    /// A successful request without its latency or service time.
+    #[error("{at}: latency_ms and service_ms are required")]
+    MissingTimes {
+        /// `file:line`.
+        at: String,
+    },
+}
+
 /// The successful (2xx) requests of a per-request CSV (`--requests-csv`): the measurements a
 /// simulator's service-time model is calibrated from.
-pub fn read_measured(path: &Path) -> Result<Vec<Measured>, String> {
+pub fn read_measured(path: &Path) -> Result<Vec<Measured>, ReadMeasuredError> {
     let at = |line: usize| format!("{}:{line}", path.display());
-    let mut reader =
-        csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader = csv::Reader::from_path(path).map_err(|cause| ReadMeasuredError::Csv {
+        at: path.display().to_string(),
+        cause,
+    })?;
     let headers = reader
         .headers()
-        .map_err(|e| format!("{}: {e}", at(1)))?
+        .map_err(|cause| ReadMeasuredError::Csv { at: at(1), cause })?
         .clone();
     let column = |name: &str| headers.iter().position(|h| h == name);
-    let need =
-        |name: &str| column(name).ok_or_else(|| format!("{}: no {name:?} column", path.display()));
+    let need = |name: &str| {
+        column(name).ok_or_else(|| ReadMeasuredError::MissingColumn {
+            file: path.display().to_string(),
+            column: name.to_string(),
+        })
+    };
     let (status_at, latency_at, service_at) =
         (need("status")?, need("latency_ms")?, need("service_ms")?);
     let wait_at = column("queue_wait_ms");
     let mut out = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let line = i + 2;
-        let record = record.map_err(|e| format!("{}: {e}", at(line)))?;
-        let ms = |index: usize, name: &str| -> Result<Option<f64>, String> {
+        let record = record.map_err(|cause| ReadMeasuredError::Csv {
+            at: at(line),
+            cause,
+        })?;
+        let ms = |index: usize, name: &str| -> Result<Option<f64>, ReadMeasuredError> {
             match record.get(index).map(str::trim) {
                 None | Some("") => Ok(None),
                 Some(text) => text.parse::<f64>().map(|v| Some(v / 1000.0)).map_err(|_| {
-                    format!(
-                        "{}: {name}: expected milliseconds, found {text:?}",
-                        at(line)
-                    )
+                    ReadMeasuredError::NotMilliseconds {
+                        at: at(line),
+                        column: name.to_string(),
+                        text: text.to_string(),
+                    }
                 }),
             }
         };
@@ -511,10 +561,7 @@ pub fn read_measured(path: &Path) -> Result<Vec<Measured>, String> {
         let (Some(latency_s), Some(service_s)) =
             (ms(latency_at, "latency_ms")?, ms(service_at, "service_ms")?)
         else {
-            return Err(format!(
-                "{}: latency_ms and service_ms are required",
-                at(line)
-            ));
+            return Err(ReadMeasuredError::MissingTimes { at: at(line) });
         };
         let queue_wait_s = match wait_at {
             Some(w) => ms(w, "queue_wait_ms")?,
@@ -529,16 +576,43 @@ pub fn read_measured(path: &Path) -> Result<Vec<Measured>, String> {
     Ok(out)
 }
 
+/// Why the writer thread could not write the request log; the message becomes the reason of a
+/// [`LoadError::Output`].
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    /// A file operation failed.
+    #[error("{0}")]
+    Io(std::io::Error),
+    /// The CSV writer failed.
+    #[error("{0}")]
+    Csv(csv::Error),
+    /// The HDR interval log failed (its error has no `Display`, hence `Debug`).
+    #[error("{0:?}")]
+    Hdr(IntervalLogWriterError<V2DeflateSerializeError>),
+}
+
+impl From<std::io::Error> for WriteError {
+    fn from(e: std::io::Error) -> Self {
+        WriteError::Io(e)
+    }
+}
+
+impl From<csv::Error> for WriteError {
+    fn from(e: csv::Error) -> Self {
+        WriteError::Csv(e)
+    }
+}
+
 /// The writer thread: CSV rows in schedule order (rows arrive in completion order and wait in
 /// a small reorder buffer), HDR intervals as they come.
 fn write_files(
     receiver: mpsc::Receiver<Message>,
     csv: Option<(NamedTempFile, PathBuf)>,
     hdr: Option<(NamedTempFile, PathBuf)>,
-) -> Result<FilesWritten, String> {
+) -> Result<FilesWritten, WriteError> {
     let mut csv_writer = match &csv {
         Some((temp, _)) => {
-            let file = temp.reopen().map_err(|e| e.to_string())?;
+            let file = temp.reopen()?;
             let mut w = csv::Writer::from_writer(BufWriter::new(file));
             w.write_record([
                 "timestamp_s",
@@ -547,14 +621,13 @@ fn write_files(
                 "service_ms",
                 "error",
                 "queue_wait_ms",
-            ])
-            .map_err(|e| e.to_string())?;
+            ])?;
             Some(w)
         }
         None => None,
     };
     let mut hdr_file = match &hdr {
-        Some((temp, _)) => Some(BufWriter::new(temp.reopen().map_err(|e| e.to_string())?)),
+        Some((temp, _)) => Some(BufWriter::new(temp.reopen()?)),
         None => None,
     };
     let mut serializer = V2DeflateSerializer::new();
@@ -563,8 +636,7 @@ fn write_files(
             IntervalLogWriterBuilder::new()
                 .add_comment("simctl loadgen latency from scheduled send time, microseconds")
                 .with_start_time(SystemTime::now())
-                .begin_log_with(file, &mut serializer)
-                .map_err(|e| e.to_string())?,
+                .begin_log_with(file, &mut serializer)?,
         ),
         None => None,
     };
@@ -601,10 +673,10 @@ fn write_files(
                     pending.insert(row.seq, row);
                     continue;
                 }
-                write_row(w, &row).map_err(|e| e.to_string())?;
+                write_row(w, &row)?;
                 next_seq += 1;
                 while let Some(row) = pending.remove(&next_seq) {
-                    write_row(w, &row).map_err(|e| e.to_string())?;
+                    write_row(w, &row)?;
                     next_seq += 1;
                 }
             }
@@ -615,7 +687,7 @@ fn write_files(
             } => {
                 if let Some(log) = hdr_log.as_mut() {
                     log.write_histogram(&latency, start, length, Tag::new("latency"))
-                        .map_err(|e| format!("{e:?}"))?;
+                        .map_err(WriteError::Hdr)?;
                 }
             }
         }
@@ -623,13 +695,13 @@ fn write_files(
     if let Some(w) = csv_writer.as_mut() {
         // Requests never answered (the run was stopped) leave gaps; the rest follow in order.
         for row in pending.values() {
-            write_row(w, row).map_err(|e| e.to_string())?;
+            write_row(w, row)?;
         }
-        w.flush().map_err(|e| e.to_string())?;
+        w.flush()?;
     }
     drop(hdr_log);
     if let Some(mut f) = hdr_file {
-        f.flush().map_err(|e| e.to_string())?;
+        f.flush()?;
     }
     Ok(FilesWritten { csv, hdr })
 }

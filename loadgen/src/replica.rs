@@ -310,26 +310,33 @@ async fn metrics(State(replica): State<Arc<Replica>>) -> Response {
         .into_response()
 }
 
+/// Why a request's service time cannot be honoured; the message is the 400 answer's `error`.
+#[derive(Debug, thiserror::Error)]
+enum BadServiceTime {
+    /// The header is not a number.
+    #[error("{header} must be a number of milliseconds, found {0:?}", header = SERVICE_TIME_HEADER)]
+    NotANumber(String),
+    /// Negative, not finite, or a day or more.
+    #[error("{header} must be milliseconds in [0, 1 day), found {0}", header = SERVICE_TIME_HEADER)]
+    OutOfRange(f64),
+}
+
 /// The service time a request asks for: the header, else a `service_time_ms` field of a JSON
 /// body. An unreadable header is the client's mistake (400); a body that is not JSON is just a
 /// payload.
-fn requested_service(headers: &HeaderMap, body: &[u8]) -> Result<Option<Duration>, String> {
+fn requested_service(headers: &HeaderMap, body: &[u8]) -> Result<Option<Duration>, BadServiceTime> {
     let parse = |ms: f64| {
         if (0.0..86_400_000.0).contains(&ms) {
             Ok(Some(Duration::from_secs_f64(ms / 1000.0)))
         } else {
-            Err(format!(
-                "{SERVICE_TIME_HEADER} must be milliseconds in [0, 1 day), found {ms}"
-            ))
+            Err(BadServiceTime::OutOfRange(ms))
         }
     };
     if let Some(value) = headers.get(SERVICE_TIME_HEADER) {
         let text = value.to_str().unwrap_or("");
         return match text.trim().parse::<f64>() {
             Ok(ms) => parse(ms),
-            Err(_) => Err(format!(
-                "{SERVICE_TIME_HEADER} must be a number of milliseconds, found {text:?}"
-            )),
+            Err(_) => Err(BadServiceTime::NotANumber(text.to_string())),
         };
     }
     if body.first() == Some(&b'{') {
@@ -369,7 +376,7 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
     }
     let requested = match requested_service(&headers, &body) {
         Ok(requested) => requested,
-        Err(message) => return reject(&replica, StatusCode::BAD_REQUEST, &message),
+        Err(e) => return reject(&replica, StatusCode::BAD_REQUEST, &e.to_string()),
     };
     // Admission: executing + queued may not exceed the capacity.
     let before = replica.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -481,6 +488,7 @@ mod tests {
         headers.insert(SERVICE_TIME_HEADER, HeaderValue::from_static("soon"));
         assert!(requested_service(&headers, b"")
             .unwrap_err()
-            .contains("found \"soon\""));
+            .to_string()
+            .contains("x-service-time-ms must be a number of milliseconds, found \"soon\""));
     }
 }

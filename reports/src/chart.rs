@@ -169,7 +169,19 @@ pub(crate) struct Chart {
     pub plot: Plot,
 }
 
-type DrawResult = Result<(), String>;
+/// Why a chart could not be drawn or encoded; the message ends up in the report (SVG) or in
+/// [`crate::ReportError::Chart`] (PNG).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ChartError {
+    /// plotters failed; its error type depends on the backend, so only its message is kept.
+    #[error("{0}")]
+    Draw(String),
+    /// The PNG encoder failed.
+    #[error(transparent)]
+    Encode(image::ImageError),
+}
+
+type DrawResult = Result<(), ChartError>;
 
 /// The chart as an SVG document. A chart that cannot be drawn yields a small SVG saying so
 /// (marked `chart-error`), so one bad chart never hides the rest of a report.
@@ -178,30 +190,32 @@ pub(crate) fn to_svg(chart: &Chart) -> String {
     let mut svg = String::new();
     let result = {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, chart).and_then(|()| root.present().map_err(|e| e.to_string()))
+        draw(&root, chart)
+            .and_then(|()| root.present().map_err(|e| ChartError::Draw(e.to_string())))
     };
     match result {
         Ok(()) => svg,
         Err(e) => format!(
             "<svg class=\"chart-error\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"40\"><text x=\"10\" y=\"25\">chart could not be drawn: {}</text></svg>",
-            crate::xml::escape(&e)
+            crate::xml::escape(&e.to_string())
         ),
     }
 }
 
 /// The chart as a PNG image.
-pub(crate) fn to_png(chart: &Chart) -> Result<Vec<u8>, String> {
+pub(crate) fn to_png(chart: &Chart) -> Result<Vec<u8>, ChartError> {
     register_fonts();
     let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
         draw(&root, chart)?;
-        root.present().map_err(|e| e.to_string())?;
+        root.present()
+            .map_err(|e| ChartError::Draw(e.to_string()))?;
     }
     let mut png = Vec::new();
     let encoder = image::codecs::png::PngEncoder::new(&mut png);
     image::ImageEncoder::write_image(encoder, &rgb, WIDTH, HEIGHT, image::ColorType::Rgb8)
-        .map_err(|e| e.to_string())?;
+        .map_err(ChartError::Encode)?;
     Ok(png)
 }
 
@@ -242,7 +256,8 @@ enum Sample {
 }
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult {
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE)
+        .map_err(|e| ChartError::Draw(e.to_string()))?;
     let (plot, legend) = root.split_horizontally(WIDTH - LEGEND_WIDTH);
     let entries = match &chart.plot {
         Plot::Xy(xy) => draw_xy(&plot, &chart.title, xy)?,
@@ -255,7 +270,7 @@ fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     entries: &[(String, RGBColor, Sample)],
 ) -> DrawResult {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| ChartError::Draw(e.to_string());
     let row = 19;
     let max_rows = ((HEIGHT as i32 - 60) / row).max(1) as usize;
     for (i, (name, color, sample)) in entries.iter().take(max_rows).enumerate() {
@@ -374,8 +389,8 @@ fn draw_xy<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     c: &XyChart,
-) -> Result<Legend, String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+) -> Result<Legend, ChartError> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| ChartError::Draw(e.to_string());
     let mut legend = Legend::new();
     let on = |axis: Axis| c.series.iter().filter(move |s| s.axis == axis);
     let xs = c
@@ -562,8 +577,8 @@ fn draw_bar<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     c: &BarChart,
-) -> Result<Legend, String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+) -> Result<Legend, ChartError> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| ChartError::Draw(e.to_string());
     let n = c.categories.len().max(1);
     let k = c.series.len().max(1);
     // Grouped: k bars and one gap per category; stacked: one bar per category.

@@ -80,9 +80,9 @@ pub fn render_markdown(report: &Report, assets_dir: &str) -> Result<MarkdownRepo
                 }
                 Block::Chart(c) => {
                     let file_name = format!("{}.png", c.id);
-                    let bytes = chart::to_png(c).map_err(|message| ReportError::Chart {
+                    let bytes = chart::to_png(c).map_err(|e| ReportError::Chart {
                         chart: c.id.clone(),
-                        message,
+                        message: e.to_string(),
                     })?;
                     let _ = writeln!(
                         md,

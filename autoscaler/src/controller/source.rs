@@ -317,13 +317,27 @@ pub struct PodScrape {
     pub ready: bool,
 }
 
+/// Why one pod's scrape failed: logged at debug level, and the pod counts as unscraped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    /// The request failed or its body could not be read.
+    #[error(transparent)]
+    Request(#[from] reqwest::Error),
+    /// The pod answered with a non-success status.
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    /// The body is not Prometheus or OpenMetrics text.
+    #[error(transparent)]
+    Parse(std::io::Error),
+}
+
 /// Parse a `/metrics` body (Prometheus or OpenMetrics text) with `prometheus-parse`.
-pub fn parse_pod_metrics(body: &str, settings: &ScrapeSettings) -> Result<PodScrape, String> {
+pub fn parse_pod_metrics(body: &str, settings: &ScrapeSettings) -> Result<PodScrape, ScrapeError> {
     let lines = body
         .lines()
         .filter(|l| l.trim() != "# EOF")
         .map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines).map_err(|e| e.to_string())?;
+    let scrape = prometheus_parse::Scrape::parse(lines).map_err(ScrapeError::Parse)?;
     let mut out = PodScrape {
         in_flight: None,
         requests: None,
@@ -440,16 +454,11 @@ async fn sampler(
             set.spawn(async move {
                 let url = format!("{}/metrics", t.url.trim_end_matches('/'));
                 let got = async {
-                    let resp = client
-                        .get(&url)
-                        .timeout(settings.timeout)
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let resp = client.get(&url).timeout(settings.timeout).send().await?;
                     if !resp.status().is_success() {
-                        return Err(format!("HTTP {}", resp.status()));
+                        return Err(ScrapeError::Status(resp.status()));
                     }
-                    let body = resp.text().await.map_err(|e| e.to_string())?;
+                    let body = resp.text().await?;
                     parse_pod_metrics(&body, &settings)
                 }
                 .await;

@@ -333,7 +333,7 @@ pub(crate) fn parse(
                 ));
             }
             if s.max_replicas > 0 && s.min_replicas <= s.max_replicas {
-                c.validate(capacity).map_err(invalid)?;
+                c.validate(capacity).map_err(|e| invalid(e.to_string()))?;
             }
             (PolicyChoice::Cortex(c), s.min_replicas, s.max_replicas)
         }
@@ -365,7 +365,7 @@ pub(crate) fn parse(
                 initial_scale: s.initial_scale.unwrap_or(d.initial_scale),
                 activation_scale: s.activation_scale.unwrap_or(d.activation_scale),
             };
-            c.validate().map_err(invalid)?;
+            c.validate().map_err(|e| invalid(e.to_string()))?;
             (PolicyChoice::Kpa(c), s.min_replicas, s.max_replicas)
         }
         "hpa" => {
