@@ -146,24 +146,39 @@ impl Kubelet {
     }
 }
 
+/// Why a replica is OOM-killed as it loads; the text completes "replica N OOM-killed …".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum OomKill {
+    /// It uses more memory than its limit.
+    #[error("using {used_mib} MiB over its {limit_mib} MiB memory limit")]
+    OverLimit { used_mib: u64, limit_mib: u64 },
+    /// Its model does not fit beside what the other sharers of its GPU loaded.
+    #[error("loading {model_mib} MiB onto shared GPU {gpu} of node {node}")]
+    SharedGpuFull {
+        model_mib: u64,
+        gpu: u32,
+        node: usize,
+    },
+}
+
 /// Whether a replica of `spec` on `shared` (its share of a GPU, if any) can load its model:
-/// `Ok` with the GPU memory it loaded (taken on the GPU), or `Err` with why it is OOM-killed —
-/// over its memory limit, or its model does not fit on its shared GPU (time-slicing does not
-/// isolate memory; MPS caps each client).
+/// `Ok` with the GPU memory it loaded (taken on the GPU), or why it is OOM-killed — over its
+/// memory limit, or its model does not fit on its shared GPU (time-slicing does not isolate
+/// memory; MPS caps each client).
 pub(super) fn load_model(
     spec: &Api,
     shared: Option<SharedGpu>,
     cluster: &mut Cluster,
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, OomKill> {
     let mib = spec.gpu_memory_mib;
     if let Some(limit) = spec
         .mem_limit_mib
         .filter(|limit| spec.mem_usage_mib > *limit)
     {
-        return Err(format!(
-            "using {} MiB over its {limit} MiB memory limit",
-            spec.mem_usage_mib
-        ));
+        return Err(OomKill::OverLimit {
+            used_mib: spec.mem_usage_mib,
+            limit_mib: limit,
+        });
     }
     match shared {
         Some(gpu) if mib > 0 => {
@@ -171,10 +186,11 @@ pub(super) fn load_model(
                 cluster.load_gpu_memory(gpu, mib as i64);
                 return Ok(Some(mib));
             }
-            Err(format!(
-                "loading {mib} MiB onto shared GPU {} of node {}",
-                gpu.gpu, gpu.node.0
-            ))
+            Err(OomKill::SharedGpuFull {
+                model_mib: mib,
+                gpu: gpu.gpu,
+                node: gpu.node.0,
+            })
         }
         _ => Ok(None),
     }

@@ -382,7 +382,10 @@ max_replicas = 1
 
 #[test]
 fn recorded_service_times_and_trace_window() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../workload/tests/fixtures/traces");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../workload/tests/fixtures/traces"
+    );
     let s = Scenario::parse(
         r#"duration = "1m"
 [[node_groups]]
