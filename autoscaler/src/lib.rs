@@ -6,6 +6,11 @@
 //! at that moment. The caller also asks the policy, through [`ScalingPolicy::metric_spec`], which
 //! metric pipeline to build (how often to sample, over which window to average), because each real
 //! autoscaler sees a different, lagged view of the load and that lag is part of its behaviour.
+//!
+//! The core that the simulator and the controller share is three pieces: a policy, the
+//! [`MetricPipeline`] that turns samples into the [`Reading`] its upstream would see, and the
+//! [`DecisionStep`] that applies bounds and overprovisioning, holds on missing data and wakes a
+//! scaled-to-zero API. Only where samples come from and where decisions go differ.
 
 use std::time::Duration;
 
