@@ -202,12 +202,11 @@ impl ScrapeReadings {
 
     /// Record one round of scrapes taken at `at`: each pod's answer, `None` when its scrape
     /// failed. Pods not seen for five rounds are forgotten and their slots reused.
-    pub fn record(&mut self, at: Duration, answers: Vec<(String, Option<PodScrape>)>) {
+    pub fn record(&mut self, at: Duration, mut answers: Vec<(String, Option<PodScrape>)>) {
         let time_weighted = self.pipeline.wants_time_average();
         let mut total: Option<f64> = None;
         let mut weighted: Option<f64> = None;
         let mut samples = Vec::new();
-        let mut answers = answers;
         answers.sort_by(|a, b| a.0.cmp(&b.0));
         for (url, answer) in answers {
             let slot = match self.pods.get(&url) {
