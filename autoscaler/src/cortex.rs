@@ -124,7 +124,7 @@ impl CortexConfig {
                 format!("expected in [0, 1), found {}", self.max_downscale_factor),
             ));
         }
-        if self.max_upscale_factor <= 1.0 {
+        if !(self.max_upscale_factor > 1.0 && self.max_upscale_factor.is_finite()) {
             return Err(InvalidSetting::new(
                 "max_upscale_factor",
                 format!("expected > 1, found {}", self.max_upscale_factor),
@@ -136,7 +136,7 @@ impl CortexConfig {
                 format!("expected in [0, 1), found {}", self.downscale_tolerance),
             ));
         }
-        if self.upscale_tolerance < 0.0 {
+        if !(self.upscale_tolerance >= 0.0 && self.upscale_tolerance.is_finite()) {
             return Err(InvalidSetting::new(
                 "upscale_tolerance",
                 format!("expected ≥ 0, found {}", self.upscale_tolerance),

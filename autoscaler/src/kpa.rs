@@ -98,16 +98,26 @@ impl KpaConfig {
                 format!("expected 1..100, found {}", self.panic_window_percentage),
             ));
         }
-        if self.panic_threshold_percentage < 110.0 {
+        // Written so that NaN fails every check: a NaN comparison is false.
+        if !(self.panic_threshold_percentage >= 110.0
+            && self.panic_threshold_percentage.is_finite())
+        {
             return Err(InvalidSetting::new(
                 "panic_threshold_percentage",
                 format!("expected ≥ 110, found {}", self.panic_threshold_percentage),
             ));
         }
-        if self.max_scale_up_rate <= 1.0 || self.max_scale_down_rate <= 1.0 {
+        let rate_ok = |r: f64| r > 1.0 && r.is_finite();
+        if !rate_ok(self.max_scale_up_rate) || !rate_ok(self.max_scale_down_rate) {
             return Err(InvalidSetting::new(
                 "max_scale_up_rate and max_scale_down_rate",
-                "expected > 1",
+                "expected a finite number > 1",
+            ));
+        }
+        if let Some(t) = self.target.filter(|t| !(*t > 0.0 && t.is_finite())) {
+            return Err(InvalidSetting::new(
+                "target",
+                format!("expected a finite number > 0, found {t}"),
             ));
         }
         if !(self.target_utilization > 0.0 && self.target_utilization <= 1.0) {

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::schema::AutoscalingSpec;
 use super::FieldError;
+use crate::time::SimTime;
 use crate::units::DurationSpec;
 
 pub use autoscaler::Overprovisioning;
@@ -229,6 +230,14 @@ fn rules(
             .into_iter()
             .enumerate()
             .map(|(i, p)| match p.kind.as_str() {
+                _ if p.value == 0 => Err(FieldError::new(
+                    format!("{path}.policies[{i}].value"),
+                    "expected an integer ≥ 1, found 0",
+                )),
+                _ if p.period.0 == SimTime::ZERO => Err(FieldError::new(
+                    format!("{path}.policies[{i}].period"),
+                    "expected a period > 0s",
+                )),
                 "Pods" => Ok(RatePolicy::Pods {
                     value: p.value,
                     period: p.period.0.as_duration(),
@@ -416,7 +425,7 @@ pub(crate) fn parse(
                 HpaMetric::PodsAverageValue { target, .. }
                 | HpaMetric::CpuUtilization { target }
                 | HpaMetric::ExternalAverageValue { target, .. } => {
-                    target.is_nan() || target <= 0.0
+                    !(target > 0.0 && target.is_finite())
                 }
             };
             if bad_target {
@@ -430,7 +439,19 @@ pub(crate) fn parse(
                 },
             );
             c.tolerance = s.tolerance.unwrap_or(c.tolerance);
+            if !(c.tolerance >= 0.0 && c.tolerance.is_finite()) {
+                return Err(FieldError::new(
+                    format!("{path}.tolerance"),
+                    format!("expected a finite number ≥ 0, found {}", c.tolerance),
+                ));
+            }
             c.sync_period = dur(s.sync_period, c.sync_period);
+            if c.sync_period.is_zero() {
+                return Err(FieldError::new(
+                    format!("{path}.sync_period"),
+                    "expected a period > 0s",
+                ));
+            }
             c.metrics_lag = dur(s.metrics_lag, c.metrics_lag);
             c.downscale_stabilization = dur(s.downscale_stabilization, c.downscale_stabilization);
             if let Some(b) = s.behavior {
@@ -514,5 +535,39 @@ mod tests {
         assert_eq!(Overprovisioning::Fraction(0.25).apply(5, 100), 7);
         assert_eq!(Overprovisioning::Replicas(3).apply(5, 6), 6);
         assert_eq!(Overprovisioning::None.apply(5, 6), 5);
+    }
+
+    #[test]
+    fn nan_zero_and_negative_settings_are_refused_with_their_field() {
+        for (settings, field) in [
+            ("policy = \"kpa\"\nmax_scale_up_rate = nan", "max_scale_up_rate"),
+            ("policy = \"kpa\"\nmax_scale_down_rate = nan", "max_scale_down_rate"),
+            ("policy = \"kpa\"\npanic_threshold_percentage = nan", "panic_threshold_percentage"),
+            ("policy = \"kpa\"\ntarget = -1.0", "a.target"),
+            ("policy = \"kpa\"\ntarget = inf", "a.target"),
+            ("policy = \"cortex\"\nmax_upscale_factor = nan", "a.max_upscale_factor"),
+            ("policy = \"cortex\"\nupscale_tolerance = nan", "a.upscale_tolerance"),
+            ("policy = \"hpa\"\ntarget_average_value = 2\ntolerance = nan", "a.tolerance"),
+            ("policy = \"hpa\"\ntarget_average_value = 2\ntolerance = -1.0", "a.tolerance"),
+            ("policy = \"hpa\"\ntarget_average_value = 2\nsync_period = \"0s\"", "a.sync_period"),
+            (
+                "policy = \"hpa\"\ntarget_average_value = 2\n[behavior.scale_up]\npolicies = [{ type = \"Pods\", value = 0, period = \"15s\" }]",
+                "a.behavior.scale_up.policies[0].value",
+            ),
+            (
+                "policy = \"hpa\"\ntarget_average_value = 2\n[behavior.scale_up]\npolicies = [{ type = \"Pods\", value = 4, period = \"0s\" }]",
+                "a.behavior.scale_up.policies[0].period",
+            ),
+            ("policy = \"hpa\"\ntarget_average_value = nan", "a"),
+        ] {
+            let table: toml::Table = settings.parse().expect("TOML");
+            let e = parse(&AutoscalingSpec(table), "a", 4, 104).expect_err(settings);
+            assert!(
+                e.path.contains(field) || e.message.contains(field),
+                "{settings}: {} {}",
+                e.path,
+                e.message
+            );
+        }
     }
 }
