@@ -213,6 +213,12 @@ fn controller_path(policy: &str, rounds: &[Round]) -> Vec<Step> {
         Duration::from_secs(5),
     );
     let mut spec = decisions.initial_target();
+    // The activator is scraped like a pod where the metric is an API-wide total.
+    let activator_scraped = matches!(
+        decisions.metric_spec(),
+        autoscaler::MetricSpec::InFlightWindowAverage { .. }
+            | autoscaler::MetricSpec::StableAndPanicConcurrency { .. }
+    );
     let mut activator_area = 0.0;
     let mut out = Vec::new();
     for r in rounds {
@@ -234,12 +240,7 @@ fn controller_path(policy: &str, rounds: &[Round]) -> Vec<Step> {
                     )
                 })
                 .collect();
-            if !decisions.metric_spec().eq(&autoscaler::MetricSpec::None)
-                && !matches!(
-                    decisions.metric_spec(),
-                    autoscaler::MetricSpec::PerPod { .. }
-                )
-            {
+            if activator_scraped {
                 answers.push((
                     "http://activator:8012".into(),
                     Some(PodScrape {

@@ -14,7 +14,8 @@
 //! - `scheduler.rs`: pending pods, placeholders, placement and preemption plans.
 //! - `cluster_autoscaler.rs`: node launches, backoff, scale-up, scale-down, draining.
 //! - `spot_market.rs`: spot reclaims.
-//! - `batch_jobs.rs`: batch jobs' workers and queues.
+//! - `batch_jobs.rs`: batch jobs' workers and queues; `batch_routes.rs`: the loop's routing of
+//!   that room's answers (kept apart only for size).
 //! - `timeline.rs`, `finish.rs`: the timeline's series and the results.
 //! - `agenda.rs`: the event heap and the event log every room writes to.
 //!
@@ -25,6 +26,7 @@
 mod agenda;
 pub mod autoscaling;
 mod batch_jobs;
+mod batch_routes;
 mod cluster_autoscaler;
 mod finish;
 mod kubelet;
@@ -36,7 +38,7 @@ mod timeline;
 
 use agenda::Agenda;
 pub(crate) use agenda::EventKind;
-use batch_jobs::{BatchJobs, Pull, Retire, WorkerEvicted};
+use batch_jobs::BatchJobs;
 use cluster_autoscaler::{ClusterAutoscaler, Removal};
 use kubelet::Kubelet;
 use replicas::{Evicted, Stop};
@@ -742,74 +744,6 @@ impl Simulation {
         }
         self.spot
             .schedule_next(group, now, &self.cluster, &mut self.agenda);
-    }
-
-    /// Job `j`'s controller creates a worker: placed now or pending.
-    fn add_worker(&mut self, j: usize) {
-        let pod = self.batch.new_worker(j);
-        if !self.try_place(pod, true) {
-            self.make_pending(pod);
-        }
-    }
-
-    /// A ready, idle worker takes the next batch, or its pod goes, or the job ends.
-    fn pull(&mut self, j: usize, w: usize) {
-        match self.batch.pull(j, w, self.now, &mut self.agenda) {
-            Pull::Remove => self.remove_worker_pod(j, w),
-            Pull::Finish(status) => self.finish_job(j, status),
-            Pull::Nothing => {}
-        }
-    }
-
-    /// Idle workers of job `j` pull while there is something to pull.
-    fn wake_idle(&mut self, j: usize) {
-        for w in self.batch.idle_workers(j) {
-            if self.batch.nothing_to_pull(j) {
-                break;
-            }
-            self.pull(j, w);
-        }
-    }
-
-    /// The job is over: its workers go (a batch still running is abandoned).
-    fn finish_job(&mut self, j: usize, status: JobStatus) {
-        let workers = self.batch.finish(j, status, self.now, &mut self.agenda);
-        for w in 0..workers {
-            match self.batch.retire(j, w) {
-                Retire::Unpend(pod) => self.scheduler.unpend(pod),
-                Retire::Remove => self.remove_worker_pod(j, w),
-                Retire::Nothing => {}
-            }
-        }
-    }
-
-    /// A worker's pod leaves its node.
-    fn remove_worker_pod(&mut self, j: usize, w: usize) {
-        if let Some(node) = self.batch.remove(j, w, self.now, &mut self.cluster) {
-            self.pod_left(node);
-        }
-    }
-
-    /// A worker dies with its node or is preempted; the job's controller replaces it.
-    fn kill_worker(&mut self, j: usize, w: usize) {
-        if self
-            .batch
-            .kill(j, w, self.now, &mut self.cluster, &mut self.agenda)
-        {
-            self.add_worker(j);
-        }
-    }
-
-    /// Drain or spot notice for a worker: a replacement starts now.
-    fn evict_worker(&mut self, j: usize, w: usize) {
-        match self.batch.evict(j, w) {
-            WorkerEvicted::Ignored => return,
-            WorkerEvicted::Stopping => {}
-            WorkerEvicted::Remove => self.remove_worker_pod(j, w),
-        }
-        if self.batch.running(j) {
-            self.add_worker(j);
-        }
     }
 }
 
