@@ -118,8 +118,22 @@ pub struct Recommendation {
     pub scenario_fragment: String,
     /// The whole scenario with the overrides applied (comments kept), without `[tune]`.
     pub tuned_scenario: String,
-    /// Cortex `RealtimeAPI` spec snippets (`pod`, `compute`, `autoscaling`) for each API.
+    /// Cortex `RealtimeAPI` specs (`cortex deploy`) of the APIs scaled by `fixed` or `cortex`,
+    /// complete and with every setting explicit.
     pub cortex_yaml: String,
+    /// Cortex `cluster.yaml` with the node groups the recommendation was simulated on.
+    #[serde(default)]
+    pub cluster_yaml: String,
+    /// Kubernetes manifests (`kubectl apply`) of the APIs scaled by `hpa` (Deployment + HPA) or
+    /// `kpa` (Knative Service).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kubernetes_yaml: String,
+    /// What the manifests cannot carry exactly, or what must be set elsewhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deploy_notes: Vec<String>,
+    /// Why this candidate: how a tie was broken, which searched edges it sits on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What `simctl tune` writes (`tune.json`).

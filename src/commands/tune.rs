@@ -1,7 +1,7 @@
 //! `simctl tune`: search the `[tune.space]` of a scenario for the cheapest configuration that
 //! meets the SLO; `simctl tune merge` combines shard reports.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -49,9 +49,14 @@ struct SearchArgs {
     /// Write the full report (every candidate, Pareto front, recommendation) here.
     #[arg(long, short, default_value = "tune.json")]
     out: PathBuf,
-    /// Also write the recommended configuration as a complete scenario file.
+    /// Also write the recommended configuration as a complete scenario file. Its trace and
+    /// sample paths are rewritten to still name the same files from where it is written.
     #[arg(long, value_name = "FILE")]
     write_scenario: Option<PathBuf>,
+    /// Also write what deploys the recommendation into DIR: cortex.yaml (Cortex RealtimeAPI
+    /// specs), cluster.yaml (Cortex node groups) and, for hpa/kpa APIs, kubernetes.yaml.
+    #[arg(long, value_name = "DIR")]
+    write_manifests: Option<PathBuf>,
     /// Rows in the table of best candidates.
     #[arg(long, default_value_t = 10)]
     top: usize,
@@ -144,14 +149,39 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
     let report = tuner.run(&|done, _| bar.set_position(done), &cancel);
     bar.finish_and_clear();
     write_json(&args.out, &report)?;
-    if let (Some(path), Some(rec)) = (&args.write_scenario, &report.recommendation) {
-        write_atomically(path, rec.tuned_scenario.as_bytes())?;
+    let mut written = Vec::new();
+    if let Some(rec) = &report.recommendation {
+        if let Some(path) = &args.write_scenario {
+            let from = scenario.parent().unwrap_or(Path::new(""));
+            let to = path.parent().unwrap_or(Path::new(""));
+            let text = sim::scenario::relocate(&rec.tuned_scenario, from, to)
+                .context("cannot rewrite the tuned scenario's paths")?;
+            write_atomically(path, text.as_bytes())?;
+            written.push(format!("tuned scenario written to {}", path.display()));
+        }
+        if let Some(dir) = &args.write_manifests {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for (name, text) in [
+                ("cortex.yaml", &rec.cortex_yaml),
+                ("cluster.yaml", &rec.cluster_yaml),
+                ("kubernetes.yaml", &rec.kubernetes_yaml),
+            ] {
+                if !text.is_empty() {
+                    let path = dir.join(name);
+                    write_atomically(&path, text.as_bytes())?;
+                    written.push(format!("{name} written to {}", path.display()));
+                }
+            }
+        }
+    } else if args.write_scenario.is_some() || args.write_manifests.is_some() {
+        written.push("no recommendation: no scenario or manifests written".into());
     }
     if !args.quiet {
         print!("{}", summary(&report, args.top));
         println!("report written to {}", args.out.display());
-        if let (Some(path), Some(_)) = (&args.write_scenario, &report.recommendation) {
-            println!("tuned scenario written to {}", path.display());
+        for line in written {
+            println!("{line}");
         }
     }
     if report.interrupted {
@@ -306,10 +336,29 @@ fn summary(report: &TuneReport, top: usize) -> String {
                 }
             }
         }
+        for note in &rec.notes {
+            out.push_str(&format!("  note: {note}\n"));
+        }
         out.push_str("\nscenario fragment:\n");
         out.push_str(&rec.scenario_fragment);
-        out.push_str("\nCortex API spec:\n");
-        out.push_str(&rec.cortex_yaml);
+        for (title, text) in [
+            ("Cortex API spec (cortex.yaml)", &rec.cortex_yaml),
+            ("Cortex node groups (cluster.yaml)", &rec.cluster_yaml),
+            (
+                "Kubernetes manifests (kubernetes.yaml)",
+                &rec.kubernetes_yaml,
+            ),
+        ] {
+            if !text.is_empty() {
+                out.push_str(&format!("\n{title}:\n{text}"));
+            }
+        }
+        if !rec.deploy_notes.is_empty() {
+            out.push_str("\nwhat the manifests cannot carry exactly:\n");
+            for note in &rec.deploy_notes {
+                out.push_str(&format!("  - {note}\n"));
+            }
+        }
     }
     out
 }

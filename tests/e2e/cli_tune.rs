@@ -10,7 +10,11 @@ const SCENARIO: &str = "scenarios/tune-quickstart.toml";
 fn tuned_configuration_holds_on_new_seeds_and_is_cheaper() {
     let dir = scratch("holds");
     let report = dir.join("tune.json");
-    let tuned = dir.join("tuned.toml");
+    // Written into another directory than the scenario's: its trace path must still resolve.
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let tuned = elsewhere.join("tuned.toml");
+    let manifests = dir.join("deploy");
     ok(simctl(&[
         "tune",
         SCENARIO,
@@ -19,6 +23,8 @@ fn tuned_configuration_holds_on_new_seeds_and_is_cheaper() {
         report.to_str().expect("utf-8"),
         "--write-scenario",
         tuned.to_str().expect("utf-8"),
+        "--write-manifests",
+        manifests.to_str().expect("utf-8"),
     ]));
     let r = json(&report);
     assert_eq!(r["schema"], "simctl.tune/v1");
@@ -27,37 +33,25 @@ fn tuned_configuration_holds_on_new_seeds_and_is_cheaper() {
         .as_str()
         .expect("fragment");
     assert!(fragment.contains("[[apis]]"), "{fragment}");
-    assert!(r["recommendation"]["cortex_yaml"]
-        .as_str()
-        .expect("yaml")
-        .contains("kind: RealtimeAPI"));
-    // The tuned scenario sits next to the original's traces only if paths resolve: run it from
-    // the scenarios directory's copy.
-    let tuned_here = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("tuned-{}.toml", std::process::id()));
-    std::fs::copy(&tuned, &tuned_here).expect("copy");
+    check_manifests(&r["recommendation"]["params"], &manifests);
     let mut costs = Vec::new();
     for seed in ["1001", "1002", "1003"] {
         let out = dir.join(format!("run-{seed}.json"));
-        let run = simctl(&[
+        ok(simctl(&[
             "run",
             "--quiet",
-            tuned_here.to_str().expect("utf-8"),
+            tuned.to_str().expect("utf-8"),
             "--seed",
             seed,
             "--out",
             out.to_str().expect("utf-8"),
-        ]);
-        let run = ok(run);
-        drop(run);
+        ]));
         let res = json(&out);
         for api in res["apis"].as_array().expect("apis") {
             assert_eq!(api["slo"]["met"], true, "seed {seed}: {}", api["slo"]);
         }
         costs.push(res["cost_usd_total"].as_f64().expect("cost"));
     }
-    let _ = std::fs::remove_file(&tuned_here);
     let start = dir.join("start.json");
     ok(simctl(&[
         "run",
@@ -177,4 +171,51 @@ fn scenario_without_tune_section_is_bad_input() {
     let out = simctl(&["tune", "scenarios/quickstart.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no [tune] section"));
+}
+
+/// The emitted Cortex spec and cluster config, parsed back, say what the candidate says.
+fn check_manifests(params: &serde_json::Value, dir: &Path) {
+    let yaml = |name: &str| -> serde_yaml_ng::Value {
+        let text = std::fs::read_to_string(dir.join(name)).expect(name);
+        serde_yaml_ng::from_str(&text).expect("valid YAML")
+    };
+    let p = |key: &str| params[key].clone();
+    let api = &yaml("cortex.yaml")[0];
+    assert_eq!(api["kind"].as_str(), Some("RealtimeAPI"));
+    assert_eq!(api["name"].as_str(), Some("classifier"));
+    assert_eq!(
+        api["pod"]["max_concurrency"].as_u64(),
+        p("apis.classifier.pod.threads_per_process").as_u64(),
+        "one process × threads"
+    );
+    let a = &api["autoscaling"];
+    let min = p("apis.classifier.autoscaling.min_replicas")
+        .as_u64()
+        .expect("min");
+    let over = p("apis.classifier.autoscaling.overprovisioning")
+        .as_u64()
+        .expect("over");
+    match p("apis.classifier.autoscaling.policy").as_str() {
+        Some("fixed") => {
+            for key in ["min_replicas", "max_replicas", "init_replicas"] {
+                assert_eq!(a[key].as_u64(), Some(min + over), "{key}: a fixed count");
+            }
+        }
+        Some("cortex") => {
+            assert_eq!(a["min_replicas"].as_u64(), Some(min + over));
+            assert_eq!(a["max_replicas"].as_u64(), Some(8));
+            assert!(a["target_in_flight"].as_f64().is_some());
+        }
+        other => panic!("policy {other:?}"),
+    }
+    let cluster = yaml("cluster.yaml");
+    for group in cluster["node_groups"].as_sequence().expect("node groups") {
+        let name = group["name"].as_str().expect("name");
+        assert_eq!(
+            group["min_instances"].as_u64(),
+            p(&format!("node_groups.{name}.min_instances")).as_u64(),
+            "{name}"
+        );
+    }
+    assert!(!dir.join("kubernetes.yaml").exists(), "no hpa/kpa API");
 }

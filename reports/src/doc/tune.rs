@@ -207,12 +207,33 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
                 lang: "toml".into(),
                 text: r.scenario_fragment.trim_end().to_string(),
             });
-            if !r.cortex_yaml.trim().is_empty() {
-                rec.push(Block::Para("As Cortex API settings:".into()));
-                rec.push(Block::Code {
-                    lang: "yaml".into(),
-                    text: r.cortex_yaml.trim_end().to_string(),
-                });
+            for note in &r.notes {
+                rec.push(Block::Para(note.clone()));
+            }
+            for (title, text) in [
+                ("Cortex API specs (`cortex deploy`):", &r.cortex_yaml),
+                (
+                    "Cortex cluster node groups (`cluster.yaml`):",
+                    &r.cluster_yaml,
+                ),
+                (
+                    "Kubernetes manifests (`kubectl apply`):",
+                    &r.kubernetes_yaml,
+                ),
+            ] {
+                if !text.trim().is_empty() {
+                    rec.push(Block::Para(title.into()));
+                    rec.push(Block::Code {
+                        lang: "yaml".into(),
+                        text: text.trim_end().to_string(),
+                    });
+                }
+            }
+            if !r.deploy_notes.is_empty() {
+                rec.push(Block::Para(format!(
+                    "What the manifests cannot carry exactly: {}",
+                    r.deploy_notes.join("; ")
+                )));
             }
         }
         None => rec.push(Block::Verdict {

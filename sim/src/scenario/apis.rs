@@ -13,22 +13,30 @@ use super::{service_time, traffic};
 use crate::time::SimTime;
 use crate::units::DurationSpec;
 
-/// Check one API spec at `path` (`apis[i]`) and build its runtime model.
-pub(super) fn build_api(
-    spec: &ApiSpec,
-    path: &str,
-    file: &ScenarioFile,
-    groups: &[NodeGroup],
-    base_dir: &Path,
-) -> Result<Api, LoadError> {
+/// What one replica is, from the `pod`, `compute` and `autoscaling` sections alone (no node
+/// group, no file): shared by the model and by the manifests that deploy it.
+pub(crate) struct ReplicaShape {
+    /// Server processes per replica.
+    pub(crate) processes: u32,
+    /// Workers per process.
+    pub(crate) threads: u32,
+    /// Queued requests allowed per replica beyond its concurrency.
+    pub(crate) max_queue_length: u32,
+    /// Memory request including each process's copy of the model, MiB.
+    pub(crate) mem_mib: u64,
+    /// The validated policy, bounds and overprovisioning.
+    pub(crate) autoscaling: policy::Autoscaling,
+}
+
+/// Check the replica-shaping sections of one API spec at `path` (`apis[i]`).
+pub(crate) fn replica_shape(spec: &ApiSpec, path: &str) -> Result<ReplicaShape, FieldError> {
     let pod = &spec.pod;
     let (processes, threads) = match pod.max_concurrency {
         Some(_) if pod.processes_per_replica.is_some() || pod.threads_per_process.is_some() => {
             return Err(FieldError::new(
                 format!("{path}.pod.max_concurrency"),
                 "set either max_concurrency (Cortex ≥0.36) or processes_per_replica and threads_per_process (Cortex ≤0.35), not both",
-            )
-            .into())
+            ))
         }
         Some(c) => (1, positive_u32(Some(c), 1, format!("{path}.pod.max_concurrency"))?),
         None => (
@@ -45,9 +53,48 @@ pub(super) fn build_api(
         ),
     };
     let max_queue_length = pod.max_queue_length.unwrap_or(100);
-
     let mem_mib = spec.compute.mem.mebibytes()
         + u64::from(processes) * spec.compute.mem_per_process.mebibytes();
+    let autoscaling = policy::parse(
+        &spec.autoscaling,
+        &format!("{path}.autoscaling"),
+        processes * threads,
+        processes * threads + max_queue_length,
+    )?;
+    let max_queue_length = match autoscaling.max_replica_concurrency {
+        Some(_) if pod.max_queue_length.is_some() => {
+            return Err(FieldError::new(
+                format!("{path}.autoscaling.max_replica_concurrency"),
+                "set max_replica_concurrency (Cortex ≤0.35) or pod.max_queue_length, not both",
+            ))
+        }
+        Some(m) => m - processes * threads,
+        None => max_queue_length,
+    };
+    Ok(ReplicaShape {
+        processes,
+        threads,
+        max_queue_length,
+        mem_mib,
+        autoscaling,
+    })
+}
+
+/// Check one API spec at `path` (`apis[i]`) and build its runtime model.
+pub(super) fn build_api(
+    spec: &ApiSpec,
+    path: &str,
+    file: &ScenarioFile,
+    groups: &[NodeGroup],
+    base_dir: &Path,
+) -> Result<Api, LoadError> {
+    let ReplicaShape {
+        processes,
+        threads,
+        max_queue_length,
+        mem_mib,
+        autoscaling,
+    } = replica_shape(spec, path)?;
     let mut requests = Requests {
         cpu_m: spec.compute.cpu.millicores(),
         mem_mib,
@@ -89,24 +136,6 @@ pub(super) fn build_api(
         &format!("{path}.compute"),
         "a replica",
     )?;
-
-    let autoscaling = policy::parse(
-        &spec.autoscaling,
-        &format!("{path}.autoscaling"),
-        processes * threads,
-        processes * threads + max_queue_length,
-    )?;
-    let max_queue_length = match autoscaling.max_replica_concurrency {
-        Some(_) if pod.max_queue_length.is_some() => {
-            return Err(FieldError::new(
-                format!("{path}.autoscaling.max_replica_concurrency"),
-                "set max_replica_concurrency (Cortex ≤0.35) or pod.max_queue_length, not both",
-            )
-            .into())
-        }
-        Some(m) => m - processes * threads,
-        None => max_queue_length,
-    };
 
     let timeout = match spec.timeout {
         Some(DurationSpec(t)) if t == SimTime::ZERO => {

@@ -12,13 +12,14 @@
 //! share). The runtime modules ([`crate::traffic`], [`crate::service_time`],
 //! [`crate::recorded`]) know nothing of the spec: this module depends on them, never the reverse.
 
-mod apis;
+pub(crate) mod apis;
 mod batch;
 mod cluster;
 mod diagnostics;
 mod fields;
 mod model;
 pub mod policy;
+mod relocate;
 pub mod schema;
 mod service_time;
 mod traffic;
@@ -37,6 +38,7 @@ pub use model::{
     Scenario, SpotMix,
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
+pub use relocate::relocate;
 
 impl Scenario {
     /// Read, parse and validate a scenario file. Relative trace paths resolve against the
@@ -158,6 +160,23 @@ fn default_timeline_step(duration: SimTime) -> SimTime {
     let minute = SimTime::from_secs(60).0;
     let raw = duration.0.div_ceil(MAX_POINTS);
     SimTime(raw.div_ceil(minute) * minute)
+}
+
+/// What the manifests of a scenario are made from: the file as written and, per API, the
+/// validated replica shape. Reads no trace or sample file, so it works wherever the text is.
+pub(crate) fn deployable(
+    text: &str,
+    file_name: &str,
+) -> Result<(ScenarioFile, Vec<apis::ReplicaShape>), ScenarioError> {
+    let file = parse_file(text, file_name)?;
+    let shapes = file
+        .apis
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| apis::replica_shape(spec, &format!("apis[{i}]")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|field| locate(text, file_name, field))?;
+    Ok((file, shapes))
 }
 
 #[cfg(test)]

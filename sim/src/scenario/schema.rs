@@ -404,6 +404,10 @@ pub struct ApiSpec {
     /// Node groups this API may run on (all groups when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_groups: Vec<String>,
+    /// Container image, written into the manifests `simctl tune` emits (the simulator does not
+    /// run it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Resources requested by one replica.
     #[serde(default)]
     pub compute: ComputeSpec,

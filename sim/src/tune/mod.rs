@@ -17,8 +17,8 @@
 //! Scale-out: `--shard i/n` evaluates candidates with `id % n == i` (grid only) and [`merge`]
 //! combines shard reports into exactly the report of an unsharded run.
 
-pub mod cortex;
 mod merge;
+mod recommend;
 pub mod space;
 
 use std::collections::BTreeMap;
@@ -37,6 +37,7 @@ pub use contract::tune::{
     TuneReport, SCHEMA,
 };
 pub use merge::{merge, MergeError};
+pub use recommend::finalize;
 pub use space::{Parameter, ParameterError, SpaceError};
 
 /// Overrides from the command line.
@@ -71,6 +72,9 @@ pub enum CandidateError {
     /// The simulation failed.
     #[error(transparent)]
     Run(#[from] SimError),
+    /// The manifests of the candidate cannot be written.
+    #[error("{0}")]
+    Deploy(String),
 }
 
 /// A loaded tuning problem.
@@ -488,70 +492,6 @@ fn tuned_text(
     Ok(doc.to_string())
 }
 
-/// Pick the best candidate, the Pareto front and the recommendation from the candidates.
-/// Deterministic: depends only on `report.candidates` (sorted by id) and the scenario text.
-pub fn finalize(report: &mut TuneReport) {
-    report.candidates.sort_by_key(|c| c.id);
-    let full = report.seeds.len() as u32;
-    let complete: Vec<&CandidateResult> = report
-        .candidates
-        .iter()
-        .filter(|c| c.error.is_none() && c.seeds_evaluated == full)
-        .collect();
-    let best = complete.iter().filter(|c| c.meets_slo).min_by(|a, b| {
-        a.cost_usd_mean
-            .total_cmp(&b.cost_usd_mean)
-            .then(a.id.cmp(&b.id))
-    });
-    report.best = best.map(|c| c.id);
-    let mut by_cost: Vec<&&CandidateResult> = complete.iter().collect();
-    by_cost.sort_by(|a, b| {
-        a.cost_usd_mean
-            .total_cmp(&b.cost_usd_mean)
-            .then(a.slo_ratio.total_cmp(&b.slo_ratio))
-            .then(a.id.cmp(&b.id))
-    });
-    let mut pareto = Vec::new();
-    let mut best_ratio = f64::INFINITY;
-    for c in by_cost {
-        if c.slo_ratio < best_ratio {
-            best_ratio = c.slo_ratio;
-            pareto.push(c.id);
-        }
-    }
-    report.pareto = pareto;
-    report.recommendation = best.and_then(|c| {
-        let tuned_scenario = tuned_text(&report.scenario_toml, &c.params).ok()?;
-        Some(Recommendation {
-            id: c.id,
-            params: c.params.clone(),
-            cost_usd_mean: c.cost_usd_mean,
-            scenario_fragment: fragment(&c.params).ok()?,
-            cortex_yaml: cortex::yaml(&tuned_scenario).ok()?,
-            tuned_scenario,
-        })
-    });
-}
-
-/// Only the overridden settings, as a scenario fragment with named `[[apis]]` / `[[node_groups]]`.
-fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, CandidateError> {
-    let mut skeleton = String::new();
-    for key in ["node_groups", "apis"] {
-        let mut names: Vec<&str> = params
-            .keys()
-            .filter_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('.')))
-            .filter_map(|r| r.split('.').next())
-            .collect();
-        names.dedup();
-        for name in names {
-            skeleton.push_str(&format!("[[{key}]]\nname = \"{name}\"\n\n"));
-        }
-    }
-    let mut doc: DocumentMut = skeleton.parse()?;
-    space::apply(&mut doc, params)?;
-    Ok(doc.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -580,30 +520,5 @@ mod tests {
         let ci = confidence_interval(&[1.0, 2.0, 3.0]).expect("n ≥ 2");
         assert!((ci[1] - 2.0 - 2.484).abs() < 1e-3, "{ci:?}");
         assert_eq!(confidence_interval(&[1.0]), None);
-    }
-
-    #[test]
-    fn fragment_and_yaml() {
-        let params = BTreeMap::from([
-            (
-                "apis.clf.autoscaling.min_replicas".to_string(),
-                serde_json::json!(2),
-            ),
-            (
-                "apis.clf.pod.threads_per_process".to_string(),
-                serde_json::json!(4),
-            ),
-        ]);
-        let f = fragment(&params).expect("fragment");
-        assert!(f.contains("[[apis]]\nname = \"clf\""), "{f}");
-        assert!(f.contains("min_replicas = 2"), "{f}");
-        let yaml = cortex::yaml(
-            "[[apis]]\nname = \"clf\"\n[apis.pod]\nthreads_per_process = 4\n[apis.compute]\ncpu = \"1\"\n[apis.autoscaling]\npolicy = \"cortex\"\nmin_replicas = 2\n",
-        )
-        .expect("yaml");
-        assert_eq!(
-            yaml,
-            "- name: clf\n  kind: RealtimeAPI\n  pod:\n    threads_per_process: 4\n  compute:\n    cpu: '1'\n  autoscaling:\n    min_replicas: 2\n"
-        );
     }
 }

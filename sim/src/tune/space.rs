@@ -342,11 +342,29 @@ fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), ParameterE
     }
     match table.get_mut(last) {
         Some(item) if item.is_value() => {
-            // Keep the user's trailing comment on the line.
-            let decor = item.as_value().map(|v| v.decor().clone());
+            // The user's trailing comment described the old value: say what it was instead.
             let mut value = value;
-            if let Some(decor) = decor {
-                *value.decor_mut() = decor;
+            if let Some(old) = item.as_value() {
+                let had_comment = old
+                    .decor()
+                    .suffix()
+                    .and_then(|s| s.as_str())
+                    .is_some_and(|s| s.contains('#'));
+                let mut old_text = old.clone();
+                old_text.decor_mut().clear();
+                let prefix = old.decor().prefix().cloned();
+                value.decor_mut().clear();
+                if let Some(prefix) = prefix {
+                    value.decor_mut().set_prefix(prefix);
+                }
+                let (old_text, new_text) = (old_text.to_string(), value.to_string());
+                if old_text.trim() != new_text.trim() {
+                    value
+                        .decor_mut()
+                        .set_suffix(format!("  # tuned (was {})", old_text.trim()));
+                } else if had_comment {
+                    value.decor_mut().set_suffix("  # tuned (unchanged)");
+                }
             }
             *item = Item::Value(value);
         }
@@ -402,7 +420,10 @@ mod tests {
         ]);
         apply(&mut doc, &overrides).expect("applies");
         let out = doc.to_string();
-        assert!(out.contains("threads_per_process = 8 # measured"), "{out}");
+        assert!(
+            out.contains("threads_per_process = 8  # tuned (was 2)"),
+            "the old comment described the old value: {out}"
+        );
         assert!(
             out.contains("[apis.autoscaling]\nmin_replicas = 3"),
             "{out}"

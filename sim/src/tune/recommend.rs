@@ -1,0 +1,239 @@
+//! From evaluated candidates to a recommendation a planner can act on: the cheapest qualifying
+//! candidate, ties broken toward the simpler and safer one (and said so), a flag when it sits on
+//! an edge of the searched space, and the scenario and manifests that deploy it.
+
+use std::collections::BTreeMap;
+
+use super::{space, tuned_text, CandidateError, CandidateResult, Recommendation, TuneReport};
+use crate::deploy;
+use contract::tune::Parameter;
+
+/// Costs closer than this are the same to a user (they print alike, to the cent).
+const SAME_COST_USD: f64 = 0.005;
+
+/// Pick the best candidate, the Pareto front and the recommendation from the candidates.
+/// Deterministic: depends only on `report.candidates` (sorted by id) and the scenario text.
+pub fn finalize(report: &mut TuneReport) {
+    report.candidates.sort_by_key(|c| c.id);
+    let full = report.seeds.len() as u32;
+    let complete: Vec<&CandidateResult> = report
+        .candidates
+        .iter()
+        .filter(|c| c.error.is_none() && c.seeds_evaluated == full)
+        .collect();
+    let qualifying: Vec<&CandidateResult> =
+        complete.iter().copied().filter(|c| c.meets_slo).collect();
+    let (best, tie_note) = choose(&qualifying);
+    report.best = best.map(|c| c.id);
+    let mut by_cost: Vec<&&CandidateResult> = complete.iter().collect();
+    by_cost.sort_by(|a, b| {
+        a.cost_usd_mean
+            .total_cmp(&b.cost_usd_mean)
+            .then(a.slo_ratio.total_cmp(&b.slo_ratio))
+            .then(a.id.cmp(&b.id))
+    });
+    let mut pareto = Vec::new();
+    let mut best_ratio = f64::INFINITY;
+    for c in by_cost {
+        if c.slo_ratio < best_ratio {
+            best_ratio = c.slo_ratio;
+            pareto.push(c.id);
+        }
+    }
+    report.pareto = pareto;
+    report.recommendation = best.and_then(|c| {
+        let mut notes: Vec<String> = tie_note.into_iter().collect();
+        notes.extend(edges(&report.parameters, &c.params));
+        recommendation(report, c, notes).ok()
+    });
+}
+
+fn recommendation(
+    report: &TuneReport,
+    c: &CandidateResult,
+    notes: Vec<String>,
+) -> Result<Recommendation, CandidateError> {
+    let tuned = tuned_text(&report.scenario_toml, &c.params)?;
+    let manifests = deploy::manifests(&tuned, "tuned scenario").map_err(|e| match e {
+        deploy::DeployError::Scenario(s) => CandidateError::Scenario(s),
+        other => CandidateError::Deploy(other.to_string()),
+    })?;
+    let deploy_text = |r: Result<String, deploy::DeployError>| {
+        r.map_err(|e| CandidateError::Deploy(e.to_string()))
+    };
+    Ok(Recommendation {
+        id: c.id,
+        params: c.params.clone(),
+        cost_usd_mean: c.cost_usd_mean,
+        scenario_fragment: fragment(&c.params)?,
+        tuned_scenario: with_header(&tuned, report, c),
+        cortex_yaml: deploy_text(manifests.cortex_yaml())?,
+        cluster_yaml: deploy_text(manifests.cluster_yaml())?,
+        kubernetes_yaml: deploy_text(manifests.kubernetes_yaml())?,
+        deploy_notes: manifests.notes,
+        notes,
+    })
+}
+
+/// The cheapest qualifying candidate. Among those that cost the same, the one with the fewest
+/// moving parts (overprovisioning, an autoscaling policy), then the most headroom (lowest
+/// worst actual/limit), then the lowest id; the note says so when it mattered.
+fn choose<'a>(qualifying: &[&'a CandidateResult]) -> (Option<&'a CandidateResult>, Option<String>) {
+    let Some(cheapest) = qualifying
+        .iter()
+        .map(|c| c.cost_usd_mean)
+        .min_by(f64::total_cmp)
+    else {
+        return (None, None);
+    };
+    let mut tied: Vec<&CandidateResult> = qualifying
+        .iter()
+        .copied()
+        .filter(|c| c.cost_usd_mean - cheapest < SAME_COST_USD)
+        .collect();
+    tied.sort_by(|a, b| {
+        moving_parts(&a.params)
+            .len()
+            .cmp(&moving_parts(&b.params).len())
+            .then(a.slo_ratio.total_cmp(&b.slo_ratio))
+            .then(a.cost_usd_mean.total_cmp(&b.cost_usd_mean))
+            .then(a.id.cmp(&b.id))
+    });
+    let best = tied[0];
+    let note = (tied.len() > 1).then(|| {
+        let parts = moving_parts(&best.params);
+        format!(
+            "{} qualifying candidates cost {:.2} USD; #{} is chosen for the fewest moving parts ({}), then the most SLO headroom (worst objective at {:.0} % of its limit); the lowest id breaks what remains",
+            tied.len(),
+            best.cost_usd_mean,
+            best.id,
+            if parts.is_empty() {
+                "no overprovisioning, a fixed count".to_string()
+            } else {
+                parts.join(", ")
+            },
+            100.0 * best.slo_ratio
+        )
+    });
+    (Some(best), note)
+}
+
+/// The mechanisms a candidate relies on, among those the space sets: headroom on top of the
+/// policy, and a policy that changes the count at run time.
+fn moving_parts(params: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+    params
+        .iter()
+        .filter_map(|(path, v)| match path.rsplit('.').next() {
+            Some("overprovisioning") => {
+                let zero = v.as_f64() == Some(0.0)
+                    || v.as_str()
+                        .is_some_and(|s| s.trim_end_matches('%').trim() == "0");
+                (!zero).then(|| format!("overprovisioning {v}"))
+            }
+            Some("policy") => (v.as_str() != Some("fixed")).then(|| format!("policy {v}")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A note for each numeric dimension whose chosen value is the highest searched, or the lowest
+/// above zero: the optimum may lie beyond it.
+fn edges(parameters: &[Parameter], chosen: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+    let mut notes = Vec::new();
+    for p in parameters {
+        let Some(value) = chosen.get(&p.path).and_then(serde_json::Value::as_f64) else {
+            continue;
+        };
+        let numbers: Option<Vec<f64>> = p.values.iter().map(serde_json::Value::as_f64).collect();
+        let Some(numbers) = numbers.filter(|n| n.len() > 1) else {
+            continue;
+        };
+        let lo = numbers.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = numbers.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let edge = if value == hi {
+            "highest"
+        } else if value == lo && value > 0.0 {
+            "lowest"
+        } else {
+            continue;
+        };
+        notes.push(format!(
+            "{} = {} is the {edge} value searched ({lo}–{hi}): the optimum may lie beyond it; widen this dimension to be sure",
+            p.path, chosen[&p.path]
+        ));
+    }
+    notes
+}
+
+/// The tuned scenario as a file of its own: a header saying where it came from, and the
+/// original's leading comments minus the paragraphs about tuning it (the command line, the
+/// search), which no longer apply.
+fn with_header(tuned: &str, report: &TuneReport, c: &CandidateResult) -> String {
+    let split = tuned
+        .lines()
+        .take_while(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        .count();
+    let lines: Vec<&str> = tuned.lines().collect();
+    let (lead, body) = lines.split_at(split);
+    let mut kept = Vec::new();
+    for paragraph in lead.split(|l| {
+        let t = l.trim();
+        t.is_empty() || t == "#"
+    }) {
+        let stale = paragraph.iter().any(|l| {
+            let l = l.to_lowercase();
+            l.contains("simctl tune")
+                || l.contains("-- tune")
+                || l.contains("[tune")
+                || l.contains("tuner")
+                || l.contains("write-scenario")
+        });
+        if !paragraph.is_empty() && !stale {
+            kept.push(paragraph.join("\n"));
+        }
+    }
+    let changes: Vec<String> = c
+        .params
+        .iter()
+        .map(|(k, v)| format!("#   {k} = {v}"))
+        .collect();
+    let mut out = format!(
+        "# Written by `simctl tune` from \"{}\": candidate {}, {:.2} USD mean over {} seed(s), SLO met on every seed.\n# The searched settings it chose:\n{}\n",
+        report.scenario_name,
+        c.id,
+        c.cost_usd_mean,
+        report.seeds.len(),
+        changes.join("\n")
+    );
+    for paragraph in kept {
+        out.push_str("#\n");
+        out.push_str(&paragraph);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(body.join("\n").trim_start());
+    out.push('\n');
+    out
+}
+
+/// Only the overridden settings, as a scenario fragment with named `[[apis]]` / `[[node_groups]]`.
+fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, CandidateError> {
+    let mut skeleton = String::new();
+    for key in ["node_groups", "apis"] {
+        let mut names: Vec<&str> = params
+            .keys()
+            .filter_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('.')))
+            .filter_map(|r| r.split('.').next())
+            .collect();
+        names.dedup();
+        for name in names {
+            skeleton.push_str(&format!("[[{key}]]\nname = \"{name}\"\n\n"));
+        }
+    }
+    let mut doc: toml_edit::DocumentMut = skeleton.parse()?;
+    space::apply(&mut doc, params)?;
+    Ok(doc.to_string())
+}
+
+#[cfg(test)]
+mod tests;
