@@ -166,6 +166,10 @@ pub struct TuneReport {
     pub pareto: Vec<u64>,
     /// The best candidate, ready to deploy.
     pub recommendation: Option<Recommendation>,
+    /// Block length (seconds) of the bootstrap that resampled recorded traffic per seed;
+    /// absent when traces were replayed as recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_bootstrap_block_s: Option<f64>,
 }
 
 /// One parameter and the values to try.

@@ -216,6 +216,7 @@ fn schedule_from(args: &LoadgenArgs) -> Result<(Schedule, String), Failure> {
             end_s: f64::INFINITY,
             speedup: positive(args.speedup, "--speedup")?,
             rate_scale: positive(args.rate_scale, "--rate-scale")?,
+            bootstrap_block_s: None,
         };
         // A trace runs to its end unless --duration cuts it.
         let until = args

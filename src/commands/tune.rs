@@ -247,9 +247,11 @@ fn summary(report: &TuneReport, top: usize) -> String {
             .iter()
             .filter(|c| c.meets_slo && c.seeds_evaluated == complete && c.error.is_none())
             .collect();
+        // By cost, the recommendation first (it wins ties among equal costs).
         q.sort_by(|a, b| {
-            a.cost_usd_mean
-                .total_cmp(&b.cost_usd_mean)
+            (Some(b.id) == report.best)
+                .cmp(&(Some(a.id) == report.best))
+                .then(a.cost_usd_mean.total_cmp(&b.cost_usd_mean))
                 .then(a.id.cmp(&b.id))
         });
         q

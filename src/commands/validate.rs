@@ -571,6 +571,7 @@ fn calibrated_scenario(
         end_s: f64::INFINITY,
         speedup: 1.0,
         rate_scale: 1.0,
+        bootstrap_block_s: None,
     });
     tuned.apis[0].service_time = model.clone();
     Ok(tuned)

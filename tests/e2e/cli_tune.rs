@@ -33,6 +33,18 @@ fn tuned_configuration_holds_on_new_seeds_and_is_cheaper() {
         .as_str()
         .expect("fragment");
     assert!(fragment.contains("[[apis]]"), "{fragment}");
+    assert_eq!(
+        r["traffic_bootstrap_block_s"].as_f64(),
+        Some(300.0),
+        "seeds resample the recorded trace"
+    );
+    let notes = r["recommendation"]["notes"].as_array().expect("notes");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains("value searched"))),
+        "the example's recommendation sits on an edge of its space: {notes:?}"
+    );
     check_manifests(&r["recommendation"]["params"], &manifests);
     let mut costs = Vec::new();
     for seed in ["1001", "1002", "1003"] {

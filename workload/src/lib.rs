@@ -6,6 +6,7 @@
 //! ([`SimTime`]) and every stochastic component draws from its own stream derived from the seed
 //! ([`rng`]), so the same seed gives the same requests on every machine.
 
+mod bootstrap;
 pub mod recorded;
 pub mod rng;
 pub mod service_time;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use rand::Rng;
 use rand_distr::{Distribution, Exp1};
 
+use crate::bootstrap::BlockBootstrap;
 use crate::recorded::{FormatOptions, RecordedArrivals, RecordedRequest, TraceFormat};
 use crate::rng::Stream;
 use crate::time::SimTime;
@@ -69,6 +70,9 @@ pub struct TraceSpec {
     /// Rate multiplier: each row yields `floor(s)` requests plus one more with probability
     /// `frac(s)`; the extra copies are spread uniformly up to the next row's time.
     pub rate_scale: f64,
+    /// Resample the recording per seed with a circular block bootstrap of blocks this long
+    /// (seconds of trace time) instead of replaying it as recorded (see `bootstrap`).
+    pub bootstrap_block_s: Option<f64>,
 }
 
 /// A lazily generated, ascending sequence of arrival times.
@@ -159,6 +163,19 @@ impl ArrivalStream {
                     batch: Vec::new(),
                 };
                 let mut rng = rng.clone();
+                if let Some(block_s) = spec.bootstrap_block_s {
+                    // Resample the window, then replay the resampled requests whole.
+                    let span_s = spec.end_s - spec.start_s;
+                    let resampled = BlockBootstrap::new(
+                        &mut |rng: &mut Stream| replay.read(rng),
+                        span_s,
+                        block_s,
+                        &mut rng,
+                    )?;
+                    replay.source = Box::new(resampled);
+                    replay.start_s = 0.0;
+                    replay.end_s = f64::INFINITY;
+                }
                 replay.lookahead = replay.read(&mut rng)?;
                 return Ok(ArrivalStream {
                     source: Source::Trace(Box::new(replay)),
@@ -388,6 +405,7 @@ mod tests {
                 end_s: f64::INFINITY,
                 speedup,
                 rate_scale,
+                bootstrap_block_s: None,
             })
         };
         let plain = collect(&spec(1.0, 1.0), SimTime::NEVER);

@@ -66,6 +66,13 @@ pub struct TuneSpec {
     /// Objectives for every API (default: the scenario's `[slo]` and per-API `[apis.slo]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloSpec>,
+    /// Resample recorded traffic per seed (default true), so the recommendation holds for
+    /// traffic like the recording and not only for its exact arrivals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resample_traffic: Option<bool>,
+    /// Block length of that resampling (default "5m"; a trace's own `bootstrap_block` wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_block: Option<crate::units::DurationSpec>,
     /// Parameter path → values: a list (`[1, 2, 4]`) or a range (`{ from = 1, to = 6, step = 1 }`).
     /// Paths name scenario fields, with APIs and node groups by name:
     /// `apis.<api>.pod.processes_per_replica`, `apis.<api>.autoscaling.target_in_flight`,
@@ -617,6 +624,10 @@ pub struct TrafficSpec {
     /// trace: multiply the request rate (growth what-if: 2 = twice the requests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_scale: Option<f64>,
+    /// trace: resample the recording per seed, a circular block bootstrap with blocks this long
+    /// (trace time), instead of replaying it as recorded. `simctl tune` does this by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_block: Option<DurationSpec>,
 }
 
 /// One step of a piecewise-constant rate.

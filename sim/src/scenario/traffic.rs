@@ -7,6 +7,7 @@ use super::diagnostics::{FieldError, LoadError};
 use super::fields::{check_kind_fields, present_fields, required, resolve};
 use super::schema::TrafficSpec;
 use crate::recorded::{self, FormatOptions, TraceFormat, ValueKind};
+use crate::time::SimTime;
 use crate::traffic::{TraceSpec, Traffic};
 use crate::units::DurationSpec;
 
@@ -132,6 +133,7 @@ pub(super) fn build(spec: &TrafficSpec, path: &str, base_dir: &Path) -> Result<T
                 "end",
                 "speedup",
                 "rate_scale",
+                "bootstrap_block",
             ])?;
             let file = spec.path.as_deref().ok_or_else(|| {
                 FieldError::new(format!("{path}.path"), "required for \"trace\"")
@@ -204,6 +206,16 @@ pub(super) fn build(spec: &TrafficSpec, path: &str, base_dir: &Path) -> Result<T
                     format!("{path}.rate_scale"),
                     "a factor",
                 )?,
+                bootstrap_block_s: match spec.bootstrap_block {
+                    Some(DurationSpec(d)) if d == SimTime::ZERO => {
+                        return Err(FieldError::new(
+                            format!("{path}.bootstrap_block"),
+                            "expected a duration > 0 (leave it out to replay the trace as recorded)",
+                        )
+                        .into())
+                    }
+                    other => other.map(|d| d.as_secs_f64()),
+                },
             };
             // Open it now so a missing file, column or malformed document fails before the
             // run starts.

@@ -67,13 +67,14 @@ pub fn merge(mut shards: Vec<TuneReport>) -> Result<TuneReport, MergeError> {
             || s.seeds != first.seeds
             || s.parameters != first.parameters
             || s.search != first.search
+            || s.traffic_bootstrap_block_s != first.traffic_bootstrap_block_s
         {
             return Err(MergeError::OtherSweep { input: i + 1 });
         }
         let Some(shard) = s.shard else {
             return Err(MergeError::NotAShard { input: i + 1 });
         };
-        if shard.count != count || seen[shard.index as usize] {
+        if shard.count != count || shard.index >= count || seen[shard.index as usize] {
             return Err(MergeError::DuplicateShard {
                 input: i + 1,
                 index: shard.index,

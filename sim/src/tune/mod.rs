@@ -88,6 +88,8 @@ pub struct Tuner {
     search: Search,
     shard: Option<Shard>,
     slo: Option<SloSpec>,
+    /// Block length of the bootstrap that resamples recorded traffic per seed.
+    bootstrap_block_s: Option<f64>,
 }
 
 /// One (candidate, seed) evaluation.
@@ -149,6 +151,15 @@ impl Tuner {
                 "--shard needs the grid search (successive halving ranks all candidates together); set search = \"grid\"".into(),
             ));
         }
+        let bootstrap_block_s = match (tune.resample_traffic, tune.bootstrap_block) {
+            (Some(false), _) => None,
+            (_, Some(b)) if b.as_secs_f64() <= 0.0 => {
+                return Err(TuneError(format!(
+                    "{file_name}: tune.bootstrap_block: expected a duration > 0"
+                )))
+            }
+            (_, b) => Some(b.map_or(300.0, |b| b.as_secs_f64())),
+        };
         let tuner = Tuner {
             name: scenario.name.clone(),
             seeds: (0..u64::from(seeds))
@@ -161,12 +172,22 @@ impl Tuner {
             search,
             shard: options.shard,
             slo: tune.slo,
+            bootstrap_block_s,
         };
         // Fail early on a space whose paths do not exist.
         tuner
             .candidate_scenario(0)
             .map_err(|e| TuneError(format!("candidate 0: {e}")))?;
         Ok(tuner)
+    }
+
+    /// Whether an API replays recorded traffic (which the tuner resamples per seed).
+    fn has_trace_traffic(&self) -> bool {
+        self.candidate_scenario(0).is_ok_and(|s| {
+            s.apis
+                .iter()
+                .any(|a| matches!(a.traffic, crate::traffic::Traffic::Trace(_)))
+        })
     }
 
     /// Candidates in the grid.
@@ -203,9 +224,14 @@ impl Tuner {
         let overrides = space::candidate_params(&self.params, id);
         let text = tuned_text(&self.text, &overrides)?;
         let mut scenario = Scenario::parse(&text, &self.file_name, &self.base_dir)?;
-        if let Some(slo) = &self.slo {
-            for api in &mut scenario.apis {
+        for api in &mut scenario.apis {
+            if let Some(slo) = &self.slo {
                 api.slo = slo.clone();
+            }
+            if let crate::traffic::Traffic::Trace(trace) = &mut api.traffic {
+                if trace.bootstrap_block_s.is_none() {
+                    trace.bootstrap_block_s = self.bootstrap_block_s;
+                }
             }
         }
         Ok(scenario)
@@ -343,6 +369,7 @@ impl Tuner {
             best: None,
             pareto: Vec::new(),
             recommendation: None,
+            traffic_bootstrap_block_s: self.bootstrap_block_s.filter(|_| self.has_trace_traffic()),
         };
         finalize(&mut report);
         report

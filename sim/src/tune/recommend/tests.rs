@@ -80,6 +80,7 @@ fn report(candidates: Vec<CandidateResult>) -> TuneReport {
         best: None,
         pareto: Vec::new(),
         recommendation: None,
+        traffic_bootstrap_block_s: None,
     }
 }
 
