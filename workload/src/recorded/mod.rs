@@ -148,11 +148,12 @@ pub fn open(
     Ok(match format {
         TraceFormat::Timestamps => Box::new(Timestamps::open(path, options)?),
         TraceFormat::Counts => Box::new(Counts::open(path, options)?),
-        TraceFormat::PrometheusJson => {
-            Box::new(Intervals::new(prometheus::range_query(path, options)?))
-        }
+        TraceFormat::PrometheusJson => Box::new(Intervals::new(
+            prometheus::range_query(path, options)?,
+            path,
+        )?),
         TraceFormat::PrometheusText => {
-            Box::new(Intervals::new(prometheus::snapshots(path, options)?))
+            Box::new(Intervals::new(prometheus::snapshots(path, options)?, path)?)
         }
         TraceFormat::AccessLog => Box::new(AccessLog::open(path)?),
     })
@@ -314,13 +315,39 @@ impl RecordedArrivals for Timestamps {
     }
 }
 
-/// Uniform, sorted arrivals for `n` requests in `[start, start + width)`.
-fn spread(rng: &mut Stream, start: f64, width: f64, n: u64) -> VecDeque<f64> {
-    let mut v: Vec<f64> = (0..n)
-        .map(|_| start + rng.random::<f64>() * width)
-        .collect();
-    v.sort_by(f64::total_cmp);
-    v.into()
+/// Most requests one interval of an aggregated trace may hold: beyond it a simulation would
+/// take days (and the count is almost surely a unit or parsing mistake).
+pub const MAX_REQUESTS_PER_INTERVAL: f64 = 1e9;
+
+/// `n` uniform arrivals in `[start, start + width)`, in ascending order, generated one at a time:
+/// the smallest of `m` uniforms on `[lo, hi)` is `lo + (hi − lo)(1 − V^{1/m})` with `V` uniform
+/// on `(0, 1]`, and the rest are uniform above it. Memory stays flat whatever `n` is.
+#[derive(Debug, Default)]
+struct Spread {
+    lo: f64,
+    hi: f64,
+    left: u64,
+}
+
+impl Spread {
+    fn new(start: f64, width: f64, n: u64) -> Spread {
+        Spread {
+            lo: start,
+            hi: start + width,
+            left: n,
+        }
+    }
+
+    fn next(&mut self, rng: &mut Stream) -> Option<f64> {
+        if self.left == 0 {
+            return None;
+        }
+        let v = 1.0 - rng.random::<f64>();
+        let t = self.lo + (self.hi - self.lo) * (1.0 - v.powf(1.0 / self.left as f64));
+        self.lo = t;
+        self.left -= 1;
+        Some(t)
+    }
 }
 
 struct Counts {
@@ -332,7 +359,7 @@ struct Counts {
     ahead: Option<(f64, f64, u64)>,
     first: Option<f64>,
     previous_gap: Option<f64>,
-    batch: VecDeque<f64>,
+    batch: Spread,
 }
 
 impl Counts {
@@ -351,7 +378,7 @@ impl Counts {
             ahead: None,
             first: None,
             previous_gap: None,
-            batch: VecDeque::new(),
+            batch: Spread::default(),
         };
         counts.ahead = counts.read_row()?;
         Ok(counts)
@@ -363,12 +390,12 @@ impl Counts {
         }
         let t = self.csv.number(self.time.0, &self.time.1)?;
         let n = self.csv.number(self.count.0, &self.count.1)?;
-        if n < 0.0 || n.fract() != 0.0 {
+        if !(0.0..=MAX_REQUESTS_PER_INTERVAL).contains(&n) || n.fract() != 0.0 {
             return Err(error(
                 &self.csv.file,
                 Some(self.csv.line()),
                 format!(
-                    "{}: expected a whole number of requests ≥ 0, found {n}",
+                    "{}: expected a whole number of requests from 0 to {MAX_REQUESTS_PER_INTERVAL:e}, found {n}",
                     self.count.1
                 ),
             ));
@@ -380,7 +407,7 @@ impl Counts {
 impl RecordedArrivals for Counts {
     fn next_request(&mut self, rng: &mut Stream) -> Result<Option<RecordedRequest>, DataFileError> {
         loop {
-            if let Some(t) = self.batch.pop_front() {
+            if let Some(t) = self.batch.next(rng) {
                 return Ok(Some(RecordedRequest {
                     t_s: t,
                     service_s: None,
@@ -404,7 +431,7 @@ impl RecordedArrivals for Counts {
             }
             self.previous_gap = Some(width);
             let first = *self.first.get_or_insert(start);
-            self.batch = spread(rng, start - first, width, n as u64);
+            self.batch = Spread::new(start - first, width, n as u64);
         }
     }
 }
@@ -421,22 +448,39 @@ enum Counted {
 /// Aggregated (start s, width s, requests) intervals expanded into arrivals.
 struct Intervals {
     intervals: VecDeque<(f64, f64, Counted)>,
-    batch: VecDeque<f64>,
+    batch: Spread,
 }
 
 impl Intervals {
-    fn new(intervals: Vec<(f64, f64, Counted)>) -> Intervals {
-        Intervals {
-            intervals: intervals.into(),
-            batch: VecDeque::new(),
+    /// The intervals of `file`, refused when one holds more than [`MAX_REQUESTS_PER_INTERVAL`]
+    /// (or a count that is not a finite number).
+    fn new(intervals: Vec<(f64, f64, Counted)>, file: &Path) -> Result<Intervals, DataFileError> {
+        for (start, _, counted) in &intervals {
+            let n = match *counted {
+                Counted::Exact(n) => n as f64,
+                Counted::Mean(m) => m,
+            };
+            if !(0.0..=MAX_REQUESTS_PER_INTERVAL).contains(&n) {
+                return Err(error(
+                    &file.display().to_string(),
+                    None,
+                    format!(
+                        "the interval starting {start} s after the first sample holds {n:e} requests; expected at most {MAX_REQUESTS_PER_INTERVAL:e} (check the metric's unit)"
+                    ),
+                ));
+            }
         }
+        Ok(Intervals {
+            intervals: intervals.into(),
+            batch: Spread::default(),
+        })
     }
 }
 
 impl RecordedArrivals for Intervals {
     fn next_request(&mut self, rng: &mut Stream) -> Result<Option<RecordedRequest>, DataFileError> {
         loop {
-            if let Some(t) = self.batch.pop_front() {
+            if let Some(t) = self.batch.next(rng) {
                 return Ok(Some(RecordedRequest {
                     t_s: t,
                     service_s: None,
@@ -450,7 +494,7 @@ impl RecordedArrivals for Intervals {
                 Counted::Mean(m) if m > 0.0 => Poisson::new(m).map_or(0, |p| p.sample(rng) as u64),
                 Counted::Mean(_) => 0,
             };
-            self.batch = spread(rng, start, width, n);
+            self.batch = Spread::new(start, width, n);
         }
     }
 }
@@ -648,6 +692,54 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.line, Some(3));
         assert!(e.message.contains("whole number"), "{e}");
+    }
+
+    #[test]
+    fn spread_is_sorted_uniform_without_holding_the_interval() {
+        let mut rng = crate::rng::stream(3, "spread");
+        let mut s = Spread::new(10.0, 2.0, 100_000);
+        let mut previous = 10.0;
+        let (mut n, mut sum) = (0u64, 0.0);
+        while let Some(t) = s.next(&mut rng) {
+            assert!(t >= previous && t < 12.0, "{t} after {previous}");
+            previous = t;
+            n += 1;
+            sum += t;
+        }
+        assert_eq!(n, 100_000);
+        // Mean of uniforms on [10, 12): 11 ± 3 × 0.577/√n.
+        assert!((sum / n as f64 - 11.0).abs() < 3.0 * 0.577 / (n as f64).sqrt() * 2.0);
+    }
+
+    #[test]
+    fn huge_counts_stream_or_are_refused_with_their_line() {
+        let dir = std::env::temp_dir().join(format!("simctl-counts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        // 1,000 intervals of 10^9 requests: 10^12 in all, generated lazily.
+        let huge = dir.join("huge.csv");
+        let mut text = String::from("timestamp_s,count\n");
+        for i in 0..1000 {
+            text.push_str(&format!("{},1000000000\n", i * 60));
+        }
+        std::fs::write(&huge, text).expect("write");
+        let mut rng = crate::rng::stream(1, "t");
+        let mut r = open(TraceFormat::Counts, &huge, &FormatOptions::default()).expect("opens");
+        for _ in 0..10_000 {
+            let t = r.next_request(&mut rng).expect("ok").expect("arrival");
+            assert!(t.t_s < 60.0);
+        }
+        for bad in ["1e300", "18446744073709551615", "1e10", "nan"] {
+            let path = dir.join("bad.csv");
+            std::fs::write(&path, format!("timestamp_s,count\n0,1\n60,{bad}\n")).expect("write");
+            let e = all(
+                TraceFormat::Counts,
+                path.to_str().expect("utf-8"),
+                &FormatOptions::default(),
+            )
+            .expect_err(bad);
+            assert_eq!(e.line, Some(3), "{bad}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
