@@ -6,13 +6,20 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::time::SimTime;
 
-/// A duration the user wrote that is not one; the message says what is expected.
+/// A duration the user wrote that is not one (or is beyond what a simulation can mean); the
+/// message says what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected a duration like \"250ms\", \"90s\", \"5m\" or \"2h\", found \"{text}\"")]
+#[error("expected a duration like \"250ms\", \"90s\", \"5m\" or \"2h\"{limit}, found \"{text}\"")]
 pub struct DurationError {
     /// What was written.
     pub text: String,
+    /// What bound it broke, if it parsed.
+    limit: &'static str,
 }
+
+/// The longest duration accepted anywhere (run length, periods, flags): 100 years. Beyond it
+/// nanosecond simulated time would overflow (at 584 years) and nothing real is that long.
+pub const MAX_DURATION_S: u64 = 100 * 365 * 24 * 3600;
 
 /// A Kubernetes quantity the user wrote that is not one; the message says what is expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,9 +45,14 @@ impl DurationSpec {
     pub fn parse(text: &str) -> Result<Self, DurationError> {
         let trimmed = text.trim();
         match humantime::parse_duration(trimmed) {
+            Ok(d) if d.as_secs() > MAX_DURATION_S => Err(DurationError {
+                text: text.to_string(),
+                limit: " of at most 100 years",
+            }),
             Ok(d) => Ok(DurationSpec(SimTime::from(d))),
             Err(_) => Err(DurationError {
                 text: text.to_string(),
+                limit: "",
             }),
         }
     }

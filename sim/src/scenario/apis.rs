@@ -5,13 +5,18 @@ use std::path::Path;
 
 use super::cluster::{check_fits, group_selector};
 use super::diagnostics::{FieldError, LoadError};
-use super::fields::{check_slo, positive_u32};
+use super::fields::{at_most, check_slo, positive_u32};
 use super::model::{Api, NodeGroup, QosClass, Requests};
 use super::policy;
 use super::schema::{ApiSpec, ScenarioFile};
 use super::{service_time, traffic};
 use crate::time::SimTime;
 use crate::units::DurationSpec;
+
+/// Most workers one replica may run (processes × threads).
+const MAX_CONCURRENCY: u32 = 10_000;
+/// Longest queue of one replica.
+const MAX_QUEUE_LENGTH: u32 = 1_000_000;
 
 /// What one replica is, from the `pod`, `compute` and `autoscaling` sections alone (no node
 /// group, no file): shared by the model and by the manifests that deploy it.
@@ -52,7 +57,27 @@ pub(crate) fn replica_shape(spec: &ApiSpec, path: &str) -> Result<ReplicaShape, 
             )?,
         ),
     };
-    let max_queue_length = pod.max_queue_length.unwrap_or(100);
+    let concurrency = processes.checked_mul(threads).unwrap_or(u32::MAX);
+    at_most(
+        concurrency,
+        MAX_CONCURRENCY,
+        if pod.max_concurrency.is_some() {
+            format!("{path}.pod.max_concurrency")
+        } else {
+            format!("{path}.pod.threads_per_process")
+        },
+    )
+    .map_err(|e| {
+        FieldError::new(
+            e.path,
+            format!("a replica's workers (processes × threads) {}", e.message),
+        )
+    })?;
+    let max_queue_length = at_most(
+        pod.max_queue_length.unwrap_or(100),
+        MAX_QUEUE_LENGTH,
+        format!("{path}.pod.max_queue_length"),
+    )?;
     let mem_mib = spec.compute.mem.mebibytes()
         + u64::from(processes) * spec.compute.mem_per_process.mebibytes();
     let autoscaling = policy::parse(

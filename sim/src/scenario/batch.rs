@@ -19,6 +19,8 @@ pub(super) fn build_batch_job(
     base_dir: &Path,
 ) -> Result<BatchJob, LoadError> {
     let workers = positive_u32(Some(spec.workers), 1, format!("{path}.workers"))?;
+    super::fields::at_most(workers, super::fields::MAX_FLEET, format!("{path}.workers"))?;
+    super::fields::at_most(spec.items, 1_000_000_000, format!("{path}.items"))?;
     if spec.items == 0 {
         return Err(
             FieldError::new(format!("{path}.items"), "expected an integer ≥ 1, found 0").into(),

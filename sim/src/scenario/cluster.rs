@@ -13,10 +13,14 @@ pub(super) fn build_catalog(file: &ScenarioFile) -> FieldResult<Vec<InstanceType
     let mut catalog = catalog::builtin();
     for (i, t) in file.instance_types.iter().enumerate() {
         let path = format!("instance_types[{i}]");
-        if !(t.price_usd_per_hour.is_finite() && t.price_usd_per_hour >= 0.0) {
+        if !(0.0..=super::fields::MAX_PRICE_USD_PER_HOUR).contains(&t.price_usd_per_hour) {
             return Err(FieldError::new(
                 format!("{path}.price_usd_per_hour"),
-                format!("expected a price ≥ 0, found {}", t.price_usd_per_hour),
+                format!(
+                    "expected a price from 0 to {} USD per hour, found {}",
+                    super::fields::MAX_PRICE_USD_PER_HOUR,
+                    t.price_usd_per_hour
+                ),
             ));
         }
         if !(0.0..1.0).contains(&t.spot_discount) {
@@ -77,6 +81,11 @@ pub(super) fn build_node_groups(
                 ),
             ));
         };
+        super::fields::at_most(
+            g.max_instances,
+            super::fields::MAX_FLEET,
+            format!("{path}.max_instances"),
+        )?;
         if g.max_instances == 0 {
             return Err(FieldError::new(
                 format!("{path}.max_instances"),

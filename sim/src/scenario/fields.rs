@@ -7,7 +7,7 @@ use super::diagnostics::{FieldError, FieldResult};
 use super::schema::SloSpec;
 
 /// SLO rates are fractions of requests.
-pub(super) fn check_slo(slo: &SloSpec, path: &str) -> FieldResult<()> {
+pub(crate) fn check_slo(slo: &SloSpec, path: &str) -> FieldResult<()> {
     for (name, rate) in [
         ("max_rejection_rate", slo.max_rejection_rate),
         ("max_timeout_rate", slo.max_timeout_rate),
@@ -22,6 +22,30 @@ pub(super) fn check_slo(slo: &SloSpec, path: &str) -> FieldResult<()> {
         }
     }
     Ok(())
+}
+
+/// Highest hourly price accepted (an instance, the control plane): far above any real one, low
+/// enough that a year of a thousand nodes stays a finite cost.
+pub(crate) const MAX_PRICE_USD_PER_HOUR: f64 = 1e6;
+
+/// Most replicas of one API, nodes of one group, placeholder pods or batch workers: far above
+/// any real fleet, low enough that the engine's per-pod state fits in memory.
+pub(crate) const MAX_FLEET: u32 = 10_000;
+
+/// `value` if it is at most `max`, else an error at `path` saying so.
+pub(crate) fn at_most<T: PartialOrd + std::fmt::Display>(
+    value: T,
+    max: T,
+    path: impl Into<String>,
+) -> FieldResult<T> {
+    if value <= max {
+        Ok(value)
+    } else {
+        Err(FieldError::new(
+            path,
+            format!("expected at most {max}, found {value}"),
+        ))
+    }
 }
 
 /// A count that must be at least 1 when given.

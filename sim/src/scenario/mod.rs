@@ -16,7 +16,7 @@ pub(crate) mod apis;
 mod batch;
 mod cluster;
 mod diagnostics;
-mod fields;
+pub(crate) mod fields;
 mod model;
 pub mod policy;
 mod relocate;
@@ -27,6 +27,7 @@ mod traffic;
 use std::path::Path;
 
 use crate::time::SimTime;
+use crate::units::DurationSpec;
 use diagnostics::{locate, parse_file};
 use fields::check_slo;
 use schema::ScenarioFile;
@@ -81,6 +82,44 @@ impl Scenario {
             None => default_timeline_step(duration),
         };
         check_slo(&file.slo, "slo")?;
+        if let Some(tune) = &file.tune {
+            if let Some(slo) = &tune.slo {
+                check_slo(slo, "tune.slo")?;
+            }
+            if tune.seeds.is_some_and(|s| s > MAX_TUNE_SEEDS) {
+                return Err(FieldError::new(
+                    "tune.seeds",
+                    format!(
+                        "expected at most {MAX_TUNE_SEEDS} seeds per candidate, found {}",
+                        tune.seeds.unwrap_or_default()
+                    ),
+                )
+                .into());
+            }
+        }
+        let fee = file.cluster.control_plane_usd_per_hour;
+        if !(0.0..=fields::MAX_PRICE_USD_PER_HOUR).contains(&fee) {
+            return Err(FieldError::new(
+                "cluster.control_plane_usd_per_hour",
+                format!(
+                    "expected a price from 0 to {} USD per hour, found {fee}",
+                    fields::MAX_PRICE_USD_PER_HOUR
+                ),
+            )
+            .into());
+        }
+        // More timeline points than this hold memory for nothing a chart can show.
+        if timeline_step.as_secs_f64() * MAX_TIMELINE_POINTS < duration.as_secs_f64() {
+            return Err(FieldError::new(
+                "timeline_step",
+                format!(
+                    "expected at least {:.3}s (duration / {MAX_TIMELINE_POINTS}), found {}",
+                    duration.as_secs_f64() / MAX_TIMELINE_POINTS,
+                    DurationSpec(timeline_step)
+                ),
+            )
+            .into());
+        }
         let catalog = cluster::build_catalog(&file)?;
         let node_groups = cluster::build_node_groups(&file, &catalog)?;
         if file.apis.is_empty() && file.batch_jobs.is_empty() {
@@ -105,7 +144,11 @@ impl Scenario {
             cluster::check_fits(requests, &groups, &node_groups, &path, "a placeholder pod")?;
             placeholders.push(Placeholder {
                 node_groups: groups,
-                replicas: p.replicas,
+                replicas: fields::at_most(
+                    p.replicas,
+                    fields::MAX_FLEET,
+                    format!("{path}.replicas"),
+                )?,
                 requests,
                 priority: p.priority,
             });
@@ -151,6 +194,12 @@ impl Scenario {
 }
 
 /// 10 s, widened to whole minutes when the run would have more than 2,000 points.
+/// Most seeds a tune may run each candidate on.
+const MAX_TUNE_SEEDS: u32 = 1_000;
+
+/// Most timeline points a run may ask for with `timeline_step`.
+const MAX_TIMELINE_POINTS: f64 = 100_000.0;
+
 fn default_timeline_step(duration: SimTime) -> SimTime {
     const MAX_POINTS: u64 = 2_000;
     let ten_s = SimTime::from_secs(10);
@@ -205,6 +254,43 @@ rps = 5
 
     fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         Scenario::parse(text, "t.toml", Path::new("."))
+    }
+
+    #[test]
+    fn absurd_sizes_prices_and_nan_are_refused_with_their_field() {
+        for (edit, field) in [
+            (
+                "duration = \"1h\"\n[cluster]\ncontrol_plane_usd_per_hour = inf\n",
+                "cluster.control_plane_usd_per_hour",
+            ),
+            (
+                "duration = \"1h\"\n[cluster]\ncontrol_plane_usd_per_hour = nan\n",
+                "cluster.control_plane_usd_per_hour",
+            ),
+            (
+                "duration = \"1h\"\n[cluster]\ncontrol_plane_usd_per_hour = -1\n",
+                "cluster.control_plane_usd_per_hour",
+            ),
+            ("duration = \"1h\"\ntimeline_step = \"1ns\"\n", "timeline_step"),
+            ("duration = \"600years\"\n", "duration"),
+            (
+                "duration = \"1h\"\n[tune]\nslo = { max_rejection_rate = nan }\nspace = {}\n",
+                "tune.slo.max_rejection_rate",
+            ),
+            (
+                "duration = \"1h\"\n[tune]\nseeds = 4294967295\nspace = {}\n",
+                "tune.seeds",
+            ),
+            (
+                "duration = \"1h\"\n[[instance_types]]\nname = \"x\"\ncpu = \"4\"\nmem = \"16Gi\"\nprice_usd_per_hour = 1e308\n",
+                "instance_types[0].price_usd_per_hour",
+            ),
+        ] {
+            let text = MINIMAL.replace("duration = \"1h\"\n", edit);
+            let e = parse(&text).expect_err(edit);
+            assert_eq!(e.field.as_deref(), Some(field), "{edit}: {e}");
+            assert!(e.line.is_some(), "{edit}: located: {e}");
+        }
     }
 
     #[test]

@@ -475,6 +475,11 @@ pub(crate) fn parse(
             ))
         }
     };
+    super::fields::at_most(
+        max_replicas,
+        super::fields::MAX_FLEET,
+        format!("{path}.max_replicas"),
+    )?;
     if max_replicas == 0 {
         return Err(FieldError::new(
             format!("{path}.max_replicas"),

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::diagnostics::{FieldError, LoadError};
-use super::fields::{check_kind_fields, present_fields, required, resolve};
+use super::fields::{at_most, check_kind_fields, present_fields, required, resolve};
 use super::schema::TrafficSpec;
 use crate::recorded::{self, FormatOptions, TraceFormat, ValueKind};
 use crate::time::SimTime;
@@ -196,15 +196,23 @@ pub(super) fn build(spec: &TrafficSpec, path: &str, base_dir: &Path) -> Result<T
                     || spec.use_recorded_service.unwrap_or(false),
                 start_s,
                 end_s,
-                speedup: positive(
-                    spec.speedup.unwrap_or(1.0),
+                speedup: at_most(
+                    positive(
+                        spec.speedup.unwrap_or(1.0),
+                        format!("{path}.speedup"),
+                        "a factor",
+                    )?,
+                    1e6,
                     format!("{path}.speedup"),
-                    "a factor",
                 )?,
-                rate_scale: positive(
-                    spec.rate_scale.unwrap_or(1.0),
+                rate_scale: at_most(
+                    positive(
+                        spec.rate_scale.unwrap_or(1.0),
+                        format!("{path}.rate_scale"),
+                        "a factor",
+                    )?,
+                    1e3,
                     format!("{path}.rate_scale"),
-                    "a factor",
                 )?,
                 bootstrap_block_s: match spec.bootstrap_block {
                     Some(DurationSpec(d)) if d == SimTime::ZERO => {

@@ -40,6 +40,9 @@ pub use merge::{merge, MergeError};
 pub use recommend::finalize;
 pub use space::{Parameter, ParameterError, SpaceError};
 
+/// Largest space a tune takes: a million candidates already need a cluster of shards.
+pub const MAX_GRID: u64 = 1_000_000;
+
 /// Overrides from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct TuneOptions {
@@ -123,12 +126,17 @@ impl Tuner {
             }
         }
         let seeds = options.seeds.or(tune.seeds).unwrap_or(3);
-        if seeds == 0 {
+        if seeds == 0 || seeds > 1_000 {
             return Err(TuneError(format!(
-                "{file_name}: tune.seeds: expected ≥ 1, found 0"
+                "{file_name}: tune.seeds: expected 1 to 1000, found {seeds}"
             )));
         }
         let grid = space::grid_size(&params);
+        if grid > MAX_GRID {
+            return Err(TuneError(format!(
+                "{file_name}: tune.space: {grid} candidates; at most {MAX_GRID} are searched (narrow the ranges, or tune in stages)"
+            )));
+        }
         let search = match (options.search, tune.search.as_deref()) {
             (Some(s), _) => s,
             (None, None | Some("auto")) => {
