@@ -26,7 +26,7 @@ use sim::{Results, Scenario, SimTime};
 use tokio_util::sync::CancellationToken;
 
 use super::autoscale::start_local;
-use super::{duration_arg, pick_api, write_atomically, write_json, Failure};
+use super::{duration_arg, out, outln, pick_api, write_atomically, write_json, Failure};
 
 /// How to calibrate the simulator's service-time model from the real run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -139,7 +139,7 @@ pub(crate) fn run(args: ValidateArgs) -> Result<(), Failure> {
     }
     if done.len() > 1 {
         let summary = Summary::of(&done);
-        print!("{}", summary.render());
+        out!("{}", summary.render());
         write_json(&args.out_dir.join("summary.json"), &summary)?;
     }
     Ok(())
@@ -201,7 +201,7 @@ fn validate_one(
     let api = scenario.apis[0].clone();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let duration_s = scenario.duration.as_secs_f64();
-    println!(
+    outln!(
         "validating {} (API {:?}, {duration_s:.0} s of real time, seed {})",
         path.display(),
         api.name,
@@ -298,9 +298,9 @@ fn validate_one(
         simulated_replicas: simulated.replicas.clone(),
         calibrated_replicas: calibrated.map(|(_, _, r)| r),
     };
-    print!("{}", render(&validation, &observed));
+    out!("{}", render(&validation, &observed));
     write_json(&dir.join("validation.json"), &validation)?;
-    println!("files in {}", dir.display());
+    outln!("files in {}", dir.display());
     Ok(validation)
 }
 
@@ -345,7 +345,7 @@ fn run_real(
 
         // The simulation starts with its initial replicas ready; so does the real run.
         if !quiet {
-            println!("  starting {initial} replica(s) behind {proxy_url}");
+            outln!("  starting {initial} replica(s) behind {proxy_url}");
         }
         let started = async {
             replicas

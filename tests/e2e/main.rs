@@ -12,6 +12,7 @@ mod autoscaling_core;
 mod cli_autoscale;
 mod cli_autoscaling;
 mod cli_cluster;
+mod cli_conventions;
 mod cli_loadgen;
 mod cli_report;
 mod cli_run;
