@@ -16,6 +16,7 @@ mod cli_conventions;
 mod cli_loadgen;
 mod cli_report;
 mod cli_run;
+mod cli_tui;
 mod cli_tune;
 mod cli_validate;
 mod controller_kube;
