@@ -266,7 +266,7 @@ pub(crate) fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
             draw_nodes(frame, view, left[1]);
         }
         Some(load) => {
-            draw_load_apis(frame, view, left[0]);
+            draw_load_apis(frame, view, load, left[0]);
             draw_load_client(frame, load, left[1]);
         }
     }
@@ -373,12 +373,11 @@ fn draw_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
 
 /// A load test's API row: what the client measures (rates, its own in-flight, latency), not
 /// the server's replicas or queue.
-fn draw_load_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
+fn draw_load_apis(frame: &mut Frame, view: &LiveView, load: &LoadPanel, area: Rect) {
     let header = Row::new(vec![
         "API", "sent/s", "2xx/s", "503/s", "flight", "p50ms", "p99ms",
     ])
     .style(Style::default().add_modifier(Modifier::BOLD));
-    let load = view.load.clone().unwrap_or_default();
     let rows = view.apis.iter().enumerate().map(|(i, a)| {
         Row::new(vec![
             Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
