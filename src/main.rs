@@ -29,29 +29,30 @@ struct Cli {
     command: Command,
 }
 
+/// The subcommands. Each doc comment is the command's line in `simctl --help` and the first
+/// line of its own `--help`: a plain sentence of what it does (the details follow in the
+/// command's own help, so it does not point back at itself).
 #[derive(Subcommand)]
 enum Command {
     /// Simulate a scenario and print a summary (optionally write the results JSON).
     Run(commands::run::RunArgs),
     /// Find the cheapest configuration that meets the SLO: search the scenario's [tune.space]
-    /// on common random numbers (see `simctl tune --help`).
+    /// on common random numbers.
     Tune(commands::tune::TuneArgs),
     /// Send real HTTP load on a schedule (scenario traffic, rate, steps or a trace) and measure
-    /// latency from the scheduled times (see `simctl loadgen --help`).
+    /// latency from the scheduled times.
     Loadgen(Box<commands::loadgen::LoadgenArgs>),
-    /// Run emulated inference replicas: real HTTP, the simulator's queueing, Prometheus metrics
-    /// (see `simctl serve --help`).
+    /// Run emulated inference replicas: real HTTP, the simulator's queueing, Prometheus
+    /// metrics.
     Serve(commands::serve::ServeArgs),
     /// Write a capacity-planning report (HTML, or Markdown with PNG charts) from results and
-    /// tune files (see `simctl report --help`).
+    /// tune files.
     #[command(long_about = commands::report::LONG_ABOUT)]
     Report(commands::report::ReportArgs),
-    /// Run an autoscaling policy for real: scale a Deployment, local replicas, or dry-run (see
-    /// `simctl autoscale --help`).
+    /// Run an autoscaling policy for real: scale a Deployment, local replicas, or dry-run.
     Autoscale(Box<commands::autoscale::AutoscaleArgs>),
     /// Run a scenario for real on this machine (local replicas, the real controller, real
-    /// load) and in the simulator, and report how far apart they are (see `simctl validate
-    /// --help`).
+    /// load) and in the simulator, and report how far apart they are.
     Validate(commands::validate::ValidateArgs),
 }
 

@@ -27,7 +27,8 @@ pub struct LoadResults {
     pub planned_s: f64,
     /// Wall-clock length, seconds.
     pub elapsed_s: f64,
-    /// Set when the run was stopped early (Ctrl-C).
+    /// Set when the run was stopped early (Ctrl-C, or `q` in `simctl loadgen --tui`):
+    /// equal to `elapsed_s`, which the figures and timeline cover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated_at_s: Option<f64>,
     /// Most requests outstanding at once.

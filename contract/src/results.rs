@@ -27,9 +27,11 @@ pub struct Results {
     pub scenario: serde_json::Value,
     /// Seed of every random stream.
     pub seed: u64,
-    /// Simulated span, seconds.
+    /// The scenario's duration: the span planned, seconds. A run stopped early covers less:
+    /// see `truncated_at_s` and [`Results::simulated_s`].
     pub duration_s: f64,
-    /// Set when the run was stopped early (Ctrl-C); the figures cover `[0, truncated_at_s]`.
+    /// Set when the run was stopped early (Ctrl-C, or `q` in `simctl run --tui`): the simulated
+    /// time reached, seconds. The figures, timeline and costs cover `[0, truncated_at_s]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated_at_s: Option<f64>,
     /// Per API, in scenario order.

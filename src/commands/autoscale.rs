@@ -21,7 +21,7 @@ use clap::{Args, ValueEnum};
 use sim::Scenario;
 use tokio_util::sync::CancellationToken;
 
-use super::{duration_arg, pick_api, terminated, Failure};
+use super::{duration_arg, outln, pick_api, terminated, Failure};
 
 /// Where replicas are changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -173,7 +173,7 @@ async fn bind(
         .await
         .map_err(|e| Failure::BadInput(format!("{flag}: cannot listen on {addr}: {e}")))?;
     let bound = l.local_addr().context("listener address")?;
-    println!("{what} listening on http://{bound}");
+    outln!("{what} listening on http://{bound}");
     Ok(l)
 }
 
@@ -371,7 +371,7 @@ pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
             .iter()
             .filter(|d| d.target != d.spec_replicas)
             .count();
-        println!(
+        outln!(
             "stopped after {} ticks, {changes} scale changes",
             decisions.len()
         );

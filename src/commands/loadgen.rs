@@ -11,7 +11,7 @@ use sim::recorded::{FormatOptions, TraceFormat};
 use sim::traffic::{TraceSpec, Traffic};
 use sim::{Scenario, SimTime};
 
-use super::{duration_arg, pick_api, write_json, Failure};
+use super::{duration_arg, out, outln, pick_api, write_json, Failure};
 use crate::tui::LiveError;
 
 /// How arrivals are spread within a rate.
@@ -438,12 +438,12 @@ fn run_closed(args: &LoadgenArgs, users: usize) -> Result<(), Failure> {
 /// Print the summary, write the results, and report an interrupted run.
 fn finish(args: &LoadgenArgs, results: &LoadResults) -> Result<(), Failure> {
     if !args.quiet {
-        print!("{}", summary(results));
+        out!("{}", summary(results));
     }
     if let Some(out) = &args.out {
         write_json(out, results)?;
         if !args.quiet {
-            println!("results written to {}", out.display());
+            outln!("results written to {}", out.display());
         }
     }
     match results.truncated_at_s {

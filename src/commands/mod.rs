@@ -10,9 +10,46 @@ pub(crate) mod validate;
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+
+/// Set once standard output is gone (a closed pipe, as in `simctl tune … | head`): from then on
+/// [`out!`] and [`outln!`] print nothing.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Write to standard output as `print!` does, but a reader that went away (EPIPE) is not an
+/// error: the text is dropped and the command carries on (its files are still written), instead
+/// of panicking the way `print!` does. Any other write error is reported once on stderr.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("warning: cannot write to standard output: {e}");
+        }
+    }
+}
+
+/// `print!` that stops quietly when standard output is closed (see [`write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that stops quietly when standard output is closed (see [`write_stdout`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {out, outln};
 
 /// Why a command failed: bad input (exit 2, one line naming the file and field) or anything
 /// else (exit 1).

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use reports::{render_html, render_markdown, Format, Report, ReportError};
 
-use super::{write_atomically, Failure};
+use super::{outln, write_atomically, Failure};
 
 /// `simctl report --help`: what the report contains.
 pub(crate) const LONG_ABOUT: &str =
@@ -78,7 +78,7 @@ pub(crate) fn run(args: ReportArgs) -> Result<(), Failure> {
         Format::Markdown => write_markdown(&report, &args.out)?,
     };
     if !args.quiet {
-        println!("report written to {} ({summary})", args.out.display());
+        outln!("report written to {} ({summary})", args.out.display());
     }
     Ok(())
 }

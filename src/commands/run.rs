@@ -9,7 +9,7 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::{Results, Scenario, SimError, SimTime, Simulation};
 
-use super::{write_json, Failure};
+use super::{out, outln, write_json, Failure};
 use crate::tui::LiveError;
 
 /// Arguments of `simctl run`.
@@ -62,12 +62,12 @@ pub(crate) fn run(args: RunArgs) -> Result<(), Failure> {
         simulate(scenario, args.quiet).map_err(sim_failure)?
     };
     if !args.quiet {
-        print!("{}", summary(&results));
+        out!("{}", summary(&results));
     }
     if let Some(out) = &args.out {
         write_json(out, &results)?;
         if !args.quiet {
-            println!("results written to {}", out.display());
+            outln!("results written to {}", out.display());
         }
     }
     match results.truncated_at_s {

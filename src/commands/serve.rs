@@ -10,7 +10,7 @@ use loadgen::replica::{self, ReplicaSpec};
 use sim::service_time::ServiceTime;
 use sim::{Scenario, SimTime};
 
-use super::{duration_arg, pick_api, terminated, Failure};
+use super::{duration_arg, outln, pick_api, terminated, Failure};
 
 /// Arguments of `simctl serve`.
 #[derive(Args)]
@@ -149,7 +149,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::BadInput(format!("cannot listen on {addr}: {e}")))?;
             let bound = listener.local_addr().context("listener address")?;
-            println!(
+            outln!(
                 "replica {index} of API {:?} listening on {} (workers {}×{}, queue {}, capacity {})",
                 spec.api_name,
                 replica::url_of(bound),

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sim::tune::{merge, Search, Shard, TuneOptions, TuneReport, Tuner};
 
-use super::{write_atomically, write_json, Failure};
+use super::{out, outln, write_atomically, write_json, Failure};
 
 /// Arguments of `simctl tune`.
 #[derive(Args)]
@@ -178,10 +178,10 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
         written.push("no recommendation: no scenario or manifests written".into());
     }
     if !args.quiet {
-        print!("{}", summary(&report, args.top));
-        println!("report written to {}", args.out.display());
+        out!("{}", summary(&report, args.top));
+        outln!("report written to {}", args.out.display());
         for line in written {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     if report.interrupted {
@@ -209,8 +209,8 @@ fn run_merge(args: MergeArgs) -> Result<(), Failure> {
     }
     let merged = merge(shards).map_err(|e| Failure::BadInput(e.to_string()))?;
     write_json(&args.out, &merged)?;
-    print!("{}", summary(&merged, args.top));
-    println!("merged report written to {}", args.out.display());
+    out!("{}", summary(&merged, args.top));
+    outln!("merged report written to {}", args.out.display());
     Ok(())
 }
 

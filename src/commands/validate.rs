@@ -26,7 +26,7 @@ use sim::{Results, Scenario, SimTime};
 use tokio_util::sync::CancellationToken;
 
 use super::autoscale::start_local;
-use super::{duration_arg, pick_api, write_atomically, write_json, Failure};
+use super::{duration_arg, out, outln, pick_api, write_atomically, write_json, Failure};
 
 /// How to calibrate the simulator's service-time model from the real run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -93,6 +93,9 @@ struct Validation {
     api: String,
     duration_s: f64,
     seed: u64,
+    /// The policy's decision interval, seconds: scale events "at the same tick" are less than
+    /// half of it apart.
+    tick_s: f64,
     service_time: String,
     calibrated_service_time: Option<String>,
     /// The simulator as the scenario describes it.
@@ -139,7 +142,7 @@ pub(crate) fn run(args: ValidateArgs) -> Result<(), Failure> {
     }
     if done.len() > 1 {
         let summary = Summary::of(&done);
-        print!("{}", summary.render());
+        out!("{}", summary.render());
         write_json(&args.out_dir.join("summary.json"), &summary)?;
     }
     Ok(())
@@ -201,7 +204,7 @@ fn validate_one(
     let api = scenario.apis[0].clone();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let duration_s = scenario.duration.as_secs_f64();
-    println!(
+    outln!(
         "validating {} (API {:?}, {duration_s:.0} s of real time, seed {})",
         path.display(),
         api.name,
@@ -241,13 +244,12 @@ fn validate_one(
             .collect(),
     };
     // Scale events pair up within three policy ticks (and at least 10 s).
-    let max_offset_s = (3.0
-        * api
-            .autoscaling
-            .decision_step()
-            .tick_interval()
-            .as_secs_f64())
-    .max(10.0);
+    let tick_s = api
+        .autoscaling
+        .decision_step()
+        .tick_interval()
+        .as_secs_f64();
+    let max_offset_s = (3.0 * tick_s).max(10.0);
     let before = fidelity::compare(&observed, &simulated, max_offset_s);
 
     let fit = match args.calibrate {
@@ -290,6 +292,7 @@ fn validate_one(
         api: api.name.clone(),
         duration_s,
         seed: scenario.seed,
+        tick_s,
         service_time: api.service_time.describe(),
         calibrated_service_time: calibrated.as_ref().map(|(m, _, _)| m.clone()),
         simulated: before,
@@ -298,9 +301,9 @@ fn validate_one(
         simulated_replicas: simulated.replicas.clone(),
         calibrated_replicas: calibrated.map(|(_, _, r)| r),
     };
-    print!("{}", render(&validation, &observed));
+    out!("{}", render(&validation, &observed));
     write_json(&dir.join("validation.json"), &validation)?;
-    println!("files in {}", dir.display());
+    outln!("files in {}", dir.display());
     Ok(validation)
 }
 
@@ -345,7 +348,7 @@ fn run_real(
 
         // The simulation starts with its initial replicas ready; so does the real run.
         if !quiet {
-            println!("  starting {initial} replica(s) behind {proxy_url}");
+            outln!("  starting {initial} replica(s) behind {proxy_url}");
         }
         let started = async {
             replicas
@@ -720,6 +723,17 @@ fn render(v: &Validation, real: &Observed) -> String {
     if let Some(m) = v.simulated.median_scale_offset_s {
         let _ = writeln!(s, "    median |offset| {m:.1} s");
     }
+    if !v.simulated.scale_events.is_empty() {
+        let _ = writeln!(
+            s,
+            "    agreement: {}{}",
+            ScaleAgreement::of(&v.simulated, v.tick_s).describe(v.tick_s),
+            after.map_or(String::new(), |a| format!(
+                "; calibrated: {}",
+                ScaleAgreement::of(a, v.tick_s).describe(v.tick_s)
+            ))
+        );
+    }
     if v.simulated.unmatched_simulated_events > 0 {
         let _ = writeln!(
             s,
@@ -753,6 +767,8 @@ struct Summary {
     median_abs_error_p50: (Option<f64>, Option<f64>),
     /// The same for p99.
     median_abs_error_p99: (Option<f64>, Option<f64>),
+    /// Median |relative error| of the mean ready replicas (what cost follows).
+    median_abs_error_mean_replicas: (Option<f64>, Option<f64>),
     /// Median share of seconds within ±1 replica.
     median_replicas_within_one: (Option<f64>, Option<f64>),
 }
@@ -762,7 +778,73 @@ struct SummaryRow {
     scenario: String,
     error_p50: (Option<f64>, Option<f64>),
     error_p99: (Option<f64>, Option<f64>),
+    error_mean_replicas: (Option<f64>, Option<f64>),
     replicas_within_one: (f64, Option<f64>),
+    scale_events: (ScaleAgreement, Option<ScaleAgreement>),
+}
+
+/// How the simulated scale events line up with the real ones.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+struct ScaleAgreement {
+    /// Scale events in the real run.
+    real: usize,
+    /// Real events with a simulated one in the same direction close enough to pair.
+    paired: usize,
+    /// Paired events less than half a policy tick apart: the same decision tick.
+    same_tick: usize,
+    /// Same tick, and the same replica counts before and after.
+    same_tick_and_counts: usize,
+    /// Simulated events with no real counterpart.
+    unmatched_simulated: usize,
+}
+
+impl ScaleAgreement {
+    fn of(f: &Fidelity, tick_s: f64) -> ScaleAgreement {
+        let paired: Vec<_> = f
+            .scale_events
+            .iter()
+            .filter_map(|m| Some((m, m.simulated?, m.offset_s?)))
+            .collect();
+        let same_tick: Vec<_> = paired
+            .iter()
+            .filter(|(_, _, off)| off.abs() < tick_s / 2.0)
+            .collect();
+        ScaleAgreement {
+            real: f.scale_events.len(),
+            paired: paired.len(),
+            same_tick: same_tick.len(),
+            same_tick_and_counts: same_tick
+                .iter()
+                .filter(|(m, e, _)| m.real.from == e.from && m.real.to == e.to)
+                .count(),
+            unmatched_simulated: f.unmatched_simulated_events,
+        }
+    }
+
+    /// `3/5 same tick (2 also same counts), 5/5 paired within the window`.
+    fn describe(&self, tick_s: f64) -> String {
+        format!(
+            "{}/{} at the same {tick_s:.0} s tick ({} with the same replica counts), {}/{} paired{}",
+            self.same_tick,
+            self.real,
+            self.same_tick_and_counts,
+            self.paired,
+            self.real,
+            if self.unmatched_simulated > 0 {
+                format!(", {} simulated unpaired", self.unmatched_simulated)
+            } else {
+                String::new()
+            }
+        )
+    }
+
+    /// `3/5 (2)`: same tick of real, (same tick and counts).
+    fn short(&self) -> String {
+        format!(
+            "{}/{} ({})",
+            self.same_tick, self.real, self.same_tick_and_counts
+        )
+    }
 }
 
 impl Summary {
@@ -784,9 +866,21 @@ impl Summary {
                         .as_ref()
                         .and_then(|c| error(c, fidelity::LATENCY_P99)),
                 ),
+                error_mean_replicas: (
+                    error(&v.simulated, fidelity::MEAN_REPLICAS),
+                    v.calibrated
+                        .as_ref()
+                        .and_then(|c| error(c, fidelity::MEAN_REPLICAS)),
+                ),
                 replicas_within_one: (
                     v.simulated.replicas_within_one,
                     v.calibrated.as_ref().map(|c| c.replicas_within_one),
+                ),
+                scale_events: (
+                    ScaleAgreement::of(&v.simulated, v.tick_s),
+                    v.calibrated
+                        .as_ref()
+                        .map(|c| ScaleAgreement::of(c, v.tick_s)),
                 ),
             })
             .collect();
@@ -805,6 +899,10 @@ impl Summary {
                 med(rows.iter().map(|r| r.error_p99.0).collect()),
                 med(rows.iter().map(|r| r.error_p99.1).collect()),
             ),
+            median_abs_error_mean_replicas: (
+                med(rows.iter().map(|r| r.error_mean_replicas.0).collect()),
+                med(rows.iter().map(|r| r.error_mean_replicas.1).collect()),
+            ),
             median_replicas_within_one: (
                 med(rows.iter().map(|r| Some(r.replicas_within_one.0)).collect()),
                 med(rows.iter().map(|r| r.replicas_within_one.1).collect()),
@@ -822,45 +920,127 @@ impl Summary {
             "\nfidelity over {} scenarios (|relative error|; before → after calibration)",
             self.scenarios.len()
         );
+        let pair = |a: Option<f64>, b: Option<f64>| format!("{} → {}", abs(a), abs(b));
         let _ = writeln!(
             s,
-            "  {:<40} {:>15} {:>15} {:>17}",
-            "scenario", "p50", "p99", "replicas ±1"
+            "  {:<40} {:>15} {:>15} {:>15} {:>17} {:>21}",
+            "scenario", "p50", "p99", "mean replicas", "replicas ±1", "scale events same tick"
         );
         for r in &self.scenarios {
             let _ = writeln!(
                 s,
-                "  {:<40} {:>15} {:>15} {:>17}",
+                "  {:<40} {:>15} {:>15} {:>15} {:>17} {:>21}",
                 r.scenario,
-                format!("{} → {}", abs(r.error_p50.0), abs(r.error_p50.1)),
-                format!("{} → {}", abs(r.error_p99.0), abs(r.error_p99.1)),
+                pair(r.error_p50.0, r.error_p50.1),
+                pair(r.error_p99.0, r.error_p99.1),
+                pair(r.error_mean_replicas.0, r.error_mean_replicas.1),
+                pair(Some(r.replicas_within_one.0), r.replicas_within_one.1),
                 format!(
                     "{} → {}",
-                    abs(Some(r.replicas_within_one.0)),
-                    abs(r.replicas_within_one.1)
+                    r.scale_events.0.short(),
+                    r.scale_events.1.map_or("-".into(), |a| a.short())
                 ),
             );
         }
         let _ = writeln!(
             s,
-            "  {:<40} {:>15} {:>15} {:>17}",
+            "  {:<40} {:>15} {:>15} {:>15} {:>17}",
             "median",
-            format!(
-                "{} → {}",
-                abs(self.median_abs_error_p50.0),
-                abs(self.median_abs_error_p50.1)
+            pair(self.median_abs_error_p50.0, self.median_abs_error_p50.1),
+            pair(self.median_abs_error_p99.0, self.median_abs_error_p99.1),
+            pair(
+                self.median_abs_error_mean_replicas.0,
+                self.median_abs_error_mean_replicas.1
             ),
-            format!(
-                "{} → {}",
-                abs(self.median_abs_error_p99.0),
-                abs(self.median_abs_error_p99.1)
-            ),
-            format!(
-                "{} → {}",
-                abs(self.median_replicas_within_one.0),
-                abs(self.median_replicas_within_one.1)
+            pair(
+                self.median_replicas_within_one.0,
+                self.median_replicas_within_one.1
             ),
         );
+        let _ = writeln!(
+            s,
+            "  (scale events: real events at the same policy tick in simulation, and in brackets \
+             those that also went between the same replica counts)"
+        );
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim::results::Percentiles;
+
+    fn observed(p50: f64, replicas: &[f64], events: &[(f64, u32, u32)]) -> Observed {
+        Observed {
+            latency_ms: Percentiles {
+                p50,
+                p90: p50,
+                p99: p50 * 3.0,
+                ..Percentiles::default()
+            },
+            requests: 1000,
+            rejected: 0,
+            replicas: replicas.to_vec(),
+            scale_events: events
+                .iter()
+                .map(|&(t_s, from, to)| ScaleEvent { t_s, from, to })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn scale_events_are_counted_by_tick_and_by_counts() {
+        let real = observed(
+            100.0,
+            &[1.0, 3.0, 4.0, 2.0],
+            &[(10.0, 1, 3), (40.0, 3, 4), (70.0, 4, 2), (90.0, 2, 1)],
+        );
+        // Same tick and counts; same tick, one replica more; one tick late; none.
+        let sim = observed(
+            110.0,
+            &[1.0, 3.0, 5.0, 2.0],
+            &[(10.0, 1, 3), (40.0, 3, 5), (80.0, 5, 2)],
+        );
+        let f = fidelity::compare(&real, &sim, 30.0);
+        let a = ScaleAgreement::of(&f, 10.0);
+        assert_eq!(
+            a,
+            ScaleAgreement {
+                real: 4,
+                paired: 3,
+                same_tick: 2,
+                same_tick_and_counts: 1,
+                unmatched_simulated: 0,
+            }
+        );
+        assert_eq!(a.short(), "2/4 (1)");
+        assert!(a
+            .describe(10.0)
+            .starts_with("2/4 at the same 10 s tick (1 with the same replica counts), 3/4 paired"));
+
+        let v = Validation {
+            schema: SCHEMA,
+            scenario: "s.toml".into(),
+            api: "model".into(),
+            duration_s: 4.0,
+            seed: 1,
+            tick_s: 10.0,
+            service_time: "constant".into(),
+            calibrated_service_time: None,
+            simulated: f,
+            calibrated: None,
+            real_replicas: real.replicas.clone(),
+            simulated_replicas: sim.replicas.clone(),
+            calibrated_replicas: None,
+        };
+        let summary = Summary::of(&[v]);
+        // Mean ready replicas: 2.5 real, 2.75 simulated.
+        let e = summary.median_abs_error_mean_replicas.0.expect("error");
+        assert!((e - 0.1).abs() < 1e-12, "{e}");
+        let table = summary.render();
+        assert!(table.contains("mean replicas"), "{table}");
+        assert!(table.contains("10.0% → -"), "{table}");
+        assert!(table.contains("2/4 (1) → -"), "{table}");
     }
 }

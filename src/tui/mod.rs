@@ -72,6 +72,30 @@ pub(crate) struct LiveView {
     pub groups: Vec<(String, String, bool, u32)>,
     /// Most recent events, newest last: (time s, kind, message).
     pub events: Vec<(f64, String, String)>,
+    /// What a load test measured (a load test only): it replaces the replica and node panels,
+    /// which a load generator cannot see.
+    pub load: Option<LoadPanel>,
+}
+
+/// What a load generator knows: only its own side of the wire.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct LoadPanel {
+    /// Requests sent so far.
+    pub sent: u64,
+    /// 2xx answers so far.
+    pub completed: u64,
+    /// 503 answers so far.
+    pub rejected: u64,
+    /// Timeouts, transport errors and other statuses so far.
+    pub failed: u64,
+    /// Requests that left later than the late threshold so far.
+    pub late: u64,
+    /// Requests outstanding at the client now.
+    pub in_flight: u64,
+    /// 2xx answers in the last second.
+    pub completed_last_s: u64,
+    /// 503 answers in the last second.
+    pub rejected_last_s: u64,
 }
 
 /// One API's panel values.
@@ -89,8 +113,8 @@ pub(crate) struct ApiPanel {
     pub pending: Option<f64>,
     /// Requests in flight (executing + queued).
     pub in_flight: f64,
-    /// Requests queued.
-    pub queue: f64,
+    /// Requests queued (unknown to a load test).
+    pub queue: Option<f64>,
     /// Median latency over the last step, ms.
     pub p50_ms: Option<f64>,
     /// 99th percentile over the last step, ms.
@@ -128,7 +152,7 @@ impl LiveView {
                     ready: Some(last(get(Metric::ReplicasReady)).unwrap_or(0.0)),
                     pending: Some(last(get(Metric::PendingPods)).unwrap_or(0.0)),
                     in_flight: last(get(Metric::InFlight)).unwrap_or(0.0),
-                    queue: last(get(Metric::Queue)).unwrap_or(0.0),
+                    queue: Some(last(get(Metric::Queue)).unwrap_or(0.0)),
                     p50_ms: last(get(Metric::LatencyP50Ms)),
                     p99_ms: last(get(Metric::LatencyP99Ms)),
                 }
@@ -171,6 +195,7 @@ impl LiveView {
             apis,
             groups,
             events,
+            load: None,
         }
     }
 }
@@ -235,8 +260,16 @@ pub(crate) fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
             Constraint::Min(3),
         ])
         .split(middle[0]);
-    draw_apis(frame, view, left[0]);
-    draw_nodes(frame, view, left[1]);
+    match &view.load {
+        None => {
+            draw_apis(frame, view, left[0]);
+            draw_nodes(frame, view, left[1]);
+        }
+        Some(load) => {
+            draw_load_apis(frame, view, load, left[0]);
+            draw_load_client(frame, load, left[1]);
+        }
+    }
     draw_events(frame, view, middle[1]);
     let footer = match mode {
         _ if finished => " q write results and quit",
@@ -254,7 +287,11 @@ pub(crate) fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
 fn draw_traffic(frame: &mut Frame, view: &LiveView, area: Rect) {
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(" traffic (req/s per timeline step) ");
+        .title(if view.load.is_some() {
+            " traffic sent (req/s, per second) "
+        } else {
+            " traffic (req/s per timeline step) "
+        });
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if view.apis.is_empty() {
@@ -307,7 +344,7 @@ fn draw_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
             Cell::from(count(a.ready)),
             Cell::from(count(a.pending)),
             Cell::from(format!("{:.0}", a.in_flight)),
-            Cell::from(format!("{:.0}", a.queue)),
+            Cell::from(count(a.queue)),
             Cell::from(ms(a.p50_ms)),
             Cell::from(ms(a.p99_ms)),
         ])
@@ -332,6 +369,100 @@ fn draw_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
             .title(" replicas and latency (last step) "),
     );
     frame.render_widget(table, area);
+}
+
+/// A load test's API row: what the client measures (rates, its own in-flight, latency), not
+/// the server's replicas or queue.
+fn draw_load_apis(frame: &mut Frame, view: &LiveView, load: &LoadPanel, area: Rect) {
+    let header = Row::new(vec![
+        "API", "sent/s", "2xx/s", "503/s", "flight", "p50ms", "p99ms",
+    ])
+    .style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = view.apis.iter().enumerate().map(|(i, a)| {
+        Row::new(vec![
+            Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
+            Cell::from(a.rps.last().map_or("–".to_string(), u64::to_string)),
+            Cell::from(load.completed_last_s.to_string()),
+            Cell::from(load.rejected_last_s.to_string()).style(if load.rejected_last_s > 0 {
+                Style::default().fg(Color::LightRed)
+            } else {
+                Style::default()
+            }),
+            Cell::from(format!("{:.0}", a.in_flight)),
+            Cell::from(ms(a.p50_ms)),
+            Cell::from(ms(a.p99_ms)),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(5),
+        ],
+    )
+    .header(header)
+    .block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" client side (last second) "),
+    );
+    frame.render_widget(table, area);
+}
+
+/// A load test's totals, and a plain statement of what it cannot see.
+fn draw_load_client(frame: &mut Frame, load: &LoadPanel, area: Rect) {
+    let share = |n: u64| {
+        if load.sent == 0 {
+            String::new()
+        } else {
+            format!(" ({:.1}%)", 100.0 * n as f64 / load.sent as f64)
+        }
+    };
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let line = |label: &str, value: String| {
+        Line::from(vec![
+            Span::styled(format!("{label:<22}"), bold),
+            Span::raw(value),
+        ])
+    };
+    let mut lines = vec![
+        line("sent", load.sent.to_string()),
+        line(
+            "completed (2xx)",
+            format!("{}{}", load.completed, share(load.completed)),
+        ),
+        line(
+            "rejected (503)",
+            format!("{}{}", load.rejected, share(load.rejected)),
+        ),
+        line(
+            "timed out or failed",
+            format!("{}{}", load.failed, share(load.failed)),
+        ),
+        line("sent late", load.late.to_string()),
+        line("in flight (client)", load.in_flight.to_string()),
+        Line::raw(""),
+    ];
+    lines.push(Line::styled(
+        "Replicas, queues and nodes are not measured by loadgen: it sees only the answers. \
+         The server's /metrics (simctl serve) or `simctl autoscale` show them.",
+        Style::default().fg(Color::DarkGray),
+    ));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" load generator totals "),
+            ),
+        area,
+    );
 }
 
 fn draw_nodes(frame: &mut Frame, view: &LiveView, area: Rect) {
@@ -396,22 +527,48 @@ fn draw_events(frame: &mut Frame, view: &LiveView, area: Rect) {
 }
 
 /// Run a simulation in the live view until the user quits; returns the results up to where
-/// the run got (the whole run if it finished).
+/// the run got (the whole run if it finished): a run stopped early has `truncated_at_s` set to
+/// the time simulated, and its figures cover only that time.
 pub(crate) fn run_live(mut sim: Simulation, speed: f64) -> Result<Results, LiveError> {
     if !std::io::stdout().is_terminal() {
         return Err(LiveError::NoTerminal);
     }
     let mut terminal = ratatui::try_init().map_err(LiveError::Io)?;
-    let outcome = live_loop(&mut terminal, &mut sim, speed);
+    let outcome = live_loop(
+        &mut sim,
+        speed,
+        |view, mode| {
+            terminal
+                .draw(|f| draw(f, view, mode))
+                .map(drop)
+                .map_err(LiveError::Io)
+        },
+        terminal_key,
+    );
     ratatui::restore();
     outcome?;
     Ok(sim.finish())
 }
 
+/// The next key pressed within `wait`, if any.
+fn terminal_key(wait: Duration) -> Result<Option<KeyCode>, LiveError> {
+    if event::poll(wait).map_err(LiveError::Io)? {
+        if let TermEvent::Key(key) = event::read().map_err(LiveError::Io)? {
+            if key.kind == KeyEventKind::Press {
+                return Ok(Some(key.code));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Play `sim` at `speed`, drawing each frame with `show` and taking keys from `key` (which
+/// waits up to the given time for one), until the user quits.
 fn live_loop(
-    terminal: &mut ratatui::DefaultTerminal,
     sim: &mut Simulation,
     speed: f64,
+    mut show: impl FnMut(&LiveView, Mode) -> Result<(), LiveError>,
+    mut key: impl FnMut(Duration) -> Result<Option<KeyCode>, LiveError>,
 ) -> Result<(), LiveError> {
     let mut playback = Playback {
         speed,
@@ -421,29 +578,20 @@ fn live_loop(
     let step = sim.scenario().timeline_step;
     let mut last_tick = Instant::now();
     loop {
-        let view = LiveView::of(sim);
-        terminal
-            .draw(|f| draw(f, &view, Mode::Replay(playback)))
-            .map_err(LiveError::Io)?;
-        if event::poll(Duration::from_millis(50)).map_err(LiveError::Io)? {
-            if let TermEvent::Key(key) = event::read().map_err(LiveError::Io)? {
-                if key.kind == KeyEventKind::Press {
-                    match key.code {
-                        KeyCode::Char('q') | KeyCode::Esc => return Ok(()),
-                        KeyCode::Char(' ') => playback.paused = !playback.paused,
-                        KeyCode::Char('+') | KeyCode::Char('=') => {
-                            playback.speed = (playback.speed * 2.0).min(1e6)
-                        }
-                        KeyCode::Char('-') => playback.speed = (playback.speed / 2.0).max(0.25),
-                        KeyCode::Char('s') => {
-                            playback.paused = true;
-                            sim.advance_to(sim.now() + step).map_err(LiveError::Sim)?;
-                        }
-                        KeyCode::Char('e') => sim.advance_to(duration).map_err(LiveError::Sim)?,
-                        _ => {}
-                    }
-                }
+        show(&LiveView::of(sim), Mode::Replay(playback))?;
+        match key(Duration::from_millis(50))? {
+            Some(KeyCode::Char('q') | KeyCode::Esc) => return Ok(()),
+            Some(KeyCode::Char(' ')) => playback.paused = !playback.paused,
+            Some(KeyCode::Char('+') | KeyCode::Char('=')) => {
+                playback.speed = (playback.speed * 2.0).min(1e6)
             }
+            Some(KeyCode::Char('-')) => playback.speed = (playback.speed / 2.0).max(0.25),
+            Some(KeyCode::Char('s')) => {
+                playback.paused = true;
+                sim.advance_to(sim.now() + step).map_err(LiveError::Sim)?;
+            }
+            Some(KeyCode::Char('e')) => sim.advance_to(duration).map_err(LiveError::Sim)?,
+            _ => {}
         }
         let elapsed = last_tick.elapsed();
         last_tick = Instant::now();
@@ -470,12 +618,13 @@ impl LiveView {
                 ready: None,
                 pending: None,
                 in_flight: 0.0,
-                queue: 0.0,
+                queue: None,
                 p50_ms: None,
                 p99_ms: None,
             }],
             groups: Vec::new(),
             events: Vec::new(),
+            load: Some(LoadPanel::default()),
         }
     }
 
@@ -492,6 +641,16 @@ impl LiveView {
             api.p50_ms = p.p50_ms;
             api.p99_ms = p.p99_ms;
         }
+        self.load = Some(LoadPanel {
+            sent: p.sent,
+            completed: p.completed,
+            rejected: p.rejected,
+            failed: p.failed,
+            late: p.late,
+            in_flight: p.in_flight,
+            completed_last_s: p.completed.saturating_sub(before.completed),
+            rejected_last_s: p.rejected.saturating_sub(before.rejected),
+        });
         for (kind, now, then) in [
             ("503", p.rejected, before.rejected),
             ("failed", p.failed, before.failed),
@@ -499,7 +658,7 @@ impl LiveView {
         ] {
             if now > then {
                 let what = match kind {
-                    "503" => "rejected (queue full)",
+                    "503" => "rejected",
                     "failed" => "timed out or failed",
                     _ => "sent late",
                 };
@@ -633,6 +792,48 @@ mod tests {
             before = p;
         }
         insta::assert_snapshot!(frame_text(&view, Mode::Live));
+    }
+
+    #[test]
+    fn quitting_early_keeps_the_time_simulated() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/steps.toml");
+        let scenario = sim::Scenario::load(&path).expect("example loads");
+        let planned_s = scenario.duration.as_secs_f64();
+        let step_s = scenario.timeline_step.as_secs_f64();
+        let mut sim = Simulation::new(scenario).expect("starts");
+        // Three steps by hand (`s` pauses and steps), then quit.
+        let mut keys = vec![KeyCode::Char('q'), KeyCode::Char('s'), KeyCode::Char('s')];
+        keys.push(KeyCode::Char('s'));
+        let mut frames = 0;
+        live_loop(
+            &mut sim,
+            1.0,
+            |view, mode| {
+                frame_text(view, mode);
+                frames += 1;
+                Ok(())
+            },
+            |_| Ok(keys.pop()),
+        )
+        .expect("quits");
+        assert_eq!(frames, 4);
+        let results = sim.finish();
+        let simulated = results.truncated_at_s.expect("stopped early");
+        // The first key pauses the clock, so exactly three steps were simulated.
+        assert!((simulated - 3.0 * step_s).abs() < 1e-9, "{simulated}");
+        assert_eq!(results.simulated_s(), simulated);
+        assert_eq!(results.duration_s, planned_s, "the planned length stays");
+        let last_sample = results.timeline.t_s.last().copied().expect("timeline");
+        assert!(
+            last_sample <= simulated + 1e-9,
+            "{last_sample} > {simulated}"
+        );
+        let control_plane = simulated / 3600.0 * 0.10;
+        assert!(
+            (results.control_plane_cost_usd - control_plane).abs() < 1e-9,
+            "{} for {simulated} s",
+            results.control_plane_cost_usd
+        );
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub(crate) fn replica_shape(spec: &ApiSpec, path: &str) -> Result<ReplicaShape, 
             )?,
         ),
     };
-    let concurrency = processes.checked_mul(threads).unwrap_or(u32::MAX);
+    let concurrency = processes.saturating_mul(threads);
     at_most(
         concurrency,
         MAX_CONCURRENCY,
