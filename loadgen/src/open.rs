@@ -67,7 +67,10 @@ struct Shared {
     recorder: Recorder,
     in_flight: AtomicU64,
     start: Instant,
+    /// End of the schedule: nothing is sent after it, however far behind the client is.
+    until: Duration,
     timeout: Duration,
+    /// Cancelled by the user (Ctrl-C, SIGTERM) or when the last answer is overdue.
     stop: CancellationToken,
 }
 
@@ -121,6 +124,10 @@ pub async fn run_open(
         load.requests_csv.as_deref(),
         load.hdr_log.as_deref(),
     )?;
+    // The run ends by the schedule's end plus one request timeout, whatever the target does:
+    // a server that never answers, or a rate the client cannot send, cannot stretch it.
+    let halt = stop.child_token();
+    let until = schedule.until();
     let shared = Arc::new(Shared {
         client: Client::new(load.target.clone(), load.template.clone())?,
         schedule: Mutex::new((schedule, None)),
@@ -129,9 +136,25 @@ pub async fn run_open(
         recorder,
         in_flight: AtomicU64::new(0),
         start: Instant::now(),
+        until,
         timeout: load.timeout,
-        stop: stop.clone(),
+        stop: halt.clone(),
     });
+    {
+        let halt = halt.clone();
+        let deadline = shared
+            .start
+            .checked_add(until.saturating_add(load.timeout))
+            .map(tokio::time::Instant::from_std);
+        tokio::spawn(async move {
+            if let Some(deadline) = deadline {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => halt.cancel(),
+                    _ = halt.cancelled() => {}
+                }
+            }
+        });
+    }
     let mut workers = JoinSet::new();
     for shard in 0..load.max_in_flight.max(1) {
         workers.spawn(worker(shared.clone(), shard));
@@ -222,6 +245,12 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
         }
         shared.done_waiting();
         let sent = Instant::now();
+        if sent.saturating_duration_since(shared.start) > shared.until {
+            // Due before the end but not sent by then (the client fell behind): the run is
+            // over; it shows as the late requests before it.
+            shared.wake.notify_waiters();
+            return;
+        }
         shared
             .recorder
             .sent(shard, sent.saturating_duration_since(due));

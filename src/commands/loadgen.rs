@@ -340,10 +340,14 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<(), Failure> {
         move |mut progress: Box<dyn FnMut(&Progress) + Send>| {
             runtime.block_on(async {
                 let on_signal = stop.clone();
+                // Ctrl-C and SIGTERM (how Kubernetes stops a pod) both end the run early and
+                // still write the results of what was sent.
                 tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        on_signal.cancel();
+                    tokio::select! {
+                        r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                        _ = super::terminated() => {}
                     }
+                    on_signal.cancel();
                 });
                 loadgen::run_open(schedule, load, stop, |p| progress(p))
                     .await

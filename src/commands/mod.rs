@@ -68,14 +68,25 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-/// Write `bytes` to `path` through a temporary file in the same directory and a rename, so an
-/// interrupted write never leaves a half-written file behind.
+/// Write `bytes` to `path` through a temporary file in the same directory, flushed to disk
+/// before a rename, so an interrupted write (even kill -9 or a power cut) leaves the old file or
+/// the new one, never a torn one. The temporary file is named `.NAME.*.partial`; one left by a
+/// killed earlier write is removed by the next.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let prefix = format!(".{name}.");
+    remove_stale_partials(dir, &prefix);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".partial")
+        .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     #[cfg(unix)]
     {
@@ -87,10 +98,30 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> 
     }
     tmp.write_all(bytes)
         .and_then(|()| tmp.flush())
+        .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // The rename itself is durable once the directory is.
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
+}
+
+/// Remove `PREFIX*.partial` files left in `dir` by a write that was killed.
+fn remove_stale_partials(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(prefix) && file.ends_with(".partial") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Write `value` as pretty JSON with a final newline, atomically (see [`write_atomically`]).

@@ -392,8 +392,19 @@ fn closed_model_users_pace_themselves() {
 
 #[test]
 fn ctrl_c_stops_cleanly_and_keeps_the_results() {
+    stops_cleanly_on("-INT");
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_keeps_the_results() {
+    stops_cleanly_on("-TERM");
+}
+
+/// Signal a 60 s load test after 1.5 s: it ends with exit 130 and balanced results of what it
+/// sent, its request log agreeing.
+fn stops_cleanly_on(signal: &str) {
     let served = Served::start(&["--service-time", "10ms", "--threads", "4"]);
-    let dir = scratch("lg-interrupt");
+    let dir = scratch(&format!("lg-interrupt{signal}"));
     let (out, csv) = (dir.join("lg.json"), dir.join("requests.csv"));
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_simctl"))
         .args(["loadgen", "--target", &served.urls[0], "--rate", "50"])
@@ -405,7 +416,7 @@ fn ctrl_c_stops_cleanly_and_keeps_the_results() {
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());

@@ -84,6 +84,10 @@ fn check_pod(d: &Deployment, service_account: &str) {
     assert_eq!(pod.service_account_name.as_deref(), Some(service_account));
     let psc = pod.security_context.as_ref().expect("pod security context");
     assert_eq!(psc.run_as_non_root, Some(true));
+    assert_eq!(
+        psc.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+        Some("RuntimeDefault")
+    );
     let c = &pod.containers[0];
     let sc = c
         .security_context
@@ -124,6 +128,19 @@ fn plain_manifests_parse_and_rbac_is_least_privilege() {
     let dep = docs(&deploy("autoscaler.yaml"));
     let d = of_kind::<Deployment>(&dep, "Deployment");
     check_pod(&d[0], "simctl-autoscaler");
+
+    // The tuning Job's pods are locked down like the controller's.
+    let job = docs(&deploy("tune-job.yaml"));
+    let job = job
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("Job"))
+        .expect("a Job");
+    let psc = &job["spec"]["template"]["spec"]["securityContext"];
+    assert_eq!(psc["runAsNonRoot"].as_bool(), Some(true));
+    assert_eq!(
+        psc["seccompProfile"]["type"].as_str(),
+        Some("RuntimeDefault")
+    );
 
     let cm = docs(&deploy("autoscaler-config.yaml"));
     let cm = of_kind::<ConfigMap>(&cm, "ConfigMap");

@@ -121,11 +121,7 @@ impl Controller {
             .tick_interval
             .unwrap_or_else(|| self.step.tick_interval());
         let mut out = match &self.settings.decisions_out {
-            Some(path) => Some(std::io::BufWriter::new(
-                std::fs::File::create(path).map_err(|e| {
-                    ControllerError::Io(format!("cannot write {}: {e}", path.display()))
-                })?,
-            )),
+            Some(path) => Some(std::io::BufWriter::new(open_decision_log(path)?)),
             None => None,
         };
         let start = Instant::now();
@@ -294,5 +290,61 @@ pub fn pod(ready: bool, value: Option<f64>, age: Duration) -> PodObservation {
         value,
         age,
         request: 1.0,
+    }
+}
+
+/// Open the decision log for appending (a restarted controller continues its log), refusing a
+/// symbolic link so the log cannot be pointed at another file to overwrite or grow.
+fn open_decision_log(path: &std::path::Path) -> Result<std::fs::File, ControllerError> {
+    let cannot = |e: &dyn std::fmt::Display| {
+        ControllerError::Io(format!("cannot append to {}: {e}", path.display()))
+    };
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(cannot(&"it is a symbolic link; give the real file"));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Closes the gap between the check above and the open.
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    options.open(path).map_err(|e| cannot(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::open_decision_log;
+
+    #[test]
+    fn the_decision_log_appends_and_refuses_a_symlink() {
+        let dir = std::env::temp_dir().join(format!("simctl-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let log = dir.join("decisions.jsonl");
+        let _ = std::fs::remove_file(&log);
+        for line in ["first\n", "second\n"] {
+            let mut f = open_decision_log(&log).expect("opens");
+            f.write_all(line.as_bytes()).expect("writes");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&log).expect("read"),
+            "first\nsecond\n",
+            "a restart continues the log"
+        );
+        #[cfg(unix)]
+        {
+            let target = dir.join("precious");
+            std::fs::write(&target, "keep").expect("write");
+            let link = dir.join("link.jsonl");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&target, &link).expect("symlink");
+            let e = open_decision_log(&link).expect_err("a symlink is refused");
+            assert!(e.to_string().contains("symbolic link"), "{e}");
+            assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -356,7 +356,7 @@ pub fn parse_pod_metrics(body: &str, settings: &ScrapeSettings) -> Result<PodScr
             | prometheus_parse::Value::Untyped(v) => v,
             _ => continue,
         };
-        if !v.is_finite() {
+        if !plausible(v) {
             continue;
         }
         if s.metric == settings.metric_name {
@@ -572,11 +572,22 @@ impl PrometheusSource {
     }
 }
 
+/// Largest value any metric read here can take (in-flight requests, requests per second,
+/// request counts): beyond it the value is a broken exporter or query, not load.
+pub const MAX_PLAUSIBLE_VALUE: f64 = 1e9;
+
+/// Whether a metric value can be real: finite, not negative (every metric read here counts
+/// requests), not absurdly large. Others count as no data, so the controller holds — a broken
+/// exporter must not scale an API to its maximum or minimum in one tick.
+pub fn plausible(v: f64) -> bool {
+    (0.0..=MAX_PLAUSIBLE_VALUE).contains(&v)
+}
+
 /// One series of an instant-query answer: its labels and value.
 pub type LabelledValue = (HashMap<String, String>, f64);
 
-/// Parse an instant-query answer (`resultType: vector`) into (labels, value) pairs; NaN and
-/// infinite values (e.g. 0/0 with no series) are dropped, which means "no data".
+/// Parse an instant-query answer (`resultType: vector`) into (labels, value) pairs; NaN,
+/// infinite, negative and absurd values (see [`plausible`]) are dropped, which means "no data".
 pub fn parse_vector(body: &serde_json::Value) -> Result<Vec<LabelledValue>, SourceError> {
     if body["status"] != "success" {
         return Err(SourceError::Backend(format!(
@@ -592,7 +603,7 @@ pub fn parse_vector(body: &serde_json::Value) -> Result<Vec<LabelledValue>, Sour
         let value = r["value"][1]
             .as_str()
             .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite());
+            .filter(|v| plausible(*v));
         let Some(value) = value else { continue };
         let labels = r["metric"]
             .as_object()
@@ -733,5 +744,11 @@ simctl_replica_ready{api_name=\"model\",replica=\"0\"} 1\n# EOF\n";
         assert!(parse_vector(&nan).expect("ok").is_empty());
         let one = serde_json::json!({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,"3.5"]}]}});
         assert_eq!(parse_vector(&one).expect("ok")[0].1, 3.5);
+        // A negative in-flight count is impossible and 1e308 is a broken exporter: no data, so
+        // the controller holds instead of jumping to a bound.
+        for absurd in ["-1e9", "-0.5", "1e308", "+Inf"] {
+            let v = serde_json::json!({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,absurd]}]}});
+            assert!(parse_vector(&v).expect("ok").is_empty(), "{absurd}");
+        }
     }
 }
