@@ -32,6 +32,9 @@ pub(crate) struct RunArgs {
     /// Simulated seconds per real second in the live view.
     #[arg(long, default_value_t = 60.0, requires = "tui")]
     pub speed: f64,
+    /// Run even when the estimate says it will take more than 10 minutes.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// Load, simulate, summarize, write.
@@ -41,6 +44,9 @@ pub(crate) fn run(args: RunArgs) -> Result<(), Failure> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
         scenario.file.seed = seed;
+    }
+    if !args.yes {
+        super::refuse_long_work(&args.scenario, scenario.work_estimate().events, 1, "run")?;
     }
     let results = if args.tui {
         if !(args.speed.is_finite() && args.speed > 0.0) {

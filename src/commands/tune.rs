@@ -63,6 +63,9 @@ struct SearchArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Search even when the estimate says it will take more than 10 minutes.
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -118,6 +121,10 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
             .context("cannot start worker threads")?;
     }
     let tuner = Tuner::load(&scenario, &options).map_err(|e| Failure::BadInput(e.to_string()))?;
+    if !args.yes {
+        let cores = rayon::current_num_threads();
+        super::refuse_long_work(&scenario, tuner.planned_requests(), cores, "search")?;
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&cancel);

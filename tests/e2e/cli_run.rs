@@ -297,3 +297,10 @@ fn ctrl_c_keeps_partial_results() {
     assert!(truncated > 0.0 && truncated < 20000.0 * 3600.0);
     assert_balanced(&r);
 }
+
+#[test]
+fn days_of_work_need_yes_and_say_how_long() {
+    let e = rejected("huge", &GOOD.replace("rps = 5", "rps = 1e9"), &[]);
+    assert!(e.contains("simulates about"), "{e}");
+    assert!(e.contains("pass --yes"), "{e}");
+}

@@ -21,3 +21,4 @@ mod cli_tune;
 mod cli_validate;
 mod controller_kube;
 mod deploy_manifests;
+mod fuzz;

@@ -190,6 +190,21 @@ impl Serialize for Quantity {
     }
 }
 
+/// Text from a user's file, made fit for a one-line error message: newlines shown as `⏎`, and
+/// at most `max_chars` characters (a megabyte key or an unterminated quote is not echoed whole).
+pub fn one_line(text: &str, max_chars: usize) -> String {
+    let count = text.chars().count();
+    let mut out: String = text
+        .chars()
+        .take(max_chars)
+        .map(|c| if c == '\n' || c == '\r' { '⏎' } else { c })
+        .collect();
+    if count > max_chars {
+        out.push_str(&format!("… ({count} characters)"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +228,11 @@ mod tests {
         assert_eq!(Quantity::parse("512Mi").unwrap().mebibytes(), 512);
         assert!(Quantity::parse("2GB").is_err());
         assert!(Quantity::parse("-1").is_err());
+    }
+
+    #[test]
+    fn one_line_clips_and_shows_newlines() {
+        assert_eq!(one_line("a\nb", 10), "a⏎b");
+        assert_eq!(one_line(&"k".repeat(1000), 3), "kkk… (1000 characters)");
     }
 }

@@ -130,10 +130,11 @@ pub(super) fn build_node_groups(
             }
         }
         if let Some(rate) = g.interruption_rate {
-            if !(rate.is_finite() && rate >= 0.0) {
+            // One a minute is far above any spot market's (a few per instance-day at worst).
+            if !(0.0..=60.0).contains(&rate) {
                 return Err(FieldError::new(
                     format!("{path}.interruption_rate"),
-                    format!("expected a rate ≥ 0 per instance-hour, found {rate}"),
+                    format!("expected a rate from 0 to 60 per instance-hour, found {rate}"),
                 ));
             }
         }

@@ -33,9 +33,9 @@ impl fmt::Display for ScenarioError {
             }
         }
         if let Some(field) = &self.field {
-            write!(f, ": {field}")?;
+            write!(f, ": {}", crate::units::one_line(field, 120))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", crate::units::one_line(&self.message, 300))
     }
 }
 

@@ -23,6 +23,7 @@ mod relocate;
 pub mod schema;
 mod service_time;
 mod traffic;
+mod work;
 
 use std::path::Path;
 
@@ -40,6 +41,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
+pub use work::WorkEstimate;
 
 impl Scenario {
     /// Read, parse and validate a scenario file. Relative trace paths resolve against the

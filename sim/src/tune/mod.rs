@@ -218,6 +218,14 @@ impl Tuner {
             .collect()
     }
 
+    /// Simulated requests of the whole search (candidate 0's traffic times the runs planned):
+    /// the space rarely changes the traffic.
+    pub fn planned_requests(&self) -> f64 {
+        self.candidate_scenario(0)
+            .map_or(0.0, |s| s.work_estimate().events)
+            * self.planned_runs() as f64
+    }
+
     /// Upper bound of simulations to run, for progress bars.
     pub fn planned_runs(&self) -> u64 {
         let n = self.own_ids().len() as u64;

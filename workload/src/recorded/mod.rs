@@ -109,9 +109,10 @@ impl Default for FormatOptions {
 /// A malformed trace or data file, found while streaming it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error(
-    "{file}{}{}: {message}",
+    "{file}{}{}: {}",
     line.map(|l| format!(":{l}")).unwrap_or_default(),
-    column.map(|c| format!(":{c}")).unwrap_or_default()
+    column.map(|c| format!(":{c}")).unwrap_or_default(),
+    crate::units::one_line(message, 300)
 )]
 pub struct DataFileError {
     /// The file.
@@ -156,6 +157,57 @@ pub fn open(
             Box::new(Intervals::new(prometheus::snapshots(path, options)?, path)?)
         }
         TraceFormat::AccessLog => Box::new(AccessLog::open(path)?),
+    })
+}
+
+/// How many requests a trace holds, without generating them: the sum of its counts (aggregated
+/// formats) or its rows (per-request formats). For work estimates before a run.
+pub fn total_requests(
+    format: TraceFormat,
+    path: &Path,
+    options: &FormatOptions,
+) -> Result<f64, DataFileError> {
+    let intervals = |v: Vec<(f64, f64, Counted)>| {
+        v.iter()
+            .map(|(_, _, c)| match *c {
+                Counted::Exact(n) => n as f64,
+                Counted::Mean(m) => m,
+            })
+            .sum()
+    };
+    Ok(match format {
+        TraceFormat::Counts => {
+            let mut counts = Counts::open(path, options)?;
+            let mut total = 0.0;
+            while let Some((_, n, _)) = counts.ahead.take() {
+                total += n;
+                counts.ahead = counts.read_row()?;
+            }
+            total
+        }
+        TraceFormat::PrometheusJson => intervals(prometheus::range_query(path, options)?),
+        TraceFormat::PrometheusText => intervals(prometheus::snapshots(path, options)?),
+        TraceFormat::Timestamps | TraceFormat::AccessLog => {
+            let file = File::open(path).map_err(|e| {
+                error(
+                    &path.display().to_string(),
+                    None,
+                    format!("cannot open: {e}"),
+                )
+            })?;
+            let mut lines = 0u64;
+            for chunk in BufReader::new(file).split(b'\n') {
+                chunk.map_err(|e| {
+                    error(
+                        &path.display().to_string(),
+                        None,
+                        format!("cannot read: {e}"),
+                    )
+                })?;
+                lines += 1;
+            }
+            lines as f64
+        }
     })
 }
 
