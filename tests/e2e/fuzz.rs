@@ -352,3 +352,150 @@ fn corpus_never_crashes() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A server on 127.0.0.1 that misbehaves in one way on every connection, until dropped.
+struct BrokenServer {
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl BrokenServer {
+    fn start(answer: fn(std::net::TcpStream)) -> BrokenServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        std::thread::spawn(move || answer(conn));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        BrokenServer { url, stop }
+    }
+}
+
+impl Drop for BrokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Read what the client sent (the request head), so the answer comes after it.
+fn read_head(conn: &mut std::net::TcpStream) {
+    use std::io::Read;
+    let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut buf = [0u8; 4096];
+    let _ = conn.read(&mut buf);
+}
+
+#[test]
+fn loadgen_ends_on_time_against_broken_servers() {
+    use std::io::Write;
+    let cases: [(&str, fn(std::net::TcpStream)); 4] = [
+        ("never answers", |mut c| {
+            read_head(&mut c);
+            std::thread::sleep(Duration::from_secs(30));
+        }),
+        ("answers garbage", |mut c| {
+            read_head(&mut c);
+            let _ = c.write_all(b"\x00\xffgarbage\r\n\r\nmore garbage");
+        }),
+        ("closes mid-response", |mut c| {
+            read_head(&mut c);
+            let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc");
+        }),
+        ("answers an absurd length", |mut c| {
+            read_head(&mut c);
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 18446744073709551615\r\n\r\nx");
+            std::thread::sleep(Duration::from_secs(30));
+        }),
+    ];
+    let dir = scratch("lg-broken");
+    for (name, answer) in cases {
+        let server = BrokenServer::start(answer);
+        let out = dir.join(format!("{}.json", name.replace(' ', "-")));
+        let start = Instant::now();
+        let run = Command::new(env!("CARGO_BIN_EXE_simctl"))
+            .args(["loadgen", "--target", &server.url, "--rate", "50"])
+            .args([
+                "--duration",
+                "2s",
+                "--timeout",
+                "1s",
+                "--max-in-flight",
+                "5",
+            ])
+            .args(["--quiet", "--out"])
+            .arg(&out)
+            .output()
+            .expect("loadgen runs");
+        let took = start.elapsed();
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(
+            took < Duration::from_secs(8),
+            "{name}: a 2 s test with a 1 s timeout took {took:?}"
+        );
+        let r = read_json(&out);
+        assert_balanced(&r);
+        drop(server);
+    }
+}
+
+#[test]
+fn serve_survives_malformed_http() {
+    use std::io::{Read, Write};
+    let served = crate::common::Served::start(&["--service-time", "1ms"]);
+    let addr = served.urls[0]
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut rng = Pcg64::seed_from_u64(5);
+    let good = b"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}".to_vec();
+    for case in 0..200 {
+        // Mutate a good request: flip, drop or insert bytes; sometimes a huge header.
+        let mut req = good.clone();
+        for _ in 0..rng.random_range(1..4) {
+            let i = rng.random_range(0..req.len());
+            match rng.random_range(0..4) {
+                0 => req[i] = rng.random(),
+                1 => {
+                    req.remove(i);
+                }
+                2 => req.insert(i, rng.random()),
+                _ => req
+                    .splice(i..i, std::iter::repeat_n(b'a', 70_000))
+                    .for_each(drop),
+            }
+        }
+        if let Ok(mut conn) = std::net::TcpStream::connect(&addr) {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = conn.write_all(&req);
+            let _ = conn.shutdown(std::net::Shutdown::Write);
+            let mut answer = Vec::new();
+            let _ = conn.read_to_end(&mut answer);
+        }
+        // After each, a good request is still answered.
+        if case % 20 == 19 {
+            let mut conn = std::net::TcpStream::connect(&addr).expect("still listening");
+            conn.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            conn.write_all(&good).expect("send");
+            let mut head = [0u8; 12];
+            conn.read_exact(&mut head).expect("an answer");
+            assert_eq!(&head, b"HTTP/1.1 200", "case {case}");
+        }
+    }
+}
