@@ -147,6 +147,9 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
     if let (Some(path), Some(rec)) = (&args.write_scenario, &report.recommendation) {
         write_atomically(path, rec.tuned_scenario.as_bytes())?;
     }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if !args.quiet {
         print!("{}", summary(&report, args.top));
         println!("report written to {}", args.out.display());

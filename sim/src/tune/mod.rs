@@ -90,6 +90,8 @@ pub struct Tuner {
 #[derive(Debug, Clone)]
 struct SeedOutcome {
     cost_usd: f64,
+    /// Most of an API's miss fell in the run's first [`START_FRACTION`]: the sentence.
+    start_miss: Option<String>,
     apis: Vec<(String, Vec<crate::results::SloCheck>, f64, f64, f64)>,
 }
 
@@ -201,7 +203,9 @@ impl Tuner {
         let mut scenario = Scenario::parse(&text, &self.file_name, &self.base_dir)?;
         if let Some(slo) = &self.slo {
             for api in &mut scenario.apis {
+                let warmup = api.slo.warmup;
                 api.slo = slo.clone();
+                api.slo.warmup = slo.warmup.or(warmup);
             }
         }
         Ok(scenario)
@@ -215,6 +219,7 @@ impl Tuner {
         let duration = results.simulated_s().max(1e-9);
         Ok(SeedOutcome {
             cost_usd: results.cost_usd_total,
+            start_miss: start_miss(&results),
             apis: results
                 .apis
                 .iter()
@@ -320,6 +325,7 @@ impl Tuner {
                     cost_usd_mean: 0.0,
                     slo_ratio: 1e12,
                     apis: Vec::new(),
+                    start_dominated: None,
                 });
             } else if let Some(o) = outcomes.get(&id) {
                 candidates.push(summarize(id, params, o));
@@ -339,6 +345,7 @@ impl Tuner {
             best: None,
             pareto: Vec::new(),
             recommendation: None,
+            warnings: Vec::new(),
         };
         finalize(&mut report);
         report
@@ -459,7 +466,33 @@ fn summarize(
         cost_usd_mean,
         slo_ratio: worst_ratio(outcomes),
         apis,
+        start_dominated: outcomes.iter().find_map(|o| o.start_miss.clone()),
     }
+}
+
+/// The start of a run, as a fraction of it, that may dominate a miss.
+const START_FRACTION: f64 = 0.1;
+
+/// When more than half of an API's SLO miss fell in the first [`START_FRACTION`] of the run:
+/// a sentence naming it, with a suggested warmup (the end of those intervals, in whole minutes).
+fn start_miss(results: &crate::Results) -> Option<String> {
+    let start = results.simulated_s() * START_FRACTION;
+    results.apis.iter().find_map(|a| {
+        let early: Vec<&crate::results::MissInterval> =
+            a.slo.misses.iter().filter(|m| m.from_s < start).collect();
+        let share: f64 = early.iter().map(|m| m.share).sum();
+        (share > 0.5).then(|| {
+            let until = early.iter().map(|m| m.to_s).fold(0.0, f64::max);
+            let minutes = (until / 60.0).ceil().max(1.0);
+            format!(
+                "{}: {:.0} % of its SLO miss falls in the first {:.0} % of the run ({}); if the start-up should not be judged, set [slo] warmup = \"{minutes:.0}m\"",
+                a.name,
+                100.0 * share,
+                100.0 * START_FRACTION,
+                early[0].sentence()
+            )
+        })
+    })
 }
 
 /// 95 % confidence interval of the mean by Student's t.
@@ -492,6 +525,25 @@ fn tuned_text(
 /// Deterministic: depends only on `report.candidates` (sorted by id) and the scenario text.
 pub fn finalize(report: &mut TuneReport) {
     report.candidates.sort_by_key(|c| c.id);
+    report.warnings.clear();
+    let missing: Vec<&CandidateResult> = report
+        .candidates
+        .iter()
+        .filter(|c| c.error.is_none() && !c.meets_slo)
+        .collect();
+    let early: Vec<&&CandidateResult> = missing
+        .iter()
+        .filter(|c| c.start_dominated.is_some())
+        .collect();
+    if let Some(first) = early.first() {
+        report.warnings.push(format!(
+            "{} of {} candidates that miss the SLO miss it mostly at the start of the run; e.g. candidate {}: {}",
+            early.len(),
+            missing.len(),
+            first.id,
+            first.start_dominated.as_deref().unwrap_or_default()
+        ));
+    }
     let full = report.seeds.len() as u32;
     let complete: Vec<&CandidateResult> = report
         .candidates
