@@ -17,5 +17,6 @@ mod cli_report;
 mod cli_run;
 mod cli_tune;
 mod cli_validate;
+mod cli_why;
 mod controller_kube;
 mod deploy_manifests;
