@@ -10,6 +10,9 @@ use hdrhistogram::serialization::{
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+pub use crate::misses::{MissCause, MissInterval};
+pub use crate::utilisation::{share, ApiUtilisation, GroupUtilisation};
+
 /// The schema tag written in every results file. Counts balance per API:
 /// `requests = completed + rejected + timed_out + interrupted + in_flight_at_end`.
 pub const SCHEMA: &str = "simctl.results/v1";
@@ -176,149 +179,6 @@ pub struct SloVerdict {
     /// Empty when the SLO held.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub misses: Vec<MissInterval>,
-}
-
-/// What the simulator found going on while an SLO was being missed.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum MissCause {
-    /// No (or too few) ready replicas after a spot reclaim took their nodes.
-    SpotReclaim,
-    /// No ready replica, without a spot reclaim (evictions, OOM kills, failed launches).
-    NoReadyReplica,
-    /// Scale from zero: requests waited for or were refused before the first replica was ready.
-    ColdStart,
-    /// A scale-up was under way with replicas waiting for a node to boot.
-    ScaleUpNodeBoot,
-    /// A scale-up was under way with replicas starting (image pull, model load, probe).
-    ScaleUpPodStart,
-    /// The API ran at `max_replicas` and traffic exceeded what they can serve.
-    AtMaxReplicas,
-    /// Traffic rose faster than the autoscaler reacted: queues filled on the ready replicas.
-    Burst,
-}
-
-impl MissCause {
-    /// A short phrase for tables, e.g. `spot reclaim`.
-    pub fn label(self) -> &'static str {
-        match self {
-            MissCause::SpotReclaim => "spot reclaim",
-            MissCause::NoReadyReplica => "no ready replica",
-            MissCause::ColdStart => "cold start from zero",
-            MissCause::ScaleUpNodeBoot => "scale-up, pending node boot",
-            MissCause::ScaleUpPodStart => "scale-up, pods starting",
-            MissCause::AtMaxReplicas => "burst above capacity at max replicas",
-            MissCause::Burst => "burst before the autoscaler reacted",
-        }
-    }
-}
-
-/// One stretch of time in which an API's SLO-breaking requests (rejected, timed out, or slower
-/// than a missed latency objective) piled up, with what the simulator saw then.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MissInterval {
-    /// Start of the interval, seconds.
-    pub from_s: f64,
-    /// End of the interval, seconds.
-    pub to_s: f64,
-    /// Fraction of the API's SLO-breaking requests that fell here (the intervals sum to 1).
-    pub share: f64,
-    /// Requests refused (503) in the interval, when the rejection objective was missed.
-    pub rejected: u64,
-    /// Requests timed out in the interval, when the timeout objective was missed.
-    pub timed_out: u64,
-    /// Completions slower than the missed latency objective's limit in the interval.
-    pub slow: u64,
-    /// The main cause.
-    pub cause: MissCause,
-    /// One sentence with the figures, e.g. `0 ready replicas after a spot reclaim of 2
-    /// gpu-spot nodes at 2:27:40`.
-    pub detail: String,
-}
-
-impl MissInterval {
-    /// `149–153 min` (or seconds / hours, by the interval's scale; a decimal when whole units
-    /// would hide its length).
-    pub fn span_text(&self) -> String {
-        let (a, b) = (self.from_s, self.to_s);
-        let (div, unit) = if b <= 300.0 {
-            (1.0, "s")
-        } else if b <= 6.0 * 3600.0 {
-            (60.0, "min")
-        } else {
-            (3600.0, "h")
-        };
-        if (b - a) / div < 3.0 && div > 1.0 {
-            format!("{:.1}–{:.1} {unit}", a / div, b / div)
-        } else {
-            format!("{:.0}–{:.0} {unit}", a / div, b / div)
-        }
-    }
-
-    /// The share as a percentage, `<1 %` when it rounds to nothing.
-    pub fn share_text(&self) -> String {
-        if self.share > 0.0 && self.share < 0.005 {
-            "<1 %".into()
-        } else {
-            format!("{:.0} %", 100.0 * self.share)
-        }
-    }
-
-    /// `86 % from 149–153 min: 0 ready replicas after …`.
-    pub fn sentence(&self) -> String {
-        format!(
-            "{} from {}: {}",
-            self.share_text(),
-            self.span_text(),
-            self.detail
-        )
-    }
-}
-
-/// How busy an API's replicas were, against what they requested. Busy means a worker executing
-/// a request; a busy worker is counted as using its share of the pod's CPU and GPU requests.
-/// Sampled at every timeline step.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
-pub struct ApiUtilisation {
-    /// Busy workers over ready workers, averaged over the run.
-    pub busy_share: f64,
-    /// The busiest timeline step's busy share (1 − this is the headroom left at the peak).
-    pub peak_busy_share: f64,
-    /// CPU requested by its replicas (starting and ready), core-hours.
-    pub cpu_requested_core_hours: f64,
-    /// CPU used by busy workers, core-hours.
-    pub cpu_busy_core_hours: f64,
-    /// GPUs requested by its replicas, GPU-hours.
-    pub gpu_requested_hours: f64,
-    /// GPUs used by busy workers, GPU-hours.
-    pub gpu_busy_hours: f64,
-}
-
-/// A node group's capacity, what pods requested of it, and what busy workers used. Sampled at
-/// every timeline step over Ready nodes.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
-pub struct GroupUtilisation {
-    /// Allocatable CPU of its ready nodes, core-hours.
-    pub cpu_capacity_core_hours: f64,
-    /// CPU requested by pods on them, core-hours.
-    pub cpu_requested_core_hours: f64,
-    /// CPU used by busy workers, core-hours.
-    pub cpu_busy_core_hours: f64,
-    /// GPUs of its ready nodes, GPU-hours.
-    pub gpu_capacity_hours: f64,
-    /// GPUs requested by pods on them, GPU-hours.
-    pub gpu_requested_hours: f64,
-    /// GPUs used by busy workers, GPU-hours.
-    pub gpu_busy_hours: f64,
-}
-
-/// `part / whole`, 0 when the whole is 0.
-pub fn share(part: f64, whole: f64) -> f64 {
-    if whole > 0.0 {
-        part / whole
-    } else {
-        0.0
-    }
 }
 
 /// One node group's figures.
