@@ -126,15 +126,24 @@ fn reclaims_between<'a>(
     to_s: f64,
 ) -> impl Iterator<Item = &'a Reclaim> + 'a {
     let api = ctx.index;
-    ctx.reclaims
+    // Reclaims are logged in time order.
+    let first = ctx.reclaims.partition_point(|r| r.t_s < from_s);
+    ctx.reclaims[first..]
         .iter()
-        .filter(move |r| r.t_s >= from_s && r.t_s <= to_s && r.apis.contains(&api))
+        .take_while(move |r| r.t_s <= to_s)
+        .filter(move |r| r.apis.contains(&api))
 }
 
-/// Why step `i` (which has offending requests) went wrong. The replica counts are sampled at
-/// the ends of steps, so the step is judged by the worse of its two ends: fewest ready, most
-/// desired and pending.
-fn classify(steps: &[StepFacts], i: usize, ctx: &ApiContext<'_>) -> MissCause {
+/// Whether the API had all it asked for at the end of a step.
+fn healthy(p: &StepFacts) -> bool {
+    p.ready >= p.desired && p.pending == 0 && p.rejected_no_replica == 0 && p.ready > 0
+}
+
+/// Why step `i` (which has offending requests) went wrong; `healthy_s` is the end of the last
+/// earlier step at which the API had all it asked for. The replica counts are sampled at the
+/// ends of steps, so the step is judged by the worse of its two ends: fewest ready, most desired
+/// and pending.
+fn classify(steps: &[StepFacts], i: usize, healthy_s: f64, ctx: &ApiContext<'_>) -> MissCause {
     let mut s = steps[i];
     if i > 0 {
         let p = &steps[i - 1];
@@ -145,14 +154,7 @@ fn classify(steps: &[StepFacts], i: usize, ctx: &ApiContext<'_>) -> MissCause {
     let s = &s;
     let zero_ready = s.rejected_no_replica > 0 || s.ready == 0;
     // The shortage started after the last step at which the API had all it asked for.
-    let healthy = steps[..i]
-        .iter()
-        .rev()
-        .find(|p| {
-            p.ready >= p.desired && p.pending == 0 && p.rejected_no_replica == 0 && p.ready > 0
-        })
-        .map_or(0.0, |p| p.t_end_s);
-    let window_from = (healthy - NOTICE_S).max(s.t_end_s - RECLAIM_WINDOW_S);
+    let window_from = (healthy_s - NOTICE_S).max(s.t_end_s - RECLAIM_WINDOW_S);
     let reclaimed = reclaims_between(ctx, window_from, s.t_end_s)
         .next()
         .is_some();
@@ -301,12 +303,18 @@ pub(crate) fn attribute(steps: &[StepFacts], ctx: &ApiContext<'_>) -> Vec<MissIn
     let c = ctx.counting;
     let mut groups: Vec<Group> = Vec::new();
     let mut last_bad: Option<usize> = None;
+    // End of the last step before each step at which the API had all it asked for.
+    let mut healthy_s = 0.0;
     for i in 0..steps.len() {
         let s = &steps[i];
+        let before = healthy_s;
+        if healthy(s) {
+            healthy_s = s.t_end_s;
+        }
         if s.t_end_s <= ctx.warmup_s || s.bad_total(c) == 0 {
             continue;
         }
-        let cause = classify(steps, i, ctx);
+        let cause = classify(steps, i, before, ctx);
         match (last_bad, groups.last_mut()) {
             (Some(prev), Some(g)) if i - prev <= MERGE_GAP_STEPS + 1 => g.steps.push((i, cause)),
             _ => groups.push(Group {
