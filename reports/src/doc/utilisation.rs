@@ -8,8 +8,34 @@ use contract::results::{share, Metric, Results};
 use crate::chart::{Axis, Chart, Plot, Style, XyChart};
 use crate::palette::Palette;
 
-use super::timeline::{interruption_lines, line, series_points};
-use super::{pct, table, time_unit, Block};
+use crate::downsample::{segments, MAX_POINTS};
+
+use super::timeline::{interruption_lines, line};
+use super::{pct, span, table, time_unit, Block};
+
+/// Window of the GPU utilisation chart's moving average, seconds.
+const SMOOTH_S: f64 = 300.0;
+
+/// The mean of the defined values among the last `window` (this one included); undefined where
+/// all of them are.
+fn moving_average(values: &[Option<f64>], window: usize) -> Vec<Option<f64>> {
+    let mut out = Vec::with_capacity(values.len());
+    let (mut sum, mut n) = (0.0, 0usize);
+    for (i, v) in values.iter().enumerate() {
+        if let Some(v) = v.filter(|v| v.is_finite()) {
+            sum += v;
+            n += 1;
+        }
+        if i >= window {
+            if let Some(old) = values[i - window].filter(|v| v.is_finite()) {
+                sum -= old;
+                n -= 1;
+            }
+        }
+        out.push((n > 0).then(|| (sum / n as f64).clamp(0.0, 1.0)));
+    }
+    out
+}
 
 fn hours(v: f64) -> String {
     format!("{v:.2}")
@@ -110,16 +136,21 @@ pub(super) fn utilisation(r: &Results, palette: &Palette, prefix: &str) -> Vec<B
         ));
     }
     let (div, x_label) = time_unit(r.simulated_s());
+    let t: Vec<f64> = r.timeline.t_s.iter().map(|t| t / div).collect();
+    // A step's busy share is a point sample of a few workers (0, 25, 50 … % on a 4-worker GPU):
+    // a moving average over SMOOTH_S reads better.
+    let window = (SMOOTH_S / r.timeline.step_s.max(1e-9)).round().max(1.0) as usize;
     let mut series = Vec::new();
     for g in &r.node_groups {
-        let Some(seg) = series_points(r, Metric::GpuUtil, &g.name, div) else {
+        let Some(values) = r.timeline.get(Metric::GpuUtil, &g.name) else {
             continue;
         };
-        let style = if g.spot { Style::Dashed } else { Style::Line };
+        let seg = segments(&t, &moving_average(values, window), MAX_POINTS);
+        // Solid even for spot groups: a jagged busy share drawn dashed is thousands of dashes.
         let mut s = line(
             format!("{} GPUs busy (%)", g.name),
             palette.group(&g.name),
-            style,
+            Style::Line,
             Axis::Left,
         );
         s.segments = seg
@@ -131,7 +162,10 @@ pub(super) fn utilisation(r: &Results, palette: &Palette, prefix: &str) -> Vec<B
     if !series.is_empty() {
         blocks.push(Block::Chart(Chart {
             id: format!("{prefix}gpu-util"),
-            title: "GPU utilisation: busy GPUs over ready GPUs, per node group".into(),
+            title: format!(
+                "GPU utilisation: busy GPUs over ready GPUs, per node group ({} moving average)",
+                span(SMOOTH_S)
+            ),
             plot: Plot::Xy(XyChart {
                 x_label: x_label.into(),
                 y_label: "GPUs busy (%)".into(),
@@ -146,4 +180,27 @@ pub(super) fn utilisation(r: &Results, palette: &Palette, prefix: &str) -> Vec<B
         }));
     }
     blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moving_average_skips_gaps() {
+        let v = [Some(0.0), Some(1.0), None, Some(0.5), None, None, None];
+        let m = moving_average(&v, 2);
+        assert_eq!(
+            m,
+            [
+                Some(0.0),
+                Some(0.5),
+                Some(1.0),
+                Some(0.5),
+                Some(0.5),
+                None,
+                None
+            ]
+        );
+    }
 }
