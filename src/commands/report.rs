@@ -17,7 +17,7 @@ pub(crate) const LONG_ABOUT: &str =
 The report has: a scenario summary and SLO verdict; timelines (traffic vs ready and desired \
 replicas per API, in-flight and queued requests, nodes per group with spot vs on-demand, cost \
 rate) with scale-ups and spot interruptions marked; latency percentiles per API and their \
-distribution; cost per node group and per API, idle cost and spot savings; the event log. With \
+distribution; utilisation and headroom; cost per node group and per API, unrequested capacity and spot savings; the event log. With \
 several results files it adds a side-by-side comparison (e.g. 1x/2x/5x traffic: nodes and cost); \
 with a tune.json (written by `simctl tune`) the cost-SLO Pareto front and the recommended \
 configuration. Files are recognised by their schema (simctl.results/v1, simctl.tune/v1).\n\n\
