@@ -21,6 +21,9 @@ pub enum MissCause {
     AtMaxReplicas,
     /// Traffic rose faster than the autoscaler reacted: queues filled on the ready replicas.
     Burst,
+    /// Requests were slow, not refused, on a time-sliced or MPS GPU: service times stretch with
+    /// the number of busy sharers.
+    SharedGpu,
 }
 
 impl MissCause {
@@ -34,6 +37,7 @@ impl MissCause {
             MissCause::ScaleUpPodStart => "scale-up, pods starting",
             MissCause::AtMaxReplicas => "burst above capacity at max replicas",
             MissCause::Burst => "burst before the autoscaler reacted",
+            MissCause::SharedGpu => "contention on a shared GPU",
         }
     }
 }

@@ -76,6 +76,10 @@ pub(crate) struct ApiContext<'a> {
     pub index: usize,
     /// `max_replicas`.
     pub max_replicas: u32,
+    /// Its policy is `fixed`: no autoscaler will add replicas.
+    pub fixed: bool,
+    /// It may run on a time-sliced or MPS GPU.
+    pub shared_gpu: bool,
     /// Scheduling to readiness, seconds.
     pub startup_s: f64,
     /// Steps ending before this are out of the SLO's judgement, seconds.
@@ -105,7 +109,7 @@ impl StepFacts {
     }
 }
 
-const CAUSES: [MissCause; 7] = [
+const CAUSES: [MissCause; 8] = [
     MissCause::SpotReclaim,
     MissCause::NoReadyReplica,
     MissCause::ColdStart,
@@ -113,6 +117,7 @@ const CAUSES: [MissCause; 7] = [
     MissCause::ScaleUpPodStart,
     MissCause::AtMaxReplicas,
     MissCause::Burst,
+    MissCause::SharedGpu,
 ];
 
 fn cause_index(c: MissCause) -> usize {
@@ -177,11 +182,14 @@ fn classify(steps: &[StepFacts], i: usize, healthy_s: f64, ctx: &ApiContext<'_>)
             MissCause::NoReadyReplica
         };
     }
+    let only_slow = s.rejected == 0 && s.timed_out == 0;
     if s.pending > 0 {
         MissCause::ScaleUpNodeBoot
     } else if s.desired > s.ready {
         MissCause::ScaleUpPodStart
-    } else if s.ready >= ctx.max_replicas {
+    } else if only_slow && ctx.shared_gpu {
+        MissCause::SharedGpu
+    } else if ctx.fixed || s.ready >= ctx.max_replicas {
         MissCause::AtMaxReplicas
     } else {
         MissCause::Burst
@@ -197,6 +205,15 @@ struct Group {
 fn clock(t_s: f64) -> String {
     let t = t_s.max(0.0).round() as u64;
     format!("{}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60)
+}
+
+/// A request rate: whole numbers from 10 req/s, one decimal below.
+fn rate(rps: f64) -> String {
+    if rps >= 10.0 {
+        format!("{rps:.0}")
+    } else {
+        format!("{rps:.1}")
+    }
 }
 
 fn plural(n: u32, one: &str, many: &str) -> String {
@@ -255,7 +272,8 @@ fn detail(steps: &[StepFacts], idx: &[usize], cause: MissCause, ctx: &ApiContext
         ),
         MissCause::ScaleUpNodeBoot => {
             let mut text = format!(
-                "traffic up to {peak_rps:.0} req/s; scale-up to {max_desired} replicas with {} waiting for a node to boot ({min_ready} ready)",
+                "traffic up to {} req/s; scale-up to {max_desired} replicas with {} waiting for a node to boot ({min_ready} ready)",
+                rate(peak_rps),
                 plural(max_pending, "replica", "replicas")
             );
             let failed = ctx
@@ -271,15 +289,28 @@ fn detail(steps: &[StepFacts], idx: &[usize], cause: MissCause, ctx: &ApiContext
             text
         }
         MissCause::ScaleUpPodStart => format!(
-            "traffic up to {peak_rps:.0} req/s; scale-up to {max_desired} replicas, pods starting (startup {:.0} s; {min_ready} ready)",
+            "traffic up to {} req/s; scale-up to {max_desired} replicas, pods starting (startup {:.0} s; {min_ready} ready)",
+            rate(peak_rps),
             ctx.startup_s
         ),
+        MissCause::AtMaxReplicas if ctx.fixed => format!(
+            "burst above capacity: traffic up to {} req/s on a fixed {}",
+            rate(peak_rps),
+            plural(min_ready, "replica", "replicas")
+        ),
         MissCause::AtMaxReplicas => format!(
-            "burst above capacity: traffic up to {:.0} req/s at max_replicas = {}",
-            peak_rps, ctx.max_replicas
+            "burst above capacity: traffic up to {} req/s at max_replicas = {}",
+            rate(peak_rps),
+            ctx.max_replicas
+        ),
+        MissCause::SharedGpu => format!(
+            "slow, not refused, on a shared GPU: service times stretch with its busy sharers ({} ready, traffic up to {} req/s)",
+            plural(min_ready, "replica", "replicas"),
+            rate(peak_rps)
         ),
         MissCause::Burst => format!(
-            "traffic up to {peak_rps:.0} req/s filled the queues of {} before the autoscaler scaled up",
+            "traffic up to {} req/s filled the queues of {} before the autoscaler scaled up",
+            rate(peak_rps),
             plural(min_ready, "ready replica", "ready replicas")
         ),
     }
@@ -383,11 +414,7 @@ pub(crate) fn attribute(steps: &[StepFacts], ctx: &ApiContext<'_>) -> Vec<MissIn
             slow,
             cause,
             detail: match text {
-                Some(t) => format!(
-                    "{t}, mostly {}: {}",
-                    cause.label(),
-                    detail(steps, &main, cause, ctx)
-                ),
+                Some(t) => format!("{t}; mostly {}", detail(steps, &main, cause, ctx)),
                 None => detail(steps, &main, cause, ctx),
             },
         }
@@ -427,6 +454,8 @@ mod tests {
         ApiContext {
             index: 0,
             max_replicas: 6,
+            fixed: false,
+            shared_gpu: false,
             startup_s: 90.0,
             warmup_s: 0.0,
             counting: Counting {
@@ -535,6 +564,32 @@ mod tests {
         let mut steps = healthy(1, 5);
         steps.push(step(50.0, 30, 2, 2, 0));
         assert_eq!(attribute(&steps, &c)[0].cause, MissCause::Burst);
+        // The same burst on a fixed policy is above capacity: nothing will scale.
+        let fixed = ApiContext {
+            fixed: true,
+            ..c.clone()
+        };
+        let m = attribute(&steps, &fixed);
+        assert_eq!(m[0].cause, MissCause::AtMaxReplicas);
+        assert_eq!(
+            m[0].detail,
+            "burst above capacity: traffic up to 10 req/s on a fixed 2 replicas"
+        );
+        // Only slow requests on a shared GPU: contention, not capacity.
+        let mut steps = healthy(1, 5);
+        let mut slow = step(50.0, 0, 2, 2, 0);
+        slow.slow = [0, 12, 0];
+        steps.push(slow);
+        let shared = ApiContext {
+            fixed: true,
+            shared_gpu: true,
+            counting: Counting {
+                slow: Some(1),
+                ..Counting::default()
+            },
+            ..c
+        };
+        assert_eq!(attribute(&steps, &shared)[0].cause, MissCause::SharedGpu);
     }
 
     #[test]
@@ -586,7 +641,7 @@ mod tests {
         );
         assert!(
             m[4].detail
-                .starts_with("6 shorter intervals across the run, mostly"),
+                .starts_with("6 shorter intervals across the run; mostly"),
             "{}",
             m[4].detail
         );

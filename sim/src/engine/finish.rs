@@ -105,6 +105,15 @@ impl Simulation {
                     &ApiContext {
                         index: a,
                         max_replicas: api.spec.autoscaling.max_replicas,
+                        shared_gpu: api
+                            .spec
+                            .node_groups
+                            .iter()
+                            .any(|&g| self.scenario.node_groups[g].gpu_sharing.is_some()),
+                        fixed: matches!(
+                            api.spec.autoscaling.policy,
+                            crate::scenario::PolicyChoice::Fixed
+                        ),
                         startup_s: api.spec.startup_time.as_secs_f64(),
                         warmup_s: warmup.as_secs_f64(),
                         counting,

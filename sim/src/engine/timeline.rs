@@ -62,6 +62,14 @@ pub(super) fn group_hours(g: &GroupUtilisation) -> GroupUtilisation {
     }
 }
 
+/// MIG instances as GPUs, by their share of a GPU's compute.
+fn mig_gpus(mig: &[u16; crate::mig::KINDS]) -> f64 {
+    mig.iter()
+        .enumerate()
+        .map(|(k, n)| f64::from(*n) * crate::mig::compute_fraction(k))
+        .sum()
+}
+
 /// Completions of a step slower than `limit` (µs).
 fn slower_than(h: &Histogram<u64>, limit_us: Option<u64>) -> u64 {
     match limit_us {
@@ -263,7 +271,9 @@ impl TimelineRecorder {
         for (a, api) in apis.iter().enumerate() {
             let workers = f64::from(api.spec.processes * api.spec.threads).max(1.0);
             let cpu = api.spec.requests.cpu_m as f64 / 1000.0;
+            // Whole GPUs (or shared slots, scaled below), plus MIG slices by their compute.
             let gpu = f64::from(api.spec.requests.gpu);
+            let mig = mig_gpus(&api.spec.requests.mig);
             let u = &mut self.api_use[a];
             let (mut busy, mut ready) = (0.0, 0.0);
             for r in &api.replicas {
@@ -272,16 +282,17 @@ impl TimelineRecorder {
                 let shared = scenario.node_groups[g]
                     .gpu_sharing
                     .map_or(1.0, |(n, _)| f64::from(n));
+                let gpus = gpu / shared + mig;
                 u.cpu_requested_core_s += cpu * step_s;
-                u.gpu_requested_s += gpu / shared * step_s;
+                u.gpu_requested_s += gpus * step_s;
                 if matches!(r.state, ReplicaState::Ready | ReplicaState::Terminating) {
                     let b = f64::from(r.busy) / workers;
                     busy += f64::from(r.busy);
                     u.cpu_busy_core_s += cpu * b * step_s;
-                    u.gpu_busy_s += gpu / shared * b * step_s;
+                    u.gpu_busy_s += gpus * b * step_s;
                     groups[g].cpu_busy_core_hours += cpu * b * step_s;
                     if scenario.node_groups[g].gpu_sharing.is_none() {
-                        groups[g].gpu_busy_hours += gpu * b * step_s;
+                        groups[g].gpu_busy_hours += gpus * b * step_s;
                     }
                 }
                 if r.state == ReplicaState::Ready {
@@ -317,6 +328,11 @@ impl TimelineRecorder {
                 let gpus = f64::from(scenario.node_groups[node.group].instance.gpus);
                 u.gpu_requested_hours += used / f64::from(template.gpu) * gpus * step_s;
             }
+            let mut used_mig = template.mig;
+            for (u, free) in used_mig.iter_mut().zip(&node.free.mig) {
+                *u = u.saturating_sub(*free);
+            }
+            u.gpu_requested_hours += mig_gpus(&used_mig) * step_s;
         }
     }
 }
