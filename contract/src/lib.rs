@@ -4,6 +4,8 @@
 //! JSON a user keeps has one definition.
 
 pub mod loadgen;
+pub mod misses;
 pub mod results;
 pub mod tune;
+pub mod utilisation;
 pub mod validation;

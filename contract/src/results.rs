@@ -10,6 +10,9 @@ use hdrhistogram::serialization::{
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+pub use crate::misses::{MissCause, MissInterval};
+pub use crate::utilisation::{share, ApiUtilisation, GroupUtilisation};
+
 /// The schema tag written in every results file. Counts balance per API:
 /// `requests = completed + rejected + timed_out + interrupted + in_flight_at_end`.
 pub const SCHEMA: &str = "simctl.results/v1";
@@ -103,6 +106,10 @@ pub struct ApiResults {
     pub peak_pending_replicas: u32,
     /// Node cost attributed to this API by its share of requested resources.
     pub cost_usd: f64,
+    /// How busy its replicas were against what they requested (absent in files written before
+    /// simctl measured it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilisation: Option<ApiUtilisation>,
     /// Objectives and whether they held.
     pub slo: SloVerdict,
     /// Latency histogram (HDR V2, base64, microseconds), mergeable across seeds and shards.
@@ -166,6 +173,14 @@ pub struct SloVerdict {
     pub met: bool,
     /// The individual checks.
     pub checks: Vec<SloCheck>,
+    /// Requests arriving before this time were left out of the checks (`[slo] warmup`); they
+    /// still count in the API's totals. Absent when there is no warmup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup_s: Option<f64>,
+    /// When the SLO was missed: where the offending requests fell and why, largest share first.
+    /// Empty when the SLO held.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub misses: Vec<MissInterval>,
 }
 
 /// One node group's figures.
@@ -191,6 +206,10 @@ pub struct NodeGroupResults {
     pub failed_launches: u64,
     /// What the same node-hours would have cost more on demand.
     pub spot_savings_usd: f64,
+    /// Capacity, requested and busy CPU and GPU (absent in files written before simctl
+    /// measured it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilisation: Option<GroupUtilisation>,
 }
 
 /// One batch job's figures. Batches balance: `batches = succeeded + failed + dead_lettered +

@@ -103,6 +103,10 @@ pub struct CandidateResult {
     pub slo_ratio: f64,
     /// Per API.
     pub apis: Vec<ApiSummary>,
+    /// Set when most of the candidate's SLO miss, on some seed, fell at the start of the run
+    /// (cold caches, initial scale-up): what and where, with a suggested `[slo] warmup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_dominated: Option<String>,
 }
 
 /// The recommended configuration, ready to use.
@@ -170,6 +174,9 @@ pub struct TuneReport {
     /// absent when traces were replayed as recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_bootstrap_block_s: Option<f64>,
+    /// Things the user should know about the sweep (e.g. misses dominated by the run's start).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One parameter and the values to try.

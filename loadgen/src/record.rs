@@ -428,9 +428,10 @@ impl Recorder {
             cold_starts: 0,
             peak_pending_replicas: 0,
             cost_usd: 0.0,
+            utilisation: None,
             slo: SloVerdict {
                 met: true,
-                checks: Vec::new(),
+                ..SloVerdict::default()
             },
             latency_histogram: encode_histogram(&t.latency),
             queue_wait_histogram: String::new(),

@@ -175,9 +175,9 @@ mod tests {
         report.push_run("small.json".into(), crate::testdata::small_results());
         let html = render_html(&report);
         assert!(html.starts_with("<!DOCTYPE html>"));
-        assert!(html.contains("data-charts-expected=\"9\""));
-        assert_eq!(html.matches("<figure class=\"chart\"").count(), 9);
-        assert_eq!(html.matches("<svg").count(), 9);
+        assert!(html.contains("data-charts-expected=\"11\""));
+        assert_eq!(html.matches("<figure class=\"chart\"").count(), 11);
+        assert_eq!(html.matches("<svg").count(), 11);
         assert!(!html.contains("chart-error\""), "every chart drew");
         for banned in ["http://cdn", "https://", "<link", "src=\""] {
             assert!(!html.contains(banned), "{banned}");

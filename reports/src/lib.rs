@@ -119,6 +119,9 @@ pub struct Report {
     pub runs: Vec<Run>,
     /// The tune file, if one was given.
     pub tune: Option<Tune>,
+    /// For a growth sweep (`simctl report --growth`): the traffic multiple of each run, in the
+    /// order of `runs`. Empty otherwise (several runs are then compared by their requests).
+    pub growth: Vec<f64>,
 }
 
 /// What a file turned out to be.
@@ -364,6 +367,14 @@ pub(crate) mod testdata {
             cold_starts: 1,
             peak_pending_replicas: 0,
             cost_usd: cost,
+            utilisation: Some(ApiUtilisation {
+                busy_share: 0.25,
+                peak_busy_share: 0.9,
+                cpu_requested_core_hours: 0.11,
+                cpu_busy_core_hours: 0.03,
+                gpu_requested_hours: 0.05,
+                gpu_busy_hours: 0.0125,
+            }),
             slo: SloVerdict {
                 met: false,
                 checks: vec![SloCheck {
@@ -372,6 +383,18 @@ pub(crate) mod testdata {
                     actual: 0.01,
                     met: false,
                 }],
+                misses: vec![MissInterval {
+                    from_s: 50.0,
+                    to_s: 70.0,
+                    share: 1.0,
+                    rejected: 10,
+                    timed_out: 0,
+                    slow: 0,
+                    cause: MissCause::SpotReclaim,
+                    detail: "0 ready replicas after a spot reclaim of 1 spot node at 0:00:55"
+                        .into(),
+                }],
+                ..SloVerdict::default()
             },
             latency_histogram: encoded.clone(),
             queue_wait_histogram: encoded.clone(),
@@ -387,6 +410,14 @@ pub(crate) mod testdata {
             interruptions: u64::from(spot),
             failed_launches: 0,
             spot_savings_usd: if spot { 0.03 } else { 0.0 },
+            utilisation: Some(GroupUtilisation {
+                cpu_capacity_core_hours: 0.4,
+                cpu_requested_core_hours: 0.2,
+                cpu_busy_core_hours: 0.05,
+                gpu_capacity_hours: 0.1,
+                gpu_requested_hours: 0.1,
+                gpu_busy_hours: 0.02,
+            }),
         };
         let t_s: Vec<f64> = (1..=10).map(|i| f64::from(i) * 10.0).collect();
         let mut series = BTreeMap::new();
@@ -409,7 +440,11 @@ pub(crate) mod testdata {
         }
         for g in ["od", "spot"] {
             series.insert(SeriesKey::new(Metric::Nodes, g), vec![Some(1.0); 10]);
+            series.insert(SeriesKey::new(Metric::GpuUtil, g), vec![Some(0.2); 10]);
         }
+        let mut rejected = vec![Some(0.0); 10];
+        rejected[5] = Some(10.0);
+        series.insert(SeriesKey::new(Metric::Rejected, "a"), rejected);
         series.insert(
             SeriesKey::new(Metric::CostUsdPerHour, "cluster"),
             vec![Some(0.826); 10],

@@ -148,7 +148,7 @@ mod tests {
         let mut report = Report::default();
         report.push_run("small.json".into(), crate::testdata::small_results());
         let out = render_markdown(&report, "small_files").expect("renders");
-        assert_eq!(out.assets.len(), 9);
+        assert_eq!(out.assets.len(), 11);
         for a in &out.assets {
             assert!(
                 out.markdown

@@ -25,7 +25,11 @@ fn markdown_report_of_small_scenario() {
     for leak in [env!("CARGO_MANIFEST_DIR"), "/tmp/", "/work/", "/home/"] {
         assert!(!md.contains(leak), "report contains {leak}");
     }
-    assert_eq!(rendered.assets.len(), 10, "9 run charts + the Pareto chart");
+    assert_eq!(
+        rendered.assets.len(),
+        12,
+        "11 run charts + the Pareto chart"
+    );
     insta::assert_snapshot!("small_markdown", md);
 }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use sim::results::share;
 use sim::{Results, Scenario, SimError, SimTime, Simulation};
 
 use super::{out, outln, write_json, Failure};
@@ -181,6 +182,7 @@ pub(crate) fn summary(r: &Results) -> String {
             verdict
         ));
     }
+    out.push_str(&why_missed(r));
     for api in r.apis.iter().filter(|a| a.oom_kills > 0) {
         out.push_str(&format!(
             "{}: {} OOM kills loading its model onto an over-committed shared GPU\n",
@@ -213,26 +215,146 @@ pub(crate) fn summary(r: &Results) -> String {
     }
     out.push('\n');
     out.push_str(&format!(
-        "{:<16} {:<14} {:>5} {:>10} {:>10} {:>10}\n",
-        "node group", "instance", "spot", "peak nodes", "node-hours", "cost USD"
+        "{:<16} {:<14} {:>5} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}\n",
+        "node group",
+        "instance",
+        "spot",
+        "peak nodes",
+        "node-hours",
+        "cost USD",
+        "CPU req",
+        "CPU busy",
+        "GPU req",
+        "GPU busy"
     ));
     for g in &r.node_groups {
+        let (cpu_req, cpu_busy, gpu_req, gpu_busy) = match &g.utilisation {
+            Some(u) => (
+                percent(share(u.cpu_requested_core_hours, u.cpu_capacity_core_hours)),
+                percent(share(u.cpu_busy_core_hours, u.cpu_capacity_core_hours)),
+                if u.gpu_capacity_hours > 0.0 {
+                    percent(share(u.gpu_requested_hours, u.gpu_capacity_hours))
+                } else {
+                    "-".into()
+                },
+                if u.gpu_capacity_hours > 0.0 {
+                    percent(share(u.gpu_busy_hours, u.gpu_capacity_hours))
+                } else {
+                    "-".into()
+                },
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
         out.push_str(&format!(
-            "{:<16} {:<14} {:>5} {:>10} {:>10.1} {:>10.2}\n",
+            "{:<16} {:<14} {:>5} {:>10} {:>10.1} {:>10.2} {:>9} {:>9} {:>9} {:>9}\n",
             g.name,
             g.instance_type,
             if g.spot { "yes" } else { "no" },
             g.peak_nodes,
             g.node_hours,
-            g.cost_usd
+            g.cost_usd,
+            cpu_req,
+            cpu_busy,
+            gpu_req,
+            gpu_busy
         ));
     }
     out.push_str(&format!(
-        "\ntotal cost {:.2} USD (nodes {:.2}, of which idle {:.2}; control plane {:.2})\n",
+        "\ntotal cost {:.2} USD (nodes {:.2}, of which unrequested capacity {:.2}; control plane {:.2})\n",
         r.cost_usd_total,
         r.cost_usd_total - r.control_plane_cost_usd,
         r.idle_cost_usd,
         r.control_plane_cost_usd
     ));
+    let simulated_h = r.simulated_s() / 3600.0;
+    let requests: u64 = r.apis.iter().map(|a| a.requests).sum();
+    if simulated_h > 0.0 {
+        out.push_str(&format!(
+            "at this rate {:.0} USD per month (730 h){}\n",
+            r.cost_usd_total / simulated_h * HOURS_PER_MONTH,
+            if requests > 0 {
+                format!(
+                    ", {:.2} USD per million requests",
+                    r.cost_usd_total / requests as f64 * 1e6
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out
+}
+
+/// Hours in the average month, as cloud price sheets count them.
+const HOURS_PER_MONTH: f64 = 730.0;
+
+fn percent(v: f64) -> String {
+    format!("{:.0} %", 100.0 * v)
+}
+
+/// For each API that missed its SLO: the missed objectives and the intervals that explain
+/// most of it (at most three lines each).
+pub(crate) fn why_missed(r: &Results) -> String {
+    let mut out = String::new();
+    for api in r.apis.iter() {
+        if let Some(w) = api.slo.warmup_s {
+            let judged: Vec<String> = api
+                .slo
+                .checks
+                .iter()
+                .map(|c| {
+                    if c.objective.ends_with("_rate") {
+                        format!("{} {:.2} %", c.objective, 100.0 * c.actual)
+                    } else {
+                        format!("{} {:.1}", c.objective, c.actual)
+                    }
+                })
+                .collect();
+            out.push_str(&format!(
+                "{}: SLO judged on requests arriving after the {w:.0} s warmup ({})\n",
+                api.name,
+                judged.join(", ")
+            ));
+        }
+    }
+    for api in r.apis.iter().filter(|a| !a.slo.misses.is_empty()) {
+        let failed: Vec<String> = api
+            .slo
+            .checks
+            .iter()
+            .filter(|c| !c.met)
+            .map(|c| {
+                if c.objective.ends_with("_rate") {
+                    format!(
+                        "{} {:.2} % > {:.2} %",
+                        c.objective,
+                        100.0 * c.actual,
+                        100.0 * c.limit
+                    )
+                } else {
+                    format!("{} {:.0} > {:.0}", c.objective, c.actual, c.limit)
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "why {} missed its SLO ({}):\n",
+            api.name,
+            failed.join(", ")
+        ));
+        for m in api.slo.misses.iter().take(3) {
+            out.push_str(&format!("  {}\n", m.sentence()));
+        }
+        if api.slo.misses.len() > 3 {
+            let rest: f64 = api.slo.misses[3..].iter().map(|m| m.share).sum();
+            out.push_str(&format!(
+                "  {} elsewhere (see the report)\n",
+                if rest < 0.005 {
+                    "<1 %".to_string()
+                } else {
+                    format!("{:.0} %", 100.0 * rest)
+                }
+            ));
+        }
+    }
     out
 }

@@ -184,6 +184,9 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
     } else if args.write_scenario.is_some() || args.write_manifests.is_some() {
         written.push("no recommendation: no scenario or manifests written".into());
     }
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if !args.quiet {
         out!("{}", summary(&report, args.top));
         outln!("report written to {}", args.out.display());

@@ -104,9 +104,9 @@ fn html_report_renders_every_chart_in_headless_chromium() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("report written to"));
     let html = std::fs::read_to_string(&html_path).expect("report written");
     let figures = html.matches("<figure class=\"chart\"").count();
-    // Per run: 2 APIs' traffic, queue, nodes, cost rate, 3 latency, cost = 9; comparison: 3;
-    // tuning: 1.
-    assert_eq!(figures, 3 * 9 + 3 + 1, "charts in the page");
+    // Per run: 2 APIs' traffic, queue, rejections, nodes, cost rate, 3 latency, GPU
+    // utilisation, cost = 11; comparison: 4 (cost, nodes, growth, SLO); tuning: 1.
+    assert_eq!(figures, 3 * 11 + 4 + 1, "charts in the page");
     assert_eq!(
         attribute(&html, "body", "data-charts-expected").as_deref(),
         Some(figures.to_string().as_str())
@@ -196,7 +196,7 @@ fn markdown_report_writes_pngs_and_is_byte_identical_across_runs() {
             assert_eq!(&bytes[1..4], b"PNG", "{link}");
             pngs.push(bytes);
         }
-        assert_eq!(pngs.len(), 10);
+        assert_eq!(pngs.len(), 12);
         texts.push((text, pngs));
     }
     assert!(

@@ -353,6 +353,9 @@ fn corpus_never_crashes() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// What a broken server does with each connection.
+type Misbehaviour = fn(std::net::TcpStream);
+
 /// A server on 127.0.0.1 that misbehaves in one way on every connection, until dropped.
 struct BrokenServer {
     url: String,
@@ -360,7 +363,7 @@ struct BrokenServer {
 }
 
 impl BrokenServer {
-    fn start(answer: fn(std::net::TcpStream)) -> BrokenServer {
+    fn start(answer: Misbehaviour) -> BrokenServer {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let url = format!("http://{}/", listener.local_addr().expect("addr"));
@@ -398,7 +401,7 @@ fn read_head(conn: &mut std::net::TcpStream) {
 #[test]
 fn loadgen_ends_on_time_against_broken_servers() {
     use std::io::Write;
-    let cases: [(&str, fn(std::net::TcpStream)); 4] = [
+    let cases: [(&str, Misbehaviour); 4] = [
         ("never answers", |mut c| {
             read_head(&mut c);
             std::thread::sleep(Duration::from_secs(30));

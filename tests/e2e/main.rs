@@ -19,6 +19,7 @@ mod cli_run;
 mod cli_tui;
 mod cli_tune;
 mod cli_validate;
+mod cli_why;
 mod controller_kube;
 mod deploy_manifests;
 mod fuzz;

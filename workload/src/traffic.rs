@@ -50,6 +50,36 @@ pub enum Traffic {
     Trace(TraceSpec),
 }
 
+impl Traffic {
+    /// The same process with `factor` times the requests (growth what-ifs): rates multiplied,
+    /// a trace's `rate_scale` multiplied.
+    pub fn scaled(&self, factor: f64) -> Traffic {
+        match self {
+            Traffic::Poisson { rps } => Traffic::Poisson { rps: rps * factor },
+            Traffic::Constant { rps } => Traffic::Constant { rps: rps * factor },
+            Traffic::Steps { steps, poisson } => Traffic::Steps {
+                steps: steps.iter().map(|&(at, rps)| (at, rps * factor)).collect(),
+                poisson: *poisson,
+            },
+            Traffic::Diurnal {
+                mean_rps,
+                amplitude,
+                period_s,
+                peak_at_s,
+            } => Traffic::Diurnal {
+                mean_rps: mean_rps * factor,
+                amplitude: *amplitude,
+                period_s: *period_s,
+                peak_at_s: *peak_at_s,
+            },
+            Traffic::Trace(t) => Traffic::Trace(TraceSpec {
+                rate_scale: t.rate_scale * factor,
+                ..t.clone()
+            }),
+        }
+    }
+}
+
 /// A recorded trace to replay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceSpec {

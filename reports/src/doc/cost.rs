@@ -1,4 +1,5 @@
-//! The "Cost" section of a run: total and idle cost, and the breakdown by node group and by API.
+//! The "Cost" section of a run: total and unrequested cost, cost per month and per million
+//! requests, and the breakdown by node group and by API.
 
 use contract::results::Results;
 
@@ -12,7 +13,7 @@ pub(super) fn cost(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
     let savings: f64 = r.node_groups.iter().map(|g| g.spot_savings_usd).sum();
     let nodes: f64 = r.node_groups.iter().map(|g| g.cost_usd).sum();
     blocks.push(Block::Para(format!(
-        "Total {} USD: nodes {} USD (of which idle, attributed to no API's requests, {} USD = {} of node cost) and control plane {} USD. Spot capacity saved {} USD against the same node-hours on demand.",
+        "Total {} USD: nodes {} USD (of which unrequested capacity — node capacity no pod asked for — {} USD = {} of node cost) and control plane {} USD. Spot capacity saved {} USD against the same node-hours on demand. Requested capacity is paid for however busy it is: see Utilisation and headroom.",
         usd(r.cost_usd_total),
         usd(nodes),
         usd(r.idle_cost_usd),
@@ -20,6 +21,21 @@ pub(super) fn cost(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
         usd(r.control_plane_cost_usd),
         usd(savings),
     )));
+    let requests: u64 = r.apis.iter().map(|a| a.requests).sum();
+    if let Some(month) = cost_per_month_usd(r) {
+        blocks.push(Block::Para(format!(
+            "At this run's average rate: {} USD per month (730 h){}.",
+            usd(month),
+            if requests > 0 {
+                format!(
+                    " and {} USD per million requests",
+                    usd(r.cost_usd_total / requests as f64 * 1e6)
+                )
+            } else {
+                String::new()
+            }
+        )));
+    }
     let rows = r
         .node_groups
         .iter()
@@ -77,7 +93,7 @@ pub(super) fn cost(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
         })
         .chain([
             vec![
-                "(idle capacity)".into(),
+                "(unrequested capacity)".into(),
                 usd(r.idle_cost_usd),
                 pct(r.idle_cost_usd / r.cost_usd_total.max(1e-12)),
                 "–".into(),
@@ -110,7 +126,7 @@ pub(super) fn cost(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
         values: vec![0.0, a.cost_usd],
     }));
     series.push(BarSeries {
-        name: "idle capacity".into(),
+        name: "unrequested capacity".into(),
         color: LIGHT,
         values: vec![0.0, r.idle_cost_usd],
     });
@@ -124,13 +140,22 @@ pub(super) fn cost(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
         title: "Cost breakdown: by node group and by API".into(),
         plot: Plot::Bar(BarChart {
             y_label: "cost (USD)".into(),
-            categories: vec!["by node group".into(), "by API (+ idle)".into()],
+            categories: vec!["by node group".into(), "by API (+ unrequested)".into()],
             series,
             stacked: true,
             hlines: vec![],
         }),
     }));
     blocks
+}
+
+/// Hours in the average month, as cloud price sheets count them.
+pub(super) const HOURS_PER_MONTH: f64 = 730.0;
+
+/// The run's cost extrapolated to a month at its average rate; `None` for an empty run.
+pub(super) fn cost_per_month_usd(r: &Results) -> Option<f64> {
+    let h = r.simulated_s() / 3600.0;
+    (h > 0.0).then(|| r.cost_usd_total / h * HOURS_PER_MONTH)
 }
 
 /// Nodes at the peak, summed over the node groups.

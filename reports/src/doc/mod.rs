@@ -9,9 +9,11 @@ mod comparison;
 mod cost;
 mod events;
 mod latency;
+mod misses;
 mod summary;
 mod timeline;
 mod tune;
+mod utilisation;
 
 use crate::chart::{format_number, Chart};
 use crate::palette::Palette;
@@ -22,9 +24,11 @@ use comparison::comparison;
 use cost::cost;
 use events::events;
 use latency::latency;
+use misses::{any_missed, misses};
 use summary::summary;
 use timeline::timelines;
 use tune::tune_sections;
+use utilisation::utilisation;
 
 /// A piece of a section.
 #[derive(Debug, Clone)]
@@ -182,7 +186,7 @@ pub(crate) fn build(report: &Report) -> Document {
         sections: Vec::new(),
     };
     let many = report.runs.len() > 1;
-    if many {
+    if many || !report.growth.is_empty() {
         doc.sections.extend(comparison(report, &palette));
     }
     for (i, run) in report.runs.iter().enumerate() {
@@ -223,12 +227,16 @@ fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<S
         id: format!("{prefix}{}", slug(name)),
         blocks,
     };
-    let mut sections = vec![
-        sec("Summary and SLO verdict", summary(run)),
+    let mut sections = vec![sec("Summary and SLO verdict", summary(run))];
+    if any_missed(r) {
+        sections.push(sec("Why the SLO was missed", misses(r)));
+    }
+    sections.extend([
         sec("Timelines", timelines(r, palette, prefix)),
         sec("Latency", latency(r, palette, prefix)),
+        sec("Utilisation and headroom", utilisation(r, palette, prefix)),
         sec("Cost", cost(r, palette, prefix)),
-    ];
+    ]);
     if !r.batch_jobs.is_empty() {
         sections.push(sec("Batch jobs", batch_jobs(r)));
     }
@@ -250,8 +258,10 @@ mod tests {
             titles,
             [
                 "Summary and SLO verdict",
+                "Why the SLO was missed",
                 "Timelines",
                 "Latency",
+                "Utilisation and headroom",
                 "Cost",
                 "Events"
             ]
@@ -263,11 +273,13 @@ mod tests {
                 "traffic-a",
                 "traffic-b",
                 "queue",
+                "rejections",
                 "nodes",
                 "cost-rate",
                 "latency-percentiles",
                 "latency-distribution",
                 "latency-p99",
+                "gpu-util",
                 "cost-breakdown"
             ]
         );
@@ -286,6 +298,47 @@ mod tests {
             "{}",
             verdict.1
         );
+        // The miss is explained, utilisation and monthly cost are shown.
+        let text = format!("{:?}", doc.sections);
+        assert!(
+            text.contains("100 % from 50–70 s: 0 ready replicas after a spot reclaim"),
+            "{text}"
+        );
+        assert!(text.contains("headroom at peak"), "{text}");
+        assert!(text.contains("USD per month"), "{text}");
+        assert!(text.contains("unrequested capacity"), "{text}");
+    }
+
+    #[test]
+    fn a_growth_sweep_charts_cost_nodes_and_slo_against_the_multiples() {
+        let mut report = Report::default();
+        for m in [1.0, 1.5, 2.0] {
+            let mut r = crate::testdata::small_results();
+            for a in &mut r.apis {
+                a.requests = (a.requests as f64 * m) as u64;
+            }
+            report.push_run(format!("{m}x.json"), r);
+            report.growth.push(m);
+        }
+        let doc = build(&report);
+        assert_eq!(doc.sections[0].title, "Growth sweep");
+        let ids: Vec<&str> = doc.charts().map(|c| c.id.as_str()).collect();
+        assert!(ids.contains(&"compare-growth"), "{ids:?}");
+        assert!(ids.contains(&"compare-slo"), "{ids:?}");
+        let rows = doc.sections[0]
+            .blocks
+            .iter()
+            .find_map(|b| match b {
+                Block::Table { header, rows, .. }
+                    if header.contains(&"mean replicas".to_string()) =>
+                {
+                    Some(rows.clone())
+                }
+                _ => None,
+            })
+            .expect("table");
+        let traffic: Vec<&str> = rows.iter().map(|r| r[2].as_str()).collect();
+        assert_eq!(traffic, ["1.00×", "1.50×", "2.00×"]);
     }
 
     #[test]

@@ -186,6 +186,7 @@ pub(super) fn timelines(r: &Results, palette: &Palette, prefix: &str) -> Vec<Blo
             hlines: vec![],
         }),
     }));
+    blocks.push(super::misses::rejections_chart(r, palette, prefix));
     // Nodes per group: spot dashed, on-demand solid.
     let mut series = Vec::new();
     let mut cost_series = Vec::new();

@@ -35,6 +35,8 @@ pub(super) struct ClusterAutoscaler {
     /// Nodes being drained by a scale-down.
     draining: Vec<NodeId>,
     last_scale_up: SimTime,
+    /// Every failed launch: (time in seconds, group name), for the attribution of SLO misses.
+    pub(super) failures: Vec<(f64, String)>,
     /// The random expander's choices.
     rng: Stream,
 }
@@ -74,6 +76,7 @@ impl ClusterAutoscaler {
                 .collect(),
             draining: Vec::new(),
             last_scale_up: SimTime::ZERO,
+            failures: Vec::new(),
             rng: stream(scenario.seed, "cluster-autoscaler"),
         }
     }
@@ -160,6 +163,7 @@ impl ClusterAutoscaler {
         g.backoff_until = now + backoff;
         g.backoff_level += 1;
         let name = cluster.groups()[group].name.clone();
+        self.failures.push((now.as_secs_f64(), name.clone()));
         agenda.log(Event {
             t_s: now.as_secs_f64(),
             kind: crate::results::EventKind::FailedLaunch,

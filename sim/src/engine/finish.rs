@@ -1,12 +1,15 @@
 //! The finish room: closing the books at the end of a run — each API's figures and SLO verdict,
 //! each node group's cost, the batch jobs, and the log — into the [`Results`].
 
+use super::attribution::{attribute, ApiContext, Counting};
+use super::timeline::group_hours;
 use super::Simulation;
 use crate::results::{
     encode_histogram, ApiResults, NodeGroupResults, Percentiles, Results, SloCheck, SloVerdict,
     SCHEMA,
 };
 use crate::scenario::Api;
+use crate::time::SimTime;
 
 impl Simulation {
     /// Close the books at the current time and produce the results.
@@ -49,12 +52,82 @@ impl Simulation {
             let in_flight_at_end = api.in_flight - stale + api.held.len() as u64 - held_stale;
             let requests = api.requests.max(1) as f64;
             let latency_ms = Percentiles::from_histogram(&api.latency);
-            let slo = verdict(
-                &api.spec,
-                &latency_ms,
-                api.rejected as f64 / requests,
-                timed_out as f64 / requests,
-            );
+            let warmup = api.warmup.until;
+            let mut slo = if warmup == SimTime::ZERO {
+                verdict(
+                    &api.spec,
+                    &latency_ms,
+                    api.rejected as f64 / requests,
+                    timed_out as f64 / requests,
+                )
+            } else {
+                // Requests that arrived before the warmup are not judged.
+                let early_stale = api.spec.timeout.map_or(0, |t| {
+                    let early = |q: &&super::serving::Queued| {
+                        q.arrival < warmup && end.since(q.arrival) >= t
+                    };
+                    api.replicas
+                        .iter()
+                        .flat_map(|r| &r.processes)
+                        .map(|p| p.queue.iter().filter(early).count() as u64)
+                        .sum::<u64>()
+                        + api.held.iter().filter(early).count() as u64
+                });
+                let mut judged = api.latency.clone();
+                // The early histogram holds a subset of the same records: subtracting cannot fail.
+                let _ = judged.subtract(&api.warmup.latency);
+                let judged_requests = (api.requests - api.warmup.requests).max(1) as f64;
+                let mut v = verdict(
+                    &api.spec,
+                    &Percentiles::from_histogram(&judged),
+                    (api.rejected - api.warmup.rejected) as f64 / judged_requests,
+                    (timed_out - api.warmup.timed_out - early_stale) as f64 / judged_requests,
+                );
+                v.warmup_s = Some(warmup.as_secs_f64());
+                v
+            };
+            if !slo.met {
+                let failed = |name: &str| slo.checks.iter().any(|c| c.objective == name && !c.met);
+                let counting = Counting {
+                    rejected: failed("rejection_rate"),
+                    timed_out: failed("timeout_rate"),
+                    slow: [
+                        ("latency_p99_ms", 1),
+                        ("latency_p999_ms", 2),
+                        ("latency_p50_ms", 0),
+                    ]
+                    .into_iter()
+                    .find(|(name, _)| failed(name))
+                    .map(|(_, k)| k),
+                };
+                slo.misses = attribute(
+                    &self.timeline.facts[a],
+                    &ApiContext {
+                        index: a,
+                        max_replicas: api.spec.autoscaling.max_replicas,
+                        shared_gpu: api
+                            .spec
+                            .node_groups
+                            .iter()
+                            .any(|&g| self.scenario.node_groups[g].gpu_sharing.is_some()),
+                        fixed: matches!(
+                            api.spec.autoscaling.policy,
+                            crate::scenario::PolicyChoice::Fixed
+                        ),
+                        startup_s: api.spec.startup_time.as_secs_f64(),
+                        warmup_s: warmup.as_secs_f64(),
+                        counting,
+                        reclaims: &self.spot.reclaims,
+                        failed_launches: &self.cluster_autoscaler.failures,
+                        groups: api
+                            .spec
+                            .node_groups
+                            .iter()
+                            .map(|&g| self.scenario.node_groups[g].name.clone())
+                            .collect(),
+                    },
+                );
+            }
             apis.push(ApiResults {
                 name: api.spec.name.clone(),
                 requests: api.requests,
@@ -77,6 +150,7 @@ impl Simulation {
                 cold_starts: api.cold_starts,
                 peak_pending_replicas: api.peak_pending,
                 cost_usd: self.cluster.api_cost_usd()[a],
+                utilisation: Some(self.timeline.api_use[a].finish()),
                 slo,
                 latency_histogram: encode_histogram(&api.latency),
                 queue_wait_histogram: encode_histogram(&api.wait),
@@ -100,6 +174,7 @@ impl Simulation {
                 failed_launches: self.cluster_autoscaler.failed_launches(g),
                 spot_savings_usd: self.cluster.group_on_demand_cost_usd()[g]
                     - self.cluster.group_cost_usd()[g],
+                utilisation: Some(group_hours(&self.timeline.group_use[g])),
             })
             .collect();
         let batch_jobs = self
@@ -166,5 +241,6 @@ fn verdict(api: &Api, latency: &Percentiles, rejection_rate: f64, timeout_rate: 
     SloVerdict {
         met: checks.iter().all(|c| c.met),
         checks,
+        ..SloVerdict::default()
     }
 }

@@ -16,7 +16,8 @@
 //! - `spot_market.rs`: spot reclaims.
 //! - `batch_jobs.rs`: batch jobs' workers and queues; `batch_routes.rs`: the loop's routing of
 //!   that room's answers (kept apart only for size).
-//! - `timeline.rs`, `finish.rs`: the timeline's series and the results.
+//! - `timeline.rs`, `finish.rs`: the timeline's series and the results; `attribution.rs`: why
+//!   an SLO was missed (intervals and causes), from the timeline room's per-step facts.
 //! - `agenda.rs`: the event heap and the event log every room writes to.
 //!
 //! Behaviour is defined by order: the heap breaks ties by the order of `schedule` calls, and
@@ -24,6 +25,7 @@
 //! events' consequences happen (depth first).
 
 mod agenda;
+mod attribution;
 pub mod autoscaling;
 mod batch_jobs;
 mod batch_routes;
@@ -99,7 +101,11 @@ impl Simulation {
             agenda: Agenda::default(),
             serving: Serving::new(scenario.apis.len()),
             cluster,
-            timeline: TimelineRecorder::new(scenario.timeline_step),
+            timeline: TimelineRecorder::new(
+                scenario.timeline_step,
+                scenario.apis.len(),
+                scenario.node_groups.len(),
+            ),
             scheduler: Scheduler::new(),
             kubelet: Kubelet::new(&scenario),
             batch: BatchJobs::new(&scenario),

@@ -88,8 +88,21 @@ pub(super) struct StepCounters {
     pub(super) arrivals: u64,
     pub(super) completed: u64,
     pub(super) rejected: u64,
+    pub(super) rejected_no_replica: u64,
     pub(super) timed_out: u64,
     pub(super) interrupted: u64,
+    pub(super) latency: Histogram<u64>,
+}
+
+/// What requests that arrived before the SLO's warmup did: taken off the totals for the SLO
+/// checks. Untouched (and free) without a warmup.
+#[derive(Debug)]
+pub(super) struct Warmup {
+    /// Requests arriving before this are not judged.
+    pub(super) until: SimTime,
+    pub(super) requests: u64,
+    pub(super) rejected: u64,
+    pub(super) timed_out: u64,
     pub(super) latency: Histogram<u64>,
 }
 
@@ -133,6 +146,7 @@ pub(super) struct ApiState {
     pub(super) latency: Histogram<u64>,
     pub(super) wait: Histogram<u64>,
     pub(super) step: StepCounters,
+    pub(super) warmup: Warmup,
 }
 
 impl ApiState {
@@ -227,8 +241,16 @@ impl ApiState {
                 arrivals: 0,
                 completed: 0,
                 rejected: 0,
+                rejected_no_replica: 0,
                 timed_out: 0,
                 interrupted: 0,
+                latency: new_histogram(),
+            },
+            warmup: Warmup {
+                until: spec.slo.warmup.map_or(SimTime::ZERO, |d| d.0),
+                requests: 0,
+                rejected: 0,
+                timed_out: 0,
                 latency: new_histogram(),
             },
             spec,
@@ -250,6 +272,10 @@ impl ApiState {
             api.rejected += 1;
             api.rejected_no_replica += 1;
             api.step.rejected += 1;
+            api.step.rejected_no_replica += 1;
+            if request.arrival < api.warmup.until {
+                api.warmup.rejected += 1;
+            }
             return;
         };
         let capacity = api.spec.capacity();
@@ -264,6 +290,9 @@ impl ApiState {
         if replica.in_flight >= capacity {
             api.rejected += 1;
             api.step.rejected += 1;
+            if request.arrival < api.warmup.until {
+                api.warmup.rejected += 1;
+            }
             return;
         }
         replica.in_flight += 1;
@@ -363,6 +392,9 @@ impl Serving {
         api.touch(now);
         api.requests += 1;
         api.step.arrivals += 1;
+        if now < api.warmup.until {
+            api.warmup.requests += 1;
+        }
         // Drawn for every request, served or not, so every configuration sees the same
         // service time for the same request (common random numbers).
         let sampled = api.service.sample();
@@ -380,6 +412,10 @@ impl Serving {
             if api.held.len() as u64 >= u64::from(api.spec.capacity()) {
                 api.rejected += 1;
                 api.step.rejected += 1;
+                api.step.rejected_no_replica += 1;
+                if now < api.warmup.until {
+                    api.warmup.rejected += 1;
+                }
                 return false;
             }
             api.held.push_back(request);
@@ -408,14 +444,21 @@ impl Serving {
         api.touch(now);
         let timeout = api.spec.timeout;
         let latency = now.since(arrival) + api.spec.network_latency;
+        let early = arrival < api.warmup.until;
         if timeout.is_some_and(|t| latency > t) {
             api.timed_out += 1;
             api.step.timed_out += 1;
+            if early {
+                api.warmup.timed_out += 1;
+            }
         } else {
             api.completed += 1;
             api.step.completed += 1;
             record(&mut api.latency, latency.as_micros());
             record(&mut api.step.latency, latency.as_micros());
+            if early {
+                record(&mut api.warmup.latency, latency.as_micros());
+            }
         }
         let replica = &mut api.replicas[r];
         replica.in_flight -= 1;
@@ -431,6 +474,9 @@ impl Serving {
                 // The client gave up while the request was queued: the slot frees, no work done.
                 api.timed_out += 1;
                 api.step.timed_out += 1;
+                if q.arrival < api.warmup.until {
+                    api.warmup.timed_out += 1;
+                }
                 replica.in_flight -= 1;
                 api.in_flight -= 1;
                 continue;
@@ -485,6 +531,9 @@ impl Serving {
             {
                 api.timed_out += 1;
                 api.step.timed_out += 1;
+                if request.arrival < api.warmup.until {
+                    api.warmup.timed_out += 1;
+                }
                 continue;
             }
             api.dispatch(a, request, now, cluster, agenda);

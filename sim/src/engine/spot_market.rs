@@ -7,8 +7,9 @@
 use rand::Rng;
 use rand_distr::{Distribution, Exp1};
 
+use super::attribution::Reclaim;
 use super::{Agenda, EventKind};
-use crate::cluster::{Cluster, NodeId, NodeState};
+use crate::cluster::{Cluster, NodeId, NodeState, PodRef};
 use crate::results::Event;
 use crate::rng::{stream, Stream};
 use crate::scenario::Scenario;
@@ -19,6 +20,9 @@ pub(super) struct SpotMarket {
     rngs: Vec<Stream>,
     interruptions: Vec<u64>,
     duration: SimTime,
+    /// Every reclaim notice, with the APIs that had replicas on the node (for the attribution
+    /// of SLO misses; kept whole, unlike the capped event log).
+    pub(super) reclaims: Vec<Reclaim>,
 }
 
 impl SpotMarket {
@@ -32,6 +36,7 @@ impl SpotMarket {
                 .collect(),
             interruptions: vec![0; scenario.node_groups.len()],
             duration: scenario.duration,
+            reclaims: Vec::new(),
         }
     }
 
@@ -101,6 +106,22 @@ impl SpotMarket {
         agenda: &mut Agenda,
     ) {
         self.interruptions[group] += 1;
+        let mut apis: Vec<usize> = cluster
+            .node(node)
+            .pods
+            .iter()
+            .filter_map(|(pod, _, _)| match pod {
+                PodRef::Replica { api, .. } => Some(*api as usize),
+                _ => None,
+            })
+            .collect();
+        apis.sort_unstable();
+        apis.dedup();
+        self.reclaims.push(Reclaim {
+            t_s: now.as_secs_f64(),
+            group: cluster.groups()[group].name.clone(),
+            apis,
+        });
         agenda.log(Event {
             t_s: now.as_secs_f64(),
             kind: crate::results::EventKind::SpotInterruption,

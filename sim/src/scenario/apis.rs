@@ -190,9 +190,12 @@ pub(super) fn build_api(
         .as_ref()
         .map_or(requests.mem_mib, |q| q.mebibytes());
     let qos = QosClass::of(requests.cpu_m, requests.mem_mib, cpu_limit_m, mem_limit_mib);
-    let slo = spec.slo.clone().unwrap_or_else(|| file.slo.clone());
+    let mut slo = spec.slo.clone().unwrap_or_else(|| file.slo.clone());
+    if slo.warmup.is_none() {
+        slo.warmup = file.slo.warmup;
+    }
     if let Some(own) = &spec.slo {
-        check_slo(own, &format!("{path}.slo"))?;
+        check_slo(own, &format!("{path}.slo"), file.duration.0)?;
     }
 
     Ok(Api {

@@ -5,9 +5,22 @@ use std::path::{Path, PathBuf};
 
 use super::diagnostics::{FieldError, FieldResult};
 use super::schema::SloSpec;
+use crate::time::SimTime;
+use crate::units::DurationSpec;
 
 /// SLO rates are fractions of requests.
-pub(crate) fn check_slo(slo: &SloSpec, path: &str) -> FieldResult<()> {
+pub(crate) fn check_slo(slo: &SloSpec, path: &str, duration: SimTime) -> FieldResult<()> {
+    if let Some(w) = slo.warmup {
+        if w.0 >= duration {
+            return Err(FieldError::new(
+                format!("{path}.warmup"),
+                format!(
+                    "expected a warmup shorter than the run ({}), found {w}",
+                    DurationSpec(duration)
+                ),
+            ));
+        }
+    }
     for (name, rate) in [
         ("max_rejection_rate", slo.max_rejection_rate),
         ("max_timeout_rate", slo.max_timeout_rate),

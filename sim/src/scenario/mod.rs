@@ -83,10 +83,10 @@ impl Scenario {
             Some(step) => step.0,
             None => default_timeline_step(duration),
         };
-        check_slo(&file.slo, "slo")?;
+        check_slo(&file.slo, "slo", duration)?;
         if let Some(tune) = &file.tune {
             if let Some(slo) = &tune.slo {
-                check_slo(slo, "tune.slo")?;
+                check_slo(slo, "tune.slo", duration)?;
             }
             if tune.seeds.is_some_and(|s| s > MAX_TUNE_SEEDS) {
                 return Err(FieldError::new(
@@ -192,6 +192,31 @@ impl Scenario {
             batch_jobs,
             file,
         })
+    }
+}
+
+impl Scenario {
+    /// Multiply every API's traffic by `factor` (a growth what-if: 2 = twice the requests),
+    /// in the model and in the file echoed into the results. A factor of 1 changes nothing.
+    /// Batch jobs are left as they are.
+    pub fn scale_traffic(&mut self, factor: f64) {
+        if factor == 1.0 {
+            return;
+        }
+        for api in &mut self.apis {
+            api.traffic = api.traffic.scaled(factor);
+        }
+        for api in &mut self.file.apis {
+            let t = &mut api.traffic;
+            t.rps = t.rps.map(|r| r * factor);
+            t.mean_rps = t.mean_rps.map(|r| r * factor);
+            if let Some(steps) = &mut t.steps {
+                steps.iter_mut().for_each(|s| s.rps *= factor);
+            }
+            if t.kind == "trace" {
+                t.rate_scale = Some(t.rate_scale.unwrap_or(1.0) * factor);
+            }
+        }
     }
 }
 
@@ -344,6 +369,47 @@ rps = 5
         let text = format!("{MINIMAL}[apis.compute]\ngpu = 1\n");
         let e = parse(&text).unwrap_err();
         assert!(e.message.contains("fits on no node"), "{e}");
+    }
+
+    #[test]
+    fn traffic_scales_in_the_model_and_the_echo() {
+        let mut s = parse(MINIMAL).expect("valid");
+        s.scale_traffic(2.5);
+        assert_eq!(
+            s.apis[0].traffic,
+            crate::traffic::Traffic::Poisson { rps: 12.5 }
+        );
+        assert_eq!(s.file.apis[0].traffic.rps, Some(12.5));
+        let text = MINIMAL.replace(
+            "kind = \"poisson\"\nrps = 5",
+            "kind = \"steps\"\nsteps = [{ at = \"0s\", rps = 2 }, { at = \"1m\", rps = 4 }]",
+        );
+        let mut s = parse(&text).expect("valid");
+        s.scale_traffic(1.5);
+        let rates: Vec<f64> = s.file.apis[0]
+            .traffic
+            .steps
+            .as_ref()
+            .expect("steps")
+            .iter()
+            .map(|x| x.rps)
+            .collect();
+        assert_eq!(rates, [3.0, 6.0]);
+    }
+
+    #[test]
+    fn warmup_is_inherited_and_bounded_by_the_run() {
+        let text = MINIMAL.replace(
+            "duration = \"1h\"",
+            "duration = \"1h\"\n[slo]\nwarmup = \"5m\"\nlatency_p99 = \"1s\"",
+        );
+        let s = parse(&text).expect("valid");
+        assert_eq!(
+            s.apis[0].slo.warmup.map(|w| w.0),
+            Some(SimTime::from_secs(300))
+        );
+        let e = parse(&text.replace("\"5m\"", "\"2h\"")).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("slo.warmup"), "{e}");
     }
 
     #[test]

@@ -103,6 +103,11 @@ pub struct SloSpec {
     /// Highest acceptable fraction of requests that time out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_timeout_rate: Option<f64>,
+    /// Requests arriving before this time are not judged (they still count in the totals):
+    /// leaves a run's start-up out of the verdict. Default 0. An API's own `[apis.slo]` without
+    /// a warmup takes the scenario's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<DurationSpec>,
 }
 
 /// Cluster-wide settings that are not per node group.

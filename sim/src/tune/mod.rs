@@ -99,6 +99,8 @@ pub struct Tuner {
 #[derive(Debug, Clone)]
 struct SeedOutcome {
     cost_usd: f64,
+    /// Most of an API's miss fell in the run's first [`START_FRACTION`]: the sentence.
+    start_miss: Option<String>,
     apis: Vec<(String, Vec<crate::results::SloCheck>, f64, f64, f64)>,
 }
 
@@ -242,7 +244,9 @@ impl Tuner {
         let mut scenario = Scenario::parse(&text, &self.file_name, &self.base_dir)?;
         for api in &mut scenario.apis {
             if let Some(slo) = &self.slo {
+                let warmup = api.slo.warmup;
                 api.slo = slo.clone();
+                api.slo.warmup = slo.warmup.or(warmup);
             }
             if let crate::traffic::Traffic::Trace(trace) = &mut api.traffic {
                 if trace.bootstrap_block_s.is_none() {
@@ -261,6 +265,7 @@ impl Tuner {
         let duration = results.simulated_s().max(1e-9);
         Ok(SeedOutcome {
             cost_usd: results.cost_usd_total,
+            start_miss: start_miss(&results),
             apis: results
                 .apis
                 .iter()
@@ -366,6 +371,7 @@ impl Tuner {
                     cost_usd_mean: 0.0,
                     slo_ratio: 1e12,
                     apis: Vec::new(),
+                    start_dominated: None,
                 });
             } else if let Some(o) = outcomes.get(&id) {
                 candidates.push(summarize(id, params, o));
@@ -386,6 +392,7 @@ impl Tuner {
             pareto: Vec::new(),
             recommendation: None,
             traffic_bootstrap_block_s: self.bootstrap_block_s.filter(|_| self.has_trace_traffic()),
+            warnings: Vec::new(),
         };
         finalize(&mut report);
         report
@@ -506,7 +513,33 @@ fn summarize(
         cost_usd_mean,
         slo_ratio: worst_ratio(outcomes),
         apis,
+        start_dominated: outcomes.iter().find_map(|o| o.start_miss.clone()),
     }
+}
+
+/// The start of a run, as a fraction of it, that may dominate a miss.
+const START_FRACTION: f64 = 0.1;
+
+/// When more than half of an API's SLO miss fell in the first [`START_FRACTION`] of the run:
+/// a sentence naming it, with a suggested warmup (the end of those intervals, in whole minutes).
+fn start_miss(results: &crate::Results) -> Option<String> {
+    let start = results.simulated_s() * START_FRACTION;
+    results.apis.iter().find_map(|a| {
+        let early: Vec<&crate::results::MissInterval> =
+            a.slo.misses.iter().filter(|m| m.from_s < start).collect();
+        let share: f64 = early.iter().map(|m| m.share).sum();
+        (share > 0.5).then(|| {
+            let until = early.iter().map(|m| m.to_s).fold(0.0, f64::max);
+            let minutes = (until / 60.0).ceil().max(1.0);
+            format!(
+                "{}: {:.0} % of its SLO miss falls in the first {:.0} % of the run ({}); if the start-up should not be judged, set [slo] warmup = \"{minutes:.0}m\"",
+                a.name,
+                100.0 * share,
+                100.0 * START_FRACTION,
+                early[0].sentence()
+            )
+        })
+    })
 }
 
 /// 95 % confidence interval of the mean by Student's t.

@@ -15,6 +15,25 @@ const SAME_COST_USD: f64 = 0.005;
 /// Deterministic: depends only on `report.candidates` (sorted by id) and the scenario text.
 pub fn finalize(report: &mut TuneReport) {
     report.candidates.sort_by_key(|c| c.id);
+    report.warnings.clear();
+    let missing: Vec<&CandidateResult> = report
+        .candidates
+        .iter()
+        .filter(|c| c.error.is_none() && !c.meets_slo)
+        .collect();
+    let early: Vec<&&CandidateResult> = missing
+        .iter()
+        .filter(|c| c.start_dominated.is_some())
+        .collect();
+    if let Some(first) = early.first() {
+        report.warnings.push(format!(
+            "{} of {} candidates that miss the SLO miss it mostly at the start of the run; e.g. candidate {}: {}",
+            early.len(),
+            missing.len(),
+            first.id,
+            first.start_dominated.as_deref().unwrap_or_default()
+        ));
+    }
     let full = report.seeds.len() as u32;
     let complete: Vec<&CandidateResult> = report
         .candidates

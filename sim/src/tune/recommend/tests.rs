@@ -19,6 +19,7 @@ fn candidate(
         cost_usd_mean: cost,
         slo_ratio: ratio,
         apis: Vec::new(),
+        start_dominated: None,
     }
 }
 
@@ -81,6 +82,7 @@ fn report(candidates: Vec<CandidateResult>) -> TuneReport {
         pareto: Vec::new(),
         recommendation: None,
         traffic_bootstrap_block_s: None,
+        warnings: Vec::new(),
     }
 }
 
