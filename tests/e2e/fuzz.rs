@@ -67,6 +67,18 @@ const HOSTILE_VALUES: &[&str] = &[
     "[1, \"a\"]",
 ];
 
+/// A private copy of the binary, so a rebuild during a long fuzz run cannot pull it away.
+fn binary() -> &'static Path {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let copy = scratch("fuzz-bin").join("simctl");
+        match std::fs::copy(env!("CARGO_BIN_EXE_simctl"), &copy) {
+            Ok(_) => copy,
+            Err(_) => PathBuf::from(env!("CARGO_BIN_EXE_simctl")),
+        }
+    })
+}
+
 /// How one case ended.
 #[derive(Debug)]
 enum Verdict {
@@ -85,7 +97,7 @@ fn judge(scenario: &Path) -> Verdict {
     let mut child = match Command::new("sh")
         .arg("-c")
         .arg(script)
-        .arg(env!("CARGO_BIN_EXE_simctl"))
+        .arg(binary())
         .args(["run", "--quiet", "--out"])
         .arg(&out)
         .arg(scenario)
@@ -141,6 +153,9 @@ fn judge(scenario: &Path) -> Verdict {
                 .first()
                 .is_some_and(|l| l.contains(&name) || l.contains(".csv") || l.contains(".json"));
             if lines.len() == 1 && located && !out.exists() {
+                if std::env::var_os("SIMCTL_FUZZ_VERBOSE").is_some() {
+                    eprintln!("refused: {}", lines[0]);
+                }
                 Verdict::Fine
             } else {
                 Verdict::Broken(format!("exit 2 but not one located line: {stderr:?}"))
@@ -200,7 +215,31 @@ fn mutate(text: &str, rng: &mut Pcg64) -> String {
             break;
         }
         let i = rng.random_range(0..lines.len());
-        match rng.random_range(0..10) {
+        match rng.random_range(0..13) {
+            10..=12 => {
+                // A plausible change: a number scaled, so the engine runs other shapes.
+                let numbers: Vec<usize> = (0..lines.len())
+                    .filter(|&k| {
+                        let l = lines[k].trim_start();
+                        !l.starts_with('#')
+                            && l.split(" = ")
+                                .nth(1)
+                                .is_some_and(|v| v.trim().parse::<f64>().is_ok())
+                    })
+                    .collect();
+                if let Some(&k) = numbers.choose(rng) {
+                    let (key, value) = lines[k].split_once(" = ").unwrap_or_default();
+                    let v: f64 = value.trim().parse().unwrap_or(0.0);
+                    let factor = *[0.0, 0.5, 2.0, 3.0, 10.0].choose(rng).unwrap_or(&2.0);
+                    let scaled = v * factor;
+                    let text = if value.contains('.') || scaled.fract() != 0.0 {
+                        format!("{scaled:?}")
+                    } else {
+                        format!("{}", scaled as i64)
+                    };
+                    lines[k] = format!("{key} = {text}");
+                }
+            }
             0..=5 => {
                 // A value: keep the key, replace what follows `=`.
                 let assignments: Vec<usize> = (0..lines.len())
@@ -236,10 +275,10 @@ fn mutate(text: &str, rng: &mut Pcg64) -> String {
     lines.join("\n") + "\n"
 }
 
-/// Point the scenario's relative paths at the repository's scenarios directory (or at the
-/// mutated trace beside it, now and then).
-fn anchor_paths(text: &str, trace: Option<&str>) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+/// Point the scenario's relative paths at the directory of the example it came from (or at
+/// the mutated trace beside it, now and then).
+fn anchor_paths(text: &str, origin: &str, trace: Option<&str>) -> String {
+    let root = Path::new(origin).parent().unwrap_or(Path::new("."));
     text.lines()
         .map(|l| {
             let t = l.trim_start();
@@ -281,11 +320,11 @@ fn mutated_examples_never_crash() {
         let trace_name = "trace.csv";
         let (scenario_text, trace_text) = if mutate_trace {
             (
-                anchor_paths(text, Some(trace_name)),
+                anchor_paths(text, origin, Some(trace_name)),
                 Some(mutate(&trace, &mut rng)),
             )
         } else {
-            (anchor_paths(&mutate(text, &mut rng), None), None)
+            (anchor_paths(&mutate(text, &mut rng), origin, None), None)
         };
         let case_dir = dir.join(format!("case-{case}"));
         std::fs::create_dir_all(&case_dir).expect("case dir");
