@@ -107,6 +107,10 @@ pub struct CandidateResult {
     /// (cold caches, initial scale-up): what and where, with a suggested `[slo] warmup`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_dominated: Option<String>,
+    /// When the candidate misses the SLO: the main cause on the first seed where it does, in one
+    /// sentence (when, how much, why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_missed: Option<String>,
 }
 
 /// The recommended configuration, ready to use.

@@ -280,8 +280,27 @@ fn summary(report: &TuneReport, top: usize) -> String {
         complete
     ));
     if qualifying.is_empty() {
+        out.push_str("No candidate meets the SLO on every seed. The closest, and why they miss:\n");
+        let mut closest: Vec<_> = report
+            .candidates
+            .iter()
+            .filter(|c| c.error.is_none() && c.seeds_evaluated == complete)
+            .collect();
+        closest.sort_by(|a, b| a.slo_ratio.total_cmp(&b.slo_ratio).then(a.id.cmp(&b.id)));
+        for c in closest.iter().take(3) {
+            out.push_str(&format!(
+                "  #{} (worst objective at {:.0} % of its limit, {:.2} USD) {}\n",
+                c.id,
+                100.0 * c.slo_ratio.min(1e6),
+                c.cost_usd_mean,
+                format_params(&c.params)
+            ));
+            if let Some(why) = &c.why_missed {
+                out.push_str(&format!("      {why}\n"));
+            }
+        }
         out.push_str(
-            "No candidate meets the SLO. Widen the space (more replicas, lower targets).\n",
+            "Widen the space along what the causes name: more replicas or node floors for bursts and empty intervals, spot-free floors for reclaims, a [slo] warmup if only the start misses.\n",
         );
     } else {
         out.push_str(&format!(

@@ -101,6 +101,8 @@ struct SeedOutcome {
     cost_usd: f64,
     /// Most of an API's miss fell in the run's first [`START_FRACTION`]: the sentence.
     start_miss: Option<String>,
+    /// The largest share of the first missing API's miss: the sentence.
+    top_miss: Option<String>,
     apis: Vec<(String, Vec<crate::results::SloCheck>, f64, f64, f64)>,
 }
 
@@ -266,6 +268,13 @@ impl Tuner {
         Ok(SeedOutcome {
             cost_usd: results.cost_usd_total,
             start_miss: start_miss(&results),
+            top_miss: results.apis.iter().find_map(|a| {
+                a.slo
+                    .misses
+                    .iter()
+                    .max_by(|x, y| x.share.total_cmp(&y.share))
+                    .map(|m| format!("{}: {}", a.name, m.sentence()))
+            }),
             apis: results
                 .apis
                 .iter()
@@ -372,6 +381,7 @@ impl Tuner {
                     slo_ratio: 1e12,
                     apis: Vec::new(),
                     start_dominated: None,
+                    why_missed: None,
                 });
             } else if let Some(o) = outcomes.get(&id) {
                 candidates.push(summarize(id, params, o));
@@ -514,6 +524,7 @@ fn summarize(
         slo_ratio: worst_ratio(outcomes),
         apis,
         start_dominated: outcomes.iter().find_map(|o| o.start_miss.clone()),
+        why_missed: outcomes.iter().find_map(|o| o.top_miss.clone()),
     }
 }
 

@@ -20,6 +20,7 @@ fn candidate(
         slo_ratio: ratio,
         apis: Vec::new(),
         start_dominated: None,
+        why_missed: None,
     }
 }
 
