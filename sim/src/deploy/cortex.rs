@@ -156,14 +156,8 @@ pub(super) fn api(spec: &ApiSpec, shape: &ReplicaShape, notes: &mut Vec<String>)
     let headroom = Headroom::of(a.overprovisioning);
     let autoscaling = match &a.policy {
         PolicyChoice::Cortex(c) => {
-            let (floor, target) = match headroom {
-                Headroom::None => (a.min_replicas, c.target_in_flight),
-                Headroom::TargetDivisor(d) => (a.min_replicas, c.target_in_flight / d),
-                Headroom::FloorPlus(n) => (
-                    a.min_replicas.saturating_add(n).min(a.max_replicas),
-                    c.target_in_flight,
-                ),
-            };
+            let (floor, divisor) = headroom.floor_and_divisor(a.min_replicas, a.max_replicas);
+            let target = c.target_in_flight / divisor;
             notes.extend(headroom.note(&spec.name, "Cortex", "target_in_flight"));
             CortexAutoscaling {
                 min_replicas: floor,

@@ -45,14 +45,7 @@ pub(super) fn hpa(
 ) -> Result<Vec<serde_json::Value>, DeployError> {
     let a = &shape.autoscaling;
     let headroom = Headroom::of(a.overprovisioning);
-    let divisor = match headroom {
-        Headroom::TargetDivisor(d) => d,
-        _ => 1.0,
-    };
-    let floor = match headroom {
-        Headroom::FloorPlus(n) => a.min_replicas.saturating_add(n).min(a.max_replicas),
-        _ => a.min_replicas,
-    };
+    let (floor, divisor) = headroom.floor_and_divisor(a.min_replicas, a.max_replicas);
     notes.extend(headroom.note(&spec.name, "the HPA", "the metric target"));
     let average_value = |t: f64| MetricTarget {
         type_: "AverageValue".into(),
@@ -186,14 +179,7 @@ pub(super) fn knative_service(
 ) -> serde_json::Value {
     let a = &shape.autoscaling;
     let headroom = Headroom::of(a.overprovisioning);
-    let divisor = match headroom {
-        Headroom::TargetDivisor(d) => d,
-        _ => 1.0,
-    };
-    let floor = match headroom {
-        Headroom::FloorPlus(n) => a.min_replicas.saturating_add(n).min(a.max_replicas),
-        _ => a.min_replicas,
-    };
+    let (floor, divisor) = headroom.floor_and_divisor(a.min_replicas, a.max_replicas);
     notes.extend(headroom.note(&spec.name, "the KPA", "the concurrency target"));
     let k = |key: &str| format!("autoscaling.knative.dev/{key}");
     let mut annotations = BTreeMap::from([

@@ -139,6 +139,16 @@ impl Headroom {
         }
     }
 
+    /// The floor (`min_replicas` raised by a fixed headroom, within `max_replicas`) and the
+    /// divisor of the per-replica target that carry this headroom.
+    fn floor_and_divisor(self, min_replicas: u32, max_replicas: u32) -> (u32, f64) {
+        match self {
+            Headroom::None => (min_replicas, 1.0),
+            Headroom::TargetDivisor(d) => (min_replicas, d),
+            Headroom::FloorPlus(n) => (min_replicas.saturating_add(n).min(max_replicas), 1.0),
+        }
+    }
+
     /// The note that says what was done, for `api` scaled by `system`.
     fn note(self, api: &str, system: &str, target_name: &str) -> Option<String> {
         match self {
