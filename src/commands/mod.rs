@@ -64,7 +64,11 @@ pub(crate) enum Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        Failure::Other(e)
+        if e.downcast_ref::<UnwritableOutput>().is_some() {
+            Failure::BadInput(format!("{e:#}"))
+        } else {
+            Failure::Other(e)
+        }
     }
 }
 
@@ -73,6 +77,10 @@ impl From<anyhow::Error> for Failure {
 /// the new one, never a torn one. The temporary file is named `.NAME.*.partial`; one left by a
 /// killed earlier write is removed by the next.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let unwritable = |source: std::io::Error| UnwritableOutput {
+        path: path.display().to_string(),
+        source,
+    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -87,27 +95,35 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> 
         .prefix(&prefix)
         .suffix(".partial")
         .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        .map_err(unwritable)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         // NamedTempFile is created 0600; results are ordinary files.
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("cannot set permissions on {}", path.display()))?;
+            .map_err(unwritable)?;
     }
     tmp.write_all(bytes)
         .and_then(|()| tmp.flush())
         .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .map_err(unwritable)?;
+    tmp.persist(path).map_err(|e| unwritable(e.error))?;
     // The rename itself is durable once the directory is.
     #[cfg(unix)]
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// An output path the user gave that cannot be written (a missing directory, no permission, a
+/// full disk): their input to fix, so exit 2 like other bad input.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {source}")]
+pub(crate) struct UnwritableOutput {
+    path: String,
+    source: std::io::Error,
 }
 
 /// Simulated requests (events) per second of wall-clock time on one core: conservative, as the

@@ -280,7 +280,13 @@ fn ctrl_c_keeps_partial_results() {
     std::fs::write(&path, scenario).expect("write");
     let out = dir.join("r.json");
     let child = Command::new(env!("CARGO_BIN_EXE_simctl"))
-        .args(["run", "--quiet", path.to_str().expect("utf-8"), "--out"])
+        .args([
+            "run",
+            "--quiet",
+            "--yes",
+            path.to_str().expect("utf-8"),
+            "--out",
+        ])
         .arg(&out)
         .spawn()
         .expect("spawn");
@@ -303,4 +309,24 @@ fn days_of_work_need_yes_and_say_how_long() {
     let e = rejected("huge", &GOOD.replace("rps = 5", "rps = 1e9"), &[]);
     assert!(e.contains("simulates about"), "{e}");
     assert!(e.contains("pass --yes"), "{e}");
+}
+
+#[test]
+fn an_unwritable_output_is_bad_input() {
+    let dir = scratch("unwritable");
+    let out = dir.join("no-such-dir").join("r.json");
+    let run = simctl(&[
+        "run",
+        "--quiet",
+        "scenarios/steps.toml",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("r.json"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
