@@ -63,6 +63,10 @@ struct SearchArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+    /// Continue an interrupted grid search from the report it wrote (its tune.json): the
+    /// candidates it finished are kept, the rest evaluated. The search must be the same.
+    #[arg(long, value_name = "TUNE_JSON")]
+    resume: Option<PathBuf>,
     /// Search even when the estimate says it will take more than 10 minutes.
     #[arg(long, short = 'y')]
     yes: bool,
@@ -120,7 +124,20 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
             .build_global()
             .context("cannot start worker threads")?;
     }
-    let tuner = Tuner::load(&scenario, &options).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let mut tuner =
+        Tuner::load(&scenario, &options).map_err(|e| Failure::BadInput(e.to_string()))?;
+    if let Some(previous) = &args.resume {
+        let report = read_report(previous)?;
+        let kept = tuner
+            .resume_from(report)
+            .map_err(|e| Failure::BadInput(format!("{}: {e}", previous.display())))?;
+        if !args.quiet {
+            eprintln!(
+                "resuming {}: {kept} candidates already evaluated",
+                previous.display()
+            );
+        }
+    }
     if !args.yes {
         let cores = rayon::current_num_threads();
         super::refuse_long_work(&scenario, tuner.planned_requests(), cores, "search")?;
@@ -205,23 +222,27 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
 fn run_merge(args: MergeArgs) -> Result<(), Failure> {
     let mut shards = Vec::new();
     for path in &args.inputs {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::BadInput(format!("{}: cannot read: {e}", path.display())))?;
-        let report: TuneReport = serde_json::from_str(&text).map_err(|e| {
-            Failure::BadInput(format!(
-                "{}:{}:{}: not a simctl tune report: {e}",
-                path.display(),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        shards.push(report);
+        shards.push(read_report(path)?);
     }
     let merged = merge(shards).map_err(|e| Failure::BadInput(e.to_string()))?;
     write_json(&args.out, &merged)?;
     out!("{}", summary(&merged, args.top));
     outln!("merged report written to {}", args.out.display());
     Ok(())
+}
+
+/// A `tune.json` written earlier, or a located error.
+fn read_report(path: &Path) -> Result<TuneReport, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::BadInput(format!("{}: cannot read: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure::BadInput(format!(
+            "{}:{}:{}: not a simctl tune report: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 /// `name=value` pairs, each name the shortest dotted suffix of its path that is unique.

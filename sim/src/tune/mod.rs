@@ -93,6 +93,8 @@ pub struct Tuner {
     slo: Option<SloSpec>,
     /// Block length of the bootstrap that resamples recorded traffic per seed.
     bootstrap_block_s: Option<f64>,
+    /// Candidates finished by an earlier, interrupted run of the same sweep (`--resume`).
+    done: BTreeMap<u64, CandidateResult>,
 }
 
 /// One (candidate, seed) evaluation.
@@ -185,6 +187,7 @@ impl Tuner {
             shard: options.shard,
             slo: tune.slo,
             bootstrap_block_s,
+            done: BTreeMap::new(),
         };
         // Fail early on a space whose paths do not exist.
         tuner
@@ -212,14 +215,47 @@ impl Tuner {
         self.search
     }
 
-    /// Candidates this process evaluates (its shard of the grid).
+    /// Candidates this process evaluates (its shard of the grid, less those already done).
     fn own_ids(&self) -> Vec<u64> {
         (0..self.grid_size())
             .filter(|id| {
                 self.shard
                     .is_none_or(|s| id % u64::from(s.count) == u64::from(s.index))
+                    && !self.done.contains_key(id)
             })
             .collect()
+    }
+
+    /// Take over what an interrupted run of the same sweep finished (its `tune.json`), so only
+    /// the rest is evaluated; returns how many candidates it had finished. Grid search only:
+    /// successive halving ranks all candidates of a rung together.
+    pub fn resume_from(&mut self, previous: TuneReport) -> Result<usize, TuneError> {
+        if self.search != Search::Grid {
+            return Err(TuneError(
+                "--resume needs the grid search (successive halving ranks whole rungs); set search = \"grid\"".into(),
+            ));
+        }
+        let same = previous.schema == SCHEMA
+            && previous.scenario_toml == self.text
+            && previous.seeds == self.seeds
+            && previous.parameters == self.params
+            && previous.search == self.search
+            && previous.shard == self.shard
+            && previous.traffic_bootstrap_block_s
+                == self.bootstrap_block_s.filter(|_| self.has_trace_traffic());
+        if !same {
+            return Err(TuneError(
+                "the report to resume is of another sweep (scenario, seeds, space, search or shard differ)".into(),
+            ));
+        }
+        let full = self.seeds.len() as u32;
+        self.done = previous
+            .candidates
+            .into_iter()
+            .filter(|c| c.error.is_some() || c.seeds_evaluated == full)
+            .map(|c| (c.id, c))
+            .collect();
+        Ok(self.done.len())
     }
 
     /// Simulated requests of the whole search (candidate 0's traffic times the runs planned):
@@ -299,16 +335,20 @@ impl Tuner {
         let done = AtomicU64::new(0);
         let ids = self.own_ids();
         // Scenarios are built once per candidate; invalid ones are recorded with their error.
+        // Ctrl-C is honoured while they are built too (a large space takes a while).
         let built: Vec<(u64, Result<Scenario, CandidateError>)> = ids
             .par_iter()
+            .filter(|_| !cancel.load(Ordering::SeqCst))
             .map(|&id| (id, self.candidate_scenario(id)))
             .collect();
+        let mut interrupted = built.len() < ids.len();
         let mut outcomes: BTreeMap<u64, Vec<SeedOutcome>> = BTreeMap::new();
         let mut errors: BTreeMap<u64, String> = BTreeMap::new();
         let mut alive: Vec<u64> = Vec::new();
         for (id, s) in &built {
             match s {
-                Ok(_) => alive.push(*id),
+                Ok(_) if !interrupted => alive.push(*id),
+                Ok(_) => {}
                 Err(e) => {
                     errors.insert(*id, e.to_string());
                 }
@@ -325,7 +365,6 @@ impl Tuner {
                 .map(|(_, b)| *b)
                 .collect(),
         };
-        let mut interrupted = false;
         for (rung, &budget) in budgets.iter().enumerate() {
             let jobs: Vec<(u64, u64)> = alive
                 .iter()
@@ -367,7 +406,7 @@ impl Tuner {
                 alive.sort_unstable();
             }
         }
-        let mut candidates = Vec::new();
+        let mut candidates: Vec<CandidateResult> = self.done.values().cloned().collect();
         for id in ids {
             let params = space::candidate_params(&self.params, id);
             if let Some(e) = errors.get(&id) {
@@ -607,5 +646,69 @@ mod tests {
         let ci = confidence_interval(&[1.0, 2.0, 3.0]).expect("n ≥ 2");
         assert!((ci[1] - 2.0 - 2.484).abs() < 1e-3, "{ci:?}");
         assert_eq!(confidence_interval(&[1.0]), None);
+    }
+
+    #[test]
+    fn an_interrupted_grid_resumes_to_the_uninterrupted_report() {
+        let dir = std::env::temp_dir().join(format!("simctl-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("t.toml");
+        std::fs::write(
+            &path,
+            r#"
+duration = "10m"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 2
+[[apis]]
+name = "a"
+[apis.service_time]
+distribution = "exponential"
+mean = "100ms"
+[apis.traffic]
+kind = "poisson"
+rps = 20
+[slo]
+latency_p99 = "1s"
+[tune]
+seeds = 2
+search = "grid"
+[tune.space]
+"apis.a.autoscaling.min_replicas" = [1, 2, 3]
+"apis.a.pod.threads_per_process" = [1, 2, 4]
+"#,
+        )
+        .expect("write");
+        let options = TuneOptions::default();
+        let whole = Tuner::load(&path, &options)
+            .expect("loads")
+            .run(&|_, _| {}, &AtomicBool::new(false));
+        assert!(!whole.interrupted);
+        // Stop after a few simulations, as Ctrl-C would.
+        let cancel = AtomicBool::new(false);
+        let partial = Tuner::load(&path, &options).expect("loads").run(
+            &|done, _| {
+                if done >= 5 {
+                    cancel.store(true, Ordering::SeqCst);
+                }
+            },
+            &cancel,
+        );
+        assert!(partial.interrupted);
+        assert!(partial.candidates.len() < whole.candidates.len());
+        let mut resumed = Tuner::load(&path, &options).expect("loads");
+        let kept = resumed.resume_from(partial.clone()).expect("same sweep");
+        assert!(kept < 9, "{kept}");
+        assert_eq!(resumed.planned_runs(), (9 - kept as u64) * 2);
+        let finished = resumed.run(&|_, _| {}, &AtomicBool::new(false));
+        assert!(!finished.interrupted);
+        assert_eq!(finished, whole, "resumed = uninterrupted");
+        // Another sweep's report is refused.
+        let mut other = partial;
+        other.seeds.push(99);
+        let mut t = Tuner::load(&path, &options).expect("loads");
+        assert!(t.resume_from(other).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
