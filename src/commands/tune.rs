@@ -164,13 +164,24 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
     } else {
         ProgressBar::new(tuner.planned_runs()).with_style(
             ProgressStyle::with_template(
-                "{spinner} [{bar:30}] {pos}/{len} simulations, {per_sec}, ETA {eta}",
+                "{spinner} [{bar:30}] {pos}/{len} simulations, {per_sec}, ETA {eta} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         )
     };
-    let report = tuner.run(&|done, _| bar.set_position(done), &cancel);
+    // Building a large space's scenarios takes a while before the first simulation ends.
+    bar.set_message("(building the candidates)");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let report = tuner.run(
+        &|done, _| {
+            if done == 1 {
+                bar.set_message("");
+            }
+            bar.set_position(done)
+        },
+        &cancel,
+    );
     bar.finish_and_clear();
     write_json(&args.out, &report)?;
     let mut written = Vec::new();

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{assert_balanced, read_json, scratch, simctl};
+use crate::common::{assert_balanced, ok, read_json, scratch, simctl};
 
 #[test]
 fn quickstart_prints_summary_and_writes_balanced_results() {
@@ -329,4 +329,43 @@ fn an_unwritable_output_is_bad_input() {
         "{stderr}"
     );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn kill_9_during_a_write_leaves_the_old_file_or_the_new_one() {
+    let dir = scratch("kill9");
+    let out = dir.join("r.json");
+    let old = "{\"old\": true}\n";
+    // quickstart writes ~1 MB of results after ~0.1 s of simulation: kill at times around it.
+    for k in 0..16u64 {
+        std::fs::write(&out, old).expect("old file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_simctl"))
+            .args(["run", "--quiet", "scenarios/quickstart.toml", "--out"])
+            .arg(&out)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(20 * k));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&out).expect("a file is there");
+        if text != old {
+            let r: serde_json::Value = serde_json::from_str(&text).expect("the new file, whole");
+            assert_balanced(&r);
+        }
+    }
+    // A later write clears what killed writes left behind.
+    ok(simctl(&[
+        "run",
+        "--quiet",
+        "scenarios/steps.toml",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
