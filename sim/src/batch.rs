@@ -76,13 +76,44 @@ pub(crate) enum Attempt {
     Failed,
 }
 
+/// The visible batches of a job, in order: those never received yet (a range, so a job of a
+/// billion batches takes no memory for them) and then those handed back, in the order they came
+/// back — the order of one FIFO queue that started with every batch.
+#[derive(Debug, Default)]
+pub(crate) struct BatchQueue {
+    fresh: std::ops::Range<u32>,
+    returned: VecDeque<u32>,
+}
+
+impl BatchQueue {
+    /// Batches waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.fresh.len() + self.returned.len()
+    }
+
+    /// Nothing waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn pop_front(&mut self) -> Option<u32> {
+        self.fresh.next().or_else(|| self.returned.pop_front())
+    }
+
+    fn push_back(&mut self, batch: u32) {
+        self.returned.push_back(batch);
+    }
+}
+
 /// One batch job during a run.
 pub(crate) struct BatchRuntime {
     pub spec: BatchJob,
     pub submitted: bool,
     pub finished: Option<(SimTime, JobStatus)>,
     /// Visible batches, in order.
-    pub queue: VecDeque<u32>,
+    pub queue: BatchQueue,
+    /// Receives of each batch received so far (batches are first received in order, so this
+    /// grows with the work done, not with the job's size).
     receives: Vec<u32>,
     pub workers: Vec<Worker>,
     pub succeeded: u64,
@@ -103,7 +134,7 @@ impl BatchRuntime {
             spec,
             submitted: false,
             finished: None,
-            queue: VecDeque::new(),
+            queue: BatchQueue::default(),
             receives: Vec::new(),
             workers: Vec::new(),
             succeeded: 0,
@@ -123,14 +154,20 @@ impl BatchRuntime {
     pub(crate) fn submit(&mut self) {
         let n = self.spec.batches() as u32;
         self.submitted = true;
-        self.queue = (0..n).collect();
-        self.receives = vec![0; n as usize];
+        self.queue = BatchQueue {
+            fresh: 0..n,
+            returned: VecDeque::new(),
+        };
+        self.receives = Vec::new();
     }
 
     /// A worker receives the next visible batch.
     pub(crate) fn receive(&mut self) -> Option<u32> {
         let b = self.queue.pop_front()?;
-        self.receives[b as usize] += 1;
+        match self.receives.get_mut(b as usize) {
+            Some(n) => *n += 1,
+            None => self.receives.push(1),
+        }
         self.attempts += 1;
         Some(b)
     }
