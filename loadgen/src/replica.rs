@@ -68,6 +68,10 @@ pub struct ReplicaSpec {
     pub sample_interval: Duration,
     /// How often the mean of those samples is published.
     pub publish_interval: Duration,
+    /// How long a connection may take to send a request's head, and how long an idle
+    /// keep-alive connection is kept, before it is closed (idle and slowloris connections
+    /// cannot pile up).
+    pub idle_timeout: Duration,
 }
 
 impl ReplicaSpec {
@@ -235,6 +239,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let replica = Arc::new(Replica::new(&spec, index));
+    let idle_timeout = spec.idle_timeout;
     let background = tokio::spawn(background(replica.clone(), spec));
     let app = Router::new()
         .route("/", post(predict))
@@ -242,11 +247,50 @@ pub async fn serve(
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(replica);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = serve_http1(listener, app, idle_timeout, shutdown).await;
     background.abort();
     served
+}
+
+/// HTTP/1.1 on `listener`, closing connections that send no request head within
+/// `idle_timeout`; on `shutdown`, stop accepting and let the connections finish their requests.
+async fn serve_http1(
+    listener: TcpListener,
+    app: Router,
+    idle_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(idle_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    // Out of file descriptors and the like: wait, do not spin or stop serving.
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                let connection = builder
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+        }
+    }
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// The address a listener is bound to, for printing (`http://127.0.0.1:PORT`).
@@ -365,6 +409,38 @@ fn reject(replica: &Replica, status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// The status counted for a request dropped because its client went away (nginx's 499).
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+/// Marks its request's client as gone when dropped armed: the server drops the handler of a
+/// request whose connection closed, and the queued work sees the mark.
+struct ClientWatch {
+    gone: Arc<AtomicBool>,
+    armed: bool,
+}
+
+impl ClientWatch {
+    fn new() -> Self {
+        Self {
+            gone: Arc::new(AtomicBool::new(false)),
+            armed: true,
+        }
+    }
+
+    /// The answer is on its way: the client did not leave.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for ClientWatch {
+    fn drop(&mut self) {
+        if self.armed {
+            self.gone.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: Bytes) -> Response {
     let arrived = Instant::now();
     if !replica.ready.load(Ordering::SeqCst) {
@@ -387,12 +463,24 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
     replica.metrics.in_flight.set(before as i64 + 1);
     replica.occupy(1);
     let (service, process) = replica.draw(requested);
-    // The work runs on its own task so that it finishes even if the client goes away.
+    // The work runs on its own task so that it finishes even if the client goes away (a server
+    // cannot see that mid-request); a request whose client left while it queued is dropped
+    // when it reaches a worker, as the simulator drops a queued request past its timeout.
+    let watch = ClientWatch::new();
+    let client_gone = watch.gone.clone();
     let worker = replica.clone();
     let work = tokio::spawn(async move {
         let permit = worker.processes[process].acquire().await;
         let waited = arrived.elapsed();
-        if permit.is_ok() {
+        if client_gone.load(Ordering::SeqCst) {
+            worker
+                .metrics
+                .requests
+                .get_or_create(&StatusLabel {
+                    status: CLIENT_CLOSED_REQUEST,
+                })
+                .inc();
+        } else if permit.is_ok() {
             tokio::time::sleep(service).await;
         }
         // What the worker was actually held for (the timer's granularity and wake-up delay
@@ -408,6 +496,7 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
         Ok(times) => times,
         Err(_) => return reject(&replica, StatusCode::INTERNAL_SERVER_ERROR, "worker failed"),
     };
+    watch.disarm();
     let elapsed = arrived.elapsed();
     replica.metrics.duration_s.observe(elapsed.as_secs_f64());
     replica
@@ -455,6 +544,7 @@ mod tests {
             seed: 1,
             sample_interval: Duration::from_secs(1),
             publish_interval: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
         };
         let r = Replica::new(&spec, 0);
         r.occupy(1);

@@ -62,6 +62,10 @@ pub(crate) struct ServeArgs {
     /// local` does) do not all draw the same service times.
     #[arg(long, default_value_t = 0)]
     pub first_index: u32,
+    /// Close a connection that sends no request head for this long (idle keep-alive and
+    /// slowloris connections alike).
+    #[arg(long, value_parser = duration_arg, default_value = "30s")]
+    pub idle_timeout: Duration,
 }
 
 fn spec_from(args: &ServeArgs) -> Result<ReplicaSpec, Failure> {
@@ -75,7 +79,13 @@ fn spec_from(args: &ServeArgs) -> Result<ReplicaSpec, Failure> {
         seed: args.seed,
         sample_interval: Duration::from_secs(1),
         publish_interval: Duration::from_secs(10),
+        idle_timeout: args.idle_timeout,
     };
+    if args.idle_timeout.is_zero() {
+        return Err(Failure::BadInput(
+            "--idle-timeout: expected a duration > 0".into(),
+        ));
+    }
     if let Some(path) = &args.scenario {
         let scenario = Scenario::load(path).map_err(|e| Failure::BadInput(e.to_string()))?;
         let api = pick_api(&scenario, args.api.as_deref(), path)?;

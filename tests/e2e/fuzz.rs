@@ -554,3 +554,79 @@ fn serve_survives_malformed_http() {
         }
     }
 }
+
+#[test]
+fn serve_drops_a_queued_request_whose_client_left() {
+    use std::io::{Read, Write};
+    // One worker, 400 ms per request: A runs, B queues and its client leaves, C queues.
+    let served = crate::common::Served::start(&["--service-time", "400ms", "--threads", "1"]);
+    let addr = served.urls[0]
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let request = b"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}";
+    let send = || {
+        let mut c = std::net::TcpStream::connect(&addr).expect("connect");
+        c.write_all(request).expect("send");
+        c
+    };
+    let start = Instant::now();
+    let mut a = send();
+    std::thread::sleep(Duration::from_millis(50));
+    let b = send();
+    std::thread::sleep(Duration::from_millis(50));
+    drop(b); // B's client gives up while B waits for the worker.
+    let mut c = send();
+    let mut head = [0u8; 12];
+    a.read_exact(&mut head).expect("A answered");
+    c.read_exact(&mut head).expect("C answered");
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let took = start.elapsed();
+    // A then C: ~800 ms; had B been served too, ~1,200 ms.
+    assert!(
+        took < Duration::from_millis(1_100),
+        "C answered after {took:?}"
+    );
+    let mut m = std::net::TcpStream::connect(&addr).expect("connect");
+    m.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .expect("send");
+    let mut metrics = String::new();
+    m.read_to_string(&mut metrics).expect("metrics");
+    assert!(
+        metrics.contains("status=\"499\"} 1"),
+        "B counted as dropped: {metrics}"
+    );
+}
+
+#[test]
+fn serve_closes_idle_and_slow_connections() {
+    use std::io::{Read, Write};
+    let served = crate::common::Served::start(&["--service-time", "1ms", "--idle-timeout", "1s"]);
+    let addr = served.urls[0]
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let closed_within = |mut c: std::net::TcpStream| {
+        c.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let start = Instant::now();
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest);
+        start.elapsed()
+    };
+    // Silent from the start, then half a request head (slowloris): closed after ~1 s.
+    let silent = std::net::TcpStream::connect(&addr).expect("connect");
+    assert!(closed_within(silent) < Duration::from_secs(3));
+    let mut slow = std::net::TcpStream::connect(&addr).expect("connect");
+    slow.write_all(b"POST /predict HTTP/1.1\r\nhost: x\r\n")
+        .expect("send");
+    assert!(closed_within(slow) < Duration::from_secs(3));
+    // Idle after an answered request on a kept-alive connection: closed too.
+    let mut kept = std::net::TcpStream::connect(&addr).expect("connect");
+    kept.write_all(b"POST /predict HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        .expect("send");
+    let mut head = [0u8; 12];
+    kept.read_exact(&mut head).expect("answered");
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert!(closed_within(kept) < Duration::from_secs(3));
+}
