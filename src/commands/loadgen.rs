@@ -73,7 +73,8 @@ pub(crate) struct LoadgenArgs {
     /// Closed model: each user's pause after an answer, fixed (1s) or a uniform range (0.5s..2s).
     #[arg(long, default_value = "0s", requires = "users")]
     pub think_time: String,
-    /// Closed model: start the users evenly over this time.
+    /// Closed model: start the users evenly over this time (at most --duration), before the
+    /// --duration of the test proper.
     #[arg(long, default_value = "0s", value_parser = duration_arg, requires = "users")]
     pub ramp_up: Duration,
     /// Arrivals within --rate or --steps.
@@ -393,6 +394,11 @@ fn parse_think_time(text: &str) -> Result<(Duration, Duration), Failure> {
     Ok((low, high))
 }
 
+/// A duration as whole seconds, for messages.
+fn humantime_secs(d: Duration) -> String {
+    format!("{}s", d.as_secs())
+}
+
 fn run_closed(args: &LoadgenArgs, users: usize) -> Result<(), Failure> {
     if users == 0 {
         return Err(bad("--users: expected at least 1"));
@@ -404,6 +410,15 @@ fn run_closed(args: &LoadgenArgs, users: usize) -> Result<(), Failure> {
         return Err(bad(
             "--duration: the closed model runs whole seconds, at least 1s",
         ));
+    }
+    // goose starts the clock after the last user has started: a ramp-up longer than the test
+    // itself would stretch a short test without bound.
+    if args.ramp_up > duration {
+        return Err(bad(format!(
+            "--ramp-up: expected at most --duration ({}), found {}",
+            humantime_secs(duration),
+            humantime_secs(args.ramp_up)
+        )));
     }
     let think_time = parse_think_time(&args.think_time)?;
     let template = template_from(args)?;

@@ -308,6 +308,36 @@ fn bad_flags_are_clear_errors() {
             vec!["serve", "--threads", "0"],
             "--threads: expected at least 1",
         ),
+        (
+            vec![
+                "loadgen",
+                "--target",
+                "http://127.0.0.1:9/",
+                "--users",
+                "5",
+                "--ramp-up",
+                "99y",
+                "--duration",
+                "2s",
+            ],
+            "--ramp-up: expected at most --duration",
+        ),
+        (
+            vec![
+                "loadgen",
+                "--target",
+                "http://127.0.0.1:9/",
+                "--rate",
+                "5",
+                "--duration",
+                "600years",
+            ],
+            "at most 100 years",
+        ),
+        (
+            vec!["serve", "--idle-timeout", "0s"],
+            "--idle-timeout: expected a duration > 0",
+        ),
     ] {
         let out = simctl(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
