@@ -1,0 +1,330 @@
+//! Drawing one frame of the live view: traffic, replicas or the load generator's client-side
+//! figures, nodes and events.
+
+use super::*;
+
+fn clock(s: f64) -> String {
+    let s = s.max(0.0) as u64;
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("–".to_string(), |v| format!("{v:.0}"))
+}
+
+fn count(v: Option<f64>) -> String {
+    v.map_or("–".to_string(), |v| format!("{v:.0}"))
+}
+
+/// Draw one frame.
+pub(crate) fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
+    let area = frame.area();
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(1),
+            Constraint::Length(3 * view.apis.len().max(1) as u16 + 2),
+            Constraint::Min(6),
+            Constraint::Length(1),
+        ])
+        .split(area);
+    let finished = view.now_s >= view.duration_s;
+    let state = match mode {
+        _ if finished => "finished".to_string(),
+        Mode::Replay(p) if p.paused => format!("{}× · paused", p.speed),
+        Mode::Replay(p) => format!("{}× · running", p.speed),
+        Mode::Live => "live".to_string(),
+    };
+    let cost = view
+        .cost_usd
+        .map_or(String::new(), |c| format!(" · ${c:.2}"));
+    let header = Line::from(vec![
+        Span::styled(
+            " simctl ",
+            Style::default().add_modifier(Modifier::REVERSED),
+        ),
+        Span::raw(format!(
+            " {} · {}/{} · {state}{cost}",
+            view.title,
+            clock(view.now_s),
+            clock(view.duration_s),
+        )),
+    ]);
+    frame.render_widget(Paragraph::new(header), rows[0]);
+    draw_traffic(frame, view, rows[1]);
+    let middle = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
+        .split(rows[2]);
+    let left = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(view.apis.len() as u16 + 3),
+            Constraint::Min(3),
+        ])
+        .split(middle[0]);
+    match &view.load {
+        None => {
+            draw_apis(frame, view, left[0]);
+            draw_nodes(frame, view, left[1]);
+        }
+        Some(load) => {
+            draw_load_apis(frame, view, load, left[0]);
+            draw_load_client(frame, load, left[1]);
+        }
+    }
+    draw_events(frame, view, middle[1]);
+    let footer = match mode {
+        _ if finished => " q write results and quit",
+        Mode::Replay(_) => {
+            " q quit (results are written) · space pause · + / − speed · s step · e jump to end"
+        }
+        Mode::Live => " q stop (results are written)",
+    };
+    frame.render_widget(
+        Paragraph::new(footer).style(Style::default().fg(Color::DarkGray)),
+        rows[3],
+    );
+}
+
+fn draw_traffic(frame: &mut Frame, view: &LiveView, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(if view.load.is_some() {
+            " traffic sent (req/s, per second) "
+        } else {
+            " traffic (req/s per timeline step) "
+        });
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if view.apis.is_empty() {
+        return;
+    }
+    let parts = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints(vec![Constraint::Length(3); view.apis.len()])
+        .split(inner);
+    for (i, (api, part)) in view.apis.iter().zip(parts.iter()).enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let label_width = 18.min(part.width);
+        let cols = Layout::default()
+            .direction(Direction::Horizontal)
+            .constraints([Constraint::Length(label_width), Constraint::Min(1)])
+            .split(*part);
+        let now = api.rps.last().copied().unwrap_or(0);
+        frame.render_widget(
+            Paragraph::new(vec![
+                Line::styled(api.name.clone(), Style::default().fg(colour)),
+                Line::raw(format!("{now} req/s")),
+            ]),
+            cols[0],
+        );
+        let width = cols[1].width as usize;
+        let data: Vec<u64> = api
+            .rps
+            .iter()
+            .skip(api.rps.len().saturating_sub(width))
+            .copied()
+            .collect();
+        frame.render_widget(
+            Sparkline::default()
+                .data(&data)
+                .style(Style::default().fg(colour)),
+            cols[1],
+        );
+    }
+}
+
+fn draw_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
+    let header = Row::new(vec![
+        "API", "want", "ready", "pend", "flight", "queue", "p50ms", "p99ms",
+    ])
+    .style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = view.apis.iter().enumerate().map(|(i, a)| {
+        Row::new(vec![
+            Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
+            Cell::from(count(a.desired)),
+            Cell::from(count(a.ready)),
+            Cell::from(count(a.pending)),
+            Cell::from(format!("{:.0}", a.in_flight)),
+            Cell::from(count(a.queue)),
+            Cell::from(ms(a.p50_ms)),
+            Cell::from(ms(a.p99_ms)),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(4),
+            Constraint::Length(5),
+            Constraint::Length(4),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(5),
+            Constraint::Length(5),
+        ],
+    )
+    .header(header)
+    .block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" replicas and latency (last step) "),
+    );
+    frame.render_widget(table, area);
+}
+
+/// A load test's API row: what the client measures (rates, its own in-flight, latency), not
+/// the server's replicas or queue.
+fn draw_load_apis(frame: &mut Frame, view: &LiveView, load: &LoadPanel, area: Rect) {
+    let header = Row::new(vec![
+        "API", "sent/s", "2xx/s", "503/s", "flight", "p50ms", "p99ms",
+    ])
+    .style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = view.apis.iter().enumerate().map(|(i, a)| {
+        Row::new(vec![
+            Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
+            Cell::from(a.rps.last().map_or("–".to_string(), u64::to_string)),
+            Cell::from(load.completed_last_s.to_string()),
+            Cell::from(load.rejected_last_s.to_string()).style(if load.rejected_last_s > 0 {
+                Style::default().fg(Color::LightRed)
+            } else {
+                Style::default()
+            }),
+            Cell::from(format!("{:.0}", a.in_flight)),
+            Cell::from(ms(a.p50_ms)),
+            Cell::from(ms(a.p99_ms)),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(6),
+            Constraint::Length(5),
+            Constraint::Length(5),
+        ],
+    )
+    .header(header)
+    .block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" client side (last second) "),
+    );
+    frame.render_widget(table, area);
+}
+
+/// A load test's totals, and a plain statement of what it cannot see.
+fn draw_load_client(frame: &mut Frame, load: &LoadPanel, area: Rect) {
+    let share = |n: u64| {
+        if load.sent == 0 {
+            String::new()
+        } else {
+            format!(" ({:.1}%)", 100.0 * n as f64 / load.sent as f64)
+        }
+    };
+    let bold = Style::default().add_modifier(Modifier::BOLD);
+    let line = |label: &str, value: String| {
+        Line::from(vec![
+            Span::styled(format!("{label:<22}"), bold),
+            Span::raw(value),
+        ])
+    };
+    let mut lines = vec![
+        line("sent", load.sent.to_string()),
+        line(
+            "completed (2xx)",
+            format!("{}{}", load.completed, share(load.completed)),
+        ),
+        line(
+            "rejected (503)",
+            format!("{}{}", load.rejected, share(load.rejected)),
+        ),
+        line(
+            "timed out or failed",
+            format!("{}{}", load.failed, share(load.failed)),
+        ),
+        line("sent late", load.late.to_string()),
+        line("in flight (client)", load.in_flight.to_string()),
+        Line::raw(""),
+    ];
+    lines.push(Line::styled(
+        "Replicas, queues and nodes are not measured by loadgen: it sees only the answers. \
+         The server's /metrics (simctl serve) or `simctl autoscale` show them.",
+        Style::default().fg(Color::DarkGray),
+    ));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" load generator totals "),
+            ),
+        area,
+    );
+}
+
+fn draw_nodes(frame: &mut Frame, view: &LiveView, area: Rect) {
+    let interrupted = |group: &str| {
+        view.events
+            .iter()
+            .any(|(_, kind, msg)| kind.contains("interrupt") && msg.starts_with(group))
+    };
+    let rows = view.groups.iter().map(|(name, instance, spot, nodes)| {
+        let flag = if interrupted(name) {
+            " ⚡ interrupted"
+        } else {
+            ""
+        };
+        Row::new(vec![
+            name.clone(),
+            instance.clone(),
+            if *spot {
+                "spot".into()
+            } else {
+                "on-demand".into()
+            },
+            format!("{nodes}{flag}"),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(14),
+            Constraint::Length(10),
+            Constraint::Min(6),
+        ],
+    )
+    .header(
+        Row::new(vec!["node group", "instance", "capacity", "nodes"])
+            .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::default().borders(Borders::ALL).title(" nodes "));
+    frame.render_widget(table, area);
+}
+
+fn draw_events(frame: &mut Frame, view: &LiveView, area: Rect) {
+    let height = area.height.saturating_sub(2) as usize;
+    let lines: Vec<Line> = view
+        .events
+        .iter()
+        .skip(view.events.len().saturating_sub(height))
+        .map(|(t, kind, msg)| {
+            Line::from(vec![
+                Span::styled(clock(*t), Style::default().fg(Color::DarkGray)),
+                Span::raw(" "),
+                Span::styled(format!("{kind:<10}"), Style::default().fg(Color::Yellow)),
+                Span::raw(format!(" {msg}")),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" events ")),
+        area,
+    );
+}
