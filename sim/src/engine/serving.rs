@@ -160,6 +160,28 @@ impl ApiState {
         }
     }
 
+    /// A 503 for a request that arrived at `arrival`: in the totals, the step, and the warmup's
+    /// share when it came before the warmup's end.
+    #[inline]
+    fn count_rejected(&mut self, arrival: SimTime) {
+        self.rejected += 1;
+        self.step.rejected += 1;
+        if arrival < self.warmup.until {
+            self.warmup.rejected += 1;
+        }
+    }
+
+    /// A request that arrived at `arrival` timed out: counted as [`Self::count_rejected`] counts
+    /// a 503.
+    #[inline]
+    fn count_timed_out(&mut self, arrival: SimTime) {
+        self.timed_out += 1;
+        self.step.timed_out += 1;
+        if arrival < self.warmup.until {
+            self.warmup.timed_out += 1;
+        }
+    }
+
     pub(super) fn set_ready_count_changed(&mut self, now: SimTime) {
         let dt = now.since(self.last_ready_change).as_secs_f64();
         self.replica_seconds += dt * self.ready.len() as f64;
@@ -269,13 +291,9 @@ impl ApiState {
     ) {
         let api = self;
         let Some(r) = api.route() else {
-            api.rejected += 1;
+            api.count_rejected(request.arrival);
             api.rejected_no_replica += 1;
-            api.step.rejected += 1;
             api.step.rejected_no_replica += 1;
-            if request.arrival < api.warmup.until {
-                api.warmup.rejected += 1;
-            }
             return;
         };
         let capacity = api.spec.capacity();
@@ -288,11 +306,7 @@ impl ApiState {
         };
         let replica = &mut api.replicas[r as usize];
         if replica.in_flight >= capacity {
-            api.rejected += 1;
-            api.step.rejected += 1;
-            if request.arrival < api.warmup.until {
-                api.warmup.rejected += 1;
-            }
+            api.count_rejected(request.arrival);
             return;
         }
         replica.in_flight += 1;
@@ -410,12 +424,8 @@ impl Serving {
             // The activator holds the request (behind a breaker of one replica's capacity) and
             // wakes a scaled-to-zero API at once.
             if api.held.len() as u64 >= u64::from(api.spec.capacity()) {
-                api.rejected += 1;
-                api.step.rejected += 1;
+                api.count_rejected(now);
                 api.step.rejected_no_replica += 1;
-                if now < api.warmup.until {
-                    api.warmup.rejected += 1;
-                }
                 return false;
             }
             api.held.push_back(request);
@@ -444,19 +454,14 @@ impl Serving {
         api.touch(now);
         let timeout = api.spec.timeout;
         let latency = now.since(arrival) + api.spec.network_latency;
-        let early = arrival < api.warmup.until;
         if timeout.is_some_and(|t| latency > t) {
-            api.timed_out += 1;
-            api.step.timed_out += 1;
-            if early {
-                api.warmup.timed_out += 1;
-            }
+            api.count_timed_out(arrival);
         } else {
             api.completed += 1;
             api.step.completed += 1;
             record(&mut api.latency, latency.as_micros());
             record(&mut api.step.latency, latency.as_micros());
-            if early {
+            if arrival < api.warmup.until {
                 record(&mut api.warmup.latency, latency.as_micros());
             }
         }
@@ -472,6 +477,7 @@ impl Serving {
             let waited = now.since(q.arrival);
             if timeout.is_some_and(|t| waited >= t) {
                 // The client gave up while the request was queued: the slot frees, no work done.
+                // (Counted inline: the replica's queue is borrowed here.)
                 api.timed_out += 1;
                 api.step.timed_out += 1;
                 if q.arrival < api.warmup.until {
@@ -529,11 +535,7 @@ impl Serving {
                 .timeout
                 .is_some_and(|t| now.since(request.arrival) >= t)
             {
-                api.timed_out += 1;
-                api.step.timed_out += 1;
-                if request.arrival < api.warmup.until {
-                    api.warmup.timed_out += 1;
-                }
+                api.count_timed_out(request.arrival);
                 continue;
             }
             api.dispatch(a, request, now, cluster, agenda);
