@@ -95,6 +95,9 @@ pub struct Tuner {
     bootstrap_block_s: Option<f64>,
     /// Candidates finished by an earlier, interrupted run of the same sweep (`--resume`).
     done: BTreeMap<u64, CandidateResult>,
+    /// Candidate 0, built once at load: the sweep's traffic (for the work estimate and whether
+    /// traces are resampled).
+    first: Scenario,
 }
 
 /// One (candidate, seed) evaluation.
@@ -174,7 +177,7 @@ impl Tuner {
             }
             (_, b) => Some(b.map_or(300.0, |b| b.as_secs_f64())),
         };
-        let tuner = Tuner {
+        let mut tuner = Tuner {
             name: scenario.name.clone(),
             seeds: (0..u64::from(seeds))
                 .map(|k| scenario.seed.wrapping_add(k))
@@ -188,21 +191,23 @@ impl Tuner {
             slo: tune.slo,
             bootstrap_block_s,
             done: BTreeMap::new(),
+            first: scenario,
         };
         // Fail early on a space whose paths do not exist.
-        tuner
+        tuner.first = tuner
             .candidate_scenario(0)
             .map_err(|e| TuneError(format!("candidate 0: {e}")))?;
         Ok(tuner)
     }
 
-    /// Whether an API replays recorded traffic (which the tuner resamples per seed).
-    fn has_trace_traffic(&self) -> bool {
-        self.candidate_scenario(0).is_ok_and(|s| {
-            s.apis
-                .iter()
-                .any(|a| matches!(a.traffic, crate::traffic::Traffic::Trace(_)))
-        })
+    /// The bootstrap block the report records: none when no API replays recorded traffic.
+    fn traffic_bootstrap_block_s(&self) -> Option<f64> {
+        let traces = self
+            .first
+            .apis
+            .iter()
+            .any(|a| matches!(a.traffic, crate::traffic::Traffic::Trace(_)));
+        self.bootstrap_block_s.filter(|_| traces)
     }
 
     /// Candidates in the grid.
@@ -241,8 +246,7 @@ impl Tuner {
             && previous.parameters == self.params
             && previous.search == self.search
             && previous.shard == self.shard
-            && previous.traffic_bootstrap_block_s
-                == self.bootstrap_block_s.filter(|_| self.has_trace_traffic());
+            && previous.traffic_bootstrap_block_s == self.traffic_bootstrap_block_s();
         if !same {
             return Err(TuneError(
                 "the report to resume is of another sweep (scenario, seeds, space, search or shard differ)".into(),
@@ -261,9 +265,7 @@ impl Tuner {
     /// Simulated requests of the whole search (candidate 0's traffic times the runs planned):
     /// the space rarely changes the traffic.
     pub fn planned_requests(&self) -> f64 {
-        self.candidate_scenario(0)
-            .map_or(0.0, |s| s.work_estimate().events)
-            * self.planned_runs() as f64
+        self.first.work_estimate().events * self.planned_runs() as f64
     }
 
     /// Upper bound of simulations to run, for progress bars.
@@ -440,7 +442,7 @@ impl Tuner {
             best: None,
             pareto: Vec::new(),
             recommendation: None,
-            traffic_bootstrap_block_s: self.bootstrap_block_s.filter(|_| self.has_trace_traffic()),
+            traffic_bootstrap_block_s: self.traffic_bootstrap_block_s(),
             warnings: Vec::new(),
         };
         finalize(&mut report);
