@@ -579,7 +579,15 @@ fn start_miss(results: &crate::Results) -> Option<String> {
     results.apis.iter().find_map(|a| {
         let early: Vec<&crate::results::MissInterval> =
             a.slo.misses.iter().filter(|m| m.from_s < start).collect();
-        let share: f64 = early.iter().map(|m| m.share).sum();
+        // Only the part of an interval inside the start counts: a miss from minute 0 to 58 of
+        // an hour is not a start-up miss.
+        let share: f64 = early
+            .iter()
+            .map(|m| {
+                let inside = (m.to_s.min(start) - m.from_s) / (m.to_s - m.from_s).max(1e-9);
+                m.share * inside.clamp(0.0, 1.0)
+            })
+            .sum();
         (share > 0.5).then(|| {
             let until = early.iter().map(|m| m.to_s).fold(0.0, f64::max);
             let minutes = (until / 60.0).ceil().max(1.0);
