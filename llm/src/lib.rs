@@ -13,5 +13,7 @@ mod step;
 
 pub use engine::{Engine, EngineConfig, EngineStats, Finished, Observer, TooLong};
 pub use fit::{fit_step_time, FitError, FitReport, Measurement};
-pub use sizing::{kv_cache_tokens, ModelPreset, SizingError, MODEL_PRESETS};
+pub use sizing::{
+    kv_cache_tokens, ModelPreset, SizingError, ACTIVATION_BYTES, MODEL_PRESETS, NON_TORCH_BYTES,
+};
 pub use step::{StepPreset, StepTime, STEP_PRESETS};

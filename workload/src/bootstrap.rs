@@ -60,6 +60,7 @@ impl BlockBootstrap {
                     block.push(RecordedRequest {
                         t_s: out_start + shift + (r.t_s - lo),
                         service_s: r.service_s,
+                        tokens: r.tokens,
                     });
                 }
             };
@@ -93,6 +94,7 @@ mod tests {
         let mut it = times.iter().map(|&t| RecordedRequest {
             t_s: t,
             service_s: None,
+            tokens: Default::default(),
         });
         let mut source = |_: &mut Stream| Ok(it.next());
         let mut rng = stream(seed, "bootstrap");

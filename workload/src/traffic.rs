@@ -7,7 +7,7 @@ use rand::Rng;
 use rand_distr::{Distribution, Exp1};
 
 use crate::bootstrap::BlockBootstrap;
-use crate::recorded::{FormatOptions, RecordedArrivals, RecordedRequest, TraceFormat};
+use crate::recorded::{FormatOptions, RecordedArrivals, RecordedRequest, Tokens, TraceFormat};
 use crate::rng::Stream;
 use crate::time::SimTime;
 
@@ -111,6 +111,8 @@ pub struct ArrivalStream {
     rng: Stream,
     /// Recorded service time of the arrival last returned, when the trace provides them.
     service: Option<SimTime>,
+    /// Recorded token lengths of the arrival last returned.
+    tokens: Tokens,
 }
 
 enum Source {
@@ -148,7 +150,7 @@ struct TraceReplay {
     /// The next recorded request (already read), inside the window.
     lookahead: Option<RecordedRequest>,
     /// Arrivals generated from the current request, in descending order (popped from the end).
-    batch: Vec<(SimTime, Option<SimTime>)>,
+    batch: Vec<(SimTime, Option<SimTime>, Tokens)>,
 }
 
 impl ArrivalStream {
@@ -211,6 +213,7 @@ impl ArrivalStream {
                     source: Source::Trace(Box::new(replay)),
                     rng,
                     service: None,
+                    tokens: Tokens::default(),
                 });
             }
         };
@@ -218,6 +221,7 @@ impl ArrivalStream {
             source,
             rng,
             service: None,
+            tokens: Tokens::default(),
         })
     }
 
@@ -225,6 +229,12 @@ impl ArrivalStream {
     #[inline]
     pub fn recorded_service(&self) -> Option<SimTime> {
         self.service
+    }
+
+    /// The recorded prompt and output lengths of the arrival last returned (LLM traces).
+    #[inline]
+    pub fn recorded_tokens(&self) -> Tokens {
+        self.tokens
     }
 
     /// The next arrival, `None` when the process has ended (a trace ran out).
@@ -292,8 +302,9 @@ impl ArrivalStream {
                 }
             }
             Source::Trace(replay) => match replay.next(rng)? {
-                Some((t, service)) => {
+                Some((t, service, tokens)) => {
                     self.service = service;
+                    self.tokens = tokens;
                     Ok(Some(t))
                 }
                 None => Ok(None),
@@ -315,6 +326,7 @@ impl TraceReplay {
             return Ok(Some(RecordedRequest {
                 t_s: r.t_s - self.start_s,
                 service_s: r.service_s,
+                tokens: r.tokens,
             }));
         }
         Ok(None)
@@ -323,7 +335,7 @@ impl TraceReplay {
     fn next(
         &mut self,
         rng: &mut Stream,
-    ) -> Result<Option<(SimTime, Option<SimTime>)>, DataFileError> {
+    ) -> Result<Option<(SimTime, Option<SimTime>, Tokens)>, DataFileError> {
         loop {
             if let Some(t) = self.batch.pop() {
                 return Ok(Some(t));
@@ -349,12 +361,15 @@ impl TraceReplay {
             let next_s = self
                 .lookahead
                 .map_or(start_s, |r| (r.t_s / self.speedup).max(start_s));
-            self.batch.push((SimTime::from_secs_f64(start_s), service));
+            let tokens = request.tokens;
+            self.batch
+                .push((SimTime::from_secs_f64(start_s), service, tokens));
             for _ in 1..copies {
                 let u: f64 = rng.random();
                 self.batch.push((
                     SimTime::from_secs_f64(start_s + u * (next_s - start_s)),
                     service,
+                    tokens,
                 ));
             }
             self.batch.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));

@@ -8,8 +8,9 @@ use super::diagnostics::{FieldError, LoadError};
 use super::fields::{at_most, check_slo, positive_u32};
 use super::model::{Api, NodeGroup, QosClass, Requests};
 use super::policy;
-use super::schema::{ApiSpec, ScenarioFile};
-use super::{service_time, traffic};
+use super::schema::{ApiSpec, LlmSpec, ScenarioFile};
+use super::{llm, service_time, traffic};
+use crate::service_time::ServiceTime;
 use crate::time::SimTime;
 use crate::units::DurationSpec;
 
@@ -36,6 +37,9 @@ pub(crate) struct ReplicaShape {
 /// Check the replica-shaping sections of one API spec at `path` (`apis[i]`).
 pub(crate) fn replica_shape(spec: &ApiSpec, path: &str) -> Result<ReplicaShape, FieldError> {
     let pod = &spec.pod;
+    if let Some(llm) = &spec.llm {
+        return llm_shape(spec, llm, path);
+    }
     let (processes, threads) = match pod.max_concurrency {
         Some(_) if pod.processes_per_replica.is_some() || pod.threads_per_process.is_some() => {
             return Err(FieldError::new(
@@ -101,6 +105,44 @@ pub(crate) fn replica_shape(spec: &ApiSpec, path: &str) -> Result<ReplicaShape, 
         threads,
         max_queue_length,
         mem_mib,
+        autoscaling,
+    })
+}
+
+/// An LLM replica is one engine: `max_num_seqs` running sequences and `max_waiting` queued.
+fn llm_shape(spec: &ApiSpec, llm: &LlmSpec, path: &str) -> Result<ReplicaShape, FieldError> {
+    let pod = &spec.pod;
+    if pod.max_concurrency.is_some()
+        || pod.processes_per_replica.is_some()
+        || pod.threads_per_process.is_some()
+        || pod.max_queue_length.is_some()
+    {
+        return Err(FieldError::new(
+            format!("{path}.pod"),
+            "an LLM replica's concurrency is llm.max_num_seqs and its queue llm.max_waiting: leave out the pod's workers and queue",
+        ));
+    }
+    let threads = at_most(
+        llm.max_num_seqs.unwrap_or(256).max(1),
+        MAX_CONCURRENCY,
+        format!("{path}.llm.max_num_seqs"),
+    )?;
+    let max_queue_length = at_most(
+        llm.max_waiting.unwrap_or(MAX_QUEUE_LENGTH),
+        MAX_QUEUE_LENGTH,
+        format!("{path}.llm.max_waiting"),
+    )?;
+    let autoscaling = policy::parse(
+        &spec.autoscaling,
+        &format!("{path}.autoscaling"),
+        threads,
+        threads + max_queue_length,
+    )?;
+    Ok(ReplicaShape {
+        processes: 1,
+        threads,
+        max_queue_length,
+        mem_mib: spec.compute.mem.mebibytes() + spec.compute.mem_per_process.mebibytes(),
         autoscaling,
     })
 }
@@ -198,6 +240,60 @@ pub(super) fn build_api(
         check_slo(own, &format!("{path}.slo"), file.duration.0)?;
     }
 
+    let traffic = traffic::build(&spec.traffic, &format!("{path}.traffic"), base_dir)?;
+    let (service_time, llm_model) = match (&spec.service_time, &spec.llm) {
+        (Some(_), Some(_)) => {
+            return Err(FieldError::new(
+                format!("{path}.service_time"),
+                "an LLM API's time comes from [llm.step_time]: leave out service_time",
+            )
+            .into())
+        }
+        (Some(s), None) => (
+            service_time::build(s, &format!("{path}.service_time"), base_dir)?,
+            None,
+        ),
+        (None, Some(l)) => {
+            let has = |column: fn(&crate::recorded::FormatOptions) -> bool| match &traffic {
+                crate::traffic::Traffic::Trace(t) => column(&t.options),
+                _ => false,
+            };
+            let model = llm::build(
+                l,
+                &llm::LlmContext {
+                    path,
+                    groups,
+                    allowed: &allowed,
+                    requests,
+                    mig_profile: spec.compute.mig_profile.as_deref(),
+                    traffic_has_lengths: (
+                        has(|o| o.input_column.is_some()),
+                        has(|o| o.output_column.is_some()),
+                    ),
+                    base_dir,
+                },
+            )?;
+            (ServiceTime::Constant(SimTime::ZERO), Some(std::sync::Arc::new(model)))
+        }
+        (None, None) => {
+            return Err(FieldError::new(
+                format!("{path}.service_time"),
+                "required: a service_time, or an [llm] table for a token-level LLM API",
+            )
+            .into())
+        }
+    };
+    if llm_model.is_none() {
+        if let crate::traffic::Traffic::Trace(t) = &traffic {
+            if t.options.input_column.is_some() || t.options.output_column.is_some() {
+                return Err(FieldError::new(
+                    format!("{path}.traffic.input_column"),
+                    "token columns are read by LLM APIs only (add an [llm] table)",
+                )
+                .into());
+            }
+        }
+    }
     Ok(Api {
         name: spec.name.clone(),
         node_groups: allowed,
@@ -208,12 +304,9 @@ pub(super) fn build_api(
         startup_time: spec.startup_time.map(|d| d.0).unwrap_or(SimTime::ZERO),
         timeout,
         network_latency: spec.network_latency.map_or(SimTime::ZERO, |d| d.0),
-        service_time: service_time::build(
-            &spec.service_time,
-            &format!("{path}.service_time"),
-            base_dir,
-        )?,
-        traffic: traffic::build(&spec.traffic, &format!("{path}.traffic"), base_dir)?,
+        service_time,
+        llm: llm_model,
+        traffic,
         autoscaling,
         slo,
         priority: spec.priority,

@@ -24,6 +24,7 @@ pub(crate) fn check_slo(slo: &SloSpec, path: &str, duration: SimTime) -> FieldRe
     for (name, rate) in [
         ("max_rejection_rate", slo.max_rejection_rate),
         ("max_timeout_rate", slo.max_timeout_rate),
+        ("min_goodput", slo.min_goodput),
     ] {
         if let Some(r) = rate {
             if !(0.0..=1.0).contains(&r) {
@@ -33,6 +34,12 @@ pub(crate) fn check_slo(slo: &SloSpec, path: &str, duration: SimTime) -> FieldRe
                 ));
             }
         }
+    }
+    if slo.min_goodput.is_some() && (slo.ttft_p99.is_none() || slo.itl_p99.is_none()) {
+        return Err(FieldError::new(
+            format!("{path}.min_goodput"),
+            "goodput counts requests within both ttft_p99 and itl_p99: set both",
+        ));
     }
     Ok(())
 }

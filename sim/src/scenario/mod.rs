@@ -16,6 +16,7 @@ pub(crate) mod apis;
 mod batch;
 mod cluster;
 mod diagnostics;
+mod llm;
 pub(crate) mod fields;
 mod model;
 pub mod policy;
@@ -39,6 +40,7 @@ pub use model::{
     Api, BatchJob, ClusterAutoscaler, Expander, NodeGroup, Placeholder, QosClass, Requests,
     Scenario, SpotMix,
 };
+pub use llm::{LlmModel, LlmRouting, TokenLengths};
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
 pub use work::WorkEstimate;

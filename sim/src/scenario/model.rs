@@ -235,8 +235,10 @@ pub struct Api {
     pub timeout: Option<SimTime>,
     /// Added to every latency: time outside the replica.
     pub network_latency: SimTime,
-    /// Service time model.
+    /// Service time model (request-level APIs; `Constant(0)` and never drawn for LLM APIs).
     pub service_time: ServiceTime,
+    /// A token-level LLM replica instead of workers and a service time.
+    pub llm: Option<std::sync::Arc<super::llm::LlmModel>>,
     /// Arrival process.
     pub traffic: Traffic,
     /// Replica-count policy, bounds and overprovisioning.

@@ -163,6 +163,7 @@ impl RecordedArrivals for Counts {
                 return Ok(Some(RecordedRequest {
                     t_s: t,
                     service_s: None,
+                    tokens: Default::default(),
                 }));
             }
             let Some((start, n, line)) = self.ahead.take() else {
@@ -239,6 +240,7 @@ impl RecordedArrivals for Intervals {
                 return Ok(Some(RecordedRequest {
                     t_s: t,
                     service_s: None,
+                    tokens: Default::default(),
                 }));
             }
             let Some((start, width, counted)) = self.intervals.pop_front() else {

@@ -29,6 +29,17 @@ pub struct RecordedRequest {
     pub t_s: f64,
     /// Its service time in seconds, where the trace records one.
     pub service_s: Option<f64>,
+    /// Its prompt and output lengths in tokens, where the trace records them (LLM traces).
+    pub tokens: Tokens,
+}
+
+/// A recorded request's prompt and output lengths, each where the trace has its column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tokens {
+    /// Prompt tokens.
+    pub input: Option<u32>,
+    /// Output tokens.
+    pub output: Option<u32>,
 }
 
 /// The formats [`open`] reads.
@@ -85,6 +96,10 @@ pub struct FormatOptions {
     pub service_column: Option<String>,
     /// Multiplier from the service column's unit to seconds.
     pub service_unit_s: f64,
+    /// Timestamps: a per-request prompt-length column (tokens).
+    pub input_column: Option<String>,
+    /// Timestamps: a per-request output-length column (tokens).
+    pub output_column: Option<String>,
     /// Counts: width of the last interval when it cannot be inferred (default: the previous gap).
     pub interval_s: Option<f64>,
     /// Prometheus text: the counter to follow (default: the first metric ending in `_total`).
@@ -100,6 +115,8 @@ impl Default for FormatOptions {
             time_column: None,
             service_column: None,
             service_unit_s: 1.0,
+            input_column: None,
+            output_column: None,
             interval_s: None,
             metric: None,
             value_kind: ValueKind::Rate,
@@ -253,6 +270,8 @@ struct Timestamps {
     csv: Csv,
     time: (usize, String),
     service: Option<(usize, String)>,
+    input: Option<(usize, String)>,
+    output: Option<(usize, String)>,
     unit: f64,
     first: Option<f64>,
     last: f64,
@@ -263,14 +282,21 @@ impl Timestamps {
         let csv = Csv::open(path)?;
         let name = o.column.clone().unwrap_or_else(|| "timestamp_s".into());
         let time = (csv.column(&name)?, name);
-        let service = match &o.service_column {
-            Some(s) => Some((csv.column(s)?, s.clone())),
-            None => None,
+        let column = |name: &Option<String>| -> Result<_, DataFileError> {
+            match name {
+                Some(s) => Ok(Some((csv.column(s)?, s.clone()))),
+                None => Ok(None),
+            }
         };
+        let service = column(&o.service_column)?;
+        let input = column(&o.input_column)?;
+        let output = column(&o.output_column)?;
         Ok(Timestamps {
             csv,
             time,
             service,
+            input,
+            output,
             unit: o.service_unit_s,
             first: None,
             last: f64::NEG_INFINITY,
@@ -310,10 +336,33 @@ impl RecordedArrivals for Timestamps {
             }
             None => None,
         };
+        let tokens = Tokens {
+            input: self.tokens(&self.input)?,
+            output: self.tokens(&self.output)?,
+        };
         Ok(Some(RecordedRequest {
             t_s: t - first,
             service_s,
+            tokens,
         }))
+    }
+}
+
+impl Timestamps {
+    /// A token count from `column`, if the trace has it.
+    fn tokens(&self, column: &Option<(usize, String)>) -> Result<Option<u32>, DataFileError> {
+        let Some((i, name)) = column else {
+            return Ok(None);
+        };
+        let v = self.csv.number(*i, name)?;
+        if !(0.0..=1e7).contains(&v) || v.fract() != 0.0 {
+            return Err(error(
+                &self.csv.file,
+                Some(self.csv.line()),
+                format!("{name}: expected a whole token count of 0 to 10,000,000, found {v}"),
+            ));
+        }
+        Ok(Some(v as u32))
     }
 }
 
@@ -411,6 +460,7 @@ impl RecordedArrivals for AccessLog {
                     return Ok(Some(RecordedRequest {
                         t_s: (t - first) as f64 / 1e6,
                         service_s: service.map(|us| us as f64 / 1e6),
+                        tokens: Tokens::default(),
                     }));
                 }
             }
