@@ -110,12 +110,45 @@ pub struct ApiResults {
     /// simctl measured it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub utilisation: Option<ApiUtilisation>,
+    /// Token-level figures of an LLM API (absent for request-level APIs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmResults>,
     /// Objectives and whether they held.
     pub slo: SloVerdict,
     /// Latency histogram (HDR V2, base64, microseconds), mergeable across seeds and shards.
     pub latency_histogram: String,
     /// Queue-wait histogram (HDR V2, base64, microseconds).
     pub queue_wait_histogram: String,
+}
+
+/// What an LLM API's requests saw token by token; `latency_ms` beside it is end to end.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LlmResults {
+    /// Time to first token: arrival to the end of the iteration that completed the prompt.
+    pub ttft_ms: Percentiles,
+    /// Inter-token latency: the gap before each output token after the first.
+    pub itl_ms: Percentiles,
+    /// Prompt tokens of the completed requests.
+    pub prompt_tokens: u64,
+    /// Output tokens emitted (by every request, finished or not).
+    pub output_tokens: u64,
+    /// Output tokens per second over the run.
+    pub output_tokens_per_s: f64,
+    /// Prompt tokens computed by the engines, recomputation after preemption included.
+    pub prefill_tokens: u64,
+    /// Sequences preempted for lack of KV-cache blocks.
+    pub preemptions: u64,
+    /// Engine iterations run, over all replicas.
+    pub iterations: u64,
+    /// Share of finished requests (completed, timed out, refused or lost) whose time to first
+    /// token met `ttft_p99` and whose mean inter-token latency met `itl_p99`; `None` without
+    /// both objectives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<f64>,
+    /// Time-to-first-token histogram (HDR V2, base64, microseconds).
+    pub ttft_histogram: String,
+    /// Inter-token-latency histogram (HDR V2, base64, microseconds).
+    pub itl_histogram: String,
 }
 
 /// Latency summary in milliseconds; all zero when nothing was recorded.
@@ -316,10 +349,20 @@ pub enum Metric {
     CostUsdPerHour,
     /// Requests a load generator sent later than scheduled in the step (API, real runs only).
     Late,
+    /// Sequences running in the LLM engines at the sample (LLM API).
+    RunningSequences,
+    /// Requests waiting in the LLM engines at the sample, preempted ones included (LLM API).
+    WaitingSequences,
+    /// KV-cache blocks in use over all ready replicas' blocks, 0–1 (LLM API).
+    KvCacheUsage,
+    /// Output tokens emitted per second over the step (LLM API).
+    OutputTokensPerS,
+    /// 99th percentile time to first token of the step's first tokens, ms (LLM API).
+    TtftP99Ms,
 }
 
 impl Metric {
-    const ALL: [Metric; 20] = [
+    const ALL: [Metric; 25] = [
         Metric::Rps,
         Metric::ThroughputRps,
         Metric::Rejected,
@@ -340,6 +383,11 @@ impl Metric {
         Metric::GpuUtil,
         Metric::CostUsdPerHour,
         Metric::Late,
+        Metric::RunningSequences,
+        Metric::WaitingSequences,
+        Metric::KvCacheUsage,
+        Metric::OutputTokensPerS,
+        Metric::TtftP99Ms,
     ];
 
     /// The name written before the `/` in the JSON.
@@ -365,6 +413,11 @@ impl Metric {
             Metric::GpuUtil => "gpu_util",
             Metric::CostUsdPerHour => "cost_usd_per_hour",
             Metric::Late => "late",
+            Metric::RunningSequences => "running_sequences",
+            Metric::WaitingSequences => "waiting_sequences",
+            Metric::KvCacheUsage => "kv_cache_usage",
+            Metric::OutputTokensPerS => "output_tokens_per_s",
+            Metric::TtftP99Ms => "ttft_p99_ms",
         }
     }
 }

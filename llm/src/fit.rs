@@ -61,7 +61,11 @@ pub fn fit_step_time(
     let mut rows: Vec<([f64; 3], f64)> = Vec::new();
     for m in measurements {
         let prompt = f64::from(m.prompt_tokens.max(1));
-        let iterations = f64::from(m.prompt_tokens.max(1).div_ceil(max_num_batched_tokens.max(1)));
+        let iterations = f64::from(
+            m.prompt_tokens
+                .max(1)
+                .div_ceil(max_num_batched_tokens.max(1)),
+        );
         rows.push(([iterations, prompt, 0.0], m.ttft_s));
         if let Some(itl) = m.itl_s {
             rows.push(([1.0, 0.0, m.batch], itl));
@@ -108,7 +112,11 @@ pub fn fit_step_time(
     let (mut ttft_err, mut ttft_n, mut itl_err, mut itl_n) = (0.0, 0usize, 0.0, 0usize);
     for (x, y) in &rows {
         let predicted: f64 = (0..3).map(|i| x[i] * solution[i]).sum();
-        let err = if *y > 0.0 { (predicted - y).abs() / y } else { 0.0 };
+        let err = if *y > 0.0 {
+            (predicted - y).abs() / y
+        } else {
+            0.0
+        };
         if x[1] == 0.0 {
             itl_err += err;
             itl_n += 1;
@@ -126,6 +134,7 @@ pub fn fit_step_time(
 }
 
 /// Gaussian elimination with partial pivoting; `None` when (nearly) singular.
+#[allow(clippy::needless_range_loop)] // row operations read clearer with indices
 fn solve3(mut a: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
     let scale = a.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
     if scale == 0.0 {

@@ -429,6 +429,7 @@ impl Recorder {
             peak_pending_replicas: 0,
             cost_usd: 0.0,
             utilisation: None,
+            llm: None,
             slo: SloVerdict {
                 met: true,
                 ..SloVerdict::default()

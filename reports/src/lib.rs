@@ -367,6 +367,7 @@ pub(crate) mod testdata {
             cold_starts: 1,
             peak_pending_replicas: 0,
             cost_usd: cost,
+            llm: None,
             utilisation: Some(ApiUtilisation {
                 busy_share: 0.25,
                 peak_busy_share: 0.9,

@@ -14,6 +14,8 @@ use crate::time::SimTime;
 pub use crate::recorded::DataFileError;
 
 /// A validated arrival process.
+// A scenario holds one per API, built once: the trace variant's size costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Traffic {
     /// Poisson arrivals at a constant rate.

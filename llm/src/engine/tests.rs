@@ -64,7 +64,11 @@ fn one_request_alone_follows_the_step_formula_exactly() {
     assert_eq!(log.done.len(), 1);
     assert_eq!(log.done[0].0.output, 128);
     assert_eq!(engine.stats().iterations, 128);
-    assert_eq!(engine.used_blocks(), 0, "a finished sequence frees its blocks");
+    assert_eq!(
+        engine.used_blocks(),
+        0,
+        "a finished sequence frees its blocks"
+    );
 }
 
 #[test]
@@ -112,7 +116,10 @@ fn kv_exhaustion_preempts_the_newest_sequence_and_recomputes_it() {
     run_until_idle(&mut engine, 0, &mut log);
     assert!(engine.stats().preemptions > 0);
     assert_eq!(log.done.len(), 2, "both finish in the end");
-    assert_eq!(log.done[0].0.tag, 0, "the oldest is never the victim while another runs");
+    assert_eq!(
+        log.done[0].0.tag, 0,
+        "the oldest is never the victim while another runs"
+    );
     let tokens: u64 = log.gaps.iter().map(|&(_, n)| u64::from(n)).sum::<u64>() + 2;
     assert_eq!(tokens, 60, "every output token is emitted once");
 }

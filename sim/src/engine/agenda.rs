@@ -28,6 +28,12 @@ pub(crate) enum EventKind {
         replica: u32,
         epoch: u32,
     },
+    /// An LLM replica's iteration ends.
+    LlmIteration {
+        api: u16,
+        replica: u32,
+        epoch: u32,
+    },
     NodeReady {
         node: usize,
     },

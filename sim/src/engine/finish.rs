@@ -86,6 +86,11 @@ impl Simulation {
                 v.warmup_s = Some(warmup.as_secs_f64());
                 v
             };
+            let llm = super::llm_serving::results(api, duration_s).map(|(results, checks)| {
+                slo.checks.extend(checks);
+                slo.met = slo.checks.iter().all(|c| c.met);
+                results
+            });
             if !slo.met {
                 let failed = |name: &str| slo.checks.iter().any(|c| c.objective == name && !c.met);
                 let counting = Counting {
@@ -151,6 +156,7 @@ impl Simulation {
                 peak_pending_replicas: api.peak_pending,
                 cost_usd: self.cluster.api_cost_usd()[a],
                 utilisation: Some(self.timeline.api_use[a].finish()),
+                llm,
                 slo,
                 latency_histogram: encode_histogram(&api.latency),
                 queue_wait_histogram: encode_histogram(&api.wait),

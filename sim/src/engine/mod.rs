@@ -32,6 +32,7 @@ mod batch_routes;
 mod cluster_autoscaler;
 mod finish;
 mod kubelet;
+mod llm_serving;
 mod replicas;
 mod scheduler;
 mod serving;
@@ -231,6 +232,24 @@ impl Simulation {
                         r,
                         process as usize,
                         arrival,
+                        self.now,
+                        &mut self.cluster,
+                        &mut self.agenda,
+                    )
+                {
+                    self.remove_replica(a, r);
+                }
+            }
+            EventKind::LlmIteration {
+                api,
+                replica,
+                epoch,
+            } => {
+                let (a, r) = (api as usize, replica as usize);
+                if self.serving.apis[a].replicas[r].epoch == epoch
+                    && self.serving.apis[a].iteration_done(
+                        a,
+                        r,
                         self.now,
                         &mut self.cluster,
                         &mut self.agenda,

@@ -65,6 +65,7 @@ impl Serving {
                     shared_gpu: None,
                     gpu_loaded: 0,
                     crashes: 0,
+                    llm: None,
                 });
                 api.replicas.len() - 1
             }
@@ -82,6 +83,7 @@ impl Serving {
         replica.shared_gpu = None;
         replica.gpu_loaded = 0;
         replica.crashes = 0;
+        replica.llm = None;
         PodRef::Replica {
             api: a as u32,
             slot: slot as u32,
@@ -144,6 +146,12 @@ impl Serving {
         let replica = &mut api.replicas[slot as usize];
         replica.node = Some(node);
         replica.shared_gpu = shared_gpu;
+        if let Some(model) = &api.spec.llm {
+            replica.llm = Some(super::llm_serving::engine_for(
+                model,
+                cluster.node(node).group,
+            ));
+        }
         replica.state = ReplicaState::Starting;
         let epoch = replica.epoch;
         if replica.initial && now == SimTime::ZERO {
@@ -357,7 +365,11 @@ impl Serving {
         api.touch(now);
         let replica = &mut api.replicas[r];
         let lost = u64::from(replica.in_flight);
-        let queued: u64 = replica.processes.iter().map(|p| p.queue.len() as u64).sum();
+        let mut queued: u64 = replica.processes.iter().map(|p| p.queue.len() as u64).sum();
+        if let Some(engine) = replica.llm.as_mut() {
+            queued += u64::from(engine.waiting());
+            engine.clear();
+        }
         replica.processes.iter_mut().for_each(|p| {
             p.queue.clear();
             p.busy = 0;

@@ -24,6 +24,7 @@ use hdrhistogram::Histogram;
 use rand::Rng;
 
 use super::autoscaling::ApiAutoscaler;
+use super::llm_serving::{LlmState, ReplicaEngine};
 use super::{Agenda, EventKind, SimError};
 use crate::cluster::{Cluster, NodeId, SharedGpu};
 use crate::results::{new_histogram, HISTOGRAM_MAX_US};
@@ -51,6 +52,10 @@ pub(super) enum ReplicaState {
 pub(super) struct Queued {
     pub(super) arrival: SimTime,
     pub(super) service: SimTime,
+    /// LLM APIs: prompt tokens (0 for request-level APIs).
+    pub(super) prompt: u32,
+    /// LLM APIs: output tokens.
+    pub(super) output: u32,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +85,8 @@ pub(super) struct Replica {
     pub(super) gpu_loaded: u64,
     /// OOM kills of this pod so far (its CrashLoopBackOff).
     pub(super) crashes: u32,
+    /// LLM APIs: its engine, from the moment it is placed on a node.
+    pub(super) llm: Option<Box<ReplicaEngine>>,
 }
 
 /// Per-step counters for the timeline.
@@ -147,6 +154,8 @@ pub(super) struct ApiState {
     pub(super) wait: Histogram<u64>,
     pub(super) step: StepCounters,
     pub(super) warmup: Warmup,
+    /// LLM APIs: token-level counters.
+    pub(super) llm: Option<LlmState>,
 }
 
 impl ApiState {
@@ -163,7 +172,7 @@ impl ApiState {
     /// A 503 for a request that arrived at `arrival`: in the totals, the step, and the warmup's
     /// share when it came before the warmup's end.
     #[inline]
-    fn count_rejected(&mut self, arrival: SimTime) {
+    pub(super) fn count_rejected(&mut self, arrival: SimTime) {
         self.rejected += 1;
         self.step.rejected += 1;
         if arrival < self.warmup.until {
@@ -182,6 +191,25 @@ impl ApiState {
         }
     }
 
+    /// A request that arrived at `arrival` is done at `now`: a completion with its latency, or
+    /// a timeout when the client gave up before. True for a completion.
+    #[inline]
+    pub(super) fn count_finished(&mut self, arrival: SimTime, now: SimTime) -> bool {
+        let latency = now.since(arrival) + self.spec.network_latency;
+        if self.spec.timeout.is_some_and(|t| latency > t) {
+            self.count_timed_out(arrival);
+            return false;
+        }
+        self.completed += 1;
+        self.step.completed += 1;
+        record(&mut self.latency, latency.as_micros());
+        record(&mut self.step.latency, latency.as_micros());
+        if arrival < self.warmup.until {
+            record(&mut self.warmup.latency, latency.as_micros());
+        }
+        true
+    }
+
     pub(super) fn set_ready_count_changed(&mut self, now: SimTime) {
         let dt = now.since(self.last_ready_change).as_secs_f64();
         self.replica_seconds += dt * self.ready.len() as f64;
@@ -190,7 +218,7 @@ impl ApiState {
 
     /// Pick the ready replica with the fewest in flight, ties round-robin.
     #[inline]
-    fn route(&mut self) -> Option<u32> {
+    pub(super) fn route(&mut self) -> Option<u32> {
         let n = self.ready.len();
         match n {
             0 => None,
@@ -275,6 +303,10 @@ impl ApiState {
                 timed_out: 0,
                 latency: new_histogram(),
             },
+            llm: spec
+                .llm
+                .as_ref()
+                .map(|_| LlmState::new(stream(seed, &format!("tokens/{}", spec.name)))),
             spec,
         })
     }
@@ -289,6 +321,9 @@ impl ApiState {
         cluster: &mut Cluster,
         agenda: &mut Agenda,
     ) {
+        if self.spec.llm.is_some() {
+            return self.dispatch_llm(a, request, now, cluster, agenda);
+        }
         let api = self;
         let Some(r) = api.route() else {
             api.count_rejected(request.arrival);
@@ -416,9 +451,17 @@ impl Serving {
         if api.spec.service_scale != 1.0 {
             service = SimTime::from_secs_f64(service.as_secs_f64() * api.spec.service_scale);
         }
+        let (prompt, output) = if api.llm.is_some() {
+            let recorded = api.arrivals.recorded_tokens();
+            api.draw_lengths(recorded)
+        } else {
+            (0, 0)
+        };
         let request = Queued {
             arrival: now,
             service,
+            prompt,
+            output,
         };
         if api.ready.is_empty() && api.spec.autoscaling.holds_requests_at_zero() {
             // The activator holds the request (behind a breaker of one replica's capacity) and
@@ -453,18 +496,7 @@ impl Serving {
         let api = &mut self.apis[a];
         api.touch(now);
         let timeout = api.spec.timeout;
-        let latency = now.since(arrival) + api.spec.network_latency;
-        if timeout.is_some_and(|t| latency > t) {
-            api.count_timed_out(arrival);
-        } else {
-            api.completed += 1;
-            api.step.completed += 1;
-            record(&mut api.latency, latency.as_micros());
-            record(&mut api.step.latency, latency.as_micros());
-            if arrival < api.warmup.until {
-                record(&mut api.warmup.latency, latency.as_micros());
-            }
-        }
+        api.count_finished(arrival, now);
         let replica = &mut api.replicas[r];
         replica.in_flight -= 1;
         api.in_flight -= 1;
@@ -613,6 +645,6 @@ impl Serving {
 }
 
 #[inline]
-fn record(h: &mut Histogram<u64>, micros: u64) {
+pub(super) fn record(h: &mut Histogram<u64>, micros: u64) {
     h.saturating_record(micros.min(HISTOGRAM_MAX_US));
 }

@@ -188,6 +188,41 @@ impl TimelineRecorder {
                 SeriesKey::new(Metric::PendingPods, n),
                 Some(f64::from(api.pending_replicas)),
             );
+            if let Some(llm) = api.llm.as_mut() {
+                let (mut running, mut waiting, mut used, mut blocks) = (0u64, 0u64, 0u64, 0u64);
+                for r in &api.replicas {
+                    if let (Some(e), ReplicaState::Ready | ReplicaState::Terminating) =
+                        (r.llm.as_ref(), r.state)
+                    {
+                        running += u64::from(e.running());
+                        waiting += u64::from(e.waiting());
+                        used += u64::from(e.used_blocks());
+                        blocks += u64::from(e.config().kv_blocks);
+                    }
+                }
+                push(
+                    SeriesKey::new(Metric::RunningSequences, n),
+                    Some(running as f64),
+                );
+                push(
+                    SeriesKey::new(Metric::WaitingSequences, n),
+                    Some(waiting as f64),
+                );
+                push(
+                    SeriesKey::new(Metric::KvCacheUsage, n),
+                    (blocks > 0).then(|| used as f64 / blocks as f64),
+                );
+                push(
+                    SeriesKey::new(Metric::OutputTokensPerS, n),
+                    Some(llm.step_output_tokens as f64 / step_s),
+                );
+                push(
+                    SeriesKey::new(Metric::TtftP99Ms, n),
+                    quantile(&llm.step_ttft, 0.99),
+                );
+                llm.step_output_tokens = 0;
+                llm.step_ttft.reset();
+            }
             s.arrivals = 0;
             s.interrupted = 0;
             s.completed = 0;
@@ -223,8 +258,7 @@ impl TimelineRecorder {
                 if let (Some(node), ReplicaState::Ready | ReplicaState::Terminating) =
                     (r.node, r.state)
                 {
-                    let busy: u32 = r.processes.iter().map(|p| p.busy).sum();
-                    busy_gpus[cluster.node(node).group] += gpus * f64::from(busy) / workers;
+                    busy_gpus[cluster.node(node).group] += gpus * f64::from(r.busy) / workers;
                 }
             }
         }

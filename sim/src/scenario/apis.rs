@@ -273,7 +273,10 @@ pub(super) fn build_api(
                     base_dir,
                 },
             )?;
-            (ServiceTime::Constant(SimTime::ZERO), Some(std::sync::Arc::new(model)))
+            (
+                ServiceTime::Constant(SimTime::ZERO),
+                Some(std::sync::Arc::new(model)),
+            )
         }
         (None, None) => {
             return Err(FieldError::new(

@@ -133,10 +133,7 @@ pub(super) fn build(spec: &LlmSpec, cx: &LlmContext<'_>) -> Result<LlmModel, Loa
         max_num_batched_tokens,
         chunked_prefill: spec.chunked_prefill.unwrap_or(true),
         block_size,
-        kv_blocks: cx
-            .allowed
-            .first()
-            .map_or(0, |&g| kv_blocks_by_group[g]),
+        kv_blocks: cx.allowed.first().map_or(0, |&g| kv_blocks_by_group[g]),
         step,
     };
     let routing = match spec.routing.as_deref() {
@@ -166,7 +163,11 @@ pub(super) fn build(spec: &LlmSpec, cx: &LlmContext<'_>) -> Result<LlmModel, Loa
         routing,
         max_waiting: spec.max_waiting,
         input_tokens: lengths(&spec.input_tokens, cx.traffic_has_lengths.0, "input_tokens")?,
-        output_tokens: lengths(&spec.output_tokens, cx.traffic_has_lengths.1, "output_tokens")?,
+        output_tokens: lengths(
+            &spec.output_tokens,
+            cx.traffic_has_lengths.1,
+            "output_tokens",
+        )?,
     })
 }
 
@@ -174,7 +175,9 @@ pub(super) fn build(spec: &LlmSpec, cx: &LlmContext<'_>) -> Result<LlmModel, Loa
 fn coefficient_ns(text: &str, path: &str) -> Result<f64, FieldError> {
     let t = text.trim();
     let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+'))
+        .find(|c: char| {
+            !(c.is_ascii_digit() || c == '.' || c == 'e' || c == 'E' || c == '-' || c == '+')
+        })
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let scale = match unit.trim() {
@@ -218,11 +221,14 @@ fn step_time(spec: &LlmSpec, path: &str) -> Result<llm::StepTime, FieldError> {
                     ),
                 )
             }),
-        (None, Some(StepTimeSpec {
-            base,
-            per_prefill_token,
-            per_decode_token,
-        })) => {
+        (
+            None,
+            Some(StepTimeSpec {
+                base,
+                per_prefill_token,
+                per_decode_token,
+            }),
+        ) => {
             let step = llm::StepTime {
                 base_ns: coefficient_ns(base, &format!("{path}.step_time.base"))?,
                 per_prefill_token_ns: coefficient_ns(
@@ -265,12 +271,16 @@ fn kv_blocks(
                 format!("a KV cache of {tokens} tokens holds no block of {block_size}"),
             ));
         }
-        u32::try_from(blocks).map_err(|_| {
-            FieldError::new(format!("{path}.{field}"), "expected at most 4e9 blocks")
-        })
+        u32::try_from(blocks)
+            .map_err(|_| FieldError::new(format!("{path}.{field}"), "expected at most 4e9 blocks"))
     };
     if let Some(tokens) = spec.kv_cache_tokens {
-        for field in ["model", "weights", "kv_bytes_per_token", "gpu_memory_utilization"] {
+        for field in [
+            "model",
+            "weights",
+            "kv_bytes_per_token",
+            "gpu_memory_utilization",
+        ] {
             let given = match field {
                 "model" => spec.model.is_some(),
                 "weights" => spec.weights.is_some(),
@@ -353,13 +363,19 @@ fn kv_blocks(
         })?;
         let gpus = u64::from(cx.requests.gpu.max(1));
         let reserved = llm::ACTIVATION_BYTES + gpus * llm::NON_TORCH_BYTES;
-        let tokens = llm::kv_cache_tokens(memory_mib << 20, utilization, weights, reserved, kv_per_token)
-            .map_err(|e| {
-                FieldError::new(
-                    format!("{path}.model"),
-                    format!("on node group \"{}\": {e}", group.name),
-                )
-            })?;
+        let tokens = llm::kv_cache_tokens(
+            memory_mib << 20,
+            utilization,
+            weights,
+            reserved,
+            kv_per_token,
+        )
+        .map_err(|e| {
+            FieldError::new(
+                format!("{path}.model"),
+                format!("on node group \"{}\": {e}", group.name),
+            )
+        })?;
         out[g] = to_blocks(tokens, "kv_cache_tokens")?;
     }
     Ok(out)

@@ -16,8 +16,8 @@ pub(crate) mod apis;
 mod batch;
 mod cluster;
 mod diagnostics;
-mod llm;
 pub(crate) mod fields;
+mod llm;
 mod model;
 pub mod policy;
 mod relocate;
@@ -36,11 +36,11 @@ use schema::ScenarioFile;
 
 pub use diagnostics::ScenarioError;
 pub(crate) use diagnostics::{FieldError, LoadError};
+pub use llm::{LlmModel, LlmRouting, TokenLengths};
 pub use model::{
     Api, BatchJob, ClusterAutoscaler, Expander, NodeGroup, Placeholder, QosClass, Requests,
     Scenario, SpotMix,
 };
-pub use llm::{LlmModel, LlmRouting, TokenLengths};
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
 pub use work::WorkEstimate;
