@@ -30,8 +30,7 @@ policy = "fixed"
 min_replicas = {replicas}
 "#
     );
-    let scenario =
-        sim::Scenario::parse(&text, "llm.toml", Path::new(".")).expect("valid scenario");
+    let scenario = sim::Scenario::parse(&text, "llm.toml", Path::new(".")).expect("valid scenario");
     sim::run(&scenario).expect("runs")
 }
 
@@ -104,7 +103,10 @@ fn kv_exhaustion_preempts_and_every_request_is_accounted_for() {
     let api = &r.apis[0];
     let llm = api.llm.as_ref().expect("an LLM API");
     assert!(llm.preemptions > 0, "no preemption");
-    assert!(llm.prefill_tokens > llm.prompt_tokens, "preempted prompts are recomputed");
+    assert!(
+        llm.prefill_tokens > llm.prompt_tokens,
+        "preempted prompts are recomputed"
+    );
     assert_eq!(
         api.requests,
         api.completed + api.rejected + api.timed_out + api.interrupted + api.in_flight_at_end
