@@ -54,6 +54,9 @@ enum Command {
     /// Run a scenario for real on this machine (local replicas, the real controller, real
     /// load) and in the simulator, and report how far apart they are.
     Validate(commands::validate::ValidateArgs),
+    /// Fit an LLM replica's step-time coefficients to measured requests (a vLLM benchmark
+    /// result or a CSV).
+    Fit(commands::fit::FitArgs),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Report(args) => commands::report::run(args),
         Command::Autoscale(args) => commands::autoscale::run(*args),
         Command::Validate(args) => commands::validate::run(args),
+        Command::Fit(args) => commands::fit::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

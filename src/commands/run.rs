@@ -125,6 +125,39 @@ fn simulate(scenario: Scenario, quiet: bool) -> Result<Results, SimError> {
     Ok(sim.finish())
 }
 
+/// Token-level figures of the LLM APIs (empty without one).
+fn llm_table(r: &Results) -> String {
+    let mut out = String::new();
+    for api in &r.apis {
+        let Some(llm) = &api.llm else { continue };
+        if out.is_empty() {
+            out.push_str(&format!(
+                "\n{:<16} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10} {:>9}\n",
+                "LLM API",
+                "TTFT p50",
+                "TTFT p99",
+                "ITL p50",
+                "ITL p99",
+                "tokens/s",
+                "preempted",
+                "goodput"
+            ));
+        }
+        out.push_str(&format!(
+            "{:<16} {:>7.1} ms {:>7.1} ms {:>6.1} ms {:>6.1} ms {:>10.1} {:>10} {:>9}\n",
+            api.name,
+            llm.ttft_ms.p50,
+            llm.ttft_ms.p99,
+            llm.itl_ms.p50,
+            llm.itl_ms.p99,
+            llm.output_tokens_per_s,
+            llm.preemptions,
+            llm.goodput.map_or("-".to_string(), percent)
+        ));
+    }
+    out
+}
+
 /// The human-readable table printed after a run.
 pub(crate) fn summary(r: &Results) -> String {
     let mut out = format!(
@@ -182,6 +215,7 @@ pub(crate) fn summary(r: &Results) -> String {
             verdict
         ));
     }
+    out.push_str(&llm_table(r));
     out.push_str(&why_missed(r));
     for api in r.apis.iter().filter(|a| a.oom_kills > 0) {
         out.push_str(&format!(

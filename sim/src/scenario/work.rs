@@ -28,9 +28,10 @@ impl Scenario {
     pub fn work_estimate(&self) -> WorkEstimate {
         let end_s = self.duration.as_secs_f64();
         let mut requests = 0.0;
+        let mut iterations = 0.0;
         let mut has_traces = false;
         for api in &self.apis {
-            requests += match &api.traffic {
+            let api_requests = match &api.traffic {
                 Traffic::Poisson { rps } | Traffic::Constant { rps } => rps * end_s,
                 Traffic::Diurnal { mean_rps, .. } => mean_rps * end_s,
                 Traffic::Steps { steps, .. } => steps
@@ -52,6 +53,15 @@ impl Scenario {
                         .map_or(0.0, |n| n * t.rate_scale)
                 }
             };
+            requests += api_requests;
+            if let Some(llm) = &api.llm {
+                // At most one iteration per output token, and no more than the replicas can
+                // run back to back; an iteration costs about a fifth of a request (bench).
+                let tokens = llm.output_tokens.as_ref().map_or(256.0, |d| d.mean());
+                let base_s = (llm.engine.step.base_ns * 1e-9).max(1e-4);
+                let most = f64::from(api.autoscaling.max_replicas) * end_s / base_s;
+                iterations += (api_requests * tokens).min(most) * 0.2;
+            }
         }
         let ticks: f64 = self
             .apis
@@ -83,7 +93,7 @@ impl Scenario {
         let points = end_s / self.timeline_step.as_secs_f64().max(1e-9);
         WorkEstimate {
             requests,
-            events: requests + ticks + scans + batches + points,
+            events: requests + iterations + ticks + scans + batches + points,
             has_traces,
         }
     }
