@@ -236,6 +236,7 @@ fn controller_path(policy: &str, rounds: &[Round]) -> Vec<Step> {
                             requests: Some(p.requests),
                             in_flight_seconds: Some(p.area),
                             ready: true,
+                            vllm: Default::default(),
                         }),
                     )
                 })
@@ -248,6 +249,7 @@ fn controller_path(policy: &str, rounds: &[Round]) -> Vec<Step> {
                         requests: None,
                         in_flight_seconds: Some(activator_area),
                         ready: true,
+                        vllm: Default::default(),
                     }),
                 ));
             }
