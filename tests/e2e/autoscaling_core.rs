@@ -190,6 +190,7 @@ fn engine_path(policy: &str, rounds: &[Round]) -> Vec<Step> {
                         busy_fraction: 0.0,
                         arrivals: before(p).map_or(0.0, |q| p.requests - q.requests),
                         age: Duration::from_secs(r.t_s - p.born_s),
+                        llm: Default::default(),
                     },
                 )
             })
