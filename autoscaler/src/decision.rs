@@ -181,6 +181,11 @@ impl DecisionStep {
                 .iter()
                 .all(|p| p.value.is_none())
                 .then_some(HoldReason::NoPodMetric),
+            MetricSpec::PerPodPeak { .. } => reading
+                .pods
+                .iter()
+                .all(|p| p.peak.is_none())
+                .then_some(HoldReason::NoPodMetric),
         }
     }
 
@@ -321,6 +326,7 @@ mod tests {
                 value: None,
                 age: Duration::from_secs(100),
                 request: 1.0,
+                peak: None,
             }],
             ..Reading::default()
         };

@@ -544,6 +544,7 @@ mod tests {
             value,
             age: Duration::from_secs(3600),
             request,
+            peak: None,
         }
     }
 

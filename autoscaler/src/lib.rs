@@ -20,6 +20,7 @@ mod fixed;
 mod hpa;
 mod kpa;
 pub mod pipeline;
+mod saturation;
 
 pub use cortex::{Cortex, CortexConfig};
 pub use decision::{Decision, DecisionStep, HoldReason, Overprovisioning, ReplicaCount};
@@ -29,7 +30,8 @@ pub use hpa::{
     HpaConfig, HpaMetric, RatePolicy, ScalingRules, SelectPolicy,
 };
 pub use kpa::{Kpa, KpaConfig};
-pub use pipeline::{MetricPipeline, PodSample, Reading};
+pub use pipeline::{LlmSignals, MetricPipeline, PodSample, Reading};
+pub use saturation::{Saturation, SaturationConfig};
 
 /// A policy setting outside what the upstream autoscaler accepts. `field` names the setting as
 /// the configuration spells it, so that a caller can point at it; the message reads
@@ -83,6 +85,18 @@ pub enum MetricSpec {
         /// How stale the value is when the controller reads it.
         lag: Duration,
     },
+    /// Per pod, the peak of the vLLM KV-cache usage and of the waiting queue over `window`,
+    /// sampled every second, as of `lag` ago: llm-d WVA's saturation inputs
+    /// `max by (pod) (max_over_time(vllm:kv_cache_usage_perc[1m]))` and
+    /// `max by (pod) (max_over_time(vllm:num_requests_waiting[1m]))`
+    /// (`internal/collector/registration/saturation.go` at
+    /// llm-d/llm-d-workload-variant-autoscaler@b08b1c77). Read into [`PodObservation::peak`].
+    PerPodPeak {
+        /// The `max_over_time` range (1 minute upstream).
+        window: Duration,
+        /// How stale the peaks are when the policy reads them.
+        lag: Duration,
+    },
 }
 
 /// What a per-pod metric measures.
@@ -95,6 +109,40 @@ pub enum PodMetricKind {
     Rps,
     /// CPU usage as a fraction of the pod's CPU request (1.0 = 100 %).
     CpuUtilization,
+    /// Requests waiting in the pod's vLLM scheduler queue (`vllm:num_requests_waiting`, a
+    /// gauge), averaged over the sync period.
+    RequestsWaiting,
+    /// Requests in the pod's running batch (`vllm:num_requests_running`, a gauge), averaged
+    /// over the sync period.
+    RequestsRunning,
+    /// The pod's KV-cache usage, 0–1 (`vllm:kv_cache_usage_perc`, "1 means 100 percent
+    /// usage"), averaged over the sync period.
+    KvCacheUsage,
+    /// Generation (output) tokens per second: the increase of `vllm:generation_tokens_total`
+    /// over the sampled time.
+    GenerationTokensPerSecond,
+}
+
+impl PodMetricKind {
+    /// Whether the metric is one only an LLM server (vLLM) exports.
+    pub fn is_llm(self) -> bool {
+        matches!(
+            self,
+            PodMetricKind::RequestsWaiting
+                | PodMetricKind::RequestsRunning
+                | PodMetricKind::KvCacheUsage
+                | PodMetricKind::GenerationTokensPerSecond
+        )
+    }
+}
+
+/// One pod's peak LLM load over a [`MetricSpec::PerPodPeak`] window.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PodPeak {
+    /// Highest `vllm:kv_cache_usage_perc` (0–1) in the window.
+    pub kv_usage: f64,
+    /// Highest `vllm:num_requests_waiting` in the window.
+    pub waiting: f64,
 }
 
 /// One pod as the autoscaler sees it.
@@ -108,6 +156,9 @@ pub struct PodObservation {
     pub age: Duration,
     /// The pod's CPU request in cores: CPU utilisation is usage over request, summed over pods.
     pub request: f64,
+    /// The pod's peak LLM load for [`MetricSpec::PerPodPeak`] policies, `None` for other
+    /// specs or when the pod reported nothing in the window.
+    pub peak: Option<PodPeak>,
 }
 
 /// What the real autoscaler would observe at one decision tick.
@@ -167,7 +218,7 @@ impl ReplicaBounds {
 /// Pure autoscaling decision logic. Implementations keep their own history (stabilization windows,
 /// panic mode) and must be deterministic: the same sequence of calls gives the same decisions.
 pub trait ScalingPolicy: Send {
-    /// Short name used in results and logs (`fixed`, `cortex`, `hpa`, `kpa`).
+    /// Short name used in results and logs (`fixed`, `cortex`, `hpa`, `kpa`, `saturation`).
     fn name(&self) -> &'static str;
     /// How often the real autoscaler decides (Cortex 10 s, HPA 15 s, KPA 2 s).
     fn tick_interval(&self) -> Duration;

@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{MetricSpec, PodMetricKind, PodObservation};
+use crate::{MetricSpec, PodMetricKind, PodObservation, PodPeak};
 
 /// How old the newest sample may be before the windowed metric counts as missing (a scrape
 /// outage), unless the caller sets another limit.
@@ -34,6 +34,29 @@ pub struct Reading {
     pub waiting_requests: u32,
 }
 
+/// What a vLLM-style LLM server reports at one sample: vLLM's gauges
+/// `vllm:num_requests_running`, `vllm:num_requests_waiting` and `vllm:kv_cache_usage_perc` (a
+/// 0–1 fraction despite its name: "KV-cache usage. 1 means 100 percent usage.") at the sample,
+/// and the prompt and generation tokens processed since the pod's previous sample (the increases
+/// of the counters `vllm:prompt_tokens_total` and `vllm:generation_tokens_total`). Names and
+/// help strings from vLLM's `vllm/v1/metrics/loggers.py` (`PrometheusStatLogger`) and
+/// <https://docs.vllm.ai/en/stable/usage/metrics/>. All zero for a pod that is not an LLM server.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LlmSignals {
+    /// `vllm:num_requests_running`: "Number of requests in model execution batches."
+    pub running: f64,
+    /// `vllm:num_requests_waiting`: "Number of requests waiting to be processed."
+    pub waiting: f64,
+    /// `vllm:kv_cache_usage_perc`, 0–1.
+    pub kv_usage: f64,
+    /// Increase of `vllm:prompt_tokens_total` ("Number of prefill tokens processed.") since the
+    /// pod's previous sample.
+    pub prompt_tokens: f64,
+    /// Increase of `vllm:generation_tokens_total` ("Number of generation tokens processed.")
+    /// since the pod's previous sample.
+    pub generation_tokens: f64,
+}
+
 /// What one pod did since its previous sample, however it was measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PodSample {
@@ -49,6 +72,8 @@ pub struct PodSample {
     pub arrivals: f64,
     /// Time since the pod was created.
     pub age: Duration,
+    /// The LLM server's signals (zero for other servers).
+    pub llm: LlmSignals,
 }
 
 /// Per-pod accumulation over one HPA sync period.
@@ -60,7 +85,23 @@ struct PodWindow {
     in_flight_sum: f64,
     busy_sum: f64,
     arrivals: f64,
+    running_sum: f64,
+    waiting_sum: f64,
+    kv_sum: f64,
+    generation_tokens: f64,
     age: Duration,
+    /// [`MetricSpec::PerPodPeak`] only: every sample of the last `window + lag`.
+    history: VecDeque<PeakSample>,
+}
+
+/// One sample kept for per-pod peaks.
+#[derive(Debug, Clone, Copy)]
+struct PeakSample {
+    at: Duration,
+    ready: bool,
+    age: Duration,
+    /// (kv usage, waiting), `None` when the pod did not report.
+    load: Option<(f64, f64)>,
 }
 
 /// Turns samples into the values a policy's [`MetricSpec`] asks for.
@@ -85,6 +126,7 @@ impl MetricPipeline {
             MetricSpec::InFlightWindowAverage { window, .. } => *window,
             MetricSpec::StableAndPanicConcurrency { stable_window, .. } => *stable_window,
             MetricSpec::PerPod { lag, .. } => *lag,
+            MetricSpec::PerPodPeak { window, lag } => *window + *lag,
             MetricSpec::None => Duration::ZERO,
         };
         let sample_interval = match &spec {
@@ -93,7 +135,9 @@ impl MetricPipeline {
                 sample_interval, ..
             } => Some(*sample_interval),
             MetricSpec::StableAndPanicConcurrency { bucket, .. } => Some(*bucket),
-            MetricSpec::PerPod { .. } => Some(Duration::from_secs(1)),
+            MetricSpec::PerPod { .. } | MetricSpec::PerPodPeak { .. } => {
+                Some(Duration::from_secs(1))
+            }
         };
         Self {
             spec,
@@ -137,9 +181,12 @@ impl MetricPipeline {
         matches!(self.spec, MetricSpec::StableAndPanicConcurrency { .. })
     }
 
-    /// Whether samples need per-pod values (HPA).
+    /// Whether samples need per-pod values (HPA, saturation).
     pub fn wants_pods(&self) -> bool {
-        matches!(self.spec, MetricSpec::PerPod { .. })
+        matches!(
+            self.spec,
+            MetricSpec::PerPod { .. } | MetricSpec::PerPodPeak { .. }
+        )
     }
 
     /// Record one sample taken at `now`. `total` is the API-wide value (instantaneous in-flight
@@ -160,7 +207,8 @@ impl MetricPipeline {
                     self.totals.pop_front();
                 }
             }
-            MetricSpec::PerPod { .. } => {
+            MetricSpec::PerPod { .. } | MetricSpec::PerPodPeak { .. } => {
+                let peaks = matches!(self.spec, MetricSpec::PerPodPeak { .. });
                 for w in self.pods.iter_mut().flatten() {
                     w.reported = false;
                 }
@@ -180,6 +228,27 @@ impl MetricPipeline {
                         w.in_flight_sum += sample.in_flight;
                         w.busy_sum += sample.busy_fraction;
                         w.arrivals += sample.arrivals;
+                        w.running_sum += sample.llm.running;
+                        w.waiting_sum += sample.llm.waiting;
+                        w.kv_sum += sample.llm.kv_usage;
+                        w.generation_tokens += sample.llm.generation_tokens;
+                    }
+                    if peaks {
+                        w.history.push_back(PeakSample {
+                            at: now,
+                            ready: sample.ready,
+                            age: sample.age,
+                            load: sample
+                                .reported
+                                .then_some((sample.llm.kv_usage, sample.llm.waiting)),
+                        });
+                        while w
+                            .history
+                            .front()
+                            .is_some_and(|x| now.saturating_sub(x.at) >= self.keep)
+                        {
+                            w.history.pop_front();
+                        }
                     }
                 }
                 // Pods that disappeared are forgotten, as the HPA lists pods afresh each sync.
@@ -206,6 +275,12 @@ impl MetricPipeline {
                     PodMetricKind::Concurrency => w.in_flight_sum / n,
                     PodMetricKind::Rps => w.arrivals / (n * sampled_s),
                     PodMetricKind::CpuUtilization => w.busy_sum / n,
+                    PodMetricKind::RequestsWaiting => w.waiting_sum / n,
+                    PodMetricKind::RequestsRunning => w.running_sum / n,
+                    PodMetricKind::KvCacheUsage => w.kv_sum / n,
+                    PodMetricKind::GenerationTokensPerSecond => {
+                        w.generation_tokens / (n * sampled_s)
+                    }
                 }
             });
             snapshot.push(PodObservation {
@@ -213,11 +288,16 @@ impl MetricPipeline {
                 value,
                 age: w.age,
                 request: 1.0,
+                peak: None,
             });
             w.samples = 0;
             w.in_flight_sum = 0.0;
             w.busy_sum = 0.0;
             w.arrivals = 0.0;
+            w.running_sum = 0.0;
+            w.waiting_sum = 0.0;
+            w.kv_sum = 0.0;
+            w.generation_tokens = 0.0;
         }
         self.snapshots.push_back((now, snapshot));
         // Keep the newest snapshot at or before now − lag, and everything after it.
@@ -282,7 +362,46 @@ impl MetricPipeline {
                     .unwrap_or_default(),
                 ..Reading::default()
             },
+            MetricSpec::PerPodPeak { window, lag } => Reading {
+                pods: self.peaks(now.saturating_sub(*lag), *window),
+                ..Reading::default()
+            },
         }
+    }
+
+    /// Each pod's peaks over `(at − window, at]`, as Prometheus' `max_over_time(x[window])`
+    /// evaluated at `at`: pods with no sample at or before `at` (too new) are left out; a pod's
+    /// readiness and age are those of its newest sample in range; `peak` is `None` when it
+    /// reported nothing in the window. Pods that disappeared are forgotten at once.
+    fn peaks(&self, at: Duration, window: Duration) -> Vec<PodObservation> {
+        let mut out = Vec::new();
+        for w in self.pods.iter().flatten() {
+            let mut newest: Option<&PeakSample> = None;
+            let mut peak: Option<PodPeak> = None;
+            for x in w.history.iter().filter(|x| x.at <= at) {
+                newest = Some(x);
+                if at.saturating_sub(x.at) >= window {
+                    continue;
+                }
+                if let Some((kv, waiting)) = x.load {
+                    let p = peak.get_or_insert(PodPeak {
+                        kv_usage: kv,
+                        waiting,
+                    });
+                    p.kv_usage = p.kv_usage.max(kv);
+                    p.waiting = p.waiting.max(waiting);
+                }
+            }
+            let Some(newest) = newest else { continue };
+            out.push(PodObservation {
+                ready: newest.ready,
+                value: None,
+                age: newest.age,
+                request: 1.0,
+                peak,
+            });
+        }
+        out
     }
 }
 
@@ -365,6 +484,7 @@ mod tests {
             busy_fraction: 0.5,
             arrivals: 2.0,
             age: secs(100),
+            llm: LlmSignals::default(),
         };
         for s in 1..=15 {
             p.sample(secs(s), None, &[(0, sample(4.0)), (1, sample(2.0))]);
@@ -404,5 +524,80 @@ mod tests {
         p.sample(secs(8), None, &[(3, PodSample::default())]);
         p.sync(secs(8));
         assert_eq!(p.reading(secs(8)).pods[0].value, None);
+    }
+
+    fn llm(running: f64, waiting: f64, kv_usage: f64, generation_tokens: f64) -> PodSample {
+        PodSample {
+            ready: true,
+            reported: true,
+            llm: LlmSignals {
+                running,
+                waiting,
+                kv_usage,
+                prompt_tokens: 0.0,
+                generation_tokens,
+            },
+            ..PodSample::default()
+        }
+    }
+
+    #[test]
+    fn llm_gauges_average_and_tokens_are_a_rate() {
+        let read = |kind| {
+            let mut p = MetricPipeline::new(MetricSpec::PerPod {
+                kind,
+                lag: Duration::ZERO,
+            });
+            p.sample(secs(1), None, &[(0, llm(4.0, 1.0, 0.2, 100.0))]);
+            p.sample(secs(2), None, &[(0, llm(6.0, 3.0, 0.6, 300.0))]);
+            p.sync(secs(2));
+            p.reading(secs(2)).pods[0].value
+        };
+        assert_eq!(read(PodMetricKind::RequestsRunning), Some(5.0));
+        assert_eq!(read(PodMetricKind::RequestsWaiting), Some(2.0));
+        let kv = read(PodMetricKind::KvCacheUsage).expect("kv");
+        assert!((kv - 0.4).abs() < 1e-12);
+        assert_eq!(read(PodMetricKind::GenerationTokensPerSecond), Some(200.0));
+    }
+
+    #[test]
+    fn peaks_are_the_max_over_the_window_as_of_the_lag() {
+        let mut p = MetricPipeline::new(MetricSpec::PerPodPeak {
+            window: secs(60),
+            lag: secs(10),
+        });
+        assert!(p.wants_pods());
+        assert_eq!(p.sample_interval(), Some(secs(1)));
+        for t in 1..=100 {
+            // Pod 0 spikes at 30 s and at 95 s; pod 1 starts at 80 s.
+            let (kv, waiting) = match t {
+                30 => (0.9, 7.0),
+                95 => (0.95, 9.0),
+                _ => (0.1, 0.0),
+            };
+            let mut pods = vec![(0, llm(0.0, waiting, kv, 0.0))];
+            if t >= 80 {
+                pods.push((1, llm(0.0, 2.0, 0.3, 0.0)));
+            }
+            if t >= 95 {
+                pods[1].1.reported = false;
+            }
+            if t == 99 {
+                // A tick at 99 s, before that second's sample: the window (29 s, 89 s] holds
+                // the spike of 30 s.
+                let peak = p.reading(secs(99)).pods[0].peak;
+                assert_eq!(peak.map(|x| x.waiting), Some(7.0));
+            }
+            p.sample(secs(t), None, &pods);
+        }
+        // At 100 s with a 10 s lag: the window is (30 s, 90 s]; 30 s is just out, 95 s not yet in.
+        let pods = p.reading(secs(100)).pods;
+        assert_eq!(pods.len(), 2);
+        let peak = |i: usize| pods[i].peak.map(|x| (x.kv_usage, x.waiting));
+        assert_eq!(peak(0), Some((0.1, 0.0)));
+        assert_eq!(peak(1), Some((0.3, 2.0)));
+        assert_eq!(pods[0].value, None);
+        // Pod 1 is too new for a reading at 85 s (as of 75 s).
+        assert_eq!(p.reading(secs(85)).pods.len(), 1);
     }
 }

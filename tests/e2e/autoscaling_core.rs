@@ -190,6 +190,7 @@ fn engine_path(policy: &str, rounds: &[Round]) -> Vec<Step> {
                         busy_fraction: 0.0,
                         arrivals: before(p).map_or(0.0, |q| p.requests - q.requests),
                         age: Duration::from_secs(r.t_s - p.born_s),
+                        llm: Default::default(),
                     },
                 )
             })
@@ -236,6 +237,7 @@ fn controller_path(policy: &str, rounds: &[Round]) -> Vec<Step> {
                             requests: Some(p.requests),
                             in_flight_seconds: Some(p.area),
                             ready: true,
+                            vllm: Default::default(),
                         }),
                     )
                 })
@@ -248,6 +250,7 @@ fn controller_path(policy: &str, rounds: &[Round]) -> Vec<Step> {
                         requests: None,
                         in_flight_seconds: Some(activator_area),
                         ready: true,
+                        vllm: Default::default(),
                     }),
                 ));
             }

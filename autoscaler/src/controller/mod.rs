@@ -21,6 +21,7 @@ pub mod lease;
 pub mod local;
 pub mod source;
 pub mod status;
+mod vllm;
 
 use std::future::Future;
 use std::io::Write;
@@ -290,6 +291,7 @@ pub fn pod(ready: bool, value: Option<f64>, age: Duration) -> PodObservation {
         value,
         age,
         request: 1.0,
+        peak: None,
     }
 }
 

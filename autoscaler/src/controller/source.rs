@@ -18,6 +18,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use tokio::time::Instant;
 
+pub use super::vllm::VllmScrape;
+use super::vllm::{colon_free, TokenCounters, VllmParser};
 use super::{pod, BoxFuture, ControllerError};
 use crate::pipeline::{MetricPipeline, PodSample, Reading};
 use crate::{MetricSpec, PodMetricKind};
@@ -161,6 +163,8 @@ struct PodCounters {
     requests: Option<f64>,
     /// (time, in-flight integral) at the previous scrape.
     area_at: Option<(Duration, f64)>,
+    /// vLLM's token counters at the previous scrape.
+    vllm_tokens: TokenCounters,
 }
 
 /// One round of scrapes, as the pipeline takes it.
@@ -222,6 +226,7 @@ impl ScrapeReadings {
                 ready: false,
                 requests: None,
                 area_at: None,
+                vllm_tokens: TokenCounters::default(),
             });
             c.last_seen = at;
             let p = answer.unwrap_or(PodScrape {
@@ -229,6 +234,7 @@ impl ScrapeReadings {
                 requests: None,
                 in_flight_seconds: None,
                 ready: c.ready,
+                vllm: VllmScrape::default(),
             });
             c.ready = p.ready;
             if let Some(area) = p.in_flight_seconds {
@@ -251,15 +257,21 @@ impl ScrapeReadings {
             if p.requests.is_some() {
                 c.requests = p.requests;
             }
+            let llm = p.vllm.signals(&mut c.vllm_tokens);
+            // A vLLM server exports no in-flight gauge: its requests in the server are the
+            // running batch plus the waiting queue.
+            let llm_in_flight = p.vllm.reported().then_some(llm.running + llm.waiting);
+            let in_flight = p.in_flight.or(llm_in_flight);
             samples.push((
                 c.slot,
                 PodSample {
                     ready: c.ready,
-                    reported: p.in_flight.is_some(),
-                    in_flight: p.in_flight.unwrap_or(0.0),
+                    reported: in_flight.is_some(),
+                    in_flight: in_flight.unwrap_or(0.0),
                     busy_fraction: 0.0,
                     arrivals,
                     age: at.saturating_sub(c.first_seen),
+                    llm,
                 },
             ));
         }
@@ -314,6 +326,8 @@ pub struct PodScrape {
     pub in_flight_seconds: Option<f64>,
     /// `simctl_replica_ready` (true when absent).
     pub ready: bool,
+    /// vLLM's series, where the pod is a vLLM server.
+    pub vllm: VllmScrape,
 }
 
 /// Why one pod's scrape failed: logged at debug level, and the pod counts as unscraped.
@@ -335,14 +349,16 @@ pub fn parse_pod_metrics(body: &str, settings: &ScrapeSettings) -> Result<PodScr
     let lines = body
         .lines()
         .filter(|l| l.trim() != "# EOF")
-        .map(|l| Ok(l.to_string()));
+        .map(|l| Ok(colon_free(l)));
     let scrape = prometheus_parse::Scrape::parse(lines).map_err(ScrapeError::Parse)?;
     let mut out = PodScrape {
         in_flight: None,
         requests: None,
         in_flight_seconds: None,
         ready: true,
+        vllm: VllmScrape::default(),
     };
+    let mut vllm = VllmParser::default();
     for s in &scrape.samples {
         if s.labels
             .get("api_name")
@@ -367,8 +383,11 @@ pub fn parse_pod_metrics(body: &str, settings: &ScrapeSettings) -> Result<PodScr
             *out.in_flight_seconds.get_or_insert(0.0) += v;
         } else if s.metric == "simctl_replica_ready" {
             out.ready = v > 0.0;
+        } else {
+            vllm.take(&s.metric, v);
         }
     }
+    out.vllm = vllm.finish();
     Ok(out)
 }
 
@@ -389,6 +408,7 @@ impl ScrapeSource {
                 None,
             ) => *sample_interval,
             (MetricSpec::StableAndPanicConcurrency { bucket, .. }, None) => *bucket,
+            (MetricSpec::PerPodPeak { .. }, None) => Duration::from_secs(1),
             (MetricSpec::PerPod { kind, .. }, None) => {
                 if *kind == PodMetricKind::CpuUtilization {
                     return Err(ControllerError::Config(
@@ -519,6 +539,20 @@ pub fn promql(spec: &MetricSpec, metric: &str, api_name: &str) -> Vec<String> {
             let s = lag.as_secs().max(15);
             vec![format!("avg_over_time({sel}[{s}s])")]
         }
+        // llm-d WVA's inputs (`internal/collector/registration/saturation.go`), selected by
+        // `model_name` as vLLM labels its series; not run by [`PrometheusSource`].
+        MetricSpec::PerPodPeak { window, lag } => {
+            let model = format!("{{model_name=\"{}\"}}", api_name.replace('"', "\\\""));
+            let w = window.as_secs().max(1);
+            let offset = match lag.as_secs() {
+                0 => String::new(),
+                l => format!(" offset {l}s"),
+            };
+            ["vllm:kv_cache_usage_perc", "vllm:num_requests_waiting"]
+                .iter()
+                .map(|m| format!("max by (pod) (max_over_time({m}{model}[{w}s]{offset}))"))
+                .collect()
+        }
     }
 }
 
@@ -532,6 +566,11 @@ impl PrometheusSource {
         api_name: &str,
         timeout: Duration,
     ) -> Result<Self, ControllerError> {
+        if matches!(spec, MetricSpec::PerPodPeak { .. }) {
+            return Err(ControllerError::Config(
+                "the saturation policy reads vLLM's gauges from the pods' /metrics; use the scrape source".into(),
+            ));
+        }
         if matches!(
             spec,
             MetricSpec::PerPod {
@@ -662,6 +701,7 @@ mod tests {
                 requests: Some(requests),
                 in_flight_seconds: Some(area),
                 ready: true,
+                vllm: VllmScrape::default(),
             })
         };
         let spec = MetricSpec::StableAndPanicConcurrency {

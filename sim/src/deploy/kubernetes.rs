@@ -61,6 +61,12 @@ pub(super) fn hpa(
                         PodMetricKind::Concurrency => IN_FLIGHT_METRIC,
                         PodMetricKind::Rps => RPS_METRIC,
                         PodMetricKind::CpuUtilization => "cpu_utilization",
+                        PodMetricKind::RequestsWaiting => "vllm_num_requests_waiting",
+                        PodMetricKind::RequestsRunning => "vllm_num_requests_running",
+                        PodMetricKind::KvCacheUsage => "vllm_kv_cache_usage_perc",
+                        PodMetricKind::GenerationTokensPerSecond => {
+                            "vllm_generation_tokens_per_second"
+                        }
                     }
                     .into(),
                     selector: None,

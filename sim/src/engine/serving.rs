@@ -608,6 +608,7 @@ impl Serving {
                         busy_fraction: f64::from(busy) / workers,
                         arrivals: replica.arrivals as f64,
                         age: now.since(replica.created).as_duration(),
+                        llm: autoscaler::LlmSignals::default(),
                     },
                 ));
                 replica.arrivals = 0;

@@ -2,7 +2,8 @@
 
 use autoscaler::{
     Behavior, Cortex, CortexConfig, DecisionStep, Fixed, Hpa, HpaConfig, HpaMetric, Kpa, KpaConfig,
-    PodMetricKind, RatePolicy, ReplicaBounds, ScalingPolicy, ScalingRules, SelectPolicy,
+    PodMetricKind, RatePolicy, ReplicaBounds, Saturation, SaturationConfig, ScalingPolicy,
+    ScalingRules, SelectPolicy,
 };
 use serde::Deserialize;
 
@@ -24,6 +25,8 @@ pub enum PolicyChoice {
     Hpa(HpaConfig),
     /// Knative KPA.
     Kpa(KpaConfig),
+    /// llm-d Workload Variant Autoscaler's V1 saturation analyzer (LLM APIs only).
+    Saturation(SaturationConfig),
 }
 
 /// The validated `[apis.autoscaling]` block.
@@ -62,6 +65,21 @@ impl Autoscaling {
             PolicyChoice::Cortex(c) => Box::new(Cortex::new(c.clone())),
             PolicyChoice::Hpa(c) => Box::new(Hpa::new(c.clone())),
             PolicyChoice::Kpa(c) => Box::new(Kpa::new(c.clone())),
+            PolicyChoice::Saturation(c) => Box::new(Saturation::new(c.clone())),
+        }
+    }
+
+    /// Whether the policy reads a signal only an LLM server exports (vLLM's queue, batch, KV
+    /// cache or token counters), so that the scenario loader can refuse it on a non-LLM API.
+    #[cfg_attr(not(test), allow(dead_code))] // Called by the API loader for LLM APIs.
+    pub(crate) fn needs_llm(&self) -> bool {
+        match &self.policy {
+            PolicyChoice::Saturation(_) => true,
+            PolicyChoice::Hpa(c) => matches!(
+                c.metric,
+                HpaMetric::PodsAverageValue { kind, .. } if kind.is_llm()
+            ),
+            PolicyChoice::Fixed | PolicyChoice::Cortex(_) | PolicyChoice::Kpa(_) => false,
         }
     }
 
@@ -128,6 +146,23 @@ struct KpaSettings {
     activation_scale: Option<u32>,
 }
 
+/// `saturation`: llm-d WVA's `saturation-scaling-config` keys in snake_case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaturationSettings {
+    #[serde(default = "one")]
+    min_replicas: u32,
+    #[serde(default = "hundred")]
+    max_replicas: u32,
+    kv_cache_threshold: Option<f64>,
+    queue_length_threshold: Option<f64>,
+    kv_spare_trigger: Option<f64>,
+    queue_spare_trigger: Option<f64>,
+    interval: Option<DurationSpec>,
+    window: Option<DurationSpec>,
+    metrics_lag: Option<DurationSpec>,
+}
+
 /// `hpa`: autoscaling/v2.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,8 +171,10 @@ struct HpaSettings {
     min_replicas: u32,
     #[serde(default = "hundred")]
     max_replicas: u32,
-    /// `concurrency`, `rps` (per pod, averageValue), `cpu` (averageUtilization), or
-    /// `external_in_flight` (total in flight, averageValue per replica, as KEDA gives it).
+    /// `concurrency`, `rps` (per pod, averageValue), `cpu` (averageUtilization),
+    /// `external_in_flight` (total in flight, averageValue per replica, as KEDA gives it), or
+    /// vLLM's per-pod `num_requests_waiting`, `num_requests_running`, `kv_cache_usage` (0–1),
+    /// `generation_tokens_per_s` (LLM APIs only).
     #[serde(default = "concurrency")]
     metric: String,
     target_average_value: Option<f64>,
@@ -414,10 +451,35 @@ pub(crate) fn parse(
                     target: value("external_in_flight")?,
                     window: dur(s.metric_window, std::time::Duration::from_secs(60)),
                 },
+                "num_requests_waiting" => HpaMetric::PodsAverageValue {
+                    kind: PodMetricKind::RequestsWaiting,
+                    target: value("num_requests_waiting")?,
+                },
+                "num_requests_running" => HpaMetric::PodsAverageValue {
+                    kind: PodMetricKind::RequestsRunning,
+                    target: value("num_requests_running")?,
+                },
+                "kv_cache_usage" => {
+                    let target = value("kv_cache_usage")?;
+                    if !(target > 0.0 && target <= 1.0) {
+                        return Err(FieldError::new(
+                            format!("{path}.target_average_value"),
+                            format!("expected a KV-cache fraction in (0, 1] for metric = \"kv_cache_usage\", found {target}"),
+                        ));
+                    }
+                    HpaMetric::PodsAverageValue {
+                        kind: PodMetricKind::KvCacheUsage,
+                        target,
+                    }
+                }
+                "generation_tokens_per_s" => HpaMetric::PodsAverageValue {
+                    kind: PodMetricKind::GenerationTokensPerSecond,
+                    target: value("generation_tokens_per_s")?,
+                },
                 other => {
                     return Err(FieldError::new(
                         format!("{path}.metric"),
-                        format!("expected \"concurrency\", \"rps\", \"cpu\" or \"external_in_flight\", found \"{other}\""),
+                        format!("expected \"concurrency\", \"rps\", \"cpu\", \"external_in_flight\", \"num_requests_waiting\", \"num_requests_running\", \"kv_cache_usage\" or \"generation_tokens_per_s\", found \"{other}\""),
                     ))
                 }
             };
@@ -468,10 +530,37 @@ pub(crate) fn parse(
             }
             (PolicyChoice::Hpa(c), s.min_replicas, s.max_replicas)
         }
+        "saturation" => {
+            let s: SaturationSettings = settings(table, path)?;
+            if s.min_replicas == 0 {
+                return Err(FieldError::new(
+                    format!("{path}.min_replicas"),
+                    "expected ≥ 1 (WVA never scales a variant below 1 replica)",
+                ));
+            }
+            let d = SaturationConfig::default();
+            let c = SaturationConfig {
+                bounds: ReplicaBounds {
+                    min_replicas: s.min_replicas,
+                    max_replicas: s.max_replicas,
+                },
+                kv_cache_threshold: s.kv_cache_threshold.unwrap_or(d.kv_cache_threshold),
+                queue_length_threshold: s
+                    .queue_length_threshold
+                    .unwrap_or(d.queue_length_threshold),
+                kv_spare_trigger: s.kv_spare_trigger.unwrap_or(d.kv_spare_trigger),
+                queue_spare_trigger: s.queue_spare_trigger.unwrap_or(d.queue_spare_trigger),
+                interval: dur(s.interval, d.interval),
+                window: dur(s.window, d.window),
+                metrics_lag: dur(s.metrics_lag, d.metrics_lag),
+            };
+            c.validate().map_err(|e| invalid(e.to_string()))?;
+            (PolicyChoice::Saturation(c), s.min_replicas, s.max_replicas)
+        }
         other => {
             return Err(FieldError::new(
                 format!("{path}.policy"),
-                format!("expected \"fixed\", \"cortex\", \"hpa\" or \"kpa\", found \"{other}\""),
+                format!("expected \"fixed\", \"cortex\", \"hpa\", \"kpa\" or \"saturation\", found \"{other}\""),
             ))
         }
     };
@@ -564,6 +653,21 @@ mod tests {
                 "a.behavior.scale_up.policies[0].period",
             ),
             ("policy = \"hpa\"\ntarget_average_value = nan", "a"),
+            (
+                "policy = \"hpa\"\nmetric = \"kv_cache_usage\"\ntarget_average_value = 1.5",
+                "a.target_average_value",
+            ),
+            ("policy = \"hpa\"\nmetric = \"kv_cache_usage\"", "a.target_average_value"),
+            ("policy = \"hpa\"\nmetric = \"vllm\"", "a.metric"),
+            ("policy = \"saturation\"\nkv_cache_threshold = 0", "a.kv_cache_threshold"),
+            ("policy = \"saturation\"\nkv_cache_threshold = nan", "a.kv_cache_threshold"),
+            ("policy = \"saturation\"\nqueue_length_threshold = -1.0", "a.queue_length_threshold"),
+            ("policy = \"saturation\"\nkv_spare_trigger = 0.8", "a.kv_spare_trigger"),
+            ("policy = \"saturation\"\nqueue_spare_trigger = 5", "a.queue_spare_trigger"),
+            ("policy = \"saturation\"\ninterval = \"0s\"", "a.interval"),
+            ("policy = \"saturation\"\nwindow = \"0s\"", "a.window"),
+            ("policy = \"saturation\"\nmin_replicas = 0", "a.min_replicas"),
+            ("policy = \"saturation\"\nkv_threshold = 0.5", "kv_threshold"),
         ] {
             let table: toml::Table = settings.parse().expect("TOML");
             let e = parse(&AutoscalingSpec(table), "a", 4, 104).expect_err(settings);
@@ -574,5 +678,57 @@ mod tests {
                 e.message
             );
         }
+    }
+
+    fn parsed(settings: &str) -> Autoscaling {
+        let table: toml::Table = settings.parse().expect("TOML");
+        parse(&AutoscalingSpec(table), "a", 4, 104).expect(settings)
+    }
+
+    #[test]
+    fn llm_metrics_and_the_saturation_policy() {
+        for (metric, kind) in [
+            ("num_requests_waiting", PodMetricKind::RequestsWaiting),
+            ("num_requests_running", PodMetricKind::RequestsRunning),
+            ("kv_cache_usage", PodMetricKind::KvCacheUsage),
+            (
+                "generation_tokens_per_s",
+                PodMetricKind::GenerationTokensPerSecond,
+            ),
+        ] {
+            let a = parsed(&format!(
+                "policy = \"hpa\"\nmetric = \"{metric}\"\ntarget_average_value = 0.7"
+            ));
+            let PolicyChoice::Hpa(c) = &a.policy else {
+                panic!("{metric}: not an HPA");
+            };
+            assert_eq!(
+                c.metric,
+                HpaMetric::PodsAverageValue { kind, target: 0.7 },
+                "{metric}"
+            );
+            assert!(a.needs_llm(), "{metric}");
+        }
+        assert!(!parsed("policy = \"hpa\"\ntarget_average_value = 2").needs_llm());
+        assert!(!parsed("policy = \"kpa\"").needs_llm());
+
+        let a = parsed(
+            "policy = \"saturation\"\nmax_replicas = 8\nkv_cache_threshold = 0.85\n\
+             kv_spare_trigger = 0.15\nwindow = \"2m\"\nmetrics_lag = \"15s\"",
+        );
+        assert!(a.needs_llm());
+        assert_eq!((a.min_replicas, a.max_replicas), (1, 8));
+        let PolicyChoice::Saturation(c) = &a.policy else {
+            panic!("not saturation");
+        };
+        assert_eq!((c.kv_cache_threshold, c.kv_spare_trigger), (0.85, 0.15));
+        assert_eq!(
+            (c.queue_length_threshold, c.queue_spare_trigger),
+            (5.0, 3.0)
+        );
+        assert_eq!(c.interval, std::time::Duration::from_secs(30));
+        assert_eq!(c.window, std::time::Duration::from_secs(120));
+        assert_eq!(c.metrics_lag, std::time::Duration::from_secs(15));
+        assert_eq!(a.build().name(), "saturation");
     }
 }
