@@ -66,6 +66,7 @@ impl Serving {
                     gpu_loaded: 0,
                     crashes: 0,
                     llm: None,
+                    scraped: llm::EngineStats::default(),
                 });
                 api.replicas.len() - 1
             }
@@ -84,6 +85,7 @@ impl Serving {
         replica.gpu_loaded = 0;
         replica.crashes = 0;
         replica.llm = None;
+        replica.scraped = llm::EngineStats::default();
         PodRef::Replica {
             api: a as u32,
             slot: slot as u32,

@@ -87,6 +87,8 @@ pub(super) struct Replica {
     pub(super) crashes: u32,
     /// LLM APIs: its engine, from the moment it is placed on a node.
     pub(super) llm: Option<Box<ReplicaEngine>>,
+    /// LLM APIs: the engine's counters at the previous scrape (token rates are increases).
+    pub(super) scraped: llm::EngineStats,
 }
 
 /// Per-step counters for the timeline.
@@ -598,7 +600,7 @@ impl Serving {
                 ) {
                     continue;
                 }
-                let busy: u32 = replica.processes.iter().map(|p| p.busy).sum();
+                let busy = replica.busy;
                 pods.push((
                     slot,
                     PodSample {
@@ -608,7 +610,7 @@ impl Serving {
                         busy_fraction: f64::from(busy) / workers,
                         arrivals: replica.arrivals as f64,
                         age: now.since(replica.created).as_duration(),
-                        llm: autoscaler::LlmSignals::default(),
+                        llm: llm_signals(replica),
                     },
                 ));
                 replica.arrivals = 0;
@@ -642,6 +644,23 @@ impl Serving {
         let event = api.autoscaler.scale_event(&decision, tick)?;
         agenda.log(event);
         Some(decision.target)
+    }
+}
+
+/// What a vLLM replica's `/metrics` shows at a scrape: its gauges, and the tokens processed since
+/// the previous scrape (vLLM's counters' increases). Zero for request-level replicas.
+fn llm_signals(replica: &mut Replica) -> autoscaler::LlmSignals {
+    let Some(engine) = replica.llm.as_ref() else {
+        return autoscaler::LlmSignals::default();
+    };
+    let stats = engine.stats();
+    let previous = std::mem::replace(&mut replica.scraped, stats);
+    autoscaler::LlmSignals {
+        running: f64::from(engine.running()),
+        waiting: f64::from(engine.waiting()),
+        kv_usage: engine.kv_usage(),
+        prompt_tokens: (stats.prefill_tokens - previous.prefill_tokens) as f64,
+        generation_tokens: (stats.output_tokens - previous.output_tokens) as f64,
     }
 }
 

@@ -286,6 +286,13 @@ pub(super) fn build_api(
             .into())
         }
     };
+    if llm_model.is_none() && autoscaling.needs_llm() {
+        return Err(FieldError::new(
+            format!("{path}.autoscaling"),
+            "this policy reads vLLM's signals (waiting or running requests, KV-cache usage, tokens), which only an LLM API has: add an [llm] table or pick another metric",
+        )
+        .into());
+    }
     if llm_model.is_none() {
         if let crate::traffic::Traffic::Trace(t) = &traffic {
             if t.options.input_column.is_some() || t.options.output_column.is_some() {

@@ -71,7 +71,6 @@ impl Autoscaling {
 
     /// Whether the policy reads a signal only an LLM server exports (vLLM's queue, batch, KV
     /// cache or token counters), so that the scenario loader can refuse it on a non-LLM API.
-    #[cfg_attr(not(test), allow(dead_code))] // Called by the API loader for LLM APIs.
     pub(crate) fn needs_llm(&self) -> bool {
         match &self.policy {
             PolicyChoice::Saturation(_) => true,
