@@ -195,8 +195,34 @@ pub struct SloCheck {
     pub limit: f64,
     /// The measured value.
     pub actual: f64,
-    /// `actual <= limit`.
+    /// `actual <= limit` (`actual >= limit` for a floor such as goodput).
     pub met: bool,
+}
+
+/// Whether an objective is a floor (the value must stay at or above its limit, as goodput)
+/// rather than a ceiling (latencies, rejection and timeout rates).
+pub fn is_floor_objective(objective: &str) -> bool {
+    objective == "goodput"
+}
+
+impl SloCheck {
+    /// How close `actual` is to breaking the limit, as a ratio that exceeds 1 when it does:
+    /// actual / limit for a ceiling, limit / actual for a floor (a zero on the wrong side counts
+    /// as infinitely far, written as 1e12 so it stays JSON-safe).
+    pub fn pressure(&self) -> f64 {
+        let (num, den) = if is_floor_objective(&self.objective) {
+            (self.limit, self.actual)
+        } else {
+            (self.actual, self.limit)
+        };
+        if den > 0.0 {
+            num / den
+        } else if num > 0.0 {
+            1e12
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Whether all of an API's objectives held.

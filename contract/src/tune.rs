@@ -64,7 +64,8 @@ pub struct CheckSummary {
     pub ci95: Option<[f64; 2]>,
     /// The worst seed.
     pub worst: f64,
-    /// `(limit − worst) / limit`: how much room is left on the worst seed (negative: missed).
+    /// How much room is left on the worst seed, as a share of the limit (negative: missed):
+    /// `(limit − worst) / limit`, or `(worst − limit) / limit` for a floor such as goodput.
     pub margin: f64,
 }
 

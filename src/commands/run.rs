@@ -337,7 +337,13 @@ pub(crate) fn why_missed(r: &Results) -> String {
                 .checks
                 .iter()
                 .map(|c| {
-                    if c.objective.ends_with("_rate") {
+                    if c.objective == "goodput" {
+                        format!(
+                            "goodput {:.1} % < {:.1} %",
+                            100.0 * c.actual,
+                            100.0 * c.limit
+                        )
+                    } else if c.objective.ends_with("_rate") {
                         format!("{} {:.2} %", c.objective, 100.0 * c.actual)
                     } else {
                         format!("{} {:.1}", c.objective, c.actual)
@@ -358,7 +364,13 @@ pub(crate) fn why_missed(r: &Results) -> String {
             .iter()
             .filter(|c| !c.met)
             .map(|c| {
-                if c.objective.ends_with("_rate") {
+                if c.objective == "goodput" {
+                    format!(
+                        "goodput {:.1} % < {:.1} %",
+                        100.0 * c.actual,
+                        100.0 * c.limit
+                    )
+                } else if c.objective.ends_with("_rate") {
                     format!(
                         "{} {:.2} % > {:.2} %",
                         c.objective,

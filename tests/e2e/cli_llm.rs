@@ -58,8 +58,14 @@ fn fitted_coefficients_paste_into_a_scenario_and_reproduce_the_measurements() {
     let text = String::from_utf8_lossy(&out.stdout);
     let table = &text[text.find("[apis.llm.step_time]").expect("a table")..];
     assert!(table.contains("base = \"10.0000ms\""), "{table}");
-    assert!(table.contains("per_prefill_token = \"0.040000ms\""), "{table}");
-    assert!(table.contains("per_decode_token = \"0.500000ms\""), "{table}");
+    assert!(
+        table.contains("per_prefill_token = \"0.040000ms\""),
+        "{table}"
+    );
+    assert!(
+        table.contains("per_decode_token = \"0.500000ms\""),
+        "{table}"
+    );
 
     // The table, pasted into a scenario, gives back the 100-token request's TTFT alone.
     let scenario = format!(
@@ -91,7 +97,9 @@ min_replicas = 1
     let path = dir.join("fitted.toml");
     std::fs::write(&path, scenario).expect("write");
     let r = run_results(&path);
-    let ttft = r["apis"][0]["llm"]["ttft_ms"]["p50"].as_f64().expect("ttft");
+    let ttft = r["apis"][0]["llm"]["ttft_ms"]["p50"]
+        .as_f64()
+        .expect("ttft");
     assert!((ttft - 14.0).abs() < 0.05, "TTFT {ttft} ms, measured 14 ms");
 }
 

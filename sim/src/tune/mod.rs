@@ -504,14 +504,7 @@ fn worst_ratio(outcomes: &[SeedOutcome]) -> f64 {
         .iter()
         .flat_map(|o| o.apis.iter().flat_map(|a| a.1.iter()))
     {
-        let ratio = if c.limit > 0.0 {
-            c.actual / c.limit
-        } else if c.actual > 0.0 {
-            1e12
-        } else {
-            0.0
-        };
-        worst = worst.max(ratio);
+        worst = worst.max(c.pressure());
     }
     worst
 }
@@ -533,17 +526,22 @@ fn summarize(
             let values: Vec<f64> = outcomes.iter().map(|o| o.apis[a].1[c].actual).collect();
             meets_slo &= outcomes.iter().all(|o| o.apis[a].1[c].met);
             let mean = values.iter().sum::<f64>() / values.len() as f64;
-            let worst = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let floor = crate::results::is_floor_objective(&first.objective);
+            let worst = if floor {
+                values.iter().copied().fold(f64::INFINITY, f64::min)
+            } else {
+                values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            };
             checks.push(CheckSummary {
                 objective: first.objective.clone(),
                 limit: first.limit,
                 mean,
                 ci95: confidence_interval(&values),
                 worst,
-                margin: if first.limit > 0.0 {
-                    (first.limit - worst) / first.limit
-                } else {
-                    -worst
+                margin: match (floor, first.limit > 0.0) {
+                    (true, true) => (worst - first.limit) / first.limit,
+                    (false, true) => (first.limit - worst) / first.limit,
+                    (_, false) => -worst,
                 },
             });
         }
