@@ -109,6 +109,11 @@ pub trait Observer<T> {
     fn tokens(&mut self, gap_ns: u64, count: u32);
     /// A sequence emitted its last token and left the engine.
     fn finished(&mut self, done: Finished<T>, now_ns: u64);
+    /// Every token as it is emitted, first and last included, with the sequence's tag: what a
+    /// streaming server sends. Called before the aggregated callbacks above; a no-op by
+    /// default, so the simulator pays nothing for it.
+    #[inline]
+    fn token(&mut self, _tag: &T, _now_ns: u64) {}
 }
 
 /// Counters of one engine since it started.
@@ -343,6 +348,7 @@ impl<T> Engine<T> {
             }
             seq.generated += 1;
             stats.output_tokens += 1;
+            observer.token(&seq.tag, now_ns);
             if seq.generated == 1 {
                 seq.first_token_ns = now_ns;
                 observer.first_token(&seq.tag, now_ns);

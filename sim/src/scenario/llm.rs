@@ -347,10 +347,11 @@ fn kv_blocks(
         let group = &cx.groups[g];
         let memory_mib = match cx.mig_profile {
             Some(profile) => mig_memory_gib(profile).map(|gib| gib * 1024),
-            None => group
-                .instance
-                .gpu_memory_mib()
-                .map(|m| m * u64::from(cx.requests.gpu)),
+            // Time-sliced and MPS sharers of a GPU split its memory (each engine must be started
+            // with a gpu_memory_utilization of its share).
+            None => group.instance.gpu_memory_mib().map(|m| {
+                m * u64::from(cx.requests.gpu) / u64::from(group.gpu_sharing.map_or(1, |(n, _)| n.max(1)))
+            }),
         };
         let memory_mib = memory_mib.filter(|m| *m > 0).ok_or_else(|| {
             FieldError::new(
