@@ -1,5 +1,6 @@
-//! Snapshot of the Markdown report for a fixed small scenario (fixtures/small.toml, run and
-//! tuned into fixtures/*.json): any change to the report's text shows up as a reviewable diff.
+//! Snapshots of the Markdown report for fixed small scenarios (fixtures/small.toml, run and
+//! tuned into fixtures/small*.json; fixtures/llm.toml, an LLM API, run into fixtures/llm.json):
+//! any change to the report's text shows up as a reviewable diff.
 //! Update with `INSTA_UPDATE=always cargo test -p reports --release` and review the change.
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,27 @@ fn markdown_report_of_small_scenario() {
         "11 run charts + the Pareto chart"
     );
     insta::assert_snapshot!("small_markdown", md);
+}
+
+#[test]
+fn markdown_report_of_an_llm_api() {
+    let report = Report::from_files(&[fixture("llm.json")]).expect("fixture loads");
+    let rendered = render_markdown(&report, "report_files").expect("renders");
+    let md = &rendered.markdown;
+    for leak in [env!("CARGO_MANIFEST_DIR"), "/tmp/", "/work/", "/home/"] {
+        assert!(!md.contains(leak), "report contains {leak}");
+    }
+    assert!(md.contains("## LLM serving"), "{md}");
+    assert!(md.contains("| chat | goodput | ≥ 90.00 % |"), "{md}");
+    let charts: Vec<&str> = rendered
+        .assets
+        .iter()
+        .map(|a| a.file_name.as_str())
+        .collect();
+    for id in ["llm-sequences", "llm-kv-cache", "llm-ttft-p99"] {
+        assert!(charts.iter().any(|c| c.contains(id)), "{id} in {charts:?}");
+    }
+    insta::assert_snapshot!("llm_markdown", md);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Drawing one frame of the live view: traffic, replicas or the load generator's client-side
-//! figures, nodes and events.
+//! Drawing one frame of the live view: traffic, replicas (and LLM engines) or the load
+//! generator's client-side figures, nodes and events.
 
 use super::*;
 
@@ -56,17 +56,23 @@ pub(crate) fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
         .direction(Direction::Horizontal)
         .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
         .split(rows[2]);
+    let llm_apis = view.apis.iter().filter(|a| a.llm.is_some()).count() as u16;
+    let mut constraints = vec![Constraint::Length(view.apis.len() as u16 + 3)];
+    if llm_apis > 0 {
+        constraints.push(Constraint::Length(llm_apis + 3));
+    }
+    constraints.push(Constraint::Min(3));
     let left = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([
-            Constraint::Length(view.apis.len() as u16 + 3),
-            Constraint::Min(3),
-        ])
+        .constraints(constraints)
         .split(middle[0]);
     match &view.load {
         None => {
             draw_apis(frame, view, left[0]);
-            draw_nodes(frame, view, left[1]);
+            if llm_apis > 0 {
+                draw_llm(frame, view, left[1]);
+            }
+            draw_nodes(frame, view, left[left.len() - 1]);
         }
         Some(load) => {
             draw_load_apis(frame, view, load, left[0]);
@@ -170,6 +176,42 @@ fn draw_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
         Block::default()
             .borders(Borders::ALL)
             .title(" replicas and latency (last step) "),
+    );
+    frame.render_widget(table, area);
+}
+
+/// The LLM APIs' engines: sequences running and waiting and KV-cache usage at the last sample,
+/// TTFT p99 of the last step and ITL p99 of the run so far.
+fn draw_llm(frame: &mut Frame, view: &LiveView, area: Rect) {
+    let header = Row::new(vec!["LLM API", "run", "wait", "KV%", "ttft99", "itl99"])
+        .style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = view.apis.iter().enumerate().filter_map(|(i, a)| {
+        let l = a.llm.as_ref()?;
+        Some(Row::new(vec![
+            Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
+            Cell::from(count(l.running)),
+            Cell::from(count(l.waiting)),
+            Cell::from(count(l.kv_usage.map(|u| 100.0 * u))),
+            Cell::from(ms(l.ttft_p99_ms)),
+            Cell::from(ms(l.itl_p99_ms)),
+        ]))
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Min(10),
+            Constraint::Length(5),
+            Constraint::Length(5),
+            Constraint::Length(4),
+            Constraint::Length(6),
+            Constraint::Length(5),
+        ],
+    )
+    .header(header)
+    .block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(" LLM engines (ttft99 last step, itl99 so far, ms) "),
     );
     frame.render_widget(table, area);
 }

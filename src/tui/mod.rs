@@ -123,6 +123,23 @@ pub(crate) struct ApiPanel {
     pub p50_ms: Option<f64>,
     /// 99th percentile over the last step, ms.
     pub p99_ms: Option<f64>,
+    /// The engines' figures of an LLM API (none for a request-level API or a load test).
+    pub llm: Option<LlmPanel>,
+}
+
+/// What an LLM API's engines show: sequences, KV cache and token latency.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct LlmPanel {
+    /// Sequences running over all replicas at the last sample.
+    pub running: Option<f64>,
+    /// Requests waiting in the engines at the last sample, preempted ones included.
+    pub waiting: Option<f64>,
+    /// KV-cache blocks in use over all ready replicas' blocks at the last sample, 0–1.
+    pub kv_usage: Option<f64>,
+    /// 99th percentile time to first token over the last step, ms.
+    pub ttft_p99_ms: Option<f64>,
+    /// 99th percentile inter-token latency over the run so far, ms.
+    pub itl_p99_ms: Option<f64>,
 }
 
 fn last(series: Option<&[Option<f64>]>) -> Option<f64> {
@@ -137,7 +154,8 @@ impl LiveView {
         let apis = scenario
             .apis
             .iter()
-            .map(|api| {
+            .enumerate()
+            .map(|(i, api)| {
                 let n = &api.name;
                 let get = |metric: Metric| timeline.get(metric, n);
                 ApiPanel {
@@ -159,6 +177,13 @@ impl LiveView {
                     queue: Some(last(get(Metric::Queue)).unwrap_or(0.0)),
                     p50_ms: last(get(Metric::LatencyP50Ms)),
                     p99_ms: last(get(Metric::LatencyP99Ms)),
+                    llm: api.llm.as_ref().map(|_| LlmPanel {
+                        running: last(get(Metric::RunningSequences)),
+                        waiting: last(get(Metric::WaitingSequences)),
+                        kv_usage: last(get(Metric::KvCacheUsage)),
+                        ttft_p99_ms: last(get(Metric::TtftP99Ms)),
+                        itl_p99_ms: sim.llm_itl_p99_so_far_ms(i),
+                    }),
                 }
             })
             .collect();
@@ -299,6 +324,7 @@ impl LiveView {
                 queue: None,
                 p50_ms: None,
                 p99_ms: None,
+                llm: None,
             }],
             groups: Vec::new(),
             events: Vec::new(),
@@ -447,6 +473,61 @@ mod tests {
             paused: false,
         });
         insta::assert_snapshot!(frame_text(&view, playback));
+    }
+
+    #[test]
+    fn frame_with_an_llm_api() {
+        // Two vLLM replicas with a tight KV cache, past a traffic step that queues sequences.
+        let text = r#"
+name = "llm live view"
+duration = "10m"
+seed = 3
+[[node_groups]]
+name = "a100"
+instance_type = "p4d.24xlarge"
+min_instances = 1
+max_instances = 1
+[[apis]]
+name = "chat"
+[apis.compute]
+cpu = "4"
+gpu = 1
+[apis.llm]
+max_num_seqs = 64
+kv_cache_tokens = 60000
+[apis.llm.step_time]
+base = "5ms"
+per_prefill_token = "0.05ms"
+per_decode_token = "0.2ms"
+[apis.llm.input_tokens]
+distribution = "lognormal"
+median = 600
+p99 = 4000
+[apis.llm.output_tokens]
+distribution = "lognormal"
+median = 150
+p99 = 1000
+[apis.traffic]
+kind = "steps"
+steps = [{ at = "0s", rps = 4 }, { at = "4m", rps = 14 }]
+[apis.autoscaling]
+policy = "fixed"
+min_replicas = 2
+max_replicas = 2
+"#;
+        let scenario = sim::Scenario::parse(text, "llm.toml", Path::new(".")).expect("valid");
+        let mut sim = Simulation::new(scenario).expect("starts");
+        sim.advance_to(SimTime::from_secs(6 * 60)).expect("runs");
+        let view = LiveView::of(&sim);
+        let llm = view.apis[0].llm.as_ref().expect("an LLM API");
+        assert!(llm.running.is_some() && llm.kv_usage.is_some() && llm.itl_p99_ms.is_some());
+        let playback = Mode::Replay(Playback {
+            speed: 60.0,
+            paused: false,
+        });
+        let text = frame_text(&view, playback);
+        assert!(text.contains("LLM engines"), "{text}");
+        insta::assert_snapshot!(text);
     }
 
     #[test]

@@ -8,25 +8,30 @@ use crate::chart::{format_number, Axis, Chart, Plot, Style, XyChart};
 use crate::palette::Palette;
 
 use super::timeline::{interruption_lines, line, series_points};
-use super::{clock, pct, table, time_unit, Block};
+use super::{clock, missed_sign, objective_value, pct, table, time_unit, Block};
 
-/// The missed objectives of an API, e.g. `rejection_rate 2.70 % > 1.00 %`.
+/// The missed objectives of an API, e.g. `rejection_rate 2.70 % > 1.00 %` or
+/// `goodput 80.00 % < 90.00 %`.
 pub(super) fn missed_objectives(a: &ApiResults) -> String {
     a.slo
         .checks
         .iter()
         .filter(|c| !c.met)
         .map(|c| {
-            if c.objective.ends_with("_rate") {
-                format!("{} {} > {}", c.objective, pct(c.actual), pct(c.limit))
-            } else {
-                format!(
-                    "{} {} > {}",
-                    c.objective,
-                    format_number(c.actual),
-                    format_number(c.limit)
-                )
-            }
+            let value = |v: f64| {
+                if c.objective.ends_with("_rate") {
+                    pct(v)
+                } else {
+                    objective_value(&c.objective, v)
+                }
+            };
+            format!(
+                "{} {} {} {}",
+                c.objective,
+                value(c.actual),
+                missed_sign(&c.objective),
+                value(c.limit)
+            )
         })
         .collect::<Vec<_>>()
         .join(", ")

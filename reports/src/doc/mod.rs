@@ -9,6 +9,7 @@ mod comparison;
 mod cost;
 mod events;
 mod latency;
+mod llm;
 mod misses;
 mod summary;
 mod timeline;
@@ -24,6 +25,7 @@ use comparison::comparison;
 use cost::cost;
 use events::events;
 use latency::latency;
+use llm::{any_llm, llm};
 use misses::{any_missed, misses};
 use summary::summary;
 use timeline::timelines;
@@ -126,6 +128,37 @@ fn pct(v: f64) -> String {
     format!("{:.2} %", 100.0 * v)
 }
 
+/// Whether an SLO objective is a floor, met when the measured value is at least its limit
+/// (`goodput`); every other objective is a ceiling.
+fn is_floor(objective: &str) -> bool {
+    objective == "goodput"
+}
+
+/// An objective's limit or measured value: goodput as a percentage, the others as numbers.
+fn objective_value(objective: &str, v: f64) -> String {
+    if is_floor(objective) {
+        pct(v)
+    } else {
+        format_number(v)
+    }
+}
+
+/// An objective's limit with its direction, e.g. `≤ 400` or `≥ 90.00 %`.
+fn objective_limit(objective: &str, limit: f64) -> String {
+    let bound = if is_floor(objective) { "≥" } else { "≤" };
+    format!("{bound} {}", objective_value(objective, limit))
+}
+
+/// How a missed objective's measured value compares with its limit: `>` for a ceiling, `<`
+/// for a floor.
+fn missed_sign(objective: &str) -> &'static str {
+    if is_floor(objective) {
+        "<"
+    } else {
+        ">"
+    }
+}
+
 fn ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
@@ -213,7 +246,7 @@ fn title(report: &Report) -> String {
     }
 }
 
-/// Summary, timelines, latency, cost and events of one run.
+/// Summary, timelines, latency, LLM serving (if any), cost and events of one run.
 fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<Section> {
     let r = &run.results;
     let suffix = if many {
@@ -234,6 +267,11 @@ fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<S
     sections.extend([
         sec("Timelines", timelines(r, palette, prefix)),
         sec("Latency", latency(r, palette, prefix)),
+    ]);
+    if any_llm(r) {
+        sections.push(sec("LLM serving", llm(r, palette, prefix)));
+    }
+    sections.extend([
         sec("Utilisation and headroom", utilisation(r, palette, prefix)),
         sec("Cost", cost(r, palette, prefix)),
     ]);
@@ -307,6 +345,67 @@ mod tests {
         assert!(text.contains("headroom at peak"), "{text}");
         assert!(text.contains("USD per month"), "{text}");
         assert!(text.contains("unrequested capacity"), "{text}");
+    }
+
+    #[test]
+    fn an_llm_api_adds_its_section_and_goodput_is_a_floor() {
+        use contract::results::{LlmResults, Metric, Percentiles, SeriesKey, SloCheck};
+        let mut r = crate::testdata::small_results();
+        let p = |v: f64| Percentiles {
+            mean: v,
+            p50: v,
+            p90: 2.0 * v,
+            p99: 3.0 * v,
+            p999: 4.0 * v,
+            max: 5.0 * v,
+        };
+        r.apis[1].llm = Some(LlmResults {
+            ttft_ms: p(200.0),
+            itl_ms: p(20.0),
+            prompt_tokens: 600_000,
+            output_tokens: 150_000,
+            output_tokens_per_s: 1500.0,
+            prefill_tokens: 610_000,
+            preemptions: 12,
+            iterations: 40_000,
+            goodput: Some(0.8),
+            ttft_histogram: String::new(),
+            itl_histogram: String::new(),
+        });
+        r.apis[1].slo.met = false;
+        r.apis[1].slo.checks = vec![SloCheck {
+            objective: "goodput".into(),
+            limit: 0.9,
+            actual: 0.8,
+            met: false,
+        }];
+        for m in [
+            Metric::RunningSequences,
+            Metric::WaitingSequences,
+            Metric::KvCacheUsage,
+            Metric::TtftP99Ms,
+        ] {
+            r.timeline
+                .series
+                .insert(SeriesKey::new(m, "b"), vec![Some(0.5); 10]);
+        }
+        let mut report = Report::default();
+        report.push_run("llm.json".into(), r);
+        let doc = build(&report);
+        let titles: Vec<&str> = doc.sections.iter().map(|s| s.title.as_str()).collect();
+        assert_eq!(titles[4], "LLM serving", "{titles:?}");
+        let ids: Vec<&str> = doc.charts().map(|c| c.id.as_str()).collect();
+        for id in ["llm-sequences", "llm-kv-cache", "llm-ttft-p99"] {
+            assert!(ids.contains(&id), "{ids:?}");
+        }
+        let text = format!("{:?}", doc.sections);
+        assert!(text.contains("b goodput = 80.00 % < 90.00 %"), "{text}");
+        assert!(text.contains("goodput 80.00 % < 90.00 %"), "{text}");
+        assert!(text.contains("\"≥ 90.00 %\", \"80.00 %\""), "{text}");
+        assert!(text.contains("\"≤ 0.001\""), "{text}");
+        assert!(text.contains("time to first token"), "{text}");
+        // Only the LLM API gets token rows.
+        assert!(!text.contains("\"a\", \"time to first token\""), "{text}");
     }
 
     #[test]

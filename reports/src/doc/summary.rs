@@ -3,10 +3,9 @@
 
 use contract::results::Results;
 
-use crate::chart::format_number;
 use crate::Run;
 
-use super::{ms, pct, span, table, usd, Block};
+use super::{missed_sign, ms, objective_limit, objective_value, pct, span, table, usd, Block};
 
 fn mean_replicas(r: &Results, api: &contract::results::ApiResults) -> f64 {
     api.replica_seconds / r.simulated_s().max(1e-9)
@@ -35,11 +34,12 @@ pub(super) fn summary(run: &Run) -> Vec<Block> {
         .flat_map(|a| {
             a.slo.checks.iter().filter(|c| !c.met).map(move |c| {
                 format!(
-                    "{} {} = {} > {}",
+                    "{} {} = {} {} {}",
                     a.name,
                     c.objective,
-                    format_number(c.actual),
-                    format_number(c.limit)
+                    objective_value(&c.objective, c.actual),
+                    missed_sign(&c.objective),
+                    objective_value(&c.objective, c.limit)
                 )
             })
         })
@@ -116,8 +116,8 @@ pub(super) fn summary(run: &Run) -> Vec<Block> {
                 vec![
                     a.name.clone(),
                     c.objective.clone(),
-                    format_number(c.limit),
-                    format_number(c.actual),
+                    objective_limit(&c.objective, c.limit),
+                    objective_value(&c.objective, c.actual),
                     if c.met { "met" } else { "MISSED" }.to_string(),
                 ]
             })

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use contract::tune::TuneReport;
 
-use crate::chart::{format_number, Axis, Chart, HLine, Markers, Plot, Series, Style, XyChart};
+use crate::chart::{Axis, Chart, HLine, Markers, Plot, Series, Style, XyChart};
 use crate::palette::{ALERT, LIGHT, NEUTRAL};
 use crate::Tune;
 
-use super::{table, usd, Block, Section};
+use super::{objective_limit, objective_value, table, usd, Block, Section};
 
 fn params_text(params: &BTreeMap<String, serde_json::Value>) -> String {
     params
@@ -188,9 +188,9 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
                             vec![
                                 a.name.clone(),
                                 k.objective.clone(),
-                                format_number(k.limit),
-                                format_number(k.mean),
-                                format_number(k.worst),
+                                objective_limit(&k.objective, k.limit),
+                                objective_value(&k.objective, k.mean),
+                                objective_value(&k.objective, k.worst),
                                 format!("{:.1} %", 100.0 * k.margin),
                             ]
                         })

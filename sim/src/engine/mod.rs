@@ -176,6 +176,14 @@ impl Simulation {
         self.agenda.events()
     }
 
+    /// The 99th percentile inter-token latency of API `api` (scenario index) over the run so
+    /// far, ms: `None` for a request-level API, or before any second token (the live view shows
+    /// it; the timeline has no per-step inter-token series).
+    pub fn llm_itl_p99_so_far_ms(&self, api: usize) -> Option<f64> {
+        let itl = &self.serving.apis.get(api)?.llm.as_ref()?.itl;
+        (!itl.is_empty()).then(|| itl.value_at_quantile(0.99) as f64 / 1000.0)
+    }
+
     /// Nodes plus control plane, USD, up to the current time.
     pub fn cost_so_far_usd(&self) -> f64 {
         self.cluster.node_cost_until(self.now)
