@@ -56,6 +56,17 @@ pub(super) fn misses(r: &Results) -> Vec<Block> {
         .filter(|a| !a.slo.met && !a.slo.checks.is_empty())
     {
         let Some(top) = a.slo.misses.first() else {
+            let token_level = a.slo.checks.iter().filter(|c| !c.met).all(|c| {
+                matches!(c.objective.as_str(), "ttft_p99_ms" | "itl_p99_ms" | "goodput")
+            });
+            if token_level {
+                blocks.push(Block::Para(format!(
+                    "{}: {} — token-level objectives are not attributed to intervals; the LLM section's charts of waiting sequences, KV-cache usage and TTFT per step show when they slipped.",
+                    a.name,
+                    missed_objectives(a)
+                )));
+                continue;
+            }
             blocks.push(Block::Para(format!(
                 "{}: {} — no attribution in this file (written before simctl recorded one, or nothing offending after the warmup).",
                 a.name,
