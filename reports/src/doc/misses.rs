@@ -57,7 +57,10 @@ pub(super) fn misses(r: &Results) -> Vec<Block> {
     {
         let Some(top) = a.slo.misses.first() else {
             let token_level = a.slo.checks.iter().filter(|c| !c.met).all(|c| {
-                matches!(c.objective.as_str(), "ttft_p99_ms" | "itl_p99_ms" | "goodput")
+                matches!(
+                    c.objective.as_str(),
+                    "ttft_p99_ms" | "itl_p99_ms" | "goodput"
+                )
             });
             if token_level {
                 blocks.push(Block::Para(format!(
