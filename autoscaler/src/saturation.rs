@@ -57,6 +57,12 @@ pub struct SaturationConfig {
     pub window: Duration,
     /// How stale the inputs are when read (Prometheus scrape and query lag; 0 by default).
     pub metrics_lag: Duration,
+    /// WVA acts through an HPA on its desired-replicas metric; the chart gives that HPA
+    /// `behavior.scaleUp/scaleDown.stabilizationWindowSeconds: 240`
+    /// (`charts/workload-variant-autoscaler/values.yaml`). The analyzer's output is stabilized
+    /// as the HPA does it: a rise only to the lowest recommendation of the window, a fall only
+    /// to its highest. 0 applies the analyzer's output directly.
+    pub stabilization_window: Duration,
 }
 
 impl Default for SaturationConfig {
@@ -73,6 +79,7 @@ impl Default for SaturationConfig {
             interval: Duration::from_secs(30),
             window: Duration::from_secs(60),
             metrics_lag: Duration::ZERO,
+            stabilization_window: Duration::from_secs(240),
         }
     }
 }
@@ -134,12 +141,17 @@ struct Analysis {
 #[derive(Debug, Clone)]
 pub struct Saturation {
     config: SaturationConfig,
+    /// The analyzer's recommendations within the stabilization window, oldest first.
+    history: std::collections::VecDeque<(Duration, u32)>,
 }
 
 impl Saturation {
     /// A policy with `config` (validate it first with [`SaturationConfig::validate`]).
     pub fn new(config: SaturationConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            history: std::collections::VecDeque::new(),
+        }
     }
 
     fn analyze(&self, peaks: &[PodPeak]) -> Analysis {
@@ -203,7 +215,39 @@ impl ScalingPolicy for Saturation {
         self.config.bounds.min_replicas.max(1)
     }
 
-    fn recommend(&mut self, _now: Duration, obs: &Observation) -> Recommendation {
+    fn recommend(&mut self, now: Duration, obs: &Observation) -> Recommendation {
+        let mut r = self.analyzer(obs);
+        let raw = r.replicas;
+        let window = self.config.stabilization_window;
+        if window.is_zero() {
+            return r;
+        }
+        self.history.push_back((now, raw));
+        while self
+            .history
+            .front()
+            .is_some_and(|(t, _)| now.saturating_sub(*t) >= window)
+        {
+            self.history.pop_front();
+        }
+        let lowest = self.history.iter().map(|(_, v)| *v).min().unwrap_or(raw);
+        let highest = self.history.iter().map(|(_, v)| *v).max().unwrap_or(raw);
+        let current = obs.current_replicas;
+        r.replicas = if current < lowest {
+            lowest
+        } else if current > highest {
+            highest
+        } else {
+            current
+        };
+        r.inputs.push(("analyzer", f64::from(raw)));
+        r
+    }
+}
+
+impl Saturation {
+    /// The analyzer's own recommendation for this cycle (before the HPA's stabilization).
+    fn analyzer(&mut self, obs: &Observation) -> Recommendation {
         let c = &self.config;
         let peaks: Vec<PodPeak> = obs
             .pods
@@ -413,5 +457,29 @@ mod tests {
         // WVA does: only scale-up skips a variant with pending replicas.
         assert_eq!(input(&r, "replicas_seen"), 2.0);
         assert_eq!(r.replicas, 1);
+    }
+
+    #[test]
+    fn the_actuating_hpa_stabilizes_the_analyzer() {
+        // Defaults: a 240 s window. Saturated at 30 s (analyzer: 3), idle from 60 s (analyzer:
+        // 1). The rise to 3 applies at once (the window's lowest is 3); the fall waits until the
+        // 3 has left the window, 240 s later.
+        let mut policy = Saturation::new(SaturationConfig::default());
+        let observe = |current: u32, peaks: &[(f64, f64)]| Observation {
+            current_replicas: current,
+            ready_replicas: current,
+            pods: pods(peaks),
+            ..Observation::default()
+        };
+        let busy = [(0.85, 0.0), (0.9, 0.0)];
+        let idle = [(0.05, 0.0), (0.05, 0.0), (0.05, 0.0)];
+        let r = policy.recommend(Duration::from_secs(30), &observe(2, &busy));
+        assert_eq!(r.replicas, 3);
+        for t in (60..270).step_by(30) {
+            let r = policy.recommend(Duration::from_secs(t), &observe(3, &idle));
+            assert_eq!(r.replicas, 3, "held at {t} s");
+        }
+        let r = policy.recommend(Duration::from_secs(270), &observe(3, &idle));
+        assert_eq!(r.replicas, 2, "the 3 left the window");
     }
 }

@@ -328,6 +328,7 @@ pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
                 };
                 let mut settings = ScrapeSettings::new(&api.name);
                 settings.metric_name = args.metric_name.clone();
+                settings.sample_interval = api.autoscaling.scrape_interval;
                 settings.stale_after = args.stale_after;
                 Box::new(
                     ScrapeSource::start(spec.clone(), settings, targets, http.clone())

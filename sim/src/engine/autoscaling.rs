@@ -24,7 +24,10 @@ impl ApiAutoscaler {
     /// controller builds it.
     pub fn new(api: &str, autoscaling: &Autoscaling) -> Self {
         let decisions = autoscaling.decision_step();
-        let metrics = MetricPipeline::new(decisions.metric_spec());
+        let mut metrics = MetricPipeline::new(decisions.metric_spec());
+        if let Some(every) = autoscaling.scrape_interval {
+            metrics = metrics.with_sample_interval(every);
+        }
         Self {
             api: api.to_string(),
             decisions,

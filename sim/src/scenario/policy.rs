@@ -42,6 +42,9 @@ pub struct Autoscaling {
     pub overprovisioning: Overprovisioning,
     /// Cortex ≤0.35 `max_replica_concurrency`: replica-wide limit (executing + queued).
     pub max_replica_concurrency: Option<u32>,
+    /// How often per-pod metrics are scraped (`hpa`, `saturation`: Prometheus's scrape
+    /// interval); `None`: every second.
+    pub scrape_interval: Option<std::time::Duration>,
 }
 
 impl Autoscaling {
@@ -160,6 +163,10 @@ struct SaturationSettings {
     interval: Option<DurationSpec>,
     window: Option<DurationSpec>,
     metrics_lag: Option<DurationSpec>,
+    /// Prometheus's scrape interval of the pods' gauges (default 1s).
+    scrape_interval: Option<DurationSpec>,
+    /// The actuating HPA's stabilization window, both directions (default 240s, WVA's chart).
+    stabilization_window: Option<DurationSpec>,
 }
 
 /// `hpa`: autoscaling/v2.
@@ -185,6 +192,8 @@ struct HpaSettings {
     downscale_stabilization: Option<DurationSpec>,
     /// Averaging window of the external metric's query.
     metric_window: Option<DurationSpec>,
+    /// Prometheus's scrape interval of the pods' metrics (default 1s).
+    scrape_interval: Option<DurationSpec>,
     behavior: Option<BehaviorSettings>,
 }
 
@@ -334,6 +343,20 @@ pub(crate) fn parse(
         )
     };
     let mut max_replica_concurrency = None;
+    let mut scrape_interval = None;
+    let mut scrape = |value: Option<DurationSpec>| -> Result<(), FieldError> {
+        if let Some(d) = value {
+            let d = d.0.as_duration();
+            if d.is_zero() || d > std::time::Duration::from_secs(600) {
+                return Err(FieldError::new(
+                    format!("{path}.scrape_interval"),
+                    format!("expected a period of more than 0s and at most 10m, found {}", DurationSpec(d.into())),
+                ));
+            }
+            scrape_interval = Some(d);
+        }
+        Ok(())
+    };
     let (choice, min_replicas, max_replicas) = match policy.as_str() {
         "fixed" => {
             let s: FixedSettings = settings(table, path)?;
@@ -415,6 +438,7 @@ pub(crate) fn parse(
         }
         "hpa" => {
             let s: HpaSettings = settings(table, path)?;
+            scrape(s.scrape_interval)?;
             if s.min_replicas == 0 {
                 return Err(FieldError::new(
                     format!("{path}.min_replicas"),
@@ -531,6 +555,7 @@ pub(crate) fn parse(
         }
         "saturation" => {
             let s: SaturationSettings = settings(table, path)?;
+            scrape(s.scrape_interval)?;
             if s.min_replicas == 0 {
                 return Err(FieldError::new(
                     format!("{path}.min_replicas"),
@@ -552,6 +577,7 @@ pub(crate) fn parse(
                 interval: dur(s.interval, d.interval),
                 window: dur(s.window, d.window),
                 metrics_lag: dur(s.metrics_lag, d.metrics_lag),
+                stabilization_window: dur(s.stabilization_window, d.stabilization_window),
             };
             c.validate().map_err(|e| invalid(e.to_string()))?;
             (PolicyChoice::Saturation(c), s.min_replicas, s.max_replicas)
@@ -586,6 +612,7 @@ pub(crate) fn parse(
         max_replicas,
         overprovisioning,
         max_replica_concurrency,
+        scrape_interval,
     })
 }
 

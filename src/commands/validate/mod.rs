@@ -381,6 +381,7 @@ fn run_real(
 
         let mut scrape = ScrapeSettings::new(&api.name);
         scrape.metric_name = metric_name.to_string();
+        scrape.sample_interval = api.autoscaling.scrape_interval;
         let source = ScrapeSource::start(
             step.metric_spec(),
             scrape,
