@@ -350,7 +350,8 @@ fn kv_blocks(
             // Time-sliced and MPS sharers of a GPU split its memory (each engine must be started
             // with a gpu_memory_utilization of its share).
             None => group.instance.gpu_memory_mib().map(|m| {
-                m * u64::from(cx.requests.gpu) / u64::from(group.gpu_sharing.map_or(1, |(n, _)| n.max(1)))
+                m * u64::from(cx.requests.gpu)
+                    / u64::from(group.gpu_sharing.map_or(1, |(n, _)| n.max(1)))
             }),
         };
         let memory_mib = memory_mib.filter(|m| *m > 0).ok_or_else(|| {
