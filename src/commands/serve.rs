@@ -22,11 +22,11 @@ POST /  (or /predict)  a prediction; the service time is drawn from the model, o
 GET /healthz           200 once the startup delay has passed, 503 before\n  \
 GET /metrics           Prometheus text: cortex_in_flight_requests (Cortex's 1 s-sampled, 10 s-published\n                       mean), simctl_in_flight_requests, simctl_requests_total{status}, latency histogram\n\n\
 Endpoints of an --llm replica (OpenAI-compatible, vLLM's metrics):\n  \
-POST /v1/completions        prompt: a string (words × 4/3 tokens, rounded up) or a list of token ids\n                              (counted exactly); the x-prompt-tokens header overrides both.\n                              max_tokens (default 16) are always generated in full, each \" token\";\n                              stream: true answers server-sent events, one chunk per token, then [DONE]\n  \
-POST /v1/chat/completions   the same with messages (their words estimate the prompt)\n  \
-GET /v1/models              the one model (--model-name)\n  \
-GET /health                 200 once the startup delay has passed, 503 before\n  \
-GET /metrics                vllm:num_requests_running, vllm:num_requests_waiting, vllm:kv_cache_usage_perc,\n                              vllm:*_tokens_total, vllm:num_preemptions_total, vllm:request_success_total,\n                              TTFT / inter-token / e2e latency histograms (vLLM's buckets)\n\n\
+POST /v1/completions       prompt: a string (words × 4/3 tokens, rounded up) or a list of\n                             token ids (counted exactly); header x-prompt-tokens overrides.\n                             max_tokens (default 16) are all generated, each \" token\";\n                             stream: true answers one server-sent event per token, then [DONE]\n  \
+POST /v1/chat/completions  the same with messages (their words estimate the prompt)\n  \
+GET /v1/models             the one model (--model-name)\n  \
+GET /health                200 once the startup delay has passed, 503 before\n  \
+GET /metrics               vllm:num_requests_running, vllm:num_requests_waiting,\n                             vllm:kv_cache_usage_perc, vllm:*_tokens_total,\n                             vllm:num_preemptions_total, vllm:request_success_total,\n                             TTFT, inter-token and e2e latency histograms (vLLM's buckets)\n\n\
 Examples:\n  simctl serve --service-time 100ms --threads 4 --max-queue-length 8\n  \
 simctl serve scenarios/quickstart.toml --replicas 3 --port 8080\n  \
 simctl serve --llm --preset qwen2.5-7b/h100 --kv-cache-tokens 400000\n  \
@@ -92,9 +92,7 @@ pub(crate) struct LlmArgs {
     /// request-level one: the simulator's token-level engine, in real time.
     #[arg(long)]
     pub llm: bool,
-    /// Published step-time coefficients to use (see the names below); --step-* flags override
-    /// single coefficients.
-    #[arg(long, value_parser = preset_arg)]
+    #[arg(long, value_parser = preset_arg, help = preset_help())]
     pub preset: Option<&'static llm::StepPreset>,
     /// Fixed time of an iteration (e.g. 10ms, fractions allowed: 7.05ms).
     #[arg(long, value_parser = coefficient_arg)]
@@ -161,6 +159,15 @@ impl LlmArgs {
         }
         given
     }
+}
+
+/// The help of `--preset`, with the names it takes.
+fn preset_help() -> String {
+    let names: Vec<&str> = llm::STEP_PRESETS.iter().map(|p| p.name).collect();
+    format!(
+        "Published step-time coefficients (BLIS's fits to vLLM runs): {}; --step-* flags override single coefficients",
+        names.join(", ")
+    )
 }
 
 /// `--preset NAME`: one of [`llm::STEP_PRESETS`].
