@@ -5,10 +5,13 @@
 //! - [`closed`]: closed-model users with think time, on goose.
 //! - [`replica`]: an emulated inference replica server with the simulator's queueing behaviour
 //!   and Prometheus metrics.
+//! - [`llm_replica`]: an emulated vLLM replica — the `llm` crate's engine in real time behind an
+//!   OpenAI-compatible API with vLLM's metrics.
 //! - [`results`]: the results file, in the simulator's per-API shape.
 
 pub mod client;
 pub mod closed;
+pub mod llm_replica;
 pub mod open;
 mod record;
 pub mod replica;

@@ -254,7 +254,7 @@ pub async fn serve(
 
 /// HTTP/1.1 on `listener`, closing connections that send no request head within
 /// `idle_timeout`; on `shutdown`, stop accepting and let the connections finish their requests.
-async fn serve_http1(
+pub(crate) async fn serve_http1(
     listener: TcpListener,
     app: Router,
     idle_timeout: Duration,

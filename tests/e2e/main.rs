@@ -17,6 +17,7 @@ mod cli_llm;
 mod cli_loadgen;
 mod cli_report;
 mod cli_run;
+mod cli_serve_llm;
 mod cli_tui;
 mod cli_tune;
 mod cli_validate;
