@@ -9,7 +9,10 @@ fn the_saturation_scenario_scales_on_kv_and_reports_tokens() {
     assert_balanced(&r);
     let api = &r["apis"][0];
     let llm = &api["llm"];
-    assert_eq!(api["requests"], 12031, "the whole Mooncake hour");
+    assert_eq!(
+        api["requests"], 36093,
+        "the whole Mooncake hour, three times"
+    );
     assert!(llm["output_tokens"].as_u64().expect("tokens") > 3_000_000);
     assert!(llm["ttft_ms"]["p99"].as_f64().expect("ttft") > 0.0);
     assert!(llm["goodput"].as_f64().is_some());

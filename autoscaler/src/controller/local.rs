@@ -434,12 +434,13 @@ async fn forward(State(state): State<ProxyState>, request: Request) -> Response 
     };
     let status = resp.status();
     let headers = resp.headers().clone();
-    let bytes = match resp.bytes().await {
-        Ok(b) => b,
-        Err(_) => return (StatusCode::BAD_GATEWAY, "replica answer cut\n").into_response(),
-    };
-    drop(guard);
-    let mut out = Response::new(Body::from(bytes));
+    // Stream the answer through as it comes (an LLM replica's server-sent tokens must reach the
+    // client one by one); the request counts as in flight on its replica until the last byte.
+    let body = futures_util::StreamExt::map(resp.bytes_stream(), move |chunk| {
+        let _in_flight = &guard;
+        chunk
+    });
+    let mut out = Response::new(Body::from_stream(body));
     *out.status_mut() = status;
     for (name, value) in &headers {
         if !hop_by_hop(name) {

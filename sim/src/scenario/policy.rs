@@ -350,7 +350,10 @@ pub(crate) fn parse(
             if d.is_zero() || d > std::time::Duration::from_secs(600) {
                 return Err(FieldError::new(
                     format!("{path}.scrape_interval"),
-                    format!("expected a period of more than 0s and at most 10m, found {}", DurationSpec(d.into())),
+                    format!(
+                        "expected a period of more than 0s and at most 10m, found {}",
+                        DurationSpec(d.into())
+                    ),
                 ));
             }
             scrape_interval = Some(d);
