@@ -272,7 +272,12 @@ pub(crate) async fn serve_http1(
             () = &mut shutdown => break,
             accepted = listener.accept() => {
                 let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                    // No Nagle: a streamed token is a small write that must leave at once (with
+                    // Nagle it waits for the client's delayed ACK, about 40 ms).
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        stream
+                    }
                     // Out of file descriptors and the like: wait, do not spin or stop serving.
                     Err(_) => {
                         tokio::time::sleep(Duration::from_millis(50)).await;

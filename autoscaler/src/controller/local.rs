@@ -460,6 +460,10 @@ pub async fn serve_proxy(
     let app = Router::new()
         .fallback(forward)
         .with_state(ProxyState { pool, client });
+    // No Nagle: streamed tokens are small writes that must leave at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
