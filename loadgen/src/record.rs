@@ -53,8 +53,13 @@ pub struct Progress {
     pub p99_ms: Option<f64>,
     /// Median time to first token over the last second, ms (OpenAI-compatible targets).
     pub ttft_p50_ms: Option<f64>,
+    /// 99th percentile time to first token over the last second, ms (OpenAI-compatible
+    /// targets).
+    pub ttft_p99_ms: Option<f64>,
     /// Median inter-token latency over the last second, ms (OpenAI-compatible targets).
     pub itl_p50_ms: Option<f64>,
+    /// 99th percentile inter-token latency over the run so far, ms (OpenAI-compatible targets).
+    pub itl_p99_ms: Option<f64>,
     /// Output tokens received per second over the last second (OpenAI-compatible targets).
     pub output_tokens_per_s: Option<f64>,
 }
@@ -383,6 +388,7 @@ impl Recorder {
             p50_ms: quantile(&step.latency, 0.5),
             p99_ms: quantile(&step.latency, 0.99),
             ttft_p50_ms: quantile(&step.ttft, 0.5),
+            ttft_p99_ms: quantile(&step.ttft, 0.99),
             itl_p50_ms: quantile(&step.itl, 0.5),
             output_tokens_per_s: self.tokens.map(|_| step.output_tokens as f64 / length),
             ..Progress::default()
@@ -431,7 +437,7 @@ impl Recorder {
                 ),
                 (
                     SeriesKey::new(Metric::TtftP99Ms, api),
-                    quantile(&step.ttft, 0.99),
+                    progress_step.ttft_p99_ms,
                 ),
             ];
             for (name, value) in token_points {
@@ -460,6 +466,7 @@ impl Recorder {
             failed: t.failed + t.timed_out,
             late: t.late,
             in_flight,
+            itl_p99_ms: quantile(&t.itl, 0.99),
             ..progress_step
         }
     }
