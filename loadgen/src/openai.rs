@@ -137,6 +137,9 @@ pub(crate) struct TokenStream {
     pub(crate) error: Option<String>,
 }
 
+/// Longest event kept (a token's chunk is a few hundred bytes).
+const MAX_EVENT: usize = 1 << 20;
+
 /// The fields of a stream chunk the reader looks at.
 #[derive(serde::Deserialize)]
 struct Chunk {
@@ -163,6 +166,14 @@ impl TokenStream {
             }
         }
         self.line.extend_from_slice(bytes);
+        if self.line.len() + self.data.len() > MAX_EVENT {
+            // A server that never ends its line or event: drop it rather than grow without bound.
+            self.line.clear();
+            self.data.clear();
+            self.has_data = false;
+            self.error
+                .get_or_insert_with(|| "an event longer than 1 MiB".into());
+        }
     }
 
     fn end_line(&mut self, line: &[u8], now: Instant) {
