@@ -49,6 +49,26 @@ pub struct LoadResults {
     /// `rejected` (503) + `timed_out` + `interrupted` (errors) + `in_flight_at_end`.
     pub apis: Vec<ApiResults>,
     /// Per-second series: `rps/`, `throughput_rps/`, `rejected/`, `timed_out/`,
-    /// `interrupted/`, `late/`, `latency_p50_ms/`, `latency_p99_ms/`, `in_flight/` + API name.
+    /// `interrupted/`, `late/`, `latency_p50_ms/`, `latency_p99_ms/`, `in_flight/` + API name;
+    /// against an OpenAI-compatible target also `output_tokens_per_s/` and `ttft_p99_ms/`.
     pub timeline: Timeline,
+    /// Time to first token of completed requests, from the scheduled time (OpenAI-compatible
+    /// targets, `simctl loadgen --openai`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<Percentiles>,
+    /// Inter-token latency: every gap between consecutive tokens of completed requests
+    /// (OpenAI-compatible targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_ms: Option<Percentiles>,
+    /// Output tokens received by completed requests (OpenAI-compatible targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// `output_tokens` per second of the run (OpenAI-compatible targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_per_s: Option<f64>,
+    /// Share of the requests that ended (completed, rejected, timed out or failed) that
+    /// completed with their time to first token and mean inter-token latency within the
+    /// objectives given (`--slo-ttft`, `--slo-itl`), as the simulator's `llm.goodput`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<f64>,
 }

@@ -95,6 +95,15 @@ impl Target {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// The same server with another path.
+    pub(crate) fn with_path(&self, path: &str) -> Target {
+        Target {
+            url: format!("http://{}{path}", self.authority),
+            path: path.to_string(),
+            ..self.clone()
+        }
+    }
 }
 
 /// What each request looks like.
@@ -136,6 +145,8 @@ pub(crate) struct Client {
     target: Target,
     /// Request line and fixed headers, up to (not including) the blank line.
     head: Vec<u8>,
+    /// The same without `Content-Length`, for requests with their own body.
+    head_without_length: Vec<u8>,
     body: Bytes,
     /// A HEAD request's answer has no body whatever its headers say.
     is_head: bool,
@@ -230,7 +241,6 @@ impl Connection {
 
 impl Client {
     pub(crate) fn new(target: Target, template: RequestTemplate) -> Result<Self, LoadError> {
-        let mut head = Vec::new();
         let header_ok = |v: &[u8]| !v.iter().any(|b| *b == b'\r' || *b == b'\n');
         if !header_ok(target.authority.as_bytes()) || !header_ok(target.path.as_bytes()) {
             return Err(LoadError::BadUrl {
@@ -238,32 +248,42 @@ impl Client {
                 reason: "control characters in the URL".into(),
             });
         }
-        head.extend_from_slice(template.method.as_str().as_bytes());
-        head.push(b' ');
-        head.extend_from_slice(target.path.as_bytes());
-        head.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-        head.extend_from_slice(target.authority.as_bytes());
-        head.extend_from_slice(b"\r\n");
-        let mut header = |name: &[u8], value: &[u8]| {
+        let header = |head: &mut Vec<u8>, name: &[u8], value: &[u8]| {
             head.extend_from_slice(name);
             head.extend_from_slice(b": ");
             head.extend_from_slice(value);
             head.extend_from_slice(b"\r\n");
         };
+        let mut base = Vec::new();
+        base.extend_from_slice(template.method.as_str().as_bytes());
+        base.push(b' ');
+        base.extend_from_slice(target.path.as_bytes());
+        base.extend_from_slice(b" HTTP/1.1\r\nHost: ");
+        base.extend_from_slice(target.authority.as_bytes());
+        base.extend_from_slice(b"\r\n");
+        for (name, value) in &template.headers {
+            header(&mut base, name.as_str().as_bytes(), value.as_bytes());
+        }
+        let mut head = base.clone();
+        let mut head_without_length = base;
+        header(
+            &mut head_without_length,
+            b"Content-Type",
+            template.content_type.as_bytes(),
+        );
         if !template.body.is_empty() || template.method != Method::GET {
-            header(b"Content-Type", template.content_type.as_bytes());
+            header(&mut head, b"Content-Type", template.content_type.as_bytes());
             header(
+                &mut head,
                 b"Content-Length",
                 template.body.len().to_string().as_bytes(),
             );
-        }
-        for (name, value) in &template.headers {
-            header(name.as_str().as_bytes(), value.as_bytes());
         }
         Ok(Self {
             is_head: template.method == Method::HEAD,
             target,
             head,
+            head_without_length,
             body: template.body,
         })
     }
@@ -285,20 +305,40 @@ impl Client {
     }
 
     /// Send one request (with a service time to ask for, if any) on `conn` and read the whole
-    /// answer. After an error the connection is unusable; `Ok((answer, false))` means the
-    /// server will close it.
+    /// answer, discarding its body. After an error the connection is unusable;
+    /// `Ok((answer, false))` means the server will close it.
     pub(crate) async fn send(
         &self,
         conn: &mut Connection,
         service_ms: Option<f64>,
     ) -> Result<(Answer, bool), ExchangeError> {
-        let mut request = Vec::with_capacity(self.head.len() + self.body.len() + 48);
-        request.extend_from_slice(&self.head);
+        self.exchange(conn, service_ms, None, |_| {}).await
+    }
+
+    /// [`Client::send`] with this request's own `body` (instead of the template's), handing
+    /// every piece of the answer's (de-chunked) body to `sink` as soon as it is read — so a
+    /// streamed answer can be timed as it arrives.
+    pub(crate) async fn exchange(
+        &self,
+        conn: &mut Connection,
+        service_ms: Option<f64>,
+        body: Option<&[u8]>,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<(Answer, bool), ExchangeError> {
+        let (head, body, own_body) = match body {
+            Some(b) => (&self.head_without_length, b, true),
+            None => (&self.head, &self.body[..], false),
+        };
+        let mut request = Vec::with_capacity(head.len() + body.len() + 64);
+        request.extend_from_slice(head);
         if let Some(ms) = service_ms {
             request.extend_from_slice(format!("{SERVICE_TIME_HEADER}: {ms:.3}\r\n").as_bytes());
         }
+        if own_body {
+            request.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
         request.extend_from_slice(b"\r\n");
-        request.extend_from_slice(&self.body);
+        request.extend_from_slice(body);
         conn.buf.clear();
         conn.stream
             .write_all(&request)
@@ -366,36 +406,20 @@ impl Client {
         };
         let _ = conn.buf.split_to(head_len);
         match body {
-            BodyLength::Exactly(n) => {
-                while conn.buf.len() < n {
-                    conn.fill().await?;
+            BodyLength::Exactly(mut left) => {
+                while left > 0 {
+                    if conn.buf.is_empty() {
+                        conn.fill().await?;
+                    }
+                    let n = left.min(conn.buf.len());
+                    sink(&conn.buf[..n]);
+                    let _ = conn.buf.split_to(n);
+                    left -= n;
                 }
             }
-            BodyLength::Chunked => loop {
-                match httparse::parse_chunk_size(&conn.buf) {
-                    Ok(httparse::Status::Complete((line, 0))) => {
-                        // The last chunk, then optional trailers up to an empty line.
-                        let _ = conn.buf.split_to(line);
-                        while !conn.buf.starts_with(b"\r\n")
-                            && !conn.buf.windows(4).any(|w| w == b"\r\n\r\n")
-                        {
-                            conn.fill().await?;
-                        }
-                        break;
-                    }
-                    Ok(httparse::Status::Complete((line, size))) => {
-                        let size =
-                            usize::try_from(size).map_err(|_| ExchangeError::ChunkTooLarge)?;
-                        while conn.buf.len() < line + size + 2 {
-                            conn.fill().await?;
-                        }
-                        let _ = conn.buf.split_to(line + size + 2);
-                    }
-                    Ok(httparse::Status::Partial) => conn.fill().await?,
-                    Err(_) => return Err(ExchangeError::MalformedChunk),
-                }
-            },
+            BodyLength::Chunked => read_chunked(conn, &mut sink).await?,
             BodyLength::UntilClose => loop {
+                sink(&conn.buf);
                 conn.buf.clear();
                 match conn.stream.read_buf(&mut conn.buf).await {
                     Ok(0) => break,
@@ -406,6 +430,50 @@ impl Client {
         }
         conn.last_used = Instant::now();
         Ok(answer)
+    }
+}
+
+/// A chunked body: each chunk's data goes to `sink` as it is read (a chunk split over several
+/// reads arrives in pieces), then the last chunk and its trailers are consumed.
+async fn read_chunked(
+    conn: &mut Connection,
+    sink: &mut impl FnMut(&[u8]),
+) -> Result<(), ExchangeError> {
+    loop {
+        match httparse::parse_chunk_size(&conn.buf) {
+            Ok(httparse::Status::Complete((line, 0))) => {
+                // The last chunk, then optional trailers up to an empty line.
+                let _ = conn.buf.split_to(line);
+                while !conn.buf.starts_with(b"\r\n")
+                    && !conn.buf.windows(4).any(|w| w == b"\r\n\r\n")
+                {
+                    conn.fill().await?;
+                }
+                return Ok(());
+            }
+            Ok(httparse::Status::Complete((line, size))) => {
+                let mut left = usize::try_from(size).map_err(|_| ExchangeError::ChunkTooLarge)?;
+                let _ = conn.buf.split_to(line);
+                while left > 0 {
+                    if conn.buf.is_empty() {
+                        conn.fill().await?;
+                    }
+                    let n = left.min(conn.buf.len());
+                    sink(&conn.buf[..n]);
+                    let _ = conn.buf.split_to(n);
+                    left -= n;
+                }
+                while conn.buf.len() < 2 {
+                    conn.fill().await?;
+                }
+                if &conn.buf[..2] != b"\r\n" {
+                    return Err(ExchangeError::MalformedChunk);
+                }
+                let _ = conn.buf.split_to(2);
+            }
+            Ok(httparse::Status::Partial) => conn.fill().await?,
+            Err(_) => return Err(ExchangeError::MalformedChunk),
+        }
     }
 }
 

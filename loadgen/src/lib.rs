@@ -2,6 +2,8 @@
 //!
 //! - [`open`]: the open-model load generator — requests leave on a schedule (a trace, a rate,
 //!   steps) from the simulator's own arrival generators, latency counts from the scheduled time.
+//! - [`openai`]: the same against an OpenAI-compatible completions endpoint, each streamed
+//!   token timed as it arrives (time to first token, inter-token latency, tokens/s).
 //! - [`closed`]: closed-model users with think time, on goose.
 //! - [`replica`]: an emulated inference replica server with the simulator's queueing behaviour
 //!   and Prometheus metrics.
@@ -12,7 +14,9 @@
 pub mod client;
 pub mod closed;
 pub mod llm_replica;
+mod measured;
 pub mod open;
+pub mod openai;
 mod record;
 pub mod replica;
 pub mod schedule;
@@ -22,9 +26,11 @@ use std::path::PathBuf;
 pub use client::{RequestTemplate, Target};
 pub use closed::{run_closed, ClosedLoad};
 pub use contract::loadgen::LoadResults;
+pub use measured::{read_measured, Measured, ReadMeasuredError};
 pub use open::{run_open, OpenLoad};
-pub use record::{read_measured, Measured, Progress, ReadMeasuredError};
-pub use schedule::{Planned, Schedule};
+pub use openai::{discover_model, OpenAi};
+pub use record::Progress;
+pub use schedule::{DrawLengths, Planned, Schedule};
 
 /// Why a load test could not run or finish.
 #[derive(Debug, thiserror::Error)]

@@ -20,7 +20,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{Client, Connection, RequestTemplate, Target};
-use crate::record::{Outcome, Progress, Recorder, Row, RunInfo};
+use crate::openai::{OpenAi, TokenStream};
+use crate::record::{Outcome, Progress, Recorder, Row, RunInfo, TokenObjectives, TokenRow};
 use crate::schedule::{Planned, Schedule};
 use crate::LoadError;
 use contract::loadgen::LoadResults;
@@ -44,6 +45,11 @@ pub struct OpenLoad {
     pub requests_csv: Option<PathBuf>,
     /// HDR histogram interval log of latencies (one histogram per second), if wanted.
     pub hdr_log: Option<PathBuf>,
+    /// Speak to an OpenAI-compatible completions endpoint: each request asks for the
+    /// schedule's token lengths (the template's body is not sent) and its streamed answer is
+    /// timed token by token. `requests_csv` then has the columns `ttft_ms`, `itl_mean_ms`,
+    /// `output_tokens` and `input_tokens` too.
+    pub openai: Option<OpenAi>,
 }
 
 /// A free task always takes the next request while fewer than this many wait on theirs.
@@ -70,6 +76,7 @@ struct Shared {
     /// End of the schedule: nothing is sent after it, however far behind the client is.
     until: Duration,
     timeout: Duration,
+    openai: Option<OpenAi>,
     /// Cancelled by the user (Ctrl-C, SIGTERM) or when the last answer is overdue.
     stop: CancellationToken,
 }
@@ -118,9 +125,14 @@ pub async fn run_open(
 ) -> Result<LoadResults, LoadError> {
     let planned_s = schedule.until().as_secs_f64();
     let description = schedule.description().to_string();
+    let objectives = load.openai.as_ref().map(|o| TokenObjectives {
+        ttft: o.slo_ttft,
+        itl: o.slo_itl,
+    });
     let recorder = Recorder::new(
         &load.api_name,
         load.late_threshold,
+        objectives,
         load.requests_csv.as_deref(),
         load.hdr_log.as_deref(),
     )?;
@@ -138,6 +150,7 @@ pub async fn run_open(
         start: Instant::now(),
         until,
         timeout: load.timeout,
+        openai: load.openai.clone(),
         stop: halt.clone(),
     });
     {
@@ -227,6 +240,12 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             }
         };
         let due = shared.start + planned.at;
+        // Built while the request waits for its time.
+        let (input, output) = planned.tokens.unwrap_or((1, 1));
+        let body = shared
+            .openai
+            .as_ref()
+            .map(|o| o.body(planned.seq, input, output));
         // tokio's timer fires on the first millisecond tick at or after the deadline, which
         // alone would send ~1 ms late on average — a bias every latency would carry. Sleep to
         // within a tick of the due time, then yield until it passes.
@@ -256,6 +275,7 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             .sent(shard, sent.saturating_duration_since(due));
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
         let service_ms = planned.service.map(|d| d.as_secs_f64() * 1000.0);
+        let mut stream = TokenStream::default();
         let exchange = async {
             let mut c = match conn.take() {
                 Some(c) => c,
@@ -264,7 +284,17 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             if c.is_closed() {
                 c = shared.client.connect().await?;
             }
-            let (answer, keep_alive) = shared.client.send(&mut c, service_ms).await?;
+            let (answer, keep_alive) = match &body {
+                Some(body) => {
+                    shared
+                        .client
+                        .exchange(&mut c, service_ms, Some(body), |data| {
+                            stream.feed(data, Instant::now())
+                        })
+                        .await?
+                }
+                None => shared.client.send(&mut c, service_ms).await?,
+            };
             if keep_alive {
                 conn = Some(c);
             }
@@ -284,8 +314,20 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             }
             Some(Err(_)) => Outcome::TimedOut,
             Some(Ok(Err(error))) => Outcome::Failed(error.to_string()),
-            Some(Ok(Ok(answer))) => Outcome::Answered(answer),
+            Some(Ok(Ok(answer))) => match &stream.error {
+                Some(_) if (200..300).contains(&answer.status) => {
+                    Outcome::Failed("error event in the stream".into())
+                }
+                _ => Outcome::Answered(answer),
+            },
         };
+        let tokens = body.is_some().then(|| TokenRow {
+            input,
+            output: stream.tokens,
+            ttft: stream.first.map(|t| t.saturating_duration_since(due)),
+            itl_mean: stream.mean_gap(),
+            gaps: std::mem::take(&mut stream.gaps),
+        });
         shared.recorder.record(
             shard,
             Row {
@@ -294,6 +336,7 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
                 latency: end.saturating_duration_since(due),
                 response: end.saturating_duration_since(sent),
                 outcome,
+                tokens,
             },
         );
     }

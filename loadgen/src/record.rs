@@ -51,6 +51,17 @@ pub struct Progress {
     pub p50_ms: Option<f64>,
     /// 99th percentile latency over the last second, ms.
     pub p99_ms: Option<f64>,
+    /// Median time to first token over the last second, ms (OpenAI-compatible targets).
+    pub ttft_p50_ms: Option<f64>,
+    /// 99th percentile time to first token over the last second, ms (OpenAI-compatible
+    /// targets).
+    pub ttft_p99_ms: Option<f64>,
+    /// Median inter-token latency over the last second, ms (OpenAI-compatible targets).
+    pub itl_p50_ms: Option<f64>,
+    /// 99th percentile inter-token latency over the run so far, ms (OpenAI-compatible targets).
+    pub itl_p99_ms: Option<f64>,
+    /// Output tokens received per second over the last second (OpenAI-compatible targets).
+    pub output_tokens_per_s: Option<f64>,
 }
 
 /// Lock shards of the interval recorders.
@@ -78,6 +89,23 @@ pub(crate) struct Row {
     /// From the actual send to the end.
     pub response: Duration,
     pub outcome: Outcome,
+    /// What a streamed completion delivered (OpenAI-compatible targets).
+    pub tokens: Option<TokenRow>,
+}
+
+/// The tokens of one streamed completion.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TokenRow {
+    /// Prompt tokens sent.
+    pub input: u32,
+    /// Output tokens received.
+    pub output: u64,
+    /// From the scheduled time to the first token.
+    pub ttft: Option<Duration>,
+    /// Gaps between consecutive tokens.
+    pub gaps: Vec<Duration>,
+    /// Mean of `gaps`.
+    pub itl_mean: Option<Duration>,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -99,6 +127,11 @@ struct Tally {
     response: Histogram<u64>,
     lag: Histogram<u64>,
     errors: BTreeMap<String, u64>,
+    ttft: Histogram<u64>,
+    itl: Histogram<u64>,
+    output_tokens: u64,
+    /// Completed requests within the token objectives (goodput).
+    good: u64,
 }
 
 impl Tally {
@@ -115,6 +148,10 @@ impl Tally {
             response: new_histogram(),
             lag: new_histogram(),
             errors: BTreeMap::new(),
+            ttft: new_histogram(),
+            itl: new_histogram(),
+            output_tokens: 0,
+            good: 0,
         }
     }
 
@@ -130,6 +167,10 @@ impl Tally {
         let _ = self.latency.add(&other.latency);
         let _ = self.response.add(&other.response);
         let _ = self.lag.add(&other.lag);
+        let _ = self.ttft.add(&other.ttft);
+        let _ = self.itl.add(&other.itl);
+        self.output_tokens += other.output_tokens;
+        self.good += other.good;
         for (k, v) in std::mem::take(&mut other.errors) {
             *self.errors.entry(k).or_default() += v;
         }
@@ -143,6 +184,10 @@ impl Tally {
         other.latency.reset();
         other.response.reset();
         other.lag.reset();
+        other.ttft.reset();
+        other.itl.reset();
+        other.output_tokens = 0;
+        other.good = 0;
     }
 }
 
@@ -158,6 +203,27 @@ enum Message {
 struct Files {
     sender: mpsc::Sender<Message>,
     thread: JoinHandle<Result<FilesWritten, WriteError>>,
+}
+
+/// Token measurements are on (OpenAI-compatible targets), with these objectives.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TokenObjectives {
+    /// Longest good time to first token.
+    pub ttft: Option<Duration>,
+    /// Longest good mean inter-token latency.
+    pub itl: Option<Duration>,
+}
+
+impl TokenObjectives {
+    fn met(&self, row: &TokenRow) -> bool {
+        let within = |limit: Option<Duration>, value: Option<Duration>| match (limit, value) {
+            (None, _) => true,
+            (Some(limit), Some(value)) => value <= limit,
+            // Without a first token TTFT is unmet; one token has no gap to miss ITL with.
+            (Some(_), None) => false,
+        };
+        within(self.ttft, row.ttft) && (row.gaps.is_empty() || within(self.itl, row.itl_mean))
+    }
 }
 
 struct FilesWritten {
@@ -185,6 +251,7 @@ pub(crate) struct RunInfo<'a> {
 pub(crate) struct Recorder {
     api: String,
     late_threshold: Duration,
+    tokens: Option<TokenObjectives>,
     shards: Vec<Mutex<Tally>>,
     collected: Mutex<Collected>,
     files: Option<Files>,
@@ -205,6 +272,7 @@ impl Recorder {
     pub(crate) fn new(
         api: &str,
         late_threshold: Duration,
+        tokens: Option<TokenObjectives>,
         csv: Option<&Path>,
         hdr: Option<&Path>,
     ) -> Result<Self, LoadError> {
@@ -218,7 +286,8 @@ impl Recorder {
                 None => None,
             };
             let (sender, receiver) = mpsc::channel();
-            let thread = std::thread::spawn(move || write_files(receiver, csv, hdr));
+            let token_columns = tokens.is_some();
+            let thread = std::thread::spawn(move || write_files(receiver, csv, hdr, token_columns));
             Some(Files { sender, thread })
         } else {
             None
@@ -226,6 +295,7 @@ impl Recorder {
         Ok(Self {
             api: api.to_string(),
             late_threshold,
+            tokens,
             shards: (0..SHARDS).map(|_| Mutex::new(Tally::new())).collect(),
             collected: Mutex::new(Collected {
                 totals: Tally::new(),
@@ -269,6 +339,18 @@ impl Recorder {
                     t.completed += 1;
                     t.latency.saturating_record(micros(row.latency));
                     t.response.saturating_record(micros(row.response));
+                    if let (Some(objectives), Some(tokens)) = (&self.tokens, &row.tokens) {
+                        t.output_tokens += tokens.output;
+                        if let Some(ttft) = tokens.ttft {
+                            t.ttft.saturating_record(micros(ttft));
+                        }
+                        for gap in &tokens.gaps {
+                            t.itl.saturating_record(micros(*gap));
+                        }
+                        if objectives.met(tokens) {
+                            t.good += 1;
+                        }
+                    }
                 }
                 Outcome::Answered(a) if a.status == 503 => t.rejected += 1,
                 Outcome::Answered(a) => {
@@ -305,6 +387,10 @@ impl Recorder {
             rate_rps: step.sent as f64 / length,
             p50_ms: quantile(&step.latency, 0.5),
             p99_ms: quantile(&step.latency, 0.99),
+            ttft_p50_ms: quantile(&step.ttft, 0.5),
+            ttft_p99_ms: quantile(&step.ttft, 0.99),
+            itl_p50_ms: quantile(&step.itl, 0.5),
+            output_tokens_per_s: self.tokens.map(|_| step.output_tokens as f64 / length),
             ..Progress::default()
         };
         let api = &self.api;
@@ -343,6 +429,21 @@ impl Recorder {
         for (name, value) in points {
             c.timeline.series.entry(name).or_default().push(value);
         }
+        if self.tokens.is_some() {
+            let token_points = [
+                (
+                    SeriesKey::new(Metric::OutputTokensPerS, api),
+                    progress_step.output_tokens_per_s,
+                ),
+                (
+                    SeriesKey::new(Metric::TtftP99Ms, api),
+                    progress_step.ttft_p99_ms,
+                ),
+            ];
+            for (name, value) in token_points {
+                c.timeline.series.entry(name).or_default().push(value);
+            }
+        }
         c.timeline
             .series
             .entry(SeriesKey::new(Metric::InFlight, api))
@@ -365,6 +466,7 @@ impl Recorder {
             failed: t.failed + t.timed_out,
             late: t.late,
             in_flight,
+            itl_p99_ms: quantile(&t.itl, 0.99),
             ..progress_step
         }
     }
@@ -406,6 +508,17 @@ impl Recorder {
             .into_inner()
             .unwrap_or_else(|p| p.into_inner());
         let t = c.totals;
+        let tokens = self.tokens.map(|objectives| {
+            let ended = t.completed + t.rejected + t.timed_out + t.failed;
+            let goodput = (objectives.ttft.is_some() || objectives.itl.is_some())
+                .then(|| t.good as f64 / ended.max(1) as f64);
+            (
+                Percentiles::from_histogram(&t.ttft),
+                Percentiles::from_histogram(&t.itl),
+                t.output_tokens,
+                goodput,
+            )
+        });
         let api = ApiResults {
             name: self.api.clone(),
             requests: t.sent,
@@ -454,128 +567,19 @@ impl Recorder {
             errors: t.errors,
             apis: vec![api],
             timeline: c.timeline,
+            ttft_ms: tokens.map(|t| t.0),
+            itl_ms: tokens.map(|t| t.1),
+            output_tokens: tokens.map(|t| t.2),
+            output_tokens_per_s: tokens.map(|t| {
+                if elapsed_s > 0.0 {
+                    t.2 as f64 / elapsed_s
+                } else {
+                    0.0
+                }
+            }),
+            goodput: tokens.and_then(|t| t.3),
         })
     }
-}
-
-/// One successful request of a per-request CSV, as the client and the server measured it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Measured {
-    /// Latency from the scheduled send to the answer, seconds.
-    pub latency_s: f64,
-    /// Service time the server reported, seconds.
-    pub service_s: f64,
-    /// Queue wait the server reported, seconds (`None`: the server did not say).
-    pub queue_wait_s: Option<f64>,
-}
-
-impl Measured {
-    /// The part of the latency spent outside the replica's queue and workers (network, proxies,
-    /// the client), when the server reported its queue wait.
-    pub fn outside_s(&self) -> Option<f64> {
-        self.queue_wait_s
-            .map(|w| (self.latency_s - w - self.service_s).max(0.0))
-    }
-}
-
-/// Why a per-request CSV cannot be read back: the file and line are part of every message, so
-/// that the user can find the bad row.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadMeasuredError {
-    /// The file cannot be opened or a row cannot be read as CSV.
-    #[error("{at}: {cause}")]
-    Csv {
-        /// `file` or `file:line`.
-        at: String,
-        /// The CSV reader's answer.
-        cause: csv::Error,
-    },
-    /// A column the calibration needs is missing.
-    #[error("{file}: no {column:?} column")]
-    MissingColumn {
-        /// The file.
-        file: String,
-        /// The column's name.
-        column: String,
-    },
-    /// A cell that should hold milliseconds holds something else.
-    #[error("{at}: {column}: expected milliseconds, found {text:?}")]
-    NotMilliseconds {
-        /// `file:line`.
-        at: String,
-        /// The column's name.
-        column: String,
-        /// The cell as written.
-        text: String,
-    },
-    /// A successful request without its latency or service time.
-    #[error("{at}: latency_ms and service_ms are required")]
-    MissingTimes {
-        /// `file:line`.
-        at: String,
-    },
-}
-
-/// The successful (2xx) requests of a per-request CSV (`--requests-csv`): the measurements a
-/// simulator's service-time model is calibrated from.
-pub fn read_measured(path: &Path) -> Result<Vec<Measured>, ReadMeasuredError> {
-    let at = |line: usize| format!("{}:{line}", path.display());
-    let mut reader = csv::Reader::from_path(path).map_err(|cause| ReadMeasuredError::Csv {
-        at: path.display().to_string(),
-        cause,
-    })?;
-    let headers = reader
-        .headers()
-        .map_err(|cause| ReadMeasuredError::Csv { at: at(1), cause })?
-        .clone();
-    let column = |name: &str| headers.iter().position(|h| h == name);
-    let need = |name: &str| {
-        column(name).ok_or_else(|| ReadMeasuredError::MissingColumn {
-            file: path.display().to_string(),
-            column: name.to_string(),
-        })
-    };
-    let (status_at, latency_at, service_at) =
-        (need("status")?, need("latency_ms")?, need("service_ms")?);
-    let wait_at = column("queue_wait_ms");
-    let mut out = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = i + 2;
-        let record = record.map_err(|cause| ReadMeasuredError::Csv {
-            at: at(line),
-            cause,
-        })?;
-        let ms = |index: usize, name: &str| -> Result<Option<f64>, ReadMeasuredError> {
-            match record.get(index).map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(text) => text.parse::<f64>().map(|v| Some(v / 1000.0)).map_err(|_| {
-                    ReadMeasuredError::NotMilliseconds {
-                        at: at(line),
-                        column: name.to_string(),
-                        text: text.to_string(),
-                    }
-                }),
-            }
-        };
-        if !record.get(status_at).is_some_and(|s| s.starts_with('2')) {
-            continue;
-        }
-        let (Some(latency_s), Some(service_s)) =
-            (ms(latency_at, "latency_ms")?, ms(service_at, "service_ms")?)
-        else {
-            return Err(ReadMeasuredError::MissingTimes { at: at(line) });
-        };
-        let queue_wait_s = match wait_at {
-            Some(w) => ms(w, "queue_wait_ms")?,
-            None => None,
-        };
-        out.push(Measured {
-            latency_s,
-            service_s,
-            queue_wait_s,
-        });
-    }
-    Ok(out)
 }
 
 /// Why the writer thread could not write the request log; the message becomes the reason of a
@@ -611,19 +615,24 @@ fn write_files(
     receiver: mpsc::Receiver<Message>,
     csv: Option<(NamedTempFile, PathBuf)>,
     hdr: Option<(NamedTempFile, PathBuf)>,
+    token_columns: bool,
 ) -> Result<FilesWritten, WriteError> {
     let mut csv_writer = match &csv {
         Some((temp, _)) => {
             let file = temp.reopen()?;
             let mut w = csv::Writer::from_writer(BufWriter::new(file));
-            w.write_record([
+            let mut columns = vec![
                 "timestamp_s",
                 "latency_ms",
                 "status",
                 "service_ms",
                 "error",
                 "queue_wait_ms",
-            ])?;
+            ];
+            if token_columns {
+                columns.extend(["ttft_ms", "itl_mean_ms", "output_tokens", "input_tokens"]);
+            }
+            w.write_record(&columns)?;
             Some(w)
         }
         None => None,
@@ -656,14 +665,31 @@ fn write_files(
             Outcome::TimedOut => ("0".into(), response_ms, "timeout".into(), None),
             Outcome::Failed(e) => ("0".into(), response_ms, e.clone(), None),
         };
-        w.write_record([
+        let ms = |d: Option<Duration>| {
+            d.map_or(String::new(), |d| {
+                format!("{:.3}", d.as_secs_f64() * 1000.0)
+            })
+        };
+        let mut record = vec![
             format!("{:.6}", row.at.as_secs_f64()),
             format!("{:.3}", row.latency.as_secs_f64() * 1000.0),
             status,
             format!("{service_ms:.3}"),
             error,
             wait_ms.map_or(String::new(), |ms| format!("{ms:.3}")),
-        ])
+        ];
+        if token_columns {
+            match &row.tokens {
+                Some(t) => record.extend([
+                    ms(t.ttft),
+                    ms(t.itl_mean),
+                    t.output.to_string(),
+                    t.input.to_string(),
+                ]),
+                None => record.extend((0..4).map(|_| String::new())),
+            }
+        }
+        w.write_record(&record)
     };
     for message in receiver {
         match message {

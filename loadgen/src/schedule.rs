@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use workload::recorded::Tokens;
 use workload::rng::stream;
 use workload::service_time::{ServiceSampler, ServiceTime};
 use workload::traffic::{ArrivalStream, DataFileError, Traffic};
@@ -17,13 +18,20 @@ pub struct Planned {
     pub at: Duration,
     /// The service time to ask the server for, when the run replays service times.
     pub service: Option<Duration>,
+    /// Prompt and output tokens, when the schedule draws lengths (OpenAI-compatible targets).
+    pub tokens: Option<(u32, u32)>,
 }
+
+/// Draws each request's prompt and output lengths from what the trace recorded for it (the
+/// arrival's [`Tokens`]); called once per request, in schedule order.
+pub type DrawLengths = Box<dyn FnMut(Tokens) -> (u32, u32) + Send>;
 
 /// A lazily generated, ascending sequence of [`Planned`] requests (a day of traffic at a high
 /// rate would not fit in memory as a list).
 pub struct Schedule {
     arrivals: ArrivalStream,
     service: Option<(ServiceSampler, f64)>,
+    lengths: Option<DrawLengths>,
     until: Duration,
     next_seq: u64,
     peeked: Option<Planned>,
@@ -51,11 +59,18 @@ impl Schedule {
                     scale,
                 )
             }),
+            lengths: None,
             until,
             next_seq: 0,
             peeked: None,
             description: description.into(),
         })
+    }
+
+    /// Give every request prompt and output lengths, drawn by `draw`.
+    pub fn with_lengths(mut self, draw: DrawLengths) -> Schedule {
+        self.lengths = Some(draw);
+        self
     }
 
     /// What the schedule is, for the results file and progress lines.
@@ -104,9 +119,16 @@ impl Schedule {
             let s = recorded.unwrap_or(sampled);
             Duration::from_secs_f64(s.as_secs_f64() * *scale)
         });
+        let recorded = self.arrivals.recorded_tokens();
+        let tokens = self.lengths.as_mut().map(|draw| draw(recorded));
         let seq = self.next_seq;
         self.next_seq += 1;
-        Ok(Some(Planned { seq, at, service }))
+        Ok(Some(Planned {
+            seq,
+            at,
+            service,
+            tokens,
+        }))
     }
 }
 
@@ -131,6 +153,29 @@ mod tests {
             at.push(p.at.as_millis());
         }
         assert_eq!(at, vec![250, 500, 750]);
+    }
+
+    #[test]
+    fn lengths_are_drawn_per_request_in_order() {
+        let mut n = 0;
+        let mut s = Schedule::from_traffic(
+            &Traffic::Constant { rps: 4.0 },
+            "a",
+            1,
+            Duration::from_secs(1),
+            None,
+            "",
+        )
+        .unwrap()
+        .with_lengths(Box::new(move |recorded| {
+            assert_eq!(recorded, Tokens::default());
+            n += 1;
+            (n, 2 * n)
+        }));
+        let tokens: Vec<_> = std::iter::from_fn(|| s.next_planned().unwrap())
+            .map(|p| p.tokens)
+            .collect();
+        assert_eq!(tokens, vec![Some((1, 2)), Some((2, 4)), Some((3, 6))]);
     }
 
     #[test]

@@ -12,6 +12,8 @@ use sim::traffic::{TraceSpec, Traffic};
 use sim::{Scenario, SimTime};
 
 use super::{duration_arg, out, outln, pick_api, write_json, Failure};
+
+mod openai;
 use crate::tui::LiveError;
 
 /// How arrivals are spread within a rate.
@@ -31,9 +33,19 @@ arrivals `simctl run` simulates with the same seed), --rate, --steps or --trace.
 Latency is measured from each request's scheduled time (no coordinated omission); a request that \
 leaves more than --late-threshold after its time is counted as late. Counts balance: requests = \
 completed (2xx) + rejected (503) + timed_out + interrupted (errors) + in_flight_at_end.\n\n\
+--openai (implied when the --target path ends in /v1/completions, unless --body or --users is \
+given) load-tests an OpenAI-compatible completions endpoint (vLLM, SGLang, `simctl serve --llm`): \
+each request is {\"model\", \"prompt\": [token ids], \"max_tokens\", \"stream\": true, \
+\"ignore_eos\": true}, and every streamed token is timed as it arrives: time to first token \
+(from the scheduled time), inter-token latency, output tokens/s, and with --slo-ttft/--slo-itl \
+the goodput. Lengths come from --input-tokens/--output-tokens, a trace's --input-column/\
+--output-column, or the scenario API's [apis.llm] input_tokens/output_tokens (the very lengths \
+`simctl run` draws with the same seed).\n\n\
 Examples:\n  simctl loadgen --target http://127.0.0.1:8080/ --rate 50 --duration 60s\n  \
 simctl loadgen --target http://127.0.0.1:8080/ --steps 0s=10,30s=40,60s=10 --duration 90s --out lg.json\n  \
-simctl loadgen scenarios/trace-replay.toml --target http://127.0.0.1:8080/ --requests-csv requests.csv"
+simctl loadgen scenarios/trace-replay.toml --target http://127.0.0.1:8080/ --requests-csv requests.csv\n  \
+simctl loadgen --target http://127.0.0.1:8000/v1/completions --rate 2 --duration 60s \\\n      \
+--input-tokens 512 --output-tokens 128 --slo-ttft 500ms --slo-itl 50ms"
 )]
 pub(crate) struct LoadgenArgs {
     /// Take the send schedule (and, with --send-service-time, service times) from an API of this
@@ -42,7 +54,8 @@ pub(crate) struct LoadgenArgs {
     /// The scenario's API (needed when it has several); also the API name in the results.
     #[arg(long)]
     pub api: Option<String>,
-    /// Where to send requests: an http:// URL.
+    /// Where to send requests: an http:// URL. A path ending in /v1/completions implies
+    /// --openai.
     #[arg(long)]
     pub target: String,
     /// A constant request rate, requests per second.
@@ -99,9 +112,34 @@ pub(crate) struct LoadgenArgs {
     /// HTTP method.
     #[arg(long, default_value = "POST")]
     pub method: String,
-    /// Request body.
-    #[arg(long, default_value = "{}")]
-    pub body: String,
+    /// Request body [default: {}].
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Load an OpenAI-compatible completions endpoint: streamed completions of --input-tokens
+    /// prompt tokens and --output-tokens output tokens, each token timed (see below).
+    #[arg(long, conflicts_with_all = ["users", "body"])]
+    pub openai: bool,
+    /// --openai: the model to ask for (default: the first id of the server's GET /v1/models).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// --openai: prompt tokens of every request (overrides a trace's or scenario's lengths).
+    #[arg(long)]
+    pub input_tokens: Option<u32>,
+    /// --openai: output tokens of every request (overrides a trace's or scenario's lengths).
+    #[arg(long)]
+    pub output_tokens: Option<u32>,
+    /// --openai: the column of --trace holding each request's prompt tokens.
+    #[arg(long, requires = "trace")]
+    pub input_column: Option<String>,
+    /// --openai: the column of --trace holding each request's output tokens.
+    #[arg(long, requires = "trace")]
+    pub output_column: Option<String>,
+    /// --openai: time-to-first-token objective of the goodput (e.g. 500ms).
+    #[arg(long, value_parser = duration_arg)]
+    pub slo_ttft: Option<Duration>,
+    /// --openai: mean inter-token-latency objective of the goodput (e.g. 50ms).
+    #[arg(long, value_parser = duration_arg)]
+    pub slo_itl: Option<Duration>,
     /// Extra request header, `Name: value` (repeatable).
     #[arg(long = "header")]
     pub headers: Vec<String>,
@@ -136,8 +174,8 @@ fn bad(message: impl Into<String>) -> Failure {
     Failure::BadInput(message.into())
 }
 
-/// The schedule the arguments describe.
-fn schedule_from(args: &LoadgenArgs) -> Result<(Schedule, String), Failure> {
+/// The schedule the arguments describe; with `openai`, each request carries token lengths.
+fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String), Failure> {
     let positive = |v: f64, flag: &str| {
         if v.is_finite() && v > 0.0 {
             Ok(v)
@@ -162,15 +200,15 @@ fn schedule_from(args: &LoadgenArgs) -> Result<(Schedule, String), Failure> {
             api.name,
             until.as_secs_f64()
         );
-        let schedule = Schedule::from_traffic(
-            &api.traffic,
-            &api.name,
-            args.seed.unwrap_or(scenario.seed),
-            until,
-            service,
-            description,
-        )
-        .map_err(open_error)?;
+        let seed = args.seed.unwrap_or(scenario.seed);
+        let mut schedule =
+            Schedule::from_traffic(&api.traffic, &api.name, seed, until, service, description)
+                .map_err(open_error)?;
+        if openai {
+            let llm = api.llm.as_deref();
+            schedule =
+                schedule.with_lengths(openai::lengths(args, llm, &api.traffic, &api.name, seed)?);
+        }
         return Ok((schedule, api.name.clone()));
     }
     let name = args.api.clone().unwrap_or_else(|| "api".into());
@@ -210,6 +248,8 @@ fn schedule_from(args: &LoadgenArgs) -> Result<(Schedule, String), Failure> {
             format,
             options: FormatOptions {
                 column: args.column.clone(),
+                input_column: args.input_column.clone(),
+                output_column: args.output_column.clone(),
                 ..FormatOptions::default()
             },
             use_recorded_service: false,
@@ -237,8 +277,11 @@ fn schedule_from(args: &LoadgenArgs) -> Result<(Schedule, String), Failure> {
         Some(d) => format!("{description} for {:.0} s", d.as_secs_f64()),
         None => description,
     };
-    let schedule = Schedule::from_traffic(&traffic, &name, seed, until, None, description)
+    let mut schedule = Schedule::from_traffic(&traffic, &name, seed, until, None, description)
         .map_err(open_error)?;
+    if openai {
+        schedule = schedule.with_lengths(openai::lengths(args, None, &traffic, &name, seed)?);
+    }
     Ok((schedule, name))
 }
 
@@ -278,7 +321,12 @@ fn template_from(args: &LoadgenArgs) -> Result<RequestTemplate, Failure> {
             .method
             .parse()
             .map_err(|_| bad(format!("--method: not an HTTP method: {:?}", args.method)))?,
-        body: args.body.clone().into_bytes().into(),
+        body: args
+            .body
+            .clone()
+            .unwrap_or_else(|| "{}".into())
+            .into_bytes()
+            .into(),
         ..RequestTemplate::default()
     };
     for h in &args.headers {
@@ -306,10 +354,11 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<(), Failure> {
     if args.timeout.is_zero() {
         return Err(bad("--timeout: expected a positive duration"));
     }
+    let openai = openai::mode(&args)?;
     if let Some(users) = args.users {
         return run_closed(&args, users);
     }
-    let (schedule, api_name) = schedule_from(&args)?;
+    let (schedule, api_name) = schedule_from(&args, openai)?;
     let template = template_from(&args)?;
     let planned_s = schedule.until().as_secs_f64();
     let runtime = match args.threads {
@@ -324,10 +373,15 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<(), Failure> {
     }
     .context("cannot start the async runtime")?;
     let stop = tokio_util::sync::CancellationToken::new();
+    let target = runtime
+        .block_on(Target::resolve(&args.target))
+        .map_err(|e| bad(e.to_string()))?;
+    let openai = match openai {
+        true => Some(openai::settings(&args, &runtime, &target)?),
+        false => None,
+    };
     let load = OpenLoad {
-        target: runtime
-            .block_on(Target::resolve(&args.target))
-            .map_err(|e| bad(e.to_string()))?,
+        target,
         template,
         api_name: api_name.clone(),
         max_in_flight: args.max_in_flight,
@@ -335,6 +389,7 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<(), Failure> {
         late_threshold: args.late_threshold,
         requests_csv: args.requests_csv.clone(),
         hdr_log: args.hdr_log.clone(),
+        openai,
     };
     let run_load = {
         let stop = stop.clone();
@@ -497,7 +552,7 @@ fn progress_bar(quiet: bool, planned_s: f64) -> ProgressBar {
 fn show(bar: &ProgressBar, p: &Progress) {
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}ms"));
     bar.set_position(p.elapsed_s as u64);
-    bar.set_message(format!(
+    let mut message = format!(
         "{:.0} req/s  sent {}  ok {}  503 {}  failed {}  p50 {}  p99 {}  in flight {}  late {}",
         p.rate_rps,
         p.sent,
@@ -508,7 +563,15 @@ fn show(bar: &ProgressBar, p: &Progress) {
         ms(p.p99_ms),
         p.in_flight,
         p.late
-    ));
+    );
+    if let Some(tokens_per_s) = p.output_tokens_per_s {
+        message.push_str(&format!(
+            "  ttft p50 {}  itl p50 {}  {tokens_per_s:.0} tok/s",
+            ms(p.ttft_p50_ms),
+            ms(p.itl_p50_ms)
+        ));
+    }
+    bar.set_message(message);
 }
 
 fn summary(r: &LoadResults) -> String {
@@ -528,6 +591,28 @@ fn summary(r: &LoadResults) -> String {
             "  latency from {} time (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
             if r.model == "open" { "scheduled" } else { "send" },
             l.p50, l.p90, l.p99, l.p999, l.max
+        );
+    }
+    if let (Some(ttft), Some(itl)) = (&r.ttft_ms, &r.itl_ms) {
+        let _ = writeln!(
+            s,
+            "  time to first token (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+            ttft.p50, ttft.p90, ttft.p99, ttft.max
+        );
+        let _ = writeln!(
+            s,
+            "  inter-token latency (ms): p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+            itl.p50, itl.p90, itl.p99, itl.max
+        );
+    }
+    if let (Some(n), Some(rate)) = (r.output_tokens, r.output_tokens_per_s) {
+        let _ = writeln!(s, "  output tokens: {n} ({rate:.1} tokens/s)");
+    }
+    if let Some(g) = r.goodput {
+        let _ = writeln!(
+            s,
+            "  goodput: {:.1} % of the requests met the objectives",
+            g * 100.0
         );
     }
     let lag = &r.schedule_lag_ms;

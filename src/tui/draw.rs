@@ -76,7 +76,10 @@ pub(crate) fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
         }
         Some(load) => {
             draw_load_apis(frame, view, load, left[0]);
-            draw_load_client(frame, load, left[1]);
+            if llm_apis > 0 {
+                draw_llm(frame, view, left[1]);
+            }
+            draw_load_client(frame, load, left[left.len() - 1]);
         }
     }
     draw_events(frame, view, middle[1]);

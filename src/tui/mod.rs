@@ -344,6 +344,17 @@ impl LiveView {
             api.in_flight = p.in_flight as f64;
             api.p50_ms = p.p50_ms;
             api.p99_ms = p.p99_ms;
+            // Against an OpenAI-compatible target: the client-side TTFT and ITL (the engine's
+            // running, waiting and KV usage are the server's, unseen here).
+            if p.output_tokens_per_s.is_some() {
+                api.llm = Some(LlmPanel {
+                    running: None,
+                    waiting: None,
+                    kv_usage: None,
+                    ttft_p99_ms: p.ttft_p99_ms,
+                    itl_p99_ms: p.itl_p99_ms,
+                });
+            }
         }
         self.load = Some(LoadPanel {
             sent: p.sent,
@@ -551,6 +562,26 @@ max_replicas = 2
             before = p;
         }
         insta::assert_snapshot!(frame_text(&view, Mode::Live));
+    }
+
+    #[test]
+    fn a_live_openai_load_test_shows_ttft_and_itl() {
+        let mut view = LiveView::of_load("load test", "api", 60.0);
+        let p = loadgen::Progress {
+            elapsed_s: 1.0,
+            sent: 2,
+            completed: 2,
+            rate_rps: 2.0,
+            ttft_p99_ms: Some(123.0),
+            itl_p99_ms: Some(45.0),
+            output_tokens_per_s: Some(40.0),
+            ..loadgen::Progress::default()
+        };
+        view.push_load_second(&p, &loadgen::Progress::default());
+        let text = frame_text(&view, Mode::Live);
+        assert!(text.contains("LLM engines"), "{text}");
+        assert!(text.contains("123"), "{text}");
+        assert!(text.contains("45"), "{text}");
     }
 
     #[test]

@@ -421,6 +421,7 @@ fn run_real(
             late_threshold: Duration::from_millis(5),
             requests_csv: Some(dir.join("requests.csv")),
             hdr_log: None,
+            openai: None,
         };
 
         // The load generator gets a thread of its own so its timing never waits on the
