@@ -18,6 +18,12 @@ pub struct Observed {
     pub replicas: Vec<f64>,
     /// Every change of the replica target.
     pub scale_events: Vec<ScaleEvent>,
+    /// LLM APIs: time to first token, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<Percentiles>,
+    /// LLM APIs: inter-token latency, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_ms: Option<Percentiles>,
 }
 
 /// A change of the replica target.
@@ -98,6 +104,8 @@ impl Observed {
             rejected: api.rejected,
             replicas,
             scale_events,
+            ttft_ms: api.llm.as_ref().map(|l| l.ttft_ms),
+            itl_ms: api.llm.as_ref().map(|l| l.itl_ms),
         })
     }
 
@@ -191,11 +199,19 @@ pub const LATENCY_P99: &str = "latency p99 (ms)";
 pub const REJECTION_RATE: &str = "rejection rate";
 /// See [`LATENCY_P50`].
 pub const MEAN_REPLICAS: &str = "mean ready replicas";
+/// LLM APIs: median time to first token.
+pub const TTFT_P50: &str = "TTFT p50 (ms)";
+/// LLM APIs: 99th percentile time to first token.
+pub const TTFT_P99: &str = "TTFT p99 (ms)";
+/// LLM APIs: median inter-token latency.
+pub const ITL_P50: &str = "ITL p50 (ms)";
+/// LLM APIs: 99th percentile inter-token latency.
+pub const ITL_P99: &str = "ITL p99 (ms)";
 
 /// Compare a simulation with the real run of the same scenario and traffic; scale events more
 /// than `max_offset_s` apart are not paired.
 pub fn compare(real: &Observed, simulated: &Observed, max_offset_s: f64) -> Fidelity {
-    let metrics = vec![
+    let mut metrics = vec![
         Compared::new(LATENCY_P50, real.latency_ms.p50, simulated.latency_ms.p50),
         Compared::new(LATENCY_P90, real.latency_ms.p90, simulated.latency_ms.p90),
         Compared::new(LATENCY_P99, real.latency_ms.p99, simulated.latency_ms.p99),
@@ -210,6 +226,19 @@ pub fn compare(real: &Observed, simulated: &Observed, max_offset_s: f64) -> Fide
             simulated.mean_replicas(),
         ),
     ];
+    if let (Some(rt), Some(st), Some(ri), Some(si)) = (
+        real.ttft_ms,
+        simulated.ttft_ms,
+        real.itl_ms,
+        simulated.itl_ms,
+    ) {
+        metrics.extend([
+            Compared::new(TTFT_P50, rt.p50, st.p50),
+            Compared::new(TTFT_P99, rt.p99, st.p99),
+            Compared::new(ITL_P50, ri.p50, si.p50),
+            Compared::new(ITL_P99, ri.p99, si.p99),
+        ]);
+    }
     let seconds_compared = real.replicas.len().min(simulated.replicas.len());
     let within = real
         .replicas
@@ -293,6 +322,8 @@ mod tests {
 
     fn observed(p50: f64, p99: f64, replicas: &[f64], events: &[(f64, u32, u32)]) -> Observed {
         Observed {
+            ttft_ms: None,
+            itl_ms: None,
             latency_ms: Percentiles {
                 p50,
                 p90: p50 * 2.0,

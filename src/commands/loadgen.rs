@@ -13,7 +13,7 @@ use sim::{Scenario, SimTime};
 
 use super::{duration_arg, out, outln, pick_api, write_json, Failure};
 
-mod openai;
+pub(crate) mod openai;
 use crate::tui::LiveError;
 
 /// How arrivals are spread within a rate.

@@ -112,6 +112,16 @@ pub(super) fn lengths(
     ))
 }
 
+/// A scenario LLM API's lengths: the trace's, else drawn from its distributions on the
+/// simulator's own stream, as `simctl run` draws them (what `simctl validate` sends).
+pub(crate) fn scenario_lengths(llm: &LlmModel, api: &str, seed: u64) -> DrawLengths {
+    draw_lengths(
+        [llm.input_tokens.clone(), llm.output_tokens.clone()],
+        [None, None],
+        sim::rng::stream(seed, &format!("tokens/{api}")),
+    )
+}
+
 /// Per field (input, output): `fixed`, else the recorded length, else a draw from `dist`.
 fn draw_lengths(
     dist: [Option<TokenLengths>; 2],

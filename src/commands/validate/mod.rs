@@ -158,7 +158,7 @@ fn prepare(path: &Path, args: &ValidateArgs) -> Result<(PathBuf, Scenario), Fail
     let bad = |m: String| Failure::BadInput(format!("{}: {m}", path.display()));
     let mut scenario = Scenario::load(path).map_err(|e| Failure::BadInput(e.to_string()))?;
     let api = pick_api(&scenario, args.api.as_deref(), path)?.clone();
-    if (api.service_scale - 1.0).abs() > 1e-9 {
+    if api.llm.is_none() && (api.service_scale - 1.0).abs() > 1e-9 {
         return Err(bad(format!(
             "API {:?} shares a GPU (its service times stretch ×{:.2}); the local replicas run \
              on this machine's CPU and cannot reproduce that",
@@ -246,6 +246,8 @@ fn validate_one(
                 to: d.target,
             })
             .collect(),
+        ttft_ms: real.results.ttft_ms,
+        itl_ms: real.results.itl_ms,
     };
     // Scale events pair up within three policy ticks (and at least 10 s).
     let tick_s = api
@@ -262,7 +264,9 @@ fn validate_one(
         Calibration::None => None,
     };
     let mut calibrated = None;
-    if let Some(fit) = fit {
+    if let (Some(_), Some(model)) = (fit, &api.llm) {
+        calibrated = calibrate_llm(&scenario, model, &observed, &simulated, dir, max_offset_s)?;
+    } else if let Some(fit) = fit {
         let measured = loadgen::read_measured(&dir.join("requests.csv"))
             .map_err(|m| Failure::Other(anyhow::anyhow!(m)))?;
         let service: Vec<f64> = measured.iter().map(|m| m.service_s).collect();
@@ -297,7 +301,15 @@ fn validate_one(
         duration_s,
         seed: scenario.seed,
         tick_s,
-        service_time: api.service_time.describe(),
+        service_time: match &api.llm {
+            Some(m) => format!(
+                "LLM engine: step {:.3} ms + {:.4} ms per prompt token + {:.4} ms per decoding sequence",
+                m.engine.step.base_ns / 1e6,
+                m.engine.step.per_prefill_token_ns / 1e6,
+                m.engine.step.per_decode_token_ns / 1e6
+            ),
+            None => api.service_time.describe(),
+        },
         calibrated_service_time: calibrated.as_ref().map(|(m, _, _)| m.clone()),
         simulated: before,
         calibrated: calibrated.as_ref().map(|(_, f, _)| f.clone()),
@@ -309,6 +321,58 @@ fn validate_one(
     write_json(&dir.join("validation.json"), &validation)?;
     outln!("files in {}", dir.display());
     Ok(validation)
+}
+
+/// An LLM API's calibration: the iteration's fixed cost raised by what the real replicas add to
+/// every iteration (the median inter-token latency's difference: timer wake-ups, the loop's own
+/// work), and the network latency set to what is left of the time to first token's difference
+/// (proxy and loopback). Written to calibration.toml as scenario lines.
+fn calibrate_llm(
+    scenario: &Scenario,
+    model: &sim::scenario::LlmModel,
+    real: &Observed,
+    simulated: &Observed,
+    dir: &Path,
+    max_offset_s: f64,
+) -> Result<Option<(String, Fidelity, Vec<f64>)>, Failure> {
+    let (Some(rt), Some(st), Some(ri), Some(si)) = (
+        real.ttft_ms,
+        simulated.ttft_ms,
+        real.itl_ms,
+        simulated.itl_ms,
+    ) else {
+        eprintln!("warning: no token timings to calibrate from");
+        return Ok(None);
+    };
+    let base_ms = (ri.p50 - si.p50).max(0.0);
+    let network_ms = (rt.p50 - st.p50 - base_ms).max(0.0);
+    let mut tuned_model = model.clone();
+    tuned_model.engine.step.base_ns += base_ms * 1e6;
+    let step = tuned_model.engine.step;
+    let mut tuned = scenario.clone();
+    tuned.apis[0].llm = Some(Arc::new(tuned_model));
+    tuned.apis[0].network_latency = SimTime::from_secs_f64(network_ms / 1000.0);
+    let lines = format!(
+        "# Calibrated from the real run in {dir}: every iteration {base_ms:.3} ms longer, {network_ms:.3} ms outside the replica.\n\
+         network_latency = \"{network_us:.0}us\"\n[apis.llm.step_time]\nbase = \"{base:.4}ms\"\nper_prefill_token = \"{prefill:.6}ms\"\nper_decode_token = \"{decode:.6}ms\"\n",
+        dir = dir.display(),
+        network_us = network_ms * 1000.0,
+        base = step.base_ns / 1e6,
+        prefill = step.per_prefill_token_ns / 1e6,
+        decode = step.per_decode_token_ns / 1e6,
+    );
+    write_atomically(&dir.join("calibration.toml"), lines.as_bytes())?;
+    let (results, observed_sim) = simulate(&tuned)?;
+    write_json(&dir.join("calibrated.json"), &results)?;
+    let after = fidelity::compare(real, &observed_sim, max_offset_s);
+    Ok(Some((
+        format!(
+            "step base +{base_ms:.2} ms ({:.2} ms); network latency {network_ms:.2} ms",
+            step.base_ns / 1e6
+        ),
+        after,
+        observed_sim.replicas,
+    )))
 }
 
 /// What the real run produced.
@@ -408,8 +472,21 @@ fn run_real(
             Box::new(replicas),
             ControllerMetrics::new(&api.name),
         );
+        // An LLM API is loaded as an OpenAI-compatible endpoint: streamed completions timed
+        // token by token (the emulated replicas serve the API's name as their model).
+        let (target_url, openai) = match &api.llm {
+            Some(_) => (
+                format!("{proxy_url}v1/completions"),
+                Some(loadgen::OpenAi {
+                    model: api.name.clone(),
+                    slo_ttft: api.slo.ttft_p99.map(|d| d.0.as_duration()),
+                    slo_itl: api.slo.itl_p99.map(|d| d.0.as_duration()),
+                }),
+            ),
+            None => (proxy_url.clone(), None),
+        };
         let load = OpenLoad {
-            target: Target::resolve(&proxy_url)
+            target: Target::resolve(&target_url)
                 .await
                 .map_err(|e| Failure::Other(e.into()))?,
             template: RequestTemplate::default(),
@@ -421,7 +498,7 @@ fn run_real(
             late_threshold: Duration::from_millis(5),
             requests_csv: Some(dir.join("requests.csv")),
             hdr_log: None,
-            openai: None,
+            openai,
         };
 
         // The load generator gets a thread of its own so its timing never waits on the
@@ -519,7 +596,7 @@ fn controller_failure(scenario: &Path, e: ControllerError) -> Failure {
 /// time — which the real replicas are asked to take, so both runs see the same requests.
 fn schedule_of(path: &Path, scenario: &Scenario) -> Result<Schedule, Failure> {
     let api = &scenario.apis[0];
-    Schedule::from_traffic(
+    let schedule = Schedule::from_traffic(
         &api.traffic,
         &api.name,
         scenario.seed,
@@ -527,7 +604,16 @@ fn schedule_of(path: &Path, scenario: &Scenario) -> Result<Schedule, Failure> {
         Some((api.service_time.clone(), api.service_scale)),
         format!("{} API {:?} traffic", path.display(), api.name),
     )
-    .map_err(|e| Failure::BadInput(e.to_string()))
+    .map_err(|e| Failure::BadInput(e.to_string()))?;
+    // An LLM API's requests carry the prompt and output lengths the simulator draws.
+    Ok(match &api.llm {
+        Some(llm) => schedule.with_lengths(super::loadgen::openai::scenario_lengths(
+            llm,
+            &api.name,
+            scenario.seed,
+        )),
+        None => schedule,
+    })
 }
 
 /// The scenario with its service-time model replaced by `model` on the same random numbers:
