@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Reference streaming client for bench/llm-stream.sh: the Python side of the comparison.
+"""Reference streaming clients for bench/llm-stream.sh: the Python side of the comparison.
 
-An open-model load generator in the style of vLLM's benchmark_serving.py and guidellm: asyncio,
-one task per request started at its scheduled time, kept-alive HTTP/1.1 connections from a pool,
-the answer's server-sent events read as they arrive. Standard library only (no download), so it
-runs offline; it does what an aiohttp or httpx client does on the same event loop, without their
-per-request overhead, which is the fairest reference we can ship.
+Open-model load generators in the style of vLLM's benchmark_serving.py and guidellm: asyncio, one
+task per request started at its scheduled time, the answer's server-sent events read as they
+arrive. Two clients:
+  - `aiohttp`: what vLLM's benchmark_serving.py does (an aiohttp.ClientSession, `async for` over
+    the response's lines), the way Python LLM benchmarks are written;
+  - `stdlib`: asyncio streams over a pool of kept-alive connections, HTTP parsed by hand — no
+    library overhead at all, the fastest Python we could write.
 
-    llm_stream_client.py URL RATE SECONDS INPUT_TOKENS OUTPUT_TOKENS
+    llm_stream_client.py URL RATE SECONDS INPUT_TOKENS OUTPUT_TOKENS [aiohttp|stdlib]
 
 Prints one JSON line: scheduled, completed, tokens, p99 send lag and p50/p99 TTFT (ms, from the
 scheduled time).
@@ -85,8 +87,31 @@ async def one(pool, path, authority, body, scheduled, out):
     out.append((lag, (first[0] - scheduled) if first else None, tokens[0], status))
 
 
+async def one_aiohttp(session, url, payload, scheduled, out):
+    """One request as vLLM's benchmark_serving.py sends it."""
+    lag = time.perf_counter() - scheduled
+    first, tokens = None, 0
+    try:
+        async with session.post(url=url, json=payload) as response:
+            status = response.status
+            if status == 200:
+                async for chunk_bytes in response.content:
+                    chunk = chunk_bytes.strip()
+                    if not chunk or not chunk.startswith(b"data: "):
+                        continue
+                    if chunk == b"data: [DONE]":
+                        continue
+                    if first is None:
+                        first = time.perf_counter()
+                    tokens += 1
+    except Exception:  # noqa: BLE001 - a failed request is counted, not raised
+        status = 0
+    out.append((lag, (first - scheduled) if first else None, tokens, status))
+
+
 async def main():
     url, rate, seconds, input_tokens, output_tokens = sys.argv[1:6]
+    client = sys.argv[6] if len(sys.argv) > 6 else "stdlib"
     rate, seconds = float(rate), float(seconds)
     parts = urlsplit(url)
     pool = Pool(parts.hostname, parts.port or 80)
@@ -99,6 +124,15 @@ async def main():
         }
     ).encode()
     out, tasks = [], []
+    session = None
+    if client == "aiohttp":
+        import aiohttp  # installed by bench/llm-stream.sh from bench/requirements.txt
+
+        session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=6 * 60 * 60),
+            connector=aiohttp.TCPConnector(limit=0),
+        )
+        payload = json.loads(body)
     start = time.perf_counter() + 0.2
     n = int(rate * seconds)
     for i in range(n):
@@ -106,10 +140,14 @@ async def main():
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(
-            asyncio.create_task(one(pool, parts.path, parts.netloc, body, scheduled, out))
-        )
+        if session is not None:
+            job = one_aiohttp(session, url, payload, scheduled, out)
+        else:
+            job = one(pool, parts.path, parts.netloc, body, scheduled, out)
+        tasks.append(asyncio.create_task(job))
     await asyncio.gather(*tasks, return_exceptions=True)
+    if session is not None:
+        await session.close()
     ok = [o for o in out if o[3] == 200]
     lags = sorted(o[0] for o in out)
     ttfts = sorted(o[1] for o in ok if o[1] is not None)
