@@ -123,8 +123,11 @@ impl Observer<SimTime> for Recorder<'_> {
         let Some(llm) = self.api.llm.as_mut() else {
             return;
         };
+        if !in_time {
+            return;
+        }
         llm.prompt_tokens += u64::from(done.prompt);
-        if let (true, Some((ttft_limit, itl_limit))) = (in_time, self.limits_us) {
+        if let Some((ttft_limit, itl_limit)) = self.limits_us {
             let ttft = SimTime(done.first_token_ns).since(arrival) + self.api.spec.network_latency;
             let decode = now.since(SimTime(done.first_token_ns)).as_micros();
             let mean_itl = decode / u64::from(done.output.saturating_sub(1).max(1));
