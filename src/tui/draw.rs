@@ -144,122 +144,118 @@ fn draw_traffic(frame: &mut Frame, view: &LiveView, area: Rect) {
     }
 }
 
-fn draw_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
-    let header = Row::new(vec![
-        "API", "want", "ready", "pend", "flight", "queue", "p50ms", "p99ms",
-    ])
-    .style(Style::default().add_modifier(Modifier::BOLD));
-    let rows = view.apis.iter().enumerate().map(|(i, a)| {
-        Row::new(vec![
-            Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
-            Cell::from(count(a.desired)),
-            Cell::from(count(a.ready)),
-            Cell::from(count(a.pending)),
-            Cell::from(format!("{:.0}", a.in_flight)),
-            Cell::from(count(a.queue)),
-            Cell::from(ms(a.p50_ms)),
-            Cell::from(ms(a.p99_ms)),
-        ])
+/// One of the per-API tables: a bold header, one row per API (its name in the API's colour,
+/// then `cells`), fixed column widths after the name, a bordered block titled `title`.
+fn draw_api_table<'a>(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    header: &[&'a str],
+    widths: &[u16],
+    rows: impl Iterator<Item = (usize, String, Vec<Cell<'a>>)>,
+) {
+    let header = Row::new(header.to_vec()).style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = rows.map(|(i, name, cells)| {
+        let mut row = vec![Cell::from(name).style(Style::default().fg(PALETTE[i % PALETTE.len()]))];
+        row.extend(cells);
+        Row::new(row)
     });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(10),
-            Constraint::Length(4),
-            Constraint::Length(5),
-            Constraint::Length(4),
-            Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Length(5),
-        ],
-    )
-    .header(header)
-    .block(
+    let widths = std::iter::once(Constraint::Min(10))
+        .chain(widths.iter().map(|w| Constraint::Length(*w)))
+        .collect::<Vec<_>>();
+    let table = Table::new(rows, widths).header(header).block(
         Block::default()
             .borders(Borders::ALL)
-            .title(" replicas and latency (last step) "),
+            .title(title.to_string()),
     );
     frame.render_widget(table, area);
+}
+
+fn draw_apis(frame: &mut Frame, view: &LiveView, area: Rect) {
+    draw_api_table(
+        frame,
+        area,
+        " replicas and latency (last step) ",
+        &[
+            "API", "want", "ready", "pend", "flight", "queue", "p50ms", "p99ms",
+        ],
+        &[4, 5, 4, 6, 5, 5, 5],
+        view.apis.iter().enumerate().map(|(i, a)| {
+            (
+                i,
+                a.name.clone(),
+                vec![
+                    Cell::from(count(a.desired)),
+                    Cell::from(count(a.ready)),
+                    Cell::from(count(a.pending)),
+                    Cell::from(format!("{:.0}", a.in_flight)),
+                    Cell::from(count(a.queue)),
+                    Cell::from(ms(a.p50_ms)),
+                    Cell::from(ms(a.p99_ms)),
+                ],
+            )
+        }),
+    );
 }
 
 /// The LLM APIs' engines: sequences running and waiting and KV-cache usage at the last sample,
 /// TTFT p99 of the last step and ITL p99 of the run so far.
 fn draw_llm(frame: &mut Frame, view: &LiveView, area: Rect) {
-    let header = Row::new(vec!["LLM API", "run", "wait", "KV%", "ttft99", "itl99"])
-        .style(Style::default().add_modifier(Modifier::BOLD));
-    let rows = view.apis.iter().enumerate().filter_map(|(i, a)| {
-        let l = a.llm.as_ref()?;
-        Some(Row::new(vec![
-            Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
-            Cell::from(count(l.running)),
-            Cell::from(count(l.waiting)),
-            Cell::from(count(l.kv_usage.map(|u| 100.0 * u))),
-            Cell::from(ms(l.ttft_p99_ms)),
-            Cell::from(ms(l.itl_p99_ms)),
-        ]))
-    });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(10),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Length(4),
-            Constraint::Length(6),
-            Constraint::Length(5),
-        ],
-    )
-    .header(header)
-    .block(
-        Block::default()
-            .borders(Borders::ALL)
-            .title(" LLM engines (ttft99 last step, itl99 so far, ms) "),
+    draw_api_table(
+        frame,
+        area,
+        " LLM engines (ttft99 last step, itl99 so far, ms) ",
+        &["LLM API", "run", "wait", "KV%", "ttft99", "itl99"],
+        &[5, 5, 4, 6, 5],
+        view.apis.iter().enumerate().filter_map(|(i, a)| {
+            let l = a.llm.as_ref()?;
+            Some((
+                i,
+                a.name.clone(),
+                vec![
+                    Cell::from(count(l.running)),
+                    Cell::from(count(l.waiting)),
+                    Cell::from(count(l.kv_usage.map(|u| 100.0 * u))),
+                    Cell::from(ms(l.ttft_p99_ms)),
+                    Cell::from(ms(l.itl_p99_ms)),
+                ],
+            ))
+        }),
     );
-    frame.render_widget(table, area);
 }
 
 /// A load test's API row: what the client measures (rates, its own in-flight, latency), not
 /// the server's replicas or queue.
 fn draw_load_apis(frame: &mut Frame, view: &LiveView, load: &LoadPanel, area: Rect) {
-    let header = Row::new(vec![
-        "API", "sent/s", "2xx/s", "503/s", "flight", "p50ms", "p99ms",
-    ])
-    .style(Style::default().add_modifier(Modifier::BOLD));
-    let rows = view.apis.iter().enumerate().map(|(i, a)| {
-        Row::new(vec![
-            Cell::from(a.name.clone()).style(Style::default().fg(PALETTE[i % PALETTE.len()])),
-            Cell::from(a.rps.last().map_or("–".to_string(), u64::to_string)),
-            Cell::from(load.completed_last_s.to_string()),
-            Cell::from(load.rejected_last_s.to_string()).style(if load.rejected_last_s > 0 {
-                Style::default().fg(Color::LightRed)
-            } else {
-                Style::default()
-            }),
-            Cell::from(format!("{:.0}", a.in_flight)),
-            Cell::from(ms(a.p50_ms)),
-            Cell::from(ms(a.p99_ms)),
-        ])
-    });
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(10),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(5),
-            Constraint::Length(5),
+    draw_api_table(
+        frame,
+        area,
+        " client side (last second) ",
+        &[
+            "API", "sent/s", "2xx/s", "503/s", "flight", "p50ms", "p99ms",
         ],
-    )
-    .header(header)
-    .block(
-        Block::default()
-            .borders(Borders::ALL)
-            .title(" client side (last second) "),
+        &[6, 6, 6, 6, 5, 5],
+        view.apis.iter().enumerate().map(|(i, a)| {
+            (
+                i,
+                a.name.clone(),
+                vec![
+                    Cell::from(a.rps.last().map_or("–".to_string(), u64::to_string)),
+                    Cell::from(load.completed_last_s.to_string()),
+                    Cell::from(load.rejected_last_s.to_string()).style(
+                        if load.rejected_last_s > 0 {
+                            Style::default().fg(Color::LightRed)
+                        } else {
+                            Style::default()
+                        },
+                    ),
+                    Cell::from(format!("{:.0}", a.in_flight)),
+                    Cell::from(ms(a.p50_ms)),
+                    Cell::from(ms(a.p99_ms)),
+                ],
+            )
+        }),
     );
-    frame.render_widget(table, area);
 }
 
 /// A load test's totals, and a plain statement of what it cannot see.
