@@ -7,20 +7,11 @@ use crate::downsample::MAX_POINTS;
 use crate::palette::{Palette, ALERT};
 
 use super::timeline::{interruption_lines, line, series_points};
-use super::{ms, table, time_unit, Block};
-
-/// The p99 latency limit shared by the APIs' SLOs, if any.
-fn p99_limit(r: &Results) -> Option<f64> {
-    r.apis
-        .iter()
-        .flat_map(|a| a.slo.checks.iter())
-        .find(|c| c.objective == "latency_p99_ms")
-        .map(|c| c.limit)
-}
+use super::{ms, slo_limit, table, time_unit, Block};
 
 pub(super) fn latency(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
     let (div, x_label) = time_unit(r.simulated_s());
-    let limit = p99_limit(r);
+    let limit = slo_limit(r, "latency_p99_ms");
     let slo_line = |y: f64| HLine {
         name: format!("SLO p99 limit ({} ms)", format_number(y)),
         color: ALERT,

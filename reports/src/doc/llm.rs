@@ -8,7 +8,7 @@ use crate::chart::{format_number, Axis, Chart, HLine, Plot, Series, Style, XyCha
 use crate::palette::{Palette, ALERT};
 
 use super::timeline::{interruption_lines, line, series_points};
-use super::{ms, pct, table, time_unit, Block};
+use super::{ms, pct, slo_limit, table, time_unit, Block};
 
 /// Whether any API of the run is an LLM API.
 pub(super) fn any_llm(r: &Results) -> bool {
@@ -18,15 +18,6 @@ pub(super) fn any_llm(r: &Results) -> bool {
 /// The LLM APIs of a run with their token-level figures.
 fn llm_apis(r: &Results) -> impl Iterator<Item = (&ApiResults, &LlmResults)> {
     r.apis.iter().filter_map(|a| a.llm.as_ref().map(|l| (a, l)))
-}
-
-/// The TTFT p99 limit shared by the APIs' SLOs, if any.
-fn ttft_limit(r: &Results) -> Option<f64> {
-    r.apis
-        .iter()
-        .flat_map(|a| a.slo.checks.iter())
-        .find(|c| c.objective == "ttft_p99_ms")
-        .map(|c| c.limit)
 }
 
 /// The section's blocks; call only when [`any_llm`].
@@ -152,7 +143,7 @@ pub(super) fn llm(r: &Results, palette: &Palette, prefix: &str) -> Vec<Block> {
             vec![],
         ),
     }));
-    let hlines = ttft_limit(r)
+    let hlines = slo_limit(r, "ttft_p99_ms")
         .map(|y| HLine {
             name: format!("SLO TTFT p99 limit ({} ms)", format_number(y)),
             color: ALERT,

@@ -159,6 +159,16 @@ fn missed_sign(objective: &str) -> &'static str {
     }
 }
 
+/// The limit the APIs' SLOs set on `objective` (the first API's that has one), for a chart's
+/// limit line.
+fn slo_limit(r: &contract::results::Results, objective: &str) -> Option<f64> {
+    r.apis
+        .iter()
+        .flat_map(|a| a.slo.checks.iter())
+        .find(|c| c.objective == objective)
+        .map(|c| c.limit)
+}
+
 fn ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
