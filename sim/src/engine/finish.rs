@@ -212,6 +212,23 @@ impl Simulation {
     }
 }
 
+/// A ceiling objective's check (met when `actual <= limit`), when the SLO sets a limit.
+pub(super) fn push_ceiling(
+    checks: &mut Vec<SloCheck>,
+    objective: &str,
+    limit: Option<f64>,
+    actual: f64,
+) {
+    if let Some(limit) = limit {
+        checks.push(SloCheck {
+            objective: objective.into(),
+            limit,
+            actual,
+            met: actual <= limit,
+        });
+    }
+}
+
 /// Whether an API met its service-level objectives, objective by objective.
 fn verdict(api: &Api, latency: &Percentiles, rejection_rate: f64, timeout_rate: f64) -> SloVerdict {
     let mut checks = Vec::new();
@@ -235,14 +252,7 @@ fn verdict(api: &Api, latency: &Percentiles, rejection_rate: f64, timeout_rate: 
         ("rejection_rate", slo.max_rejection_rate, rejection_rate),
         ("timeout_rate", slo.max_timeout_rate, timeout_rate),
     ] {
-        if let Some(limit) = limit {
-            checks.push(SloCheck {
-                objective: objective.into(),
-                limit,
-                actual,
-                met: actual <= limit,
-            });
-        }
+        push_ceiling(&mut checks, objective, limit, actual);
     }
     SloVerdict {
         met: checks.iter().all(|c| c.met),

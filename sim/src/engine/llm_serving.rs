@@ -172,27 +172,15 @@ impl ApiState {
         if n == 0 {
             return None;
         }
-        let start = self.round_robin % n;
-        self.round_robin = self.round_robin.wrapping_add(1);
-        let key = |api: &ApiState, slot: u32| {
-            let engine = api.replicas[slot as usize].llm.as_ref();
+        let start = self.next_round_robin(n);
+        Some(self.least_by(start, |r| {
+            let engine = r.llm.as_ref();
             (
                 engine.map_or(0, |e| e.used_blocks()) as u64 * 1_000_000
                     / u64::from(engine.map_or(1, |e| e.config().kv_blocks.max(1))),
                 engine.map_or(0, |e| e.waiting()),
             )
-        };
-        let mut best = self.ready[start];
-        let mut best_key = key(self, best);
-        for k in 1..n {
-            let candidate = self.ready[(start + k) % n];
-            let candidate_key = key(self, candidate);
-            if candidate_key < best_key {
-                best = candidate;
-                best_key = candidate_key;
-            }
-        }
-        Some(best)
+        }))
     }
 
     /// Route a request to an LLM replica's engine, or refuse it: no ready replica, a full
@@ -360,14 +348,7 @@ pub(super) fn results(api: &ApiState, duration_s: f64) -> Option<(LlmResults, Ve
         ("ttft_p99_ms", ms(slo.ttft_p99), ttft.p99),
         ("itl_p99_ms", ms(slo.itl_p99), itl.p99),
     ] {
-        if let Some(limit) = limit {
-            checks.push(SloCheck {
-                objective: objective.into(),
-                limit,
-                actual,
-                met: actual <= limit,
-            });
-        }
+        super::finish::push_ceiling(&mut checks, objective, limit, actual);
     }
     if let (Some(limit), Some(actual)) = (slo.min_goodput, goodput) {
         checks.push(SloCheck {

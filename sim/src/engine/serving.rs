@@ -226,21 +226,36 @@ impl ApiState {
             0 => None,
             1 => Some(self.ready[0]),
             _ => {
-                let start = self.round_robin % n;
-                self.round_robin = self.round_robin.wrapping_add(1);
-                let mut best = self.ready[start];
-                let mut best_load = self.replicas[best as usize].in_flight;
-                for k in 1..n {
-                    let candidate = self.ready[(start + k) % n];
-                    let load = self.replicas[candidate as usize].in_flight;
-                    if load < best_load {
-                        best = candidate;
-                        best_load = load;
-                    }
-                }
-                Some(best)
+                let start = self.next_round_robin(n);
+                Some(self.least_by(start, |r| r.in_flight))
             }
         }
+    }
+
+    /// Where the next scan over `n` ready replicas starts (ties go round-robin).
+    #[inline]
+    pub(super) fn next_round_robin(&mut self, n: usize) -> usize {
+        let start = self.round_robin % n;
+        self.round_robin = self.round_robin.wrapping_add(1);
+        start
+    }
+
+    /// The ready replica with the smallest `key`, scanning from `start`; the first found wins a
+    /// tie.
+    #[inline]
+    pub(super) fn least_by<K: Ord>(&self, start: usize, key: impl Fn(&Replica) -> K) -> u32 {
+        let n = self.ready.len();
+        let mut best = self.ready[start];
+        let mut best_key = key(&self.replicas[best as usize]);
+        for k in 1..n {
+            let candidate = self.ready[(start + k) % n];
+            let candidate_key = key(&self.replicas[candidate as usize]);
+            if candidate_key < best_key {
+                best = candidate;
+                best_key = candidate_key;
+            }
+        }
+        best
     }
 }
 
