@@ -406,17 +406,7 @@ impl Client {
         };
         let _ = conn.buf.split_to(head_len);
         match body {
-            BodyLength::Exactly(mut left) => {
-                while left > 0 {
-                    if conn.buf.is_empty() {
-                        conn.fill().await?;
-                    }
-                    let n = left.min(conn.buf.len());
-                    sink(&conn.buf[..n]);
-                    let _ = conn.buf.split_to(n);
-                    left -= n;
-                }
-            }
+            BodyLength::Exactly(left) => pass(conn, left, &mut sink).await?,
             BodyLength::Chunked => read_chunked(conn, &mut sink).await?,
             BodyLength::UntilClose => loop {
                 sink(&conn.buf);
@@ -431,6 +421,24 @@ impl Client {
         conn.last_used = Instant::now();
         Ok(answer)
     }
+}
+
+/// The next `left` bytes of the body go to `sink` as they are read.
+async fn pass(
+    conn: &mut Connection,
+    mut left: usize,
+    sink: &mut impl FnMut(&[u8]),
+) -> Result<(), ExchangeError> {
+    while left > 0 {
+        if conn.buf.is_empty() {
+            conn.fill().await?;
+        }
+        let n = left.min(conn.buf.len());
+        sink(&conn.buf[..n]);
+        let _ = conn.buf.split_to(n);
+        left -= n;
+    }
+    Ok(())
 }
 
 /// A chunked body: each chunk's data goes to `sink` as it is read (a chunk split over several
@@ -452,17 +460,9 @@ async fn read_chunked(
                 return Ok(());
             }
             Ok(httparse::Status::Complete((line, size))) => {
-                let mut left = usize::try_from(size).map_err(|_| ExchangeError::ChunkTooLarge)?;
+                let left = usize::try_from(size).map_err(|_| ExchangeError::ChunkTooLarge)?;
                 let _ = conn.buf.split_to(line);
-                while left > 0 {
-                    if conn.buf.is_empty() {
-                        conn.fill().await?;
-                    }
-                    let n = left.min(conn.buf.len());
-                    sink(&conn.buf[..n]);
-                    let _ = conn.buf.split_to(n);
-                    left -= n;
-                }
+                pass(conn, left, sink).await?;
                 while conn.buf.len() < 2 {
                     conn.fill().await?;
                 }
