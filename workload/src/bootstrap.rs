@@ -91,11 +91,7 @@ mod tests {
     use crate::rng::stream;
 
     fn resample(times: &[f64], span_s: f64, block_s: f64, seed: u64) -> Vec<f64> {
-        let mut it = times.iter().map(|&t| RecordedRequest {
-            t_s: t,
-            service_s: None,
-            tokens: Default::default(),
-        });
+        let mut it = times.iter().map(|&t| RecordedRequest::at(t));
         let mut source = |_: &mut Stream| Ok(it.next());
         let mut rng = stream(seed, "bootstrap");
         let mut b = BlockBootstrap::new(&mut source, span_s, block_s, &mut rng).expect("reads");

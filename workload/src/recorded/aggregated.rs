@@ -160,11 +160,7 @@ impl RecordedArrivals for Counts {
     fn next_request(&mut self, rng: &mut Stream) -> Result<Option<RecordedRequest>, DataFileError> {
         loop {
             if let Some(t) = self.batch.next(rng) {
-                return Ok(Some(RecordedRequest {
-                    t_s: t,
-                    service_s: None,
-                    tokens: Default::default(),
-                }));
+                return Ok(Some(RecordedRequest::at(t)));
             }
             let Some((start, n, line)) = self.ahead.take() else {
                 return Ok(None);
@@ -237,11 +233,7 @@ impl RecordedArrivals for Intervals {
     fn next_request(&mut self, rng: &mut Stream) -> Result<Option<RecordedRequest>, DataFileError> {
         loop {
             if let Some(t) = self.batch.next(rng) {
-                return Ok(Some(RecordedRequest {
-                    t_s: t,
-                    service_s: None,
-                    tokens: Default::default(),
-                }));
+                return Ok(Some(RecordedRequest::at(t)));
             }
             let Some((start, width, counted)) = self.intervals.pop_front() else {
                 return Ok(None);

@@ -33,6 +33,17 @@ pub struct RecordedRequest {
     pub tokens: Tokens,
 }
 
+impl RecordedRequest {
+    /// A request known only by its time (aggregated formats, access logs without durations).
+    pub fn at(t_s: f64) -> Self {
+        Self {
+            t_s,
+            service_s: None,
+            tokens: Tokens::default(),
+        }
+    }
+}
+
 /// A recorded request's prompt and output lengths, each where the trace has its column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Tokens {
