@@ -82,17 +82,22 @@ pub(super) fn calibrate_llm(
     let mut tuned_model = model.clone();
     tuned_model.engine.step.base_ns += base_ms * 1e6;
     let step = tuned_model.engine.step;
+    let network = SimTime::from_secs_f64(network_ms / 1000.0);
     let mut tuned = scenario.clone();
     tuned.apis[0].llm = Some(Arc::new(tuned_model));
-    tuned.apis[0].network_latency = SimTime::from_secs_f64(network_ms / 1000.0);
+    tuned.apis[0].network_latency = network;
+    // Nanoseconds, each coefficient in its shortest exact form: pasted back, the lines give
+    // exactly the calibrated simulation.
     let lines = format!(
-        "# Calibrated from the real run in {dir}: every iteration {base_ms:.3} ms longer, {network_ms:.3} ms outside the replica.\n\
-         network_latency = \"{network_us:.0}us\"\n[apis.llm.step_time]\nbase = \"{base:.4}ms\"\nper_prefill_token = \"{prefill:.6}ms\"\nper_decode_token = \"{decode:.6}ms\"\n",
+        "# The iteration cost and network latency `simctl validate` measured in the real run in {dir}\n\
+         # (every iteration {base_ms:.3} ms longer, {network_ms:.3} ms outside the replica): paste\n\
+         # network_latency into the API's [[apis]] entry and replace its [apis.llm.step_time].\n\
+         network_latency = \"{network_ns}ns\"\n\n[apis.llm.step_time]\nbase = \"{base}ns\"\nper_prefill_token = \"{prefill}ns\"\nper_decode_token = \"{decode}ns\"\n",
         dir = dir.display(),
-        network_us = network_ms * 1000.0,
-        base = step.base_ns / 1e6,
-        prefill = step.per_prefill_token_ns / 1e6,
-        decode = step.per_decode_token_ns / 1e6,
+        network_ns = network.0,
+        base = step.base_ns,
+        prefill = step.per_prefill_token_ns,
+        decode = step.per_decode_token_ns,
     );
     write_atomically(&dir.join("calibration.toml"), lines.as_bytes())?;
     let (results, observed_sim) = simulate(&tuned)?;
