@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use autoscaler::controller::lease::{LeaderElector, LeaseSettings};
 use autoscaler::controller::local::{self, LocalReplicas, LocalSettings};
+use autoscaler::controller::prometheus::PrometheusSource;
 use autoscaler::controller::source::{
-    KubePods, PrometheusSource, ScrapeSettings, ScrapeSource, StaticTargets, Target, Targets,
+    KubePods, ScrapeSettings, ScrapeSource, StaticTargets, Target, Targets,
 };
 use autoscaler::controller::{
     self, backoff::Backoff, Actuator, Controller, ControllerMetrics, ControllerSettings,

@@ -354,7 +354,7 @@ async fn start_prometheus(answer: Value, seen: Arc<Mutex<Vec<String>>>) -> Socke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_source_runs_cortex_query_and_treats_empty_as_missing() {
-    use autoscaler::controller::source::PrometheusSource;
+    use autoscaler::controller::prometheus::PrometheusSource;
     let spec = MetricSpec::InFlightWindowAverage {
         sample_interval: Duration::from_secs(1),
         window: Duration::from_secs(60),

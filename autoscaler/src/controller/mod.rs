@@ -4,7 +4,7 @@
 //! The loop is split into parts that can be swapped and tested alone:
 //! - a [`MetricsSource`] turns real metrics into the [`Observation`] the simulator would build
 //!   ([`source::ScrapeSource`] scrapes pods directly and emulates the windowed query;
-//!   [`source::PrometheusSource`] runs the query on a Prometheus server);
+//!   [`prometheus::PrometheusSource`] runs the query on a Prometheus server);
 //! - an [`Actuator`] reads and sets the replica count ([`actuator::KubeScale`] patches a
 //!   Deployment's scale subresource, [`local::LocalReplicas`] runs `simctl serve` processes behind
 //!   a reverse proxy, [`actuator::DryRun`] only logs);
@@ -19,6 +19,7 @@ pub mod actuator;
 pub mod backoff;
 pub mod lease;
 pub mod local;
+pub mod prometheus;
 pub mod source;
 pub mod status;
 mod vllm;

@@ -3,9 +3,8 @@
 //! - [`ScrapeSource`] scrapes every pod's `/metrics` itself every sample interval and feeds the
 //!   scrapes to the crate's [`MetricPipeline`] — the one the simulator feeds with its own
 //!   samples — so no Prometheus is needed and the reading is computed by the same code.
-//! - [`PrometheusSource`] asks a Prometheus server (`/api/v1/query`) the query the real
-//!   autoscaler runs, e.g. Cortex's
-//!   `sum(sum_over_time(m[W])) / max(count_over_time(m[W]))`.
+//! - [`super::prometheus::PrometheusSource`] asks a Prometheus server the query the real
+//!   autoscaler runs.
 //!
 //! Either returns no metric when there is no data, or when the newest data is older than the
 //! staleness limit; the controller then holds the replica count.
@@ -20,7 +19,7 @@ use tokio::time::Instant;
 
 pub use super::vllm::VllmScrape;
 use super::vllm::{colon_free, TokenCounters, VllmParser};
-use super::{pod, BoxFuture, ControllerError};
+use super::{BoxFuture, ControllerError};
 use crate::pipeline::{MetricPipeline, PodSample, Reading};
 use crate::{MetricSpec, PodMetricKind};
 
@@ -511,106 +510,6 @@ impl MetricsSource for ScrapeSource {
     }
 }
 
-/// Asks a Prometheus server the policy's query.
-pub struct PrometheusSource {
-    client: reqwest::Client,
-    base: String,
-    queries: Vec<String>,
-    per_pod: bool,
-    timeout: Duration,
-}
-
-/// The PromQL the real autoscaler would run for `spec`: one query, or stable and panic queries.
-pub fn promql(spec: &MetricSpec, metric: &str, api_name: &str) -> Vec<String> {
-    let sel = format!("{metric}{{api_name=\"{}\"}}", api_name.replace('"', "\\\""));
-    let avg = |w: Duration| {
-        let s = w.as_secs().max(1);
-        format!("sum(sum_over_time({sel}[{s}s])) / max(count_over_time({sel}[{s}s]))")
-    };
-    match spec {
-        MetricSpec::None => Vec::new(),
-        MetricSpec::InFlightWindowAverage { window, .. } => vec![avg(*window)],
-        MetricSpec::StableAndPanicConcurrency {
-            stable_window,
-            panic_window,
-            ..
-        } => vec![avg(*stable_window), avg(*panic_window)],
-        MetricSpec::PerPod { lag, .. } => {
-            let s = lag.as_secs().max(15);
-            vec![format!("avg_over_time({sel}[{s}s])")]
-        }
-        // llm-d WVA's inputs (`internal/collector/registration/saturation.go`), selected by
-        // `model_name` as vLLM labels its series; not run by [`PrometheusSource`].
-        MetricSpec::PerPodPeak { window, lag } => {
-            let model = format!("{{model_name=\"{}\"}}", api_name.replace('"', "\\\""));
-            let w = window.as_secs().max(1);
-            let offset = match lag.as_secs() {
-                0 => String::new(),
-                l => format!(" offset {l}s"),
-            };
-            ["vllm:kv_cache_usage_perc", "vllm:num_requests_waiting"]
-                .iter()
-                .map(|m| format!("max by (pod) (max_over_time({m}{model}[{w}s]{offset}))"))
-                .collect()
-        }
-    }
-}
-
-impl PrometheusSource {
-    /// Query `base` (e.g. `http://prometheus:9090`) for `spec` on `metric` of `api_name`.
-    pub fn new(
-        client: reqwest::Client,
-        base: impl Into<String>,
-        spec: &MetricSpec,
-        metric: &str,
-        api_name: &str,
-        timeout: Duration,
-    ) -> Result<Self, ControllerError> {
-        if matches!(spec, MetricSpec::PerPodPeak { .. }) {
-            return Err(ControllerError::Config(
-                "the saturation policy reads vLLM's gauges from the pods' /metrics; use the scrape source".into(),
-            ));
-        }
-        if matches!(
-            spec,
-            MetricSpec::PerPod {
-                kind: PodMetricKind::CpuUtilization,
-                ..
-            }
-        ) {
-            return Err(ControllerError::Config(
-                "the HPA's CPU metric is not read from Prometheus here; use the Kubernetes HPA"
-                    .into(),
-            ));
-        }
-        Ok(Self {
-            client,
-            base: base.into().trim_end_matches('/').to_string(),
-            queries: promql(spec, metric, api_name),
-            per_pod: matches!(spec, MetricSpec::PerPod { .. }),
-            timeout,
-        })
-    }
-
-    async fn query(&self, q: &str) -> Result<Vec<LabelledValue>, SourceError> {
-        let url = format!("{}/api/v1/query", self.base);
-        let resp = self
-            .client
-            .get(&url)
-            .query(&[("query", q)])
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| SourceError::Backend(e.to_string()))?;
-        let status = resp.status();
-        let body: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| SourceError::Backend(format!("HTTP {status}: {e}")))?;
-        parse_vector(&body)
-    }
-}
-
 /// Largest value any metric read here can take (in-flight requests, requests per second,
 /// request counts): beyond it the value is a broken exporter or query, not load.
 pub const MAX_PLAUSIBLE_VALUE: f64 = 1e9;
@@ -620,72 +519,6 @@ pub const MAX_PLAUSIBLE_VALUE: f64 = 1e9;
 /// exporter must not scale an API to its maximum or minimum in one tick.
 pub fn plausible(v: f64) -> bool {
     (0.0..=MAX_PLAUSIBLE_VALUE).contains(&v)
-}
-
-/// One series of an instant-query answer: its labels and value.
-pub type LabelledValue = (HashMap<String, String>, f64);
-
-/// Parse an instant-query answer (`resultType: vector`) into (labels, value) pairs; NaN,
-/// infinite, negative and absurd values (see [`plausible`]) are dropped, which means "no data".
-pub fn parse_vector(body: &serde_json::Value) -> Result<Vec<LabelledValue>, SourceError> {
-    if body["status"] != "success" {
-        return Err(SourceError::Backend(format!(
-            "query failed: {}",
-            body["error"].as_str().unwrap_or("no status")
-        )));
-    }
-    let Some(result) = body["data"]["result"].as_array() else {
-        return Err(SourceError::Backend("no data.result in the answer".into()));
-    };
-    let mut out = Vec::new();
-    for r in result {
-        let value = r["value"][1]
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| plausible(*v));
-        let Some(value) = value else { continue };
-        let labels = r["metric"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push((labels, value));
-    }
-    Ok(out)
-}
-
-impl MetricsSource for PrometheusSource {
-    fn observe(&mut self, _now: Duration) -> BoxFuture<'_, Result<Reading, SourceError>> {
-        Box::pin(async move {
-            let mut answers = Vec::new();
-            for q in &self.queries {
-                answers.push(self.query(q).await?);
-            }
-            if self.per_pod {
-                let pods = answers
-                    .first()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(_, v)| pod(true, Some(*v), Duration::from_secs(3600)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                return Ok(Reading {
-                    pods,
-                    ..Reading::default()
-                });
-            }
-            let first = |i: usize| answers.get(i).and_then(|a| a.first()).map(|(_, v)| *v);
-            Ok(Reading {
-                metric: first(0),
-                panic_metric: if answers.len() > 1 { first(1) } else { None },
-                ..Reading::default()
-            })
-        })
-    }
 }
 
 #[cfg(test)]
@@ -761,34 +594,5 @@ simctl_replica_ready{api_name=\"model\",replica=\"0\"} 1\n# EOF\n";
         assert_eq!(p.requests, Some(12.0));
         assert_eq!(p.in_flight_seconds, Some(3.25));
         assert!(p.ready);
-    }
-
-    #[test]
-    fn cortex_query() {
-        let spec = MetricSpec::InFlightWindowAverage {
-            sample_interval: Duration::from_secs(1),
-            window: Duration::from_secs(60),
-        };
-        assert_eq!(
-            promql(&spec, "cortex_in_flight_requests", "model"),
-            vec!["sum(sum_over_time(cortex_in_flight_requests{api_name=\"model\"}[60s])) / max(count_over_time(cortex_in_flight_requests{api_name=\"model\"}[60s]))".to_string()]
-        );
-    }
-
-    #[test]
-    fn empty_and_nan_vectors_are_no_data() {
-        let empty =
-            serde_json::json!({"status":"success","data":{"resultType":"vector","result":[]}});
-        assert!(parse_vector(&empty).expect("ok").is_empty());
-        let nan = serde_json::json!({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,"NaN"]}]}});
-        assert!(parse_vector(&nan).expect("ok").is_empty());
-        let one = serde_json::json!({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,"3.5"]}]}});
-        assert_eq!(parse_vector(&one).expect("ok")[0].1, 3.5);
-        // A negative in-flight count is impossible and 1e308 is a broken exporter: no data, so
-        // the controller holds instead of jumping to a bound.
-        for absurd in ["-1e9", "-0.5", "1e308", "+Inf"] {
-            let v = serde_json::json!({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.0,absurd]}]}});
-            assert!(parse_vector(&v).expect("ok").is_empty(), "{absurd}");
-        }
     }
 }
