@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use autoscaler::controller::lease::{LeaderElector, LeaseSettings};
 use autoscaler::controller::local::{self, LocalReplicas, LocalSettings};
-use autoscaler::controller::prometheus::PrometheusSource;
+use autoscaler::controller::prometheus::{self, PrometheusSource};
 use autoscaler::controller::source::{
     KubePods, ScrapeSettings, ScrapeSource, StaticTargets, Target, Targets,
 };
@@ -22,7 +22,7 @@ use clap::{Args, ValueEnum};
 use sim::Scenario;
 use tokio_util::sync::CancellationToken;
 
-use super::{duration_arg, outln, pick_api, terminated, Failure};
+use super::{duration_arg, outln, pick_api, terminated, write_atomically, Failure};
 
 /// Where replicas are changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -79,6 +79,11 @@ pub(crate) struct AutoscaleArgs {
     /// Prometheus base URL, for --metrics prometheus.
     #[arg(long)]
     pub prometheus_url: Option<String>,
+    /// With --actuator local: keep this file a Prometheus `file_sd_configs` target list of the
+    /// local replicas (one group per replica, labelled `pod`), so a real Prometheus scrapes
+    /// them as it would scrape a Deployment's pods.
+    #[arg(long, value_name = "PATH")]
+    pub prometheus_file_sd: Option<PathBuf>,
     /// Pods to scrape (base URLs, comma-separated); by default the local replicas or the
     /// Deployment's pods.
     #[arg(long, value_delimiter = ',')]
@@ -200,6 +205,11 @@ pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
             "--actuator dry-run with --metrics scrape needs --targets (the pods to scrape)".into(),
         ));
     }
+    if args.prometheus_file_sd.is_some() && args.actuator != ActuatorKind::Local {
+        return Err(Failure::BadInput(
+            "--prometheus-file-sd lists the local replicas: it needs --actuator local".into(),
+        ));
+    }
     if args.tick.is_some_and(|t| t.is_zero()) {
         return Err(Failure::BadInput(
             "--tick: expected a positive duration".into(),
@@ -287,6 +297,11 @@ pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
                 let proxy = bind(args.proxy_listen, "proxy", "--proxy-listen").await?;
                 let replicas =
                     start_local(&args.scenario, &api.name, proxy, http.clone(), stop.clone())?;
+                if let Some(path) = args.prometheus_file_sd.clone() {
+                    // Fail at start-up, not on the first change, when the file cannot be written.
+                    write_file_sd(&path, &[])?;
+                    tokio::spawn(keep_file_sd(path, replicas.pool(), stop.clone()));
+                }
                 pool_targets = Some(Arc::new(replicas.pool()));
                 Box::new(replicas)
             }
@@ -411,6 +426,36 @@ pub(crate) fn start_local(
         }
     });
     Ok(replicas)
+}
+
+/// Write the replicas at `urls` as a Prometheus `file_sd_configs` file, atomically (Prometheus
+/// watches the file and must never read half of it).
+fn write_file_sd(path: &std::path::Path, urls: &[String]) -> anyhow::Result<()> {
+    let groups = prometheus::file_sd_groups(urls);
+    let mut bytes = serde_json::to_vec_pretty(&groups).context("file_sd JSON")?;
+    bytes.push(b'\n');
+    write_atomically(path, &bytes)
+        .with_context(|| format!("--prometheus-file-sd {}", path.display()))
+}
+
+/// Rewrite the file_sd file whenever the local replicas change, until stopped.
+async fn keep_file_sd(path: PathBuf, pool: local::Pool, stop: CancellationToken) {
+    let mut written = Vec::new();
+    loop {
+        let urls = pool.urls();
+        if urls != written {
+            match write_file_sd(&path, &urls) {
+                Ok(()) => written = urls,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot update the Prometheus targets")
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+    }
 }
 
 /// The replicas a dry run starts from.

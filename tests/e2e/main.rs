@@ -16,6 +16,7 @@ mod cli_conventions;
 mod cli_llm;
 mod cli_loadgen;
 mod cli_loadgen_llm;
+mod cli_prometheus_llm;
 mod cli_report;
 mod cli_run;
 mod cli_serve_llm;

@@ -228,6 +228,23 @@ impl MetricsSource for PrometheusSource {
     }
 }
 
+/// A Prometheus `file_sd_configs` target list of replicas at `urls` (base URLs): one group per
+/// replica, labelled `pod` with its address, the label Prometheus' Kubernetes discovery gives a
+/// pod's series and the queries above group by.
+pub fn file_sd_groups(urls: &[String]) -> serde_json::Value {
+    let groups: Vec<serde_json::Value> = urls
+        .iter()
+        .map(|url| {
+            let address = url
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .trim_end_matches('/');
+            serde_json::json!({ "targets": [address], "labels": { "pod": address } })
+        })
+        .collect();
+    serde_json::Value::Array(groups)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +326,20 @@ mod tests {
             ]
         );
         assert!(pods.iter().all(|p| p.ready));
+    }
+
+    #[test]
+    fn file_sd_lists_each_replica_as_a_pod() {
+        let urls = [
+            "http://127.0.0.1:4001".to_string(),
+            "http://127.0.0.1:4002/".to_string(),
+        ];
+        assert_eq!(
+            file_sd_groups(&urls),
+            serde_json::json!([
+                {"targets": ["127.0.0.1:4001"], "labels": {"pod": "127.0.0.1:4001"}},
+                {"targets": ["127.0.0.1:4002"], "labels": {"pod": "127.0.0.1:4002"}},
+            ])
+        );
     }
 }
