@@ -312,16 +312,18 @@ impl Client {
         conn: &mut Connection,
         service_ms: Option<f64>,
     ) -> Result<(Answer, bool), ExchangeError> {
-        self.exchange(conn, service_ms, None, |_| {}).await
+        let value = service_ms.map(|ms| format!("{ms:.3}"));
+        let header = value.as_deref().map(|v| (SERVICE_TIME_HEADER, v));
+        self.exchange(conn, header, None, |_| {}).await
     }
 
-    /// [`Client::send`] with this request's own `body` (instead of the template's), handing
-    /// every piece of the answer's (de-chunked) body to `sink` as soon as it is read — so a
-    /// streamed answer can be timed as it arrives.
+    /// [`Client::send`] with one extra `header` (name, value) and this request's own `body`
+    /// (instead of the template's), handing every piece of the answer's (de-chunked) body to
+    /// `sink` as soon as it is read — so a streamed answer can be timed as it arrives.
     pub(crate) async fn exchange(
         &self,
         conn: &mut Connection,
-        service_ms: Option<f64>,
+        header: Option<(&str, &str)>,
         body: Option<&[u8]>,
         mut sink: impl FnMut(&[u8]),
     ) -> Result<(Answer, bool), ExchangeError> {
@@ -331,8 +333,10 @@ impl Client {
         };
         let mut request = Vec::with_capacity(head.len() + body.len() + 64);
         request.extend_from_slice(head);
-        if let Some(ms) = service_ms {
-            request.extend_from_slice(format!("{SERVICE_TIME_HEADER}: {ms:.3}\r\n").as_bytes());
+        if let Some((name, value)) = header {
+            for part in [name, ": ", value, "\r\n"] {
+                request.extend_from_slice(part.as_bytes());
+            }
         }
         if own_body {
             request.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());

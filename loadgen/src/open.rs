@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{Client, Connection, RequestTemplate, Target};
+use crate::llm_replica::PROMPT_TOKENS_HEADER;
 use crate::openai::{OpenAi, TokenStream};
 use crate::record::{Outcome, Progress, Recorder, Row, RunInfo, TokenObjectives, TokenRow};
 use crate::schedule::{Planned, Schedule};
@@ -286,11 +287,15 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             }
             let (answer, keep_alive) = match &body {
                 Some(body) => {
+                    let prompt = input.to_string();
                     shared
                         .client
-                        .exchange(&mut c, service_ms, Some(body), |data| {
-                            stream.feed(data, Instant::now())
-                        })
+                        .exchange(
+                            &mut c,
+                            Some((PROMPT_TOKENS_HEADER, &prompt)),
+                            Some(body),
+                            |data| stream.feed(data, Instant::now()),
+                        )
                         .await?
                 }
                 None => shared.client.send(&mut c, service_ms).await?,
@@ -323,7 +328,7 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
         };
         let tokens = body.is_some().then(|| TokenRow {
             input,
-            output: stream.tokens,
+            output: stream.usage_tokens.unwrap_or(stream.tokens),
             ttft: stream.first.map(|t| t.saturating_duration_since(due)),
             itl_mean: stream.mean_gap(),
             gaps: std::mem::take(&mut stream.gaps),

@@ -1,12 +1,18 @@
-//! Load against an OpenAI-compatible completions endpoint (vLLM, SGLang, `simctl serve --llm`):
-//! the request body, the model the server serves, and the incremental reader of the streamed
-//! answer that timestamps every token as it arrives.
+//! Load against an OpenAI-compatible endpoint (vLLM, SGLang, `simctl serve --llm`): the request
+//! body, the model the server serves, and the incremental reader of the streamed answer that
+//! timestamps every token as it arrives.
 //!
-//! Each request is `POST {target}` with `{"model", "prompt": [token ids], "max_tokens",
-//! "stream": true, "ignore_eos": true}`: a prompt of token ids has an exact length whatever the
-//! tokenizer, and `ignore_eos` (a vLLM extension other servers ignore) makes the server generate
-//! all `max_tokens`. The answer is a stream of server-sent events, `data: {json}` per token and
-//! `data: [DONE]` at the end.
+//! A completions request (`POST …/v1/completions`) is `{"model", "prompt": [token ids],
+//! "max_tokens", "stream": true, "stream_options": {"include_usage": true}, "ignore_eos":
+//! true}`: a prompt of token ids has an exact length whatever the tokenizer, and `ignore_eos` (a
+//! vLLM extension other servers ignore) makes the server generate all `max_tokens`. A chat
+//! request (`POST …/v1/chat/completions`) carries one user message of common English words, one
+//! token each in GPT-2's and Llama's tokenizers (the chat template adds its own few), and the
+//! exact count in an `x-prompt-tokens` header for `simctl serve --llm`. The answer is a stream of
+//! server-sent events, `data: {json}` per token and `data: [DONE]` at the end; a chunk counts as
+//! a token when its `text` or `delta.content` is not empty (a chat stream's first chunk may carry
+//! only the role), and the last chunk's `usage.completion_tokens`, when the server sends it,
+//! is the output count.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -19,6 +25,8 @@ use crate::LoadError;
 pub struct OpenAi {
     /// The `model` of every request.
     pub model: String,
+    /// Chat completions (`messages`) rather than completions (`prompt`).
+    pub chat: bool,
     /// A request whose time to first token is above this is not good (goodput).
     pub slo_ttft: Option<Duration>,
     /// A request whose mean inter-token latency is above this is not good (goodput).
@@ -38,24 +46,46 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// Words that are one token each, after a space, in GPT-2's and Llama's tokenizers: a chat
+/// prompt of N of them is about N tokens on any server.
+const ONE_TOKEN_WORDS: [&str; 32] = [
+    "the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at",
+    "from", "his", "it", "be", "are", "this", "which", "or", "had", "not", "but", "have", "they",
+    "were", "one", "all", "their", "been",
+];
+
 impl OpenAi {
-    /// The body of request number `seq` with a prompt of `input` token ids and `output` tokens
-    /// to generate. The ids depend on `seq`, so prompts share no prefix a server could cache.
+    /// The body of request number `seq` with a prompt of `input` tokens and `output` tokens to
+    /// generate. The prompt depends on `seq`, so prompts share no prefix a server could cache.
     pub fn body(&self, seq: u64, input: u32, output: u32) -> Vec<u8> {
-        let mut s = String::with_capacity(96 + self.model.len() + 6 * input as usize);
+        let mut s = String::with_capacity(128 + self.model.len() + 6 * input as usize);
         s.push_str("{\"model\":");
         s.push_str(&serde_json::Value::String(self.model.clone()).to_string());
-        s.push_str(",\"prompt\":[");
         let base = mix(seq.wrapping_add(0x9e37_79b9_7f4a_7c15));
-        for i in 0..u64::from(input) {
-            if i > 0 {
-                s.push(',');
+        if self.chat {
+            s.push_str(",\"messages\":[{\"role\":\"user\",\"content\":\"");
+            for i in 0..u64::from(input) {
+                if i > 0 {
+                    s.push(' ');
+                }
+                s.push_str(
+                    ONE_TOKEN_WORDS[(mix(base ^ i) % ONE_TOKEN_WORDS.len() as u64) as usize],
+                );
             }
-            let _ = write!(s, "{}", FIRST_ID + mix(base ^ i) % ID_SPAN);
+            s.push_str("\"}]");
+        } else {
+            s.push_str(",\"prompt\":[");
+            for i in 0..u64::from(input) {
+                if i > 0 {
+                    s.push(',');
+                }
+                let _ = write!(s, "{}", FIRST_ID + mix(base ^ i) % ID_SPAN);
+            }
+            s.push(']');
         }
         let _ = write!(
             s,
-            "],\"max_tokens\":{output},\"stream\":true,\"ignore_eos\":true}}"
+            ",\"max_tokens\":{output},\"stream\":true,\"stream_options\":{{\"include_usage\":true}},\"ignore_eos\":true}}"
         );
         s.into_bytes()
     }
@@ -135,6 +165,8 @@ pub(crate) struct TokenStream {
     pub(crate) done: bool,
     /// The server sent an error event (`{"error": …}`) in the stream.
     pub(crate) error: Option<String>,
+    /// `usage.completion_tokens` of the last chunk, when the server reported it.
+    pub(crate) usage_tokens: Option<u64>,
 }
 
 /// Longest event kept (a token's chunk is a few hundred bytes).
@@ -144,9 +176,44 @@ const MAX_EVENT: usize = 1 << 20;
 #[derive(serde::Deserialize)]
 struct Chunk {
     #[serde(default)]
-    choices: Option<Vec<serde::de::IgnoredAny>>,
+    choices: Option<Vec<Choice>>,
     #[serde(default)]
     error: Option<serde_json::Value>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+/// A streamed choice: completions' `text` or chat's `delta.content`.
+#[derive(serde::Deserialize)]
+struct Choice {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    delta: Option<Delta>,
+}
+
+/// A chat chunk's change to the message.
+#[derive(serde::Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// The token counts a stream's last chunk reports with `include_usage`.
+#[derive(serde::Deserialize)]
+struct Usage {
+    completion_tokens: u64,
+}
+
+impl Choice {
+    /// Whether the choice carries generated text (a token), not only a role or a finish reason.
+    fn has_text(&self) -> bool {
+        let content = self.delta.as_ref().and_then(|d| d.content.as_deref());
+        self.text
+            .as_deref()
+            .or(content)
+            .is_some_and(|t| !t.is_empty())
+    }
 }
 
 impl TokenStream {
@@ -208,8 +275,16 @@ impl TokenStream {
                     .and_then(|m| m.as_str())
                     .map_or_else(|| error.to_string(), str::to_string);
                 self.error.get_or_insert(message);
-            } else if chunk.choices.is_some_and(|c| !c.is_empty()) {
-                self.token(now);
+            } else {
+                if chunk
+                    .choices
+                    .is_some_and(|c| c.iter().any(Choice::has_text))
+                {
+                    self.token(now);
+                }
+                if let Some(usage) = chunk.usage {
+                    self.usage_tokens = Some(usage.completion_tokens);
+                }
             }
         }
         self.data = data;
@@ -320,6 +395,7 @@ mod tests {
     fn bodies_are_valid_requests_without_shared_prefixes() {
         let o = OpenAi {
             model: "m\"x".into(),
+            chat: false,
             slo_ttft: None,
             slo_itl: None,
         };
@@ -344,5 +420,48 @@ mod tests {
         assert_eq!(models_path("/v1/completions"), "/v1/models");
         assert_eq!(models_path("/llm/v1/completions?x=1"), "/llm/v1/models");
         assert_eq!(models_path("/generate"), "/v1/models");
+    }
+
+    #[test]
+    fn chat_streams_count_content_not_the_role_chunk_and_take_usage() {
+        let text = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n\
+                    data: {\"choices\":[{\"delta\":{\"content\":\" a\"}}],\"usage\":null}\n\n\
+                    data: {\"choices\":[{\"delta\":{\"content\":\" b\"},\"finish_reason\":\"length\"}]}\n\n\
+                    data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}\n\n\
+                    data: [DONE]\n\n";
+        let mut t = TokenStream::default();
+        t.feed(text.as_bytes(), Instant::now());
+        assert_eq!(t.tokens, 2, "the role-only chunk is no token");
+        assert_eq!(t.usage_tokens, Some(2));
+        assert!(t.done && t.error.is_none());
+    }
+
+    #[test]
+    fn chat_bodies_carry_one_word_per_prompt_token() {
+        let o = OpenAi {
+            model: "m".into(),
+            chat: true,
+            slo_ttft: None,
+            slo_itl: None,
+        };
+        let a: serde_json::Value = serde_json::from_slice(&o.body(0, 50, 7)).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&o.body(1, 50, 7)).unwrap();
+        assert_eq!(a["messages"][0]["role"], "user");
+        let words = |v: &serde_json::Value| {
+            v["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words(&a).len(), 50);
+        assert!(words(&a)
+            .iter()
+            .all(|w| ONE_TOKEN_WORDS.contains(&w.as_str())));
+        assert_ne!(words(&a), words(&b), "no shared prompts");
+        assert_eq!(a["max_tokens"], 7);
+        assert_eq!(a["stream_options"]["include_usage"], true);
+        assert!(a.get("prompt").is_none());
     }
 }

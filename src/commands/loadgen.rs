@@ -33,10 +33,12 @@ arrivals `simctl run` simulates with the same seed), --rate, --steps or --trace.
 Latency is measured from each request's scheduled time (no coordinated omission); a request that \
 leaves more than --late-threshold after its time is counted as late. Counts balance: requests = \
 completed (2xx) + rejected (503) + timed_out + interrupted (errors) + in_flight_at_end.\n\n\
---openai (implied when the --target path ends in /v1/completions, unless --body or --users is \
-given) load-tests an OpenAI-compatible completions endpoint (vLLM, SGLang, `simctl serve --llm`): \
-each request is {\"model\", \"prompt\": [token ids], \"max_tokens\", \"stream\": true, \
-\"ignore_eos\": true}, and every streamed token is timed as it arrives: time to first token \
+--openai (implied when the --target path ends in /v1/completions or /v1/chat/completions, unless \
+--body or --users is given) load-tests an OpenAI-compatible endpoint (vLLM, SGLang, `simctl serve \
+--llm`): each request is {\"model\", \"prompt\": [token ids], \"max_tokens\", \"stream\": true, \
+\"stream_options\": {\"include_usage\": true}, \"ignore_eos\": true} (for chat completions, one \
+user message of as many one-token words as prompt tokens, the exact count in an x-prompt-tokens \
+header), and every streamed token is timed as it arrives: time to first token \
 (from the scheduled time), inter-token latency, output tokens/s, and with --slo-ttft/--slo-itl \
 the goodput. Lengths come from --input-tokens/--output-tokens, a trace's --input-column/\
 --output-column, or the scenario API's [apis.llm] input_tokens/output_tokens (the very lengths \

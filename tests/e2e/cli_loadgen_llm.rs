@@ -1,7 +1,7 @@
 //! `simctl loadgen --openai` against `simctl serve --llm` on 127.0.0.1: streamed completions,
 //! every token timed, TTFT and ITL against the emulated engine's step-time formula.
 
-use crate::common::{ok, read_json, scratch, simctl, Served};
+use crate::common::{http_get, ok, read_json, scratch, simctl, Served};
 
 /// The emulated engine: an iteration lasts `base + per_prefill × prompt tokens +
 /// per_decode × decoding sequences`.
@@ -147,6 +147,45 @@ fn loadgen_openai_measures_ttft_and_itl_at_the_engines_step_times() {
     assert_eq!(r["apis"][0]["completed"].as_u64(), Some(3), "{r}");
     assert_eq!(r["output_tokens"].as_u64(), Some(9), "{r}");
     assert!(r.get("goodput").is_none(), "no objectives, no goodput: {r}");
+
+    // A chat completions target implies --openai too: the role-only first chunk is no token,
+    // and the server took exactly the prompt tokens asked for (the x-prompt-tokens header).
+    let prompt_tokens = || {
+        let (_, metrics) =
+            http_get(&format!("{}/metrics", served.urls[0])).expect("metrics answered");
+        metrics
+            .lines()
+            .find(|l| l.starts_with("vllm:prompt_tokens_total{"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .expect("vllm:prompt_tokens_total")
+    };
+    let before = prompt_tokens();
+    let chat = dir.join("chat.json");
+    ok(simctl(&[
+        "loadgen",
+        "--quiet",
+        "--target",
+        &format!("{}/v1/chat/completions", served.urls[0]),
+        "--rate",
+        "4",
+        "--arrivals",
+        "constant",
+        "--duration",
+        "1s",
+        "--input-tokens",
+        "10",
+        "--output-tokens",
+        "3",
+        "--out",
+        chat.to_str().expect("utf-8 path"),
+    ]));
+    let r = read_json(&chat);
+    assert_eq!(r["apis"][0]["completed"].as_u64(), Some(3), "{r}");
+    assert_eq!(r["output_tokens"].as_u64(), Some(9), "{r}");
+    assert_eq!(prompt_tokens() - before, 30.0);
+    let ttft_p50 = r["ttft_ms"]["p50"].as_f64().expect("ttft_ms");
+    assert!(ttft_p50 >= BASE_MS + 10.0 * PREFILL_MS, "{r}");
 
     // Without lengths, a clear error.
     let out = simctl(&[

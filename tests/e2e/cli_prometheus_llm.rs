@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{ok, read_json, scratch, simctl};
+use crate::common::{http_get as get, ok, read_json, scratch, simctl};
 
 fn prometheus_binary() -> Option<PathBuf> {
     ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
@@ -93,26 +93,6 @@ impl Prometheus {
         let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     }
-}
-
-/// A blocking GET on 127.0.0.1: (status, body), `None` when nothing answers.
-fn get(url: &str) -> Option<(u16, String)> {
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let mut stream = std::net::TcpStream::connect(host).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    use std::io::{Read, Write};
-    write!(
-        stream,
-        "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-        if path.is_empty() { "/" } else { path }
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
-    Some((code, body))
 }
 
 #[test]

@@ -9,13 +9,20 @@ use sim::traffic::Traffic;
 use super::{bad, LoadgenArgs};
 use crate::commands::Failure;
 
-/// Whether the run speaks OpenAI: `--openai`, or a target path ending in `/v1/completions`
-/// without `--body` or `--users`. The OpenAI-only flags without it are an error.
-pub(super) fn mode(args: &LoadgenArgs) -> Result<bool, Failure> {
+/// The target's path without query or fragment.
+fn target_path(args: &LoadgenArgs) -> &str {
     let path = args.target.split(['?', '#']).next().unwrap_or("");
+    path.trim_end_matches('/')
+}
+
+/// Whether the run speaks OpenAI: `--openai`, or a target path ending in `/v1/completions` or
+/// `/v1/chat/completions` without `--body` or `--users`. The OpenAI-only flags without it are an
+/// error.
+pub(super) fn mode(args: &LoadgenArgs) -> Result<bool, Failure> {
+    let path = target_path(args);
     let implied = args.body.is_none()
         && args.users.is_none()
-        && path.trim_end_matches('/').ends_with("/v1/completions");
+        && (path.ends_with("/v1/completions") || path.ends_with("/v1/chat/completions"));
     let on = args.openai || implied;
     if !on {
         let given = [
@@ -29,7 +36,7 @@ pub(super) fn mode(args: &LoadgenArgs) -> Result<bool, Failure> {
         ];
         if let Some((flag, _)) = given.iter().find(|(_, set)| *set) {
             return Err(bad(format!(
-                "{flag} needs --openai (or a --target ending in /v1/completions)"
+                "{flag} needs --openai (or a --target ending in /v1/completions or /v1/chat/completions)"
             )));
         }
     }
@@ -59,6 +66,7 @@ pub(super) fn settings(
     };
     Ok(OpenAi {
         model,
+        chat: target_path(args).ends_with("/chat/completions"),
         slo_ttft: args.slo_ttft,
         slo_itl: args.slo_itl,
     })

@@ -402,6 +402,7 @@ fn run_real(
                 format!("{proxy_url}v1/completions"),
                 Some(loadgen::OpenAi {
                     model: api.name.clone(),
+                    chat: false,
                     slo_ttft: api.slo.ttft_p99.map(|d| d.0.as_duration()),
                     slo_itl: api.slo.itl_p99.map(|d| d.0.as_duration()),
                 }),
