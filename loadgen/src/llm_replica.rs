@@ -272,6 +272,23 @@ impl EngineLoop {
         Ok(tag)
     }
 
+    /// Abort the requests whose handler is gone (the client disconnected), as vLLM aborts a
+    /// request whose connection closed: their KV blocks free up for the others.
+    fn abort_abandoned(&mut self) {
+        if !self.pending.values().any(|p| p.tokens.is_closed()) {
+            return;
+        }
+        let pending = &mut self.pending;
+        let aborted = self.engine.abort(|tag| {
+            let gone = pending.get(tag).is_some_and(|p| p.tokens.is_closed());
+            if gone {
+                pending.remove(tag);
+            }
+            gone
+        });
+        self.shared.metrics().aborted += u64::from(aborted);
+    }
+
     /// Gauges and the preemption counter, as they are now.
     fn publish(&self) {
         let mut m = self.shared.metrics();
@@ -352,6 +369,7 @@ async fn run_engine(shared: Arc<Shared>, mut submissions: mpsc::UnboundedReceive
             };
             state.engine.finish_iteration(end, &mut emit);
         }
+        state.abort_abandoned();
         state.publish();
         busy_until = Some(end);
     }

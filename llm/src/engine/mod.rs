@@ -390,6 +390,34 @@ impl<T> Engine<T> {
         n
     }
 
+    /// Remove the requests whose tags `gone` selects (their clients went away), freeing their
+    /// KV blocks, as vLLM's `abort_requests` does between steps; how many were removed. Only
+    /// between iterations: a running sequence's tokens are scheduled until the iteration ends.
+    pub fn abort(&mut self, mut gone: impl FnMut(&T) -> bool) -> u32 {
+        debug_assert!(!self.is_iterating(), "abort between iterations only");
+        if self.is_iterating() {
+            return 0;
+        }
+        let before = self.outstanding();
+        let mut freed = 0;
+        self.running.retain(|s| {
+            let keep = !gone(&s.tag);
+            if !keep {
+                freed += s.blocks;
+            }
+            keep
+        });
+        self.waiting.retain(|s| {
+            let keep = !gone(&s.tag);
+            if !keep {
+                freed += s.blocks;
+            }
+            keep
+        });
+        self.free_blocks += freed;
+        before - self.outstanding()
+    }
+
     /// The tags of the requests in the engine, running first (for end-of-run accounting).
     pub fn tags(&self) -> impl Iterator<Item = &T> {
         self.running

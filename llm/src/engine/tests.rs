@@ -72,6 +72,32 @@ fn one_request_alone_follows_the_step_formula_exactly() {
 }
 
 #[test]
+fn an_aborted_request_frees_its_blocks_and_the_others_run_on() {
+    // Two sequences of 100 prompt tokens (7 blocks each, then 8 with the first output token),
+    // one waiting behind max_num_seqs = 2.
+    let mut engine = Engine::new(config(2, 8192, 200_000, true));
+    let mut log = Log::default();
+    for tag in 0..3 {
+        engine.push(tag, 100, 10).expect("fits");
+    }
+    let d = engine.start_iteration(0).expect("work");
+    engine.finish_iteration(d, &mut log);
+    assert_eq!((engine.running(), engine.waiting()), (2, 1));
+    let held = engine.used_blocks();
+    assert_eq!(engine.abort(|tag| *tag == 1 || *tag == 2), 2);
+    assert_eq!((engine.running(), engine.waiting()), (1, 0));
+    assert_eq!(
+        engine.used_blocks(),
+        held / 2,
+        "the running one's blocks are free"
+    );
+    run_until_idle(&mut engine, d, &mut log);
+    let done: Vec<u64> = log.done.iter().map(|(f, _)| f.tag).collect();
+    assert_eq!(done, [0], "the aborted ones never finish");
+    assert_eq!(engine.used_blocks(), 0);
+}
+
+#[test]
 fn a_long_prompt_is_chunked_across_iterations() {
     // 5000 prompt tokens with a 2048 budget: 2048 + 2048 + 904, first token after the third.
     let mut engine = Engine::new(config(256, 2048, 200_000, true));

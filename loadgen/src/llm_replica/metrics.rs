@@ -84,6 +84,8 @@ pub(super) struct LlmMetrics {
     pub(super) preemptions: u64,
     /// `vllm:request_success_total{finished_reason="length"}`.
     pub(super) successes: u64,
+    /// `vllm:request_success_total{finished_reason="abort"}`: requests whose client went away.
+    pub(super) aborted: u64,
     /// `vllm:time_to_first_token_seconds`.
     pub(super) ttft: Histogram,
     /// `vllm:inter_token_latency_seconds`.
@@ -102,6 +104,7 @@ impl Default for LlmMetrics {
             generation_tokens: 0,
             preemptions: 0,
             successes: 0,
+            aborted: 0,
             ttft: Histogram::new(TTFT_BUCKETS),
             itl: Histogram::new(ITL_BUCKETS),
             e2e: Histogram::new(E2E_BUCKETS),
@@ -191,6 +194,12 @@ impl LlmMetrics {
             "Count of successfully processed requests.",
             "finished_reason=\"length\",",
             self.successes.to_string(),
+        );
+        // Same family, second series (vLLM V1 labels aborts `finished_reason="abort"`).
+        let _ = writeln!(
+            out,
+            "vllm:request_success_total{{finished_reason=\"abort\",{labels}}} {}",
+            self.aborted
         );
         for (name, help, h) in [
             (

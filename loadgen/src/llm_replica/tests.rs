@@ -158,3 +158,27 @@ async fn requests_that_cannot_fit_or_wait_are_refused() {
     }
     assert_eq!(n, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_client_left_is_aborted_and_frees_its_place() {
+    // One sequence at a time, 10 ms iterations: a 1,000-token answer would hold the engine for
+    // 10 s; its client leaves after the first token and the waiting request runs at once.
+    let mut spec = LlmReplicaSpec::new("m", config(10.0, 0.0, 0.0));
+    spec.engine.max_num_seqs = 1;
+    let shared = start(spec);
+    let (_, mut long) = enqueue(&shared, &ask(10, 1000)).await.expect("runs");
+    let waiting = tokio::spawn({
+        let shared = shared.clone();
+        async move { token_times(&shared, 10, 2).await }
+    });
+    assert!(long.recv().await.is_some(), "first token");
+    drop(long);
+    let times = tokio::time::timeout(Duration::from_secs(2), waiting)
+        .await
+        .expect("the waiting request ran after the abort")
+        .expect("task");
+    assert_eq!(times.len(), 2);
+    let m = shared.metrics();
+    assert_eq!((m.aborted, m.successes, m.running, m.waiting), (1, 1, 0, 0));
+    assert_eq!(m.kv_usage, 0.0);
+}
