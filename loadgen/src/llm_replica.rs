@@ -43,7 +43,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use llm::{Engine, EngineConfig, Finished, Observer};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -478,37 +477,99 @@ async fn complete(kind: Kind, shared: &Shared, headers: &HeaderMap, body: &[u8])
         )
             .into_response();
     }
-    // Server-sent events through a pipe: a writer task turns tokens into chunks as they come.
-    let (reader, mut writer) = tokio::io::duplex(64 * 1024);
-    tokio::spawn(async move {
-        let mut emitted = 0u32;
-        while tokens.recv().await.is_some() {
-            let chunk = head.token_chunk(emitted, ask.max_tokens, ask.include_usage);
-            emitted += 1;
-            if writer
-                .write_all(format!("data: {chunk}\n\n").as_bytes())
-                .await
-                .is_err()
-            {
-                return; // the client left
-            }
-        }
-        if ask.include_usage {
-            let chunk = head.usage_chunk(ask.prompt_tokens.max(1), emitted);
-            let _ = writer
-                .write_all(format!("data: {chunk}\n\n").as_bytes())
-                .await;
-        }
-        let _ = writer.write_all(b"data: [DONE]\n\n").await;
-    });
+    let events = SseAnswer::new(&head, &ask, tokens);
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Body::from_stream(tokio_util::io::ReaderStream::new(reader)),
+        Body::from_stream(events),
     )
         .into_response()
+}
+
+/// A streamed answer as server-sent events, one per token as the engine emits it. The events
+/// are rendered once per request — a token's event differs only for the first (a chat answer's
+/// role) and the last (its finish reason) — so a token costs a reference count, not a JSON
+/// rendering; tokens already waiting when the body is polled go out in one write.
+struct SseAnswer {
+    tokens: mpsc::UnboundedReceiver<()>,
+    first: Bytes,
+    middle: Bytes,
+    last: Bytes,
+    /// Output tokens of the request, and how many were sent.
+    total: u32,
+    sent: u32,
+    /// The usage event and `data: [DONE]`, sent after the last token (then `None`).
+    end: Option<Bytes>,
+}
+
+/// `data: {chunk}` and the blank line that ends the event.
+fn event(chunk: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("data: {chunk}\n\n"))
+}
+
+impl SseAnswer {
+    fn new(head: &Header, ask: &Ask, tokens: mpsc::UnboundedReceiver<()>) -> Self {
+        let total = ask.max_tokens.max(1);
+        let usage = ask.include_usage;
+        let mut end = Vec::new();
+        if usage {
+            // The engine emits exactly the request's output tokens unless it is aborted, and
+            // then nobody reads the end.
+            end.extend_from_slice(&event(&head.usage_chunk(ask.prompt_tokens.max(1), total)));
+        }
+        end.extend_from_slice(b"data: [DONE]\n\n");
+        Self {
+            tokens,
+            first: event(&head.token_chunk(0, total, usage)),
+            middle: event(&head.token_chunk(1, u32::MAX, usage)),
+            last: event(&head.token_chunk(total - 1, total, usage)),
+            total,
+            sent: 0,
+            end: Some(Bytes::from(end)),
+        }
+    }
+
+    /// The event of the next token.
+    fn next_event(&mut self) -> Bytes {
+        let n = self.sent;
+        self.sent += 1;
+        if n + 1 >= self.total {
+            self.last.clone()
+        } else if n == 0 {
+            self.first.clone()
+        } else {
+            self.middle.clone()
+        }
+    }
+}
+
+impl futures_util::Stream for SseAnswer {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        match self.tokens.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(())) => {
+                let one = self.next_event();
+                if self.tokens.is_empty() {
+                    return Poll::Ready(Some(Ok(one)));
+                }
+                let mut many = bytes::BytesMut::from(&one[..]);
+                while self.tokens.try_recv().is_ok() {
+                    let next = self.next_event();
+                    many.extend_from_slice(&next);
+                }
+                Poll::Ready(Some(Ok(many.freeze())))
+            }
+            Poll::Ready(None) => Poll::Ready(self.end.take().map(Ok)),
+        }
+    }
 }
 
 #[cfg(test)]
