@@ -477,7 +477,11 @@ async fn complete(kind: Kind, shared: &Shared, headers: &HeaderMap, body: &[u8])
         )
             .into_response();
     }
-    let events = SseAnswer::new(&head, &ask, tokens);
+    let mut events = SseAnswer::new(&head, &ask, tokens);
+    // The head goes out with the first token, in one write: the client learns nothing earlier
+    // from a head alone, and each token's write is what a streaming server pays for.
+    use futures_util::StreamExt as _;
+    events.primed = events.next().await.and_then(Result::ok);
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -502,6 +506,8 @@ struct SseAnswer {
     sent: u32,
     /// The usage event and `data: [DONE]`, sent after the last token (then `None`).
     end: Option<Bytes>,
+    /// Events read before the body was handed to the server, sent first.
+    primed: Option<Bytes>,
 }
 
 /// `data: {chunk}` and the blank line that ends the event.
@@ -528,6 +534,7 @@ impl SseAnswer {
             total,
             sent: 0,
             end: Some(Bytes::from(end)),
+            primed: None,
         }
     }
 
@@ -553,6 +560,9 @@ impl futures_util::Stream for SseAnswer {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         use std::task::Poll;
+        if let Some(primed) = self.primed.take() {
+            return Poll::Ready(Some(Ok(primed)));
+        }
         match self.tokens.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(())) => {
