@@ -21,6 +21,7 @@ mod hpa;
 mod kpa;
 pub mod pipeline;
 mod saturation;
+pub mod vpa;
 
 pub use cortex::{Cortex, CortexConfig};
 pub use decision::{Decision, DecisionStep, HoldReason, Overprovisioning, ReplicaCount};
