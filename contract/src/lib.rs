@@ -9,3 +9,4 @@ pub mod results;
 pub mod tune;
 pub mod utilisation;
 pub mod validation;
+pub mod vpa;

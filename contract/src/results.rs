@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::misses::{MissCause, MissInterval};
 pub use crate::utilisation::{share, ApiUtilisation, GroupUtilisation};
+pub use crate::vpa::{PodResources, PodsPerNode, VpaResults};
 
 /// The schema tag written in every results file. Counts balance per API:
 /// `requests = completed + rejected + timed_out + interrupted + in_flight_at_end`.
@@ -113,6 +114,9 @@ pub struct ApiResults {
     /// Token-level figures of an LLM API (absent for request-level APIs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmResults>,
+    /// The Vertical Pod Autoscaler's recommendation, for an API with `[apis.vpa]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpa: Option<VpaResults>,
     /// Objectives and whether they held.
     pub slo: SloVerdict,
     /// Latency histogram (HDR V2, base64, microseconds), mergeable across seeds and shards.

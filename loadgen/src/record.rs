@@ -543,6 +543,7 @@ impl Recorder {
             cost_usd: 0.0,
             utilisation: None,
             llm: None,
+            vpa: None,
             slo: SloVerdict {
                 met: true,
                 ..SloVerdict::default()

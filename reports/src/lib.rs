@@ -368,6 +368,7 @@ pub(crate) mod testdata {
             peak_pending_replicas: 0,
             cost_usd: cost,
             llm: None,
+            vpa: None,
             utilisation: Some(ApiUtilisation {
                 busy_share: 0.25,
                 peak_busy_share: 0.9,

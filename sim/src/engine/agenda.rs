@@ -54,6 +54,10 @@ pub(crate) enum EventKind {
         api: u32,
     },
     TimelineTick,
+    /// A Vertical Pod Autoscaler's recommender samples its API's pods.
+    VpaSample {
+        api: u32,
+    },
     BatchSubmit {
         job: u32,
     },

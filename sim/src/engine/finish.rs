@@ -157,6 +157,9 @@ impl Simulation {
                 cost_usd: self.cluster.api_cost_usd()[a],
                 utilisation: Some(self.timeline.api_use[a].finish()),
                 llm,
+                vpa: self.vertical[a]
+                    .as_ref()
+                    .map(|v| v.finish(api, &self.scenario)),
                 slo,
                 latency_histogram: encode_histogram(&api.latency),
                 queue_wait_histogram: encode_histogram(&api.wait),

@@ -38,6 +38,7 @@ mod scheduler;
 mod serving;
 mod spot_market;
 mod timeline;
+mod vertical;
 
 use agenda::Agenda;
 pub(crate) use agenda::EventKind;
@@ -79,6 +80,8 @@ pub struct Simulation {
     kubelet: Kubelet,
     cluster_autoscaler: ClusterAutoscaler,
     spot: SpotMarket,
+    /// Each API's VPA recommender, for APIs with `[apis.vpa]`.
+    vertical: Vec<Option<vertical::Recorder>>,
 }
 
 /// Run a scenario to its end.
@@ -112,6 +115,11 @@ impl Simulation {
             batch: BatchJobs::new(&scenario),
             cluster_autoscaler: ClusterAutoscaler::new(&scenario),
             spot: SpotMarket::new(&scenario),
+            vertical: scenario
+                .apis
+                .iter()
+                .map(|a| a.vpa.clone().map(vertical::Recorder::new))
+                .collect(),
             scenario,
         };
         for (i, spec) in sim.scenario.apis.clone().into_iter().enumerate() {
@@ -125,6 +133,10 @@ impl Simulation {
             if let Some(every) = sim.serving.apis[i].autoscaler.sample_interval() {
                 sim.agenda
                     .schedule(every, EventKind::Scrape { api: i as u32 });
+            }
+            if let Some(v) = &sim.vertical[i] {
+                sim.agenda
+                    .schedule(v.interval(), EventKind::VpaSample { api: i as u32 });
             }
         }
         sim.serving.open();
@@ -347,6 +359,16 @@ impl Simulation {
             EventKind::MemoryCheck { node } => {
                 self.kubelet.checked(NodeId(node));
                 self.relieve_memory_pressure(NodeId(node))
+            }
+            EventKind::VpaSample { api } => {
+                let a = api as usize;
+                if let Some(v) = &mut self.vertical[a] {
+                    v.sample(self.now, &self.serving.apis[a]);
+                    let next = self.now + v.interval();
+                    if next <= self.scenario.duration {
+                        self.agenda.schedule(next, EventKind::VpaSample { api });
+                    }
+                }
             }
             EventKind::TimelineTick => {
                 self.timeline.sample(

@@ -304,6 +304,11 @@ pub(super) fn build_api(
             }
         }
     }
+    let vpa = spec
+        .vpa
+        .as_ref()
+        .map(|v| super::vpa::build(v, &format!("{path}.vpa"), llm_model.is_some()))
+        .transpose()?;
     Ok(Api {
         name: spec.name.clone(),
         node_groups: allowed,
@@ -325,5 +330,6 @@ pub(super) fn build_api(
         mem_usage_mib,
         mem_limit_mib,
         qos,
+        vpa,
     })
 }

@@ -24,6 +24,7 @@ mod relocate;
 pub mod schema;
 mod service_time;
 mod traffic;
+mod vpa;
 mod work;
 
 use std::path::Path;
@@ -43,6 +44,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
+pub use vpa::Vpa;
 pub use work::WorkEstimate;
 
 impl Scenario {

@@ -257,6 +257,8 @@ pub struct Api {
     pub mem_limit_mib: Option<u64>,
     /// Kubernetes QoS class of its pods.
     pub qos: QosClass,
+    /// A Vertical Pod Autoscaler recommending its pods' requests from their usage.
+    pub vpa: Option<super::Vpa>,
 }
 
 /// Kubernetes QoS class: decides who goes first when a node runs out of memory.

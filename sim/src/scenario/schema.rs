@@ -468,6 +468,10 @@ pub struct ApiSpec {
     /// Objectives overriding the scenario-wide ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloSpec>,
+    /// A Vertical Pod Autoscaler on the API's pods (`[apis.vpa]`): its recommendation from
+    /// the run's usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpa: Option<VpaSpec>,
 }
 
 /// Resource requests of one replica, Kubernetes style.
@@ -762,3 +766,33 @@ pub struct StepSpec {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(transparent)]
 pub struct AutoscalingSpec(pub toml::Table);
+
+/// `[apis.vpa]`: a VerticalPodAutoscaler on an API's Deployment, as its `spec` spells it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VpaSpec {
+    /// `updatePolicy.updateMode`: `Off` (recommend only; the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_mode: Option<String>,
+    /// `resourcePolicy.containerPolicies[].minAllowed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_allowed: Option<VpaResourcesSpec>,
+    /// `resourcePolicy.containerPolicies[].maxAllowed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_allowed: Option<VpaResourcesSpec>,
+    /// How often the recommender samples each pod's usage (`--recommender-interval`, 1m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommender_interval: Option<DurationSpec>,
+}
+
+/// CPU and memory bounds of a VPA's resource policy.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VpaResourcesSpec {
+    /// CPU (`"250m"`, `"2"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Quantity>,
+    /// Memory (`"512Mi"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<Quantity>,
+}

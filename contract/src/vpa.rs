@@ -1,0 +1,47 @@
+//! A Vertical Pod Autoscaler's recommendation (part of `simctl.results/v1`): what an API's pods
+//! should request, from the usage the run recorded, and what that does to bin-packing.
+//! Re-exported from [`crate::results`].
+
+use serde::{Deserialize, Serialize};
+
+/// CPU and memory of one pod, as the VPA states them (whole millicores and bytes).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct PodResources {
+    /// CPU, millicores.
+    pub cpu_millicores: i64,
+    /// Memory, bytes.
+    pub memory_bytes: i64,
+}
+
+/// The VPA recommender's answer for an API at the end of the run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VpaResults {
+    /// `updatePolicy.updateMode` (`Off`: recommended only).
+    pub update_mode: String,
+    /// What each pod requested during the run.
+    pub requested: PodResources,
+    /// What to request: p90 of usage plus 15 %.
+    pub target: PodResources,
+    /// Below this a pod is under-provisioned (the updater evicts it in `Auto`).
+    pub lower_bound: PodResources,
+    /// Above this a pod is over-provisioned.
+    pub upper_bound: PodResources,
+    /// CPU usage samples aggregated (one per ready pod per recommender interval).
+    pub samples: u64,
+    /// OOM kills the recommender saw (each bumps the memory peak by 20 %, at least 100 MiB).
+    pub oom_kills: u64,
+    /// How many pods fit a node of each node group the API may use, at the requests and at the
+    /// target (GPUs unchanged).
+    pub pods_per_node: Vec<PodsPerNode>,
+}
+
+/// Pods of one API that fit one node of a group.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PodsPerNode {
+    /// Node group.
+    pub group: String,
+    /// At the run's requests.
+    pub at_requests: u32,
+    /// At the VPA's target.
+    pub at_target: u32,
+}

@@ -1,0 +1,143 @@
+//! The vertical room: a Vertical Pod Autoscaler's recommender watching an API's pods. Every
+//! recommender interval it takes one usage sample per ready pod — CPU as the pod's share of its
+//! request that busy workers use, memory as what the pod really holds (`compute.mem_usage`) —
+//! and feeds them through the `autoscaler` crate's recommender, as the real one reads
+//! metrics-server. OOM kills since the last sample count as OOM events at the sample.
+
+use std::collections::BTreeMap;
+
+use autoscaler::vpa::{self, AggregateState, ContainerState, Resources};
+
+use super::serving::{ApiState, ReplicaState};
+use crate::results::{PodResources, PodsPerNode, VpaResults};
+use crate::scenario::{Scenario, Vpa};
+use crate::time::SimTime;
+
+const MIB: i64 = 1024 * 1024;
+
+/// One API's recommender.
+pub(super) struct Recorder {
+    settings: Vpa,
+    aggregate: AggregateState,
+    /// Per pod (replica slot, epoch): its last samples and memory window.
+    containers: BTreeMap<(u32, u32), ContainerState>,
+    samples: u64,
+    oom_kills_seen: u64,
+}
+
+fn amounts(r: Resources) -> PodResources {
+    PodResources {
+        cpu_millicores: r.cpu_millicores,
+        memory_bytes: r.memory_bytes,
+    }
+}
+
+impl Recorder {
+    /// A recommender with no history.
+    pub(super) fn new(settings: Vpa) -> Self {
+        Self {
+            aggregate: AggregateState::new(&settings.config),
+            settings,
+            containers: BTreeMap::new(),
+            samples: 0,
+            oom_kills_seen: 0,
+        }
+    }
+
+    /// How often it samples.
+    pub(super) fn interval(&self) -> SimTime {
+        self.settings.interval
+    }
+
+    fn requested(api: &ApiState) -> Resources {
+        Resources {
+            cpu_millicores: api.spec.requests.cpu_m as i64,
+            memory_bytes: api.spec.requests.mem_mib as i64 * MIB,
+        }
+    }
+
+    /// One sample of every ready pod of `api` at `now`.
+    pub(super) fn sample(&mut self, now: SimTime, api: &ApiState) {
+        let at = now.as_duration();
+        let requested = Self::requested(api);
+        let workers = i64::from(api.spec.processes * api.spec.threads).max(1);
+        let memory = api.spec.mem_usage_mib as i64 * MIB;
+        let interval = self.settings.config.memory_aggregation_interval;
+        for (slot, r) in api.replicas.iter().enumerate() {
+            if r.state != ReplicaState::Ready {
+                continue;
+            }
+            let c = self
+                .containers
+                .entry((slot as u32, r.epoch))
+                .or_insert_with(|| ContainerState::new(requested));
+            let cpu = requested.cpu_millicores * i64::from(r.busy) / workers;
+            if c.add_cpu_sample(at, cpu, &mut self.aggregate) {
+                self.samples += 1;
+            }
+            c.add_memory_sample(at, memory, interval, &mut self.aggregate);
+        }
+        // Pods killed for memory since the last sample (the model would not load under the
+        // limit): each is an OOM event of a container that requested the API's memory.
+        let mut oom = ContainerState::new(requested);
+        for _ in self.oom_kills_seen..api.oom_kills {
+            // Fresh by construction: it happened since the last sample.
+            let _ = oom.record_oom(
+                at,
+                requested.memory_bytes,
+                &self.settings.config,
+                &mut self.aggregate,
+            );
+        }
+        self.oom_kills_seen = api.oom_kills;
+        // Forget pods that are gone: their slot holds another epoch or nothing ready.
+        self.containers.retain(|(slot, epoch), _| {
+            api.replicas
+                .get(*slot as usize)
+                .is_some_and(|r| r.epoch == *epoch && r.state == ReplicaState::Ready)
+        });
+    }
+
+    /// The recommendation at the end of the run, with its effect on bin-packing.
+    pub(super) fn finish(&self, api: &ApiState, scenario: &Scenario) -> VpaResults {
+        let r = vpa::recommend(&self.settings.config, &self.aggregate, 1);
+        let requested = Self::requested(api);
+        let gpu = api.spec.requests.gpu;
+        let fits = |g: usize, want: Resources| -> u32 {
+            let group = &scenario.node_groups[g];
+            let by = |have: i64, need: i64| {
+                if need <= 0 {
+                    u32::MAX
+                } else {
+                    u32::try_from(have / need).unwrap_or(u32::MAX)
+                }
+            };
+            let gpus = match gpu {
+                0 => u32::MAX,
+                n => group.instance.gpus * group.gpu_sharing.map_or(1, |(k, _)| k) / n,
+            };
+            by(group.pod_cpu_m as i64, want.cpu_millicores)
+                .min(by(group.pod_mem_mib as i64 * MIB, want.memory_bytes))
+                .min(gpus)
+        };
+        VpaResults {
+            update_mode: "Off".into(),
+            requested: amounts(requested),
+            target: amounts(r.target),
+            lower_bound: amounts(r.lower_bound),
+            upper_bound: amounts(r.upper_bound),
+            samples: self.samples,
+            oom_kills: self.oom_kills_seen,
+            pods_per_node: api
+                .spec
+                .node_groups
+                .iter()
+                .map(|&g| PodsPerNode {
+                    group: scenario.node_groups[g].name.clone(),
+                    at_requests: fits(g, requested),
+                    at_target: fits(g, r.target),
+                })
+                .collect(),
+        }
+    }
+}
