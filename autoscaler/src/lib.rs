@@ -18,6 +18,7 @@ mod cortex;
 pub mod decision;
 mod fixed;
 pub mod hpa;
+mod keda;
 mod kpa;
 pub mod pipeline;
 mod saturation;
@@ -29,6 +30,7 @@ pub use hpa::{
     Behavior, Hpa, HpaConfig, HpaMetric, KubernetesVersion, RatePolicy, ScalingRules, SelectPolicy,
     Tolerances,
 };
+pub use keda::{Keda, KedaConfig, KedaFallback, KedaTrigger};
 pub use kpa::{Kpa, KpaConfig};
 pub use pipeline::{LlmSignals, MetricPipeline, PodSample, Reading};
 pub use saturation::{Saturation, SaturationConfig};

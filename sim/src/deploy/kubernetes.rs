@@ -239,6 +239,94 @@ pub(super) fn hpa(
     Ok(vec![to_value(&deployment)?, to_value(&hpa)?])
 }
 
+/// A Deployment and the KEDA ScaledObject that was simulated (the HPA is KEDA's to create).
+pub(super) fn keda(
+    spec: &ApiSpec,
+    shape: &ReplicaShape,
+    c: &autoscaler::KedaConfig,
+    notes: &mut Vec<String>,
+) -> Result<Vec<serde_json::Value>, DeployError> {
+    let mut objects = hpa(spec, shape, &c.hpa, notes)?;
+    // Keep the Deployment only: KEDA creates the HPA from the ScaledObject.
+    objects.truncate(1);
+    let (query, metric_type) = match c.trigger {
+        autoscaler::KedaTrigger::InFlight { window } => (
+            format!(
+                "sum(avg_over_time({IN_FLIGHT_METRIC}{{api_name=\"{}\"}}[{}]))",
+                spec.name,
+                duration_text(window)
+            ),
+            "AverageValue",
+        ),
+        autoscaler::KedaTrigger::PodsSum { kind } => (
+            format!(
+                "sum({}{{api_name=\"{}\"}})",
+                match kind {
+                    PodMetricKind::Rps => RPS_METRIC,
+                    PodMetricKind::RequestsWaiting => "vllm_num_requests_waiting",
+                    PodMetricKind::RequestsRunning => "vllm_num_requests_running",
+                    _ => IN_FLIGHT_METRIC,
+                },
+                spec.name
+            ),
+            "AverageValue",
+        ),
+    };
+    notes.push(format!(
+        "{}: the KEDA trigger is a prometheus query over the simulated signal; point serverAddress at your Prometheus and check the metric names",
+        spec.name
+    ));
+    let rules_json = |r: &ScalingRules| {
+        serde_json::json!({
+            "stabilizationWindowSeconds": r.stabilization_window.as_secs(),
+            "selectPolicy": match r.select_policy {
+                autoscaler::SelectPolicy::Max => "Max",
+                autoscaler::SelectPolicy::Min => "Min",
+                autoscaler::SelectPolicy::Disabled => "Disabled",
+            },
+            "policies": r.policies.iter().map(|p| match p {
+                RatePolicy::Pods { value, period } => serde_json::json!({"type": "Pods", "value": value, "periodSeconds": period.as_secs()}),
+                RatePolicy::Percent { value, period } => serde_json::json!({"type": "Percent", "value": value, "periodSeconds": period.as_secs()}),
+            }).collect::<Vec<_>>(),
+        })
+    };
+    let mut so = serde_json::json!({
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": spec.name},
+        "spec": {
+            "scaleTargetRef": {"name": spec.name},
+            "minReplicaCount": shape.autoscaling.min_replicas,
+            "maxReplicaCount": shape.autoscaling.max_replicas,
+            "pollingInterval": c.polling_interval.as_secs(),
+            "cooldownPeriod": c.cooldown_period.as_secs(),
+            "initialCooldownPeriod": c.initial_cooldown_period.as_secs(),
+            "triggers": [{
+                "type": "prometheus",
+                "metricType": metric_type,
+                "metadata": {
+                    "serverAddress": "http://prometheus.monitoring:9090",
+                    "query": query,
+                    "threshold": c.threshold.to_string(),
+                    "activationThreshold": c.activation_threshold.to_string(),
+                },
+            }],
+        },
+    });
+    if let Some(f) = c.fallback {
+        so["spec"]["fallback"] =
+            serde_json::json!({"failureThreshold": f.failure_threshold, "replicas": f.replicas});
+    }
+    if let Some(b) = &c.hpa.behavior {
+        so["spec"]["advanced"] = serde_json::json!({"horizontalPodAutoscalerConfig": {"behavior": {
+            "scaleUp": rules_json(&b.scale_up),
+            "scaleDown": rules_json(&b.scale_down),
+        }}});
+    }
+    objects.push(so);
+    Ok(objects)
+}
+
 /// A Knative Service whose revision template carries the KPA settings that were simulated.
 pub(super) fn knative_service(
     spec: &ApiSpec,

@@ -1,9 +1,9 @@
 //! `[apis.autoscaling]`: which policy, its settings, and overprovisioning.
 
 use autoscaler::{
-    Behavior, Cortex, CortexConfig, DecisionStep, Fixed, Hpa, HpaConfig, HpaMetric, Kpa, KpaConfig,
-    PodMetricKind, RatePolicy, ReplicaBounds, Saturation, SaturationConfig, ScalingPolicy,
-    ScalingRules, SelectPolicy,
+    Behavior, Cortex, CortexConfig, DecisionStep, Fixed, Hpa, HpaConfig, HpaMetric, Keda,
+    KedaConfig, KedaFallback, KedaTrigger, Kpa, KpaConfig, PodMetricKind, RatePolicy,
+    ReplicaBounds, Saturation, SaturationConfig, ScalingPolicy, ScalingRules, SelectPolicy,
 };
 use serde::Deserialize;
 
@@ -25,6 +25,8 @@ pub enum PolicyChoice {
     Hpa(HpaConfig),
     /// Knative KPA.
     Kpa(KpaConfig),
+    /// KEDA ScaledObject (its operator plus the HPA it creates).
+    Keda(KedaConfig),
     /// llm-d Workload Variant Autoscaler's V1 saturation analyzer (LLM APIs only).
     Saturation(SaturationConfig),
 }
@@ -68,6 +70,7 @@ impl Autoscaling {
             PolicyChoice::Cortex(c) => Box::new(Cortex::new(c.clone())),
             PolicyChoice::Hpa(c) => Box::new(Hpa::new(c.clone())),
             PolicyChoice::Kpa(c) => Box::new(Kpa::new(c.clone())),
+            PolicyChoice::Keda(c) => Box::new(Keda::new(c.clone())),
             PolicyChoice::Saturation(c) => Box::new(Saturation::new(c.clone())),
         }
     }
@@ -81,6 +84,9 @@ impl Autoscaling {
                 .metrics
                 .iter()
                 .any(|m| matches!(m, HpaMetric::PodsAverageValue { kind, .. } if kind.is_llm())),
+            PolicyChoice::Keda(c) => {
+                matches!(c.trigger, KedaTrigger::PodsSum { kind } if kind.is_llm())
+            }
             PolicyChoice::Fixed | PolicyChoice::Cortex(_) | PolicyChoice::Kpa(_) => false,
         }
     }
@@ -230,6 +236,56 @@ struct RatePolicySettings {
     kind: String,
     value: u32,
     period: DurationSpec,
+}
+
+/// `keda`: a ScaledObject with one trigger (KEDA's field names in snake_case).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KedaSettings {
+    /// `minReplicaCount` (default 0).
+    #[serde(default)]
+    min_replicas: u32,
+    /// `maxReplicaCount` (default 100).
+    #[serde(default = "hundred")]
+    max_replicas: u32,
+    /// `in_flight` (queue length: requests in flight, held ones included), `rps`, or the vLLM
+    /// gauges `num_requests_waiting`, `num_requests_running` summed over pods.
+    #[serde(default = "in_flight")]
+    trigger: String,
+    threshold: Option<f64>,
+    activation_threshold: Option<f64>,
+    /// Averaging window of the `in_flight` query (default 1m).
+    query_window: Option<DurationSpec>,
+    polling_interval: Option<DurationSpec>,
+    cooldown_period: Option<DurationSpec>,
+    initial_cooldown_period: Option<DurationSpec>,
+    fallback: Option<KedaFallbackSettings>,
+    advanced: Option<KedaAdvancedSettings>,
+    /// Kubernetes release of the HPA KEDA creates.
+    kubernetes_version: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KedaFallbackSettings {
+    failure_threshold: u32,
+    replicas: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KedaAdvancedSettings {
+    horizontal_pod_autoscaler_config: Option<KedaHpaSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KedaHpaSettings {
+    behavior: Option<BehaviorSettings>,
+}
+
+fn in_flight() -> String {
+    "in_flight".into()
 }
 
 fn concurrency() -> String {
@@ -460,6 +516,77 @@ fn hpa_config(s: HpaSettings, path: &str) -> Result<HpaConfig, FieldError> {
     Ok(c)
 }
 
+/// Build and validate a KEDA ScaledObject from its settings at `path`.
+fn keda_config(s: KedaSettings, path: &str) -> Result<KedaConfig, FieldError> {
+    let window = dur(s.query_window, std::time::Duration::from_secs(60));
+    let trigger = match s.trigger.as_str() {
+        "in_flight" => KedaTrigger::InFlight { window },
+        "rps" => KedaTrigger::PodsSum {
+            kind: PodMetricKind::Rps,
+        },
+        "num_requests_waiting" => KedaTrigger::PodsSum {
+            kind: PodMetricKind::RequestsWaiting,
+        },
+        "num_requests_running" => KedaTrigger::PodsSum {
+            kind: PodMetricKind::RequestsRunning,
+        },
+        other => {
+            return Err(FieldError::new(
+                format!("{path}.trigger"),
+                format!("expected \"in_flight\", \"rps\", \"num_requests_waiting\" or \"num_requests_running\", found \"{other}\""),
+            ))
+        }
+    };
+    let threshold = s.threshold.ok_or_else(|| {
+        FieldError::new(
+            format!("{path}.threshold"),
+            "required: the trigger's target value per replica",
+        )
+    })?;
+    let mut c = KedaConfig::new(
+        trigger,
+        threshold,
+        ReplicaBounds {
+            min_replicas: s.min_replicas,
+            max_replicas: s.max_replicas,
+        },
+    );
+    c.activation_threshold = s.activation_threshold.unwrap_or(c.activation_threshold);
+    c.polling_interval = dur(s.polling_interval, c.polling_interval);
+    c.cooldown_period = dur(s.cooldown_period, c.cooldown_period);
+    c.initial_cooldown_period = dur(s.initial_cooldown_period, c.initial_cooldown_period);
+    c.fallback = s.fallback.map(|f| KedaFallback {
+        failure_threshold: f.failure_threshold,
+        replicas: f.replicas,
+    });
+    if let Some(v) = &s.kubernetes_version {
+        c.hpa.kubernetes_version = autoscaler::KubernetesVersion::parse(v)
+            .map_err(|e| FieldError::new(format!("{path}.kubernetes_version"), e.problem))?;
+    }
+    if let Some(b) = s
+        .advanced
+        .and_then(|a| a.horizontal_pod_autoscaler_config)
+        .and_then(|h| h.behavior)
+    {
+        let bpath = format!("{path}.advanced.horizontal_pod_autoscaler_config.behavior");
+        c.hpa.behavior = Some(Behavior {
+            scale_up: rules(
+                b.scale_up,
+                ScalingRules::default_scale_up(),
+                &format!("{bpath}.scale_up"),
+            )?,
+            scale_down: rules(
+                b.scale_down,
+                ScalingRules::default_scale_down(),
+                &format!("{bpath}.scale_down"),
+            )?,
+        });
+    }
+    c.validate()
+        .map_err(|e| FieldError::new(format!("{path}.{}", e.field), e.problem))?;
+    Ok(c)
+}
+
 /// Validate `[apis.autoscaling]` at `path` for a replica of `concurrency` workers and
 /// `capacity` in-flight requests (concurrency + queue).
 pub(crate) fn parse(
@@ -600,6 +727,11 @@ pub(crate) fn parse(
             let (min, max) = (s.min_replicas, s.max_replicas);
             (PolicyChoice::Hpa(hpa_config(s, path)?), min, max)
         }
+        "keda" => {
+            let s: KedaSettings = settings(table, path)?;
+            let (min, max) = (s.min_replicas, s.max_replicas);
+            (PolicyChoice::Keda(keda_config(s, path)?), min, max)
+        }
         "saturation" => {
             let s: SaturationSettings = settings(table, path)?;
             scrape(s.scrape_interval)?;
@@ -632,7 +764,7 @@ pub(crate) fn parse(
         other => {
             return Err(FieldError::new(
                 format!("{path}.policy"),
-                format!("expected \"fixed\", \"cortex\", \"hpa\", \"kpa\" or \"saturation\", found \"{other}\""),
+                format!("expected \"fixed\", \"cortex\", \"hpa\", \"kpa\", \"keda\" or \"saturation\", found \"{other}\""),
             ))
         }
     };
