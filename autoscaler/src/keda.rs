@@ -254,7 +254,7 @@ impl ScalingPolicy for Keda {
                 return Recommendation { replicas, inputs };
             }
         }
-        if current == 0 || !self.next_hpa.is_none_or(|t| now >= t) {
+        if current == 0 || self.next_hpa.is_some_and(|t| now < t) {
             // The HPA does nothing at zero replicas (scaling disabled) or between its syncs.
             return Recommendation {
                 replicas: current,

@@ -44,7 +44,10 @@ pub enum PeriodStart {
     SameDirection,
 }
 
-fn select(rules: &ScalingRules, up: bool) -> Option<(i64, fn(i64, i64) -> i64)> {
+/// The starting value and the combiner of a direction's `selectPolicy`.
+type Selector = (i64, fn(i64, i64) -> i64);
+
+fn select(rules: &ScalingRules, up: bool) -> Option<Selector> {
     match (rules.select_policy, up) {
         (SelectPolicy::Disabled, _) => None,
         (SelectPolicy::Min, true) | (SelectPolicy::Max, false) => Some((i64::MAX, i64::min)),

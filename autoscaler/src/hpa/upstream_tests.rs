@@ -563,7 +563,8 @@ fn uniform(raw: &[u32], period: u64) -> VecDeque<ScaleEvent> {
 #[test]
 fn normalize_desired_replicas() {
     // TestNormalizeDesiredReplicas (5-minute downscale stabilization)
-    let cases: [(&str, &[(u32, u64)], u32, u32); 5] = [
+    type Case = (&'static str, &'static [(u32, u64)], u32, u32);
+    let cases: [Case; 5] = [
         ("empty log", &[], 5, 5),
         ("stabilize", &[(4, 120), (5, 60)], 3, 5),
         ("no stabilize", &[(1, 120), (2, 60)], 3, 3),
