@@ -715,4 +715,6 @@ impl ScalingPolicy for Hpa {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod upstream_horizontal_tests;
+#[cfg(test)]
 mod upstream_tests;
