@@ -221,6 +221,7 @@ impl DecisionStep {
             panic_metric: reading.panic_metric,
             pods: reading.pods.clone(),
             waiting_requests: reading.waiting_requests,
+            extra_metrics: Vec::new(),
         };
         let recommendation = self.policy.recommend(now, &observation);
         let policy = self.bounds.clamp(recommendation.replicas);
@@ -325,8 +326,8 @@ mod tests {
                 ready: true,
                 value: None,
                 age: Duration::from_secs(100),
-                request: 1.0,
-                peak: None,
+                ready_since: Some(Duration::from_secs(100)),
+                ..PodObservation::default()
             }],
             ..Reading::default()
         };

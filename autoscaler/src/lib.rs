@@ -17,7 +17,8 @@ use std::time::Duration;
 mod cortex;
 pub mod decision;
 mod fixed;
-mod hpa;
+pub mod hpa;
+mod keda;
 mod kpa;
 pub mod pipeline;
 mod saturation;
@@ -27,9 +28,10 @@ pub use cortex::{Cortex, CortexConfig};
 pub use decision::{Decision, DecisionStep, HoldReason, Overprovisioning, ReplicaCount};
 pub use fixed::Fixed;
 pub use hpa::{
-    replicas_for_external_average, replicas_for_external_value, replicas_for_pods, Behavior, Hpa,
-    HpaConfig, HpaMetric, RatePolicy, ScalingRules, SelectPolicy,
+    Behavior, Hpa, HpaConfig, HpaMetric, KubernetesVersion, RatePolicy, ScalingRules, SelectPolicy,
+    Tolerances,
 };
+pub use keda::{Keda, KedaConfig, KedaFallback, KedaTrigger};
 pub use kpa::{Kpa, KpaConfig};
 pub use pipeline::{LlmSignals, MetricPipeline, PodSample, Reading};
 pub use saturation::{Saturation, SaturationConfig};
@@ -146,6 +148,19 @@ pub struct PodPeak {
     pub waiting: f64,
 }
 
+/// A pod's phase (`status.phase`): the HPA treats Pending pods as unready for every metric and
+/// sets Failed pods aside entirely (`groupPods` in `replica_calculator.go`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PodPhase {
+    /// Not yet running (unscheduled, pulling its image): no metric is trusted.
+    Pending,
+    /// Its containers run; it may or may not pass its readiness probe.
+    #[default]
+    Running,
+    /// Terminated in failure; ignored by the HPA.
+    Failed,
+}
+
 /// One pod as the autoscaler sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodObservation {
@@ -156,10 +171,45 @@ pub struct PodObservation {
     /// How long ago the pod started, used by HPA's CPU initialisation rules.
     pub age: Duration,
     /// The pod's CPU request in cores: CPU utilisation is usage over request, summed over pods.
+    /// 0 means the pod has no CPU request, which makes CPU metrics fail (as upstream).
     pub request: f64,
     /// The pod's peak LLM load for [`MetricSpec::PerPodPeak`] policies, `None` for other
     /// specs or when the pod reported nothing in the window.
     pub peak: Option<PodPeak>,
+    /// `status.phase`: Pending pods are unready for every HPA metric, Failed pods are ignored.
+    pub phase: PodPhase,
+    /// The pod has a deletion timestamp (terminating): the HPA ignores it.
+    pub terminating: bool,
+    /// How long ago the Ready condition last changed (`lastTransitionTime`); `None` when the
+    /// pod has no Ready condition. The HPA's CPU rules use it to set aside pods that have just
+    /// become ready or have never been ready.
+    pub ready_since: Option<Duration>,
+    /// How old the metric sample is (now − its timestamp).
+    pub metric_age: Duration,
+    /// The span the metric sample averages over (metrics-server's `window`).
+    pub metric_window: Duration,
+    /// Values of an HPA's second, third… metrics for this pod (the first is `value`), for HPAs
+    /// with several metrics; `None` (or absent) when missing.
+    pub extra_values: Vec<Option<f64>>,
+}
+
+impl Default for PodObservation {
+    /// A running, unready pod with no metric, no Ready condition, and a 1-core request.
+    fn default() -> Self {
+        Self {
+            ready: false,
+            value: None,
+            age: Duration::ZERO,
+            request: 1.0,
+            peak: None,
+            phase: PodPhase::Running,
+            terminating: false,
+            ready_since: None,
+            metric_age: Duration::ZERO,
+            metric_window: Duration::ZERO,
+            extra_values: Vec::new(),
+        }
+    }
 }
 
 /// What the real autoscaler would observe at one decision tick.
@@ -179,6 +229,9 @@ pub struct Observation {
     /// Requests held while the API has no replica (Cortex's activator, Knative's activator);
     /// a non-zero value wakes a scaled-to-zero API.
     pub waiting_requests: u32,
+    /// Values of an HPA's second, third… Object or External metrics (the first is `metric`);
+    /// `None` (or absent) when missing. Empty for single-metric policies.
+    pub extra_metrics: Vec<Option<f64>>,
 }
 
 /// A policy's decision, with the inputs that led to it so that it can be explained to a user.

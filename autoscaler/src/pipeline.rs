@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{MetricSpec, PodMetricKind, PodObservation, PodPeak};
+use crate::{MetricSpec, PodMetricKind, PodObservation, PodPeak, PodPhase};
 
 /// How old the newest sample may be before the windowed metric counts as missing (a scrape
 /// outage), unless the caller sets another limit.
@@ -90,6 +90,9 @@ struct PodWindow {
     kv_sum: f64,
     generation_tokens: f64,
     age: Duration,
+    /// The pod's age when its readiness last changed (its Ready condition's transition),
+    /// `None` before its first sample.
+    ready_changed_at: Option<Duration>,
     /// [`MetricSpec::PerPodPeak`] only: every sample of the last `window + lag`.
     history: VecDeque<PeakSample>,
 }
@@ -117,6 +120,8 @@ pub struct MetricPipeline {
     pods: Vec<Option<PodWindow>>,
     /// Per-pod snapshots at past syncs, kept for the configured lag.
     snapshots: VecDeque<(Duration, Vec<PodObservation>)>,
+    /// When the current per-pod sync period began (the previous sync).
+    last_sync: Duration,
 }
 
 impl MetricPipeline {
@@ -147,6 +152,7 @@ impl MetricPipeline {
             stale_after: DEFAULT_STALE_AFTER,
             pods: Vec::new(),
             snapshots: VecDeque::new(),
+            last_sync: Duration::ZERO,
         }
     }
 
@@ -220,6 +226,18 @@ impl MetricPipeline {
                     }
                     let w = self.pods[slot].get_or_insert_with(PodWindow::default);
                     seen[slot] = true;
+                    match w.ready_changed_at {
+                        // A pod first seen unready has been so since it was created.
+                        None => {
+                            w.ready_changed_at = Some(if sample.ready {
+                                sample.age
+                            } else {
+                                Duration::ZERO
+                            })
+                        }
+                        Some(_) if w.ready != sample.ready => w.ready_changed_at = Some(sample.age),
+                        Some(_) => {}
+                    }
                     w.ready = sample.ready;
                     w.reported = sample.reported;
                     w.age = sample.age;
@@ -283,12 +301,22 @@ impl MetricPipeline {
                     }
                 }
             });
+            // A pod that is not ready and reports nothing has not started serving (the HPA's
+            // Pending); one that is not ready but reports is Running and unready.
+            let phase = if w.ready || w.reported {
+                PodPhase::Running
+            } else {
+                PodPhase::Pending
+            };
             snapshot.push(PodObservation {
                 ready: w.ready,
                 value,
                 age: w.age,
-                request: 1.0,
-                peak: None,
+                phase,
+                ready_since: w.ready_changed_at.map(|at| w.age.saturating_sub(at)),
+                metric_age: Duration::ZERO,
+                metric_window: now.saturating_sub(self.last_sync),
+                ..PodObservation::default()
             });
             w.samples = 0;
             w.in_flight_sum = 0.0;
@@ -300,6 +328,7 @@ impl MetricPipeline {
             w.generation_tokens = 0.0;
         }
         self.snapshots.push_back((now, snapshot));
+        self.last_sync = now;
         // Keep the newest snapshot at or before now − lag, and everything after it.
         while self.snapshots.len() > 1
             && self
@@ -353,12 +382,24 @@ impl MetricPipeline {
                 ..Reading::default()
             },
             MetricSpec::PerPod { .. } => Reading {
+                // The snapshot as of the lag, with its pods' ages moved on to now: the HPA
+                // compares start and transition times with its own clock.
                 pods: self
                     .snapshots
                     .iter()
                     .rev()
                     .find(|(t, _)| now.saturating_sub(*t) >= self.keep)
-                    .map(|(_, pods)| pods.clone())
+                    .map(|(t, pods)| {
+                        let stale = now.saturating_sub(*t);
+                        pods.iter()
+                            .map(|p| PodObservation {
+                                age: p.age + stale,
+                                ready_since: p.ready_since.map(|s| s + stale),
+                                metric_age: p.metric_age + stale,
+                                ..p.clone()
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 ..Reading::default()
             },
@@ -395,10 +436,10 @@ impl MetricPipeline {
             let Some(newest) = newest else { continue };
             out.push(PodObservation {
                 ready: newest.ready,
-                value: None,
                 age: newest.age,
-                request: 1.0,
+                ready_since: Some(newest.age),
                 peak,
+                ..PodObservation::default()
             });
         }
         out

@@ -302,10 +302,10 @@ mod tests {
             .iter()
             .map(|&(kv_usage, waiting)| PodObservation {
                 ready: true,
-                value: None,
                 age: Duration::from_secs(600),
-                request: 1.0,
+                ready_since: Some(Duration::from_secs(600)),
                 peak: Some(PodPeak { kv_usage, waiting }),
+                ..PodObservation::default()
             })
             .collect()
     }

@@ -291,8 +291,8 @@ pub fn pod(ready: bool, value: Option<f64>, age: Duration) -> PodObservation {
         ready,
         value,
         age,
-        request: 1.0,
-        peak: None,
+        ready_since: Some(age),
+        ..PodObservation::default()
     }
 }
 

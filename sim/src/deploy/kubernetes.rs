@@ -52,7 +52,19 @@ pub(super) fn hpa(
         average_value: Some(quantity(t / divisor)),
         ..MetricTarget::default()
     };
-    let metric = match c.metric {
+    let value = |t: f64| MetricTarget {
+        type_: "Value".into(),
+        value: Some(quantity(t / divisor)),
+        ..MetricTarget::default()
+    };
+    let in_flight = |name: &str| MetricIdentifier {
+        name: IN_FLIGHT_METRIC.into(),
+        selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([("api_name".to_string(), name.to_string())])),
+            ..LabelSelector::default()
+        }),
+    };
+    let mut to_spec = |m: &HpaMetric| match *m {
         HpaMetric::PodsAverageValue { kind, target } => MetricSpec {
             type_: "Pods".into(),
             pods: Some(PodsMetricSource {
@@ -75,18 +87,51 @@ pub(super) fn hpa(
             }),
             ..MetricSpec::default()
         },
-        HpaMetric::CpuUtilization { target } => MetricSpec {
+        HpaMetric::CpuUtilization { target } | HpaMetric::ContainerCpuUtilization { target } => {
+            MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some((target * 100.0 / divisor).round() as i32),
+                        ..MetricTarget::default()
+                    },
+                }),
+                ..MetricSpec::default()
+            }
+        }
+        HpaMetric::CpuAverageValue { target } => MetricSpec {
             type_: "Resource".into(),
             resource: Some(ResourceMetricSource {
                 name: "cpu".into(),
-                target: MetricTarget {
-                    type_: "Utilization".into(),
-                    average_utilization: Some((target * 100.0 / divisor).round() as i32),
-                    ..MetricTarget::default()
-                },
+                target: average_value(target),
             }),
             ..MetricSpec::default()
         },
+        HpaMetric::ExternalValue { target, window }
+        | HpaMetric::ObjectValue { target, window }
+        | HpaMetric::ObjectAverageValue { target, window } => {
+            notes.push(format!(
+                "{}: an Object or External metric was simulated as the API's total in-flight requests averaged over {}; it is written as the External metric {IN_FLIGHT_METRIC}{{api_name=\"{}\"}}",
+                spec.name,
+                duration_text(window),
+                spec.name
+            ));
+            let target = if matches!(m, HpaMetric::ObjectAverageValue { .. }) {
+                average_value(target)
+            } else {
+                value(target)
+            };
+            MetricSpec {
+                type_: "External".into(),
+                external: Some(ExternalMetricSource {
+                    metric: in_flight(&spec.name),
+                    target,
+                }),
+                ..MetricSpec::default()
+            }
+        }
         HpaMetric::ExternalAverageValue { target, window } => {
             notes.push(format!(
                 "{}: the external metric {IN_FLIGHT_METRIC}{{api_name=\"{}\"}} must be the API's total in-flight requests averaged over {} (as simulated)",
@@ -113,6 +158,24 @@ pub(super) fn hpa(
             }
         }
     };
+    let metrics: Vec<MetricSpec> = c.metrics.iter().map(&mut to_spec).collect();
+    if c.metrics
+        .iter()
+        .any(|m| matches!(m, HpaMetric::ContainerCpuUtilization { .. }))
+    {
+        notes.push(format!(
+            "{}: a ContainerResource cpu metric was simulated on the pod's one container; it is written as a Resource cpu metric",
+            spec.name
+        ));
+    }
+    if let Some(b) = &c.behavior {
+        if b.scale_up.tolerance.is_some() || b.scale_down.tolerance.is_some() {
+            notes.push(format!(
+                "{}: behavior.scaleUp/scaleDown.tolerance (KEP-4951, Kubernetes {}) was simulated; add it to the HPA's behavior by hand (tolerance up {:?}, down {:?})",
+                spec.name, c.kubernetes_version, b.scale_up.tolerance, b.scale_down.tolerance
+            ));
+        }
+    }
     if (c.tolerance - DEFAULT_TOLERANCE).abs() > 1e-12 {
         notes.push(format!(
             "{}: tolerance {} was simulated; it is the cluster-wide kube-controller-manager flag --horizontal-pod-autoscaler-tolerance (default 0.1)",
@@ -146,7 +209,7 @@ pub(super) fn hpa(
             },
             min_replicas: Some(clamp_i32(floor)),
             max_replicas: clamp_i32(a.max_replicas),
-            metrics: Some(vec![metric]),
+            metrics: Some(metrics),
             behavior: Some(HorizontalPodAutoscalerBehavior {
                 scale_up: Some(rules(&behavior.scale_up)),
                 scale_down: Some(rules(&behavior.scale_down)),
@@ -174,6 +237,94 @@ pub(super) fn hpa(
         status: None,
     };
     Ok(vec![to_value(&deployment)?, to_value(&hpa)?])
+}
+
+/// A Deployment and the KEDA ScaledObject that was simulated (the HPA is KEDA's to create).
+pub(super) fn keda(
+    spec: &ApiSpec,
+    shape: &ReplicaShape,
+    c: &autoscaler::KedaConfig,
+    notes: &mut Vec<String>,
+) -> Result<Vec<serde_json::Value>, DeployError> {
+    let mut objects = hpa(spec, shape, &c.hpa, notes)?;
+    // Keep the Deployment only: KEDA creates the HPA from the ScaledObject.
+    objects.truncate(1);
+    let (query, metric_type) = match c.trigger {
+        autoscaler::KedaTrigger::InFlight { window } => (
+            format!(
+                "sum(avg_over_time({IN_FLIGHT_METRIC}{{api_name=\"{}\"}}[{}]))",
+                spec.name,
+                duration_text(window)
+            ),
+            "AverageValue",
+        ),
+        autoscaler::KedaTrigger::PodsSum { kind } => (
+            format!(
+                "sum({}{{api_name=\"{}\"}})",
+                match kind {
+                    PodMetricKind::Rps => RPS_METRIC,
+                    PodMetricKind::RequestsWaiting => "vllm_num_requests_waiting",
+                    PodMetricKind::RequestsRunning => "vllm_num_requests_running",
+                    _ => IN_FLIGHT_METRIC,
+                },
+                spec.name
+            ),
+            "AverageValue",
+        ),
+    };
+    notes.push(format!(
+        "{}: the KEDA trigger is a prometheus query over the simulated signal; point serverAddress at your Prometheus and check the metric names",
+        spec.name
+    ));
+    let rules_json = |r: &ScalingRules| {
+        serde_json::json!({
+            "stabilizationWindowSeconds": r.stabilization_window.as_secs(),
+            "selectPolicy": match r.select_policy {
+                autoscaler::SelectPolicy::Max => "Max",
+                autoscaler::SelectPolicy::Min => "Min",
+                autoscaler::SelectPolicy::Disabled => "Disabled",
+            },
+            "policies": r.policies.iter().map(|p| match p {
+                RatePolicy::Pods { value, period } => serde_json::json!({"type": "Pods", "value": value, "periodSeconds": period.as_secs()}),
+                RatePolicy::Percent { value, period } => serde_json::json!({"type": "Percent", "value": value, "periodSeconds": period.as_secs()}),
+            }).collect::<Vec<_>>(),
+        })
+    };
+    let mut so = serde_json::json!({
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": spec.name},
+        "spec": {
+            "scaleTargetRef": {"name": spec.name},
+            "minReplicaCount": shape.autoscaling.min_replicas,
+            "maxReplicaCount": shape.autoscaling.max_replicas,
+            "pollingInterval": c.polling_interval.as_secs(),
+            "cooldownPeriod": c.cooldown_period.as_secs(),
+            "initialCooldownPeriod": c.initial_cooldown_period.as_secs(),
+            "triggers": [{
+                "type": "prometheus",
+                "metricType": metric_type,
+                "metadata": {
+                    "serverAddress": "http://prometheus.monitoring:9090",
+                    "query": query,
+                    "threshold": c.threshold.to_string(),
+                    "activationThreshold": c.activation_threshold.to_string(),
+                },
+            }],
+        },
+    });
+    if let Some(f) = c.fallback {
+        so["spec"]["fallback"] =
+            serde_json::json!({"failureThreshold": f.failure_threshold, "replicas": f.replicas});
+    }
+    if let Some(b) = &c.hpa.behavior {
+        so["spec"]["advanced"] = serde_json::json!({"horizontalPodAutoscalerConfig": {"behavior": {
+            "scaleUp": rules_json(&b.scale_up),
+            "scaleDown": rules_json(&b.scale_down),
+        }}});
+    }
+    objects.push(so);
+    Ok(objects)
 }
 
 /// A Knative Service whose revision template carries the KPA settings that were simulated.

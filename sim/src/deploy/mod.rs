@@ -80,6 +80,9 @@ pub fn manifests(text: &str, file_name: &str) -> Result<Manifests, DeployError> 
             PolicyChoice::Kpa(c) => {
                 kubernetes.push(kubernetes::knative_service(spec, shape, c, &mut notes));
             }
+            PolicyChoice::Keda(c) => {
+                kubernetes.extend(kubernetes::keda(spec, shape, c, &mut notes)?);
+            }
             PolicyChoice::Saturation(_) => notes.push(format!(
                 "{}: policy \"saturation\" is llm-d's Workload Variant Autoscaler; its VariantAutoscaling resource and the HPA that actuates it are not emitted",
                 spec.name

@@ -1,9 +1,9 @@
 //! `[apis.autoscaling]`: which policy, its settings, and overprovisioning.
 
 use autoscaler::{
-    Behavior, Cortex, CortexConfig, DecisionStep, Fixed, Hpa, HpaConfig, HpaMetric, Kpa, KpaConfig,
-    PodMetricKind, RatePolicy, ReplicaBounds, Saturation, SaturationConfig, ScalingPolicy,
-    ScalingRules, SelectPolicy,
+    Behavior, Cortex, CortexConfig, DecisionStep, Fixed, Hpa, HpaConfig, HpaMetric, Keda,
+    KedaConfig, KedaFallback, KedaTrigger, Kpa, KpaConfig, PodMetricKind, RatePolicy,
+    ReplicaBounds, Saturation, SaturationConfig, ScalingPolicy, ScalingRules, SelectPolicy,
 };
 use serde::Deserialize;
 
@@ -25,6 +25,8 @@ pub enum PolicyChoice {
     Hpa(HpaConfig),
     /// Knative KPA.
     Kpa(KpaConfig),
+    /// KEDA ScaledObject (its operator plus the HPA it creates).
+    Keda(KedaConfig),
     /// llm-d Workload Variant Autoscaler's V1 saturation analyzer (LLM APIs only).
     Saturation(SaturationConfig),
 }
@@ -68,6 +70,7 @@ impl Autoscaling {
             PolicyChoice::Cortex(c) => Box::new(Cortex::new(c.clone())),
             PolicyChoice::Hpa(c) => Box::new(Hpa::new(c.clone())),
             PolicyChoice::Kpa(c) => Box::new(Kpa::new(c.clone())),
+            PolicyChoice::Keda(c) => Box::new(Keda::new(c.clone())),
             PolicyChoice::Saturation(c) => Box::new(Saturation::new(c.clone())),
         }
     }
@@ -77,10 +80,13 @@ impl Autoscaling {
     pub(crate) fn needs_llm(&self) -> bool {
         match &self.policy {
             PolicyChoice::Saturation(_) => true,
-            PolicyChoice::Hpa(c) => matches!(
-                c.metric,
-                HpaMetric::PodsAverageValue { kind, .. } if kind.is_llm()
-            ),
+            PolicyChoice::Hpa(c) => c
+                .metrics
+                .iter()
+                .any(|m| matches!(m, HpaMetric::PodsAverageValue { kind, .. } if kind.is_llm())),
+            PolicyChoice::Keda(c) => {
+                matches!(c.trigger, KedaTrigger::PodsSum { kind } if kind.is_llm())
+            }
             PolicyChoice::Fixed | PolicyChoice::Cortex(_) | PolicyChoice::Kpa(_) => false,
         }
     }
@@ -192,6 +198,14 @@ struct HpaSettings {
     downscale_stabilization: Option<DurationSpec>,
     /// Averaging window of the external metric's query.
     metric_window: Option<DurationSpec>,
+    /// `Value` target of `external_value` / `object_value`.
+    target_value: Option<f64>,
+    /// The release whose HPA rules apply, "1.35" by default.
+    kubernetes_version: Option<String>,
+    /// `--horizontal-pod-autoscaler-cpu-initialization-period` (5m).
+    cpu_initialization_period: Option<DurationSpec>,
+    /// `--horizontal-pod-autoscaler-initial-readiness-delay` (30s).
+    initial_readiness_delay: Option<DurationSpec>,
     /// Prometheus's scrape interval of the pods' metrics (default 1s).
     scrape_interval: Option<DurationSpec>,
     behavior: Option<BehaviorSettings>,
@@ -208,6 +222,8 @@ struct BehaviorSettings {
 #[serde(deny_unknown_fields)]
 struct RulesSettings {
     stabilization_window: Option<DurationSpec>,
+    /// KEP-4951 per-direction tolerance (Kubernetes ≥ 1.33).
+    tolerance: Option<f64>,
     select_policy: Option<String>,
     policies: Option<Vec<RatePolicySettings>>,
 }
@@ -220,6 +236,56 @@ struct RatePolicySettings {
     kind: String,
     value: u32,
     period: DurationSpec,
+}
+
+/// `keda`: a ScaledObject with one trigger (KEDA's field names in snake_case).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KedaSettings {
+    /// `minReplicaCount` (default 0).
+    #[serde(default)]
+    min_replicas: u32,
+    /// `maxReplicaCount` (default 100).
+    #[serde(default = "hundred")]
+    max_replicas: u32,
+    /// `in_flight` (queue length: requests in flight, held ones included), `rps`, or the vLLM
+    /// gauges `num_requests_waiting`, `num_requests_running` summed over pods.
+    #[serde(default = "in_flight")]
+    trigger: String,
+    threshold: Option<f64>,
+    activation_threshold: Option<f64>,
+    /// Averaging window of the `in_flight` query (default 1m).
+    query_window: Option<DurationSpec>,
+    polling_interval: Option<DurationSpec>,
+    cooldown_period: Option<DurationSpec>,
+    initial_cooldown_period: Option<DurationSpec>,
+    fallback: Option<KedaFallbackSettings>,
+    advanced: Option<KedaAdvancedSettings>,
+    /// Kubernetes release of the HPA KEDA creates.
+    kubernetes_version: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KedaFallbackSettings {
+    failure_threshold: u32,
+    replicas: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KedaAdvancedSettings {
+    horizontal_pod_autoscaler_config: Option<KedaHpaSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KedaHpaSettings {
+    behavior: Option<BehaviorSettings>,
+}
+
+fn in_flight() -> String {
+    "in_flight".into()
 }
 
 fn concurrency() -> String {
@@ -298,11 +364,227 @@ fn rules(
             })
             .collect::<Result<_, _>>()?,
     };
+    if let Some(t) = r.tolerance {
+        if !(t >= 0.0 && t.is_finite()) {
+            return Err(FieldError::new(
+                format!("{path}.tolerance"),
+                format!("expected a finite number ≥ 0, found {t}"),
+            ));
+        }
+    }
     Ok(ScalingRules {
         stabilization_window: dur(r.stabilization_window, default.stabilization_window),
         select_policy,
         policies,
+        tolerance: r.tolerance,
     })
+}
+
+/// Build and validate an HPA from its settings at `path` (shared by `hpa` and KEDA's
+/// `advanced.horizontal_pod_autoscaler_config`).
+fn hpa_config(s: HpaSettings, path: &str) -> Result<HpaConfig, FieldError> {
+    let value = |what: &str| {
+        s.target_average_value.ok_or_else(|| {
+            FieldError::new(
+                format!("{path}.target_average_value"),
+                format!("required for metric = \"{what}\""),
+            )
+        })
+    };
+    let target_value = |what: &str| {
+        s.target_value.ok_or_else(|| {
+            FieldError::new(
+                format!("{path}.target_value"),
+                format!("required for metric = \"{what}\""),
+            )
+        })
+    };
+    let window = dur(s.metric_window, std::time::Duration::from_secs(60));
+    let utilization = |what: &str| {
+        s.target_average_utilization
+            .ok_or_else(|| {
+                FieldError::new(
+                    format!("{path}.target_average_utilization"),
+                    format!("required for metric = \"{what}\" (percent of the CPU request)"),
+                )
+            })
+            .map(|t| t / 100.0)
+    };
+    let pods = |kind: PodMetricKind, what: &str| -> Result<HpaMetric, FieldError> {
+        Ok(HpaMetric::PodsAverageValue {
+            kind,
+            target: value(what)?,
+        })
+    };
+    let metric = match s.metric.as_str() {
+        "concurrency" => pods(PodMetricKind::Concurrency, "concurrency")?,
+        "rps" => pods(PodMetricKind::Rps, "rps")?,
+        "cpu" => HpaMetric::CpuUtilization {
+            target: utilization("cpu")?,
+        },
+        "container_cpu" => HpaMetric::ContainerCpuUtilization {
+            target: utilization("container_cpu")?,
+        },
+        "external_in_flight" => HpaMetric::ExternalAverageValue {
+            target: value("external_in_flight")?,
+            window,
+        },
+        "external_value" => HpaMetric::ExternalValue {
+            target: target_value("external_value")?,
+            window,
+        },
+        "object_value" => HpaMetric::ObjectValue {
+            target: target_value("object_value")?,
+            window,
+        },
+        "object_average_value" => HpaMetric::ObjectAverageValue {
+            target: value("object_average_value")?,
+            window,
+        },
+        "num_requests_waiting" => pods(PodMetricKind::RequestsWaiting, "num_requests_waiting")?,
+        "num_requests_running" => pods(PodMetricKind::RequestsRunning, "num_requests_running")?,
+        "kv_cache_usage" => {
+            let target = value("kv_cache_usage")?;
+            if !(target > 0.0 && target <= 1.0) {
+                return Err(FieldError::new(
+                    format!("{path}.target_average_value"),
+                    format!("expected a KV-cache fraction in (0, 1] for metric = \"kv_cache_usage\", found {target}"),
+                ));
+            }
+            HpaMetric::PodsAverageValue {
+                kind: PodMetricKind::KvCacheUsage,
+                target,
+            }
+        }
+        "generation_tokens_per_s" => pods(
+            PodMetricKind::GenerationTokensPerSecond,
+            "generation_tokens_per_s",
+        )?,
+        other => {
+            return Err(FieldError::new(
+                format!("{path}.metric"),
+                format!("expected \"concurrency\", \"rps\", \"cpu\", \"container_cpu\", \"external_in_flight\", \"external_value\", \"object_value\", \"object_average_value\", \"num_requests_waiting\", \"num_requests_running\", \"kv_cache_usage\" or \"generation_tokens_per_s\", found \"{other}\""),
+            ))
+        }
+    };
+    if !(metric.target() > 0.0 && metric.target().is_finite()) {
+        return Err(FieldError::new(path, "expected a target > 0"));
+    }
+    if s.min_replicas == 0 && !metric.is_object_or_external() {
+        return Err(FieldError::new(
+            format!("{path}.min_replicas"),
+            "expected ≥ 1 (HPA scale-to-zero, HPAScaleToZero, needs an Object or External metric: metric = \"external_in_flight\", \"external_value\", \"object_value\" or \"object_average_value\"; or use kpa, keda or cortex)",
+        ));
+    }
+    let mut c = HpaConfig::new(
+        metric,
+        ReplicaBounds {
+            min_replicas: s.min_replicas,
+            max_replicas: s.max_replicas,
+        },
+    );
+    if let Some(v) = &s.kubernetes_version {
+        c.kubernetes_version = autoscaler::KubernetesVersion::parse(v)
+            .map_err(|e| FieldError::new(format!("{path}.kubernetes_version"), e.problem))?;
+    }
+    c.tolerance = s.tolerance.unwrap_or(c.tolerance);
+    c.sync_period = dur(s.sync_period, c.sync_period);
+    if c.sync_period.is_zero() {
+        return Err(FieldError::new(
+            format!("{path}.sync_period"),
+            "expected a period > 0s",
+        ));
+    }
+    c.metrics_lag = dur(s.metrics_lag, c.metrics_lag);
+    c.downscale_stabilization = dur(s.downscale_stabilization, c.downscale_stabilization);
+    c.cpu_initialization_period = dur(s.cpu_initialization_period, c.cpu_initialization_period);
+    c.initial_readiness_delay = dur(s.initial_readiness_delay, c.initial_readiness_delay);
+    if let Some(b) = s.behavior {
+        let mut down = ScalingRules::default_scale_down();
+        down.stabilization_window = c.downscale_stabilization;
+        c.behavior = Some(Behavior {
+            scale_up: rules(
+                b.scale_up,
+                ScalingRules::default_scale_up(),
+                &format!("{path}.behavior.scale_up"),
+            )?,
+            scale_down: rules(b.scale_down, down, &format!("{path}.behavior.scale_down"))?,
+        });
+    }
+    c.validate()
+        .map_err(|e| FieldError::new(format!("{path}.{}", e.field), e.problem))?;
+    Ok(c)
+}
+
+/// Build and validate a KEDA ScaledObject from its settings at `path`.
+fn keda_config(s: KedaSettings, path: &str) -> Result<KedaConfig, FieldError> {
+    let window = dur(s.query_window, std::time::Duration::from_secs(60));
+    let trigger = match s.trigger.as_str() {
+        "in_flight" => KedaTrigger::InFlight { window },
+        "rps" => KedaTrigger::PodsSum {
+            kind: PodMetricKind::Rps,
+        },
+        "num_requests_waiting" => KedaTrigger::PodsSum {
+            kind: PodMetricKind::RequestsWaiting,
+        },
+        "num_requests_running" => KedaTrigger::PodsSum {
+            kind: PodMetricKind::RequestsRunning,
+        },
+        other => {
+            return Err(FieldError::new(
+                format!("{path}.trigger"),
+                format!("expected \"in_flight\", \"rps\", \"num_requests_waiting\" or \"num_requests_running\", found \"{other}\""),
+            ))
+        }
+    };
+    let threshold = s.threshold.ok_or_else(|| {
+        FieldError::new(
+            format!("{path}.threshold"),
+            "required: the trigger's target value per replica",
+        )
+    })?;
+    let mut c = KedaConfig::new(
+        trigger,
+        threshold,
+        ReplicaBounds {
+            min_replicas: s.min_replicas,
+            max_replicas: s.max_replicas,
+        },
+    );
+    c.activation_threshold = s.activation_threshold.unwrap_or(c.activation_threshold);
+    c.polling_interval = dur(s.polling_interval, c.polling_interval);
+    c.cooldown_period = dur(s.cooldown_period, c.cooldown_period);
+    c.initial_cooldown_period = dur(s.initial_cooldown_period, c.initial_cooldown_period);
+    c.fallback = s.fallback.map(|f| KedaFallback {
+        failure_threshold: f.failure_threshold,
+        replicas: f.replicas,
+    });
+    if let Some(v) = &s.kubernetes_version {
+        c.hpa.kubernetes_version = autoscaler::KubernetesVersion::parse(v)
+            .map_err(|e| FieldError::new(format!("{path}.kubernetes_version"), e.problem))?;
+    }
+    if let Some(b) = s
+        .advanced
+        .and_then(|a| a.horizontal_pod_autoscaler_config)
+        .and_then(|h| h.behavior)
+    {
+        let bpath = format!("{path}.advanced.horizontal_pod_autoscaler_config.behavior");
+        c.hpa.behavior = Some(Behavior {
+            scale_up: rules(
+                b.scale_up,
+                ScalingRules::default_scale_up(),
+                &format!("{bpath}.scale_up"),
+            )?,
+            scale_down: rules(
+                b.scale_down,
+                ScalingRules::default_scale_down(),
+                &format!("{bpath}.scale_down"),
+            )?,
+        });
+    }
+    c.validate()
+        .map_err(|e| FieldError::new(format!("{path}.{}", e.field), e.problem))?;
+    Ok(c)
 }
 
 /// Validate `[apis.autoscaling]` at `path` for a replica of `concurrency` workers and
@@ -442,119 +724,13 @@ pub(crate) fn parse(
         "hpa" => {
             let s: HpaSettings = settings(table, path)?;
             scrape(s.scrape_interval)?;
-            if s.min_replicas == 0 {
-                return Err(FieldError::new(
-                    format!("{path}.min_replicas"),
-                    "expected ≥ 1 (HPA scale-to-zero needs an alpha feature gate; use kpa or cortex)",
-                ));
-            }
-            let value = |what: &str| {
-                s.target_average_value.ok_or_else(|| {
-                    FieldError::new(
-                        format!("{path}.target_average_value"),
-                        format!("required for metric = \"{what}\""),
-                    )
-                })
-            };
-            let metric = match s.metric.as_str() {
-                "concurrency" => HpaMetric::PodsAverageValue {
-                    kind: PodMetricKind::Concurrency,
-                    target: value("concurrency")?,
-                },
-                "rps" => HpaMetric::PodsAverageValue {
-                    kind: PodMetricKind::Rps,
-                    target: value("rps")?,
-                },
-                "cpu" => HpaMetric::CpuUtilization {
-                    target: s.target_average_utilization.ok_or_else(|| {
-                        FieldError::new(
-                            format!("{path}.target_average_utilization"),
-                            "required for metric = \"cpu\" (percent of the CPU request)",
-                        )
-                    })? / 100.0,
-                },
-                "external_in_flight" => HpaMetric::ExternalAverageValue {
-                    target: value("external_in_flight")?,
-                    window: dur(s.metric_window, std::time::Duration::from_secs(60)),
-                },
-                "num_requests_waiting" => HpaMetric::PodsAverageValue {
-                    kind: PodMetricKind::RequestsWaiting,
-                    target: value("num_requests_waiting")?,
-                },
-                "num_requests_running" => HpaMetric::PodsAverageValue {
-                    kind: PodMetricKind::RequestsRunning,
-                    target: value("num_requests_running")?,
-                },
-                "kv_cache_usage" => {
-                    let target = value("kv_cache_usage")?;
-                    if !(target > 0.0 && target <= 1.0) {
-                        return Err(FieldError::new(
-                            format!("{path}.target_average_value"),
-                            format!("expected a KV-cache fraction in (0, 1] for metric = \"kv_cache_usage\", found {target}"),
-                        ));
-                    }
-                    HpaMetric::PodsAverageValue {
-                        kind: PodMetricKind::KvCacheUsage,
-                        target,
-                    }
-                }
-                "generation_tokens_per_s" => HpaMetric::PodsAverageValue {
-                    kind: PodMetricKind::GenerationTokensPerSecond,
-                    target: value("generation_tokens_per_s")?,
-                },
-                other => {
-                    return Err(FieldError::new(
-                        format!("{path}.metric"),
-                        format!("expected \"concurrency\", \"rps\", \"cpu\", \"external_in_flight\", \"num_requests_waiting\", \"num_requests_running\", \"kv_cache_usage\" or \"generation_tokens_per_s\", found \"{other}\""),
-                    ))
-                }
-            };
-            let bad_target = match metric {
-                HpaMetric::PodsAverageValue { target, .. }
-                | HpaMetric::CpuUtilization { target }
-                | HpaMetric::ExternalAverageValue { target, .. } => {
-                    !(target > 0.0 && target.is_finite())
-                }
-            };
-            if bad_target {
-                return Err(FieldError::new(path, "expected a target > 0"));
-            }
-            let mut c = HpaConfig::new(
-                metric,
-                ReplicaBounds {
-                    min_replicas: s.min_replicas,
-                    max_replicas: s.max_replicas,
-                },
-            );
-            c.tolerance = s.tolerance.unwrap_or(c.tolerance);
-            if !(c.tolerance >= 0.0 && c.tolerance.is_finite()) {
-                return Err(FieldError::new(
-                    format!("{path}.tolerance"),
-                    format!("expected a finite number ≥ 0, found {}", c.tolerance),
-                ));
-            }
-            c.sync_period = dur(s.sync_period, c.sync_period);
-            if c.sync_period.is_zero() {
-                return Err(FieldError::new(
-                    format!("{path}.sync_period"),
-                    "expected a period > 0s",
-                ));
-            }
-            c.metrics_lag = dur(s.metrics_lag, c.metrics_lag);
-            c.downscale_stabilization = dur(s.downscale_stabilization, c.downscale_stabilization);
-            if let Some(b) = s.behavior {
-                let mut down = ScalingRules::default_scale_down();
-                down.stabilization_window = c.downscale_stabilization;
-                c.behavior = Some(Behavior {
-                    scale_up: rules(
-                        b.scale_up,
-                        ScalingRules::default_scale_up(),
-                        &format!("{path}.behavior.scale_up"),
-                    )?,
-                    scale_down: rules(b.scale_down, down, &format!("{path}.behavior.scale_down"))?,
-                });
-            }
-            (PolicyChoice::Hpa(c), s.min_replicas, s.max_replicas)
+            let (min, max) = (s.min_replicas, s.max_replicas);
+            (PolicyChoice::Hpa(hpa_config(s, path)?), min, max)
+        }
+        "keda" => {
+            let s: KedaSettings = settings(table, path)?;
+            let (min, max) = (s.min_replicas, s.max_replicas);
+            (PolicyChoice::Keda(keda_config(s, path)?), min, max)
         }
         "saturation" => {
             let s: SaturationSettings = settings(table, path)?;
@@ -588,7 +764,7 @@ pub(crate) fn parse(
         other => {
             return Err(FieldError::new(
                 format!("{path}.policy"),
-                format!("expected \"fixed\", \"cortex\", \"hpa\", \"kpa\" or \"saturation\", found \"{other}\""),
+                format!("expected \"fixed\", \"cortex\", \"hpa\", \"kpa\", \"keda\" or \"saturation\", found \"{other}\""),
             ))
         }
     };
@@ -732,8 +908,8 @@ mod tests {
                 panic!("{metric}: not an HPA");
             };
             assert_eq!(
-                c.metric,
-                HpaMetric::PodsAverageValue { kind, target: 0.7 },
+                c.metrics,
+                vec![HpaMetric::PodsAverageValue { kind, target: 0.7 }],
                 "{metric}"
             );
             assert!(a.needs_llm(), "{metric}");
