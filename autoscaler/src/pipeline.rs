@@ -66,7 +66,8 @@ pub struct PodSample {
     pub reported: bool,
     /// In-flight requests (executing + queued) at the sample.
     pub in_flight: f64,
-    /// Busy workers / all workers at the sample.
+    /// CPU in use over CPU requested at the sample: busy workers / all workers when a busy
+    /// worker uses its share of the request.
     pub busy_fraction: f64,
     /// Requests that reached the pod since its previous sample.
     pub arrivals: f64,

@@ -158,6 +158,50 @@ fn llm_table(r: &Results) -> String {
     out
 }
 
+/// A memory amount as Kubernetes would print it, in MiB or GiB.
+fn memory(bytes: i64) -> String {
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    if mib >= 1024.0 {
+        format!("{:.2}Gi", mib / 1024.0)
+    } else {
+        format!("{mib:.0}Mi")
+    }
+}
+
+/// The VPA recommendations (empty without a `[apis.vpa]`).
+fn vpa_lines(r: &Results) -> String {
+    let mut out = String::new();
+    for api in &r.apis {
+        let Some(v) = &api.vpa else { continue };
+        let res = |p: &sim::results::PodResources| {
+            format!("{}m CPU, {}", p.cpu_millicores, memory(p.memory_bytes))
+        };
+        out.push_str(&format!(
+            "\n{}: VPA recommends {} per pod (requested {}; bounds {}m–{}m, {}–{}; {} samples{})\n",
+            api.name,
+            res(&v.target),
+            res(&v.requested),
+            v.lower_bound.cpu_millicores,
+            v.upper_bound.cpu_millicores,
+            memory(v.lower_bound.memory_bytes),
+            memory(v.upper_bound.memory_bytes),
+            v.samples,
+            if v.oom_kills > 0 {
+                format!(", {} OOM kills", v.oom_kills)
+            } else {
+                String::new()
+            }
+        ));
+        for g in &v.pods_per_node {
+            out.push_str(&format!(
+                "  {}: {} pods per node at the requests, {} at the target\n",
+                g.group, g.at_requests, g.at_target
+            ));
+        }
+    }
+    out
+}
+
 /// The human-readable table printed after a run.
 pub(crate) fn summary(r: &Results) -> String {
     let mut out = format!(
@@ -216,6 +260,7 @@ pub(crate) fn summary(r: &Results) -> String {
         ));
     }
     out.push_str(&llm_table(r));
+    out.push_str(&vpa_lines(r));
     out.push_str(&why_missed(r));
     for api in r.apis.iter().filter(|a| a.oom_kills > 0) {
         out.push_str(&format!(

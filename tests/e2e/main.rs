@@ -23,6 +23,7 @@ mod cli_serve_llm;
 mod cli_tui;
 mod cli_tune;
 mod cli_validate;
+mod cli_vpa;
 mod cli_why;
 mod controller_kube;
 mod deploy_manifests;

@@ -15,6 +15,7 @@ mod summary;
 mod timeline;
 mod tune;
 mod utilisation;
+mod vertical;
 
 use crate::chart::{format_number, Chart};
 use crate::palette::Palette;
@@ -31,6 +32,7 @@ use summary::summary;
 use timeline::timelines;
 use tune::tune_sections;
 use utilisation::utilisation;
+use vertical::{any_vpa, vertical};
 
 /// A piece of a section.
 #[derive(Debug, Clone)]
@@ -280,6 +282,9 @@ fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<S
     ]);
     if any_llm(r) {
         sections.push(sec("LLM serving", llm(r, palette, prefix)));
+    }
+    if any_vpa(r) {
+        sections.push(sec("Vertical sizing", vertical(r)));
     }
     sections.extend([
         sec("Utilisation and headroom", utilisation(r, palette, prefix)),

@@ -46,7 +46,7 @@ pub(super) fn utilisation(r: &Results, palette: &Palette, prefix: &str) -> Vec<B
     let measured = r.apis.iter().any(|a| a.utilisation.is_some())
         || r.node_groups.iter().any(|g| g.utilisation.is_some());
     let mut blocks = vec![Block::Para(
-        "Busy is a worker executing a request, counted as using its share of the pod's CPU and GPU requests; requested is what the pods asked the scheduler for. Headroom at the peak is what the busiest timeline step left of the ready workers. Shares of a node group are of its ready nodes' allocatable capacity.".into(),
+        "Busy is a worker executing a request, counted as using its share of the pod's CPU use (its request unless compute.cpu_usage says otherwise) and GPU request; requested is what the pods asked the scheduler for. Headroom at the peak is what the busiest timeline step left of the ready workers. Shares of a node group are of its ready nodes' allocatable capacity.".into(),
     )];
     if !measured {
         blocks.push(Block::Para(

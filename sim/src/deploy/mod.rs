@@ -89,12 +89,62 @@ pub fn manifests(text: &str, file_name: &str) -> Result<Manifests, DeployError> 
             )),
         }
     }
+    for spec in &file.apis {
+        if let Some(v) = &spec.vpa {
+            kubernetes.push(vertical_pod_autoscaler(spec, v, &mut notes));
+        }
+    }
     let cortex_cluster = cortex::cluster(&file, &mut notes);
     Ok(Manifests {
         cortex_apis,
         cortex_cluster,
         kubernetes,
         notes,
+    })
+}
+
+/// The VerticalPodAutoscaler (`autoscaling.k8s.io/v1`) of an API with `[apis.vpa]`, on the
+/// Deployment of its name.
+fn vertical_pod_autoscaler(
+    spec: &crate::scenario::schema::ApiSpec,
+    vpa: &crate::scenario::schema::VpaSpec,
+    notes: &mut Vec<String>,
+) -> serde_json::Value {
+    let bound = |b: &crate::scenario::schema::VpaResourcesSpec| {
+        let mut m = serde_json::Map::new();
+        if let Some(cpu) = &b.cpu {
+            m.insert("cpu".into(), cpu.text.clone().into());
+        }
+        if let Some(mem) = &b.mem {
+            m.insert("memory".into(), mem.text.clone().into());
+        }
+        serde_json::Value::Object(m)
+    };
+    let mut policy = serde_json::json!({
+        "containerName": "*",
+        "controlledResources": ["cpu", "memory"],
+    });
+    if let Some(b) = &vpa.min_allowed {
+        policy["minAllowed"] = bound(b);
+    }
+    if let Some(b) = &vpa.max_allowed {
+        policy["maxAllowed"] = bound(b);
+    }
+    notes.push(format!(
+        "{}: the VerticalPodAutoscaler targets the Deployment \"{}\"; for an API Cortex or Knative deploys, point its targetRef at the Deployment they create. Its recommender runs with upstream's defaults (--recommender-interval {}), as simulated",
+        spec.name,
+        spec.name,
+        vpa.recommender_interval.map_or("1m".to_string(), |d| format!("{}s", d.0.as_secs_f64()))
+    ));
+    serde_json::json!({
+        "apiVersion": "autoscaling.k8s.io/v1",
+        "kind": "VerticalPodAutoscaler",
+        "metadata": { "name": spec.name },
+        "spec": {
+            "targetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name },
+            "updatePolicy": { "updateMode": vpa.update_mode.clone().unwrap_or_else(|| "Off".into()) },
+            "resourcePolicy": { "containerPolicies": [policy] },
+        },
     })
 }
 

@@ -262,3 +262,36 @@ fn an_invalid_scenario_is_a_located_error() {
     let e = manifests(&text, "t.toml").expect_err("invalid policy");
     assert!(e.to_string().contains("apis[0].autoscaling.policy"), "{e}");
 }
+
+#[test]
+fn a_vpa_becomes_a_vertical_pod_autoscaler_on_the_deployment() {
+    let text = format!(
+        "{CLUSTER}{}[apis.vpa]\nmin_allowed = {{ cpu = \"250m\", mem = \"1Gi\" }}\nmax_allowed = {{ mem = \"8Gi\" }}\n",
+        api("ranker", "policy = \"hpa\"\nmetric = \"concurrency\"\ntarget_average_value = 2\nmax_replicas = 4")
+    );
+    let m = manifests(&text, "vpa.toml").expect("manifests");
+    let docs: Vec<serde_yaml_ng::Value> = m
+        .kubernetes_yaml()
+        .expect("yaml")
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(yaml)
+        .collect();
+    let vpa = docs
+        .iter()
+        .find(|d| d["kind"] == "VerticalPodAutoscaler")
+        .expect("a VerticalPodAutoscaler");
+    assert_eq!(vpa["apiVersion"], "autoscaling.k8s.io/v1");
+    assert_eq!(vpa["spec"]["targetRef"]["kind"], "Deployment");
+    assert_eq!(vpa["spec"]["targetRef"]["name"], "ranker");
+    assert_eq!(vpa["spec"]["updatePolicy"]["updateMode"], "Off");
+    let policy = &vpa["spec"]["resourcePolicy"]["containerPolicies"][0];
+    assert_eq!(policy["minAllowed"]["cpu"], "250m");
+    assert_eq!(policy["minAllowed"]["memory"], "1Gi");
+    assert_eq!(policy["maxAllowed"]["memory"], "8Gi");
+    assert!(policy["maxAllowed"].get("cpu").is_none());
+    // The Deployment it points at is emitted beside it.
+    assert!(docs
+        .iter()
+        .any(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "ranker"));
+}

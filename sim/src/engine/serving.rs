@@ -606,6 +606,8 @@ impl Serving {
             (api.in_flight + api.held.len() as u64) as f64
         };
         let workers = f64::from(api.spec.processes * api.spec.threads);
+        // CPU in use over CPU requested when every worker is busy (1 unless `cpu_usage` is set).
+        let usage_per_request = api.spec.cpu_usage_m as f64 / api.spec.requests.cpu_m.max(1) as f64;
         let mut pods = Vec::new();
         if api.autoscaler.wants_pods() {
             for (slot, replica) in api.replicas.iter_mut().enumerate() {
@@ -622,7 +624,7 @@ impl Serving {
                         ready: replica.state == ReplicaState::Ready,
                         reported: replica.node.is_some(),
                         in_flight: f64::from(replica.in_flight),
-                        busy_fraction: f64::from(busy) / workers,
+                        busy_fraction: f64::from(busy) / workers * usage_per_request,
                         arrivals: replica.arrivals as f64,
                         age: now.since(replica.created).as_duration(),
                         llm: llm_signals(replica),

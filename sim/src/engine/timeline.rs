@@ -305,6 +305,7 @@ impl TimelineRecorder {
         for (a, api) in apis.iter().enumerate() {
             let workers = f64::from(api.spec.processes * api.spec.threads).max(1.0);
             let cpu = api.spec.requests.cpu_m as f64 / 1000.0;
+            let cpu_used = api.spec.cpu_usage_m as f64 / 1000.0;
             // Whole GPUs (or shared slots, scaled below), plus MIG slices by their compute.
             let gpu = f64::from(api.spec.requests.gpu);
             let mig = mig_gpus(&api.spec.requests.mig);
@@ -322,9 +323,9 @@ impl TimelineRecorder {
                 if matches!(r.state, ReplicaState::Ready | ReplicaState::Terminating) {
                     let b = f64::from(r.busy) / workers;
                     busy += f64::from(r.busy);
-                    u.cpu_busy_core_s += cpu * b * step_s;
+                    u.cpu_busy_core_s += cpu_used * b * step_s;
                     u.gpu_busy_s += gpus * b * step_s;
-                    groups[g].cpu_busy_core_hours += cpu * b * step_s;
+                    groups[g].cpu_busy_core_hours += cpu_used * b * step_s;
                     if scenario.node_groups[g].gpu_sharing.is_none() {
                         groups[g].gpu_busy_hours += gpus * b * step_s;
                     }

@@ -1,6 +1,7 @@
 //! The vertical room: a Vertical Pod Autoscaler's recommender watching an API's pods. Every
-//! recommender interval it takes one usage sample per ready pod — CPU as the pod's share of its
-//! request that busy workers use, memory as what the pod really holds (`compute.mem_usage`) —
+//! recommender interval it takes one usage sample per ready pod — CPU as busy workers' share of
+//! what the pod uses fully busy (`compute.cpu_usage`, default its request), memory as what the
+//! pod really holds (`compute.mem_usage`) —
 //! and feeds them through the `autoscaler` crate's recommender, as the real one reads
 //! metrics-server. OOM kills since the last sample count as OOM events at the sample.
 
@@ -71,7 +72,7 @@ impl Recorder {
                 .containers
                 .entry((slot as u32, r.epoch))
                 .or_insert_with(|| ContainerState::new(requested));
-            let cpu = requested.cpu_millicores * i64::from(r.busy) / workers;
+            let cpu = api.spec.cpu_usage_m as i64 * i64::from(r.busy) / workers;
             if c.add_cpu_sample(at, cpu, &mut self.aggregate) {
                 self.samples += 1;
             }

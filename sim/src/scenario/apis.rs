@@ -231,6 +231,12 @@ pub(super) fn build_api(
         .mem_usage
         .as_ref()
         .map_or(requests.mem_mib, |q| q.mebibytes());
+    let cpu_usage_m = spec
+        .compute
+        .cpu_usage
+        .as_ref()
+        .map_or(requests.cpu_m, |q| q.millicores());
+    let cpu_usage_m = cpu_limit_m.map_or(cpu_usage_m, |limit| cpu_usage_m.min(limit));
     let qos = QosClass::of(requests.cpu_m, requests.mem_mib, cpu_limit_m, mem_limit_mib);
     let mut slo = spec.slo.clone().unwrap_or_else(|| file.slo.clone());
     if slo.warmup.is_none() {
@@ -328,6 +334,7 @@ pub(super) fn build_api(
         service_scale,
         gpu_memory_mib: spec.compute.gpu_memory.mebibytes(),
         mem_usage_mib,
+        cpu_usage_m,
         mem_limit_mib,
         qos,
         vpa,

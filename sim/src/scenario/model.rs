@@ -253,6 +253,9 @@ pub struct Api {
     pub gpu_memory_mib: u64,
     /// Memory one replica really uses, MiB.
     pub mem_usage_mib: u64,
+    /// CPU a replica uses with every worker busy, millicores (its request unless
+    /// `compute.cpu_usage` says otherwise, at most its limit).
+    pub cpu_usage_m: u64,
     /// Memory limit, MiB.
     pub mem_limit_mib: Option<u64>,
     /// Kubernetes QoS class of its pods.

@@ -497,6 +497,11 @@ pub struct ComputeSpec {
     /// Memory limit: a replica using more is OOM-killed (and restarts with CrashLoopBackOff).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mem_limit: Option<Quantity>,
+    /// CPU the replica uses with every worker busy (default: its request); a busy worker uses
+    /// its share. What a VPA and a CPU-utilization HPA see; above `cpu_limit` it is throttled
+    /// to the limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_usage: Option<Quantity>,
     /// Memory the replica really uses (default: its request). Above the request it is first
     /// in line when its node runs out of memory (node-pressure eviction).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -519,6 +524,7 @@ impl Default for ComputeSpec {
             gpu_memory: Quantity::default(),
             cpu_limit: None,
             mem_limit: None,
+            cpu_usage: None,
             mem_usage: None,
             mig_profile: None,
         }
