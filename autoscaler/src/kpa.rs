@@ -4,8 +4,13 @@
 //! panicking, for a stable window after the last trigger), rate limits, scale-down delay, and
 //! scale-to-zero after the grace period.
 
-use std::collections::VecDeque;
 use std::time::Duration;
+
+mod decider;
+#[cfg(test)]
+mod upstream_tests;
+
+pub use decider::{Decider, DeciderSpec, ScaleResult};
 
 use crate::{
     InvalidSetting, MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy,
@@ -139,15 +144,14 @@ impl KpaConfig {
     }
 }
 
-/// The KPA decider for one revision.
+/// The KPA for one revision: Knative's [`Decider`] (`scaling/autoscaler.go`) behind
+/// `kpa/scaler.go`'s activator wake-up, scale-to-zero grace and min/max scale.
 #[derive(Debug, Clone)]
 pub struct Kpa {
     config: KpaConfig,
-    started: bool,
-    panic_since: Option<Duration>,
-    max_panic_pods: u32,
-    /// (time, desired) within the scale-down delay.
-    recent: VecDeque<(Duration, u32)>,
+    /// Created at the first decision, with the ready pods then (a restarted autoscaler with
+    /// several ready pods starts in panic).
+    decider: Option<Decider>,
     /// Since when the decider has wanted zero pods.
     zero_since: Option<Duration>,
     /// When the revision last became active (had pods).
@@ -159,12 +163,28 @@ impl Kpa {
     pub fn new(config: KpaConfig) -> Self {
         Self {
             config,
-            started: false,
-            panic_since: None,
-            max_panic_pods: 0,
-            recent: VecDeque::new(),
+            decider: None,
             zero_since: None,
             active_since: None,
+        }
+    }
+
+    /// The decider's settings for this configuration: the revision is always reachable (the
+    /// simulator runs one revision), and the burst capacity is not modelled (the activator's
+    /// place in the path is not simulated).
+    fn decider_spec(&self) -> DeciderSpec {
+        let c = &self.config;
+        DeciderSpec {
+            target_value: c.target_per_pod(),
+            total_value: c.target_per_pod() / c.target_utilization,
+            target_burst_capacity: 0.0,
+            panic_threshold: c.panic_threshold_percentage / 100.0,
+            max_scale_up_rate: c.max_scale_up_rate,
+            max_scale_down_rate: c.max_scale_down_rate,
+            stable_window: c.stable_window,
+            scale_down_delay: c.scale_down_delay,
+            activation_scale: c.activation_scale,
+            reachable: true,
         }
     }
 }
@@ -218,59 +238,15 @@ impl ScalingPolicy for Kpa {
                 inputs: vec![("no_metric", 1.0)],
             };
         };
-        let ready = f64::from(obs.ready_replicas.max(1));
-        if !self.started {
-            self.started = true;
-            // A new decider with more than one ready pod starts in panic, to avoid scaling
-            // down after a restart.
-            if obs.ready_replicas > 1 {
-                self.panic_since = Some(now);
-                self.max_panic_pods = obs.ready_replicas;
-            }
-        }
-        let target = c.target_per_pod();
-        let max_up = (c.max_scale_up_rate * ready).ceil();
-        let max_down = (ready / c.max_scale_down_rate).floor();
-        let dspc = (stable / target).ceil();
-        let dppc = (panic / target).ceil();
-        let mut desired_stable = dspc.clamp(max_down, max_up);
-        let mut desired_panic = dppc.clamp(max_down, max_up);
-        let activation = f64::from(c.activation_scale);
-        if c.activation_scale > 1 {
-            if dspc > 0.0 {
-                desired_stable = desired_stable.max(activation);
-            }
-            if dppc > 0.0 {
-                desired_panic = desired_panic.max(activation);
-            }
-        }
-        let over = dppc / ready >= c.panic_threshold_percentage / 100.0;
-        if over {
-            self.panic_since = Some(now);
-        } else if let Some(since) = self.panic_since {
-            if since + c.stable_window < now {
-                self.panic_since = None;
-                self.max_panic_pods = 0;
-            }
-        }
-        let mut desired = if self.panic_since.is_some() {
-            let d = desired_stable.max(desired_panic) as u32;
-            self.max_panic_pods = self.max_panic_pods.max(d);
-            self.max_panic_pods
-        } else {
-            desired_stable as u32
-        };
-        if !c.scale_down_delay.is_zero() {
-            self.recent.push_back((now, desired));
-            while self
-                .recent
-                .front()
-                .is_some_and(|(t, _)| *t + c.scale_down_delay <= now)
-            {
-                self.recent.pop_front();
-            }
-            desired = self.recent.iter().map(|(_, d)| *d).max().unwrap_or(desired);
-        }
+        let spec = self.decider_spec();
+        let decider = self
+            .decider
+            .get_or_insert_with(|| Decider::new(spec, obs.ready_replicas, now));
+        let mut desired = decider
+            .scale(now, obs.ready_replicas, stable, panic)
+            .desired;
+        let panicking = decider.panic_time.is_some();
+        let target = decider.spec.target_value;
         // Scale to zero only after the grace period, and only once the revision has been
         // active for a stable window.
         if desired == 0 {
@@ -293,7 +269,7 @@ impl ScalingPolicy for Kpa {
                 ("stable_concurrency", stable),
                 ("panic_concurrency", panic),
                 ("target_per_pod", target),
-                ("panicking", f64::from(u8::from(self.panic_since.is_some()))),
+                ("panicking", f64::from(u8::from(panicking))),
             ],
         }
     }
@@ -329,21 +305,26 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    /// A decider already running (created with no ready pods, so not in panic).
+    fn start(p: &mut Kpa) {
+        p.decider = Some(Decider::new(p.decider_spec(), 0, at(0)));
+    }
+
     #[test]
     fn worked_example_of_the_reference() {
         // CC = 10 → target 7; stable 35, panic 70, 5 ready: dspc 5, dppc 10, 10/5 ≥ 2 → panic.
         let mut p = kpa(10, 0, 1000);
-        p.started = true;
+        start(&mut p);
         assert!((p.config.target_per_pod() - 7.0).abs() < 1e-12);
         let r = p.recommend(at(100), &obs(5, 5, 35.0, 70.0));
         assert_eq!(r.replicas, 10);
-        assert!(p.panic_since.is_some());
+        assert!(p.decider.as_ref().is_some_and(|d| d.panic_time.is_some()));
     }
 
     #[test]
     fn panic_never_scales_down_until_a_stable_window_passes() {
         let mut p = kpa(10, 1, 1000);
-        p.started = true;
+        start(&mut p);
         assert_eq!(p.recommend(at(100), &obs(5, 5, 35.0, 70.0)).replicas, 10);
         // Load drops: still panicking, holds the max panic pods.
         assert_eq!(p.recommend(at(102), &obs(10, 10, 7.0, 7.0)).replicas, 10);
@@ -356,7 +337,7 @@ mod tests {
     #[test]
     fn rates_limit_steps() {
         let mut p = kpa(10, 1, 100_000);
-        p.started = true;
+        start(&mut p);
         // Stable wants 0: at most halve (max-scale-down-rate 2), min 1.
         assert_eq!(p.recommend(at(10), &obs(8, 8, 0.0, 0.0)).replicas, 4);
     }
@@ -364,7 +345,7 @@ mod tests {
     #[test]
     fn scale_to_zero_after_grace_and_wake_on_request() {
         let mut p = kpa(10, 0, 10);
-        p.started = true;
+        start(&mut p);
         p.active_since = Some(at(0));
         assert_eq!(
             p.recommend(at(100), &obs(1, 1, 0.0, 0.0)).replicas,
@@ -400,7 +381,7 @@ mod tests {
         };
         cfg.bounds.min_replicas = 1;
         let mut p = Kpa::new(cfg);
-        p.started = true;
+        start(&mut p);
         assert_eq!(p.recommend(at(0), &obs(4, 4, 28.0, 28.0)).replicas, 4);
         assert_eq!(p.recommend(at(10), &obs(4, 4, 7.0, 7.0)).replicas, 4);
         assert_eq!(p.recommend(at(30), &obs(4, 4, 7.0, 7.0)).replicas, 2);
@@ -425,7 +406,7 @@ mod tests {
         #[test]
         fn load_at_target_changes_nothing(cur in 1u32..50) {
             let mut p = kpa(10, 1, 1000);
-            p.started = true;
+            start(&mut p);
             let load = 7.0 * f64::from(cur);
             for i in 0..100 {
                 let r = p.recommend(at(2 * i), &obs(cur, cur, load, load)).replicas;

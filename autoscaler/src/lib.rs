@@ -19,7 +19,7 @@ pub mod decision;
 mod fixed;
 pub mod hpa;
 mod keda;
-mod kpa;
+pub mod kpa;
 pub mod pipeline;
 mod saturation;
 pub mod vpa;
