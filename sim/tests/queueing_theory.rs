@@ -245,3 +245,67 @@ fn mean_latency_is_mean_wait_plus_mean_service() {
     // The difference is the mean service time of the requests served: 100 ms.
     assert_close("mean latency − mean wait (ms)", &diffs, 100.0);
 }
+
+#[test]
+fn async_api_with_fixed_workers_is_one_mmc_queue() {
+    // kind = "async": 3 replicas × 2 processes × 2 threads pull from one queue, so the API is
+    // M/M/12 (a realtime API routes to processes and would be twelve M/M/1-like queues).
+    // λ = 96/s, mean service 100 ms: a = 9.6, ρ = 0.8.
+    let (c, lambda, mu) = (12, 96.0, 10.0);
+    let runs: Vec<(f64, f64)> = (0..RUNS)
+        .map(|seed| {
+            let text = format!(
+                r#"
+duration = "30m"
+seed = {}
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+max_instances = 1
+[[apis]]
+name = "q"
+kind = "async"
+[apis.compute]
+cpu = "100m"
+[apis.pod]
+processes_per_replica = 2
+threads_per_process = 2
+[apis.service_time]
+distribution = "exponential"
+mean = "100ms"
+[apis.traffic]
+kind = "poisson"
+rps = {lambda}
+[apis.autoscaling]
+policy = "fixed"
+min_replicas = 3
+max_replicas = 3
+"#,
+                1000 + seed
+            );
+            let s = sim::Scenario::parse(&text, "async.toml", Path::new(".")).expect("valid");
+            let r = sim::run(&s).expect("runs");
+            let a = &r.apis[0];
+            assert_eq!(a.rejected, 0, "an async queue never refuses");
+            assert_eq!(
+                a.requests,
+                a.completed + a.interrupted + a.in_flight_at_end,
+                "every request served or still queued"
+            );
+            (a.queue_wait_ms.mean / 1000.0, a.queue_wait_ms.p99 / 1000.0)
+        })
+        .collect();
+    let p_wait = erlang_c(c, lambda / mu);
+    let rate = f64::from(c) * mu - lambda;
+    assert_close(
+        "async M/M/12 mean wait (s)",
+        &runs.iter().map(|r| r.0).collect::<Vec<_>>(),
+        p_wait / rate,
+    );
+    assert_close(
+        "async M/M/12 p99 wait (s)",
+        &runs.iter().map(|r| r.1).collect::<Vec<_>>(),
+        (p_wait / 0.01).ln() / rate,
+    );
+}

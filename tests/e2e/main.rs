@@ -9,6 +9,7 @@ mod common;
 mod fake_kube;
 
 mod autoscaling_core;
+mod cli_async;
 mod cli_autoscale;
 mod cli_autoscaling;
 mod cli_cluster;

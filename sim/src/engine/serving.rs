@@ -364,34 +364,84 @@ impl ApiState {
         replica.in_flight += 1;
         replica.arrivals += 1;
         api.in_flight += 1;
-        let epoch = replica.epoch;
         let proc_ = &mut replica.processes[process as usize];
         if proc_.busy < threads {
-            proc_.busy += 1;
-            replica.busy += 1;
-            let mut service = request.service;
-            if let Some(gpu) = replica.shared_gpu {
-                let sharers = if replica.busy == 1 {
-                    cluster.gpu_sharer_busy(gpu)
-                } else {
-                    cluster.gpu_sharers(gpu)
-                };
-                service = SimTime::from_secs_f64(service.as_secs_f64() * gpu.stretch(sharers));
-            }
-            record(&mut api.wait, now.since(request.arrival).as_micros());
-            agenda.schedule(
-                now + service,
-                EventKind::Completion {
-                    api: a as u16,
-                    process: process as u16,
-                    replica: r,
-                    epoch,
-                    arrival: request.arrival,
-                },
+            api.start(
+                a,
+                r as usize,
+                process as usize,
+                request,
+                now,
+                cluster,
+                agenda,
             );
         } else {
             proc_.queue.push_back(request);
             api.queued += 1;
+        }
+    }
+
+    /// A free worker of process `p` on replica `r` starts `request` (in flight already counted):
+    /// its wait is recorded and its completion scheduled, stretched on a shared GPU.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &mut self,
+        a: usize,
+        r: usize,
+        p: usize,
+        request: Queued,
+        now: SimTime,
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) {
+        let replica = &mut self.replicas[r];
+        let epoch = replica.epoch;
+        replica.processes[p].busy += 1;
+        replica.busy += 1;
+        let mut service = request.service;
+        if let Some(gpu) = replica.shared_gpu {
+            let sharers = if replica.busy == 1 {
+                cluster.gpu_sharer_busy(gpu)
+            } else {
+                cluster.gpu_sharers(gpu)
+            };
+            service = SimTime::from_secs_f64(service.as_secs_f64() * gpu.stretch(sharers));
+        }
+        record(&mut self.wait, now.since(request.arrival).as_micros());
+        agenda.schedule(
+            now + service,
+            EventKind::Completion {
+                api: a as u16,
+                process: p as u16,
+                replica: r as u32,
+                epoch,
+                arrival: request.arrival,
+            },
+        );
+    }
+
+    /// An async API's free workers take requests from its queue, oldest first: each goes to
+    /// the first ready replica (in readiness order) with a process that has a worker free.
+    fn pull(&mut self, a: usize, now: SimTime, cluster: &mut Cluster, agenda: &mut Agenda) {
+        let threads = self.spec.threads;
+        while !self.held.is_empty() {
+            let free = self.ready.iter().find_map(|&r| {
+                self.replicas[r as usize]
+                    .processes
+                    .iter()
+                    .position(|p| p.busy < threads)
+                    .map(|p| (r as usize, p))
+            });
+            let Some((r, p)) = free else { break };
+            let Some(request) = self.held.pop_front() else {
+                break;
+            };
+            let replica = &mut self.replicas[r];
+            replica.in_flight += 1;
+            replica.arrivals += 1;
+            self.in_flight += 1;
+            self.start(a, r, p, request, now, cluster, agenda);
         }
     }
 }
@@ -480,6 +530,12 @@ impl Serving {
             prompt,
             output,
         };
+        if api.spec.is_async {
+            // Into the queue (SQS: no limit, no rejection); a free worker takes it at once.
+            api.held.push_back(request);
+            api.pull(a, now, cluster, agenda);
+            return api.desired == 0;
+        }
         if api.ready.is_empty() && api.spec.autoscaling.holds_requests_at_zero() {
             // The activator holds the request (behind a breaker of one replica's capacity) and
             // wakes a scaled-to-zero API at once.
@@ -553,6 +609,11 @@ impl Serving {
         }
         let drained = replica.state == ReplicaState::Terminating && replica.in_flight == 0;
         let epoch = replica.epoch;
+        if api.spec.is_async {
+            // The freed worker receives the next message.
+            api.pull(a, now, cluster, agenda);
+            return drained;
+        }
         if let (Some(q), Some(service)) = (next, next_service) {
             agenda.schedule(
                 now + service,
@@ -577,6 +638,9 @@ impl Serving {
         agenda: &mut Agenda,
     ) {
         self.apis[a].touch(now);
+        if self.apis[a].spec.is_async {
+            return self.apis[a].pull(a, now, cluster, agenda);
+        }
         while let Some(request) = self.apis[a].held.pop_front() {
             let api = &mut self.apis[a];
             if api

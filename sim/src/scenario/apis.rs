@@ -310,6 +310,31 @@ pub(super) fn build_api(
             }
         }
     }
+    let is_async = match spec.kind.as_deref() {
+        None | Some("realtime") => false,
+        Some("async") => true,
+        Some(other) => {
+            return Err(FieldError::new(
+                format!("{path}.kind"),
+                format!("expected \"realtime\" or \"async\", found {other:?}"),
+            )
+            .into())
+        }
+    };
+    if is_async && llm_model.is_some() {
+        return Err(FieldError::new(
+            format!("{path}.kind"),
+            "an LLM API is served token by token by its replicas' engines: kind = \"async\" is for request-level APIs",
+        )
+        .into());
+    }
+    if is_async && timeout.is_some() {
+        return Err(FieldError::new(
+            format!("{path}.timeout"),
+            "an async request waits in its queue until a worker takes it and its result is kept: leave out timeout",
+        )
+        .into());
+    }
     let vpa = spec
         .vpa
         .as_ref()
@@ -337,6 +362,7 @@ pub(super) fn build_api(
         cpu_usage_m,
         mem_limit_mib,
         qos,
+        is_async,
         vpa,
     })
 }

@@ -260,6 +260,9 @@ pub struct Api {
     pub mem_limit_mib: Option<u64>,
     /// Kubernetes QoS class of its pods.
     pub qos: QosClass,
+    /// Requests wait in one queue every worker pulls from (Cortex's AsyncAPI, an SQS queue),
+    /// instead of being routed to a replica and queued there.
+    pub is_async: bool,
     /// A Vertical Pod Autoscaler recommending its pods' requests from their usage.
     pub vpa: Option<super::Vpa>,
 }

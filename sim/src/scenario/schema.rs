@@ -423,6 +423,10 @@ fn default_max_instances() -> u32 {
 pub struct ApiSpec {
     /// Unique name, used in results series (`rps/<name>`).
     pub name: String,
+    /// `realtime` (the default: requests routed to replicas and answered on the connection) or
+    /// `async` (Cortex's AsyncAPI: requests wait in one queue that every worker pulls from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
     /// Node groups this API may run on (all groups when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_groups: Vec<String>,
