@@ -311,6 +311,14 @@ pub(super) fn build_api(
         processes,
         threads,
         max_queue_length,
+        per_connection: match spec.pod.process_routing {
+            Some(super::schema::ProcessRoutingSpec::PerConnection) => Some(
+                spec.pod
+                    .keep_alive_timeout
+                    .map_or(SimTime::from_secs_f64(5.0), |d| d.0),
+            ),
+            _ => None,
+        },
         startup_time: spec.startup_time.map(|d| d.0).unwrap_or(SimTime::ZERO),
         timeout,
         network_latency: spec.network_latency.map_or(SimTime::ZERO, |d| d.0),

@@ -357,7 +357,9 @@ fn not_measured(args: &ValidateArgs, reported: Reported) -> Vec<String> {
         return Vec::new();
     }
     let mut out = vec![
-        "in flight, queue and workers inside the replica: the proxy counts a request in flight          from its routing to its last byte, so in flight per process and per worker are not seen"
+        "in flight, queue and workers inside the replica: the proxy counts a request in \
+         flight from its routing to its last byte, so in flight per process and per worker \
+         are not seen"
             .to_string(),
     ];
     let most = |n: u64| n * 2 > reported.responses;
