@@ -31,6 +31,21 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 THREADS = int(os.environ.get("PREDICTOR_THREADS", "1"))
+
+if os.environ.get("PREDICTOR_NODELAY") == "1":
+    # uvicorn --workers binds its socket as socket.socket(AF_INET) (proto 0), and asyncio sets
+    # TCP_NODELAY only on sockets whose proto is IPPROTO_TCP: the workers' connections keep
+    # Nagle's algorithm, so a response written as head then body waits for the client's
+    # delayed ACK (~40 ms on Linux) on every request after a connection's first. One worker
+    # process (uvicorn's own create_server) is not affected. --nodelay sets it anyway.
+    import asyncio.base_events
+    import socket
+
+    def _set_nodelay(sock):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    asyncio.base_events._set_nodelay = _set_nodelay
 MODE = os.environ.get("PREDICTOR_MODE", "sleep")
 ROWS = int(os.environ.get("PREDICTOR_ROWS", "400"))
 DEFAULT_MS = float(os.environ.get("PREDICTOR_DEFAULT_MS", "10"))
@@ -66,6 +81,9 @@ class Model:
 
 MODEL = None
 SEQ = 0
+# PREDICTOR_LOG=FILE: one line per request (pid, client port = the connection, arrival, queue
+# wait, work), appended by every worker process — to see how connections map to processes.
+LOG = open(os.environ["PREDICTOR_LOG"], "a", buffering=1) if os.environ.get("PREDICTOR_LOG") else None
 
 
 async def startup():
@@ -94,6 +112,9 @@ async def predict(request: Request):
     result = await asyncio.get_running_loop().run_in_executor(POOL, work)
     wait_ms = (started["at"] - arrived) * 1000.0
     work_ms = (started["done"] - started["at"]) * 1000.0
+    if LOG is not None:
+        port = request.client.port if request.client else 0
+        LOG.write(f"{os.getpid()} {port} {time.time():.6f} {wait_ms:.3f} {work_ms:.3f}\n")
     return JSONResponse(
         {"prediction": result},
         headers={

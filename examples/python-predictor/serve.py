@@ -26,6 +26,12 @@ def main():
                    help="cpu mode: rows predicted per request")
     p.add_argument("--keep-alive", type=int, default=5,
                    help="seconds an idle connection stays open (uvicorn's default, 5)")
+    p.add_argument("--nodelay", action="store_true",
+                   help="set TCP_NODELAY on the workers' connections (uvicorn --workers does not: "
+                        "see predictor.py)")
+    p.add_argument("--log-requests", metavar="FILE",
+                   help="append one line per request: pid, client port (the connection), "
+                        "arrival, queue wait ms, work ms")
     a = p.parse_args()
     if a.processes < 1 or a.threads < 1:
         sys.exit("--processes and --threads must be at least 1")
@@ -33,6 +39,9 @@ def main():
     os.environ["PREDICTOR_THREADS"] = str(a.threads)
     os.environ["PREDICTOR_MODE"] = a.mode
     os.environ["PREDICTOR_ROWS"] = str(a.rows)
+    os.environ["PREDICTOR_NODELAY"] = "1" if a.nodelay else "0"
+    if a.log_requests:
+        os.environ["PREDICTOR_LOG"] = os.path.abspath(a.log_requests)
     uvicorn.run(
         "predictor:app",
         app_dir=os.path.dirname(os.path.abspath(__file__)),

@@ -355,15 +355,20 @@ impl ApiState {
         let capacity = api.spec.capacity();
         let processes = api.spec.processes;
         let threads = api.spec.threads;
+        // Per request, the draw comes first, rejected or not (the stream's order is the
+        // results' byte-identity); per connection, only a new connection draws.
+        let random = match api.spec.per_connection {
+            None if processes > 1 => Some(api.routing.random_range(0..processes)),
+            _ => None,
+        };
         let replica = &mut api.replicas[r as usize];
         if replica.in_flight >= capacity {
             api.count_rejected(request.arrival);
             return;
         }
-        let process = match api.spec.per_connection {
-            _ if processes == 1 => 0,
-            None => api.routing.random_range(0..processes),
-            Some(keep_alive) => {
+        let process = match (random, api.spec.per_connection) {
+            (Some(p), _) => p,
+            (None, Some(keep_alive)) if processes > 1 => {
                 // Connections idle past the server's keep-alive timeout were closed (the oldest
                 // are first); then reuse the most recently idle, or open one.
                 let idle = &mut replica.idle_connections;
@@ -374,9 +379,16 @@ impl ApiState {
                 idle.drain(..open);
                 match idle.pop() {
                     Some((p, _)) => u32::from(p),
+                    // A new connection: the favoured process, or any.
+                    None if api.spec.accept_skew > 0.0
+                        && api.routing.random::<f64>() < api.spec.accept_skew =>
+                    {
+                        0
+                    }
                     None => api.routing.random_range(0..processes),
                 }
             }
+            _ => 0,
         };
         replica.in_flight += 1;
         replica.arrivals += 1;

@@ -304,6 +304,14 @@ pub(super) fn build_api(
             }
         }
     }
+    let accept_skew = spec.pod.accept_skew.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&accept_skew) {
+        return Err(FieldError::new(
+            format!("{path}.pod.accept_skew"),
+            format!("expected a share in [0, 1], found {accept_skew}"),
+        )
+        .into());
+    }
     Ok(Api {
         name: spec.name.clone(),
         node_groups: allowed,
@@ -319,6 +327,7 @@ pub(super) fn build_api(
             ),
             _ => None,
         },
+        accept_skew,
         startup_time: spec.startup_time.map(|d| d.0).unwrap_or(SimTime::ZERO),
         timeout,
         network_latency: spec.network_latency.map_or(SimTime::ZERO, |d| d.0),

@@ -232,6 +232,9 @@ pub struct Api {
     /// How requests pick a process: `None` per request at random; `Some(keep_alive)` per
     /// connection, idle connections closed after `keep_alive` (`pod.process_routing`).
     pub per_connection: Option<SimTime>,
+    /// `per_connection`: the share of new connections process 0 takes before a uniform draw
+    /// (`pod.accept_skew`, 0 = uniform).
+    pub accept_skew: f64,
     /// Scheduling to readiness.
     pub startup_time: SimTime,
     /// Client-side timeout.

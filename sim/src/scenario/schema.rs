@@ -547,6 +547,12 @@ pub struct PodSpec {
     /// it (uvicorn's `--timeout-keep-alive`, default 5s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive_timeout: Option<DurationSpec>,
+    /// With `per_connection`: the share of new connections the first process accepts before
+    /// the others get a uniform chance (default 0: uniform). Worker processes that share a
+    /// socket all wake for a connection and the first to call accept() wins, so one process
+    /// takes more than its share; 0.2–0.4 measured for uvicorn --workers 4 here (README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_skew: Option<f64>,
 }
 
 /// `pod.process_routing`.
