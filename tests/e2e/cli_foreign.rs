@@ -96,11 +96,12 @@ fn the_python_predictor_validates_as_foreign_replicas() {
         real["apis"][0]["completed"].as_u64().expect("completed") > 500,
         "{real}"
     );
-    // Loose: the real run shares two cores with the rest of the tests.
-    let e = metric(&v, "calibrated", "latency p99 (ms)")["relative_error"]
+    // Loose: the real run shares two cores with the rest of the tests, and which worker
+    // process accepts which connection varies from run to run (README).
+    let e = metric(&v, "calibrated", "latency p50 (ms)")["relative_error"]
         .as_f64()
         .expect("error");
-    assert!(e.abs() < 0.6, "calibrated p99 error {e}: {v}");
+    assert!(e.abs() < 0.5, "calibrated p50 error {e}: {v}");
     let within = v["calibrated"]["replicas_within_one"]
         .as_f64()
         .expect("share");
