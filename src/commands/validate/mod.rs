@@ -57,6 +57,10 @@ Files (per scenario, in --out-dir/<scenario name>/): real.json (loadgen results)
 (one row per request), decisions.jsonl (the controller's ticks), simulated.json, calibrated.json \
 (simulator results), validation.json (the comparison), calibration.toml (the calibrated model \
 as scenario lines to paste); with several scenarios also --out-dir/summary.json.\n\n\
+With --replica-cmd the replicas are your own server instead (see --replica-cmd): the proxy \
+measures in flight and latency from outside, and the comparison says what it could not \
+measure inside. With min_replicas = 0 the proxy holds requests while no replica is ready (an \
+activator) and the comparison adds the cold-start tail (p99.9, max).\n\n\
 Examples:\n  simctl validate scenarios/validate/steady.toml\n  \
 simctl validate scenarios/validate/*.toml --out-dir validation --calibrate lognormal"
 )]
