@@ -59,3 +59,27 @@ fn connections_that_never_stay_open_route_like_requests() {
     let closed = "process_routing = \"per_connection\"\nkeep_alive_timeout = \"0s\"";
     assert_eq!(api_json(closed, 120.0), api_json("", 120.0));
 }
+
+#[test]
+fn an_accept_skew_outside_zero_to_one_is_refused_with_its_field() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/validate/python-4x1.toml"),
+    )
+    .expect("scenario")
+    .replace("accept_skew = 0.25", "accept_skew = 1.5");
+    let err = sim::Scenario::parse(&text, "skew.toml", Path::new("."))
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("apis[0].pod.accept_skew"), "{err}");
+}
+
+#[test]
+fn a_skewed_accept_sends_more_to_the_first_process_and_waits_longer() {
+    let mean_wait = |routing: &str| {
+        let r = sim::run(&scenario(routing, 120.0)).expect("runs");
+        r.apis[0].queue_wait_ms.mean
+    };
+    let uniform = mean_wait("process_routing = \"per_connection\"");
+    let skewed = mean_wait("process_routing = \"per_connection\"\naccept_skew = 0.5");
+    assert!(skewed > uniform, "{skewed} ms vs {uniform} ms");
+}
