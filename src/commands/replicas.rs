@@ -125,19 +125,25 @@ pub(crate) fn start_local(
             .build()
             .context("cannot build the proxy's HTTP client")?,
     };
-    if foreign.is_some() {
+    let exported = local::Exported {
+        replicas: foreign.is_some(),
+        activator: settings.hold.is_some()
+            && matches!(
+                api.autoscaling.decision_step().metric_spec(),
+                autoscaler::MetricSpec::InFlightWindowAverage { .. }
+                    | autoscaler::MetricSpec::StableAndPanicConcurrency { .. }
+            ),
+    };
+    if exported.replicas || exported.activator {
         let exporter = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .and_then(tokio::net::TcpListener::from_std)
             .context("cannot open the metrics exporter's port on 127.0.0.1")?;
         let stop = stop.clone();
-        let serve =
-            local::serve_exporter(
-                exporter,
-                routed.clone(),
-                async move { stop.cancelled().await },
-            )
-            .context("metrics exporter")?;
+        let serve = local::serve_exporter(exporter, routed.clone(), exported, async move {
+            stop.cancelled().await
+        })
+        .context("metrics exporter")?;
         tokio::spawn(async move {
             if let Err(e) = serve.await {
                 tracing::error!(error = %e, "metrics exporter stopped");

@@ -32,7 +32,7 @@ use super::source::{Target, Targets};
 use super::{BoxFuture, SourceError};
 
 pub use foreign::ReplicaCommand;
-pub use proxy::{serve_exporter, serve_proxy, HoldSettings, ProxySettings};
+pub use proxy::{serve_exporter, serve_proxy, Exported, HoldSettings, ProxySettings};
 
 /// What the replicas are.
 #[derive(Debug, Clone)]
@@ -202,13 +202,66 @@ impl Backend {
 /// Requests the proxy holds while no replica is ready, shared with the controller: the count is
 /// the activator's `waiting_requests`, and the first held request wakes the controller at once
 /// (as Knative's activator pokes the autoscaler) instead of at its next tick.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Activator {
     held: Arc<AtomicU32>,
     wake: Arc<Notify>,
+    /// The held requests' time integral and 1 s samples, exported like a replica's in flight.
+    area: Arc<Mutex<Area>>,
+}
+
+impl Default for Activator {
+    fn default() -> Self {
+        Activator {
+            held: Arc::default(),
+            wake: Arc::default(),
+            area: Arc::new(Mutex::new(Area {
+                at: Instant::now(),
+                seconds: 0.0,
+                samples: VecDeque::new(),
+            })),
+        }
+    }
 }
 
 impl Activator {
+    /// Hold one more request (`up`) or one fewer; the count before.
+    fn change(&self, up: bool) -> u32 {
+        let mut a = lock(&self.area);
+        let now = Instant::now();
+        let n = self.held.load(Ordering::SeqCst);
+        a.seconds += f64::from(n) * now.saturating_duration_since(a.at).as_secs_f64();
+        a.at = now;
+        if up {
+            self.held.fetch_add(1, Ordering::SeqCst)
+        } else {
+            self.held.fetch_sub(1, Ordering::SeqCst)
+        }
+    }
+
+    fn in_flight_seconds(&self) -> f64 {
+        let a = lock(&self.area);
+        a.seconds
+            + f64::from(self.held()) * Instant::now().saturating_duration_since(a.at).as_secs_f64()
+    }
+
+    fn sample(&self) {
+        let n = u64::from(self.held());
+        let mut a = lock(&self.area);
+        if a.samples.len() == 10 {
+            a.samples.pop_front();
+        }
+        a.samples.push_back(n);
+    }
+
+    fn ten_second_mean(&self) -> f64 {
+        let a = lock(&self.area);
+        if a.samples.is_empty() {
+            return 0.0;
+        }
+        a.samples.iter().sum::<u64>() as f64 / a.samples.len() as f64
+    }
+
     /// Requests held now.
     pub fn held(&self) -> u32 {
         self.held.load(Ordering::SeqCst)
@@ -237,8 +290,10 @@ struct Shared {
     /// A replica turned ready (wakes held requests).
     ready: Notify,
     activator: Activator,
-    /// Base URL of the metrics exporter (foreign replicas).
+    /// Base URL of the metrics exporter, when foreign replicas are scraped through it.
     exporter: OnceLock<String>,
+    /// The activator's metrics URL, when its held requests count in the API's in flight.
+    activator_target: OnceLock<String>,
     /// The first failed start (a replica that exited before it was ever ready).
     failure: Mutex<Option<String>>,
     responses: AtomicU64,
@@ -369,7 +424,7 @@ impl Pool {
 impl Targets for Pool {
     fn list(&self) -> BoxFuture<'_, Result<Vec<Target>, SourceError>> {
         // Foreign replicas are scraped at the exporter, which reports what the proxy measured.
-        let targets = match self.shared.exporter.get() {
+        let mut targets = match self.shared.exporter.get() {
             Some(base) => read(&self.backends)
                 .iter()
                 .map(|b| Target {
@@ -382,6 +437,11 @@ impl Targets for Pool {
                 .map(|url| Target { url })
                 .collect::<Vec<_>>(),
         };
+        // Requests the activator holds are in flight for the API, as Knative's activator and
+        // Cortex's report them (and as the simulator counts them).
+        if let Some(url) = self.shared.activator_target.get() {
+            targets.push(Target { url: url.clone() });
+        }
         Box::pin(async move { Ok(targets) })
     }
 }
@@ -563,6 +623,7 @@ async fn health_loop(pool: Pool, client: reqwest::Client, every: Duration) {
             for b in &backends {
                 b.sample();
             }
+            pool.shared.activator.sample();
         }
         for b in backends {
             if b.draining.load(Ordering::SeqCst) {

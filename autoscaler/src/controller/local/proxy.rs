@@ -66,7 +66,7 @@ struct Held(Pool);
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.shared.activator.held.fetch_sub(1, Ordering::SeqCst);
+        self.0.shared.activator.change(false);
     }
 }
 
@@ -77,7 +77,7 @@ async fn hold(
     limit: Option<u64>,
 ) -> Result<InFlight, Response> {
     let activator = &pool.shared.activator;
-    let before = activator.held.fetch_add(1, Ordering::SeqCst);
+    let before = activator.change(true);
     let _held = Held(pool.clone());
     if before >= settings.capacity {
         return Err((StatusCode::SERVICE_UNAVAILABLE, "activator full\n").into_response());
@@ -239,18 +239,56 @@ async fn replica_metrics(State(pool): State<Pool>, Path(id): Path<u32>) -> Respo
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
 }
 
-/// Serve `/replicas/{id}/metrics` for the pool's replicas on `listener` until `shutdown`; from
+/// The activator's held requests in the same names, under `replica="activator"`.
+async fn activator_metrics(State(pool): State<Pool>) -> Response {
+    let a = &pool.shared.activator;
+    let body = format!(
+        "# HELP simctl_in_flight_requests Requests the activator holds.\n\
+         # TYPE simctl_in_flight_requests gauge\n\
+         simctl_in_flight_requests{{replica=\"activator\"}} {held}\n\
+         # TYPE cortex_in_flight_requests gauge\n\
+         cortex_in_flight_requests{{replica=\"activator\"}} {mean}\n\
+         # TYPE simctl_in_flight_seconds_total counter\n\
+         simctl_in_flight_seconds_total{{replica=\"activator\"}} {area}\n",
+        held = a.held(),
+        mean = a.ten_second_mean(),
+        area = a.in_flight_seconds(),
+    );
+    ([("content-type", "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// What the exporter serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exported {
+    /// `/replicas/{id}/metrics`: the replicas are scraped here (foreign servers).
+    pub replicas: bool,
+    /// `/activator/metrics`: the held requests count in the API's in flight (policies on the
+    /// total in flight; per-pod metrics leave it out, as the simulator does).
+    pub activator: bool,
+}
+
+/// Serve `/replicas/{id}/metrics` and `/activator/metrics` on `listener` until `shutdown`; from
 /// this call on (not the future's first poll, so the scraper never sees the replicas' own URLs)
-/// the pool lists those URLs as its scrape targets.
+/// the pool lists what `exported` says as its scrape targets.
 pub fn serve_exporter(
     listener: TcpListener,
     pool: Pool,
+    exported: Exported,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<impl std::future::Future<Output = std::io::Result<()>>> {
     let addr = listener.local_addr()?;
-    let _ = pool.shared.exporter.set(format!("http://{addr}"));
+    if exported.replicas {
+        let _ = pool.shared.exporter.set(format!("http://{addr}"));
+    }
+    if exported.activator {
+        let _ = pool
+            .shared
+            .activator_target
+            .set(format!("http://{addr}/activator"));
+    }
     let app = Router::new()
         .route("/replicas/{id}/metrics", get(replica_metrics))
+        .route("/activator/metrics", get(activator_metrics))
         .with_state(pool);
     Ok(async move {
         axum::serve(listener, app)
