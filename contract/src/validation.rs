@@ -141,7 +141,8 @@ pub struct Compared {
 }
 
 impl Compared {
-    fn new(metric: &str, real: f64, simulated: f64) -> Self {
+    /// `metric` measured `real` and simulated `simulated`.
+    pub fn new(metric: &str, real: f64, simulated: f64) -> Self {
         Self {
             metric: metric.into(),
             real,
@@ -196,6 +197,10 @@ pub const LATENCY_P90: &str = "latency p90 (ms)";
 /// See [`LATENCY_P50`].
 pub const LATENCY_P99: &str = "latency p99 (ms)";
 /// See [`LATENCY_P50`].
+pub const LATENCY_P999: &str = "latency p99.9 (ms)";
+/// Largest latency: for an API scaled from zero, the first request's wait for a cold start.
+pub const LATENCY_MAX: &str = "latency max (ms)";
+/// Rejected share of the requests.
 pub const REJECTION_RATE: &str = "rejection rate";
 /// See [`LATENCY_P50`].
 pub const MEAN_REPLICAS: &str = "mean ready replicas";

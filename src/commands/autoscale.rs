@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use autoscaler::controller::lease::{LeaderElector, LeaseSettings};
-use autoscaler::controller::local::{self, LocalReplicas, LocalSettings};
+use autoscaler::controller::local;
 use autoscaler::controller::prometheus::{self, PrometheusSource};
 use autoscaler::controller::source::{
     KubePods, ScrapeSettings, ScrapeSource, StaticTargets, Target, Targets,
@@ -22,6 +22,7 @@ use clap::{Args, ValueEnum};
 use sim::Scenario;
 use tokio_util::sync::CancellationToken;
 
+use super::replicas::{start_local, ReplicaArgs};
 use super::{duration_arg, outln, pick_api, terminated, write_atomically, Failure};
 
 /// Where replicas are changed.
@@ -143,6 +144,9 @@ pub(crate) struct AutoscaleArgs {
     /// Log format (stderr); the level comes from RUST_LOG (default info).
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// What the local replicas are (--actuator local).
+    #[command(flatten)]
+    pub replica: ReplicaArgs,
 }
 
 fn init_logs(format: LogFormat) {
@@ -284,6 +288,7 @@ pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
         };
         let deployment = args.deployment.clone().unwrap_or_else(|| api.name.clone());
         let mut pool_targets: Option<Arc<dyn Targets>> = None;
+        let mut pool = None;
         let actuator: Box<dyn Actuator> = match args.actuator {
             ActuatorKind::DryRun => Box::new(DryRun::new(step_initial(&step))),
             ActuatorKind::Kubernetes => {
@@ -295,14 +300,21 @@ pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
             }
             ActuatorKind::Local => {
                 let proxy = bind(args.proxy_listen, "proxy", "--proxy-listen").await?;
-                let replicas =
-                    start_local(&args.scenario, &api.name, proxy, http.clone(), stop.clone())?;
+                let replicas = start_local(
+                    &args.scenario,
+                    &api,
+                    &args.replica,
+                    proxy,
+                    http.clone(),
+                    stop.clone(),
+                )?;
                 if let Some(path) = args.prometheus_file_sd.clone() {
                     // Fail at start-up, not on the first change, when the file cannot be written.
                     write_file_sd(&path, &[])?;
                     tokio::spawn(keep_file_sd(path, replicas.pool(), stop.clone()));
                 }
                 pool_targets = Some(Arc::new(replicas.pool()));
+                pool = Some(replicas.pool());
                 Box::new(replicas)
             }
         };
@@ -375,6 +387,30 @@ pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
             tokio::spawn(elector.run(tx, async move { stop.cancelled().await }));
             ctl = ctl.with_leadership(rx);
         }
+        if let Some(pool) = &pool {
+            ctl = ctl.with_activator(pool.activator());
+        }
+        // A replica command that dies before it is ever ready stops the controller with its
+        // output, rather than leaving it to retry forever.
+        let failed = Arc::new(std::sync::Mutex::new(None));
+        if let Some(pool) = pool {
+            let (stop, failed) = (stop.clone(), failed.clone());
+            tokio::spawn(async move {
+                loop {
+                    if let Some(f) = pool.failure() {
+                        if let Ok(mut slot) = failed.lock() {
+                            *slot = Some(f);
+                        }
+                        stop.cancel();
+                        return;
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
+            });
+        }
         let stopped = stop.clone();
         let decisions = ctl
             .run(async move { stopped.cancelled().await })
@@ -384,6 +420,9 @@ pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
                 other => Failure::Other(other.into()),
             })?;
         stop.cancel();
+        if let Some(f) = failed.lock().ok().and_then(|mut f| f.take()) {
+            return Err(Failure::Other(anyhow::anyhow!("--replica-cmd: {f}")));
+        }
         let changes = decisions
             .iter()
             .filter(|d| d.target != d.spec_replicas)
@@ -396,36 +435,6 @@ pub(crate) fn run(mut args: AutoscaleArgs) -> Result<(), Failure> {
         tokio::time::sleep(Duration::from_millis(100)).await;
         Ok(())
     })
-}
-
-/// Local replicas of `api` (`simctl serve SCENARIO --api API` processes, none started yet) and
-/// the least-request proxy in front of them on `proxy`, which runs until `stop`.
-pub(crate) fn start_local(
-    scenario: &std::path::Path,
-    api: &str,
-    proxy: tokio::net::TcpListener,
-    http: reqwest::Client,
-    stop: CancellationToken,
-) -> Result<LocalReplicas, Failure> {
-    let program = std::env::current_exe().context("cannot find the simctl binary")?;
-    let scenario_arg = scenario
-        .to_str()
-        .context("the scenario path is not UTF-8")?
-        .to_string();
-    let settings = LocalSettings::new(
-        program,
-        vec!["serve".into(), scenario_arg, "--api".into(), api.into()],
-    );
-    let replicas = LocalReplicas::new(settings, http.clone());
-    let routed = replicas.pool();
-    tokio::spawn(async move {
-        if let Err(e) =
-            local::serve_proxy(proxy, routed, http, async move { stop.cancelled().await }).await
-        {
-            tracing::error!(error = %e, "proxy stopped");
-        }
-    });
-    Ok(replicas)
 }
 
 /// Write the replicas at `urls` as a Prometheus `file_sd_configs` file, atomically (Prometheus

@@ -3,6 +3,7 @@
 pub(crate) mod autoscale;
 pub(crate) mod fit;
 pub(crate) mod loadgen;
+pub(crate) mod replicas;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod serve;

@@ -109,18 +109,7 @@ fn a_short_step_agrees_with_the_simulation() {
 
 #[test]
 fn scenarios_it_cannot_run_for_real_are_refused_up_front() {
-    let dir = scratch("validate-bad");
-    let text = std::fs::read_to_string(data("validate-short.toml")).expect("scenario");
-    let zero = dir.join("zero.toml");
-    std::fs::write(&zero, text.replace("min_replicas = 1", "min_replicas = 0")).expect("write");
-    let out = simctl(&["validate", zero.to_str().expect("utf-8"), "-o", "unused"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("zero.toml") && err.contains("min_replicas"),
-        "{err}"
-    );
-
+    // (Scale from zero is run now: tests/e2e/cli_foreign.rs.)
     let out = simctl(&["validate", "no-such-file.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-file.toml"));

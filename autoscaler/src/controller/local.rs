@@ -1,67 +1,304 @@
-//! The local actuator: replicas are `simctl serve` processes on 127.0.0.1 behind a small
-//! least-request reverse proxy, so the whole loop (load → metrics → policy → replicas) runs on one
-//! machine without a cluster.
+//! The local actuator: replicas on 127.0.0.1 behind a small least-request reverse proxy, so the
+//! whole loop (load → metrics → policy → replicas) runs on one machine without a cluster. The
+//! replicas are `simctl serve` processes or, with a [`ReplicaCommand`], the user's own server.
 //!
-//! The proxy only routes to ready replicas (it polls each one's `/healthz`), answers 503 when
-//! none is ready, and drains a replica before stopping it: a replica chosen for removal gets no
-//! new request and is stopped once its in-flight requests have finished, so scaling down loses
-//! nothing.
+//! The proxy only routes to ready replicas (it polls each one's readiness path), and drains a
+//! replica before stopping it: a replica chosen for removal gets no new request and is stopped
+//! once its in-flight requests have finished, so scaling down loses nothing. With no ready
+//! replica it answers 503 — or, for an API that scales to zero, holds the request as Knative's
+//! activator does ([`ProxySettings::hold`]) and wakes the controller.
+//!
+//! A foreign server exports no `simctl_*` metrics, so for those replicas the proxy exports what
+//! it sees from outside — in flight per replica (Cortex's proxy counted the same way), its
+//! time integral and a request counter — and the scraper reads those ([`Pool`] lists the
+//! exporter's per-replica URLs).
 
+mod foreign;
+mod proxy;
+
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
+use tokio::sync::Notify;
 
 use super::actuator::{Actuator, ActuatorError, ReplicaCount};
 use super::source::{Target, Targets};
 use super::{BoxFuture, SourceError};
 
+pub use foreign::ReplicaCommand;
+pub use proxy::{serve_exporter, serve_proxy, Exported, HoldSettings, ProxySettings};
+
+/// What the replicas are.
+#[derive(Debug, Clone)]
+pub enum Launch {
+    /// `program args… --replicas 1 --port 0 --host 127.0.0.1 --first-index K` (`simctl serve`),
+    /// which prints its address and serves `/healthz` and `/metrics`.
+    Simctl {
+        /// The program (`simctl`, i.e. the current executable).
+        program: PathBuf,
+        /// Its arguments (`serve SCENARIO --api NAME`).
+        args: Vec<String>,
+    },
+    /// The user's own server, started from a command template.
+    Command(ReplicaCommand),
+}
+
 /// How to start and watch local replicas.
 #[derive(Debug, Clone)]
 pub struct LocalSettings {
-    /// The program to run (`simctl`, i.e. the current executable).
-    pub program: PathBuf,
-    /// Its arguments (`serve SCENARIO --api NAME`); `--replicas 1 --port 0 --host 127.0.0.1
-    /// --first-index K` is appended, K counting the replicas started so far.
-    pub args: Vec<String>,
-    /// How long a replica may take to print its address.
+    /// What to start.
+    pub launch: Launch,
+    /// How long a `simctl serve` replica may take to print its address.
     pub start_timeout: Duration,
-    /// How often `/healthz` is polled.
+    /// How often the readiness path is polled.
     pub health_interval: Duration,
     /// Longest wait for a removed replica's in-flight requests before it is stopped anyway.
     pub drain_timeout: Duration,
+    /// Between SIGTERM and SIGKILL when a foreign replica's process group is stopped.
+    pub stop_grace: Duration,
 }
 
 impl LocalSettings {
-    /// Defaults for running `program args…`.
+    /// Defaults for running `program args…` (`simctl serve`).
     pub fn new(program: PathBuf, args: Vec<String>) -> Self {
+        Self::launching(Launch::Simctl { program, args })
+    }
+
+    /// Defaults for `launch`.
+    pub fn launching(launch: Launch) -> Self {
         Self {
-            program,
-            args,
+            launch,
             start_timeout: Duration::from_secs(10),
             health_interval: Duration::from_millis(100),
             drain_timeout: Duration::from_secs(30),
+            stop_grace: Duration::from_secs(3),
         }
     }
 }
 
+/// In flight on one replica as the proxy counts it, with its time integral (request-seconds)
+/// and Cortex's 10 s mean of 1 s samples — the series a `simctl serve` replica exports itself.
+#[derive(Debug)]
+struct Area {
+    at: Instant,
+    seconds: f64,
+    samples: VecDeque<u64>,
+}
+
 /// One local replica.
 struct Backend {
+    /// Its number, in start order (`{index}`; the exporter's path).
+    id: u32,
     url: String,
+    /// Path polled for readiness.
+    health_path: String,
     ready: AtomicBool,
+    /// Became ready at least once (a replica that dies before is a failed start).
+    was_ready: AtomicBool,
     draining: AtomicBool,
     in_flight: AtomicU64,
+    requests: AtomicU64,
+    area: Mutex<Area>,
     child: Mutex<Option<Child>>,
+    /// Foreign replicas: their command line and last output lines, for errors.
+    foreign: Option<(String, foreign::Tail)>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl Backend {
+    fn new(id: u32, url: String, health_path: String, child: Child) -> Self {
+        Backend {
+            id,
+            url,
+            health_path,
+            ready: AtomicBool::new(false),
+            was_ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            in_flight: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            area: Mutex::new(Area {
+                at: Instant::now(),
+                seconds: 0.0,
+                samples: VecDeque::new(),
+            }),
+            child: Mutex::new(Some(child)),
+            foreign: None,
+        }
+    }
+
+    /// Change in flight by one, first adding the time since the last change to the integral.
+    fn add(&self, up: bool) {
+        let mut a = lock(&self.area);
+        let now = Instant::now();
+        let n = self.in_flight.load(Ordering::SeqCst);
+        a.seconds += n as f64 * now.saturating_duration_since(a.at).as_secs_f64();
+        a.at = now;
+        if up {
+            self.in_flight.fetch_add(1, Ordering::SeqCst);
+            self.requests.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The integral up to now.
+    fn in_flight_seconds(&self) -> f64 {
+        let a = lock(&self.area);
+        a.seconds
+            + self.in_flight.load(Ordering::SeqCst) as f64
+                * Instant::now().saturating_duration_since(a.at).as_secs_f64()
+    }
+
+    /// Take the 1 s sample of Cortex's 10 s mean.
+    fn sample(&self) {
+        let n = self.in_flight.load(Ordering::SeqCst);
+        let mut a = lock(&self.area);
+        if a.samples.len() == 10 {
+            a.samples.pop_front();
+        }
+        a.samples.push_back(n);
+    }
+
+    fn ten_second_mean(&self) -> f64 {
+        let a = lock(&self.area);
+        if a.samples.is_empty() {
+            return 0.0;
+        }
+        a.samples.iter().sum::<u64>() as f64 / a.samples.len() as f64
+    }
+
+    /// The replica's process exited: a failed start when it was never ready.
+    fn exited(&self) -> Option<String> {
+        let mut c = lock(&self.child);
+        let status = c.as_mut().and_then(|c| c.try_wait().ok().flatten())?;
+        let what = match &self.foreign {
+            Some((line, tail)) => {
+                let out = tail.text();
+                let out = if out.is_empty() {
+                    "(it printed nothing)".to_string()
+                } else {
+                    format!("its last output:\n{out}")
+                };
+                format!("replica {} (`{line}`) exited with {status}; {out}", self.id)
+            }
+            None => format!("replica {} exited with {status}", self.id),
+        };
+        Some(what)
+    }
+}
+
+/// Requests the proxy holds while no replica is ready, shared with the controller: the count is
+/// the activator's `waiting_requests`, and the first held request wakes the controller at once
+/// (as Knative's activator pokes the autoscaler) instead of at its next tick.
+#[derive(Clone)]
+pub struct Activator {
+    held: Arc<AtomicU32>,
+    wake: Arc<Notify>,
+    /// The held requests' time integral and 1 s samples, exported like a replica's in flight.
+    area: Arc<Mutex<Area>>,
+}
+
+impl Default for Activator {
+    fn default() -> Self {
+        Activator {
+            held: Arc::default(),
+            wake: Arc::default(),
+            area: Arc::new(Mutex::new(Area {
+                at: Instant::now(),
+                seconds: 0.0,
+                samples: VecDeque::new(),
+            })),
+        }
+    }
+}
+
+impl Activator {
+    /// Hold one more request (`up`) or one fewer; the count before.
+    fn change(&self, up: bool) -> u32 {
+        let mut a = lock(&self.area);
+        let now = Instant::now();
+        let n = self.held.load(Ordering::SeqCst);
+        a.seconds += f64::from(n) * now.saturating_duration_since(a.at).as_secs_f64();
+        a.at = now;
+        if up {
+            self.held.fetch_add(1, Ordering::SeqCst)
+        } else {
+            self.held.fetch_sub(1, Ordering::SeqCst)
+        }
+    }
+
+    fn in_flight_seconds(&self) -> f64 {
+        let a = lock(&self.area);
+        a.seconds
+            + f64::from(self.held()) * Instant::now().saturating_duration_since(a.at).as_secs_f64()
+    }
+
+    fn sample(&self) {
+        let n = u64::from(self.held());
+        let mut a = lock(&self.area);
+        if a.samples.len() == 10 {
+            a.samples.pop_front();
+        }
+        a.samples.push_back(n);
+    }
+
+    fn ten_second_mean(&self) -> f64 {
+        let a = lock(&self.area);
+        if a.samples.is_empty() {
+            return 0.0;
+        }
+        a.samples.iter().sum::<u64>() as f64 / a.samples.len() as f64
+    }
+
+    /// Requests held now.
+    pub fn held(&self) -> u32 {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Resolves when a request is held while none was.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
+
+/// What the foreign replicas' answers carried: responses, and those with the service time
+/// (`x-service-time-ms`) and queue wait (`x-queue-wait-ms`) headers `simctl serve` sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reported {
+    /// Answers from a replica.
+    pub responses: u64,
+    /// … with `x-service-time-ms`.
+    pub service_time: u64,
+    /// … with `x-queue-wait-ms`.
+    pub queue_wait: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// A replica turned ready (wakes held requests).
+    ready: Notify,
+    activator: Activator,
+    /// Base URL of the metrics exporter, when foreign replicas are scraped through it.
+    exporter: OnceLock<String>,
+    /// The activator's metrics URL, when its held requests count in the API's in flight.
+    activator_target: OnceLock<String>,
+    /// The first failed start (a replica that exited before it was ever ready).
+    failure: Mutex<Option<String>>,
+    responses: AtomicU64,
+    service_reported: AtomicU64,
+    wait_reported: AtomicU64,
 }
 
 /// The replicas the proxy routes to (shared by the actuator, the proxy and the scraper).
@@ -69,6 +306,7 @@ struct Backend {
 pub struct Pool {
     backends: Arc<RwLock<Vec<Arc<Backend>>>>,
     next: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -90,19 +328,30 @@ struct InFlight(Arc<Backend>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.add(false);
     }
+}
+
+/// What [`Pool::pick`] found.
+enum Picked {
+    Replica(InFlight),
+    /// Every ready replica is at the limit.
+    Full,
+    /// No ready replica.
+    None,
 }
 
 impl Pool {
     /// The ready replica with the fewest requests in flight, ties broken round robin — the
     /// simulator's routing — counted in flight (under the lock, so a replica marked draining
-    /// never gets a request after its drain began).
-    fn pick(&self) -> Option<InFlight> {
+    /// never gets a request after its drain began). With a `limit`, a replica already holding
+    /// that many is full (Cortex's proxy answers 503 beyond `max_concurrency +
+    /// max_queue_length`).
+    fn pick(&self, limit: Option<u64>) -> Picked {
         let backends = read(&self.backends);
         let n = backends.len();
         if n == 0 {
-            return None;
+            return Picked::None;
         }
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let mut best: Option<(&Arc<Backend>, u64)> = None;
@@ -115,9 +364,14 @@ impl Pool {
                 }
             }
         }
-        let (b, _) = best?;
-        b.in_flight.fetch_add(1, Ordering::SeqCst);
-        Some(InFlight(b.clone()))
+        let Some((b, load)) = best else {
+            return Picked::None;
+        };
+        if limit.is_some_and(|l| load >= l) {
+            return Picked::Full;
+        }
+        b.add(true);
+        Picked::Replica(InFlight(b.clone()))
     }
 
     /// (replicas not draining, ready among them): what a Deployment's `spec.replicas` and
@@ -141,16 +395,58 @@ impl Pool {
     pub fn urls(&self) -> Vec<String> {
         read(&self.backends).iter().map(|b| b.url.clone()).collect()
     }
+
+    /// The activator's held requests and wake-up, for the controller.
+    pub fn activator(&self) -> Activator {
+        self.shared.activator.clone()
+    }
+
+    /// The first failed start: a replica that exited before it was ever ready, with its command
+    /// and last output lines.
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.shared.failure).clone()
+    }
+
+    /// What the replicas' answers reported about their insides.
+    pub fn reported(&self) -> Reported {
+        Reported {
+            responses: self.shared.responses.load(Ordering::Relaxed),
+            service_time: self.shared.service_reported.load(Ordering::Relaxed),
+            queue_wait: self.shared.wait_reported.load(Ordering::Relaxed),
+        }
+    }
+
+    fn backend(&self, id: u32) -> Option<Arc<Backend>> {
+        read(&self.backends).iter().find(|b| b.id == id).cloned()
+    }
 }
 
 impl Targets for Pool {
     fn list(&self) -> BoxFuture<'_, Result<Vec<Target>, SourceError>> {
-        let urls = self.urls();
-        Box::pin(async move { Ok(urls.into_iter().map(|url| Target { url }).collect()) })
+        // Foreign replicas are scraped at the exporter, which reports what the proxy measured.
+        let mut targets = match self.shared.exporter.get() {
+            Some(base) => read(&self.backends)
+                .iter()
+                .map(|b| Target {
+                    url: format!("{base}/replicas/{}", b.id),
+                })
+                .collect(),
+            None => self
+                .urls()
+                .into_iter()
+                .map(|url| Target { url })
+                .collect::<Vec<_>>(),
+        };
+        // Requests the activator holds are in flight for the API, as Knative's activator and
+        // Cortex's report them (and as the simulator counts them).
+        if let Some(url) = self.shared.activator_target.get() {
+            targets.push(Target { url: url.clone() });
+        }
+        Box::pin(async move { Ok(targets) })
     }
 }
 
-/// Starts and stops `simctl serve` processes.
+/// Starts and stops replicas.
 pub struct LocalReplicas {
     pool: Pool,
     settings: LocalSettings,
@@ -181,8 +477,17 @@ impl LocalReplicas {
     async fn start_one(&mut self) -> Result<Arc<Backend>, ActuatorError> {
         let index = self.started;
         self.started += 1;
-        let mut child = Command::new(&self.settings.program)
-            .args(&self.settings.args)
+        let (program, args) = match &self.settings.launch {
+            Launch::Simctl { program, args } => (program.clone(), args.clone()),
+            Launch::Command(cmd) => {
+                let s = foreign::start(cmd, index)?;
+                let mut b = Backend::new(index, s.url, cmd.readiness_path.clone(), s.child);
+                b.foreign = Some((s.command, s.tail));
+                return Ok(Arc::new(b));
+            }
+        };
+        let mut child = Command::new(&program)
+            .args(&args)
             .args(["--replicas", "1", "--port", "0", "--host", "127.0.0.1"])
             .args(["--first-index", &index.to_string()])
             .stdin(Stdio::null())
@@ -191,10 +496,7 @@ impl LocalReplicas {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| {
-                ActuatorError::Local(format!(
-                    "cannot start {}: {e}",
-                    self.settings.program.display()
-                ))
+                ActuatorError::Local(format!("cannot start {}: {e}", program.display()))
             })?;
         let Some(stdout) = child.stdout.take() else {
             return Err(ActuatorError::Local("no stdout from the replica".into()));
@@ -228,19 +530,17 @@ impl LocalReplicas {
         // Keep draining stdout so the replica never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         tracing::info!(%url, "replica started");
-        Ok(Arc::new(Backend {
-            url,
-            ready: AtomicBool::new(false),
-            draining: AtomicBool::new(false),
-            in_flight: AtomicU64::new(0),
-            child: Mutex::new(Some(child)),
-        }))
+        Ok(Arc::new(Backend::new(index, url, "/healthz".into(), child)))
     }
 
     /// Start or drain replicas until `desired` are running.
     async fn reconcile(&mut self) -> Result<(), ActuatorError> {
         let (running, _) = self.pool.counts();
         if running < self.desired {
+            // A command that died before it was ever ready is not restarted over and over.
+            if let Some(failure) = self.pool.failure() {
+                return Err(ActuatorError::Local(failure));
+            }
             let mut started = Vec::new();
             let mut failed = None;
             for _ in running..self.desired {
@@ -274,60 +574,84 @@ impl LocalReplicas {
                 chosen
             };
             for b in chosen {
-                tokio::spawn(drain(self.pool.clone(), b, self.settings.drain_timeout));
+                tokio::spawn(drain(
+                    self.pool.clone(),
+                    b,
+                    self.settings.drain_timeout,
+                    self.settings.stop_grace,
+                ));
             }
         }
         Ok(())
     }
 }
 
+/// Stop a replica's process: the whole process group of a foreign one.
+async fn stop_child(backend: &Backend, grace: Duration) {
+    let child = lock(&backend.child).take();
+    if let Some(mut child) = child {
+        if backend.foreign.is_some() {
+            foreign::stop(child, grace).await;
+        } else {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+}
+
 /// Wait for a removed replica's requests to finish, then stop it.
-async fn drain(pool: Pool, backend: Arc<Backend>, timeout: Duration) {
+async fn drain(pool: Pool, backend: Arc<Backend>, timeout: Duration, grace: Duration) {
     let until = tokio::time::Instant::now() + timeout;
     while backend.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let child = match backend.child.lock() {
-        Ok(mut c) => c.take(),
-        Err(p) => p.into_inner().take(),
-    };
-    if let Some(mut child) = child {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-    }
+    stop_child(&backend, grace).await;
     write(&pool.backends).retain(|b| !Arc::ptr_eq(b, &backend));
     tracing::info!(url = %backend.url, "replica stopped");
 }
 
-/// Poll `/healthz` of every replica; forget replicas whose process exited.
+/// Poll the readiness path of every replica; forget replicas whose process exited (remembering
+/// the first that never became ready: a command that fails to start). Every second, take the
+/// in-flight sample of Cortex's 10 s mean.
 async fn health_loop(pool: Pool, client: reqwest::Client, every: Duration) {
+    let mut sampled = Instant::now();
     loop {
         tokio::time::sleep(every).await;
         let backends: Vec<Arc<Backend>> = read(&pool.backends).clone();
-        for b in backends {
-            let exited = match b.child.lock() {
-                Ok(mut c) => c
-                    .as_mut()
-                    .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_)))),
-                Err(_) => false,
-            };
-            if exited && !b.draining.load(Ordering::SeqCst) {
-                tracing::warn!(url = %b.url, "replica exited");
-                b.ready.store(false, Ordering::SeqCst);
-                write(&pool.backends).retain(|x| !Arc::ptr_eq(x, &b));
-                continue;
+        if sampled.elapsed() >= Duration::from_secs(1) {
+            sampled += Duration::from_secs(1);
+            for b in &backends {
+                b.sample();
             }
+            pool.shared.activator.sample();
+        }
+        for b in backends {
             if b.draining.load(Ordering::SeqCst) {
                 continue;
             }
+            if let Some(why) = b.exited() {
+                b.ready.store(false, Ordering::SeqCst);
+                write(&pool.backends).retain(|x| !Arc::ptr_eq(x, &b));
+                if b.was_ready.load(Ordering::SeqCst) {
+                    tracing::warn!(url = %b.url, "{why}");
+                } else {
+                    tracing::error!(url = %b.url, "failed to start: {why}");
+                    lock(&pool.shared.failure).get_or_insert(why);
+                }
+                continue;
+            }
             let ok = client
-                .get(format!("{}/healthz", b.url))
+                .get(format!("{}{}", b.url, b.health_path))
                 .timeout(Duration::from_secs(1))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if ok != b.ready.swap(ok, Ordering::SeqCst) {
                 tracing::info!(url = %b.url, ready = ok, "replica readiness changed");
+                if ok {
+                    b.was_ready.store(true, Ordering::SeqCst);
+                    pool.shared.ready.notify_waiters();
+                }
             }
         }
     }
@@ -361,110 +685,24 @@ impl Actuator for LocalReplicas {
         Box::pin(async move {
             self.health.abort();
             let backends: Vec<Arc<Backend>> = std::mem::take(&mut *write(&self.pool.backends));
-            for b in backends {
-                let child = match b.child.lock() {
-                    Ok(mut c) => c.take(),
-                    Err(p) => p.into_inner().take(),
-                };
-                if let Some(mut child) = child {
-                    let _ = child.start_kill();
-                    let _ = child.wait().await;
-                }
-            }
+            let grace = self.settings.stop_grace;
+            futures_util::future::join_all(backends.iter().map(|b| stop_child(b, grace))).await;
         })
     }
 }
 
 impl Drop for LocalReplicas {
+    /// Last resort (an error or panic skipped [`Actuator::shutdown`]): kill every foreign
+    /// replica's process group, since dropping the child only kills its `sh`.
     fn drop(&mut self) {
         self.health.abort();
-    }
-}
-
-#[derive(Clone)]
-struct ProxyState {
-    pool: Pool,
-    client: reqwest::Client,
-}
-
-fn hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "transfer-encoding"
-            | "upgrade"
-            | "te"
-            | "trailer"
-            | "host"
-            | "content-length"
-    )
-}
-
-async fn forward(State(state): State<ProxyState>, request: Request) -> Response {
-    let Some(guard) = state.pool.pick() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "no ready replica\n").into_response();
-    };
-    let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, 64 << 20).await {
-        Ok(b) => b,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-    };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
-    let mut req = state
-        .client
-        .request(parts.method, format!("{}{path}", guard.0.url))
-        .body(body);
-    for (name, value) in &parts.headers {
-        if !hop_by_hop(name) {
-            req = req.header(name, value);
+        #[cfg(unix)]
+        for b in read(&self.pool.backends).iter() {
+            if b.foreign.is_some() {
+                if let Some(pid) = lock(&b.child).as_ref().and_then(Child::id) {
+                    foreign::signal_group(pid, libc::SIGKILL);
+                }
+            }
         }
     }
-    let resp = match req.send().await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(url = %guard.0.url, error = %e, "replica did not answer");
-            return (StatusCode::BAD_GATEWAY, "replica did not answer\n").into_response();
-        }
-    };
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    // Stream the answer through as it comes (an LLM replica's server-sent tokens must reach the
-    // client one by one); the request counts as in flight on its replica until the last byte.
-    let body = futures_util::StreamExt::map(resp.bytes_stream(), move |chunk| {
-        let _in_flight = &guard;
-        chunk
-    });
-    let mut out = Response::new(Body::from_stream(body));
-    *out.status_mut() = status;
-    for (name, value) in &headers {
-        if !hop_by_hop(name) {
-            out.headers_mut().append(name, value.clone());
-        }
-    }
-    out
-}
-
-/// Serve the reverse proxy on `listener` until `shutdown`.
-pub async fn serve_proxy(
-    listener: TcpListener,
-    pool: Pool,
-    client: reqwest::Client,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = Router::new()
-        .fallback(forward)
-        .with_state(ProxyState { pool, client });
-    // No Nagle: streamed tokens are small writes that must leave at once.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

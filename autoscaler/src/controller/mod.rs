@@ -82,6 +82,7 @@ pub struct Controller {
     actuator: Box<dyn Actuator>,
     metrics: Arc<ControllerMetrics>,
     leader: Option<watch::Receiver<bool>>,
+    activator: Option<local::Activator>,
 }
 
 impl Controller {
@@ -100,7 +101,16 @@ impl Controller {
             actuator,
             metrics,
             leader: None,
+            activator: None,
         }
+    }
+
+    /// Read the activator's held requests as `waiting_requests`, and decide at once when one is
+    /// held while the API is at zero replicas — as the simulator does and Knative's activator
+    /// pokes its autoscaler — instead of at the next tick.
+    pub fn with_activator(mut self, activator: local::Activator) -> Self {
+        self.activator = Some(activator);
+        self
     }
 
     /// Act only while `leader` says so (leader election); without it the controller always acts.
@@ -152,10 +162,19 @@ impl Controller {
                     None => std::future::pending().await,
                 }
             };
+            let activator = self.activator.clone();
+            let woken = async move {
+                match &activator {
+                    Some(a) => a.woken().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let mut wake = false;
             tokio::select! {
                 _ = &mut stop => break,
                 _ = until_deadline => break,
                 _ = ticker.tick() => {}
+                _ = woken => wake = true,
             }
             let now = start.elapsed();
             let leader = self.is_leader();
@@ -164,7 +183,7 @@ impl Controller {
                 tracing::debug!("not the leader; not acting");
                 continue;
             }
-            if let Some(d) = self.tick(now).await {
+            if let Some(d) = self.tick(now, wake).await {
                 if let Some(w) = out.as_mut() {
                     let line = decision_json(&d);
                     if let Err(e) = writeln!(w, "{line}").and_then(|()| w.flush()) {
@@ -179,8 +198,9 @@ impl Controller {
         Ok(decisions)
     }
 
-    /// One tick: read, decide, act. `None` when the replica count could not be read.
-    async fn tick(&mut self, now: Duration) -> Option<Decision> {
+    /// One tick: read, decide, act. `None` when the replica count could not be read, or when
+    /// this is a wake-up (`wake`) but the API is not at zero.
+    async fn tick(&mut self, now: Duration, wake: bool) -> Option<Decision> {
         let retry = self.settings.retry.clone();
         let metrics = &self.metrics;
         let current = match retry
@@ -198,7 +218,10 @@ impl Controller {
                 return None;
             }
         };
-        let reading = match self.source.observe(now).await {
+        if wake && current.spec != 0 {
+            return None;
+        }
+        let mut reading = match self.source.observe(now).await {
             Ok(r) => r,
             Err(e) => {
                 self.metrics.error("metrics");
@@ -206,6 +229,9 @@ impl Controller {
                 Reading::default()
             }
         };
+        if let Some(a) = &self.activator {
+            reading.waiting_requests = reading.waiting_requests.max(a.held());
+        }
         let decision = self.step.decide(now, current, &reading);
         self.metrics.record(&decision);
         match decision.held {

@@ -57,6 +57,7 @@ impl Serving {
                     node: None,
                     in_flight: 0,
                     processes: Vec::new(),
+                    idle_connections: Vec::new(),
                     created: now,
                     arrivals: 0,
                     epoch: 0,
@@ -77,6 +78,7 @@ impl Serving {
         replica.node = None;
         replica.in_flight = 0;
         replica.processes = processes;
+        replica.idle_connections.clear();
         replica.created = now;
         replica.arrivals = 0;
         replica.initial = initial;

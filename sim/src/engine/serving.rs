@@ -70,6 +70,10 @@ pub(super) struct Replica {
     pub(super) node: Option<NodeId>,
     pub(super) in_flight: u32,
     pub(super) processes: Vec<Process>,
+    /// `per_connection` routing: the proxy's idle keep-alive connections to this replica, each
+    /// as (the process that accepted it, idle since), most recently idle last — the proxy
+    /// reuses that one first (hyper's pool is LIFO).
+    pub(super) idle_connections: Vec<(u16, SimTime)>,
     pub(super) created: SimTime,
     /// Requests routed here since the last scrape.
     pub(super) arrivals: u64,
@@ -351,16 +355,41 @@ impl ApiState {
         let capacity = api.spec.capacity();
         let processes = api.spec.processes;
         let threads = api.spec.threads;
-        let process = if processes == 1 {
-            0
-        } else {
-            api.routing.random_range(0..processes)
+        // Per request, the draw comes first, rejected or not (the stream's order is the
+        // results' byte-identity); per connection, only a new connection draws.
+        let random = match api.spec.per_connection {
+            None if processes > 1 => Some(api.routing.random_range(0..processes)),
+            _ => None,
         };
         let replica = &mut api.replicas[r as usize];
         if replica.in_flight >= capacity {
             api.count_rejected(request.arrival);
             return;
         }
+        let process = match (random, api.spec.per_connection) {
+            (Some(p), _) => p,
+            (None, Some(keep_alive)) if processes > 1 => {
+                // Connections idle past the server's keep-alive timeout were closed (the oldest
+                // are first); then reuse the most recently idle, or open one.
+                let idle = &mut replica.idle_connections;
+                let open = idle
+                    .iter()
+                    .position(|(_, since)| now.since(*since) < keep_alive)
+                    .unwrap_or(idle.len());
+                idle.drain(..open);
+                match idle.pop() {
+                    Some((p, _)) => u32::from(p),
+                    // A new connection: the favoured process, or any.
+                    None if api.spec.accept_skew > 0.0
+                        && api.routing.random::<f64>() < api.spec.accept_skew =>
+                    {
+                        0
+                    }
+                    None => api.routing.random_range(0..processes),
+                }
+            }
+            _ => 0,
+        };
         replica.in_flight += 1;
         replica.arrivals += 1;
         api.in_flight += 1;
@@ -573,6 +602,10 @@ impl Serving {
         let replica = &mut api.replicas[r];
         replica.in_flight -= 1;
         api.in_flight -= 1;
+        if api.spec.per_connection.is_some() && api.spec.processes > 1 {
+            // The answer is out: its connection is idle again, on the same process.
+            replica.idle_connections.push((p as u16, now));
+        }
         let proc_ = &mut replica.processes[p];
         proc_.busy -= 1;
         replica.busy -= 1;

@@ -340,6 +340,14 @@ pub(super) fn build_api(
         .as_ref()
         .map(|v| super::vpa::build(v, &format!("{path}.vpa"), llm_model.is_some()))
         .transpose()?;
+    let accept_skew = spec.pod.accept_skew.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&accept_skew) {
+        return Err(FieldError::new(
+            format!("{path}.pod.accept_skew"),
+            format!("expected a share in [0, 1], found {accept_skew}"),
+        )
+        .into());
+    }
     Ok(Api {
         name: spec.name.clone(),
         node_groups: allowed,
@@ -347,6 +355,15 @@ pub(super) fn build_api(
         processes,
         threads,
         max_queue_length,
+        per_connection: match spec.pod.process_routing {
+            Some(super::schema::ProcessRoutingSpec::PerConnection) => Some(
+                spec.pod
+                    .keep_alive_timeout
+                    .map_or(SimTime::from_secs_f64(5.0), |d| d.0),
+            ),
+            _ => None,
+        },
+        accept_skew,
         startup_time: spec.startup_time.map(|d| d.0).unwrap_or(SimTime::ZERO),
         timeout,
         network_latency: spec.network_latency.map_or(SimTime::ZERO, |d| d.0),

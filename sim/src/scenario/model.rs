@@ -229,6 +229,12 @@ pub struct Api {
     pub threads: u32,
     /// Queued requests allowed per replica beyond its concurrency.
     pub max_queue_length: u32,
+    /// How requests pick a process: `None` per request at random; `Some(keep_alive)` per
+    /// connection, idle connections closed after `keep_alive` (`pod.process_routing`).
+    pub per_connection: Option<SimTime>,
+    /// `per_connection`: the share of new connections process 0 takes before a uniform draw
+    /// (`pod.accept_skew`, 0 = uniform).
+    pub accept_skew: f64,
     /// Scheduling to readiness.
     pub startup_time: SimTime,
     /// Client-side timeout.

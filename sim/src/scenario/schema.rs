@@ -548,6 +548,35 @@ pub struct PodSpec {
     pub max_concurrency: Option<u32>,
     /// Queued requests allowed per replica beyond its concurrency before 503 (default 100).
     pub max_queue_length: Option<u32>,
+    /// How a request picks a process inside the replica: `per_request` (default; each request
+    /// goes to a process uniformly at random, the model `simctl serve` emulates) or
+    /// `per_connection`: the processes share one listening socket (uvicorn/gunicorn
+    /// `--workers`), so a process accepts a *connection* and every request the proxy sends on
+    /// it; the proxy reuses its most recently idle connection and opens a new one (accepted by
+    /// a process at random) only when all are busy. What a real multi-process server behind a
+    /// keep-alive reverse proxy does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_routing: Option<ProcessRoutingSpec>,
+    /// With `per_connection`: how long an idle connection stays open before the server closes
+    /// it (uvicorn's `--timeout-keep-alive`, default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_timeout: Option<DurationSpec>,
+    /// With `per_connection`: the share of new connections the first process accepts before
+    /// the others get a uniform chance (default 0: uniform). Worker processes that share a
+    /// socket all wake for a connection and the first to call accept() wins, so one process
+    /// takes more than its share; 0.2–0.4 measured for uvicorn --workers 4 here (README).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept_skew: Option<f64>,
+}
+
+/// `pod.process_routing`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessRoutingSpec {
+    /// Each request to a process at random.
+    PerRequest,
+    /// Each connection to a process at random; requests follow their connection.
+    PerConnection,
 }
 
 /// `[apis.llm]`: one replica is a vLLM engine. Field names and defaults are vLLM's

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use autoscaler::controller::backoff::Backoff;
+use autoscaler::controller::local::Reported;
 use autoscaler::controller::reqwest;
 use autoscaler::controller::source::{ScrapeSettings, ScrapeSource};
 use autoscaler::controller::{
@@ -19,11 +20,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use loadgen::{LoadResults, OpenLoad, RequestTemplate, Schedule, Target};
 use serde::Serialize;
 use sim::fidelity::{self, Fidelity, Observed, ScaleEvent};
+use sim::results::Percentiles;
 use sim::service_time::Fit;
 use sim::{Results, Scenario, SimTime};
 use tokio_util::sync::CancellationToken;
 
-use super::autoscale::start_local;
+use super::replicas::{start_local, ReplicaArgs};
 use super::{duration_arg, out, outln, pick_api, write_json, Failure};
 
 /// How to calibrate the simulator's service-time model from the real run.
@@ -55,6 +57,10 @@ Files (per scenario, in --out-dir/<scenario name>/): real.json (loadgen results)
 (one row per request), decisions.jsonl (the controller's ticks), simulated.json, calibrated.json \
 (simulator results), validation.json (the comparison), calibration.toml (the calibrated model \
 as scenario lines to paste); with several scenarios also --out-dir/summary.json.\n\n\
+With --replica-cmd the replicas are your own server instead (see --replica-cmd): the proxy \
+measures in flight and latency from outside, and the comparison says what it could not \
+measure inside. With min_replicas = 0 the proxy holds requests while no replica is ready (an \
+activator) and the comparison adds the cold-start tail (p99.9, max).\n\n\
 Examples:\n  simctl validate scenarios/validate/steady.toml\n  \
 simctl validate scenarios/validate/*.toml --out-dir validation --calibrate lognormal"
 )]
@@ -81,6 +87,10 @@ pub(crate) struct ValidateArgs {
     /// Print only the comparison.
     #[arg(long, short)]
     pub quiet: bool,
+    /// What the real replicas are: `simctl serve` (the simulator's own serving model) or, with
+    /// --replica-cmd, your server.
+    #[command(flatten)]
+    pub replica: ReplicaArgs,
 }
 
 /// One scenario's validation, as written to validation.json.
@@ -94,6 +104,11 @@ struct Validation {
     /// The policy's decision interval, seconds: scale events "at the same tick" are less than
     /// half of it apart.
     tick_s: f64,
+    /// What served the real run: `simctl serve`, or the `--replica-cmd` template.
+    replicas: String,
+    /// What the real run could not measure inside a foreign server (and so was not compared or
+    /// calibrated from).
+    not_measured: Vec<String>,
     service_time: String,
     calibrated_service_time: Option<String>,
     /// The simulator as the scenario describes it.
@@ -165,12 +180,10 @@ fn prepare(path: &Path, args: &ValidateArgs) -> Result<(PathBuf, Scenario), Fail
             api.name, api.service_scale
         )));
     }
-    if api.autoscaling.min_replicas == 0 {
-        return Err(bad(format!(
-            "API {:?}: min_replicas = 0 (scale from zero) is not run locally; use min_replicas ≥ 1",
-            api.name
-        )));
-    }
+    args.replica.command(&api).map_err(|e| match e {
+        Failure::BadInput(m) => bad(m),
+        other => other,
+    })?;
     if let Some(d) = args.duration {
         if d.is_zero() {
             return Err(Failure::BadInput(
@@ -218,7 +231,7 @@ fn validate_one(
     let (sim_results, simulated) = simulate(&scenario)?;
     write_json(&dir.join("simulated.json"), &sim_results)?;
 
-    let real = run_real(path, &scenario, dir, &args.metric_name, args.quiet, stop)?;
+    let real = run_real(path, &scenario, dir, args, stop)?;
     write_json(&dir.join("real.json"), &real.results)?;
     if let Some(t) = real.results.truncated_at_s {
         return Err(Failure::Interrupted(format!(
@@ -256,7 +269,14 @@ fn validate_one(
         .tick_interval()
         .as_secs_f64();
     let max_offset_s = (3.0 * tick_s).max(10.0);
-    let before = fidelity::compare(&observed, &simulated, max_offset_s);
+    let cold = api.autoscaling.holds_requests_at_zero();
+    let mut before = fidelity::compare(&observed, &simulated, max_offset_s);
+    if cold {
+        add_cold_start_tail(&mut before, &observed.latency_ms, &simulated.latency_ms);
+    }
+    let not_measured = not_measured(args, real.reported);
+    let service_reported = args.replica.replica_cmd.is_none()
+        || real.reported.service_time * 2 > real.reported.responses;
 
     let fit = match args.calibrate {
         Calibration::Empirical => Some(Fit::Empirical),
@@ -266,8 +286,16 @@ fn validate_one(
     let mut calibrated = None;
     if let (Some(_), Some(model)) = (fit, &api.llm) {
         calibrated = calibrate_llm(&scenario, model, &observed, &simulated, dir, max_offset_s)?;
-    } else if let Some(fit) = fit {
+    } else if let (Some(fit), true) = (fit, service_reported) {
         calibrated = calibrate_service(path, &scenario, fit, &observed, dir, max_offset_s)?;
+    }
+    if cold {
+        if let Some((_, after, _)) = calibrated.as_mut() {
+            let results = read_results(&dir.join("calibrated.json"))?;
+            if let Some(sim) = results.apis.first() {
+                add_cold_start_tail(after, &observed.latency_ms, &sim.latency_ms);
+            }
+        }
     }
     let validation = Validation {
         schema: SCHEMA,
@@ -276,6 +304,12 @@ fn validate_one(
         duration_s,
         seed: scenario.seed,
         tick_s,
+        replicas: args
+            .replica
+            .replica_cmd
+            .as_ref()
+            .map_or_else(|| "simctl serve".to_string(), |c| format!("command: {c}")),
+        not_measured,
         service_time: match &api.llm {
             Some(m) => format!(
                 "LLM engine: step {:.3} ms + {:.4} ms per prompt token + {:.4} ms per decoding sequence",
@@ -298,8 +332,60 @@ fn validate_one(
     Ok(validation)
 }
 
+/// For an API scaled from zero, the latency tail the cold starts make: p99.9 and the largest
+/// latency (the first request waits for a whole replica start).
+fn add_cold_start_tail(f: &mut Fidelity, real: &Percentiles, sim: &Percentiles) {
+    f.metrics.push(fidelity::Compared::new(
+        fidelity::LATENCY_P999,
+        real.p999,
+        sim.p999,
+    ));
+    f.metrics.push(fidelity::Compared::new(
+        fidelity::LATENCY_MAX,
+        real.max,
+        sim.max,
+    ));
+}
+
+fn read_results(path: &Path) -> Result<Results, Failure> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(serde_json::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?)
+}
+
+/// What a foreign server's real run could not measure. A `simctl serve` replica reports its
+/// service time and queue wait per answer and its in-flight count itself; a foreign one is seen
+/// from the proxy only, unless it sends the same answer headers.
+fn not_measured(args: &ValidateArgs, reported: Reported) -> Vec<String> {
+    if args.replica.replica_cmd.is_none() {
+        return Vec::new();
+    }
+    let mut out = vec![
+        "in flight, queue and workers inside the replica: the proxy counts a request in \
+         flight from its routing to its last byte, so in flight per process and per worker \
+         are not seen"
+            .to_string(),
+    ];
+    let most = |n: u64| n * 2 > reported.responses;
+    if !most(reported.service_time) {
+        out.push(
+            "service time (no x-service-time-ms answer header): the service-time model is not              calibrated"
+                .into(),
+        );
+    }
+    if !most(reported.queue_wait) {
+        out.push(
+            "queue wait (no x-queue-wait-ms answer header): network latency is not calibrated"
+                .into(),
+        );
+    }
+    out
+}
+
 /// What the real run produced.
 struct RealRun {
+    /// What the replicas' answers reported about their insides.
+    reported: Reported,
     results: LoadResults,
     /// Ready replicas at t = 0, 1, 2, … s.
     replicas: Vec<f64>,
@@ -310,10 +396,10 @@ fn run_real(
     path: &Path,
     scenario: &Scenario,
     dir: &Path,
-    metric_name: &str,
-    quiet: bool,
+    args: &ValidateArgs,
     stop: &CancellationToken,
 ) -> Result<RealRun, Failure> {
+    let (metric_name, quiet) = (args.metric_name.as_str(), args.quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -332,8 +418,16 @@ fn run_real(
             .context("cannot open the proxy's port on 127.0.0.1")?;
         let proxy_url = format!("http://{}/", proxy.local_addr().context("proxy address")?);
         let proxy_stop = CancellationToken::new();
-        let mut replicas = start_local(path, &api.name, proxy, http.clone(), proxy_stop.clone())?;
+        let mut replicas = start_local(
+            path,
+            api,
+            &args.replica,
+            proxy,
+            http.clone(),
+            proxy_stop.clone(),
+        )?;
         let pool = replicas.pool();
+        let watched = pool.clone();
         let step = api.autoscaling.decision_step();
         let initial = api.autoscaling.decision_step().initial_target();
 
@@ -350,6 +444,9 @@ fn run_real(
                 + api.startup_time.as_duration()
                 + Duration::from_secs(30);
             while pool.counts().1 < initial {
+                if let Some(f) = pool.failure() {
+                    anyhow::bail!("a replica did not start: {f}");
+                }
                 if stop.is_cancelled() {
                     anyhow::bail!("interrupted while the replicas started");
                 }
@@ -394,7 +491,8 @@ fn run_real(
             Box::new(source),
             Box::new(replicas),
             ControllerMetrics::new(&api.name),
-        );
+        )
+        .with_activator(pool.activator());
         // An LLM API is loaded as an OpenAI-compatible endpoint: streamed completions timed
         // token by token (the emulated replicas serve the API's name as their model).
         let (target_url, openai) = match &api.llm {
@@ -496,11 +594,17 @@ fn run_real(
         proxy_stop.cancel();
         bar.finish_and_clear();
         let decisions = decisions.map_err(|e| controller_failure(path, e))?;
+        if let Some(f) = watched.failure() {
+            return Err(Failure::Other(anyhow::anyhow!(
+                "a replica did not start: {f}"
+            )));
+        }
         let results = results
             .and_then(Result::ok)
             .ok_or_else(|| anyhow::anyhow!("the load generator stopped unexpectedly"))?
             .map_err(|e| Failure::Other(e.into()))?;
         Ok(RealRun {
+            reported: watched.reported(),
             results,
             replicas: series,
             decisions,
@@ -649,6 +753,13 @@ fn render(v: &Validation, real: &Observed) -> String {
             "    + {} simulated scale event(s) with no real counterpart",
             v.simulated.unmatched_simulated_events
         );
+    }
+    if !v.not_measured.is_empty() {
+        let _ = writeln!(s, "  replicas: {}", v.replicas);
+        let _ = writeln!(s, "  not measured inside the foreign server:");
+        for m in &v.not_measured {
+            let _ = writeln!(s, "    - {m}");
+        }
     }
     let _ = writeln!(s, "  service time in the scenario: {}", v.service_time);
     if let Some(c) = &v.calibrated_service_time {

@@ -279,6 +279,8 @@ mod tests {
             duration_s: 4.0,
             seed: 1,
             tick_s: 10.0,
+            replicas: "simctl serve".into(),
+            not_measured: Vec::new(),
             service_time: "constant".into(),
             calibrated_service_time: None,
             simulated: f,
