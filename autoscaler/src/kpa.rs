@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::why::{Direction, Rule};
 use crate::{
     InvalidSetting, MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy,
 };
@@ -207,16 +208,16 @@ impl ScalingPolicy for Kpa {
                 .activation_scale
                 .max(1)
                 .clamp(c.bounds.min_replicas, c.bounds.max_replicas);
-            return Recommendation {
-                replicas: wake,
-                inputs: vec![("activator_poke", 1.0)],
-            };
+            let mut r = Recommendation::with_inputs(wake, vec![("activator_poke", 1.0)]);
+            r.why.push(Rule::Wake {
+                waiting: obs.waiting_requests,
+            });
+            return r;
         }
         let (Some(stable), Some(panic)) = (obs.metric, obs.panic_metric) else {
-            return Recommendation {
-                replicas: cur,
-                inputs: vec![("no_metric", 1.0)],
-            };
+            let mut r = Recommendation::with_inputs(cur, vec![("no_metric", 1.0)]);
+            r.why.push(Rule::Hold(crate::HoldReason::MetricMissing));
+            return r;
         };
         let ready = f64::from(obs.ready_replicas.max(1));
         if !self.started {
@@ -253,9 +254,48 @@ impl ScalingPolicy for Kpa {
                 self.max_panic_pods = 0;
             }
         }
-        let mut desired = if self.panic_since.is_some() {
+        let panicking = self.panic_since.is_some();
+        let (raw, unlimited, limited) = if panicking {
+            (dspc.max(dppc), dspc.max(dppc), desired_stable.max(desired_panic))
+        } else {
+            (dspc, dspc, desired_stable)
+        };
+        let mut why = crate::why::Why {
+            raw: Some(raw.max(0.0) as u32),
+            metric: Some(crate::why::MetricValue {
+                name: if panicking {
+                    "panic-window concurrency".into()
+                } else {
+                    "stable-window concurrency".into()
+                },
+                value: if panicking { stable.max(panic) } else { stable },
+                target: Some(target),
+            }),
+            ..crate::why::Why::default()
+        };
+        if limited < unlimited && limited >= activation {
+            why.push(Rule::FactorLimit {
+                direction: Direction::Up,
+                setting: "max_scale_up_rate",
+                factor: c.max_scale_up_rate,
+                limit: limited as u32,
+            });
+        } else if limited > unlimited && limited > activation {
+            why.push(Rule::FactorLimit {
+                direction: Direction::Down,
+                setting: "max_scale_down_rate",
+                factor: c.max_scale_down_rate,
+                limit: limited as u32,
+            });
+        }
+        let mut desired = if panicking {
             let d = desired_stable.max(desired_panic) as u32;
             self.max_panic_pods = self.max_panic_pods.max(d);
+            if self.max_panic_pods > d {
+                why.push(Rule::Panic {
+                    highest: self.max_panic_pods,
+                });
+            }
             self.max_panic_pods
         } else {
             desired_stable as u32
@@ -269,7 +309,14 @@ impl ScalingPolicy for Kpa {
             {
                 self.recent.pop_front();
             }
-            desired = self.recent.iter().map(|(_, d)| *d).max().unwrap_or(desired);
+            let delayed = self.recent.iter().map(|(_, d)| *d).max().unwrap_or(desired);
+            if delayed > desired {
+                why.push(Rule::ScaleDownDelay {
+                    window: c.scale_down_delay,
+                    highest: delayed,
+                });
+            }
+            desired = delayed;
         }
         // Scale to zero only after the grace period, and only once the revision has been
         // active for a stable window.
@@ -282,12 +329,25 @@ impl ScalingPolicy for Kpa {
                 && (now.saturating_sub(since) < c.scale_to_zero_grace_period || !active_long_enough)
             {
                 desired = 1;
+                why.push(Rule::ScaleToZeroGrace {
+                    grace: c.scale_to_zero_grace_period,
+                });
             }
         } else {
             self.zero_since = None;
         }
         let replicas = desired.clamp(c.bounds.min_replicas, c.bounds.max_replicas);
+        if replicas > desired {
+            why.push(Rule::MinReplicas {
+                min: c.bounds.min_replicas,
+            });
+        } else if replicas < desired {
+            why.push(Rule::MaxReplicas {
+                max: c.bounds.max_replicas,
+            });
+        }
         Recommendation {
+            why,
             replicas,
             inputs: vec![
                 ("stable_concurrency", stable),
