@@ -403,6 +403,14 @@ impl Why {
             Some(rule @ (Rule::Hold(_) | Rule::InvalidMetric { .. })) => {
                 let _ = write!(s, "held at {to}: {}", rule.phrase());
             }
+            Some(
+                rule @ (Rule::RateLimit { direction, .. } | Rule::FactorLimit { direction, .. }),
+            ) if to == from => {
+                let _ = write!(s, "held at {to}: {} capped by {}", direction.word(), rule.phrase());
+            }
+            Some(rule @ Rule::LegacyScaleUpLimit { .. }) if to == from => {
+                let _ = write!(s, "held at {to}: scale-up capped by {}", rule.phrase());
+            }
             Some(rule) if to == from => {
                 let _ = write!(s, "held at {to}: {}", rule.phrase());
             }

@@ -24,6 +24,7 @@ mod cli_tui;
 mod cli_tune;
 mod cli_validate;
 mod cli_why;
+mod cli_why_not;
 mod controller_kube;
 mod deploy_manifests;
 mod fuzz;

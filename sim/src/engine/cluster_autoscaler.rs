@@ -481,8 +481,11 @@ impl ClusterAutoscaler {
                 (
                     "pods_cannot_move",
                     format!(
-                        "utilization {utilization:.2} is under {threshold} but its {} pods fit on no other ready node",
-                        pods.len()
+                        "utilization {utilization:.2} is under {threshold} but {} fit on any other ready node",
+                        match pods.len() {
+                            1 => "its pod does not".to_string(),
+                            n => format!("its {n} pods do not all"),
+                        }
                     ),
                 )
             })
