@@ -348,7 +348,12 @@ impl ScalingPolicy for Cortex {
 
 /// When the most recent recommendation of `value` inside the window was made (`now` when it is
 /// this tick's own).
-fn latest_with(history: &[(Duration, u32)], now: Duration, period: Duration, value: u32) -> Duration {
+fn latest_with(
+    history: &[(Duration, u32)],
+    now: Duration,
+    period: Duration,
+    value: u32,
+) -> Duration {
     let cutoff = now.saturating_sub(period);
     history
         .iter()

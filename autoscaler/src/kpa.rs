@@ -256,7 +256,11 @@ impl ScalingPolicy for Kpa {
         }
         let panicking = self.panic_since.is_some();
         let (raw, unlimited, limited) = if panicking {
-            (dspc.max(dppc), dspc.max(dppc), desired_stable.max(desired_panic))
+            (
+                dspc.max(dppc),
+                dspc.max(dppc),
+                desired_stable.max(desired_panic),
+            )
         } else {
             (dspc, dspc, desired_stable)
         };

@@ -310,11 +310,14 @@ impl Rule {
                 num(*threshold)
             ),
             Rule::Deactivation { period } => {
-                format!("deactivation, trigger inactive for the cooldown of {}", span(*period))
+                format!(
+                    "deactivation, trigger inactive for the cooldown of {}",
+                    span(*period)
+                )
             }
-            Rule::Fallback { failures, replicas } => format!(
-                "fallback to {replicas} replicas after {failures} scaler errors"
-            ),
+            Rule::Fallback { failures, replicas } => {
+                format!("fallback to {replicas} replicas after {failures} scaler errors")
+            }
             Rule::PendingReplicas { pending } => {
                 format!("{pending} replicas still starting, waiting for them")
             }
@@ -406,7 +409,12 @@ impl Why {
             Some(
                 rule @ (Rule::RateLimit { direction, .. } | Rule::FactorLimit { direction, .. }),
             ) if to == from => {
-                let _ = write!(s, "held at {to}: {} capped by {}", direction.word(), rule.phrase());
+                let _ = write!(
+                    s,
+                    "held at {to}: {} capped by {}",
+                    direction.word(),
+                    rule.phrase()
+                );
             }
             Some(rule @ Rule::LegacyScaleUpLimit { .. }) if to == from => {
                 let _ = write!(s, "held at {to}: scale-up capped by {}", rule.phrase());

@@ -330,5 +330,4 @@ mod tests {
         let err = serde_json::from_str::<Event>(bad).expect_err("unknown kind");
         assert!(err.to_string().contains("unknown event kind"), "{err}");
     }
-
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{ok, read_json, run_results, scratch, simctl, test_data};
+use crate::common::{ok, run_results, scratch, simctl, test_data};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -50,12 +50,17 @@ fn run_and_explain_say_why_it_did_not_scale() {
         text.starts_with("held at 5: scale-down stabilization, highest recommendation in the last 300s was 5 at "),
         "{text}"
     );
-    assert!(text.contains("(recommended 1 from in-flight requests per pod"), "{text}");
+    assert!(
+        text.contains("(recommended 1 from in-flight requests per pod"),
+        "{text}"
+    );
     assert_eq!(held["inputs"]["replicas"], 5.0);
 
     // A pending pod the cluster autoscaler did not serve: the only group is at its maximum.
     let unserved = whys(&results, "no_scale_up", "group_at_max");
-    let unserved = unserved.first().expect("pods left pending at max_instances");
+    let unserved = unserved
+        .first()
+        .expect("pods left pending at max_instances");
     assert_eq!(unserved["api"], "model");
     assert_eq!(unserved["node_group"], "cpu");
     assert_eq!(
@@ -71,19 +76,41 @@ fn run_and_explain_say_why_it_did_not_scale() {
     let json = dir.join("why.json");
     std::fs::write(&json, serde_json::to_vec(&results).expect("json")).expect("written");
     let out = ok(simctl(&[
-        "explain", s(&json), "--api", "model", "--at", "4m", "--window", "1m",
+        "explain",
+        s(&json),
+        "--api",
+        "model",
+        "--at",
+        "4m",
+        "--window",
+        "1m",
     ]));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("model around 0:04:00 (from 0:03:00 to 0:05:00):"), "{text}");
-    assert!(text.contains("scale-up capped at 3 by policy Pods 2 per 60s"), "{text}");
+    assert!(
+        text.starts_with("model around 0:04:00 (from 0:03:00 to 0:05:00):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("scale-up capped at 3 by policy Pods 2 per 60s"),
+        "{text}"
+    );
     assert!(
         text.contains("no scale-up for 2 pending pods of model: cpu at max_instances 3"),
         "{text}"
     );
-    let out = ok(simctl(&["explain", s(&json), "--at", "11m", "--window", "30s"]));
+    let out = ok(simctl(&[
+        "explain",
+        s(&json),
+        "--at",
+        "11m",
+        "--window",
+        "30s",
+    ]));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("held at 5: scale-down stabilization, highest recommendation in the last 300s"),
+        text.contains(
+            "held at 5: scale-down stabilization, highest recommendation in the last 300s"
+        ),
         "{text}"
     );
 
@@ -91,7 +118,10 @@ fn run_and_explain_say_why_it_did_not_scale() {
     let out = simctl(&["explain", s(&json), "--api", "nope", "--at", "1m"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("why.json") && err.contains("no API named \"nope\""), "{err}");
+    assert!(
+        err.contains("why.json") && err.contains("no API named \"nope\""),
+        "{err}"
+    );
     let out = simctl(&["explain", s(&json), "--at", "2h"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("past the end of the run"));
@@ -103,7 +133,10 @@ fn run_and_explain_say_why_it_did_not_scale() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.json"));
     let help = ok(simctl(&["explain", "--help"]));
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("--window") && help.contains("stabilization"), "{help}");
+    assert!(
+        help.contains("--window") && help.contains("stabilization"),
+        "{help}"
+    );
 
     // A results file from before "why" records still reads, and says so.
     let mut old = results.clone();
@@ -124,8 +157,14 @@ fn run_and_explain_say_why_it_did_not_scale() {
     let md = dir.join("why.md");
     ok(simctl(&["report", "--quiet", s(&json), "-o", s(&md)]));
     let report = std::fs::read_to_string(&md).expect("report");
-    assert!(report.contains("Why it did (not) scale"), "report lacks the why table");
-    assert!(report.contains("cpu at max_instances 3"), "report lacks the CA reason");
+    assert!(
+        report.contains("Why it did (not) scale"),
+        "report lacks the why table"
+    );
+    assert!(
+        report.contains("cpu at max_instances 3"),
+        "report lacks the CA reason"
+    );
 }
 
 #[test]
@@ -184,7 +223,10 @@ fn autoscale_decisions_say_why() {
     let rule = |r: &str| d.iter().find(|x| x["rule"] == r);
     let capped = rule("scale_up_rate_limit").expect("a rate-capped scale-up");
     let text = capped["why"].as_str().expect("why");
-    assert!(text.contains("by policy Pods 1 per 10s (recommended"), "{text}");
+    assert!(
+        text.contains("by policy Pods 1 per 10s (recommended"),
+        "{text}"
+    );
     let held = rule("scale_down_stabilization").expect("a held scale-down");
     let text = held["why"].as_str().expect("why");
     assert!(

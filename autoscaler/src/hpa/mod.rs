@@ -723,8 +723,9 @@ impl ScalingPolicy for Hpa {
             why.raw = Some(p.replicas);
             let log = self.recommendations.clone();
             let (stabilized, replicas, limit) = self.normalize(now, current, p.replicas);
-            why.rules
-                .extend(why::stabilization_rule(self, &log, now, p.replicas, stabilized));
+            why.rules.extend(why::stabilization_rule(
+                self, &log, now, p.replicas, stabilized,
+            ));
             why.rules.extend(why::limit_rule(
                 self,
                 limit,

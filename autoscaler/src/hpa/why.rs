@@ -53,11 +53,10 @@ impl Hpa {
             HpaMetric::CpuAverageValue { target } => {
                 Some(PodTarget::AverageValue { target, cpu: true })
             }
-            HpaMetric::CpuUtilization { target } | HpaMetric::ContainerCpuUtilization { target } => {
-                Some(PodTarget::Utilization {
-                    percent: (target * 100.0).round() as i64,
-                })
-            }
+            HpaMetric::CpuUtilization { target }
+            | HpaMetric::ContainerCpuUtilization { target } => Some(PodTarget::Utilization {
+                percent: (target * 100.0).round() as i64,
+            }),
             _ => None,
         };
         let name = metric_name(metric);

@@ -115,7 +115,12 @@ impl ClusterAutoscaler {
     }
 
     /// Log why pods got no node, unless the same reasons were logged last.
-    fn note_no_scale_up(&mut self, unserved: &[ca_why::Unserved], now: SimTime, agenda: &mut Agenda) {
+    fn note_no_scale_up(
+        &mut self,
+        unserved: &[ca_why::Unserved],
+        now: SimTime,
+        agenda: &mut Agenda,
+    ) {
         let key: Vec<String> = unserved
             .iter()
             .map(|u| format!("{}|{}|{}", u.owner, u.rule, u.key))
@@ -147,7 +152,9 @@ impl ClusterAutoscaler {
             }
             self.not_removed.insert(n.0, key);
         }
-        agenda.log_why(ca_why::not_removed_event(rule, sentence, node, cluster, now));
+        agenda.log_why(ca_why::not_removed_event(
+            rule, sentence, node, cluster, now,
+        ));
     }
 
     /// A booting node is ready (false if it is not booting any more).
@@ -412,7 +419,15 @@ impl ClusterAutoscaler {
                     ca_why::span(delay),
                     ca_why::clock(self.last_scale_up)
                 );
-                self.note_not_removed(None, "delay_after_add", String::new(), sentence, now, cluster, agenda);
+                self.note_not_removed(
+                    None,
+                    "delay_after_add",
+                    String::new(),
+                    sentence,
+                    now,
+                    cluster,
+                    agenda,
+                );
             }
             return None;
         }
@@ -453,10 +468,14 @@ impl ClusterAutoscaler {
         let was_unneeded = node.unneeded_since.is_some();
         // The first rule that keeps the node, in the order the checks run.
         let kept: Option<(&str, String)> = if pass.alive[g] <= min {
-            (utilization < threshold).then(|| {
-                ("group_at_min", format!("its group is at min_instances {min}"))
-            })
-            .or(Some(("", String::new())))
+            (utilization < threshold)
+                .then(|| {
+                    (
+                        "group_at_min",
+                        format!("its group is at min_instances {min}"),
+                    )
+                })
+                .or(Some(("", String::new())))
         } else if utilization >= threshold {
             if was_unneeded {
                 Some((
@@ -494,7 +513,15 @@ impl ClusterAutoscaler {
             cluster.set_unneeded(id, None);
             if !rule.is_empty() {
                 let sentence = format!("{} not removed: {reason}", ca_why::node_name(id, cluster));
-                self.note_not_removed(Some(id), rule, rule.to_string(), sentence, now, cluster, agenda);
+                self.note_not_removed(
+                    Some(id),
+                    rule,
+                    rule.to_string(),
+                    sentence,
+                    now,
+                    cluster,
+                    agenda,
+                );
             }
             return None;
         }
@@ -509,7 +536,15 @@ impl ClusterAutoscaler {
                 ca_why::clock(since + unneeded_time)
             );
             let key = format!("unneeded_time {}", since.0);
-            self.note_not_removed(Some(id), "unneeded_time", key, sentence, now, cluster, agenda);
+            self.note_not_removed(
+                Some(id),
+                "unneeded_time",
+                key,
+                sentence,
+                now,
+                cluster,
+                agenda,
+            );
             return None;
         }
         let empty = cluster.node(id).pods.is_empty();
@@ -529,7 +564,15 @@ impl ClusterAutoscaler {
                     "one node with pods is drained at a time"
                 }
             );
-            self.note_not_removed(Some(id), "pass_limit", "pass_limit".into(), sentence, now, cluster, agenda);
+            self.note_not_removed(
+                Some(id),
+                "pass_limit",
+                "pass_limit".into(),
+                sentence,
+                now,
+                cluster,
+                agenda,
+            );
             return None;
         };
         pass.removed.push(id);

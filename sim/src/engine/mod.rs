@@ -24,12 +24,12 @@
 //! every random stream is drawn in a fixed order, so the loop calls rooms in the order the
 //! events' consequences happen (depth first).
 
-mod ca_why;
 mod agenda;
 mod attribution;
 pub mod autoscaling;
 mod batch_jobs;
 mod batch_routes;
+mod ca_why;
 mod cluster_autoscaler;
 mod finish;
 mod kubelet;
