@@ -330,4 +330,28 @@ mod tests {
         let err = serde_json::from_str::<Event>(bad).expect_err("unknown kind");
         assert!(err.to_string().contains("unknown event kind"), "{err}");
     }
+
+    #[test]
+    fn why_events_round_trip_and_old_files_read() {
+        let held = r#"{"t_s":60.0,"kind":"scale_held","api":"a","message":"hpa held at 2 replicas","inputs":{"recommended":1.0,"replicas":2.0},"rule":"scale_down_stabilization","why":"held at 2: scale-down stabilization"}"#;
+        let e: Event = serde_json::from_str(held).expect("reads");
+        let EventKind::ScaleHeld(h) = &e.kind else {
+            panic!("{e:?}")
+        };
+        assert_eq!((h.replicas, h.recommended), (2, Some(1)));
+        assert_eq!(h.why.rule, "scale_down_stabilization");
+        assert_eq!(serde_json::to_string(&e).expect("writes"), held);
+        let ca = r#"{"t_s":5.0,"kind":"no_scale_up","api":"a","node_group":"cpu","message":"m","rule":"group_at_max","why":"no scale-up for 1 pending pod of a: cpu at max_instances 3"}"#;
+        let e: Event = serde_json::from_str(ca).expect("reads");
+        assert_eq!(e.kind.why().map(|w| w.rule.as_str()), Some("group_at_max"));
+        assert_eq!(serde_json::to_string(&e).expect("writes"), ca);
+        let scale = r#"{"t_s":12.0,"kind":"scale","message":"m","inputs":{"from":1.0,"ready":1.0,"to":3.0},"rule":"max_replicas","why":"scale-up capped at 3 by max_replicas 3"}"#;
+        let e: Event = serde_json::from_str(scale).expect("reads");
+        assert_eq!(e.kind.why().map(|w| w.rule.as_str()), Some("max_replicas"));
+        assert_eq!(serde_json::to_string(&e).expect("writes"), scale);
+        // An old scale event has no why.
+        let old = r#"{"t_s":12.0,"kind":"scale","message":"m","inputs":{"from":1.0,"ready":1.0,"to":3.0}}"#;
+        let e: Event = serde_json::from_str(old).expect("reads");
+        assert!(e.kind.why().is_none());
+    }
 }
