@@ -163,11 +163,10 @@ fn explain(
         .filter(|e| e.t_s < from && e.api.as_deref() == Some(api.as_str()));
     let last_scale = before
         .clone()
-        .filter(|e| matches!(e.kind, EventKind::Scale(_)))
-        .last();
+        .rfind(|e| matches!(e.kind, EventKind::Scale(_)));
     let last_held = before
-        .filter(|e| matches!(e.kind, EventKind::ScaleHeld(_)))
-        .last()
+        .clone()
+        .rfind(|e| matches!(e.kind, EventKind::ScaleHeld(_)))
         .filter(|h| last_scale.is_none_or(|s| h.t_s >= s.t_s));
     for (label, e) in [("last change", last_scale), ("in force", last_held)] {
         if let Some(e) = e {

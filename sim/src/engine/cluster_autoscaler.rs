@@ -136,6 +136,7 @@ impl ClusterAutoscaler {
     }
 
     /// Log why `node` (or the pass) was not removed, unless it is the reason logged last.
+    #[allow(clippy::too_many_arguments)]
     fn note_not_removed(
         &mut self,
         node: Option<NodeId>,
