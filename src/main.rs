@@ -54,6 +54,9 @@ enum Command {
     /// Run a scenario for real on this machine (local replicas, the real controller, real
     /// load) and in the simulator, and report how far apart they are.
     Validate(commands::validate::ValidateArgs),
+    /// Explain what the autoscalers decided around a moment of a run, and why, in sentences.
+    #[command(long_about = commands::explain::LONG_ABOUT)]
+    Explain(commands::explain::ExplainArgs),
     /// Fit an LLM replica's step-time coefficients to measured requests (a vLLM benchmark
     /// result or a CSV).
     Fit(commands::fit::FitArgs),
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Command::Autoscale(args) => commands::autoscale::run(*args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Fit(args) => commands::fit::run(args),
+        Command::Explain(args) => commands::explain::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,6 +12,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::why::{Direction, MetricValue, Rule, Why};
 use crate::{
     InvalidSetting, MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy,
 };
@@ -207,32 +208,74 @@ impl ScalingPolicy for Cortex {
         // The activator's Awaken: from zero to one on the first held request.
         if cur == 0 && obs.waiting_requests > 0 {
             self.history.push_back((now, 1));
-            return Recommendation {
-                replicas: 1,
-                inputs: vec![("awaken", 1.0)],
-            };
+            let mut r = Recommendation::with_inputs(1, vec![("awaken", 1.0)]);
+            r.why.push(Rule::Wake {
+                waiting: obs.waiting_requests,
+            });
+            return r;
         }
         let Some(avg) = obs.metric else {
-            return Recommendation {
-                replicas: cur,
-                inputs: vec![("no_metric", 1.0)],
-            };
+            let mut r = Recommendation::with_inputs(cur, vec![("no_metric", 1.0)]);
+            r.why.push(Rule::Hold(crate::HoldReason::MetricMissing));
+            return r;
+        };
+        let mut why = Why {
+            metric: Some(MetricValue {
+                name: "in-flight requests".into(),
+                value: avg,
+                target: Some(c.target_in_flight),
+            }),
+            ..Why::default()
         };
         let curf = f64::from(cur);
         let raw = avg / c.target_in_flight;
         let mut rec = raw.ceil() as i64;
-        if raw < curf && raw > curf * (1.0 - c.downscale_tolerance) {
-            rec = i64::from(cur);
-        }
-        if raw > curf && raw < curf * (1.0 + c.upscale_tolerance) {
+        why.raw = Some(rec.max(0) as u32);
+        let within_down = raw < curf && raw > curf * (1.0 - c.downscale_tolerance);
+        let within_up = raw > curf && raw < curf * (1.0 + c.upscale_tolerance);
+        if within_down || within_up {
+            if rec != i64::from(cur) {
+                why.push(Rule::Tolerance {
+                    ratio: raw / curf,
+                    low: 1.0 - c.downscale_tolerance,
+                    high: 1.0 + c.upscale_tolerance,
+                });
+            }
             rec = i64::from(cur);
         }
         let floor = (i64::from(cur) - 1).min((curf * c.max_downscale_factor).ceil() as i64);
+        if rec < floor {
+            why.push(Rule::FactorLimit {
+                direction: Direction::Down,
+                setting: "max_downscale_factor",
+                factor: c.max_downscale_factor,
+                limit: floor.max(0) as u32,
+            });
+        }
         rec = rec.max(floor);
         let ceiling = (i64::from(cur) + 1).max((curf * c.max_upscale_factor).ceil() as i64);
+        if rec > ceiling {
+            why.push(Rule::FactorLimit {
+                direction: Direction::Up,
+                setting: "max_upscale_factor",
+                factor: c.max_upscale_factor,
+                limit: ceiling.max(0) as u32,
+            });
+        }
         rec = rec.min(ceiling);
-        let rec = (rec.max(0) as u32).clamp(c.bounds.min_replicas, c.bounds.max_replicas);
+        let unclamped = rec.max(0) as u32;
+        let rec = unclamped.clamp(c.bounds.min_replicas, c.bounds.max_replicas);
+        if rec > unclamped {
+            why.push(Rule::MinReplicas {
+                min: c.bounds.min_replicas,
+            });
+        } else if rec < unclamped {
+            why.push(Rule::MaxReplicas {
+                max: c.bounds.max_replicas,
+            });
+        }
 
+        let before: Vec<(Duration, u32)> = self.history.iter().copied().collect();
         self.history.push_back((now, rec));
         let keep = c
             .downscale_stabilization_period
@@ -250,19 +293,45 @@ impl ScalingPolicy for Cortex {
         if req < cur {
             if since_start < c.downscale_stabilization_period {
                 req = cur;
+                why.push(Rule::StartupGuard {
+                    direction: Direction::Down,
+                    period: c.downscale_stabilization_period,
+                });
             } else if let Some(max) =
                 self.window_extreme(now, c.downscale_stabilization_period, true)
             {
-                req = req.max(max.min(cur));
+                let stabilized = req.max(max.min(cur));
+                if stabilized != req {
+                    why.push(Rule::Stabilization {
+                        direction: Direction::Down,
+                        window: c.downscale_stabilization_period,
+                        value: max,
+                        at: latest_with(&before, now, c.downscale_stabilization_period, max),
+                    });
+                }
+                req = stabilized;
             }
         }
         if req > cur {
             if since_start < c.upscale_stabilization_period {
                 req = cur;
+                why.push(Rule::StartupGuard {
+                    direction: Direction::Up,
+                    period: c.upscale_stabilization_period,
+                });
             } else if let Some(min) =
                 self.window_extreme(now, c.upscale_stabilization_period, false)
             {
-                req = req.min(min.max(cur));
+                let stabilized = req.min(min.max(cur));
+                if stabilized != req {
+                    why.push(Rule::Stabilization {
+                        direction: Direction::Up,
+                        window: c.upscale_stabilization_period,
+                        value: min,
+                        at: latest_with(&before, now, c.upscale_stabilization_period, min),
+                    });
+                }
+                req = stabilized;
             }
         }
         Recommendation {
@@ -272,8 +341,25 @@ impl ScalingPolicy for Cortex {
                 ("raw", raw),
                 ("recommendation", f64::from(rec)),
             ],
+            why,
         }
     }
+}
+
+/// When the most recent recommendation of `value` inside the window was made (`now` when it is
+/// this tick's own).
+fn latest_with(
+    history: &[(Duration, u32)],
+    now: Duration,
+    period: Duration,
+    value: u32,
+) -> Duration {
+    let cutoff = now.saturating_sub(period);
+    history
+        .iter()
+        .rev()
+        .find(|(t, r)| *t >= cutoff && *r == value)
+        .map_or(now, |(t, _)| *t)
 }
 
 #[cfg(test)]

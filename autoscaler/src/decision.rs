@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::pipeline::Reading;
+use crate::why::{Rule, Why};
 use crate::{MetricSpec, Observation, ReplicaBounds, ScalingPolicy};
 
 /// Replicas as the real autoscaler reads them from the Deployment.
@@ -106,6 +107,26 @@ pub struct Decision {
     pub held: Option<HoldReason>,
     /// The policy's named inputs.
     pub inputs: Vec<(&'static str, f64)>,
+    /// The raw recommendation and the rules that bound the outcome (policy, bounds, headroom,
+    /// holds), so that the decision can be explained in one sentence.
+    pub why: Why,
+}
+
+impl Decision {
+    /// The decision in one sentence ("held at 6: scale-down stabilization, …").
+    pub fn sentence(&self) -> String {
+        self.why.sentence(self.spec_replicas, self.target)
+    }
+
+    /// Whether a rule bound this decision: a hold, or an outcome other than the raw
+    /// recommendation. Callers record a "why" for these (and for every change) only, so that
+    /// a steady state does not flood the log.
+    pub fn bound_by_rule(&self) -> bool {
+        self.why
+            .rules
+            .iter()
+            .any(|r| !matches!(r, Rule::Overprovisioning { .. }))
+    }
 }
 
 /// The pure part of a tick: a reading in, target replicas out.
@@ -210,8 +231,10 @@ impl DecisionStep {
             target: spec,
             held,
             inputs: Vec::new(),
+            why: Why::default(),
         };
-        if held.is_some() {
+        if let Some(reason) = held {
+            decision.why.push(Rule::Hold(reason));
             return decision;
         }
         let observation = Observation {
@@ -227,9 +250,28 @@ impl DecisionStep {
         let policy = self.bounds.clamp(recommendation.replicas);
         let target = self.with_headroom(policy);
         self.last = Some((target, policy));
+        let mut why = recommendation.why;
+        if why.raw.is_none() && why.rules.is_empty() {
+            why.raw = Some(recommendation.replicas);
+        }
+        if policy > recommendation.replicas {
+            why.push(Rule::MinReplicas {
+                min: self.bounds.min_replicas,
+            });
+        } else if policy < recommendation.replicas {
+            why.push(Rule::MaxReplicas {
+                max: self.bounds.max_replicas,
+            });
+        }
+        if target > policy {
+            why.push(Rule::Overprovisioning {
+                extra: target - policy,
+            });
+        }
         decision.recommended = Some(policy);
         decision.target = target;
         decision.inputs = recommendation.inputs;
+        decision.why = why;
         decision
     }
 

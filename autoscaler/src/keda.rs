@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use crate::hpa::{Behavior, Hpa, HpaConfig, HpaMetric};
+use crate::why::{MetricValue, Rule};
 use crate::{
     InvalidSetting, MetricSpec, Observation, PodMetricKind, Recommendation, ReplicaBounds,
     ScalingPolicy,
@@ -178,25 +179,36 @@ impl Keda {
 
     /// The operator's scale loop at one poll (`RequestScale`); returns the replicas it sets,
     /// if it sets any.
-    fn poll(&mut self, now: Duration, current: u32, value: Option<f64>) -> Option<u32> {
+    /// One poll of the trigger: the replicas the operator sets itself (0 ↔ 1), if any, and the
+    /// rule behind its choice (activation, deactivation, the cooldown that kept replicas).
+    fn poll(
+        &mut self,
+        now: Duration,
+        current: u32,
+        value: Option<f64>,
+    ) -> (Option<u32>, Option<Rule>) {
         let min = self.config.bounds.min_replicas;
         let active = value.is_some_and(|v| v > self.config.activation_threshold);
         let error = value.is_none();
         if active {
             if current == 0 {
                 // scaleFromZeroOrIdle: to minReplicaCount, or 1.
-                return Some(min.max(1));
+                let rule = Rule::Activation {
+                    value: value.unwrap_or(0.0),
+                    threshold: self.config.activation_threshold,
+                };
+                return (Some(min.max(1)), Some(rule));
             }
             if !error {
                 self.last_active = Some(now);
             }
-            return None;
+            return (None, None);
         }
         if error && self.config.fallback.is_some_and(|f| f.replicas != 0) {
-            return None;
+            return (None, None);
         }
         if error && self.config.fallback.is_none() {
-            return None;
+            return (None, None);
         }
         if current > 0 && min == 0 {
             let cooled = match self.last_active {
@@ -206,9 +218,17 @@ impl Keda {
                 }
                 Some(t) => t + self.config.cooldown_period < now,
             };
-            return cooled.then_some(0);
+            let period = self.config.cooldown_period;
+            return if cooled {
+                (Some(0), Some(Rule::Deactivation { period }))
+            } else {
+                (None, Some(Rule::Cooldown { period }))
+            };
         }
-        (current < min).then_some(min)
+        if current < min {
+            return (Some(min), Some(Rule::MinReplicas { min }));
+        }
+        (None, None)
     }
 }
 
@@ -246,23 +266,27 @@ impl ScalingPolicy for Keda {
         self.created.get_or_insert(now);
         let value = self.trigger_value(obs);
         let mut inputs = vec![("trigger", value.unwrap_or(f64::NAN))];
+        let mut cooling = None;
         if self.next_poll.is_none_or(|t| now >= t) {
             self.next_poll = Some(now + self.config.polling_interval);
             inputs.push(("polled", 1.0));
-            if let Some(replicas) = self.poll(now, current, value) {
+            let (set, rule) = self.poll(now, current, value);
+            if let Some(replicas) = set {
                 inputs.push(("operator", 1.0));
-                return Recommendation { replicas, inputs };
+                let mut r = Recommendation::with_inputs(replicas, inputs);
+                r.why.metric = trigger_metric(value, self.config.activation_threshold);
+                r.why.rules.extend(rule);
+                return r;
             }
+            cooling = rule;
         }
         if current == 0 || self.next_hpa.is_some_and(|t| now < t) {
             // The HPA does nothing at zero replicas (scaling disabled) or between its syncs.
-            return Recommendation {
-                replicas: current,
-                inputs,
-            };
+            return Recommendation::with_inputs(current, inputs);
         }
         self.next_hpa = Some(now + self.config.hpa.sync_period);
         // The metrics adapter: the value, or after too many failures the fallback.
+        let mut fallback = None;
         let metric = match value {
             Some(v) => {
                 self.failures = 0;
@@ -273,6 +297,10 @@ impl ScalingPolicy for Keda {
                 match self.config.fallback {
                     Some(f) if self.failures > f.failure_threshold => {
                         inputs.push(("fallback", 1.0));
+                        fallback = Some(Rule::Fallback {
+                            failures: self.failures,
+                            replicas: f.replicas,
+                        });
                         Some(f64::from(f.replicas) * self.config.threshold)
                     }
                     _ => None,
@@ -286,11 +314,29 @@ impl ScalingPolicy for Keda {
         };
         let r = self.hpa.recommend(now, &hpa_obs);
         inputs.extend(r.inputs);
+        let mut why = r.why;
+        if let Some(rule) = fallback {
+            why.rules.insert(0, rule);
+        }
+        // The cooldown kept the replicas the HPA holds at its floor from going to zero.
+        if let Some(rule) = cooling.filter(|_| r.replicas <= 1 && current <= 1) {
+            why.push(rule);
+        }
         Recommendation {
             replicas: r.replicas,
             inputs,
+            why,
         }
     }
+}
+
+/// The trigger's value as the operator compares it with `activationThreshold`.
+fn trigger_metric(value: Option<f64>, threshold: f64) -> Option<MetricValue> {
+    value.map(|v| MetricValue {
+        name: "trigger".into(),
+        value: v,
+        target: Some(threshold),
+    })
 }
 
 #[cfg(test)]

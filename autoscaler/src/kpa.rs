@@ -10,8 +10,9 @@ mod decider;
 #[cfg(test)]
 mod upstream_tests;
 
-pub use decider::{Decider, DeciderSpec, ScaleResult};
+pub use decider::{Decider, DeciderSpec, ScaleResult, Trace};
 
+use crate::why::{Direction, Rule};
 use crate::{
     InvalidSetting, MetricSpec, Observation, Recommendation, ReplicaBounds, ScalingPolicy,
 };
@@ -227,16 +228,16 @@ impl ScalingPolicy for Kpa {
                 .activation_scale
                 .max(1)
                 .clamp(c.bounds.min_replicas, c.bounds.max_replicas);
-            return Recommendation {
-                replicas: wake,
-                inputs: vec![("activator_poke", 1.0)],
-            };
+            let mut r = Recommendation::with_inputs(wake, vec![("activator_poke", 1.0)]);
+            r.why.push(Rule::Wake {
+                waiting: obs.waiting_requests,
+            });
+            return r;
         }
         let (Some(stable), Some(panic)) = (obs.metric, obs.panic_metric) else {
-            return Recommendation {
-                replicas: cur,
-                inputs: vec![("no_metric", 1.0)],
-            };
+            let mut r = Recommendation::with_inputs(cur, vec![("no_metric", 1.0)]);
+            r.why.push(Rule::Hold(crate::HoldReason::MetricMissing));
+            return r;
         };
         let spec = self.decider_spec();
         let decider = self
@@ -245,8 +246,58 @@ impl ScalingPolicy for Kpa {
         let mut desired = decider
             .scale(now, obs.ready_replicas, stable, panic)
             .desired;
-        let panicking = decider.panic_time.is_some();
+        let t = decider.trace;
+        let panicking = t.panicking;
         let target = decider.spec.target_value;
+        // Why: the raw count, the rate limit that bound it, the panic hold, the delay window.
+        let (raw, limited) = if panicking {
+            (
+                t.stable_pods.max(t.panic_pods),
+                t.stable_limited.max(t.panic_limited),
+            )
+        } else {
+            (t.stable_pods, t.stable_limited)
+        };
+        let mut why = crate::why::Why {
+            raw: Some(raw.max(0.0) as u32),
+            metric: Some(crate::why::MetricValue {
+                name: if panicking {
+                    "panic-window concurrency".into()
+                } else {
+                    "stable-window concurrency".into()
+                },
+                value: if panicking { stable.max(panic) } else { stable },
+                target: Some(target),
+            }),
+            ..crate::why::Why::default()
+        };
+        let (limited_f, activation) = (f64::from(limited), f64::from(c.activation_scale));
+        if limited_f < raw && limited_f >= activation {
+            why.push(Rule::FactorLimit {
+                direction: Direction::Up,
+                setting: "max_scale_up_rate",
+                factor: c.max_scale_up_rate,
+                limit: limited,
+            });
+        } else if limited_f > raw && limited_f > activation {
+            why.push(Rule::FactorLimit {
+                direction: Direction::Down,
+                setting: "max_scale_down_rate",
+                factor: c.max_scale_down_rate,
+                limit: limited,
+            });
+        }
+        if panicking && t.before_delay > limited {
+            why.push(Rule::Panic {
+                highest: t.before_delay,
+            });
+        }
+        if desired > t.before_delay {
+            why.push(Rule::ScaleDownDelay {
+                window: c.scale_down_delay,
+                highest: desired,
+            });
+        }
         // Scale to zero only after the grace period, and only once the revision has been
         // active for a stable window.
         if desired == 0 {
@@ -258,12 +309,25 @@ impl ScalingPolicy for Kpa {
                 && (now.saturating_sub(since) < c.scale_to_zero_grace_period || !active_long_enough)
             {
                 desired = 1;
+                why.push(Rule::ScaleToZeroGrace {
+                    grace: c.scale_to_zero_grace_period,
+                });
             }
         } else {
             self.zero_since = None;
         }
         let replicas = desired.clamp(c.bounds.min_replicas, c.bounds.max_replicas);
+        if replicas > desired {
+            why.push(Rule::MinReplicas {
+                min: c.bounds.min_replicas,
+            });
+        } else if replicas < desired {
+            why.push(Rule::MaxReplicas {
+                max: c.bounds.max_replicas,
+            });
+        }
         Recommendation {
+            why,
             replicas,
             inputs: vec![
                 ("stable_concurrency", stable),

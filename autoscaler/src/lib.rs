@@ -23,6 +23,7 @@ pub mod kpa;
 pub mod pipeline;
 mod saturation;
 pub mod vpa;
+pub mod why;
 
 pub use cortex::{Cortex, CortexConfig};
 pub use decision::{Decision, DecisionStep, HoldReason, Overprovisioning, ReplicaCount};
@@ -35,6 +36,7 @@ pub use keda::{Keda, KedaConfig, KedaFallback, KedaTrigger};
 pub use kpa::{Kpa, KpaConfig};
 pub use pipeline::{LlmSignals, MetricPipeline, PodSample, Reading};
 pub use saturation::{Saturation, SaturationConfig};
+pub use why::{Direction, MetricValue, RateKind, Rule, SetAside, Why};
 
 /// A policy setting outside what the upstream autoscaler accepts. `field` names the setting as
 /// the configuration spells it, so that a caller can point at it; the message reads
@@ -241,6 +243,9 @@ pub struct Recommendation {
     pub replicas: u32,
     /// Named inputs and intermediate values (e.g. `metric`, `raw`, `stabilized`).
     pub inputs: Vec<(&'static str, f64)>,
+    /// The raw recommendation, its metric and the rules that bound the outcome, so that a user
+    /// can be told why the count did (not) change.
+    pub why: Why,
 }
 
 impl Recommendation {
@@ -249,6 +254,16 @@ impl Recommendation {
         Self {
             replicas,
             inputs: Vec::new(),
+            why: Why::default(),
+        }
+    }
+
+    /// A decision with its named inputs and no binding rule.
+    pub fn with_inputs(replicas: u32, inputs: Vec<(&'static str, f64)>) -> Self {
+        Self {
+            replicas,
+            inputs,
+            why: Why::default(),
         }
     }
 }

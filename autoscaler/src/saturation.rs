@@ -241,6 +241,25 @@ impl ScalingPolicy for Saturation {
             current
         };
         r.inputs.push(("analyzer", f64::from(raw)));
+        if r.replicas != raw {
+            let (direction, value) = if raw > r.replicas {
+                (crate::why::Direction::Up, lowest)
+            } else {
+                (crate::why::Direction::Down, highest)
+            };
+            let at = self
+                .history
+                .iter()
+                .rev()
+                .find(|(_, v)| *v == value)
+                .map_or(now, |(t, _)| *t);
+            r.why.push(crate::why::Rule::Stabilization {
+                direction,
+                window,
+                value,
+                at,
+            });
+        }
         r
     }
 }
@@ -270,8 +289,11 @@ impl Saturation {
             ("pending", f64::from(pending)),
             ("scale_up", if scale_up { 1.0 } else { 0.0 }),
         ];
+        let mut why = crate::why::Why::default();
         let replicas = if scale_up {
             if pending > 0 {
+                why.push(crate::why::Rule::PendingReplicas { pending });
+                why.raw = Some(ready.saturating_add(1));
                 current
             } else {
                 ready.saturating_add(1)
@@ -288,7 +310,12 @@ impl Saturation {
         } else {
             current
         };
-        Recommendation { replicas, inputs }
+        why.raw.get_or_insert(replicas);
+        Recommendation {
+            replicas,
+            inputs,
+            why,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! this small crate rather than on each other, so a report never compiles the simulator and the
 //! JSON a user keeps has one definition.
 
+pub mod events;
 pub mod loadgen;
 pub mod misses;
 pub mod results;

@@ -483,6 +483,20 @@ pub(crate) mod testdata {
                     message: "scale a 1 -> 2".into(),
                 },
                 Event {
+                    t_s: 40.0,
+                    kind: EventKind::ScaleHeld(contract::results::ScaleHeld {
+                        replicas: 2,
+                        recommended: Some(1),
+                        why: contract::results::Why {
+                            rule: "scale_down_stabilization".into(),
+                            sentence: "held at 2: scale-down stabilization, highest recommendation in the last 300s was 2 at 0:00:30 (recommended 1)".into(),
+                        },
+                    }),
+                    api: Some("a".into()),
+                    node_group: None,
+                    message: "hpa held at 2 replicas".into(),
+                },
+                Event {
                     t_s: 55.0,
                     kind: EventKind::SpotInterruption,
                     api: None,

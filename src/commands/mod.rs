@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod autoscale;
+pub(crate) mod explain;
 pub(crate) mod fit;
 pub(crate) mod loadgen;
 pub(crate) mod replicas;

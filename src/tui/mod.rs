@@ -209,11 +209,12 @@ impl LiveView {
             .rev()
             .map(|e| {
                 let who = e.api.clone().or(e.node_group.clone()).unwrap_or_default();
-                (
-                    e.t_s,
-                    e.kind.name().to_string(),
-                    format!("{who}: {}", e.message),
-                )
+                // The "why" sentence says more than the message where there is one.
+                let text = e
+                    .kind
+                    .why()
+                    .map_or(e.message.as_str(), |w| w.sentence.as_str());
+                (e.t_s, e.kind.name().to_string(), format!("{who}: {text}"))
             })
             .collect();
         LiveView {

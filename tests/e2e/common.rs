@@ -45,6 +45,13 @@ pub(crate) fn example(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A file under tests/data.
+pub(crate) fn test_data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
 /// Every API's counts balance.
 pub(crate) fn assert_balanced(results: &serde_json::Value) {
     for api in results["apis"].as_array().expect("apis") {

@@ -27,6 +27,7 @@ mod cli_tune;
 mod cli_validate;
 mod cli_vpa;
 mod cli_why;
+mod cli_why_not;
 mod controller_kube;
 mod deploy_manifests;
 mod fuzz;

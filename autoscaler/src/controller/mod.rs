@@ -249,6 +249,7 @@ impl Controller {
                 ready = current.ready,
                 recommended = decision.recommended,
                 target = decision.target,
+                why = %decision.sentence(),
                 "decision"
             ),
         }
@@ -291,7 +292,8 @@ impl Controller {
     }
 }
 
-/// A decision as one JSON object (the `--decisions` file).
+/// A decision as one JSON object (the `--decisions` file), with `why`, the decision in one
+/// sentence, and `rule`, the name of the rule that bound it (null when none did).
 pub fn decision_json(d: &Decision) -> serde_json::Value {
     let inputs: serde_json::Map<String, serde_json::Value> = d
         .inputs
@@ -308,6 +310,8 @@ pub fn decision_json(d: &Decision) -> serde_json::Value {
         "held": d.held.map(crate::HoldReason::as_str),
         "wake": d.wake,
         "inputs": inputs,
+        "rule": d.why.rule_name(),
+        "why": d.sentence(),
     })
 }
 

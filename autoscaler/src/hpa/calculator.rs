@@ -149,6 +149,43 @@ pub fn pod_metric_replicas(
     target: PodTarget,
     s: &CalculatorSettings,
 ) -> Result<u32, MetricError> {
+    pod_metric_detail(current, pods, value, target, s).map(|d| d.replicas)
+}
+
+/// Why the calculator kept `current` although the ratio asked for a change.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kept {
+    /// The ratio was within the tolerances.
+    Tolerance,
+    /// Counting the pods set aside would reverse the direction of the change.
+    Reversal,
+}
+
+/// A per-pod metric's proposal with what led to it, for "why" records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodMetricDetail {
+    /// The proposal.
+    pub replicas: u32,
+    /// Usage over target of the ready pods.
+    pub ratio: f64,
+    /// The count the ratio asks for before tolerance (`ceil(ratio × ready pods)`).
+    pub untolerated: u32,
+    /// The ready pods' average (per-pod value, or utilization as a fraction of the request).
+    pub average: f64,
+    /// Why `current` was kept, when it was although the ratio asked otherwise.
+    pub kept: Option<Kept>,
+    /// How the pods were grouped.
+    pub grouping: Grouping,
+}
+
+/// [`pod_metric_replicas`] with the ratio, the grouping and the rule that kept the count.
+pub fn pod_metric_detail(
+    current: u32,
+    pods: &[PodObservation],
+    value: impl Fn(&PodObservation) -> Option<f64>,
+    target: PodTarget,
+    s: &CalculatorSettings,
+) -> Result<PodMetricDetail, MetricError> {
     if pods.is_empty() {
         return Err(MetricError::NoPods);
     }
@@ -199,12 +236,25 @@ pub fn pod_metric_replicas(
         }
     };
     let ratio = ratio_of(&metrics);
+    let untolerated = (ratio * g.ready.len() as f64).ceil() as u32;
+    let average = match target {
+        PodTarget::Utilization { percent } => ratio * percent as f64 / 100.0,
+        PodTarget::AverageValue { target, .. } => ratio * target,
+    };
+    let detail = |replicas: u32, kept: Option<Kept>, grouping: &Grouping| PodMetricDetail {
+        replicas,
+        ratio,
+        untolerated,
+        average,
+        kept: kept.filter(|_| untolerated != current),
+        grouping: grouping.clone(),
+    };
     let scale_up_with_unready = !g.unready.is_empty() && ratio > 1.0;
     if !scale_up_with_unready && g.missing.is_empty() {
         if s.tolerances.is_within(ratio) {
-            return Ok(current);
+            return Ok(detail(current, Some(Kept::Tolerance), &g));
         }
-        return Ok((ratio * g.ready.len() as f64).ceil() as u32);
+        return Ok(detail(untolerated, None, &g));
     }
     if !g.missing.is_empty() {
         let fill_up = if utilization || s.missing_pods_only_above_one {
@@ -233,17 +283,17 @@ pub fn pod_metric_replicas(
         }
     }
     let new_ratio = ratio_of(&metrics);
-    if s.tolerances.is_within(new_ratio)
-        || (ratio < 1.0 && new_ratio > 1.0)
-        || (ratio > 1.0 && new_ratio < 1.0)
-    {
-        return Ok(current);
+    if s.tolerances.is_within(new_ratio) {
+        return Ok(detail(current, Some(Kept::Tolerance), &g));
+    }
+    if (ratio < 1.0 && new_ratio > 1.0) || (ratio > 1.0 && new_ratio < 1.0) {
+        return Ok(detail(current, Some(Kept::Reversal), &g));
     }
     let new = (new_ratio * metrics.len() as f64).ceil() as u32;
     if (new_ratio < 1.0 && new > current) || (new_ratio > 1.0 && new < current) {
-        return Ok(current);
+        return Ok(detail(current, Some(Kept::Reversal), &g));
     }
-    Ok(new)
+    Ok(detail(new, None, &g))
 }
 
 /// `getUsageRatioReplicaCount` (Object and External metrics with a `Value` target): within

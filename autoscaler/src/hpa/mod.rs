@@ -13,6 +13,7 @@
 
 pub mod behavior;
 pub mod calculator;
+mod why;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -568,7 +569,13 @@ impl Hpa {
     }
 
     /// `normalizeDesiredReplicas` / `normalizeDesiredReplicasWithBehaviors`.
-    fn normalize(&mut self, now: Duration, current: u32, desired: u32) -> (u32, behavior::Limit) {
+    /// Returns the stabilized recommendation, the normalized one and the limit that bound it.
+    fn normalize(
+        &mut self,
+        now: Duration,
+        current: u32,
+        desired: u32,
+    ) -> (u32, u32, behavior::Limit) {
         let b = self.config.bounds;
         match &self.config.behavior {
             None => {
@@ -578,7 +585,13 @@ impl Hpa {
                     desired,
                     self.config.downscale_stabilization,
                 );
-                behavior::convert_with_rules(current, stabilized, b.min_replicas, b.max_replicas)
+                let (n, limit) = behavior::convert_with_rules(
+                    current,
+                    stabilized,
+                    b.min_replicas,
+                    b.max_replicas,
+                );
+                (stabilized, n, limit)
             }
             Some(beh) => {
                 let stabilized = behavior::stabilize_with_behavior(
@@ -589,7 +602,7 @@ impl Hpa {
                     beh.scale_up.stabilization_window,
                     beh.scale_down.stabilization_window,
                 );
-                behavior::convert_with_behavior_rate(
+                let (n, limit) = behavior::convert_with_behavior_rate(
                     current,
                     stabilized,
                     b.min_replicas,
@@ -600,7 +613,8 @@ impl Hpa {
                     &self.scale_down_events,
                     now,
                     self.config.kubernetes_version.period_start(),
-                )
+                );
+                (stabilized, n, limit)
             }
         }
     }
@@ -682,20 +696,45 @@ impl ScalingPolicy for Hpa {
                 replicas: current,
             });
         }
+        let mut why = crate::why::Why::default();
         let (replicas, inputs) = if current == 0 && b.min_replicas != 0 {
             (0, vec![("scaling_disabled", 1.0)])
         } else if current > b.max_replicas {
+            why.push(crate::why::Rule::MaxReplicas {
+                max: b.max_replicas,
+            });
             (b.max_replicas, vec![("above_max", 1.0)])
         } else if current < b.min_replicas {
+            why.push(crate::why::Rule::MinReplicas {
+                min: b.min_replicas,
+            });
             (b.min_replicas, vec![("below_min", 1.0)])
         } else {
             let Some(p) = self.propose(current, obs) else {
-                return Recommendation {
-                    replicas: current,
-                    inputs: vec![("no_metric", 1.0)],
-                };
+                let error = self
+                    .metric_replicas(0, current, obs)
+                    .err()
+                    .map_or_else(|| "a metric failed".to_string(), |e| e.to_string());
+                let mut r = Recommendation::with_inputs(current, vec![("no_metric", 1.0)]);
+                r.why.push(crate::why::Rule::InvalidMetric { error });
+                return r;
             };
-            let (replicas, limit) = self.normalize(now, current, p.replicas);
+            why = self.metric_why(p.metric, current, obs);
+            why.raw = Some(p.replicas);
+            let log = self.recommendations.clone();
+            let (stabilized, replicas, limit) = self.normalize(now, current, p.replicas);
+            why.rules.extend(why::stabilization_rule(
+                self, &log, now, p.replicas, stabilized,
+            ));
+            why.rules.extend(why::limit_rule(
+                self,
+                limit,
+                current,
+                replicas,
+                &self.scale_up_events,
+                &self.scale_down_events,
+                now,
+            ));
             let mut inputs = vec![("metric_replicas", f64::from(p.replicas))];
             if self.config.metrics.len() > 1 {
                 inputs.push(("metric_index", p.metric as f64));
@@ -708,7 +747,11 @@ impl ScalingPolicy for Hpa {
         if replicas != current {
             self.store_scale_event(now, current, replicas);
         }
-        Recommendation { replicas, inputs }
+        Recommendation {
+            replicas,
+            inputs,
+            why,
+        }
     }
 }
 

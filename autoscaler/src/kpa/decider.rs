@@ -39,6 +39,23 @@ pub struct ScaleResult {
     pub excess_burst_capacity: i32,
 }
 
+/// How the last [`Decider::scale`] got to its answer, for the "why" of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Trace {
+    /// Pods the stable window asks for (`dspc`), before any limit.
+    pub stable_pods: f64,
+    /// Pods the panic window asks for (`dppc`), before any limit.
+    pub panic_pods: f64,
+    /// The stable count within the rate limits (and the activation scale).
+    pub stable_limited: u32,
+    /// The panic count within the rate limits (and the activation scale).
+    pub panic_limited: u32,
+    /// Whether it was panicking.
+    pub panicking: bool,
+    /// The count before the scale-down delay window (the max panic pods while panicking).
+    pub before_delay: u32,
+}
+
 /// The tick of the decider (`tickInterval`), the scale-down delay window's granularity.
 const TICK: Duration = Duration::from_secs(2);
 
@@ -94,6 +111,8 @@ pub struct Decider {
     pub panic_time: Option<Duration>,
     /// The most pods asked for in this panic.
     pub max_panic_pods: u32,
+    /// How the last decision was reached.
+    pub trace: Trace,
     delay: Option<MaxWindow>,
 }
 
@@ -107,6 +126,7 @@ impl Decider {
             spec,
             panic_time: (ready > 1).then_some(now),
             max_panic_pods: ready,
+            trace: Trace::default(),
             delay,
         }
     }
@@ -150,6 +170,14 @@ impl Decider {
             }
             desired = self.max_panic_pods;
         }
+        self.trace = Trace {
+            stable_pods: dspc,
+            panic_pods: dppc,
+            stable_limited: desired_stable,
+            panic_limited: desired_panic,
+            panicking: self.panic_time.is_some(),
+            before_delay: desired,
+        };
         if spec.reachable {
             if let Some(window) = &mut self.delay {
                 window.record(now, desired);

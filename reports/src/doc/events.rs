@@ -1,5 +1,6 @@
-//! The "Events" section of a run: how many events of each kind, and the first capacity events
-//! (scale-ups, node launches and terminations, interruptions) as a table.
+//! The "Events" section of a run: how many events of each kind, the first capacity events
+//! (scale-ups, node launches and terminations, interruptions) as a table, and the first "why"
+//! sentences (what bound each decision, why the cluster autoscaler did not act).
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,8 @@ use super::{clock, table, Block};
 
 /// Rows of the event table.
 const MAX_EVENT_ROWS: usize = 40;
+/// Rows of the "why" table.
+const MAX_WHY_ROWS: usize = 40;
 
 pub(super) fn events(r: &Results) -> Vec<Block> {
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
@@ -37,6 +40,7 @@ pub(super) fn events(r: &Results) -> Vec<Block> {
             .map(|(k, n)| vec![(*k).to_string(), n.to_string()])
             .collect(),
     ));
+    blocks.extend(whys(r));
     let notable: Vec<&Event> = r
         .events
         .iter()
@@ -86,4 +90,49 @@ pub(super) fn events(r: &Results) -> Vec<Block> {
             .collect(),
     ));
     blocks
+}
+
+/// The "why" sentences of decisions a rule bound and of cluster-autoscaler passes that did not
+/// act, first ones first; nothing for results without them.
+fn whys(r: &Results) -> Vec<Block> {
+    let rows: Vec<(&Event, &str)> = r
+        .events
+        .iter()
+        .filter_map(|e| {
+            let w = e.kind.why()?;
+            (!w.rule.is_empty()).then_some((e, w.sentence.as_str()))
+        })
+        .collect();
+    if rows.is_empty() {
+        return Vec::new();
+    }
+    let shown = rows.len().min(MAX_WHY_ROWS);
+    vec![
+        Block::Para(format!(
+            "Why it did (not) scale{}: the rule that bound each decision, and why the cluster autoscaler left pods pending or nodes in place (`simctl explain` prints them around any moment).",
+            if rows.len() > shown {
+                format!(", the first {shown} of {}", rows.len())
+            } else {
+                String::new()
+            }
+        )),
+        table(
+            &["time", "kind", "API / group", "why"],
+            &[true, false, false, false],
+            rows.iter()
+                .take(shown)
+                .map(|(e, why)| {
+                    vec![
+                        clock(e.t_s),
+                        e.kind.name().to_string(),
+                        e.api
+                            .clone()
+                            .or_else(|| e.node_group.clone())
+                            .unwrap_or_default(),
+                        (*why).to_string(),
+                    ]
+                })
+                .collect(),
+        ),
+    ]
 }

@@ -11,6 +11,9 @@ use crate::time::SimTime;
 
 /// Events kept in the results; more are counted in `events_dropped`.
 const MAX_EVENTS: usize = 100_000;
+/// "Why" events (`scale_held`, `no_scale_up`, `not_removed`) kept besides them: a budget of
+/// their own, so that explanations never crowd out what happened.
+const MAX_WHY_EVENTS: usize = 20_000;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum EventKind {
@@ -118,6 +121,10 @@ pub(crate) struct Agenda {
     heap: BinaryHeap<Scheduled>,
     events: Vec<Event>,
     events_dropped: u64,
+    /// Events logged with [`Agenda::log`] (the others are "why" events).
+    logged: usize,
+    /// "Why" events logged.
+    whys: usize,
 }
 
 impl Agenda {
@@ -134,10 +141,21 @@ impl Agenda {
 
     /// Record an event in the results' log (bounded; the rest are only counted).
     pub(crate) fn log(&mut self, event: Event) {
-        if self.events.len() < MAX_EVENTS {
+        if self.logged < MAX_EVENTS {
+            self.logged += 1;
             self.events.push(event);
         } else {
             self.events_dropped += 1;
+        }
+    }
+
+    /// Record a "why" event (a decision held by a rule, a cluster-autoscaler pass that did not
+    /// act), within its own budget; past it they are left out without counting, as they only
+    /// explain what the other events record.
+    pub(crate) fn log_why(&mut self, event: Event) {
+        if self.whys < MAX_WHY_EVENTS {
+            self.whys += 1;
+            self.events.push(event);
         }
     }
 

@@ -8,7 +8,7 @@
 
 use autoscaler::{Decision, DecisionStep, MetricPipeline, PodSample, ReplicaCount};
 
-use crate::results::{Event, EventKind, ScaleChange};
+use crate::results::{Event, EventKind, ScaleChange, ScaleHeld, Why};
 use crate::scenario::Autoscaling;
 use crate::time::SimTime;
 
@@ -17,6 +17,9 @@ pub struct ApiAutoscaler {
     api: String,
     decisions: DecisionStep,
     metrics: MetricPipeline,
+    /// The last `scale_held` recorded (rule, count) since the last change, so that a rule
+    /// holding the count tick after tick is recorded once.
+    last_held: Option<(String, u32)>,
 }
 
 impl ApiAutoscaler {
@@ -32,6 +35,7 @@ impl ApiAutoscaler {
             api: api.to_string(),
             decisions,
             metrics,
+            last_held: None,
         }
     }
 
@@ -82,11 +86,44 @@ impl ApiAutoscaler {
         self.decisions.decide(now.as_duration(), current, &reading)
     }
 
+    /// The results' `scale_held` event for a decision a rule kept at the current count, when
+    /// the rule or the count differs from the last one recorded (`None` otherwise).
+    pub fn held_event(&mut self, d: &Decision) -> Option<Event> {
+        if d.target != d.spec_replicas || !d.bound_by_rule() {
+            return None;
+        }
+        let rule = d.why.rule_name().unwrap_or_default();
+        let key = (rule.clone(), d.target);
+        if self.last_held.as_ref() == Some(&key) {
+            return None;
+        }
+        self.last_held = Some(key);
+        Some(Event {
+            t_s: SimTime::from(d.now).as_secs_f64(),
+            kind: EventKind::ScaleHeld(ScaleHeld {
+                replicas: d.target,
+                recommended: d.why.raw,
+                why: Why {
+                    rule,
+                    sentence: d.sentence(),
+                },
+            }),
+            api: Some(self.api.clone()),
+            node_group: None,
+            message: format!(
+                "{} held at {} replicas",
+                self.decisions.policy_name(),
+                d.target
+            ),
+        })
+    }
+
     /// The results' `scale` event for a decision that changes the count (`None` otherwise).
-    pub fn scale_event(&self, d: &Decision, tick: bool) -> Option<Event> {
+    pub fn scale_event(&mut self, d: &Decision, tick: bool) -> Option<Event> {
         if d.target == d.spec_replicas {
             return None;
         }
+        self.last_held = None;
         Some(Event {
             t_s: SimTime::from(d.now).as_secs_f64(),
             kind: EventKind::Scale(ScaleChange {
@@ -100,6 +137,10 @@ impl ApiAutoscaler {
                     .iter()
                     .map(|(k, v)| ((*k).to_string(), *v))
                     .collect(),
+                why: Some(Why {
+                    rule: d.why.rule_name().unwrap_or_default(),
+                    sentence: d.sentence(),
+                }),
             }),
             api: Some(self.api.clone()),
             node_group: None,

@@ -9,6 +9,7 @@
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::ca_why::{self, PendingPod};
 use super::{Agenda, EventKind};
 use crate::cluster::{take_if_fits, Cluster, NodeId, NodeState, PodRef};
 use crate::results::Event;
@@ -39,6 +40,13 @@ pub(super) struct ClusterAutoscaler {
     pub(super) failures: Vec<(f64, String)>,
     /// The random expander's choices.
     rng: Stream,
+    /// The last "no scale-up" reasons logged (without times), so a repeated one is not logged
+    /// again; cleared when a pass acts or nothing is pending.
+    last_no_scale_up: Option<String>,
+    /// The scale-up whose `scale_down_delay_after_add` was last logged as pausing scale-down.
+    last_delay_logged: Option<SimTime>,
+    /// Per node, the last "not removed" reason logged.
+    not_removed: std::collections::BTreeMap<usize, String>,
 }
 
 /// How a scale-down removes a node it found unneeded for long enough.
@@ -78,6 +86,9 @@ impl ClusterAutoscaler {
             last_scale_up: SimTime::ZERO,
             failures: Vec::new(),
             rng: stream(scenario.seed, "cluster-autoscaler"),
+            last_no_scale_up: None,
+            last_delay_logged: None,
+            not_removed: std::collections::BTreeMap::new(),
         }
     }
 
@@ -100,6 +111,51 @@ impl ClusterAutoscaler {
     /// The node is gone: no longer draining.
     pub(super) fn forget(&mut self, node: NodeId) {
         self.draining.retain(|n| *n != node);
+        self.not_removed.remove(&node.0);
+    }
+
+    /// Log why pods got no node, unless the same reasons were logged last.
+    fn note_no_scale_up(
+        &mut self,
+        unserved: &[ca_why::Unserved],
+        now: SimTime,
+        agenda: &mut Agenda,
+    ) {
+        let key: Vec<String> = unserved
+            .iter()
+            .map(|u| format!("{}|{}|{}", u.owner, u.rule, u.key))
+            .collect();
+        let key = key.join("\n");
+        if self.last_no_scale_up.as_ref() == Some(&key) {
+            return;
+        }
+        self.last_no_scale_up = Some(key);
+        for u in unserved {
+            agenda.log_why(ca_why::no_scale_up_event(u, now));
+        }
+    }
+
+    /// Log why `node` (or the pass) was not removed, unless it is the reason logged last.
+    #[allow(clippy::too_many_arguments)]
+    fn note_not_removed(
+        &mut self,
+        node: Option<NodeId>,
+        rule: &str,
+        key: String,
+        sentence: String,
+        now: SimTime,
+        cluster: &Cluster,
+        agenda: &mut Agenda,
+    ) {
+        if let Some(n) = node {
+            if self.not_removed.get(&n.0) == Some(&key) {
+                return;
+            }
+            self.not_removed.insert(n.0, key);
+        }
+        agenda.log_why(ca_why::not_removed_event(
+            rule, sentence, node, cluster, now,
+        ));
     }
 
     /// A booting node is ready (false if it is not booting any more).
@@ -219,33 +275,58 @@ impl ClusterAutoscaler {
     /// anywhere now nor on a node already booting, in the group the expander picks.
     pub(super) fn scale_up(
         &mut self,
-        pending: Vec<(Requests, Vec<usize>, i32)>,
+        pending: Vec<PendingPod>,
         now: SimTime,
         cluster: &mut Cluster,
         agenda: &mut Agenda,
     ) {
-        let pods: Vec<(Requests, Vec<usize>)> = pending
+        let pods: Vec<PendingPod> = pending
             .into_iter()
-            .filter(|(_, _, prio)| *prio >= EXPENDABLE_CUTOFF)
-            .map(|(r, g, _)| (r, g))
+            .filter(|(_, _, prio, _)| *prio >= EXPENDABLE_CUTOFF)
             .collect();
         if pods.is_empty() {
+            self.last_no_scale_up = None;
             return;
         }
         // Pods that will fit on nodes already booting need no new node.
         let all: Vec<usize> = (0..cluster.groups().len()).collect();
         let mut booting = cluster.booting_capacity(&all);
-        let remaining: Vec<&(Requests, Vec<usize>)> = pods
+        let mut waiting: Vec<(&PendingPod, usize)> = Vec::new();
+        let remaining: Vec<&PendingPod> = pods
             .iter()
-            .filter(|(r, allowed)| {
-                !booting
+            .filter(|pod| {
+                let (r, allowed, _, _) = pod;
+                match booting
                     .iter_mut()
-                    .any(|(g, free)| allowed.contains(g) && take_if_fits(free, r))
+                    .position(|(g, free)| allowed.contains(g) && take_if_fits(free, r))
+                {
+                    Some(i) => {
+                        waiting.push((pod, booting[i].0));
+                        false
+                    }
+                    None => true,
+                }
             })
             .collect();
         if remaining.is_empty() {
+            let booting: Vec<&PendingPod> = waiting.iter().map(|(p, _)| *p).collect();
+            let unserved = ca_why::by_owner(&booting, |pod| {
+                let g = waiting
+                    .iter()
+                    .find(|(p, _)| std::ptr::eq(*p, pod))
+                    .map_or(0, |(_, g)| *g);
+                let name = cluster.groups()[g].name.clone();
+                let text = format!("a node of {name} is still booting for them");
+                ("node_booting", Some(name), text.clone(), text)
+            });
+            self.note_no_scale_up(&unserved, now, agenda);
             return;
         }
+        let remaining_pods = remaining.clone();
+        let remaining: Vec<(Requests, Vec<usize>)> = remaining
+            .into_iter()
+            .map(|(r, g, _, _)| (*r, g.clone()))
+            .collect();
         let mut options: Vec<(usize, u32, f64)> = Vec::new();
         for g in 0..cluster.groups().len() {
             let spec = &cluster.groups()[g];
@@ -269,6 +350,11 @@ impl ClusterAutoscaler {
             }
         }
         if options.is_empty() {
+            let until: Vec<SimTime> = self.groups.iter().map(|g| g.backoff_until).collect();
+            let unserved = ca_why::by_owner(&remaining_pods, |pod| {
+                ca_why::no_group(pod, cluster, &until, now)
+            });
+            self.note_no_scale_up(&unserved, now, agenda);
             return;
         }
         let by_waste =
@@ -305,12 +391,45 @@ impl ClusterAutoscaler {
         if launched > 0 {
             self.last_scale_up = now;
         }
+        self.last_no_scale_up = None;
     }
 
     /// Start a scale-down pass (`None` too soon after a scale-up): the candidates, empty nodes
     /// first, as the cluster autoscaler removes them before draining busy ones.
-    pub(super) fn scale_down(&self, now: SimTime, cluster: &Cluster) -> Option<ScaleDown> {
-        if now < self.last_scale_up + self.config.scale_down_delay_after_add {
+    pub(super) fn scale_down(
+        &mut self,
+        now: SimTime,
+        cluster: &Cluster,
+        agenda: &mut Agenda,
+    ) -> Option<ScaleDown> {
+        let delay = self.config.scale_down_delay_after_add;
+        if now < self.last_scale_up + delay {
+            // Say so once per scale-up, when a node would otherwise be a candidate.
+            let threshold = self.config.scale_down_utilization_threshold;
+            let idle = cluster.nodes().any(|(id, n)| {
+                n.state == NodeState::Ready
+                    && !n.cordoned
+                    && cluster.utilization(id) < threshold
+                    && cluster.nodes_per_group()[n.group] > cluster.groups()[n.group].min_instances
+            });
+            if idle && self.last_delay_logged != Some(self.last_scale_up) {
+                self.last_delay_logged = Some(self.last_scale_up);
+                let sentence = format!(
+                    "scale-down paused until {}: scale_down_delay_after_add {} after the scale-up at {}",
+                    ca_why::clock(self.last_scale_up + delay),
+                    ca_why::span(delay),
+                    ca_why::clock(self.last_scale_up)
+                );
+                self.note_not_removed(
+                    None,
+                    "delay_after_add",
+                    String::new(),
+                    sentence,
+                    now,
+                    cluster,
+                    agenda,
+                );
+            }
             return None;
         }
         let mut candidates: Vec<(bool, NodeId)> = cluster
@@ -331,37 +450,102 @@ impl ClusterAutoscaler {
     /// Whether to remove candidate `id` now (it has been unneeded long enough and the pass's
     /// limits allow); tracks how long each node has been unneeded. `groups_of` gives a pod's
     /// allowed node groups.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn consider<'a>(
-        &self,
+        &mut self,
         pass: &mut ScaleDown,
         id: NodeId,
         now: SimTime,
         cluster: &mut Cluster,
+        agenda: &mut Agenda,
         groups_of: impl Fn(PodRef) -> &'a [usize],
     ) -> Option<Removal> {
-        let ca = &self.config;
+        let threshold = self.config.scale_down_utilization_threshold;
+        let unneeded_time = self.config.scale_down_unneeded_time;
         let node = cluster.node(id);
         let g = node.group;
         let min = cluster.groups()[g].min_instances;
-        let movable = pass.alive[g] > min
-            && cluster.utilization(id) < ca.scale_down_utilization_threshold
-            && {
-                let pods: Vec<(Requests, Vec<usize>)> = node
-                    .pods
-                    .iter()
-                    .map(|(p, r, _)| (*r, groups_of(*p).to_vec()))
-                    .collect();
-                let mut excluded = pass.removed.clone();
-                excluded.push(id);
-                cluster.can_reschedule(&pods, &excluded)
-            };
-        if !movable {
+        let utilization = cluster.utilization(id);
+        let was_unneeded = node.unneeded_since.is_some();
+        // The first rule that keeps the node, in the order the checks run.
+        let kept: Option<(&str, String)> = if pass.alive[g] <= min {
+            (utilization < threshold)
+                .then(|| {
+                    (
+                        "group_at_min",
+                        format!("its group is at min_instances {min}"),
+                    )
+                })
+                .or(Some(("", String::new())))
+        } else if utilization >= threshold {
+            if was_unneeded {
+                Some((
+                    "utilization_over_threshold",
+                    format!(
+                        "utilization {:.2} is not under scale_down_utilization_threshold {threshold}",
+                        utilization
+                    ),
+                ))
+            } else {
+                Some(("", String::new()))
+            }
+        } else {
+            let pods: Vec<(Requests, Vec<usize>)> = node
+                .pods
+                .iter()
+                .map(|(p, r, _)| (*r, groups_of(*p).to_vec()))
+                .collect();
+            let mut excluded = pass.removed.clone();
+            excluded.push(id);
+            (!cluster.can_reschedule(&pods, &excluded)).then(|| {
+                (
+                    "pods_cannot_move",
+                    format!(
+                        "utilization {utilization:.2} is under {threshold} but {} fit on any other ready node",
+                        match pods.len() {
+                            1 => "its pod does not".to_string(),
+                            n => format!("its {n} pods do not all"),
+                        }
+                    ),
+                )
+            })
+        };
+        if let Some((rule, reason)) = kept {
             cluster.set_unneeded(id, None);
+            if !rule.is_empty() {
+                let sentence = format!("{} not removed: {reason}", ca_why::node_name(id, cluster));
+                self.note_not_removed(
+                    Some(id),
+                    rule,
+                    rule.to_string(),
+                    sentence,
+                    now,
+                    cluster,
+                    agenda,
+                );
+            }
             return None;
         }
         let since = node.unneeded_since.unwrap_or(now);
         cluster.set_unneeded(id, Some(since));
-        if now.since(since) < ca.scale_down_unneeded_time {
+        if now.since(since) < unneeded_time {
+            let sentence = format!(
+                "{} not removed yet: unneeded since {} (utilization {utilization:.2} under {threshold}), removable after scale_down_unneeded_time {}, at {}",
+                ca_why::node_name(id, cluster),
+                ca_why::clock(since),
+                ca_why::span(unneeded_time),
+                ca_why::clock(since + unneeded_time)
+            );
+            let key = format!("unneeded_time {}", since.0);
+            self.note_not_removed(
+                Some(id),
+                "unneeded_time",
+                key,
+                sentence,
+                now,
+                cluster,
+                agenda,
+            );
             return None;
         }
         let empty = cluster.node(id).pods.is_empty();
@@ -372,6 +556,24 @@ impl ClusterAutoscaler {
             pass.drained += 1;
             Removal::Drain
         } else {
+            let sentence = format!(
+                "{} not removed this pass: {}",
+                ca_why::node_name(id, cluster),
+                if empty {
+                    "at most 10 empty nodes go in one pass"
+                } else {
+                    "one node with pods is drained at a time"
+                }
+            );
+            self.note_not_removed(
+                Some(id),
+                "pass_limit",
+                "pass_limit".into(),
+                sentence,
+                now,
+                cluster,
+                agenda,
+            );
             return None;
         };
         pass.removed.push(id);

@@ -29,6 +29,7 @@ mod attribution;
 pub mod autoscaling;
 mod batch_jobs;
 mod batch_routes;
+mod ca_why;
 mod cluster_autoscaler;
 mod finish;
 mod kubelet;
@@ -463,6 +464,16 @@ impl Simulation {
         .spec(pod)
     }
 
+    /// What owns a pod, by name, for "why" sentences: its API, its batch job, or
+    /// `overprovisioning` for a placeholder.
+    fn pod_owner(&self, pod: PodRef) -> String {
+        match pod {
+            PodRef::Replica { api, .. } => self.serving.apis[api as usize].spec.name.clone(),
+            PodRef::BatchWorker { job, .. } => self.batch.jobs()[job as usize].spec.name.clone(),
+            PodRef::Placeholder(_) => "overprovisioning".into(),
+        }
+    }
+
     /// Place a pod on a node that fits, preempting lower-priority pods if needed and allowed.
     fn try_place(&mut self, pod: PodRef, preempt: bool) -> bool {
         let (node, victims) = match self
@@ -732,7 +743,7 @@ impl Simulation {
             .iter()
             .map(|p| {
                 let (r, g, prio) = self.pod_spec(*p);
-                (r, g.to_vec(), prio)
+                (r, g.to_vec(), prio, self.pod_owner(*p))
             })
             .collect();
         self.cluster_autoscaler
@@ -742,7 +753,10 @@ impl Simulation {
 
     fn scale_down(&mut self) {
         let now = self.now;
-        let Some(mut pass) = self.cluster_autoscaler.scale_down(now, &self.cluster) else {
+        let Some(mut pass) =
+            self.cluster_autoscaler
+                .scale_down(now, &self.cluster, &mut self.agenda)
+        else {
             return;
         };
         for id in std::mem::take(&mut pass.candidates) {
@@ -751,9 +765,14 @@ impl Simulation {
                 scheduler: &self.scheduler,
                 batch: self.batch.jobs(),
             };
-            let removal =
-                self.cluster_autoscaler
-                    .consider(&mut pass, id, now, &mut self.cluster, |p| specs.spec(p).1);
+            let removal = self.cluster_autoscaler.consider(
+                &mut pass,
+                id,
+                now,
+                &mut self.cluster,
+                &mut self.agenda,
+                |p| specs.spec(p).1,
+            );
             match removal {
                 Some(Removal::Terminate) => self.terminate_node(id),
                 Some(Removal::Drain) => self.drain(id),

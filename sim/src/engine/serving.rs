@@ -755,6 +755,9 @@ impl Serving {
         } else {
             api.autoscaler.wake(now, current, waiting)
         };
+        if let Some(held) = api.autoscaler.held_event(&decision) {
+            agenda.log_why(held);
+        }
         let event = api.autoscaler.scale_event(&decision, tick)?;
         agenda.log(event);
         Some(decision.target)
