@@ -91,6 +91,24 @@ struct Area {
     samples: VecDeque<u64>,
 }
 
+impl Area {
+    /// Keep `n` as the newest of the last ten 1 s samples.
+    fn sample(&mut self, n: u64) {
+        if self.samples.len() == 10 {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(n);
+    }
+
+    /// Cortex's 10 s mean: the mean of the samples kept (0 before the first).
+    fn ten_second_mean(&self) -> f64 {
+        if self.samples.is_empty() {
+            return 0.0;
+        }
+        self.samples.iter().sum::<u64>() as f64 / self.samples.len() as f64
+    }
+}
+
 /// One local replica.
 struct Backend {
     /// Its number, in start order (`{index}`; the exporter's path).
@@ -163,20 +181,11 @@ impl Backend {
 
     /// Take the 1 s sample of Cortex's 10 s mean.
     fn sample(&self) {
-        let n = self.in_flight.load(Ordering::SeqCst);
-        let mut a = lock(&self.area);
-        if a.samples.len() == 10 {
-            a.samples.pop_front();
-        }
-        a.samples.push_back(n);
+        lock(&self.area).sample(self.in_flight.load(Ordering::SeqCst));
     }
 
     fn ten_second_mean(&self) -> f64 {
-        let a = lock(&self.area);
-        if a.samples.is_empty() {
-            return 0.0;
-        }
-        a.samples.iter().sum::<u64>() as f64 / a.samples.len() as f64
+        lock(&self.area).ten_second_mean()
     }
 
     /// The replica's process exited: a failed start when it was never ready.
@@ -247,19 +256,11 @@ impl Activator {
 
     fn sample(&self) {
         let n = u64::from(self.held());
-        let mut a = lock(&self.area);
-        if a.samples.len() == 10 {
-            a.samples.pop_front();
-        }
-        a.samples.push_back(n);
+        lock(&self.area).sample(n);
     }
 
     fn ten_second_mean(&self) -> f64 {
-        let a = lock(&self.area);
-        if a.samples.is_empty() {
-            return 0.0;
-        }
-        a.samples.iter().sum::<u64>() as f64 / a.samples.len() as f64
+        lock(&self.area).ten_second_mean()
     }
 
     /// Requests held now.
