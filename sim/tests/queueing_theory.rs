@@ -277,6 +277,8 @@ mean = "100ms"
 [apis.traffic]
 kind = "poisson"
 rps = {lambda}
+[apis.dequeuer]
+empty_receive_sleep = "0s"   # always polling (at ρ = 0.8 Cortex's 10 s sleep never happens either)
 [apis.autoscaling]
 policy = "fixed"
 min_replicas = 3

@@ -57,6 +57,10 @@ pub(crate) enum EventKind {
         api: u32,
     },
     TimelineTick,
+    /// An async API's dequeuer: a sleeping worker's next long poll opens.
+    QueueWake {
+        api: u32,
+    },
     /// A Vertical Pod Autoscaler's recommender samples its API's pods.
     VpaSample {
         api: u32,

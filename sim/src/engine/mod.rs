@@ -25,6 +25,7 @@
 //! events' consequences happen (depth first).
 
 mod agenda;
+mod async_queue;
 mod attribution;
 pub mod autoscaling;
 mod batch_jobs;
@@ -360,6 +361,10 @@ impl Simulation {
             EventKind::MemoryCheck { node } => {
                 self.kubelet.checked(NodeId(node));
                 self.relieve_memory_pressure(NodeId(node))
+            }
+            EventKind::QueueWake { api } => {
+                let a = api as usize;
+                self.serving.apis[a].queue_wake(a, self.now, &mut self.cluster, &mut self.agenda);
             }
             EventKind::VpaSample { api } => {
                 let a = api as usize;

@@ -164,6 +164,9 @@ impl Serving {
                 api.replicas[slot as usize].state = ReplicaState::Ready;
                 api.set_ready_count_changed(now);
                 api.ready.push(slot);
+                if api.spec.is_async {
+                    api.workers_poll(slot as usize, now);
+                }
             }
             return;
         }
@@ -199,6 +202,9 @@ impl Serving {
         api.set_ready_count_changed(now);
         api.replicas[r as usize].state = ReplicaState::Ready;
         api.ready.push(r);
+        if api.spec.is_async {
+            api.workers_poll(r as usize, now);
+        }
         let name = api.spec.name.clone();
         agenda.log(Event {
             t_s: now.as_secs_f64(),
@@ -377,6 +383,7 @@ impl Serving {
         replica.processes.iter_mut().for_each(|p| {
             p.queue.clear();
             p.busy = 0;
+            p.idle_since.clear();
         });
         replica.in_flight = 0;
         if let Some(gpu) = replica.shared_gpu.take() {

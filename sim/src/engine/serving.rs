@@ -62,6 +62,9 @@ pub(super) struct Queued {
 pub(super) struct Process {
     pub(super) busy: u32,
     pub(super) queue: VecDeque<Queued>,
+    /// An async API's idle workers, by when each last became idle (its dequeuer's poll cycle
+    /// starts then).
+    pub(super) idle_since: Vec<SimTime>,
 }
 
 #[derive(Debug)]
@@ -133,6 +136,8 @@ pub(super) struct ApiState {
     pub(super) desired: u32,
     /// Requests held by the activator while the API has no ready replica (scale-to-zero).
     pub(super) held: VecDeque<Queued>,
+    /// An async API's next dequeuer wake-up already on the agenda.
+    pub(super) queue_wake: Option<SimTime>,
     /// ∫ (in flight + held) dt, in request-seconds, for time-averaged concurrency.
     pub(super) area: f64,
     pub(super) area_at: SimTime,
@@ -286,6 +291,7 @@ impl ApiState {
             autoscaler,
             desired: 0,
             held: VecDeque::new(),
+            queue_wake: None,
             area: 0.0,
             area_at: SimTime::ZERO,
             area_at_scrape: 0.0,
@@ -414,7 +420,7 @@ impl ApiState {
     /// its wait is recorded and its completion scheduled, stretched on a shared GPU.
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    fn start(
+    pub(super) fn start(
         &mut self,
         a: usize,
         r: usize,
@@ -448,30 +454,6 @@ impl ApiState {
                 arrival: request.arrival,
             },
         );
-    }
-
-    /// An async API's free workers take requests from its queue, oldest first: each goes to
-    /// the first ready replica (in readiness order) with a process that has a worker free.
-    fn pull(&mut self, a: usize, now: SimTime, cluster: &mut Cluster, agenda: &mut Agenda) {
-        let threads = self.spec.threads;
-        while !self.held.is_empty() {
-            let free = self.ready.iter().find_map(|&r| {
-                self.replicas[r as usize]
-                    .processes
-                    .iter()
-                    .position(|p| p.busy < threads)
-                    .map(|p| (r as usize, p))
-            });
-            let Some((r, p)) = free else { break };
-            let Some(request) = self.held.pop_front() else {
-                break;
-            };
-            let replica = &mut self.replicas[r];
-            replica.in_flight += 1;
-            replica.arrivals += 1;
-            self.in_flight += 1;
-            self.start(a, r, p, request, now, cluster, agenda);
-        }
     }
 }
 
@@ -643,7 +625,10 @@ impl Serving {
         let drained = replica.state == ReplicaState::Terminating && replica.in_flight == 0;
         let epoch = replica.epoch;
         if api.spec.is_async {
-            // The freed worker receives the next message.
+            // The freed worker polls at once: it takes the next message if there is one.
+            if replica.state == ReplicaState::Ready {
+                replica.processes[p].idle_since.push(now);
+            }
             api.pull(a, now, cluster, agenda);
             return drained;
         }

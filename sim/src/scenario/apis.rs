@@ -335,6 +335,29 @@ pub(super) fn build_api(
         )
         .into());
     }
+    if spec.dequeuer.is_some() && !is_async {
+        return Err(FieldError::new(
+            format!("{path}.dequeuer"),
+            "the dequeuer is an async API's: add kind = \"async\" or leave it out",
+        )
+        .into());
+    }
+    let dequeuer_spec = spec.dequeuer.clone().unwrap_or_default();
+    let dequeuer = (
+        dequeuer_spec
+            .receive_wait
+            .map_or(SimTime::from_secs(10), |d| d.0),
+        dequeuer_spec
+            .empty_receive_sleep
+            .map_or(SimTime::from_secs(10), |d| d.0),
+    );
+    if dequeuer.0 == SimTime::ZERO && dequeuer.1 != SimTime::ZERO {
+        return Err(FieldError::new(
+            format!("{path}.dequeuer.receive_wait"),
+            "expected a duration > 0 (a worker that never waits for a message would only sleep)",
+        )
+        .into());
+    }
     let vpa = spec
         .vpa
         .as_ref()
@@ -380,6 +403,7 @@ pub(super) fn build_api(
         mem_limit_mib,
         qos,
         is_async,
+        dequeuer,
         vpa,
     })
 }

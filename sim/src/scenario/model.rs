@@ -269,6 +269,9 @@ pub struct Api {
     /// Requests wait in one queue every worker pulls from (Cortex's AsyncAPI, an SQS queue),
     /// instead of being routed to a replica and queued there.
     pub is_async: bool,
+    /// An async API's idle workers long-poll for `.0` (a message arriving then is taken at
+    /// once), then sleep for `.1` before polling again.
+    pub dequeuer: (SimTime, SimTime),
     /// A Vertical Pod Autoscaler recommending its pods' requests from their usage.
     pub vpa: Option<super::Vpa>,
 }

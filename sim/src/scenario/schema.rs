@@ -472,6 +472,9 @@ pub struct ApiSpec {
     /// Objectives overriding the scenario-wide ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloSpec>,
+    /// An async API's dequeuer (`[apis.dequeuer]`): how its workers poll the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dequeuer: Option<DequeuerSpec>,
     /// A Vertical Pod Autoscaler on the API's pods (`[apis.vpa]`): its recommendation from
     /// the run's usage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -834,4 +837,18 @@ pub struct VpaResourcesSpec {
     /// Memory (`"512Mi"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem: Option<Quantity>,
+}
+
+/// `[apis.dequeuer]`: Cortex's dequeuer constants (`pkg/dequeuer/dequeuer.go`), which its
+/// AsyncAPI workers poll the queue with.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DequeuerSpec {
+    /// SQS long poll: an idle worker waits this long for a message (`_waitTime`, 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive_wait: Option<DurationSpec>,
+    /// After a long poll that found nothing, the worker sleeps this long before polling again
+    /// (`_notFoundSleepTime`, 10s; 0s: it polls again at once, always listening).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_receive_sleep: Option<DurationSpec>,
 }
