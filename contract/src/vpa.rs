@@ -13,6 +13,19 @@ pub struct PodResources {
     pub memory_bytes: i64,
 }
 
+impl PodResources {
+    /// The memory in GiB to two decimals from 1 GiB up, else in whole MiB, with the unit
+    /// written as `gib` or `mib` (`"Gi"` as Kubernetes, `" GiB"` in prose).
+    pub fn memory_text(&self, gib: &str, mib: &str) -> String {
+        let m = self.memory_bytes as f64 / (1024.0 * 1024.0);
+        if m >= 1024.0 {
+            format!("{:.2}{gib}", m / 1024.0)
+        } else {
+            format!("{m:.0}{mib}")
+        }
+    }
+}
+
 /// The VPA recommender's answer for an API at the end of the run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VpaResults {

@@ -158,23 +158,13 @@ fn llm_table(r: &Results) -> String {
     out
 }
 
-/// A memory amount as Kubernetes would print it, in MiB or GiB.
-fn memory(bytes: i64) -> String {
-    let mib = bytes as f64 / (1024.0 * 1024.0);
-    if mib >= 1024.0 {
-        format!("{:.2}Gi", mib / 1024.0)
-    } else {
-        format!("{mib:.0}Mi")
-    }
-}
-
 /// The VPA recommendations (empty without a `[apis.vpa]`).
 fn vpa_lines(r: &Results) -> String {
     let mut out = String::new();
     for api in &r.apis {
         let Some(v) = &api.vpa else { continue };
         let res = |p: &sim::results::PodResources| {
-            format!("{}m CPU, {}", p.cpu_millicores, memory(p.memory_bytes))
+            format!("{}m CPU, {}", p.cpu_millicores, p.memory_text("Gi", "Mi"))
         };
         out.push_str(&format!(
             "\n{}: VPA recommends {} per pod (requested {}; bounds {}m–{}m, {}–{}; {} samples{})\n",
@@ -183,8 +173,8 @@ fn vpa_lines(r: &Results) -> String {
             res(&v.requested),
             v.lower_bound.cpu_millicores,
             v.upper_bound.cpu_millicores,
-            memory(v.lower_bound.memory_bytes),
-            memory(v.upper_bound.memory_bytes),
+            v.lower_bound.memory_text("Gi", "Mi"),
+            v.upper_bound.memory_text("Gi", "Mi"),
             v.samples,
             if v.oom_kills > 0 {
                 format!(", {} OOM kills", v.oom_kills)

@@ -16,12 +16,7 @@ fn cpu(p: &PodResources) -> String {
 }
 
 fn memory(p: &PodResources) -> String {
-    let mib = p.memory_bytes as f64 / (1024.0 * 1024.0);
-    if mib >= 1024.0 {
-        format!("{:.2} GiB", mib / 1024.0)
-    } else {
-        format!("{mib:.0} MiB")
-    }
+    p.memory_text(" GiB", " MiB")
 }
 
 /// The section's blocks; call only when [`any_vpa`].
