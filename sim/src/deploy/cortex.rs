@@ -1,4 +1,4 @@
-//! Cortex v0.42 `RealtimeAPI` specs and `cluster.yaml` node groups (field names and ranges from
+//! Cortex v0.42 `RealtimeAPI` and `AsyncAPI` specs and `cluster.yaml` node groups (field names and ranges from
 //! `docs/workloads/realtime/configuration.md` and `pkg/types/clusterconfig/cluster_config.go`
 //! of cortexlabs/cortex at v0.42.1).
 
@@ -14,7 +14,7 @@ use crate::scenario::PolicyChoice;
 pub struct RealtimeApi {
     /// The API's name.
     pub name: String,
-    /// Always `RealtimeAPI`.
+    /// `RealtimeAPI`, or `AsyncAPI` for an API of `kind = "async"`.
     pub kind: String,
     /// Concurrency, queue and container.
     pub pod: CortexPod,
@@ -32,8 +32,10 @@ pub struct CortexPod {
     pub port: u16,
     /// Requests sent into the container at once: processes × threads of the simulation.
     pub max_concurrency: u32,
-    /// Requests queued per replica beyond `max_concurrency` before 503.
-    pub max_queue_length: u32,
+    /// Requests queued per replica beyond `max_concurrency` before 503 (a RealtimeAPI's only:
+    /// an AsyncAPI's queue is SQS, and Cortex rejects the field there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queue_length: Option<u32>,
     /// The serving container.
     pub containers: Vec<CortexContainer>,
 }
@@ -211,13 +213,14 @@ pub(super) fn api(spec: &ApiSpec, shape: &ReplicaShape, notes: &mut Vec<String>)
             spec.name
         ));
     }
+    let is_async = spec.kind.as_deref() == Some("async");
     RealtimeApi {
         name: spec.name.clone(),
-        kind: "RealtimeAPI".into(),
+        kind: if is_async { "AsyncAPI" } else { "RealtimeAPI" }.into(),
         pod: CortexPod {
             port: PORT,
             max_concurrency: shape.processes * shape.threads,
-            max_queue_length: shape.max_queue_length,
+            max_queue_length: (!is_async).then_some(shape.max_queue_length),
             containers: vec![CortexContainer {
                 name: "api".into(),
                 image: spec

@@ -295,3 +295,22 @@ fn a_vpa_becomes_a_vertical_pod_autoscaler_on_the_deployment() {
         .iter()
         .any(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "ranker"));
 }
+
+#[test]
+fn an_async_api_is_a_cortex_async_api_without_a_per_replica_queue() {
+    let text = format!(
+        "{CLUSTER}{}",
+        api(
+            "jobs",
+            "policy = \"cortex\"\nmax_replicas = 4\ntarget_in_flight = 2"
+        )
+        .replace("name = \"jobs\"\n", "name = \"jobs\"\nkind = \"async\"\n")
+    );
+    let m = manifests(&text, "t.toml").expect("manifests");
+    let doc = yaml(&m.cortex_yaml().expect("yaml"));
+    let a = &doc[0];
+    assert_eq!(a["kind"].as_str(), Some("AsyncAPI"));
+    assert_eq!(a["pod"]["max_concurrency"].as_u64(), Some(6));
+    assert!(a["pod"].get("max_queue_length").is_none(), "{a:?}");
+    assert_eq!(a["autoscaling"]["target_in_flight"].as_f64(), Some(2.0));
+}
