@@ -313,8 +313,10 @@ impl Client {
         service_ms: Option<f64>,
     ) -> Result<(Answer, bool), ExchangeError> {
         let value = service_ms.map(|ms| format!("{ms:.3}"));
-        let header = value.as_deref().map(|v| (SERVICE_TIME_HEADER, v));
-        self.exchange(conn, header, None, |_| {}).await
+        match value.as_deref() {
+            Some(v) => self.exchange(conn, &[(SERVICE_TIME_HEADER, v)], None, |_| {}).await,
+            None => self.exchange(conn, &[], None, |_| {}).await,
+        }
     }
 
     /// [`Client::send`] with one extra `header` (name, value) and this request's own `body`
@@ -323,9 +325,9 @@ impl Client {
     pub(crate) async fn exchange(
         &self,
         conn: &mut Connection,
-        header: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
         body: Option<&[u8]>,
-        mut sink: impl FnMut(&[u8]),
+        sink: impl FnMut(&[u8]),
     ) -> Result<(Answer, bool), ExchangeError> {
         let (head, body, own_body) = match body {
             Some(b) => (&self.head_without_length, b, true),
@@ -333,7 +335,7 @@ impl Client {
         };
         let mut request = Vec::with_capacity(head.len() + body.len() + 64);
         request.extend_from_slice(head);
-        if let Some((name, value)) = header {
+        for (name, value) in headers {
             for part in [name, ": ", value, "\r\n"] {
                 request.extend_from_slice(part.as_bytes());
             }
@@ -343,9 +345,35 @@ impl Client {
         }
         request.extend_from_slice(b"\r\n");
         request.extend_from_slice(body);
+        self.round_trip(conn, &request, self.is_head, sink).await
+    }
+
+    /// `GET path` (on the target's host) on `conn`, its answer's body handed to `sink`: an async
+    /// API's result is polled this way.
+    pub(crate) async fn get(
+        &self,
+        conn: &mut Connection,
+        path: &str,
+        sink: impl FnMut(&[u8]),
+    ) -> Result<(Answer, bool), ExchangeError> {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n",
+            self.target.authority
+        );
+        self.round_trip(conn, request.as_bytes(), false, sink).await
+    }
+
+    /// Write `request` whole and read its answer.
+    async fn round_trip(
+        &self,
+        conn: &mut Connection,
+        request: &[u8],
+        is_head: bool,
+        mut sink: impl FnMut(&[u8]),
+    ) -> Result<(Answer, bool), ExchangeError> {
         conn.buf.clear();
         conn.stream
-            .write_all(&request)
+            .write_all(request)
             .await
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
@@ -382,7 +410,7 @@ impl Client {
                                 keep_alive = !value.eq_ignore_ascii_case("close");
                             }
                         }
-                        if self.is_head || status < 200 || status == 204 || status == 304 {
+                        if is_head || status < 200 || status == 204 || status == 304 {
                             body = BodyLength::Exactly(0);
                         }
                         if matches!(body, BodyLength::UntilClose) {

@@ -11,6 +11,7 @@
 //!   OpenAI-compatible API with vLLM's metrics.
 //! - [`results`]: the results file, in the simulator's per-API shape.
 
+mod async_poll;
 pub mod client;
 pub mod closed;
 pub mod llm_replica;

@@ -19,9 +19,11 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::async_poll::{poller, Pending, Polls, POLLERS, REQUEST_ID_HEADER};
 use crate::client::{Client, Connection, RequestTemplate, Target};
 use crate::llm_replica::PROMPT_TOKENS_HEADER;
 use crate::openai::{OpenAi, TokenStream};
+use crate::replica::SERVICE_TIME_HEADER;
 use crate::record::{Outcome, Progress, Recorder, Row, RunInfo, TokenObjectives, TokenRow};
 use crate::schedule::{Planned, Schedule};
 use crate::LoadError;
@@ -51,6 +53,10 @@ pub struct OpenLoad {
     /// timed token by token. `requests_csv` then has the columns `ttft_ms`, `itl_mean_ms`,
     /// `output_tokens` and `input_tokens` too.
     pub openai: Option<OpenAi>,
+    /// An async API (Cortex's AsyncAPI): each request is submitted with its sequence number as
+    /// `x-request-id` and its result polled at `GET {path}/{id}` this often; its latency is the
+    /// time to result and `timeout` bounds it (see [`crate::async_poll`]).
+    pub poll_interval: Option<Duration>,
 }
 
 /// A free task always takes the next request while fewer than this many wait on theirs.
@@ -64,22 +70,29 @@ enum Claim {
     End,
 }
 
-struct Shared {
-    client: Client,
+pub(crate) struct Shared {
+    pub(crate) client: Client,
     schedule: Mutex<(Schedule, Option<LoadError>)>,
     /// Tasks holding a request that is not yet due.
     waiting: AtomicUsize,
     /// Parked tasks.
     wake: Notify,
-    recorder: Recorder,
-    in_flight: AtomicU64,
+    pub(crate) recorder: Recorder,
+    pub(crate) in_flight: AtomicU64,
     start: Instant,
+    /// `start` on the wall clock.
+    start_wall: std::time::SystemTime,
     /// End of the schedule: nothing is sent after it, however far behind the client is.
     until: Duration,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
     openai: Option<OpenAi>,
     /// Cancelled by the user (Ctrl-C, SIGTERM) or when the last answer is overdue.
-    stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
+    /// Submitting tasks still running (an async API's pollers stop once none is and nothing
+    /// is pending).
+    pub(crate) submitters: AtomicUsize,
+    /// An async API's results being polled.
+    polls: Option<Arc<Polls>>,
 }
 
 impl Shared {
@@ -149,10 +162,15 @@ pub async fn run_open(
         recorder,
         in_flight: AtomicU64::new(0),
         start: Instant::now(),
+        start_wall: std::time::SystemTime::now(),
         until,
         timeout: load.timeout,
         openai: load.openai.clone(),
         stop: halt.clone(),
+        submitters: AtomicUsize::new(load.max_in_flight.max(1)),
+        polls: load
+            .poll_interval
+            .map(|every| Arc::new(Polls::new(every, load.target.path()))),
     });
     {
         let halt = halt.clone();
@@ -171,7 +189,16 @@ pub async fn run_open(
     }
     let mut workers = JoinSet::new();
     for shard in 0..load.max_in_flight.max(1) {
-        workers.spawn(worker(shared.clone(), shard));
+        let shared = shared.clone();
+        workers.spawn(async move {
+            worker(shared.clone(), shard).await;
+            shared.submitters.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+    if let Some(polls) = &shared.polls {
+        for _ in 0..POLLERS {
+            workers.spawn(poller(shared.clone(), polls.clone()));
+        }
     }
     let mut ticker = tokio::time::interval_at(
         tokio::time::Instant::from_std(shared.start + Duration::from_secs(1)),
@@ -292,11 +319,18 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
                         .client
                         .exchange(
                             &mut c,
-                            Some((PROMPT_TOKENS_HEADER, &prompt)),
+                            &[(PROMPT_TOKENS_HEADER, &prompt)],
                             Some(body),
                             |data| stream.feed(data, Instant::now()),
                         )
                         .await?
+                }
+                None if shared.polls.is_some() => {
+                    let id = planned.seq.to_string();
+                    let ms = service_ms.map(|ms| format!("{ms:.3}"));
+                    let mut headers = vec![(REQUEST_ID_HEADER, id.as_str())];
+                    headers.extend(ms.as_deref().map(|v| (SERVICE_TIME_HEADER, v)));
+                    shared.client.exchange(&mut c, &headers, None, |_| {}).await?
                 }
                 None => shared.client.send(&mut c, service_ms).await?,
             };
@@ -310,8 +344,24 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             _ = shared.stop.cancelled() => None,
             r = tokio::time::timeout(shared.timeout, exchange) => Some(r),
         };
-        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         let end = Instant::now();
+        if let (Some(polls), Some(Ok(Ok(a)))) = (&shared.polls, &answer) {
+            if (200..300).contains(&a.status) {
+                // Submitted: in flight until the pollers see its result.
+                polls.add(Pending {
+                    seq: planned.seq,
+                    at: planned.at,
+                    due_wall: shared.start_wall + planned.at,
+                    due,
+                    sent,
+                    shard,
+                    id: planned.seq.to_string(),
+                    next: end,
+                });
+                continue;
+            }
+        }
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         let outcome = match answer {
             None => {
                 shared.recorder.unfinished(shard);

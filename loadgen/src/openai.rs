@@ -120,7 +120,7 @@ pub async fn discover_model(target: &Target) -> Result<String, LoadError> {
     let exchange = async {
         let mut conn = client.connect().await?;
         client
-            .exchange(&mut conn, None, None, |data| {
+            .exchange(&mut conn, &[], None, |data| {
                 if body.len() < 1 << 20 {
                     body.extend_from_slice(data);
                 }

@@ -43,6 +43,11 @@ header), and every streamed token is timed as it arrives: time to first token \
 the goodput. Lengths come from --input-tokens/--output-tokens, a trace's --input-column/\
 --output-column, or the scenario API's [apis.llm] input_tokens/output_tokens (the very lengths \
 `simctl run` draws with the same seed).\n\n\
+An async API (--poll-interval, implied by a scenario API of kind = \"async\") is loaded as \
+Cortex's AsyncAPI is used: POST submits (answered {\"id\"} at once), GET <path>/<id> polls \
+(status in_queue, in_progress, completed or failed). The latency is the time to result: from the \
+scheduled submit to the result's timestamp; `simctl autoscale --actuator local` serves such an \
+API behind the same gateway.\n\n\
 Examples:\n  simctl loadgen --target http://127.0.0.1:8080/ --rate 50 --duration 60s\n  \
 simctl loadgen --target http://127.0.0.1:8080/ --steps 0s=10,30s=40,60s=10 --duration 90s --out lg.json\n  \
 simctl loadgen scenarios/trace-replay.toml --target http://127.0.0.1:8080/ --requests-csv requests.csv\n  \
@@ -101,9 +106,16 @@ pub(crate) struct LoadgenArgs {
     /// Most requests outstanding at once; beyond it requests leave late.
     #[arg(long, default_value_t = 512)]
     pub max_in_flight: usize,
-    /// Client timeout of one request.
-    #[arg(long, default_value = "30s", value_parser = duration_arg)]
-    pub timeout: Duration,
+    /// Client timeout of one request [default: 30s; for an async API, the time to result,
+    /// 1h].
+    #[arg(long, value_parser = duration_arg)]
+    pub timeout: Option<Duration>,
+    /// An async API (Cortex's AsyncAPI; implied by a SCENARIO API of kind = "async", at 1s):
+    /// submit each request with its number as x-request-id, then poll GET <target path>/<id>
+    /// this often until its status is completed or failed. The latency is the time to result,
+    /// from the scheduled submit to the result's timestamp.
+    #[arg(long, value_parser = duration_arg, conflicts_with_all = ["users", "openai"])]
+    pub poll_interval: Option<Duration>,
     /// Sends later than this after their scheduled time count as late.
     #[arg(long, default_value = "5ms", value_parser = duration_arg)]
     pub late_threshold: Duration,
@@ -177,7 +189,8 @@ fn bad(message: impl Into<String>) -> Failure {
 }
 
 /// The schedule the arguments describe; with `openai`, each request carries token lengths.
-fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String), Failure> {
+/// The send schedule, the API's name, and whether it is an async API.
+fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String, bool), Failure> {
     let positive = |v: f64, flag: &str| {
         if v.is_finite() && v > 0.0 {
             Ok(v)
@@ -211,7 +224,7 @@ fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String),
             schedule =
                 schedule.with_lengths(openai::lengths(args, llm, &api.traffic, &api.name, seed)?);
         }
-        return Ok((schedule, api.name.clone()));
+        return Ok((schedule, api.name.clone(), api.is_async));
     }
     let name = args.api.clone().unwrap_or_else(|| "api".into());
     let seed = args.seed.unwrap_or(1);
@@ -284,7 +297,7 @@ fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String),
     if openai {
         schedule = schedule.with_lengths(openai::lengths(args, None, &traffic, &name, seed)?);
     }
-    Ok((schedule, name))
+    Ok((schedule, name, false))
 }
 
 fn parse_steps(text: &str) -> Result<Vec<(SimTime, f64)>, Failure> {
@@ -353,14 +366,24 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<(), Failure> {
     if args.max_in_flight == 0 {
         return Err(bad("--max-in-flight: expected at least 1"));
     }
-    if args.timeout.is_zero() {
+    if args.timeout.is_some_and(|t| t.is_zero()) {
         return Err(bad("--timeout: expected a positive duration"));
+    }
+    if args.poll_interval.is_some_and(|t| t.is_zero()) {
+        return Err(bad("--poll-interval: expected a positive duration"));
     }
     let openai = openai::mode(&args)?;
     if let Some(users) = args.users {
         return run_closed(&args, users);
     }
-    let (schedule, api_name) = schedule_from(&args, openai)?;
+    let (schedule, api_name, is_async) = schedule_from(&args, openai)?;
+    let poll_interval = args
+        .poll_interval
+        .or((is_async && !openai).then_some(Duration::from_secs(1)));
+    let timeout = args.timeout.unwrap_or(match poll_interval {
+        Some(_) => Duration::from_secs(3600),
+        None => Duration::from_secs(30),
+    });
     let template = template_from(&args)?;
     let planned_s = schedule.until().as_secs_f64();
     let runtime = match args.threads {
@@ -387,11 +410,12 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<(), Failure> {
         template,
         api_name: api_name.clone(),
         max_in_flight: args.max_in_flight,
-        timeout: args.timeout,
+        timeout,
         late_threshold: args.late_threshold,
         requests_csv: args.requests_csv.clone(),
         hdr_log: args.hdr_log.clone(),
         openai,
+        poll_interval,
     };
     let run_load = {
         let stop = stop.clone();
@@ -497,7 +521,7 @@ fn run_closed(args: &LoadgenArgs, users: usize) -> Result<(), Failure> {
             ramp_up: args.ramp_up,
             think_time,
             duration,
-            timeout: args.timeout,
+            timeout: args.timeout.unwrap_or(Duration::from_secs(30)),
             requests_csv: args.requests_csv.clone(),
             hdr_log: args.hdr_log.clone(),
         };

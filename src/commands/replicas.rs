@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use autoscaler::controller::local::{
-    self, HoldSettings, Launch, LocalReplicas, LocalSettings, ProxySettings, ReplicaCommand,
+    self, HoldSettings, Launch, LocalReplicas, LocalSettings, ProxySettings, QueueSettings,
+    ReplicaCommand,
 };
 use autoscaler::controller::reqwest;
 use clap::{Args, ValueEnum};
@@ -75,7 +76,8 @@ impl ReplicaArgs {
 /// `proxy`, which runs until `stop`: `simctl serve SCENARIO --api API` processes, or the
 /// `--replica-cmd` server with an exporter of what the proxy measures. An API that scales to
 /// zero gets the activator: requests are held (one replica's capacity, up to the API's timeout
-/// or 60 s) while no replica is ready.
+/// or 60 s) while no replica is ready. An async API (`kind = "async"`) gets the gateway instead:
+/// requests are queued and answered with an id to poll, and each replica's dequeuers take them.
 pub(crate) fn start_local(
     scenario: &std::path::Path,
     api: &Api,
@@ -106,10 +108,15 @@ pub(crate) fn start_local(
     };
     let replicas = LocalReplicas::new(LocalSettings::launching(launch), http.clone());
     let routed = replicas.pool();
+    // An async API's front door is the gateway: requests wait in its queue (never refused),
+    // not in the activator.
+    let queue = api.is_async.then(|| QueueSettings {
+        workers: api.processes * api.threads,
+        receive_wait: api.dequeuer.0.as_duration(),
+        empty_receive_sleep: api.dequeuer.1.as_duration(),
+    });
     let settings = ProxySettings {
-        hold: api
-            .autoscaling
-            .holds_requests_at_zero()
+        hold: (api.autoscaling.holds_requests_at_zero() && queue.is_none())
             .then(|| HoldSettings {
                 capacity: api.capacity(),
                 timeout: api
@@ -117,6 +124,7 @@ pub(crate) fn start_local(
                     .map_or(Duration::from_secs(60), sim::SimTime::as_duration),
             }),
         replica_limit: foreign.as_ref().map(|_| u64::from(api.capacity())),
+        queue,
     };
     let client = match replica.replica_keep_alive {
         Switch::On => http,
@@ -127,7 +135,7 @@ pub(crate) fn start_local(
     };
     let exported = local::Exported {
         replicas: foreign.is_some(),
-        activator: settings.hold.is_some()
+        activator: (settings.hold.is_some() || settings.queue.is_some())
             && matches!(
                 api.autoscaling.decision_step().metric_spec(),
                 autoscaler::MetricSpec::InFlightWindowAverage { .. }

@@ -140,16 +140,32 @@ impl Drop for Served {
 
 /// A blocking GET on 127.0.0.1: (status, body), `None` when nothing answers.
 pub(crate) fn http_get(url: &str) -> Option<(u16, String)> {
+    http_request("GET", url, &[], "")
+}
+
+/// A blocking request on 127.0.0.1 with extra `headers` and a `body`: (status, body), `None`
+/// when nothing answers.
+pub(crate) fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
     let rest = url.strip_prefix("http://")?;
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut stream = std::net::TcpStream::connect(host).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+    let mut head = format!(
+        "{method} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n",
         if path.is_empty() { "/" } else { path }
-    )
-    .ok()?;
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method != "GET" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    write!(stream, "{head}\r\n{body}").ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
     let code = text.split_whitespace().nth(1)?.parse().ok()?;

@@ -10,6 +10,7 @@ mod fake_kube;
 
 mod autoscaling_core;
 mod cli_async;
+mod cli_async_real;
 mod cli_autoscale;
 mod cli_autoscaling;
 mod cli_cluster;

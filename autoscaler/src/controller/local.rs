@@ -14,6 +14,7 @@
 //! exporter's per-replica URLs).
 
 mod foreign;
+mod gateway;
 mod proxy;
 
 use std::collections::VecDeque;
@@ -32,6 +33,7 @@ use super::source::{Target, Targets};
 use super::{BoxFuture, SourceError};
 
 pub use foreign::ReplicaCommand;
+pub use gateway::QueueSettings;
 pub use proxy::{serve_exporter, serve_proxy, Exported, HoldSettings, ProxySettings};
 
 /// What the replicas are.
@@ -295,6 +297,8 @@ struct Shared {
     exporter: OnceLock<String>,
     /// The activator's metrics URL, when its held requests count in the API's in flight.
     activator_target: OnceLock<String>,
+    /// An async API's queue, whose dequeuers feed the replicas.
+    queue: OnceLock<Arc<gateway::Queue>>,
     /// The first failed start (a replica that exited before it was ever ready).
     failure: Mutex<Option<String>>,
     responses: AtomicU64,
@@ -602,6 +606,10 @@ async fn stop_child(backend: &Backend, grace: Duration) {
 
 /// Wait for a removed replica's requests to finish, then stop it.
 async fn drain(pool: Pool, backend: Arc<Backend>, timeout: Duration, grace: Duration) {
+    if let Some(queue) = pool.shared.queue.get() {
+        // No dequeuer takes a message for it from here on.
+        queue.barrier();
+    }
     let until = tokio::time::Instant::now() + timeout;
     while backend.in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -632,6 +640,8 @@ async fn health_loop(pool: Pool, client: reqwest::Client, every: Duration) {
             }
             if let Some(why) = b.exited() {
                 b.ready.store(false, Ordering::SeqCst);
+                // Its dequeuers, if any, stop.
+                b.draining.store(true, Ordering::SeqCst);
                 write(&pool.backends).retain(|x| !Arc::ptr_eq(x, &b));
                 if b.was_ready.load(Ordering::SeqCst) {
                     tracing::warn!(url = %b.url, "{why}");
@@ -650,7 +660,10 @@ async fn health_loop(pool: Pool, client: reqwest::Client, every: Duration) {
             if ok != b.ready.swap(ok, Ordering::SeqCst) {
                 tracing::info!(url = %b.url, ready = ok, "replica readiness changed");
                 if ok {
-                    b.was_ready.store(true, Ordering::SeqCst);
+                    let first = !b.was_ready.swap(true, Ordering::SeqCst);
+                    if let (true, Some(queue)) = (first, pool.shared.queue.get()) {
+                        queue.start_workers(&pool, &b);
+                    }
                     pool.shared.ready.notify_waiters();
                 }
             }

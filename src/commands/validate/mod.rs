@@ -514,13 +514,17 @@ fn run_real(
             template: RequestTemplate::default(),
             api_name: api.name.clone(),
             max_in_flight: 4096,
-            timeout: api
-                .timeout
-                .map_or(Duration::from_secs(60), SimTime::as_duration),
+            timeout: api.timeout.map_or(
+                Duration::from_secs(if api.is_async { 600 } else { 60 }),
+                SimTime::as_duration,
+            ),
             late_threshold: Duration::from_millis(5),
             requests_csv: Some(dir.join("requests.csv")),
             hdr_log: None,
             openai,
+            // An async API is submitted to the gateway and its results polled; the latency is
+            // the time to result either way.
+            poll_interval: api.is_async.then_some(Duration::from_millis(200)),
         };
 
         // The load generator gets a thread of its own so its timing never waits on the

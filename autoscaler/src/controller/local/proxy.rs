@@ -1,4 +1,5 @@
-//! The least-request reverse proxy in front of the local replicas, its activator (requests held
+//! The least-request reverse proxy in front of the local replicas (or, for an async API, the
+//! gateway of [`super::gateway`]), its activator (requests held
 //! while no replica is ready, for APIs that scale to zero) and, for foreign replicas, the
 //! exporter of what the proxy measured per replica.
 
@@ -27,6 +28,9 @@ pub struct ProxySettings {
     /// Cortex's proxy sidecar enforces `max_concurrency + max_queue_length` this way, which a
     /// foreign server does not do itself. `None`: the replicas decide.
     pub replica_limit: Option<u64>,
+    /// An async API: the front door is the gateway of [`super::gateway`] (submit, then poll),
+    /// and each replica gets dequeuers taking messages from its queue.
+    pub queue: Option<super::QueueSettings>,
 }
 
 /// The activator's bounds.
@@ -46,7 +50,7 @@ struct ProxyState {
     settings: Arc<ProxySettings>,
 }
 
-fn hop_by_hop(name: &HeaderName) -> bool {
+pub(super) fn hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "connection"
@@ -195,11 +199,20 @@ pub async fn serve_proxy(
     settings: ProxySettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new().fallback(forward).with_state(ProxyState {
-        pool,
-        client,
-        settings: Arc::new(settings),
-    });
+    let app = match settings.queue {
+        Some(queue) => {
+            let queue = Arc::new(super::gateway::Queue::new(queue, client));
+            let _ = pool.shared.queue.set(queue.clone());
+            Router::new()
+                .fallback(super::gateway::gateway)
+                .with_state(super::gateway::GatewayState { pool, queue })
+        }
+        None => Router::new().fallback(forward).with_state(ProxyState {
+            pool,
+            client,
+            settings: Arc::new(settings),
+        }),
+    };
     // No Nagle: streamed tokens are small writes that must leave at once.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
