@@ -8,6 +8,11 @@
 //! `advanced.horizontalPodAutoscalerConfig.behavior`. When the scaler errs (the metric is
 //! missing), the metrics adapter counts failures and, past `fallback.failureThreshold`, serves
 //! `fallback.replicas × threshold` so that the HPA asks for the fallback replicas.
+//!
+//! The `aws-sqs-queue` trigger (`pkg/scalers/aws_sqs_queue_scaler.go`) reads an async API's
+//! queue at each poll: `ApproximateNumberOfMessages`, plus `…NotVisible` (the messages being
+//! processed) unless `scaleOnInFlight` is false; `queueLength` (5) is its target per replica and
+//! `activationQueueLength` (0) its activation threshold.
 
 use std::time::Duration;
 
@@ -26,6 +31,12 @@ pub enum KedaTrigger {
     InFlight {
         /// The query's averaging window.
         window: Duration,
+    },
+    /// An async API's SQS queue read at the poll: the messages waiting, plus those being
+    /// processed when `scale_on_in_flight` (KEDA's default).
+    SqsQueue {
+        /// `scaleOnInFlight`: count the messages workers have taken and not finished.
+        scale_on_in_flight: bool,
     },
     /// The sum over pods of a per-pod signal (requests per second, or a vLLM gauge).
     PodsSum {
@@ -75,7 +86,7 @@ impl KedaConfig {
                 target: threshold,
                 window: match trigger {
                     KedaTrigger::InFlight { window } => window,
-                    KedaTrigger::PodsSum { .. } => Duration::ZERO,
+                    KedaTrigger::SqsQueue { .. } | KedaTrigger::PodsSum { .. } => Duration::ZERO,
                 },
             },
             ReplicaBounds {
@@ -165,7 +176,14 @@ impl Keda {
     /// The trigger's value: `None` when the scaler errs (the query returns nothing).
     fn trigger_value(&self, obs: &Observation) -> Option<f64> {
         match self.config.trigger {
-            KedaTrigger::InFlight { .. } => obs.metric,
+            KedaTrigger::InFlight { .. }
+            | KedaTrigger::SqsQueue {
+                scale_on_in_flight: true,
+            } => obs.metric,
+            // The queue's visible messages are the requests waiting for a worker.
+            KedaTrigger::SqsQueue {
+                scale_on_in_flight: false,
+            } => Some(f64::from(obs.waiting_requests)),
             KedaTrigger::PodsSum { .. } => {
                 if obs.pods.is_empty() {
                     // No pod: the sum is empty (0), plus any request waiting for a replica.
@@ -250,6 +268,16 @@ impl ScalingPolicy for Keda {
                 sample_interval: Duration::from_secs(1),
                 window,
             },
+            // The queue's attributes as they are at the poll: the newest 1 s sample.
+            KedaTrigger::SqsQueue {
+                scale_on_in_flight: true,
+            } => MetricSpec::InFlightWindowAverage {
+                sample_interval: Duration::from_secs(1),
+                window: Duration::from_secs(1),
+            },
+            KedaTrigger::SqsQueue {
+                scale_on_in_flight: false,
+            } => MetricSpec::None,
             KedaTrigger::PodsSum { kind } => MetricSpec::PerPod {
                 kind,
                 lag: self.config.hpa.metrics_lag,

@@ -64,3 +64,52 @@ fn async_settings_that_do_not_apply_are_refused_by_field() {
         assert!(err.contains(field) && err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn keda_scales_an_async_api_on_its_sqs_queue_and_only_there() {
+    let text = std::fs::read_to_string(example("async-batchy.toml")).expect("scenario");
+    let text = text.replace("traces/", &format!("{}/traces/", example("").display()));
+    let (head, _) = text.split_once("[apis.autoscaling]").expect("autoscaling");
+    let dir = scratch("async-keda");
+    let path = dir.join("keda.toml");
+    let with = |autoscaling: &str, head: &str| {
+        std::fs::write(&path, format!("{head}[apis.autoscaling]\n{autoscaling}")).expect("written");
+        simctl(&["run", "--quiet", path.to_str().expect("utf-8"), "--out", dir.join("r.json").to_str().expect("utf-8")])
+    };
+    // From zero on the queue (KEDA activates at the first poll with a message), nothing lost.
+    let sqs = "policy = \"keda\"\ntrigger = \"aws-sqs-queue\"\nthreshold = 2\nmin_replicas = 0\nmax_replicas = 30\n";
+    let out = with(sqs, head);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("results"))
+            .expect("JSON");
+    let a = &r["apis"][0];
+    assert_eq!(a["rejected"], 0);
+    assert!(a["replica_seconds"].as_f64() > Some(0.0), "{a}");
+    // Settings that do not apply are refused by field.
+    for (autoscaling, head, field, says) in [
+        (
+            format!("{sqs}query_window = \"30s\"\n"),
+            head.to_string(),
+            "apis[0].autoscaling.query_window",
+            "leave out query_window",
+        ),
+        (
+            "policy = \"keda\"\nthreshold = 2\nscale_on_in_flight = false\n".to_string(),
+            head.to_string(),
+            "apis[0].autoscaling.scale_on_in_flight",
+            "aws-sqs-queue trigger only",
+        ),
+        (
+            sqs.to_string(),
+            head.replace("kind = \"async\"\n", ""),
+            "apis[0].autoscaling.trigger",
+            "reads an async API's queue",
+        ),
+    ] {
+        let out = with(&autoscaling, &head);
+        assert!(!out.status.success(), "{autoscaling}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(field) && err.contains(says), "{err}");
+    }
+}

@@ -110,3 +110,52 @@ fn fallback_after_the_failure_threshold() {
         assert_eq!(k.recommend(secs(15 * i), &obs(1, None)).replicas, 1);
     }
 }
+
+/// `TestAWSSQSScalerGetMetrics` (pkg/scalers/aws_sqs_queue_scaler_test.go at kedacore/keda@8b4f083c):
+/// 200 messages visible and 100 not visible give 300 with `scaleOnInFlight` (the default) and
+/// 200 without. Here the visible messages are the requests waiting for a worker and the metric
+/// is the queue's in flight (visible + being processed).
+#[test]
+fn sqs_queue_length_counts_in_flight_messages_unless_told_not_to() {
+    let trigger_value = |scale_on_in_flight: bool| {
+        let mut k = Keda::new(KedaConfig::new(
+            KedaTrigger::SqsQueue { scale_on_in_flight },
+            5.0,
+            ReplicaBounds {
+                min_replicas: 0,
+                max_replicas: 100,
+            },
+        ));
+        let o = Observation {
+            waiting_requests: 200,
+            ..obs(1, Some(300.0))
+        };
+        let r = k.recommend(secs(0), &o);
+        r.inputs
+            .iter()
+            .find(|(n, _)| *n == "trigger")
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(trigger_value(true), Some(300.0));
+    assert_eq!(trigger_value(false), Some(200.0));
+    // The metric each reads: the newest sample of the queue, or none (the waiting count).
+    let spec = |scale_on_in_flight| {
+        Keda::new(KedaConfig::new(
+            KedaTrigger::SqsQueue { scale_on_in_flight },
+            5.0,
+            ReplicaBounds {
+                min_replicas: 0,
+                max_replicas: 100,
+            },
+        ))
+        .metric_spec()
+    };
+    assert_eq!(
+        spec(true),
+        MetricSpec::InFlightWindowAverage {
+            sample_interval: secs(1),
+            window: secs(1)
+        }
+    );
+    assert_eq!(spec(false), MetricSpec::None);
+}

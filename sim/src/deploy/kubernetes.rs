@@ -249,33 +249,68 @@ pub(super) fn keda(
     let mut objects = hpa(spec, shape, &c.hpa, notes)?;
     // Keep the Deployment only: KEDA creates the HPA from the ScaledObject.
     objects.truncate(1);
-    let (query, metric_type) = match c.trigger {
-        autoscaler::KedaTrigger::InFlight { window } => (
-            format!(
-                "sum(avg_over_time({IN_FLIGHT_METRIC}{{api_name=\"{}\"}}[{}]))",
-                spec.name,
-                duration_text(window)
-            ),
-            "AverageValue",
-        ),
-        autoscaler::KedaTrigger::PodsSum { kind } => (
-            format!(
-                "sum({}{{api_name=\"{}\"}})",
-                match kind {
-                    PodMetricKind::Rps => RPS_METRIC,
-                    PodMetricKind::RequestsWaiting => "vllm_num_requests_waiting",
-                    PodMetricKind::RequestsRunning => "vllm_num_requests_running",
-                    _ => IN_FLIGHT_METRIC,
-                },
-                spec.name
-            ),
-            "AverageValue",
-        ),
+    let prometheus = |query: String| {
+        serde_json::json!({
+            "type": "prometheus",
+            "metricType": "AverageValue",
+            "metadata": {
+                "serverAddress": "http://prometheus.monitoring:9090",
+                "query": query,
+                "threshold": c.threshold.to_string(),
+                "activationThreshold": c.activation_threshold.to_string(),
+            },
+        })
     };
-    notes.push(format!(
-        "{}: the KEDA trigger is a prometheus query over the simulated signal; point serverAddress at your Prometheus and check the metric names",
-        spec.name
-    ));
+    let trigger = match c.trigger {
+        autoscaler::KedaTrigger::InFlight { window } => prometheus(format!(
+            "sum(avg_over_time({IN_FLIGHT_METRIC}{{api_name=\"{}\"}}[{}]))",
+            spec.name,
+            duration_text(window)
+        )),
+        autoscaler::KedaTrigger::PodsSum { kind } => prometheus(format!(
+            "sum({}{{api_name=\"{}\"}})",
+            match kind {
+                PodMetricKind::Rps => RPS_METRIC,
+                PodMetricKind::RequestsWaiting => "vllm_num_requests_waiting",
+                PodMetricKind::RequestsRunning => "vllm_num_requests_running",
+                _ => IN_FLIGHT_METRIC,
+            },
+            spec.name
+        )),
+        autoscaler::KedaTrigger::SqsQueue { scale_on_in_flight } => {
+            serde_json::json!({
+                "type": "aws-sqs-queue",
+                "metadata": {
+                    "queueURL": format!("https://sqs.us-east-1.amazonaws.com/ACCOUNT_ID/{}", spec.name),
+                    "awsRegion": "us-east-1",
+                    "queueLength": c.threshold.to_string(),
+                    "activationQueueLength": c.activation_threshold.to_string(),
+                    "scaleOnInFlight": scale_on_in_flight.to_string(),
+                },
+            })
+        }
+    };
+    notes.push(match c.trigger {
+        autoscaler::KedaTrigger::SqsQueue { .. } => format!(
+            "{}: the KEDA trigger reads the API's SQS queue; set queueURL, awsRegion and authentication to yours",
+            spec.name
+        ),
+        _ => format!(
+            "{}: the KEDA trigger is a prometheus query over the simulated signal; point serverAddress at your Prometheus and check the metric names",
+            spec.name
+        ),
+    });
+    objects.push(scaled_object(spec, shape, c, trigger));
+    Ok(objects)
+}
+
+/// The ScaledObject that was simulated, with its one `trigger`.
+fn scaled_object(
+    spec: &ApiSpec,
+    shape: &ReplicaShape,
+    c: &autoscaler::KedaConfig,
+    trigger: serde_json::Value,
+) -> serde_json::Value {
     let rules_json = |r: &ScalingRules| {
         serde_json::json!({
             "stabilizationWindowSeconds": r.stabilization_window.as_secs(),
@@ -301,16 +336,7 @@ pub(super) fn keda(
             "pollingInterval": c.polling_interval.as_secs(),
             "cooldownPeriod": c.cooldown_period.as_secs(),
             "initialCooldownPeriod": c.initial_cooldown_period.as_secs(),
-            "triggers": [{
-                "type": "prometheus",
-                "metricType": metric_type,
-                "metadata": {
-                    "serverAddress": "http://prometheus.monitoring:9090",
-                    "query": query,
-                    "threshold": c.threshold.to_string(),
-                    "activationThreshold": c.activation_threshold.to_string(),
-                },
-            }],
+            "triggers": [trigger],
         },
     });
     if let Some(f) = c.fallback {
@@ -323,8 +349,7 @@ pub(super) fn keda(
             "scaleDown": rules_json(&b.scale_down),
         }}});
     }
-    objects.push(so);
-    Ok(objects)
+    so
 }
 
 /// A Knative Service whose revision template carries the KPA settings that were simulated.

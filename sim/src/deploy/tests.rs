@@ -314,3 +314,33 @@ fn an_async_api_is_a_cortex_async_api_without_a_per_replica_queue() {
     assert!(a["pod"].get("max_queue_length").is_none(), "{a:?}");
     assert_eq!(a["autoscaling"]["target_in_flight"].as_f64(), Some(2.0));
 }
+
+#[test]
+fn keda_on_an_async_queue_is_an_aws_sqs_queue_trigger() {
+    let text = format!(
+        "{CLUSTER}{}",
+        api(
+            "jobs",
+            "policy = \"keda\"\ntrigger = \"aws-sqs-queue\"\nscale_on_in_flight = false\nmin_replicas = 0\nmax_replicas = 4"
+        )
+        .replace("name = \"jobs\"\n", "name = \"jobs\"\nkind = \"async\"\n")
+        .replace("max_queue_length = 16\n", "")
+    );
+    let m = manifests(&text, "t.toml").expect("manifests");
+    let docs: Vec<serde_yaml_ng::Value> =
+        serde_yaml_ng::Deserializer::from_str(&m.kubernetes_yaml().expect("yaml"))
+            .map(|d| serde::Deserialize::deserialize(d).expect("document"))
+            .collect();
+    let so = docs
+        .iter()
+        .find(|d| d["kind"].as_str() == Some("ScaledObject"))
+        .expect("a ScaledObject");
+    let t = &so["spec"]["triggers"][0];
+    assert_eq!(t["type"].as_str(), Some("aws-sqs-queue"));
+    // KEDA's defaults, as the simulation used them: queueLength 5, activation 0.
+    assert_eq!(t["metadata"]["queueLength"].as_str(), Some("5"));
+    assert_eq!(t["metadata"]["activationQueueLength"].as_str(), Some("0"));
+    assert_eq!(t["metadata"]["scaleOnInFlight"].as_str(), Some("false"));
+    assert_eq!(so["spec"]["minReplicaCount"].as_u64(), Some(0));
+    assert!(m.notes.iter().any(|n| n.contains("SQS queue")), "{:?}", m.notes);
+}

@@ -335,6 +335,13 @@ pub(super) fn build_api(
         )
         .into());
     }
+    if autoscaling.needs_queue() && !is_async {
+        return Err(FieldError::new(
+            format!("{path}.autoscaling.trigger"),
+            "the aws-sqs-queue trigger reads an async API's queue: add kind = \"async\" or use trigger = \"in_flight\"",
+        )
+        .into());
+    }
     if spec.dequeuer.is_some() && !is_async {
         return Err(FieldError::new(
             format!("{path}.dequeuer"),

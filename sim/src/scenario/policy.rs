@@ -92,6 +92,12 @@ impl Autoscaling {
         }
     }
 
+    /// Whether the policy reads an async API's queue (KEDA's `aws-sqs-queue` trigger), so that
+    /// the scenario loader can refuse it on a realtime API.
+    pub(crate) fn needs_queue(&self) -> bool {
+        matches!(&self.policy, PolicyChoice::Keda(c) if matches!(c.trigger, KedaTrigger::SqsQueue { .. }))
+    }
+
     /// Whether requests are held (not rejected) while the API has no replica, as Cortex's and
     /// Knative's activators do for scale-to-zero.
     pub fn holds_requests_at_zero(&self) -> bool {

@@ -85,11 +85,14 @@ pub(super) struct KedaSettings {
     /// `maxReplicaCount` (default 100).
     #[serde(default = "hundred")]
     pub(super) max_replicas: u32,
-    /// `in_flight` (queue length: requests in flight, held ones included), `rps`, or the vLLM
-    /// gauges `num_requests_waiting`, `num_requests_running` summed over pods.
+    /// `in_flight` (queue length: requests in flight, held ones included), `rps`, the vLLM
+    /// gauges `num_requests_waiting`, `num_requests_running` summed over pods, or an async API's
+    /// queue `aws-sqs-queue`.
     #[serde(default = "in_flight")]
-    trigger: String,
+    pub(super) trigger: String,
     threshold: Option<f64>,
+    /// `aws-sqs-queue`: count messages being processed too (default true).
+    scale_on_in_flight: Option<bool>,
     activation_threshold: Option<f64>,
     /// Averaging window of the `in_flight` query (default 1m).
     query_window: Option<DurationSpec>,
@@ -322,8 +325,24 @@ pub(super) fn hpa_config(s: HpaSettings, path: &str) -> Result<HpaConfig, FieldE
 /// Build and validate a KEDA ScaledObject from its settings at `path`.
 pub(super) fn keda_config(s: KedaSettings, path: &str) -> Result<KedaConfig, FieldError> {
     let window = dur(s.query_window, std::time::Duration::from_secs(60));
+    let sqs = s.trigger == "aws-sqs-queue";
+    if sqs && s.query_window.is_some() {
+        return Err(FieldError::new(
+            format!("{path}.query_window"),
+            "the aws-sqs-queue trigger reads the queue at each poll: leave out query_window",
+        ));
+    }
+    if !sqs && s.scale_on_in_flight.is_some() {
+        return Err(FieldError::new(
+            format!("{path}.scale_on_in_flight"),
+            "applies to the aws-sqs-queue trigger only",
+        ));
+    }
     let trigger = match s.trigger.as_str() {
         "in_flight" => KedaTrigger::InFlight { window },
+        "aws-sqs-queue" => KedaTrigger::SqsQueue {
+            scale_on_in_flight: s.scale_on_in_flight.unwrap_or(true),
+        },
         "rps" => KedaTrigger::PodsSum {
             kind: PodMetricKind::Rps,
         },
@@ -336,16 +355,21 @@ pub(super) fn keda_config(s: KedaSettings, path: &str) -> Result<KedaConfig, Fie
         other => {
             return Err(FieldError::new(
                 format!("{path}.trigger"),
-                format!("expected \"in_flight\", \"rps\", \"num_requests_waiting\" or \"num_requests_running\", found \"{other}\""),
+                format!("expected \"in_flight\", \"aws-sqs-queue\", \"rps\", \"num_requests_waiting\" or \"num_requests_running\", found \"{other}\""),
             ))
         }
     };
-    let threshold = s.threshold.ok_or_else(|| {
-        FieldError::new(
-            format!("{path}.threshold"),
-            "required: the trigger's target value per replica",
-        )
-    })?;
+    // The SQS scaler's queueLength defaults to 5 messages per replica.
+    let threshold = match (s.threshold, sqs) {
+        (Some(t), _) => t,
+        (None, true) => 5.0,
+        (None, false) => {
+            return Err(FieldError::new(
+                format!("{path}.threshold"),
+                "required: the trigger's target value per replica",
+            ))
+        }
+    };
     let mut c = KedaConfig::new(
         trigger,
         threshold,
