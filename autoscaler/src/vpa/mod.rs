@@ -20,6 +20,7 @@
 //! 10¹⁴.
 
 mod histogram;
+pub mod updater;
 #[cfg(test)]
 mod tests;
 
