@@ -38,6 +38,9 @@ pub enum EventKind {
     Eviction,
     /// A replica was OOM-killed (memory limit, or an over-committed shared GPU).
     OomKill,
+    /// A Vertical Pod Autoscaler resized a running pod in place (its requests changed, the pod
+    /// kept running).
+    PodResized,
     /// A lower-priority pod (a placeholder) was preempted to make room.
     Preemption,
     /// The cluster autoscaler launched a node.
@@ -115,6 +118,7 @@ impl EventKind {
         match self {
             EventKind::Scale(_) => "scale",
             EventKind::ReplicaReady => "replica_ready",
+            EventKind::PodResized => "pod_resized",
             EventKind::ReplicaUnschedulable => "replica_unschedulable",
             EventKind::Eviction => "eviction",
             EventKind::OomKill => "oom_kill",
@@ -147,6 +151,7 @@ impl EventKind {
     fn unit(name: &str) -> Option<EventKind> {
         Some(match name {
             "replica_ready" => EventKind::ReplicaReady,
+            "pod_resized" => EventKind::PodResized,
             "replica_unschedulable" => EventKind::ReplicaUnschedulable,
             "eviction" => EventKind::Eviction,
             "oom_kill" => EventKind::OomKill,

@@ -31,6 +31,17 @@ impl PodResources {
 pub struct VpaResults {
     /// `updatePolicy.updateMode` (`Off`: recommended only).
     pub update_mode: String,
+    /// Pods the updater evicted so that their replacements got the target (`Recreate`,
+    /// `InPlaceOrRecreate` where the node had no room).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub evictions: u64,
+    /// Pods the updater resized in place (`InPlaceOrRecreate`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub in_place_resizes: u64,
+    /// What a new pod got from the admission controller at the end of the run (every mode but
+    /// `Off`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted: Option<PodResources>,
     /// What each pod requested during the run.
     pub requested: PodResources,
     /// What to request: p90 of usage plus 15 %.
@@ -46,6 +57,10 @@ pub struct VpaResults {
     /// How many pods fit a node of each node group the API may use, at the requests and at the
     /// target (GPUs unchanged).
     pub pods_per_node: Vec<PodsPerNode>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Pods of one API that fit one node of a group.

@@ -463,6 +463,26 @@ impl Cluster {
         n.gpu_pods[gpu.gpu as usize] = n.gpu_pods[gpu.gpu as usize].saturating_sub(1);
     }
 
+    /// Change a bound pod's requests in place (Kubernetes' in-place pod resize): `false`, and
+    /// nothing changes, when its node has no room for what it grows by.
+    pub fn resize(&mut self, node: NodeId, pod: PodRef, requests: Requests, now: SimTime) -> bool {
+        let n = &self.nodes[node.0];
+        let Some(i) = n.pods.iter().position(|p| p.0 == pod) else {
+            return false;
+        };
+        let mut free = n.free;
+        give(&mut free, &n.pods[i].1);
+        if !take_if_fits(&mut free, &requests) {
+            return false;
+        }
+        self.accrue(now);
+        let n = &mut self.nodes[node.0];
+        n.free = free;
+        n.pods[i].1 = requests;
+        self.refresh_rates();
+        true
+    }
+
     /// Take a pod off its node.
     pub fn unbind(&mut self, node: NodeId, pod: PodRef, now: SimTime) {
         self.accrue(now);

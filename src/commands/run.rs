@@ -182,6 +182,15 @@ fn vpa_lines(r: &Results) -> String {
                 String::new()
             }
         ));
+        if let Some(admitted) = &v.admitted {
+            out.push_str(&format!(
+                "  applied ({}): new pods requested {} at the end; {} pods evicted, {} resized in place by the updater\n",
+                v.update_mode,
+                res(admitted),
+                v.evictions,
+                v.in_place_resizes
+            ));
+        }
         for g in &v.pods_per_node {
             out.push_str(&format!(
                 "  {}: {} pods per node at the requests, {} at the target\n",

@@ -108,15 +108,27 @@ fn the_vpa_right_sizes_the_classifier_and_applying_it_is_a_fixed_point() {
 }
 
 #[test]
-fn vpa_settings_the_simulator_cannot_apply_are_refused_by_field() {
+fn vpa_settings_that_do_not_apply_are_refused_by_field() {
     let text = std::fs::read_to_string(example("vpa-rightsizing.toml")).expect("scenario");
     let dir = scratch("vpa-bad");
     for (from, to, field, says) in [
         (
             "update_mode = \"Off\"",
-            "update_mode = \"Auto\"",
+            "update_mode = \"InPlace\"",
             "apis[0].vpa.update_mode",
-            "does not do yet",
+            "not modelled",
+        ),
+        (
+            "update_mode = \"Off\"",
+            "update_mode = \"Initial\"\nupdater_interval = \"30s\"",
+            "apis[0].vpa.updater_interval",
+            "does not run",
+        ),
+        (
+            "update_mode = \"Off\"",
+            "update_mode = \"Recreate\"\nmin_replicas = 0",
+            "apis[0].vpa.min_replicas",
+            "at least 1",
         ),
         (
             "update_mode = \"Off\"",
@@ -137,5 +149,67 @@ fn vpa_settings_the_simulator_cannot_apply_are_refused_by_field() {
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(field) && err.contains(says), "{err}");
+    }
+}
+
+/// The modes that apply the recommendation, on the example: each pays less for the API than
+/// recommending only, `Initial` changes new pods only, `Recreate` evicts (one pod per updater
+/// pass: the eviction tolerance of 2 replicas is 1) and `InPlaceOrRecreate` resizes in place
+/// where the node has room — every update no earlier than the 12 h lifetime rule allows.
+#[test]
+fn applying_the_recommendation_evicts_or_resizes_and_saves() {
+    let text = std::fs::read_to_string(example("vpa-rightsizing.toml")).expect("scenario");
+    let dir = scratch("vpa-modes");
+    let run = |mode: &str| {
+        let path = dir.join(format!("{mode}.toml"));
+        std::fs::write(
+            &path,
+            text.replace("update_mode = \"Off\"", &format!("update_mode = \"{mode}\"")),
+        )
+        .expect("written");
+        let out = dir.join(format!("{mode}.json"));
+        ok(simctl(&[
+            "run",
+            "--quiet",
+            path.to_str().expect("utf-8"),
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]));
+        read_json(&out)
+    };
+    let off = run("Off");
+    let cost = |r: &serde_json::Value| r["apis"][0]["cost_usd"].as_f64().expect("cost");
+    let updates = |r: &serde_json::Value, kind: &str| -> Vec<f64> {
+        r["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter(|e| e["kind"] == kind && e["message"].as_str().is_some_and(|m| m.contains("VPA updater")))
+            .map(|e| e["t_s"].as_f64().expect("t"))
+            .collect()
+    };
+    for mode in ["Initial", "Recreate", "InPlaceOrRecreate"] {
+        let r = run(mode);
+        let v = &r["apis"][0]["vpa"];
+        assert_eq!(v["update_mode"], mode);
+        // New pods got the target.
+        assert_eq!(v["admitted"]["cpu_millicores"], v["target"]["cpu_millicores"], "{v}");
+        assert!(cost(&r) < cost(&off), "{mode}: {} vs {}", cost(&r), cost(&off));
+        let (evicted, resized) = (updates(&r, "eviction"), updates(&r, "pod_resized"));
+        assert_eq!(v["evictions"].as_u64().unwrap_or(0), evicted.len() as u64, "{v}");
+        assert_eq!(v["in_place_resizes"].as_u64().unwrap_or(0), resized.len() as u64, "{v}");
+        match mode {
+            "Initial" => assert!(evicted.is_empty() && resized.is_empty(), "{v}"),
+            "Recreate" => assert!(!evicted.is_empty() && resized.is_empty(), "{v}"),
+            _ => assert!(!resized.is_empty(), "{v}"),
+        }
+        // Within the bounds, a pod is updated only once it has run 12 h.
+        for t in evicted.iter().chain(&resized) {
+            assert!(*t >= 12.0 * 3600.0, "{mode}: an update at {t} s");
+        }
+        // One eviction per pass: never two at the same instant.
+        let mut sorted = evicted.clone();
+        sorted.dedup();
+        assert_eq!(sorted.len(), evicted.len(), "{evicted:?}");
     }
 }

@@ -41,9 +41,29 @@ pub(super) fn vertical(r: &Results) -> Vec<Block> {
             rows,
         ),
         Block::Para(
-            "The Vertical Pod Autoscaler's recommender (kubernetes/autoscaler's algorithm) sampled every ready pod each minute: CPU in use and memory held. The target is the 90th percentile of CPU samples and of memory peaks, plus a 15 % margin; the bounds (50th and 95th percentiles, widened while the history is short) are where its updater would evict a pod. In update mode Off nothing was applied: set compute.cpu and compute.mem to the target and run again to see the cost.".into(),
+            "The Vertical Pod Autoscaler's recommender (kubernetes/autoscaler's algorithm) sampled every ready pod each minute: CPU in use and memory held. The target is the 90th percentile of CPU samples and of memory peaks, plus a 15 % margin; the bounds (50th and 95th percentiles, widened while the history is short) are where its updater would evict a pod. In update mode Off nothing was applied: set compute.cpu and compute.mem to the target, or update_mode to Initial, Recreate or InPlaceOrRecreate, and run again to see the cost.".into(),
         ),
     ];
+    let applied: Vec<String> = apis()
+        .filter_map(|(a, v)| {
+            let admitted = v.admitted.as_ref()?;
+            Some(format!(
+                "{} ({}): new pods got {} CPU and {} from the admission controller by the end; the updater evicted {} pods and resized {} in place.",
+                a.name,
+                v.update_mode,
+                cpu(admitted),
+                memory(admitted),
+                v.evictions,
+                v.in_place_resizes
+            ))
+        })
+        .collect();
+    if !applied.is_empty() {
+        blocks.push(Block::Para(format!(
+            "Applied during the run — the node-hours and cost above include it: {}",
+            applied.join(" ")
+        )));
+    }
     let rows = apis()
         .flat_map(|(a, v)| {
             v.pods_per_node.iter().map(move |g| {

@@ -136,13 +136,26 @@ fn vertical_pod_autoscaler(
         spec.name,
         vpa.recommender_interval.map_or("1m".to_string(), |d| format!("{}s", d.0.as_secs_f64()))
     ));
+    if vpa.updater_interval.is_some() {
+        notes.push(format!(
+            "{}: the simulated updater ran every {}s; --updater-interval is a flag of the cluster's VPA updater, not of this object",
+            spec.name,
+            vpa.updater_interval.map_or(60.0, |d| d.0.as_secs_f64())
+        ));
+    }
+    let mut update_policy = serde_json::json!({
+        "updateMode": vpa.update_mode.clone().unwrap_or_else(|| "Off".into())
+    });
+    if let Some(n) = vpa.min_replicas {
+        update_policy["minReplicas"] = n.into();
+    }
     serde_json::json!({
         "apiVersion": "autoscaling.k8s.io/v1",
         "kind": "VerticalPodAutoscaler",
         "metadata": { "name": spec.name },
         "spec": {
             "targetRef": { "apiVersion": "apps/v1", "kind": "Deployment", "name": spec.name },
-            "updatePolicy": { "updateMode": vpa.update_mode.clone().unwrap_or_else(|| "Off".into()) },
+            "updatePolicy": update_policy,
             "resourcePolicy": { "containerPolicies": [policy] },
         },
     })

@@ -297,6 +297,28 @@ fn a_vpa_becomes_a_vertical_pod_autoscaler_on_the_deployment() {
 }
 
 #[test]
+fn a_vpa_that_applies_keeps_its_update_mode_and_min_replicas() {
+    let text = format!(
+        "{CLUSTER}{}[apis.vpa]\nupdate_mode = \"InPlaceOrRecreate\"\nmin_replicas = 3\n",
+        api("ranker", "policy = \"hpa\"\nmetric = \"concurrency\"\ntarget_average_value = 2\nmax_replicas = 4")
+    );
+    let m = manifests(&text, "vpa.toml").expect("manifests");
+    let docs: Vec<serde_yaml_ng::Value> = m
+        .kubernetes_yaml()
+        .expect("yaml")
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(yaml)
+        .collect();
+    let vpa = docs
+        .iter()
+        .find(|d| d["kind"] == "VerticalPodAutoscaler")
+        .expect("a VerticalPodAutoscaler");
+    assert_eq!(vpa["spec"]["updatePolicy"]["updateMode"], "InPlaceOrRecreate");
+    assert_eq!(vpa["spec"]["updatePolicy"]["minReplicas"], 3);
+}
+
+#[test]
 fn an_async_api_is_a_cortex_async_api_without_a_per_replica_queue() {
     let text = format!(
         "{CLUSTER}{}",

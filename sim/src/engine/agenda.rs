@@ -65,6 +65,10 @@ pub(crate) enum EventKind {
     VpaSample {
         api: u32,
     },
+    /// A Vertical Pod Autoscaler's updater considers its API's running pods.
+    VpaUpdate {
+        api: u32,
+    },
     BatchSubmit {
         job: u32,
     },

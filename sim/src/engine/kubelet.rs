@@ -164,15 +164,27 @@ pub(super) enum OomKill {
 /// Whether a replica of `spec` on `shared` (its share of a GPU, if any) can load its model:
 /// `Ok` with the GPU memory it loaded (taken on the GPU), or why it is OOM-killed — over its
 /// memory limit, or its model does not fit on its shared GPU (time-slicing does not isolate
-/// memory; MPS caps each client).
+/// memory; MPS caps each client). `requested_mib` is the pod's memory request: a VPA that
+/// changed it scaled the limit in proportion (its default `controlledValues:
+/// RequestsAndLimits`).
 pub(super) fn load_model(
     spec: &Api,
+    requested_mib: u64,
     shared: Option<SharedGpu>,
     cluster: &mut Cluster,
 ) -> Result<Option<u64>, OomKill> {
     let mib = spec.gpu_memory_mib;
+    let scaled = |limit: u64| {
+        let (limit, now, was) = (
+            u128::from(limit),
+            u128::from(requested_mib),
+            u128::from(spec.requests.mem_mib.max(1)),
+        );
+        u64::try_from(limit * now / was).unwrap_or(u64::MAX)
+    };
     if let Some(limit) = spec
         .mem_limit_mib
+        .map(scaled)
         .filter(|limit| spec.mem_usage_mib > *limit)
     {
         return Err(OomKill::OverLimit {

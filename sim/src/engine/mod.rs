@@ -42,6 +42,7 @@ mod serving;
 mod spot_market;
 mod timeline;
 mod vertical;
+mod vertical_routes;
 
 use agenda::Agenda;
 pub(crate) use agenda::EventKind;
@@ -140,6 +141,12 @@ impl Simulation {
             if let Some(v) = &sim.vertical[i] {
                 sim.agenda
                     .schedule(v.interval(), EventKind::VpaSample { api: i as u32 });
+                if v.mode().updates() {
+                    sim.agenda.schedule(
+                        v.updater_interval(),
+                        EventKind::VpaUpdate { api: i as u32 },
+                    );
+                }
             }
         }
         sim.serving.open();
@@ -367,16 +374,8 @@ impl Simulation {
                 let a = api as usize;
                 self.serving.apis[a].queue_wake(a, self.now, &mut self.cluster, &mut self.agenda);
             }
-            EventKind::VpaSample { api } => {
-                let a = api as usize;
-                if let Some(v) = &mut self.vertical[a] {
-                    v.sample(self.now, &self.serving.apis[a]);
-                    let next = self.now + v.interval();
-                    if next <= self.scenario.duration {
-                        self.agenda.schedule(next, EventKind::VpaSample { api });
-                    }
-                }
-            }
+            EventKind::VpaSample { api } => self.vpa_sample(api as usize),
+            EventKind::VpaUpdate { api } => self.vpa_update(api as usize),
             EventKind::TimelineTick => {
                 self.timeline.sample(
                     self.now,

@@ -68,6 +68,7 @@ impl Serving {
                     crashes: 0,
                     llm: None,
                     scraped: llm::EngineStats::default(),
+                    requests: api.admitted,
                 });
                 api.replicas.len() - 1
             }
@@ -88,6 +89,8 @@ impl Serving {
         replica.crashes = 0;
         replica.llm = None;
         replica.scraped = llm::EngineStats::default();
+        // The admission controller's answer at creation (a VPA's target, if any).
+        replica.requests = api.admitted;
         PodRef::Replica {
             api: a as u32,
             slot: slot as u32,
@@ -99,7 +102,7 @@ impl Serving {
         let api = &mut self.apis[a];
         api.pending_replicas += 1;
         api.peak_pending = api.peak_pending.max(api.pending_replicas);
-        let requests = api.spec.requests;
+        let requests = api.replicas[slot as usize].requests;
         let name = api.spec.name.clone();
         agenda.log(Event {
             t_s: now.as_secs_f64(),
@@ -227,7 +230,8 @@ impl Serving {
         agenda: &mut Agenda,
     ) -> bool {
         let shared = self.apis[a].replicas[r].shared_gpu;
-        let why = match kubelet::load_model(&self.apis[a].spec, shared, cluster) {
+        let memory = self.apis[a].replicas[r].requests.mem_mib;
+        let why = match kubelet::load_model(&self.apis[a].spec, memory, shared, cluster) {
             Ok(Some(mib)) => {
                 self.apis[a].replicas[r].gpu_loaded = mib;
                 return true;

@@ -45,9 +45,11 @@ impl<'a> PodSpecs<'a> {
     /// Requests, allowed node groups, priority.
     pub(super) fn spec(&self, pod: PodRef) -> (Requests, &'a [usize], i32) {
         match pod {
-            PodRef::Replica { api, .. } => {
-                let spec = &self.apis[api as usize].spec;
-                (spec.requests, &spec.node_groups, spec.priority)
+            PodRef::Replica { api, slot } => {
+                let api = &self.apis[api as usize];
+                let spec = &api.spec;
+                let requests = api.replicas[slot as usize].requests;
+                (requests, &spec.node_groups, spec.priority)
             }
             PodRef::Placeholder(i) => {
                 let p = &self.scheduler.placeholders[i as usize];

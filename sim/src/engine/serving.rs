@@ -29,7 +29,7 @@ use super::{Agenda, EventKind, SimError};
 use crate::cluster::{Cluster, NodeId, SharedGpu};
 use crate::results::{new_histogram, HISTOGRAM_MAX_US};
 use crate::rng::{stream, Stream};
-use crate::scenario::Api;
+use crate::scenario::{Api, Requests};
 use crate::service_time::ServiceSampler;
 use crate::time::SimTime;
 use crate::traffic::ArrivalStream;
@@ -96,6 +96,8 @@ pub(super) struct Replica {
     pub(super) llm: Option<Box<ReplicaEngine>>,
     /// LLM APIs: the engine's counters at the previous scrape (token rates are increases).
     pub(super) scraped: llm::EngineStats,
+    /// What its pod requests (the API's, or what a VPA gave it).
+    pub(super) requests: Requests,
 }
 
 /// Per-step counters for the timeline.
@@ -138,6 +140,9 @@ pub(super) struct ApiState {
     pub(super) held: VecDeque<Queued>,
     /// An async API's next dequeuer wake-up already on the agenda.
     pub(super) queue_wake: Option<SimTime>,
+    /// What a new pod requests: the API's requests, or a VPA's target once its admission
+    /// controller has one.
+    pub(super) admitted: Requests,
     /// ∫ (in flight + held) dt, in request-seconds, for time-averaged concurrency.
     pub(super) area: f64,
     pub(super) area_at: SimTime,
@@ -292,6 +297,7 @@ impl ApiState {
             desired: 0,
             held: VecDeque::new(),
             queue_wake: None,
+            admitted: spec.requests,
             area: 0.0,
             area_at: SimTime::ZERO,
             area_at_scrape: 0.0,

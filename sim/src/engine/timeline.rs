@@ -304,7 +304,6 @@ impl TimelineRecorder {
         let groups = &mut self.group_use;
         for (a, api) in apis.iter().enumerate() {
             let workers = f64::from(api.spec.processes * api.spec.threads).max(1.0);
-            let cpu = api.spec.requests.cpu_m as f64 / 1000.0;
             let cpu_used = api.spec.cpu_usage_m as f64 / 1000.0;
             // Whole GPUs (or shared slots, scaled below), plus MIG slices by their compute.
             let gpu = f64::from(api.spec.requests.gpu);
@@ -318,6 +317,7 @@ impl TimelineRecorder {
                     .gpu_sharing
                     .map_or(1.0, |(n, _)| f64::from(n));
                 let gpus = gpu / shared + mig;
+                let cpu = r.requests.cpu_m as f64 / 1000.0;
                 u.cpu_requested_core_s += cpu * step_s;
                 u.gpu_requested_s += gpus * step_s;
                 if matches!(r.state, ReplicaState::Ready | ReplicaState::Terminating) {

@@ -7,11 +7,12 @@
 
 use std::collections::BTreeMap;
 
+use autoscaler::vpa::updater::{pods_to_update, EvictionBudget, PodPriority};
 use autoscaler::vpa::{self, AggregateState, ContainerState, Resources};
 
 use super::serving::{ApiState, ReplicaState};
 use crate::results::{PodResources, PodsPerNode, VpaResults};
-use crate::scenario::{Scenario, Vpa};
+use crate::scenario::{Requests, Scenario, UpdateMode, Vpa};
 use crate::time::SimTime;
 
 const MIB: i64 = 1024 * 1024;
@@ -24,6 +25,27 @@ pub(super) struct Recorder {
     containers: BTreeMap<(u32, u32), ContainerState>,
     samples: u64,
     oom_kills_seen: u64,
+    /// Pods the updater evicted so that their replacements get the target.
+    evictions: u64,
+    /// Pods the updater resized in place.
+    resized: u64,
+}
+
+/// What the updater does to one running pod.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum PodUpdate {
+    /// Resize it in place to these requests if its node has room, else evict it.
+    InPlaceOrEvict(Requests),
+    /// Evict it; the Deployment's replacement gets the target.
+    Evict,
+}
+
+/// A pod's requests as the VPA counts them.
+fn resources(r: Requests) -> Resources {
+    Resources {
+        cpu_millicores: r.cpu_m as i64,
+        memory_bytes: r.mem_mib as i64 * MIB,
+    }
 }
 
 fn amounts(r: Resources) -> PodResources {
@@ -42,6 +64,86 @@ impl Recorder {
             containers: BTreeMap::new(),
             samples: 0,
             oom_kills_seen: 0,
+            evictions: 0,
+            resized: 0,
+        }
+    }
+
+    /// What the VPA does with its recommendation.
+    pub(super) fn mode(&self) -> UpdateMode {
+        self.settings.mode
+    }
+
+    /// How often the updater runs.
+    pub(super) fn updater_interval(&self) -> SimTime {
+        SimTime::from_secs_f64(self.settings.updater.interval.as_secs_f64())
+    }
+
+    /// The recommendation now, once a sample has been aggregated.
+    fn recommendation(&self) -> Option<vpa::Recommendation> {
+        (self.samples > 0).then(|| vpa::recommend(&self.settings.config, &self.aggregate, 1))
+    }
+
+    /// What the admission controller gives a new pod of `api` now: its requests with CPU and
+    /// memory at the target (whole millicores, memory rounded up to whole MiB), when the mode
+    /// admits and there is a recommendation.
+    pub(super) fn admitted(&self, api: &ApiState) -> Option<Requests> {
+        if !self.settings.mode.admits() {
+            return None;
+        }
+        let target = self.recommendation()?.target;
+        Some(Requests {
+            cpu_m: u64::try_from(target.cpu_millicores).unwrap_or(0).max(1),
+            mem_mib: u64::try_from(target.memory_bytes)
+                .unwrap_or(0)
+                .div_ceil(MIB as u64)
+                .max(1),
+            ..api.spec.requests
+        })
+    }
+
+    /// One updater pass over `api`'s running pods at `now`: the pods to update, highest
+    /// priority first, as many as the eviction budget allows.
+    pub(super) fn plan(&self, api: &ApiState, now: SimTime) -> Vec<(usize, PodUpdate)> {
+        let (Some(rec), Some(admitted)) = (self.recommendation(), self.admitted(api)) else {
+            return Vec::new();
+        };
+        let running: Vec<usize> = (0..api.replicas.len())
+            .filter(|&i| api.replicas[i].state == ReplicaState::Ready)
+            .collect();
+        let pods: Vec<(PodPriority, std::time::Duration)> = running
+            .iter()
+            .map(|&i| {
+                let r = &api.replicas[i];
+                (
+                    PodPriority::of(resources(r.requests), &rec),
+                    now.since(r.created).as_duration(),
+                )
+            })
+            .collect();
+        let config = &self.settings.updater;
+        let mut budget = EvictionBudget::new(config, api.desired, running.len() as u32);
+        let mut plan = Vec::new();
+        for i in pods_to_update(config, &pods) {
+            if !budget.can_evict() {
+                break;
+            }
+            budget.evicted();
+            let update = match self.settings.mode {
+                UpdateMode::InPlaceOrRecreate => PodUpdate::InPlaceOrEvict(admitted),
+                _ => PodUpdate::Evict,
+            };
+            plan.push((running[i], update));
+        }
+        plan
+    }
+
+    /// The updater evicted a pod (`true`) or resized one in place.
+    pub(super) fn updated(&mut self, evicted: bool) {
+        if evicted {
+            self.evictions += 1;
+        } else {
+            self.resized += 1;
         }
     }
 
@@ -71,7 +173,7 @@ impl Recorder {
             let c = self
                 .containers
                 .entry((slot as u32, r.epoch))
-                .or_insert_with(|| ContainerState::new(requested));
+                .or_insert_with(|| ContainerState::new(resources(r.requests)));
             let cpu = api.spec.cpu_usage_m as i64 * i64::from(r.busy) / workers;
             if c.add_cpu_sample(at, cpu, &mut self.aggregate) {
                 self.samples += 1;
@@ -122,7 +224,10 @@ impl Recorder {
                 .min(gpus)
         };
         VpaResults {
-            update_mode: "Off".into(),
+            update_mode: self.settings.mode.name().into(),
+            evictions: self.evictions,
+            in_place_resizes: self.resized,
+            admitted: self.admitted(api).map(|r| amounts(resources(r))),
             requested: amounts(requested),
             target: amounts(r.target),
             lower_bound: amounts(r.lower_bound),

@@ -44,7 +44,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
-pub use vpa::Vpa;
+pub use vpa::{UpdateMode, Vpa};
 pub use work::WorkEstimate;
 
 impl Scenario {

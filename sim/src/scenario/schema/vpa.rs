@@ -8,7 +8,8 @@ use crate::units::{DurationSpec, Quantity};
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VpaSpec {
-    /// `updatePolicy.updateMode`: `Off` (recommend only; the default).
+    /// `updatePolicy.updateMode`: `Off` (recommend only; the default here, where upstream's
+    /// is `Recreate`), `Initial`, `Recreate` (or `Auto`), `InPlaceOrRecreate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_mode: Option<String>,
     /// `resourcePolicy.containerPolicies[].minAllowed`.
@@ -20,6 +21,12 @@ pub struct VpaSpec {
     /// How often the recommender samples each pod's usage (`--recommender-interval`, 1m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommender_interval: Option<DurationSpec>,
+    /// How often the updater considers the pods (`--updater-interval`, 1m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updater_interval: Option<DurationSpec>,
+    /// `updatePolicy.minReplicas`: fewer replicas than this are never evicted from (2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<u32>,
 }
 
 /// CPU and memory bounds of a VPA's resource policy.
