@@ -548,3 +548,37 @@ mod tests {
         }
     }
 }
+
+/// How long after a worker took an async API's message it stays hidden when the worker stops
+/// (dies) after working `worked` on it: Cortex's dequeuer receives with a 30 s visibility
+/// timeout and, every 10 s while it works, extends it to the time worked so far plus 10 s
+/// (`StartMessageRenewer` in `pkg/dequeuer/dequeuer.go` at cortexlabs/cortex@dc48c02e), so after
+/// k renewals the message is hidden until 20k + 10 s after it was taken. SQS then redelivers it.
+pub fn message_hidden_for(worked: Duration) -> Duration {
+    const RENEWAL_S: u64 = 10;
+    let renewals = worked.as_secs() / RENEWAL_S;
+    Duration::from_secs(if renewals == 0 {
+        30
+    } else {
+        2 * RENEWAL_S * renewals + RENEWAL_S
+    })
+}
+
+#[cfg(test)]
+mod message_visibility {
+    use super::*;
+
+    #[test]
+    fn hidden_for_the_initial_timeout_then_as_renewed() {
+        let s = Duration::from_secs;
+        // Dies before the first renewal (10 s): the receive's 30 s.
+        assert_eq!(message_hidden_for(s(3)), s(30));
+        assert_eq!(message_hidden_for(s(9)), s(30));
+        // Renewed at 10 s to 10 + 10 s from then: hidden until 30 s after it was taken.
+        assert_eq!(message_hidden_for(s(15)), s(30));
+        // Renewed at 20 s to 20 + 10 s from then: until 50 s.
+        assert_eq!(message_hidden_for(s(25)), s(50));
+        // After 30 renewals (a 5-minute job): 610 s.
+        assert_eq!(message_hidden_for(s(300)), s(610));
+    }
+}

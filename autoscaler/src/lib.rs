@@ -25,7 +25,7 @@ mod saturation;
 pub mod vpa;
 pub mod why;
 
-pub use cortex::{Cortex, CortexConfig};
+pub use cortex::{message_hidden_for, Cortex, CortexConfig};
 pub use decision::{Decision, DecisionStep, HoldReason, Overprovisioning, ReplicaCount};
 pub use fixed::Fixed;
 pub use hpa::{

@@ -74,3 +74,59 @@ fn a_message_waits_for_the_next_open_poll() {
     );
     assert_eq!(r.apis[0].queue_wait_ms.max, 0.0);
 }
+
+/// A spot reclaim kills workers mid-job: their messages are not lost but come back to the queue
+/// when the visibility timeout Cortex's dequeuer keeps renewing runs out, and another worker
+/// does the job again — no request is interrupted, every one is counted once.
+#[test]
+fn messages_of_a_killed_worker_are_redelivered_not_lost() {
+    let text = r#"
+duration = "6h"
+seed = 3
+[[node_groups]]
+name = "spot"
+instance_type = "m5.xlarge"
+spot = true
+priority = 10
+min_instances = 2
+max_instances = 4
+interruption_rate = 1.0
+[[node_groups]]
+name = "on-demand"
+instance_type = "m5.xlarge"
+min_instances = 0
+max_instances = 4
+[[apis]]
+name = "jobs"
+kind = "async"
+startup_time = "30s"
+[apis.compute]
+cpu = "1500m"
+[apis.pod]
+threads_per_process = 1
+[apis.service_time]
+distribution = "constant"
+value = "5m"
+[apis.traffic]
+kind = "poisson"
+rps = 0.008
+[apis.autoscaling]
+policy = "fixed"
+min_replicas = 4
+max_replicas = 4
+"#;
+    let s = sim::Scenario::parse(text, "redelivery.toml", Path::new(".")).expect("valid");
+    let r = sim::run(&s).expect("runs");
+    let a = &r.apis[0];
+    let reclaims = r
+        .events
+        .iter()
+        .filter(|e| e.kind == sim::results::EventKind::SpotInterruption)
+        .count();
+    assert!(reclaims >= 2, "the test needs spot reclaims: {reclaims}");
+    assert_eq!(a.interrupted, 0, "{a:?}");
+    assert_eq!(a.requests, a.completed + a.in_flight_at_end, "{a:?}");
+    // A redelivered job's time to result includes its lost work and the visibility timeout:
+    // the slowest is well past one job (5 min) plus the longest poll wait.
+    assert!(a.latency_ms.max > 600_000.0, "{:?}", a.latency_ms);
+}

@@ -61,6 +61,10 @@ pub(crate) enum EventKind {
     QueueWake {
         api: u32,
     },
+    /// An async API's message whose worker died is visible in the queue again.
+    Redeliver {
+        api: u32,
+    },
     /// A Vertical Pod Autoscaler's recommender samples its API's pods.
     VpaSample {
         api: u32,

@@ -71,12 +71,29 @@ impl ApiState {
                 return;
             };
             let replica = &mut self.replicas[r];
+            replica.taken.push((request, now));
             replica.processes[p].idle_since.swap_remove(w);
             replica.in_flight += 1;
             replica.arrivals += 1;
             self.in_flight += 1;
             self.start(a, r, p, request, now, cluster, agenda);
         }
+    }
+
+    /// Messages whose visibility timeout ended are back in the queue (at its end, as SQS's
+    /// standard queues keep no order), and free workers take what waits.
+    pub(super) fn redeliver(
+        &mut self,
+        a: usize,
+        now: SimTime,
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) {
+        self.touch(now);
+        let (due, later): (Vec<_>, Vec<_>) = self.invisible.drain(..).partition(|(t, _)| *t <= now);
+        self.invisible = later;
+        self.held.extend(due.into_iter().map(|(_, m)| m));
+        self.pull(a, now, cluster, agenda);
     }
 
     /// The dequeuer's wake-up: workers whose poll opens now take what waits.
@@ -92,4 +109,11 @@ impl ApiState {
         }
         self.pull(a, now, cluster, agenda);
     }
+}
+
+/// When a message a worker took at `taken` is visible again after the worker died at `died`
+/// (see [`autoscaler::message_hidden_for`]).
+pub(super) fn visible_again(taken: SimTime, died: SimTime) -> SimTime {
+    let hidden = autoscaler::message_hidden_for(died.since(taken).as_duration());
+    taken + SimTime::from_secs_f64(hidden.as_secs_f64())
 }

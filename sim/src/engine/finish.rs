@@ -49,7 +49,7 @@ impl Simulation {
             });
             let timed_out = api.timed_out + stale + held_stale;
             let interrupted = api.interrupted;
-            let in_flight_at_end = api.in_flight - stale + api.held.len() as u64 - held_stale;
+            let in_flight_at_end = api.in_flight - stale + api.waiting_messages() - held_stale;
             let requests = api.requests.max(1) as f64;
             let latency_ms = Percentiles::from_histogram(&api.latency);
             let warmup = api.warmup.until;

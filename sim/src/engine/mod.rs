@@ -370,6 +370,10 @@ impl Simulation {
                 self.kubelet.checked(NodeId(node));
                 self.relieve_memory_pressure(NodeId(node))
             }
+            EventKind::Redeliver { api } => {
+                let a = api as usize;
+                self.serving.apis[a].redeliver(a, self.now, &mut self.cluster, &mut self.agenda);
+            }
             EventKind::QueueWake { api } => {
                 let a = api as usize;
                 self.serving.apis[a].queue_wake(a, self.now, &mut self.cluster, &mut self.agenda);
@@ -567,7 +571,9 @@ impl Simulation {
 
     /// A replica dies with its node or is preempted; its ReplicaSet replaces it.
     fn kill_replica(&mut self, a: usize, r: usize) {
-        if self.serving.kill(a, r, self.now, &mut self.cluster) {
+        if self.serving
+            .kill(a, r, self.now, &mut self.cluster, &mut self.agenda)
+        {
             self.add_replica(a, false);
         }
     }

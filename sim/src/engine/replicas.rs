@@ -69,6 +69,7 @@ impl Serving {
                     llm: None,
                     scraped: llm::EngineStats::default(),
                     requests: api.admitted,
+                    taken: Vec::new(),
                 });
                 api.replicas.len() - 1
             }
@@ -91,6 +92,7 @@ impl Serving {
         replica.scraped = llm::EngineStats::default();
         // The admission controller's answer at creation (a VPA's target, if any).
         replica.requests = api.admitted;
+        replica.taken.clear();
         PodRef::Replica {
             api: a as u32,
             slot: slot as u32,
@@ -371,14 +373,29 @@ impl Serving {
         Some(node)
     }
 
-    /// A replica dies with its node: every request on it fails. True when its ReplicaSet
-    /// replaces it (it was starting or ready).
-    pub(super) fn kill(&mut self, a: usize, r: usize, now: SimTime, cluster: &mut Cluster) -> bool {
+    /// A replica dies with its node: every request on it fails — except an async API's
+    /// messages, which go back to the queue when their visibility timeout ends. True when its
+    /// ReplicaSet replaces it (it was starting or ready).
+    pub(super) fn kill(
+        &mut self,
+        a: usize,
+        r: usize,
+        now: SimTime,
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) -> bool {
         self.unload_gpu_memory(a, r, cluster);
         let api = &mut self.apis[a];
         api.touch(now);
         let replica = &mut api.replicas[r];
-        let lost = u64::from(replica.in_flight);
+        let redelivered = std::mem::take(&mut replica.taken);
+        let in_flight = replica.in_flight;
+        let lost = u64::from(in_flight) - redelivered.len() as u64;
+        for (message, taken) in redelivered {
+            let at = super::async_queue::visible_again(taken, now);
+            api.invisible.push((at, message));
+            agenda.schedule(at, EventKind::Redeliver { api: a as u32 });
+        }
         let mut queued: u64 = replica.processes.iter().map(|p| p.queue.len() as u64).sum();
         if let Some(engine) = replica.llm.as_mut() {
             queued += u64::from(engine.waiting());
@@ -403,7 +420,7 @@ impl Serving {
         replica.node = None;
         api.interrupted += lost;
         api.step.interrupted += lost;
-        api.in_flight -= lost;
+        api.in_flight -= u64::from(in_flight);
         api.queued -= queued;
         match was {
             ReplicaState::Ready => {

@@ -98,6 +98,9 @@ pub(super) struct Replica {
     pub(super) scraped: llm::EngineStats,
     /// What its pod requests (the API's, or what a VPA gave it).
     pub(super) requests: Requests,
+    /// An async API: the messages its workers are processing, each with when it was taken
+    /// (a message whose worker dies is redelivered after its visibility timeout).
+    pub(super) taken: Vec<(Queued, SimTime)>,
 }
 
 /// Per-step counters for the timeline.
@@ -140,6 +143,9 @@ pub(super) struct ApiState {
     pub(super) held: VecDeque<Queued>,
     /// An async API's next dequeuer wake-up already on the agenda.
     pub(super) queue_wake: Option<SimTime>,
+    /// An async API's messages whose worker died while processing them, each with when its
+    /// visibility timeout ends and it is back in the queue (SQS: not visible, still counted).
+    pub(super) invisible: Vec<(SimTime, Queued)>,
     /// What a new pod requests: the API's requests, or a VPA's target once its admission
     /// controller has one.
     pub(super) admitted: Requests,
@@ -177,10 +183,16 @@ pub(super) struct ApiState {
 impl ApiState {
     /// Bring the concurrency integral up to `now`; call before changing in-flight or held.
     #[inline]
+    /// Requests waiting for a replica or a worker: those the activator or an async API's queue
+    /// holds, and an async API's messages in their visibility timeout.
+    pub(super) fn waiting_messages(&self) -> u64 {
+        (self.held.len() + self.invisible.len()) as u64
+    }
+
     pub(super) fn touch(&mut self, now: SimTime) {
         if self.track_area {
             let dt = now.since(self.area_at).as_secs_f64();
-            self.area += (self.in_flight + self.held.len() as u64) as f64 * dt;
+            self.area += (self.in_flight + self.waiting_messages()) as f64 * dt;
             self.area_at = now;
         }
     }
@@ -297,6 +309,7 @@ impl ApiState {
             desired: 0,
             held: VecDeque::new(),
             queue_wake: None,
+            invisible: Vec::new(),
             admitted: spec.requests,
             area: 0.0,
             area_at: SimTime::ZERO,
@@ -590,6 +603,9 @@ impl Serving {
         let replica = &mut api.replicas[r];
         replica.in_flight -= 1;
         api.in_flight -= 1;
+        if let Some(i) = replica.taken.iter().position(|(q, _)| q.arrival == arrival) {
+            replica.taken.swap_remove(i);
+        }
         if api.spec.per_connection.is_some() && api.spec.processes > 1 {
             // The answer is out: its connection is idle again, on the same process.
             replica.idle_connections.push((p as u16, now));
@@ -691,7 +707,7 @@ impl Serving {
             api.area_at_scrape = api.area;
             avg
         } else {
-            (api.in_flight + api.held.len() as u64) as f64
+            (api.in_flight + api.waiting_messages()) as f64
         };
         let workers = f64::from(api.spec.processes * api.spec.threads);
         // CPU in use over CPU requested when every worker is busy (1 unless `cpu_usage` is set).

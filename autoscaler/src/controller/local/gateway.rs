@@ -16,8 +16,9 @@
 //! long-polls for `receive_wait` (a message arriving then is taken at once) and, when the poll
 //! comes back empty, sleeps `empty_receive_sleep` before the next. The queued messages are the
 //! activator's held requests, so the controller reads queue + in process as the API's in flight
-//! and the first message at an API scaled to zero wakes it. Not modelled: redelivery after a
-//! visibility timeout — a message whose replica dies while processing it is `failed`.
+//! and the first message at an API scaled to zero wakes it. A message whose replica does not
+//! answer (it died) is back in the queue when its visibility timeout ends, as SQS redelivers a
+//! message nobody deleted.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -182,10 +183,35 @@ async fn worker(queue: Arc<Queue>, pool: Pool, backend: Arc<Backend>) {
     }
 }
 
+/// The worker's replica did not answer (it died): the message is visible in the queue again
+/// once its visibility timeout ends, as SQS redelivers a message nobody deleted.
+fn redeliver(queue: Arc<Queue>, pool: Pool, message: Message) {
+    let taken = lock(&queue.state)
+        .records
+        .get(&message.id)
+        .and_then(|r| r.taken)
+        .unwrap_or_else(Instant::now);
+    let at = taken + crate::message_hidden_for(taken.elapsed());
+    // Counted from now, as SQS counts a message not visible, and taken off when a worker takes
+    // it again.
+    pool.shared.activator.change(true);
+    tokio::spawn(async move {
+        tokio::time::sleep_until(at.into()).await;
+        {
+            let mut s = lock(&queue.state);
+            if let Some(r) = s.records.get_mut(&message.id) {
+                r.status = Status::InQueue;
+            }
+            s.visible.push_back(message);
+        }
+        queue.arrived.notify_waiters();
+    });
+}
+
 /// Send one message to the worker's replica and store its answer.
-async fn process(queue: &Queue, pool: &Pool, message: Message, in_flight: InFlight) {
+async fn process(queue: &Arc<Queue>, pool: &Pool, message: Message, in_flight: InFlight) {
     let url = format!("{}{}", in_flight.0.url, message.path);
-    let mut request = queue.client.post(url).body(message.body);
+    let mut request = queue.client.post(url).body(message.body.clone());
     for (name, value) in &message.headers {
         if !hop_by_hop(name) {
             request = request.header(name, value);
@@ -211,12 +237,10 @@ async fn process(queue: &Queue, pool: &Pool, message: Message, in_flight: InFlig
             (status.is_success(), result, service_ms)
         }
         Err(e) => {
-            tracing::warn!(url = %in_flight.0.url, error = %e, "replica did not answer a queued request");
-            (
-                false,
-                serde_json::Value::String("replica did not answer".into()),
-                None,
-            )
+            tracing::warn!(url = %in_flight.0.url, error = %e, "replica did not answer a queued request: redelivered after its visibility timeout");
+            drop(in_flight);
+            redeliver(queue.clone(), pool.clone(), message);
+            return;
         }
     };
     drop(in_flight);
