@@ -314,7 +314,10 @@ impl Client {
     ) -> Result<(Answer, bool), ExchangeError> {
         let value = service_ms.map(|ms| format!("{ms:.3}"));
         match value.as_deref() {
-            Some(v) => self.exchange(conn, &[(SERVICE_TIME_HEADER, v)], None, |_| {}).await,
+            Some(v) => {
+                self.exchange(conn, &[(SERVICE_TIME_HEADER, v)], None, |_| {})
+                    .await
+            }
             None => self.exchange(conn, &[], None, |_| {}).await,
         }
     }

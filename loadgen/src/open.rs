@@ -23,8 +23,8 @@ use crate::async_poll::{poller, Pending, Polls, POLLERS, REQUEST_ID_HEADER};
 use crate::client::{Client, Connection, RequestTemplate, Target};
 use crate::llm_replica::PROMPT_TOKENS_HEADER;
 use crate::openai::{OpenAi, TokenStream};
-use crate::replica::SERVICE_TIME_HEADER;
 use crate::record::{Outcome, Progress, Recorder, Row, RunInfo, TokenObjectives, TokenRow};
+use crate::replica::SERVICE_TIME_HEADER;
 use crate::schedule::{Planned, Schedule};
 use crate::LoadError;
 use contract::loadgen::LoadResults;
@@ -330,7 +330,10 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
                     let ms = service_ms.map(|ms| format!("{ms:.3}"));
                     let mut headers = vec![(REQUEST_ID_HEADER, id.as_str())];
                     headers.extend(ms.as_deref().map(|v| (SERVICE_TIME_HEADER, v)));
-                    shared.client.exchange(&mut c, &headers, None, |_| {}).await?
+                    shared
+                        .client
+                        .exchange(&mut c, &headers, None, |_| {})
+                        .await?
                 }
                 None => shared.client.send(&mut c, service_ms).await?,
             };

@@ -116,13 +116,12 @@ pub(crate) fn start_local(
         empty_receive_sleep: api.dequeuer.1.as_duration(),
     });
     let settings = ProxySettings {
-        hold: (api.autoscaling.holds_requests_at_zero() && queue.is_none())
-            .then(|| HoldSettings {
-                capacity: api.capacity(),
-                timeout: api
-                    .timeout
-                    .map_or(Duration::from_secs(60), sim::SimTime::as_duration),
-            }),
+        hold: (api.autoscaling.holds_requests_at_zero() && queue.is_none()).then(|| HoldSettings {
+            capacity: api.capacity(),
+            timeout: api
+                .timeout
+                .map_or(Duration::from_secs(60), sim::SimTime::as_duration),
+        }),
         replica_limit: foreign.as_ref().map(|_| u64::from(api.capacity())),
         queue,
     };

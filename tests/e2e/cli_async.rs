@@ -74,12 +74,22 @@ fn keda_scales_an_async_api_on_its_sqs_queue_and_only_there() {
     let path = dir.join("keda.toml");
     let with = |autoscaling: &str, head: &str| {
         std::fs::write(&path, format!("{head}[apis.autoscaling]\n{autoscaling}")).expect("written");
-        simctl(&["run", "--quiet", path.to_str().expect("utf-8"), "--out", dir.join("r.json").to_str().expect("utf-8")])
+        simctl(&[
+            "run",
+            "--quiet",
+            path.to_str().expect("utf-8"),
+            "--out",
+            dir.join("r.json").to_str().expect("utf-8"),
+        ])
     };
     // From zero on the queue (KEDA activates at the first poll with a message), nothing lost.
     let sqs = "policy = \"keda\"\ntrigger = \"aws-sqs-queue\"\nthreshold = 2\nmin_replicas = 0\nmax_replicas = 30\n";
     let out = with(sqs, head);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("results"))
             .expect("JSON");

@@ -21,7 +21,10 @@ fn scenario() -> String {
 /// The status answer of `GET {gateway}/{id}`.
 fn poll(gateway: &str, id: &str) -> (u16, serde_json::Value) {
     let (code, body) = http_get(&format!("{gateway}/{id}")).expect("the gateway answers");
-    (code, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    (
+        code,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 #[test]
@@ -77,7 +80,10 @@ fn the_gateway_answers_an_id_then_the_status_then_the_result() {
     let (code, body) = http_request("POST", &format!("{gateway}/"), &[], "{}").expect("answers");
     assert_eq!(code, 200);
     let made: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    assert!(made["id"].as_str().is_some_and(|id| !id.is_empty()), "{made}");
+    assert!(
+        made["id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{made}"
+    );
 
     // The replica starts (1 s), its dequeuer takes the job and the result is stored.
     let deadline = Instant::now() + Duration::from_secs(10);

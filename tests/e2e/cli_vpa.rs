@@ -164,7 +164,10 @@ fn applying_the_recommendation_evicts_or_resizes_and_saves() {
         let path = dir.join(format!("{mode}.toml"));
         std::fs::write(
             &path,
-            text.replace("update_mode = \"Off\"", &format!("update_mode = \"{mode}\"")),
+            text.replace(
+                "update_mode = \"Off\"",
+                &format!("update_mode = \"{mode}\""),
+            ),
         )
         .expect("written");
         let out = dir.join(format!("{mode}.json"));
@@ -184,7 +187,12 @@ fn applying_the_recommendation_evicts_or_resizes_and_saves() {
             .as_array()
             .expect("events")
             .iter()
-            .filter(|e| e["kind"] == kind && e["message"].as_str().is_some_and(|m| m.contains("VPA updater")))
+            .filter(|e| {
+                e["kind"] == kind
+                    && e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("VPA updater"))
+            })
             .map(|e| e["t_s"].as_f64().expect("t"))
             .collect()
     };
@@ -193,11 +201,27 @@ fn applying_the_recommendation_evicts_or_resizes_and_saves() {
         let v = &r["apis"][0]["vpa"];
         assert_eq!(v["update_mode"], mode);
         // New pods got the target.
-        assert_eq!(v["admitted"]["cpu_millicores"], v["target"]["cpu_millicores"], "{v}");
-        assert!(cost(&r) < cost(&off), "{mode}: {} vs {}", cost(&r), cost(&off));
+        assert_eq!(
+            v["admitted"]["cpu_millicores"], v["target"]["cpu_millicores"],
+            "{v}"
+        );
+        assert!(
+            cost(&r) < cost(&off),
+            "{mode}: {} vs {}",
+            cost(&r),
+            cost(&off)
+        );
         let (evicted, resized) = (updates(&r, "eviction"), updates(&r, "pod_resized"));
-        assert_eq!(v["evictions"].as_u64().unwrap_or(0), evicted.len() as u64, "{v}");
-        assert_eq!(v["in_place_resizes"].as_u64().unwrap_or(0), resized.len() as u64, "{v}");
+        assert_eq!(
+            v["evictions"].as_u64().unwrap_or(0),
+            evicted.len() as u64,
+            "{v}"
+        );
+        assert_eq!(
+            v["in_place_resizes"].as_u64().unwrap_or(0),
+            resized.len() as u64,
+            "{v}"
+        );
         match mode {
             "Initial" => assert!(evicted.is_empty() && resized.is_empty(), "{v}"),
             "Recreate" => assert!(!evicted.is_empty() && resized.is_empty(), "{v}"),

@@ -20,9 +20,9 @@
 //! 10¹⁴.
 
 mod histogram;
-pub mod updater;
 #[cfg(test)]
 mod tests;
+pub mod updater;
 
 use std::time::Duration;
 

@@ -314,7 +314,10 @@ fn a_vpa_that_applies_keeps_its_update_mode_and_min_replicas() {
         .iter()
         .find(|d| d["kind"] == "VerticalPodAutoscaler")
         .expect("a VerticalPodAutoscaler");
-    assert_eq!(vpa["spec"]["updatePolicy"]["updateMode"], "InPlaceOrRecreate");
+    assert_eq!(
+        vpa["spec"]["updatePolicy"]["updateMode"],
+        "InPlaceOrRecreate"
+    );
     assert_eq!(vpa["spec"]["updatePolicy"]["minReplicas"], 3);
 }
 
@@ -364,5 +367,9 @@ fn keda_on_an_async_queue_is_an_aws_sqs_queue_trigger() {
     assert_eq!(t["metadata"]["activationQueueLength"].as_str(), Some("0"));
     assert_eq!(t["metadata"]["scaleOnInFlight"].as_str(), Some("false"));
     assert_eq!(so["spec"]["minReplicaCount"].as_u64(), Some(0));
-    assert!(m.notes.iter().any(|n| n.contains("SQS queue")), "{:?}", m.notes);
+    assert!(
+        m.notes.iter().any(|n| n.contains("SQS queue")),
+        "{:?}",
+        m.notes
+    );
 }

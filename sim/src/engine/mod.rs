@@ -142,10 +142,8 @@ impl Simulation {
                 sim.agenda
                     .schedule(v.interval(), EventKind::VpaSample { api: i as u32 });
                 if v.mode().updates() {
-                    sim.agenda.schedule(
-                        v.updater_interval(),
-                        EventKind::VpaUpdate { api: i as u32 },
-                    );
+                    sim.agenda
+                        .schedule(v.updater_interval(), EventKind::VpaUpdate { api: i as u32 });
                 }
             }
         }
@@ -571,7 +569,8 @@ impl Simulation {
 
     /// A replica dies with its node or is preempted; its ReplicaSet replaces it.
     fn kill_replica(&mut self, a: usize, r: usize) {
-        if self.serving
+        if self
+            .serving
             .kill(a, r, self.now, &mut self.cluster, &mut self.agenda)
         {
             self.add_replica(a, false);

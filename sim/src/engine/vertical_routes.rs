@@ -61,10 +61,11 @@ impl Simulation {
                     before.cpu_m, before.mem_mib
                 ),
             };
-            let group = self
-                .serving
-                .node_of(a, slot as u32)
-                .map(|n| self.cluster.groups()[self.cluster.node(n).group].name.clone());
+            let group = self.serving.node_of(a, slot as u32).map(|n| {
+                self.cluster.groups()[self.cluster.node(n).group]
+                    .name
+                    .clone()
+            });
             self.agenda.log(Event {
                 t_s: self.now.as_secs_f64(),
                 kind: if resized.is_some() {

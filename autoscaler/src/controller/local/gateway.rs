@@ -130,7 +130,6 @@ impl Queue {
     }
 }
 
-
 /// One dequeuer worker of one replica (see the module's doc for its poll cycle).
 async fn worker(queue: Arc<Queue>, pool: Pool, backend: Arc<Backend>) {
     const CHECK: Duration = Duration::from_millis(50);

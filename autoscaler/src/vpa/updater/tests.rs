@@ -38,10 +38,38 @@ fn get_update_priority() {
         upper_bound: res(hi, 0),
     };
     let cases = [
-        ("simple scale up", res(2.0, 0), target(10.0, 0), false, 4.0, true),
-        ("simple scale down", res(4.0, 0), target(2.0, 0), false, 0.5, false),
-        ("no resource diff", res(2.0, 0), target(2.0, 0), false, 0.0, false),
-        ("scale up on milliquanitites", res(0.010, 0), target(0.9, 0), false, 89.0, true),
+        (
+            "simple scale up",
+            res(2.0, 0),
+            target(10.0, 0),
+            false,
+            4.0,
+            true,
+        ),
+        (
+            "simple scale down",
+            res(4.0, 0),
+            target(2.0, 0),
+            false,
+            0.5,
+            false,
+        ),
+        (
+            "no resource diff",
+            res(2.0, 0),
+            target(2.0, 0),
+            false,
+            0.0,
+            false,
+        ),
+        (
+            "scale up on milliquanitites",
+            res(0.010, 0),
+            target(0.9, 0),
+            false,
+            89.0,
+            true,
+        ),
         (
             "scale up outside recommended range",
             res(4.0, 0),
@@ -184,10 +212,30 @@ fn update_short_lived_pods() {
 fn less_pod_priority() {
     let empty = PodPriority::default();
     for (name, p, other, is_less) in [
-        ("scale down more than empty", prio(false, false, 0.1), empty, false),
-        ("scale up more than empty", prio(false, true, 0.1), empty, false),
-        ("two scale ups", prio(false, true, 0.1), prio(false, true, 1.0), true),
-        ("two scale downs", prio(false, false, 0.9), prio(false, false, 0.1), false),
+        (
+            "scale down more than empty",
+            prio(false, false, 0.1),
+            empty,
+            false,
+        ),
+        (
+            "scale up more than empty",
+            prio(false, true, 0.1),
+            empty,
+            false,
+        ),
+        (
+            "two scale ups",
+            prio(false, true, 0.1),
+            prio(false, true, 1.0),
+            true,
+        ),
+        (
+            "two scale downs",
+            prio(false, false, 0.9),
+            prio(false, false, 0.1),
+            false,
+        ),
     ] {
         assert_eq!(p.less(&other), is_less, "{name}");
         assert_eq!(other.less(&p), !is_less, "{name}");
