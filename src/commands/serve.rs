@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use autoscaler::controller::local::{self, QueueSettings};
+use autoscaler::controller::reqwest;
 use clap::Args;
 use loadgen::llm_replica::{self, LlmReplicaSpec};
 use loadgen::replica::{self, ReplicaSpec};
@@ -80,6 +82,12 @@ pub(crate) struct ServeArgs {
     /// slowloris connections alike).
     #[arg(long, value_parser = duration_arg, default_value = "30s")]
     pub idle_timeout: Duration,
+    /// An async API (kind = "async"): also serve Cortex's async gateway on this port of --host
+    /// in front of the replicas — POST submits and answers {"id"}, GET /<id> answers the status
+    /// and then the result — with each replica's dequeuer taking the queued requests (its
+    /// workers and poll cycle from the scenario). 0 picks a free port.
+    #[arg(long, value_name = "PORT", requires = "scenario")]
+    pub gateway: Option<u16>,
     #[command(flatten)]
     pub llm: LlmArgs,
 }
@@ -342,7 +350,8 @@ fn llm_spec_from(
 }
 
 /// What to start: an LLM replica for `--llm` or a scenario's LLM API, else a request-level one.
-fn replicas_from(args: &ServeArgs) -> Result<Replicas, Failure> {
+/// What to start, and an async API's gateway settings when `--gateway` asks for one.
+fn replicas_from(args: &ServeArgs) -> Result<(Replicas, Option<QueueSettings>), Failure> {
     if args.idle_timeout.is_zero() {
         return Err(Failure::BadInput(
             "--idle-timeout: expected a duration > 0".into(),
@@ -362,6 +371,20 @@ fn replicas_from(args: &ServeArgs) -> Result<Replicas, Failure> {
         Some((scenario, path)) => Some(pick_api(scenario, args.api.as_deref(), path)?),
         None => None,
     };
+    let gateway = match (args.gateway, api) {
+        (None, _) => None,
+        (Some(_), Some(api)) if api.is_async => Some(QueueSettings {
+            workers: api.processes * api.threads,
+            receive_wait: api.dequeuer.0.as_duration(),
+            empty_receive_sleep: api.dequeuer.1.as_duration(),
+        }),
+        (Some(_), api) => {
+            return Err(Failure::BadInput(format!(
+                "--gateway: the API {:?} is not an async API (kind = \"async\")",
+                api.map_or("", |a| a.name.as_str())
+            )))
+        }
+    };
     let llm_api = api.is_some_and(|a| a.llm.is_some());
     if args.llm.llm || llm_api {
         if api.is_some() && !llm_api {
@@ -370,14 +393,14 @@ fn replicas_from(args: &ServeArgs) -> Result<Replicas, Failure> {
                 api.map_or("", |a| a.name.as_str())
             )));
         }
-        return llm_spec_from(args, api).map(Replicas::Llm);
+        return llm_spec_from(args, api).map(|s| (Replicas::Llm(s), None));
     }
     if let Some(flag) = args.llm.given().first() {
         return Err(Failure::BadInput(format!(
             "{flag} is for emulated vLLM replicas: add --llm"
         )));
     }
-    spec_from(args, api).map(Replicas::Request)
+    spec_from(args, api).map(|s| (Replicas::Request(s), gateway))
 }
 
 fn spec_from(args: &ServeArgs, api: Option<&sim::scenario::Api>) -> Result<ReplicaSpec, Failure> {
@@ -439,11 +462,12 @@ fn spec_from(args: &ServeArgs, api: Option<&sim::scenario::Api>) -> Result<Repli
 
 /// Start the replicas and serve until Ctrl-C.
 pub(crate) fn run(args: ServeArgs) -> Result<(), Failure> {
-    let replicas = replicas_from(&args)?;
+    let (replicas, gateway) = replicas_from(&args)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let mut servers = tokio::task::JoinSet::new();
+        let mut urls = Vec::new();
         for i in 0..args.replicas {
             let index = args.first_index.saturating_add(u32::from(i));
             let port = if args.port == 0 {
@@ -461,6 +485,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::BadInput(format!("cannot listen on {addr}: {e}")))?;
             let bound = listener.local_addr().context("listener address")?;
+            urls.push(replica::url_of(bound).trim_end_matches('/').to_string());
             let stop = shutdown.clone();
             let stop = async move { stop.cancelled().await };
             match &replicas {
@@ -498,6 +523,28 @@ pub(crate) fn run(args: ServeArgs) -> Result<(), Failure> {
                     servers.spawn(llm_replica::serve(listener, spec.clone(), stop));
                 }
             }
+        }
+        if let Some(queue) = gateway {
+            let addr = SocketAddr::new(args.host, args.gateway.unwrap_or(0));
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure::BadInput(format!("--gateway: cannot listen on {addr}: {e}")))?;
+            let bound = listener.local_addr().context("listener address")?;
+            outln!(
+                "async gateway listening on {} (POST submits, GET /<id> polls; {} dequeuer workers per replica)",
+                replica::url_of(bound),
+                queue.workers
+            );
+            let client = reqwest::Client::builder()
+                .build()
+                .context("cannot build the gateway's HTTP client")?;
+            let stop = shutdown.clone();
+            servers.spawn(async move {
+                local::serve_gateway(listener, urls, queue, client, async move {
+                    stop.cancelled().await
+                })
+                .await
+            });
         }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();

@@ -152,3 +152,61 @@ fn validating_an_async_api_submits_polls_and_agrees_with_the_simulation() {
     assert!(peak("real_replicas") >= 2.0, "{v}");
     assert!(peak("simulated_replicas") >= 2.0, "{v}");
 }
+
+#[test]
+fn serve_gateway_and_loadgen_speak_the_async_protocol() {
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_simctl"))
+        .args(["serve", &scenario(), "--port", "0", "--gateway", "0"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("simctl serve starts");
+    let stdout = serve.stdout.take().expect("stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let gateway = loop {
+        let line = lines.next().expect("printed its addresses").expect("utf-8");
+        if line.starts_with("async gateway") {
+            let at = line.find("http://").expect("a URL");
+            break line[at..]
+                .split_whitespace()
+                .next()
+                .expect("url")
+                .to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let dir = scratch("serve-gateway");
+    let out = dir.join("lg.json");
+    // The scenario's API is async: loadgen submits and polls without being told.
+    ok(simctl(&[
+        "loadgen",
+        &scenario(),
+        "--target",
+        &format!("{gateway}/"),
+        "--duration",
+        "8s",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]));
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let r = read_json(&out);
+    let a = &r["apis"][0];
+    assert!(a["requests"].as_u64() > Some(5), "{a}");
+    assert_eq!(a["completed"], a["requests"], "{a}");
+    // The time to result is at least the replica's work (300 ms median).
+    assert!(a["latency_ms"]["p50"].as_f64() > Some(200.0), "{a}");
+    // A realtime API has no gateway.
+    let bad = simctl(&[
+        "serve",
+        "scenarios/quickstart.toml",
+        "--port",
+        "0",
+        "--gateway",
+        "0",
+    ]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an async API"));
+}

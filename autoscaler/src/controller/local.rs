@@ -139,6 +139,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Backend {
     fn new(id: u32, url: String, health_path: String, child: Child) -> Self {
+        let b = Self::attached(id, url, health_path);
+        *lock(&b.child) = Some(child);
+        b
+    }
+
+    /// A replica this process does not own (served in-process or elsewhere).
+    fn attached(id: u32, url: String, health_path: String) -> Self {
         Backend {
             id,
             url,
@@ -153,7 +160,7 @@ impl Backend {
                 seconds: 0.0,
                 samples: VecDeque::new(),
             }),
-            child: Mutex::new(Some(child)),
+            child: Mutex::new(None),
             foreign: None,
         }
     }
@@ -669,6 +676,35 @@ async fn health_loop(pool: Pool, client: reqwest::Client, every: Duration) {
             }
         }
     }
+}
+
+/// An async API's gateway on `listener` in front of replicas already running at `urls` (their
+/// readiness at `/healthz`), until `shutdown`: `simctl serve --gateway`.
+pub async fn serve_gateway(
+    listener: tokio::net::TcpListener,
+    urls: Vec<String>,
+    queue: QueueSettings,
+    client: reqwest::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let pool = Pool::default();
+    write(&pool.backends).extend(
+        urls.into_iter()
+            .enumerate()
+            .map(|(i, url)| Arc::new(Backend::attached(i as u32, url, "/healthz".into()))),
+    );
+    let health = tokio::spawn(health_loop(
+        pool.clone(),
+        client.clone(),
+        Duration::from_millis(100),
+    ));
+    let settings = ProxySettings {
+        queue: Some(queue),
+        ..ProxySettings::default()
+    };
+    let served = serve_proxy(listener, pool, client, settings, shutdown).await;
+    health.abort();
+    served
 }
 
 impl Actuator for LocalReplicas {
