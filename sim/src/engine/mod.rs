@@ -35,11 +35,13 @@ mod cluster_autoscaler;
 mod finish;
 mod kubelet;
 mod llm_serving;
+mod outcomes;
 mod placement_routes;
 mod replicas;
 mod scheduler;
 mod serving;
 mod spot_market;
+mod tenancy;
 mod timeline;
 mod vertical;
 
@@ -244,6 +246,7 @@ impl Simulation {
             EventKind::Completion {
                 api,
                 process,
+                tenant,
                 replica,
                 epoch,
                 arrival,
@@ -254,7 +257,7 @@ impl Simulation {
                         a,
                         r,
                         process as usize,
-                        arrival,
+                        (arrival, tenant),
                         self.now,
                         &mut self.cluster,
                         &mut self.agenda,

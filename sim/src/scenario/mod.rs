@@ -23,6 +23,7 @@ pub mod policy;
 mod relocate;
 pub mod schema;
 mod service_time;
+mod tenants;
 mod traffic;
 mod vpa;
 mod work;
@@ -44,6 +45,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
+pub use tenants::{QueueDiscipline, Tenant};
 pub use vpa::Vpa;
 pub use work::WorkEstimate;
 
@@ -209,9 +211,17 @@ impl Scenario {
         }
         for api in &mut self.apis {
             api.traffic = api.traffic.scaled(factor);
+            for tenant in &mut api.tenants {
+                tenant.traffic = tenant.traffic.scaled(factor);
+            }
         }
-        for api in &mut self.file.apis {
-            let t = &mut api.traffic;
+        let file = &mut self.file;
+        let specs = file.apis.iter_mut().flat_map(|a| {
+            a.traffic
+                .iter_mut()
+                .chain(a.tenants.iter_mut().map(|t| &mut t.traffic))
+        });
+        for t in specs.chain(file.tenants.iter_mut().map(|t| &mut t.traffic)) {
             t.rps = t.rps.map(|r| r * factor);
             t.mean_rps = t.mean_rps.map(|r| r * factor);
             if let Some(steps) = &mut t.steps {
