@@ -333,11 +333,13 @@ impl ApiState {
             None if processes > 1 => Some(api.routing.random_range(0..processes)),
             _ => None,
         };
-        let replica = &mut api.replicas[r as usize];
-        if replica.in_flight >= capacity {
+        if api.replicas[r as usize].in_flight >= capacity
+            && !api.push_out(r as usize, random.unwrap_or(0) as usize, &request)
+        {
             api.count_rejected(request.arrival, request.tenant);
             return;
         }
+        let replica = &mut api.replicas[r as usize];
         let process = match (random, api.spec.per_connection) {
             (Some(p), _) => p,
             (None, Some(keep_alive)) if processes > 1 => {

@@ -307,6 +307,19 @@ impl Tenancy {
         p.queue.insert(at, request);
     }
 
+    /// The tag or rank a request of tenant `t` would take in process `p`'s queue now.
+    fn rank_of(&self, p: &Process, t: u16) -> u64 {
+        let i = usize::from(t);
+        match self.discipline {
+            QueueDiscipline::Fifo => 0,
+            QueueDiscipline::WeightedFair => {
+                let last = p.last_finish.get(i).copied().unwrap_or(0);
+                last.max(p.virtual_now) + self.cost[i]
+            }
+            QueueDiscipline::Priority => self.rank[i],
+        }
+    }
+
     /// The next weighted-fair tag of tenant `t` on process `p`, recorded as its last.
     fn fair_tag(&self, p: &mut Process, t: u16) -> u64 {
         let i = usize::from(t);
@@ -316,6 +329,43 @@ impl Tenancy {
         let tag = p.last_finish[i].max(p.virtual_now) + self.cost[i];
         p.last_finish[i] = tag;
         tag
+    }
+}
+
+impl ApiState {
+    /// A request of `request.tenant` finds replica `r` full: under a fair or priority queue it
+    /// pushes out the queued request of process `p` that would start last, when that one would
+    /// start after it (answered 503 in its place) — the shared buffer's longest-queue drop, so a
+    /// tenant that floods the queue cannot lock the others out. False: no room (FIFO, per-
+    /// connection routing over several processes, or nothing queued behind it).
+    pub(super) fn push_out(&mut self, r: usize, p: usize, request: &Queued) -> bool {
+        let Some(tenancy) = &self.tenancy else {
+            return false;
+        };
+        if self.spec.per_connection.is_some() && self.spec.processes > 1 {
+            return false;
+        }
+        let process = &mut self.replicas[r].processes[p];
+        let rank = tenancy.rank_of(process, request.tenant);
+        if tenancy.discipline == QueueDiscipline::Fifo
+            || process.queue.back().is_none_or(|last| last.rank <= rank)
+        {
+            return false;
+        }
+        let Some(victim) = process.queue.pop_back() else {
+            return false;
+        };
+        let v = usize::from(victim.tenant);
+        if tenancy.discipline == QueueDiscipline::WeightedFair {
+            // Its tenant's clock goes back to before the request it loses.
+            process.last_finish[v] = victim.rank.saturating_sub(tenancy.cost[v]);
+        }
+        process.tenant_in_flight[v] -= 1;
+        self.replicas[r].in_flight -= 1;
+        self.in_flight -= 1;
+        self.queued -= 1;
+        self.count_rejected(victim.arrival, victim.tenant);
+        true
     }
 }
 

@@ -83,9 +83,30 @@ pub(super) fn build(
         )
         .into());
     }
+    let defaults = spec.fairness.clone().unwrap_or_default();
+    if spec.fairness.is_some() && specs.is_empty() {
+        return Err(FieldError::new(
+            format!("{path}.fairness"),
+            "fairness is between tenants: give the API [[apis.tenants]] (or leave [apis.fairness] out)",
+        )
+        .into());
+    }
+    limits(
+        defaults.rate_limit_rps,
+        defaults.burst,
+        defaults.max_concurrency,
+        &format!("{path}.fairness"),
+    )?;
     let mut tenants: Vec<Tenant> = Vec::with_capacity(specs.len());
     for (i, t) in specs.iter().enumerate() {
         let at = format!("{list_path}[{i}]");
+        let mut t = t.clone();
+        if t.rate_limit_rps.is_none() && t.burst.is_none() {
+            t.rate_limit_rps = defaults.rate_limit_rps;
+            t.burst = defaults.burst;
+        }
+        t.max_concurrency = t.max_concurrency.or(defaults.max_concurrency);
+        let t = &t;
         tenants.push(tenant(t, &at, shared, file.duration.0, base_dir)?);
         if tenants[..i].iter().any(|other| other.name == t.name) {
             return Err(FieldError::new(
@@ -108,13 +129,6 @@ pub(super) fn build(
             .into())
         }
     };
-    if spec.fairness.is_some() && tenants.is_empty() {
-        return Err(FieldError::new(
-            format!("{path}.fairness"),
-            "fairness is between tenants: give the API [[apis.tenants]] (or leave [apis.fairness] out)",
-        )
-        .into());
-    }
     if !tenants.is_empty() {
         let unsupported = if spec.llm.is_some() {
             Some("an LLM API")
@@ -160,34 +174,8 @@ fn tenant(
         }
     };
     let weight = positive(t.weight.unwrap_or(1.0), "weight")?;
-    if t.burst.is_some() && t.rate_limit_rps.is_none() {
-        return Err(FieldError::new(
-            format!("{path}.burst"),
-            "burst is the rate limit's bucket: set rate_limit_rps too",
-        )
-        .into());
-    }
-    let rate_limit = match t.rate_limit_rps {
-        Some(rps) => {
-            let rps = positive(rps, "rate_limit_rps")?;
-            let burst = match t.burst {
-                Some(0) => {
-                    return Err(
-                        FieldError::new(format!("{path}.burst"), "expected at least 1").into(),
-                    )
-                }
-                Some(b) => b,
-                None => rps.ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
-            };
-            Some((rps, burst))
-        }
-        None => None,
-    };
-    if t.max_concurrency == Some(0) {
-        return Err(
-            FieldError::new(format!("{path}.max_concurrency"), "expected at least 1").into(),
-        );
-    }
+    let (rate_limit, max_concurrency) =
+        limits(t.rate_limit_rps, t.burst, t.max_concurrency, path)?;
     if let Some(slo) = &t.slo {
         check_slo(slo, &format!("{path}.slo"), duration)?;
     }
@@ -197,8 +185,53 @@ fn tenant(
         weight,
         priority: t.priority.unwrap_or(0),
         rate_limit,
-        max_concurrency: t.max_concurrency,
+        max_concurrency,
         slo: t.slo.clone(),
         shared,
     })
+}
+
+/// A token bucket (rate, size) and a concurrency limit, checked; `path` names the table they are
+/// in.
+fn limits(
+    rate_limit_rps: Option<f64>,
+    burst: Option<u32>,
+    max_concurrency: Option<u32>,
+    path: &str,
+) -> Result<(Option<(f64, u32)>, Option<u32>), FieldError> {
+    if burst.is_some() && rate_limit_rps.is_none() {
+        return Err(FieldError::new(
+            format!("{path}.burst"),
+            "burst is the rate limit's bucket: set rate_limit_rps too",
+        ));
+    }
+    let rate_limit = match rate_limit_rps {
+        Some(rps) if !(rps.is_finite() && rps > 0.0) => {
+            return Err(FieldError::new(
+                format!("{path}.rate_limit_rps"),
+                format!("expected a rate > 0, found {rps}"),
+            ))
+        }
+        Some(rps) => {
+            let size = match burst {
+                Some(0) => {
+                    return Err(FieldError::new(
+                        format!("{path}.burst"),
+                        "expected at least 1",
+                    ))
+                }
+                Some(b) => b,
+                None => rps.ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
+            };
+            Some((rps, size))
+        }
+        None => None,
+    };
+    if max_concurrency == Some(0) {
+        return Err(FieldError::new(
+            format!("{path}.max_concurrency"),
+            "expected at least 1",
+        ));
+    }
+    Ok((rate_limit, max_concurrency))
 }

@@ -48,4 +48,13 @@ pub struct FairnessSpec {
     /// `priority` (the highest tenant `priority` first, arrival order within it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// Every tenant's token-bucket rate unless it sets its own (a gateway's per-key default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_rps: Option<f64>,
+    /// The bucket size going with `rate_limit_rps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// Every tenant's concurrency limit unless it sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
 }
