@@ -439,3 +439,58 @@ pub(super) fn results(api: &ApiState, end: SimTime, api_cost_usd: f64) -> Vec<Te
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The merged gaps of Poisson tenants at 30 and 70 req/s are exponential at 100 req/s:
+    /// a Kolmogorov–Smirnov distance under the 1 % critical value, 1.63 / √n.
+    #[test]
+    fn merged_poisson_tenants_have_exponential_gaps_at_the_summed_rate() {
+        let text = r#"
+duration = "1h"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+[[apis]]
+name = "a"
+[apis.service_time]
+distribution = "constant"
+value = "1ms"
+[[apis.tenants]]
+name = "x"
+traffic = { kind = "poisson", rps = 30 }
+[[apis.tenants]]
+name = "y"
+traffic = { kind = "poisson", rps = 70 }
+"#;
+        let s = crate::scenario::Scenario::parse(text, "t.toml", Path::new(".")).expect("valid");
+        let mut t = Tenancy::open(&s.apis[0], 11).expect("opens").expect("tenants");
+        let mut gaps = Vec::new();
+        let mut last = SimTime::ZERO;
+        let mut per_tenant = [0u64; 2];
+        for _ in 0..50_000 {
+            let (at, _) = t.next_arrival();
+            assert!(at >= last, "arrivals in order");
+            gaps.push(at.since(last).as_secs_f64());
+            per_tenant[usize::from(t.next)] += 1;
+            last = at;
+            t.advance().expect("advances");
+        }
+        gaps.sort_by(f64::total_cmp);
+        let n = gaps.len() as f64;
+        let distance = gaps
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let cdf = 1.0 - (-100.0 * g).exp();
+                (cdf - i as f64 / n).abs().max((cdf - (i + 1) as f64 / n).abs())
+            })
+            .fold(0.0, f64::max);
+        assert!(distance < 1.63 / n.sqrt(), "KS distance {distance}");
+        let share = per_tenant[0] as f64 / n;
+        assert!((share - 0.3).abs() < 4.0 * (0.21 / n).sqrt(), "{share}");
+    }
+}

@@ -393,7 +393,7 @@ rps = 5
             s.apis[0].traffic,
             crate::traffic::Traffic::Poisson { rps: 12.5 }
         );
-        assert_eq!(s.file.apis[0].traffic.rps, Some(12.5));
+        assert_eq!(s.file.apis[0].traffic.as_ref().and_then(|t| t.rps), Some(12.5));
         let text = MINIMAL.replace(
             "kind = \"poisson\"\nrps = 5",
             "kind = \"steps\"\nsteps = [{ at = \"0s\", rps = 2 }, { at = \"1m\", rps = 4 }]",
@@ -402,8 +402,8 @@ rps = 5
         s.scale_traffic(1.5);
         let rates: Vec<f64> = s.file.apis[0]
             .traffic
-            .steps
             .as_ref()
+            .and_then(|t| t.steps.as_ref())
             .expect("steps")
             .iter()
             .map(|x| x.rps)
