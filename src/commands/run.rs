@@ -194,7 +194,7 @@ fn vpa_lines(r: &Results) -> String {
 
 /// One row per tenant under its API's row (empty for an API without tenants): the same
 /// columns, the 429s of the tenant's own limits in brackets after its rejections, its share of
-/// the API's cost, and its own SLO.
+/// the API's cost (to 4 decimals: a share of a short run is often under a cent), and its own SLO.
 fn tenant_rows(api: &sim::results::ApiResults) -> String {
     let mut out = String::new();
     for t in &api.tenants {
@@ -218,7 +218,7 @@ fn tenant_rows(api: &sim::results::ApiResults) -> String {
             String::new()
         };
         out.push_str(&format!(
-            "  {:<14} {:>10} {:>9.1} {:>9.1} {:>8.2}% {:>8.2}% {:>9} {:>10.2}  {}{}\n",
+            "  {:<14} {:>10} {:>9.1} {:>9.1} {:>8.2}% {:>8.2}% {:>9} {:>10.4}  {}{}\n",
             t.name,
             t.requests,
             t.latency_ms.p50,

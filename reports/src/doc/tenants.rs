@@ -8,7 +8,7 @@ use crate::chart::{format_number, Axis, Chart, HLine, Plot, Series, Style, XyCha
 use crate::palette::{nth_colour, ALERT};
 
 use super::timeline::{line, series_points};
-use super::{ms, pct, slug, table, time_unit, usd, Block};
+use super::{ms, pct, slug, table, time_unit, Block};
 
 /// Whether any API of the run has tenants.
 pub(super) fn any_tenants(r: &Results) -> bool {
@@ -38,7 +38,8 @@ pub(super) fn tenants(r: &Results, prefix: &str) -> Vec<Block> {
                     ms(t.latency_ms.p50),
                     ms(t.latency_ms.p99),
                     format_number(t.busy_worker_s),
-                    usd(t.cost_usd),
+                    // A tenant's share of a short run is often under a cent.
+                    format!("{:.4}", t.cost_usd),
                     slo,
                 ]
             })
