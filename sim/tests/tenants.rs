@@ -12,7 +12,14 @@ use sim::results::{ApiResults, Metric, Results};
 /// One API on one replica of `workers` workers with a queue of `queue`, constant service
 /// `service`, `tenants` (TOML of its `[[apis.tenants]]`) and `fairness` (TOML lines of
 /// `[apis.fairness]`).
-fn run(duration: &str, workers: u32, queue: u32, service: &str, tenants: &str, fairness: &str) -> Results {
+fn run(
+    duration: &str,
+    workers: u32,
+    queue: u32,
+    service: &str,
+    tenants: &str,
+    fairness: &str,
+) -> Results {
     let text = format!(
         r#"
 duration = "{duration}"
@@ -60,7 +67,14 @@ fn weighted_fair_queueing_gives_each_backlogged_tenant_its_weights_share() {
         tenant("four", 150.0, "weight = 4"),
     ]
     .concat();
-    let r = run("60s", 1, 100_000, "10ms", &tenants, "queue = \"weighted_fair\"");
+    let r = run(
+        "60s",
+        1,
+        100_000,
+        "10ms",
+        &tenants,
+        "queue = \"weighted_fair\"",
+    );
     let api = &r.apis[0];
     let served: u64 = api.tenants.iter().map(|t| t.completed).sum();
     assert!(served > 5_900, "{served}");
@@ -91,7 +105,14 @@ fn weighted_fair_shares_hold_with_several_workers_and_a_light_tenant_keeps_its_l
         tenant("light", 20.0, ""),
     ]
     .concat();
-    let r = run("60s", 4, 200_000, "10ms", &tenants, "queue = \"weighted_fair\"");
+    let r = run(
+        "60s",
+        4,
+        200_000,
+        "10ms",
+        &tenants,
+        "queue = \"weighted_fair\"",
+    );
     let t = &r.apis[0].tenants;
     let heavy = (t[0].completed + t[1].completed) as f64;
     let share = t[1].completed as f64 / heavy;
@@ -180,7 +201,10 @@ fn a_concurrency_limit_caps_the_tenants_requests_in_flight() {
     let r = run("100s", 8, 100, "1s", tenants, "");
     let t = &r.apis[0].tenants[0];
     assert!((t.completed as i64 - 198).abs() <= 3, "{t:?}");
-    assert_eq!(t.requests, t.completed + t.rate_limited + t.in_flight_at_end);
+    assert_eq!(
+        t.requests,
+        t.completed + t.rate_limited + t.in_flight_at_end
+    );
     let in_flight = r.timeline.get(Metric::InFlight, "a").expect("series");
     assert!(in_flight.iter().all(|v| v.expect("value") <= 2.0));
 }
@@ -363,7 +387,11 @@ fn check_tenants_add_up(api: &ApiResults) {
     assert_eq!(sum(|t| t.interrupted), api.interrupted);
     assert_eq!(sum(|t| t.in_flight_at_end), api.in_flight_at_end);
     let cost: f64 = api.tenants.iter().map(|t| t.cost_usd).sum();
-    assert!((cost - api.cost_usd).abs() < 1e-9 * api.cost_usd.max(1.0), "{cost} vs {}", api.cost_usd);
+    assert!(
+        (cost - api.cost_usd).abs() < 1e-9 * api.cost_usd.max(1.0),
+        "{cost} vs {}",
+        api.cost_usd
+    );
 }
 
 proptest! {

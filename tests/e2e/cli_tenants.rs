@@ -27,7 +27,13 @@ fn the_noisy_neighbour_hurts_the_others_under_fifo_and_each_fairness_option_prot
         let name = api["name"].as_str().expect("name");
         let n = |v: &serde_json::Value, k: &str| v[k].as_u64().expect(k);
         let tenants = api["tenants"].as_array().expect("tenants");
-        for key in ["requests", "completed", "rejected", "timed_out", "in_flight_at_end"] {
+        for key in [
+            "requests",
+            "completed",
+            "rejected",
+            "timed_out",
+            "in_flight_at_end",
+        ] {
             let sum: u64 = tenants.iter().map(|t| n(t, key)).sum();
             assert_eq!(sum, n(api, key), "{name} {key}");
         }
@@ -47,7 +53,11 @@ fn the_noisy_neighbour_hurts_the_others_under_fifo_and_each_fairness_option_prot
         assert_eq!(limited > 0, limits, "{name}: {limited} 429s");
     }
     let series = results["timeline"]["series"].as_object().expect("series");
-    for key in ["latency_p99_ms/fifo/acme", "rps/priority/noisy", "rejected/weighted-fair/globex"] {
+    for key in [
+        "latency_p99_ms/fifo/acme",
+        "rps/priority/noisy",
+        "rejected/weighted-fair/globex",
+    ] {
         assert!(series.contains_key(key), "{key}");
     }
 }
@@ -58,8 +68,19 @@ fn tenants_runs_are_byte_identical_and_show_in_the_summary_and_the_report() {
     let scenario = example("tenants-noisy-neighbour.toml");
     let scenario = scenario.to_str().expect("utf-8");
     let (a, b) = (dir.join("a.json"), dir.join("b.json"));
-    let out = ok(simctl(&["run", scenario, "--out", a.to_str().expect("utf-8")]));
-    ok(simctl(&["run", "--quiet", scenario, "--out", b.to_str().expect("utf-8")]));
+    let out = ok(simctl(&[
+        "run",
+        scenario,
+        "--out",
+        a.to_str().expect("utf-8"),
+    ]));
+    ok(simctl(&[
+        "run",
+        "--quiet",
+        scenario,
+        "--out",
+        b.to_str().expect("utf-8"),
+    ]));
     assert_eq!(
         std::fs::read(&a).expect("a"),
         std::fs::read(&b).expect("b"),
@@ -94,5 +115,8 @@ fn loadgen_refuses_a_tenant_api_by_name() {
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("sum of tenants") && err.contains("fifo"), "{err}");
+    assert!(
+        err.contains("sum of tenants") && err.contains("fifo"),
+        "{err}"
+    );
 }

@@ -467,7 +467,9 @@ name = "y"
 traffic = { kind = "poisson", rps = 70 }
 "#;
         let s = crate::scenario::Scenario::parse(text, "t.toml", Path::new(".")).expect("valid");
-        let mut t = Tenancy::open(&s.apis[0], 11).expect("opens").expect("tenants");
+        let mut t = Tenancy::open(&s.apis[0], 11)
+            .expect("opens")
+            .expect("tenants");
         let mut gaps = Vec::new();
         let mut last = SimTime::ZERO;
         let mut per_tenant = [0u64; 2];
@@ -486,7 +488,9 @@ traffic = { kind = "poisson", rps = 70 }
             .enumerate()
             .map(|(i, g)| {
                 let cdf = 1.0 - (-100.0 * g).exp();
-                (cdf - i as f64 / n).abs().max((cdf - (i + 1) as f64 / n).abs())
+                (cdf - i as f64 / n)
+                    .abs()
+                    .max((cdf - (i + 1) as f64 / n).abs())
             })
             .fold(0.0, f64::max);
         assert!(distance < 1.63 / n.sqrt(), "KS distance {distance}");

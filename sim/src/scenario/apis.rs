@@ -250,9 +250,7 @@ pub(super) fn build_api(
     let traffic = match (&spec.traffic, tenants.first()) {
         (Some(t), _) => traffic::build(t, &format!("{path}.traffic"), base_dir)?,
         (None, Some(first)) => first.traffic.clone(),
-        (None, None) => {
-            return Err(FieldError::new(format!("{path}.traffic"), "required").into())
-        }
+        (None, None) => return Err(FieldError::new(format!("{path}.traffic"), "required").into()),
     };
     let (service_time, llm_model) = match (&spec.service_time, &spec.llm) {
         (Some(_), Some(_)) => {

@@ -45,7 +45,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
-pub use tenants::{QueueDiscipline, Tenant};
+pub use tenants::{QueueDiscipline, Tenant, TokenBucket};
 pub use vpa::Vpa;
 pub use work::WorkEstimate;
 
@@ -393,7 +393,10 @@ rps = 5
             s.apis[0].traffic,
             crate::traffic::Traffic::Poisson { rps: 12.5 }
         );
-        assert_eq!(s.file.apis[0].traffic.as_ref().and_then(|t| t.rps), Some(12.5));
+        assert_eq!(
+            s.file.apis[0].traffic.as_ref().and_then(|t| t.rps),
+            Some(12.5)
+        );
         let text = MINIMAL.replace(
             "kind = \"poisson\"\nrps = 5",
             "kind = \"steps\"\nsteps = [{ at = \"0s\", rps = 2 }, { at = \"1m\", rps = 4 }]",

@@ -14,6 +14,9 @@ use crate::traffic::Traffic;
 /// Most tenants one API may have (the request record holds a tenant as a `u16`).
 const MAX_TENANTS: usize = 1_000;
 
+/// A gateway's token bucket: (requests per second admitted on average, bucket size).
+pub type TokenBucket = (f64, u32);
+
 /// One validated tenant of an API.
 #[derive(Debug, Clone)]
 pub struct Tenant {
@@ -26,7 +29,7 @@ pub struct Tenant {
     /// Under priority queueing, higher starts first.
     pub priority: i32,
     /// The gateway's token bucket as (requests per second, bucket size); `None`: no rate limit.
-    pub rate_limit: Option<(f64, u32)>,
+    pub rate_limit: Option<TokenBucket>,
     /// The gateway's cap on its requests in flight; `None`: no cap.
     pub max_concurrency: Option<u32>,
     /// Its own objectives, when it has some.
@@ -79,7 +82,10 @@ pub(super) fn build(
     if specs.len() > MAX_TENANTS {
         return Err(FieldError::new(
             list_path,
-            format!("expected at most {MAX_TENANTS} tenants, found {}", specs.len()),
+            format!(
+                "expected at most {MAX_TENANTS} tenants, found {}",
+                specs.len()
+            ),
         )
         .into());
     }
@@ -174,8 +180,7 @@ fn tenant(
         }
     };
     let weight = positive(t.weight.unwrap_or(1.0), "weight")?;
-    let (rate_limit, max_concurrency) =
-        limits(t.rate_limit_rps, t.burst, t.max_concurrency, path)?;
+    let (rate_limit, max_concurrency) = limits(t.rate_limit_rps, t.burst, t.max_concurrency, path)?;
     if let Some(slo) = &t.slo {
         check_slo(slo, &format!("{path}.slo"), duration)?;
     }
@@ -198,7 +203,7 @@ fn limits(
     burst: Option<u32>,
     max_concurrency: Option<u32>,
     path: &str,
-) -> Result<(Option<(f64, u32)>, Option<u32>), FieldError> {
+) -> Result<(Option<TokenBucket>, Option<u32>), FieldError> {
     if burst.is_some() && rate_limit_rps.is_none() {
         return Err(FieldError::new(
             format!("{path}.burst"),
