@@ -210,6 +210,49 @@ fn a_concurrency_limit_caps_the_tenants_requests_in_flight() {
 }
 
 #[test]
+fn tenants_can_each_replay_a_column_of_one_trace() {
+    // One recorded file with a count column per tenant: each tenant replays its own column.
+    let dir = std::env::temp_dir().join(format!("simctl-tenant-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut csv = String::from("timestamp_s,acme,globex\n");
+    for minute in 0..10 {
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            minute * 60,
+            600 + minute,
+            60 * minute
+        ));
+    }
+    std::fs::write(dir.join("per-tenant.csv"), csv).expect("written");
+    let text = r#"
+duration = "10m"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+[[apis]]
+name = "a"
+[apis.pod]
+max_concurrency = 8
+[apis.service_time]
+distribution = "constant"
+value = "1ms"
+[[apis.tenants]]
+name = "acme"
+traffic = { kind = "trace", path = "per-tenant.csv", format = "counts", column = "acme", interval = "60s" }
+[[apis.tenants]]
+name = "globex"
+traffic = { kind = "trace", path = "per-tenant.csv", format = "counts", column = "globex", interval = "60s" }
+"#;
+    let scenario = sim::Scenario::parse(text, "t.toml", &dir).expect("valid");
+    let r = sim::run(&scenario).expect("runs");
+    let t = &r.apis[0].tenants;
+    assert_eq!(t[0].requests, (0..10).map(|m| 600 + m).sum::<u64>());
+    assert_eq!(t[1].requests, (0..10).map(|m| 60 * m).sum::<u64>());
+    assert_eq!(r.apis[0].requests, t[0].requests + t[1].requests);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn tenant_mistakes_are_named_errors() {
     let base = |api: &str, top: &str| {
         format!(
