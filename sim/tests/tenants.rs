@@ -314,6 +314,8 @@ struct Case {
     queue_length: u32,
     timeout_ms: Option<u32>,
     spot: bool,
+    /// Traffic pauses mid-run under a scale-to-zero KPA: the activator holds requests.
+    zero: bool,
     seed: u64,
 }
 
@@ -334,11 +336,12 @@ fn case() -> impl Strategy<Value = Case> {
                 0u32..12,
                 proptest::option::of(50u32..1500),
                 any::<bool>(),
+                any::<bool>(),
                 0u64..1_000_000,
             )
         })
         .prop_map(
-            |(rates, limits, queue, workers, queue_length, timeout_ms, spot, seed)| Case {
+            |(rates, limits, queue, workers, queue_length, timeout_ms, spot, zero, seed)| Case {
                 rates,
                 limits,
                 queue,
@@ -346,6 +349,7 @@ fn case() -> impl Strategy<Value = Case> {
                 queue_length,
                 timeout_ms,
                 spot,
+                zero,
                 seed,
             },
         )
@@ -355,10 +359,15 @@ fn case_scenario(c: &Case) -> sim::Scenario {
     let mut tenants = String::new();
     for (i, (rps, (rate, conc))) in c.rates.iter().zip(&c.limits).enumerate() {
         tenants.push_str(&format!(
-            "[[apis.tenants]]\nname = \"t{i}\"\nweight = {}\npriority = {}\ntraffic = {{ kind = \"poisson\", rps = {rps} }}\n",
+            "[[apis.tenants]]\nname = \"t{i}\"\nweight = {}\npriority = {}\n",
             i + 1,
             i % 2
         ));
+        tenants.push_str(&if c.zero {
+            format!("traffic = {{ kind = \"steps\", steps = [{{ at = \"0s\", rps = {rps} }}, {{ at = \"100s\", rps = 0 }}, {{ at = \"200s\", rps = {rps} }}] }}\n")
+        } else {
+            format!("traffic = {{ kind = \"poisson\", rps = {rps} }}\n")
+        });
         if let Some(r) = rate {
             tenants.push_str(&format!("rate_limit_rps = {r}\n"));
         }
@@ -374,6 +383,11 @@ fn case_scenario(c: &Case) -> sim::Scenario {
         "spot = true\ninterruption_rate = 40.0\nco_interruption = 0.3"
     } else {
         ""
+    };
+    let autoscaling = if c.zero {
+        "policy = \"kpa\"\nstable_window = \"12s\"\nscale_to_zero_grace_period = \"5s\"\nmin_replicas = 0\nmax_replicas = 3"
+    } else {
+        "policy = \"fixed\"\nmin_replicas = 2\nmax_replicas = 2"
     };
     let text = format!(
         r#"
@@ -397,9 +411,7 @@ max_queue_length = {queue_length}
 distribution = "exponential"
 mean = "80ms"
 [apis.autoscaling]
-policy = "fixed"
-min_replicas = 2
-max_replicas = 2
+{autoscaling}
 [apis.fairness]
 queue = "{queue}"
 {tenants}
