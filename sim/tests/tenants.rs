@@ -297,6 +297,19 @@ fn tenant_mistakes_are_named_errors() {
             "without '/'",
         ),
         (base("", ""), "apis[0].traffic", "[[tenants]]"),
+        (
+            base(
+                "[apis.traffic]\nkind = \"poisson\"\nrps = 1",
+                &format!("[[tenants]]\nname = \"t\"\n{poisson}"),
+            ),
+            "tenants",
+            "no API takes",
+        ),
+        (
+            base(&format!("[[apis.tenants]]\nname = \"t\"\n{poisson}\nslo = {{ warmup = \"10s\" }}"), ""),
+            "apis[0].tenants[0].slo.warmup",
+            "whole run",
+        ),
     ] {
         let err = sim::Scenario::parse(&text, "t.toml", Path::new("."))
             .expect_err("invalid")

@@ -10,7 +10,8 @@
 //! Routing: a request goes to the ready replica with the fewest requests in flight (ties broken
 //! round-robin), which is what Kubernetes' Service routing with Cortex's proxy approximates with a
 //! least-request load balancer; inside the replica it goes to one process uniformly at random,
-//! each process with its own FIFO queue and `threads_per_process` workers.
+//! each process with its own queue — FIFO, or weighted fair or by priority between an API's
+//! tenants (`tenancy.rs`) — and `threads_per_process` workers.
 //!
 //! Timeouts are client-side: a request executing past the timeout still occupies its worker (the
 //! server cannot see the client leave) and counts as timed out when it finishes; a queued request

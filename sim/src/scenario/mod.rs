@@ -173,6 +173,14 @@ impl Scenario {
             }
             apis.push(apis::build_api(spec, &path, &file, &node_groups, base_dir)?);
         }
+        let shared_used = apis.iter().any(|a| a.tenants.iter().any(|t| t.shared));
+        if !file.tenants.is_empty() && !shared_used {
+            return Err(FieldError::new(
+                "tenants",
+                "no API takes these tenants: they feed APIs that have neither [apis.traffic] nor [[apis.tenants]]",
+            )
+            .into());
+        }
         let mut batch_jobs = Vec::with_capacity(file.batch_jobs.len());
         for (i, spec) in file.batch_jobs.iter().enumerate() {
             let path = format!("batch_jobs[{i}]");

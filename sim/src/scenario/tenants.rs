@@ -183,6 +183,21 @@ fn tenant(
     let (rate_limit, max_concurrency) = limits(t.rate_limit_rps, t.burst, t.max_concurrency, path)?;
     if let Some(slo) = &t.slo {
         check_slo(slo, &format!("{path}.slo"), duration)?;
+        // Judged on the tenant's requests over the whole run, request by request.
+        for (field, set) in [
+            ("warmup", slo.warmup.is_some()),
+            ("ttft_p99", slo.ttft_p99.is_some()),
+            ("itl_p99", slo.itl_p99.is_some()),
+            ("min_goodput", slo.min_goodput.is_some()),
+        ] {
+            if set {
+                return Err(FieldError::new(
+                    format!("{path}.slo.{field}"),
+                    "a tenant's SLO holds latency_p50/p99/p999, max_rejection_rate and max_timeout_rate, judged over the whole run: leave it out",
+                )
+                .into());
+            }
+        }
     }
     Ok(Tenant {
         name: t.name.clone(),
