@@ -124,6 +124,47 @@ pub struct ApiResults {
     pub latency_histogram: String,
     /// Queue-wait histogram (HDR V2, base64, microseconds).
     pub queue_wait_histogram: String,
+    /// The API's figures broken down by tenant, for an API whose traffic is a sum of tenants
+    /// (`[[apis.tenants]]`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantResults>,
+}
+
+/// One tenant's share of an API's figures. The tenants' counts add up to the API's: every
+/// request belongs to exactly one tenant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TenantResults {
+    /// Tenant name.
+    pub name: String,
+    /// Arrivals.
+    pub requests: u64,
+    /// Served within the timeout.
+    pub completed: u64,
+    /// Refused: 503s (replica queue full, no replica) and 429s (the tenant's own limits).
+    pub rejected: u64,
+    /// The part of `rejected` refused with 429 by the tenant's rate or concurrency limit.
+    pub rate_limited: u64,
+    /// Gave up by the client (timeout) while queued or executing.
+    pub timed_out: u64,
+    /// Failed because their replica's node went away or their pod was preempted.
+    pub interrupted: u64,
+    /// Still queued, executing, or held by the activator at the end.
+    pub in_flight_at_end: u64,
+    /// End-to-end latency of its completed requests.
+    pub latency_ms: Percentiles,
+    /// Completed requests per second over the run.
+    pub throughput_rps: f64,
+    /// Worker-seconds its requests occupied (each started request's service time).
+    pub busy_worker_s: f64,
+    /// The API's cost shared by busy worker-seconds: `api cost × busy_worker_s / Σ tenants'
+    /// busy_worker_s` (an API that served nothing splits its cost by requests).
+    pub cost_usd: f64,
+    /// Its own objectives (`[apis.tenants.slo]`) judged on its requests alone, over the whole
+    /// run; absent when the tenant has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloVerdict>,
+    /// Its latency histogram (HDR V2, base64, microseconds).
+    pub latency_histogram: String,
 }
 
 /// What an LLM API's requests saw token by token; `latency_ms` beside it is end to end.

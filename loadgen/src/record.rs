@@ -550,6 +550,7 @@ impl Recorder {
             },
             latency_histogram: encode_histogram(&t.latency),
             queue_wait_histogram: String::new(),
+            tenants: Vec::new(),
         };
         Ok(LoadResults {
             schema: SCHEMA.into(),

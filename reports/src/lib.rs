@@ -400,6 +400,7 @@ pub(crate) mod testdata {
             },
             latency_histogram: encoded.clone(),
             queue_wait_histogram: encoded.clone(),
+            tenants: Vec::new(),
         };
         let group = |name: &str, spot: bool| NodeGroupResults {
             name: name.into(),

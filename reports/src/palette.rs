@@ -21,6 +21,12 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
+/// The `i`-th colour of the palette, for series that are neither APIs nor groups (an API's
+/// tenants).
+pub(crate) fn nth_colour(i: usize) -> RGBColor {
+    COLOURS[i % COLOURS.len()]
+}
+
 /// Colour of events that interrupt capacity (spot reclaims, failed launches).
 pub(crate) const ALERT: RGBColor = RGBColor(214, 39, 40);
 /// Colour of totals and of things that belong to no API or group (control plane, idle).

@@ -62,3 +62,23 @@ fn same_inputs_same_bytes() {
     assert_eq!(a, b, "markdown and PNGs are byte-identical");
     assert_eq!(render_html(&report()), render_html(&report()));
 }
+
+#[test]
+fn markdown_report_of_tenants() {
+    let report = Report::from_files(&[fixture("tenants.json")]).expect("fixture loads");
+    let rendered = render_markdown(&report, "report_files").expect("renders");
+    let md = &rendered.markdown;
+    for leak in [env!("CARGO_MANIFEST_DIR"), "/tmp/", "/work/", "/home/"] {
+        assert!(!md.contains(leak), "report contains {leak}");
+    }
+    assert!(md.contains("## Tenants"), "{md}");
+    assert!(md.contains("| search | noisy |"), "{md}");
+    assert!(
+        rendered
+            .assets
+            .iter()
+            .any(|a| a.file_name.contains("tenants-p99-search")),
+        "a p99-by-tenant chart"
+    );
+    insta::assert_snapshot!("tenants_markdown", md);
+}

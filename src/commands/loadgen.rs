@@ -205,6 +205,13 @@ fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String, 
     if let Some(path) = &args.scenario {
         let scenario = Scenario::load(path).map_err(|e| bad(e.to_string()))?;
         let api = pick_api(&scenario, args.api.as_deref(), path)?;
+        if !api.tenants.is_empty() {
+            return Err(bad(format!(
+                "{}: API {:?}'s traffic is a sum of tenants, which simctl loadgen does not replay yet (give it [apis.traffic] to load-test it)",
+                path.display(),
+                api.name
+            )));
+        }
         let until = args.duration.unwrap_or(scenario.duration.as_duration());
         let service = args
             .send_service_time

@@ -201,6 +201,48 @@ fn vpa_lines(r: &Results) -> String {
     out
 }
 
+/// One row per tenant under its API's row (empty for an API without tenants): the same
+/// columns, the 429s of the tenant's own limits in brackets after its rejections, its share of
+/// the API's cost (to 4 decimals: a share of a short run is often under a cent), and its own SLO.
+fn tenant_rows(api: &sim::results::ApiResults) -> String {
+    let mut out = String::new();
+    for t in &api.tenants {
+        let requests = t.requests.max(1) as f64;
+        let verdict = match &t.slo {
+            None => "-".to_string(),
+            Some(v) if v.met => "met".to_string(),
+            Some(v) => {
+                let failed: Vec<&str> = v
+                    .checks
+                    .iter()
+                    .filter(|c| !c.met)
+                    .map(|c| c.objective.as_str())
+                    .collect();
+                format!("MISSED ({})", failed.join(", "))
+            }
+        };
+        let limited = if t.rate_limited > 0 {
+            format!(" ({} 429)", t.rate_limited)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  {:<14} {:>10} {:>9.1} {:>9.1} {:>8.2}% {:>8.2}% {:>9} {:>10.4}  {}{}\n",
+            t.name,
+            t.requests,
+            t.latency_ms.p50,
+            t.latency_ms.p99,
+            100.0 * t.rejected as f64 / requests,
+            100.0 * t.timed_out as f64 / requests,
+            "-",
+            t.cost_usd,
+            verdict,
+            limited
+        ));
+    }
+    out
+}
+
 /// The human-readable table printed after a run.
 pub(crate) fn summary(r: &Results) -> String {
     let mut out = format!(
@@ -257,6 +299,7 @@ pub(crate) fn summary(r: &Results) -> String {
             api.cost_usd,
             verdict
         ));
+        out.push_str(&tenant_rows(api));
     }
     out.push_str(&llm_table(r));
     out.push_str(&vpa_lines(r));

@@ -57,9 +57,13 @@ pub(crate) fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
         .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
         .split(rows[2]);
     let llm_apis = view.apis.iter().filter(|a| a.llm.is_some()).count() as u16;
+    let tenants = view.apis.iter().map(|a| a.tenants.len()).sum::<usize>() as u16;
     let mut constraints = vec![Constraint::Length(view.apis.len() as u16 + 3)];
     if llm_apis > 0 {
         constraints.push(Constraint::Length(llm_apis + 3));
+    }
+    if tenants > 0 {
+        constraints.push(Constraint::Length(tenants + 3));
     }
     constraints.push(Constraint::Min(3));
     let left = Layout::default()
@@ -71,6 +75,9 @@ pub(crate) fn draw(frame: &mut Frame, view: &LiveView, mode: Mode) {
             draw_apis(frame, view, left[0]);
             if llm_apis > 0 {
                 draw_llm(frame, view, left[1]);
+            }
+            if tenants > 0 {
+                draw_tenants(frame, view, left[left.len() - 2]);
             }
             draw_nodes(frame, view, left[left.len() - 1]);
         }
@@ -220,6 +227,32 @@ fn draw_llm(frame: &mut Frame, view: &LiveView, area: Rect) {
                     Cell::from(ms(l.itl_p99_ms)),
                 ],
             ))
+        }),
+    );
+}
+
+/// Each API's tenants over the last step: rates, refusals and p99, one row per tenant in its
+/// API's colour.
+fn draw_tenants(frame: &mut Frame, view: &LiveView, area: Rect) {
+    draw_api_table(
+        frame,
+        area,
+        " tenants (last step) ",
+        &["API/tenant", "req/s", "ok/s", "refused", "p99ms"],
+        &[6, 6, 7, 6],
+        view.apis.iter().enumerate().flat_map(|(i, a)| {
+            a.tenants.iter().map(move |t| {
+                (
+                    i,
+                    format!("{}/{}", a.name, t.name),
+                    vec![
+                        Cell::from(count(t.rps)),
+                        Cell::from(count(t.throughput_rps)),
+                        Cell::from(count(t.rejected)),
+                        Cell::from(ms(t.p99_ms)),
+                    ],
+                )
+            })
         }),
     );
 }

@@ -125,6 +125,24 @@ pub(crate) struct ApiPanel {
     pub p99_ms: Option<f64>,
     /// The engines' figures of an LLM API (none for a request-level API or a load test).
     pub llm: Option<LlmPanel>,
+    /// Its tenants' last step, when its traffic is a sum of tenants.
+    pub tenants: Vec<TenantPanel>,
+}
+
+/// One tenant's last timeline step: what it sent, what was served, what was refused, and how
+/// slow — the figures a noisy neighbour moves.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct TenantPanel {
+    /// Tenant name.
+    pub name: String,
+    /// Arrivals per second.
+    pub rps: Option<f64>,
+    /// Completions per second.
+    pub throughput_rps: Option<f64>,
+    /// Requests refused (503 and 429).
+    pub rejected: Option<f64>,
+    /// 99th percentile latency, ms.
+    pub p99_ms: Option<f64>,
 }
 
 /// What an LLM API's engines show: sequences, KV cache and token latency.
@@ -184,6 +202,21 @@ impl LiveView {
                         ttft_p99_ms: last(get(Metric::TtftP99Ms)),
                         itl_p99_ms: sim.llm_itl_p99_so_far_ms(i),
                     }),
+                    tenants: api
+                        .tenants
+                        .iter()
+                        .map(|t| {
+                            let subject = format!("{n}/{}", t.name);
+                            let get = |metric: Metric| last(timeline.get(metric, &subject));
+                            TenantPanel {
+                                name: t.name.clone(),
+                                rps: get(Metric::Rps),
+                                throughput_rps: get(Metric::ThroughputRps),
+                                rejected: get(Metric::Rejected),
+                                p99_ms: get(Metric::LatencyP99Ms),
+                            }
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -326,6 +359,7 @@ impl LiveView {
                 p50_ms: None,
                 p99_ms: None,
                 llm: None,
+                tenants: Vec::new(),
             }],
             groups: Vec::new(),
             events: Vec::new(),
@@ -485,6 +519,53 @@ mod tests {
             paused: false,
         });
         insta::assert_snapshot!(frame_text(&view, playback));
+    }
+
+    #[test]
+    fn frame_with_tenants() {
+        // One API, three tenants, mid-way through the noisy one's burst under FIFO.
+        let text = r#"
+name = "tenants live view"
+duration = "10m"
+seed = 7
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+max_instances = 1
+[[apis]]
+name = "search"
+[apis.pod]
+max_concurrency = 4
+max_queue_length = 32
+[apis.service_time]
+distribution = "lognormal"
+median = "40ms"
+p99 = "120ms"
+[apis.autoscaling]
+policy = "fixed"
+min_replicas = 2
+max_replicas = 2
+[[apis.tenants]]
+name = "acme"
+traffic = { kind = "poisson", rps = 30 }
+[[apis.tenants]]
+name = "globex"
+traffic = { kind = "poisson", rps = 30 }
+[[apis.tenants]]
+name = "noisy"
+traffic = { kind = "steps", steps = [{ at = "0s", rps = 20 }, { at = "4m", rps = 300 }] }
+"#;
+        let scenario = sim::Scenario::parse(text, "tenants.toml", Path::new(".")).expect("valid");
+        let mut sim = Simulation::new(scenario).expect("starts");
+        sim.advance_to(SimTime::from_secs(5 * 60)).expect("runs");
+        let view = LiveView::of(&sim);
+        assert_eq!(view.apis[0].tenants.len(), 3);
+        let noisy = &view.apis[0].tenants[2];
+        assert!(noisy.rps.is_some_and(|r| r > 200.0), "{noisy:?}");
+        let text = frame_text(&view, Mode::Live);
+        assert!(text.contains("search/noisy"), "{text}");
+        insta::assert_snapshot!(text);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod latency;
 mod llm;
 mod misses;
 mod summary;
+mod tenants;
 mod timeline;
 mod tune;
 mod utilisation;
@@ -29,6 +30,7 @@ use latency::latency;
 use llm::{any_llm, llm};
 use misses::{any_missed, misses};
 use summary::summary;
+use tenants::{any_tenants, tenants};
 use timeline::timelines;
 use tune::tune_sections;
 use utilisation::utilisation;
@@ -280,6 +282,9 @@ fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<S
         sec("Timelines", timelines(r, palette, prefix)),
         sec("Latency", latency(r, palette, prefix)),
     ]);
+    if any_tenants(r) {
+        sections.push(sec("Tenants", tenants(r, prefix)));
+    }
     if any_llm(r) {
         sections.push(sec("LLM serving", llm(r, palette, prefix)));
     }

@@ -20,6 +20,8 @@ pub(crate) enum EventKind {
     Completion {
         api: u16,
         process: u16,
+        /// The request's tenant (0 without tenants).
+        tenant: u16,
         replica: u32,
         /// The replica slot's epoch when the request started; a killed replica's completions
         /// are stale.

@@ -8,7 +8,7 @@ use crate::results::{
     encode_histogram, ApiResults, NodeGroupResults, Percentiles, Results, SloCheck, SloVerdict,
     SCHEMA,
 };
-use crate::scenario::Api;
+use crate::scenario::schema::SloSpec;
 use crate::time::SimTime;
 
 impl Simulation {
@@ -55,7 +55,7 @@ impl Simulation {
             let warmup = api.warmup.until;
             let mut slo = if warmup == SimTime::ZERO {
                 verdict(
-                    &api.spec,
+                    &api.spec.slo,
                     &latency_ms,
                     api.rejected as f64 / requests,
                     timed_out as f64 / requests,
@@ -78,7 +78,7 @@ impl Simulation {
                 let _ = judged.subtract(&api.warmup.latency);
                 let judged_requests = (api.requests - api.warmup.requests).max(1) as f64;
                 let mut v = verdict(
-                    &api.spec,
+                    &api.spec.slo,
                     &Percentiles::from_histogram(&judged),
                     (api.rejected - api.warmup.rejected) as f64 / judged_requests,
                     (timed_out - api.warmup.timed_out - early_stale) as f64 / judged_requests,
@@ -163,6 +163,7 @@ impl Simulation {
                 slo,
                 latency_histogram: encode_histogram(&api.latency),
                 queue_wait_histogram: encode_histogram(&api.wait),
+                tenants: super::tenancy::results(api, end, self.cluster.api_cost_usd()[a]),
             });
         }
         let node_hours = self.cluster.node_hours();
@@ -233,9 +234,13 @@ pub(super) fn push_ceiling(
 }
 
 /// Whether an API met its service-level objectives, objective by objective.
-fn verdict(api: &Api, latency: &Percentiles, rejection_rate: f64, timeout_rate: f64) -> SloVerdict {
+pub(super) fn verdict(
+    slo: &SloSpec,
+    latency: &Percentiles,
+    rejection_rate: f64,
+    timeout_rate: f64,
+) -> SloVerdict {
     let mut checks = Vec::new();
-    let slo = &api.slo;
     for (objective, limit, actual) in [
         (
             "latency_p50_ms",

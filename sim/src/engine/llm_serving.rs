@@ -11,7 +11,8 @@
 use hdrhistogram::Histogram;
 use llm::{Engine, EngineConfig, Finished, Observer};
 
-use super::serving::{record, ApiState, Queued};
+use super::outcomes::record;
+use super::serving::{ApiState, Queued};
 use super::{Agenda, EventKind};
 use crate::cluster::Cluster;
 use crate::results::{encode_histogram, new_histogram, share, LlmResults, Percentiles, SloCheck};
@@ -119,7 +120,7 @@ impl Observer<SimTime> for Recorder<'_> {
     fn finished(&mut self, done: Finished<SimTime>, now_ns: u64) {
         let now = SimTime(now_ns);
         let arrival = done.tag;
-        let in_time = self.api.count_finished(arrival, now);
+        let in_time = self.api.count_finished(arrival, 0, now);
         let Some(llm) = self.api.llm.as_mut() else {
             return;
         };
@@ -194,7 +195,7 @@ impl ApiState {
         agenda: &mut Agenda,
     ) {
         let Some(r) = self.route_llm() else {
-            self.count_rejected(request.arrival);
+            self.count_rejected(request.arrival, request.tenant);
             self.rejected_no_replica += 1;
             self.step.rejected_no_replica += 1;
             return;
@@ -209,7 +210,7 @@ impl ApiState {
                 .push(request.arrival, request.prompt, request.output)
                 .is_err()
         {
-            self.count_rejected(request.arrival);
+            self.count_rejected(request.arrival, request.tenant);
             return;
         }
         replica.in_flight += 1;

@@ -6,7 +6,9 @@
 //! them. Rooms never call each other; this module is the one place that does.
 //!
 //! - `serving.rs`: the APIs' request path — arrivals, activator, routing, process queues,
-//!   completions, timeouts — and their scrapes and decisions (hot path, see there).
+//!   completions, timeouts — and their scrapes and decisions (hot path, see there);
+//!   `outcomes.rs`: how each ended request is counted; `tenancy.rs`: tenants on that path
+//!   (merged arrivals, per-tenant 429 limits, fair and priority queues, per-tenant tallies).
 //! - `replicas.rs`: the serving room's replicas as pods (create, start, ready, stop, evict,
 //!   remove, kill).
 //! - `autoscaling.rs`: one API's autoscaler (the `autoscaler` crate's core on simulated time).
@@ -35,11 +37,13 @@ mod cluster_autoscaler;
 mod finish;
 mod kubelet;
 mod llm_serving;
+mod outcomes;
 mod placement_routes;
 mod replicas;
 mod scheduler;
 mod serving;
 mod spot_market;
+mod tenancy;
 mod timeline;
 mod vertical;
 mod vertical_routes;
@@ -249,6 +253,7 @@ impl Simulation {
             EventKind::Completion {
                 api,
                 process,
+                tenant,
                 replica,
                 epoch,
                 arrival,
@@ -259,7 +264,7 @@ impl Simulation {
                         a,
                         r,
                         process as usize,
-                        arrival,
+                        (arrival, tenant),
                         self.now,
                         &mut self.cluster,
                         &mut self.agenda,

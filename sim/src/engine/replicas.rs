@@ -401,7 +401,13 @@ impl Serving {
             queued += u64::from(engine.waiting());
             engine.clear();
         }
+        if let Some(tenancy) = &mut api.tenancy {
+            for p in &replica.processes {
+                tenancy.interrupted(&p.tenant_in_flight);
+            }
+        }
         replica.processes.iter_mut().for_each(|p| {
+            p.tenant_in_flight.clear();
             p.queue.clear();
             p.busy = 0;
             p.idle_since.clear();

@@ -10,7 +10,8 @@
 //! Routing: a request goes to the ready replica with the fewest requests in flight (ties broken
 //! round-robin), which is what Kubernetes' Service routing with Cortex's proxy approximates with a
 //! least-request load balancer; inside the replica it goes to one process uniformly at random,
-//! each process with its own FIFO queue and `threads_per_process` workers.
+//! each process with its own queue — FIFO, or weighted fair or by priority between an API's
+//! tenants (`tenancy.rs`) — and `threads_per_process` workers.
 //!
 //! Timeouts are client-side: a request executing past the timeout still occupies its worker (the
 //! server cannot see the client leave) and counts as timed out when it finishes; a queued request
@@ -25,14 +26,16 @@ use rand::Rng;
 
 use super::autoscaling::ApiAutoscaler;
 use super::llm_serving::{LlmState, ReplicaEngine};
+use super::outcomes::{record, StepCounters, Warmup};
+use super::tenancy::Tenancy;
 use super::{Agenda, EventKind, SimError};
 use crate::cluster::{Cluster, NodeId, SharedGpu};
-use crate::results::{new_histogram, HISTOGRAM_MAX_US};
+use crate::results::new_histogram;
 use crate::rng::{stream, Stream};
 use crate::scenario::{Api, Requests};
 use crate::service_time::ServiceSampler;
 use crate::time::SimTime;
-use crate::traffic::ArrivalStream;
+use crate::traffic::{ArrivalStream, Traffic};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ReplicaState {
@@ -56,6 +59,11 @@ pub(super) struct Queued {
     pub(super) prompt: u32,
     /// LLM APIs: output tokens.
     pub(super) output: u32,
+    /// Its tenant's index in the API's tenants (0 without tenants).
+    pub(super) tenant: u16,
+    /// Its place in a fair or priority queue, smaller first (0 in a FIFO queue): see
+    /// `tenancy.rs`.
+    pub(super) rank: u64,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +73,13 @@ pub(super) struct Process {
     /// An async API's idle workers, by when each last became idle (its dequeuer's poll cycle
     /// starts then).
     pub(super) idle_since: Vec<SimTime>,
+    /// Weighted fair queueing: the tag of the request that last started here.
+    pub(super) virtual_now: u64,
+    /// Weighted fair queueing: each tenant's last tag here (empty until a tenant's first).
+    pub(super) last_finish: Vec<u64>,
+    /// APIs with tenants: each tenant's requests here, queued or executing (empty until one
+    /// arrives), so a lost replica's requests are charged to their tenants.
+    pub(super) tenant_in_flight: Vec<u32>,
 }
 
 #[derive(Debug)]
@@ -101,30 +116,6 @@ pub(super) struct Replica {
     /// An async API: the messages its workers are processing, each with when it was taken
     /// (a message whose worker dies is redelivered after its visibility timeout).
     pub(super) taken: Vec<(Queued, SimTime)>,
-}
-
-/// Per-step counters for the timeline.
-#[derive(Debug)]
-pub(super) struct StepCounters {
-    pub(super) arrivals: u64,
-    pub(super) completed: u64,
-    pub(super) rejected: u64,
-    pub(super) rejected_no_replica: u64,
-    pub(super) timed_out: u64,
-    pub(super) interrupted: u64,
-    pub(super) latency: Histogram<u64>,
-}
-
-/// What requests that arrived before the SLO's warmup did: taken off the totals for the SLO
-/// checks. Untouched (and free) without a warmup.
-#[derive(Debug)]
-pub(super) struct Warmup {
-    /// Requests arriving before this are not judged.
-    pub(super) until: SimTime,
-    pub(super) requests: u64,
-    pub(super) rejected: u64,
-    pub(super) timed_out: u64,
-    pub(super) latency: Histogram<u64>,
 }
 
 pub(super) struct ApiState {
@@ -178,6 +169,8 @@ pub(super) struct ApiState {
     pub(super) warmup: Warmup,
     /// LLM APIs: token-level counters.
     pub(super) llm: Option<LlmState>,
+    /// Its tenants, when its traffic is a sum of tenants.
+    pub(super) tenancy: Option<Box<Tenancy>>,
 }
 
 impl ApiState {
@@ -195,47 +188,6 @@ impl ApiState {
             self.area += (self.in_flight + self.waiting_messages()) as f64 * dt;
             self.area_at = now;
         }
-    }
-
-    /// A 503 for a request that arrived at `arrival`: in the totals, the step, and the warmup's
-    /// share when it came before the warmup's end.
-    #[inline]
-    pub(super) fn count_rejected(&mut self, arrival: SimTime) {
-        self.rejected += 1;
-        self.step.rejected += 1;
-        if arrival < self.warmup.until {
-            self.warmup.rejected += 1;
-        }
-    }
-
-    /// A request that arrived at `arrival` timed out: counted as [`Self::count_rejected`] counts
-    /// a 503.
-    #[inline]
-    fn count_timed_out(&mut self, arrival: SimTime) {
-        self.timed_out += 1;
-        self.step.timed_out += 1;
-        if arrival < self.warmup.until {
-            self.warmup.timed_out += 1;
-        }
-    }
-
-    /// A request that arrived at `arrival` is done at `now`: a completion with its latency, or
-    /// a timeout when the client gave up before. True for a completion.
-    #[inline]
-    pub(super) fn count_finished(&mut self, arrival: SimTime, now: SimTime) -> bool {
-        let latency = now.since(arrival) + self.spec.network_latency;
-        if self.spec.timeout.is_some_and(|t| latency > t) {
-            self.count_timed_out(arrival);
-            return false;
-        }
-        self.completed += 1;
-        self.step.completed += 1;
-        record(&mut self.latency, latency.as_micros());
-        record(&mut self.step.latency, latency.as_micros());
-        if arrival < self.warmup.until {
-            record(&mut self.warmup.latency, latency.as_micros());
-        }
-        true
     }
 
     pub(super) fn set_ready_count_changed(&mut self, now: SimTime) {
@@ -288,12 +240,26 @@ impl ApiState {
 impl ApiState {
     /// An API with no replica yet, its streams opened from the scenario's seed.
     pub(super) fn new(spec: Api, seed: u64) -> Result<ApiState, SimError> {
-        let mut arrivals = ArrivalStream::open(
-            &spec.traffic,
-            stream(seed, &format!("arrivals/{}", spec.name)),
-        )?;
-        let next_arrival = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
-        let next_service = arrivals.recorded_service();
+        let tenancy = Tenancy::open(&spec, seed)?;
+        // With tenants, the API's own stream is empty: its arrivals are its tenants'.
+        let no_traffic = Traffic::Steps {
+            steps: Vec::new(),
+            poisson: false,
+        };
+        let own = if tenancy.is_some() {
+            &no_traffic
+        } else {
+            &spec.traffic
+        };
+        let mut arrivals =
+            ArrivalStream::open(own, stream(seed, &format!("arrivals/{}", spec.name)))?;
+        let (next_arrival, next_service) = match &tenancy {
+            Some(t) => t.next_arrival(),
+            None => (
+                arrivals.next_arrival()?.unwrap_or(SimTime::NEVER),
+                arrivals.recorded_service(),
+            ),
+        };
         let autoscaler = ApiAutoscaler::new(&spec.name, &spec.autoscaling);
         Ok(ApiState {
             service: ServiceSampler::new(
@@ -353,6 +319,7 @@ impl ApiState {
                 .llm
                 .as_ref()
                 .map(|_| LlmState::new(stream(seed, &format!("tokens/{}", spec.name)))),
+            tenancy,
             spec,
         })
     }
@@ -372,7 +339,7 @@ impl ApiState {
         }
         let api = self;
         let Some(r) = api.route() else {
-            api.count_rejected(request.arrival);
+            api.count_rejected(request.arrival, request.tenant);
             api.rejected_no_replica += 1;
             api.step.rejected_no_replica += 1;
             return;
@@ -386,11 +353,13 @@ impl ApiState {
             None if processes > 1 => Some(api.routing.random_range(0..processes)),
             _ => None,
         };
-        let replica = &mut api.replicas[r as usize];
-        if replica.in_flight >= capacity {
-            api.count_rejected(request.arrival);
+        if api.replicas[r as usize].in_flight >= capacity
+            && !api.push_out(r as usize, random.unwrap_or(0) as usize, &request)
+        {
+            api.count_rejected(request.arrival, request.tenant);
             return;
         }
+        let replica = &mut api.replicas[r as usize];
         let process = match (random, api.spec.per_connection) {
             (Some(p), _) => p,
             (None, Some(keep_alive)) if processes > 1 => {
@@ -419,6 +388,14 @@ impl ApiState {
         replica.arrivals += 1;
         api.in_flight += 1;
         let proc_ = &mut replica.processes[process as usize];
+        if let Some(tenancy) = &api.tenancy {
+            tenancy.count_on(proc_, request.tenant);
+            if proc_.busy >= threads {
+                api.queued += 1;
+                return tenancy.enqueue(proc_, request);
+            }
+            tenancy.start_now(proc_, &request);
+        }
         if proc_.busy < threads {
             api.start(
                 a,
@@ -463,11 +440,15 @@ impl ApiState {
             service = SimTime::from_secs_f64(service.as_secs_f64() * gpu.stretch(sharers));
         }
         record(&mut self.wait, now.since(request.arrival).as_micros());
+        if let Some(tenancy) = &mut self.tenancy {
+            tenancy.started(request.tenant, service);
+        }
         agenda.schedule(
             now + service,
             EventKind::Completion {
                 api: a as u16,
                 process: p as u16,
+                tenant: request.tenant,
                 replica: r as u32,
                 epoch,
                 arrival: request.arrival,
@@ -515,8 +496,13 @@ impl Serving {
     #[inline]
     pub(super) fn advance_arrivals(&mut self, a: usize) -> Result<(), SimError> {
         let api = &mut self.apis[a];
-        api.next_arrival = api.arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
-        api.next_service = api.arrivals.recorded_service();
+        if let Some(tenancy) = &mut api.tenancy {
+            tenancy.advance()?;
+            (api.next_arrival, api.next_service) = tenancy.next_arrival();
+        } else {
+            api.next_arrival = api.arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
+            api.next_service = api.arrivals.recorded_service();
+        }
         let next = api.next_arrival;
         if let Some(mut top) = self.arrival_order.peek_mut() {
             top.0 = (next, a);
@@ -542,8 +528,12 @@ impl Serving {
             api.warmup.requests += 1;
         }
         // Drawn for every request, served or not, so every configuration sees the same
-        // service time for the same request (common random numbers).
-        let sampled = api.service.sample();
+        // service time for the same request (common random numbers); a tenant's from its own
+        // stream.
+        let (sampled, tenant) = match &mut api.tenancy {
+            None => (api.service.sample(), 0),
+            Some(t) => (t.draw_service(), t.next),
+        };
         let mut service = api.next_service.unwrap_or(sampled);
         if api.spec.service_scale != 1.0 {
             service = SimTime::from_secs_f64(service.as_secs_f64() * api.spec.service_scale);
@@ -559,7 +549,20 @@ impl Serving {
             service,
             prompt,
             output,
+            tenant,
+            rank: 0,
         };
+        if let Some(t) = &mut api.tenancy {
+            if !t.admit(tenant, now) {
+                // The gateway answers 429: a rejection that never reaches a replica.
+                api.rejected += 1;
+                api.step.rejected += 1;
+                if now < api.warmup.until {
+                    api.warmup.rejected += 1;
+                }
+                return false;
+            }
+        }
         if api.spec.is_async {
             // Into the queue (SQS: no limit, no rejection); a free worker takes it at once.
             api.held.push_back(request);
@@ -570,7 +573,7 @@ impl Serving {
             // The activator holds the request (behind a breaker of one replica's capacity) and
             // wakes a scaled-to-zero API at once.
             if api.held.len() as u64 >= u64::from(api.spec.capacity()) {
-                api.count_rejected(now);
+                api.count_rejected(now, tenant);
                 api.step.rejected_no_replica += 1;
                 return false;
             }
@@ -591,7 +594,7 @@ impl Serving {
         a: usize,
         r: usize,
         p: usize,
-        arrival: SimTime,
+        (arrival, tenant): (SimTime, u16),
         now: SimTime,
         cluster: &mut Cluster,
         agenda: &mut Agenda,
@@ -599,12 +602,15 @@ impl Serving {
         let api = &mut self.apis[a];
         api.touch(now);
         let timeout = api.spec.timeout;
-        api.count_finished(arrival, now);
+        api.count_finished(arrival, tenant, now);
         let replica = &mut api.replicas[r];
         replica.in_flight -= 1;
         api.in_flight -= 1;
         if let Some(i) = replica.taken.iter().position(|(q, _)| q.arrival == arrival) {
             replica.taken.swap_remove(i);
+        }
+        if api.tenancy.is_some() {
+            replica.processes[p].tenant_in_flight[usize::from(tenant)] -= 1;
         }
         if api.spec.per_connection.is_some() && api.spec.processes > 1 {
             // The answer is out: its connection is idle again, on the same process.
@@ -627,10 +633,16 @@ impl Serving {
                 }
                 replica.in_flight -= 1;
                 api.in_flight -= 1;
+                if let Some(tenancy) = &mut api.tenancy {
+                    tenancy.timed_out(q.tenant);
+                    proc_.tenant_in_flight[usize::from(q.tenant)] -= 1;
+                }
                 continue;
             }
             proc_.busy += 1;
             replica.busy += 1;
+            // Weighted fair queueing's clock: the tag of the request that starts.
+            proc_.virtual_now = q.rank;
             record(&mut api.wait, waited.as_micros());
             next = Some(q);
             break;
@@ -655,11 +667,15 @@ impl Serving {
             return drained;
         }
         if let (Some(q), Some(service)) = (next, next_service) {
+            if let Some(tenancy) = &mut api.tenancy {
+                tenancy.started(q.tenant, service);
+            }
             agenda.schedule(
                 now + service,
                 EventKind::Completion {
                     api: a as u16,
                     process: p as u16,
+                    tenant: q.tenant,
                     replica: r as u32,
                     epoch,
                     arrival: q.arrival,
@@ -688,7 +704,7 @@ impl Serving {
                 .timeout
                 .is_some_and(|t| now.since(request.arrival) >= t)
             {
-                api.count_timed_out(request.arrival);
+                api.count_timed_out(request.arrival, request.tenant);
                 continue;
             }
             api.dispatch(a, request, now, cluster, agenda);
@@ -786,9 +802,4 @@ fn llm_signals(replica: &mut Replica) -> autoscaler::LlmSignals {
         prompt_tokens: (stats.prefill_tokens - previous.prefill_tokens) as f64,
         generation_tokens: (stats.output_tokens - previous.output_tokens) as f64,
     }
-}
-
-#[inline]
-pub(super) fn record(h: &mut Histogram<u64>, micros: u64) {
-    h.saturating_record(micros.min(HISTOGRAM_MAX_US));
 }

@@ -223,6 +223,33 @@ impl TimelineRecorder {
                 llm.step_output_tokens = 0;
                 llm.step_ttft.reset();
             }
+            if let Some(tenancy) = api.tenancy.as_mut() {
+                // Each tenant's traffic and latency, as `<metric>/<api>/<tenant>`.
+                for (spec, t) in api.spec.tenants.iter().zip(&mut tenancy.tally) {
+                    let subject = format!("{n}/{}", spec.name);
+                    let st = &mut t.step;
+                    push(
+                        SeriesKey::new(Metric::Rps, subject.clone()),
+                        Some(st.arrivals as f64 / step_s),
+                    );
+                    push(
+                        SeriesKey::new(Metric::ThroughputRps, subject.clone()),
+                        Some(st.completed as f64 / step_s),
+                    );
+                    push(
+                        SeriesKey::new(Metric::Rejected, subject.clone()),
+                        Some(st.rejected as f64),
+                    );
+                    push(
+                        SeriesKey::new(Metric::LatencyP99Ms, subject),
+                        quantile(&st.latency, 0.99),
+                    );
+                    st.arrivals = 0;
+                    st.completed = 0;
+                    st.rejected = 0;
+                    st.latency.reset();
+                }
+            }
             s.arrivals = 0;
             s.interrupted = 0;
             s.completed = 0;

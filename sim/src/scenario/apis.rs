@@ -246,7 +246,12 @@ pub(super) fn build_api(
         check_slo(own, &format!("{path}.slo"), file.duration.0)?;
     }
 
-    let traffic = traffic::build(&spec.traffic, &format!("{path}.traffic"), base_dir)?;
+    let (tenants, queue_discipline) = super::tenants::build(spec, path, file, base_dir)?;
+    let traffic = match (&spec.traffic, tenants.first()) {
+        (Some(t), _) => traffic::build(t, &format!("{path}.traffic"), base_dir)?,
+        (None, Some(first)) => first.traffic.clone(),
+        (None, None) => return Err(FieldError::new(format!("{path}.traffic"), "required").into()),
+    };
     let (service_time, llm_model) = match (&spec.service_time, &spec.llm) {
         (Some(_), Some(_)) => {
             return Err(FieldError::new(
@@ -400,6 +405,8 @@ pub(super) fn build_api(
         service_time,
         llm: llm_model,
         traffic,
+        tenants,
+        queue_discipline,
         autoscaling,
         slo,
         priority: spec.priority,

@@ -23,6 +23,7 @@ pub mod policy;
 mod relocate;
 pub mod schema;
 mod service_time;
+mod tenants;
 mod traffic;
 mod vpa;
 mod work;
@@ -44,6 +45,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
+pub use tenants::{QueueDiscipline, Tenant, TokenBucket};
 pub use vpa::{UpdateMode, Vpa};
 pub use work::WorkEstimate;
 
@@ -171,6 +173,14 @@ impl Scenario {
             }
             apis.push(apis::build_api(spec, &path, &file, &node_groups, base_dir)?);
         }
+        let shared_used = apis.iter().any(|a| a.tenants.iter().any(|t| t.shared));
+        if !file.tenants.is_empty() && !shared_used {
+            return Err(FieldError::new(
+                "tenants",
+                "no API takes these tenants: they feed APIs that have neither [apis.traffic] nor [[apis.tenants]]",
+            )
+            .into());
+        }
         let mut batch_jobs = Vec::with_capacity(file.batch_jobs.len());
         for (i, spec) in file.batch_jobs.iter().enumerate() {
             let path = format!("batch_jobs[{i}]");
@@ -209,9 +219,17 @@ impl Scenario {
         }
         for api in &mut self.apis {
             api.traffic = api.traffic.scaled(factor);
+            for tenant in &mut api.tenants {
+                tenant.traffic = tenant.traffic.scaled(factor);
+            }
         }
-        for api in &mut self.file.apis {
-            let t = &mut api.traffic;
+        let file = &mut self.file;
+        let specs = file.apis.iter_mut().flat_map(|a| {
+            a.traffic
+                .iter_mut()
+                .chain(a.tenants.iter_mut().map(|t| &mut t.traffic))
+        });
+        for t in specs.chain(file.tenants.iter_mut().map(|t| &mut t.traffic)) {
             t.rps = t.rps.map(|r| r * factor);
             t.mean_rps = t.mean_rps.map(|r| r * factor);
             if let Some(steps) = &mut t.steps {
@@ -383,7 +401,10 @@ rps = 5
             s.apis[0].traffic,
             crate::traffic::Traffic::Poisson { rps: 12.5 }
         );
-        assert_eq!(s.file.apis[0].traffic.rps, Some(12.5));
+        assert_eq!(
+            s.file.apis[0].traffic.as_ref().and_then(|t| t.rps),
+            Some(12.5)
+        );
         let text = MINIMAL.replace(
             "kind = \"poisson\"\nrps = 5",
             "kind = \"steps\"\nsteps = [{ at = \"0s\", rps = 2 }, { at = \"1m\", rps = 4 }]",
@@ -392,8 +413,8 @@ rps = 5
         s.scale_traffic(1.5);
         let rates: Vec<f64> = s.file.apis[0]
             .traffic
-            .steps
             .as_ref()
+            .and_then(|t| t.steps.as_ref())
             .expect("steps")
             .iter()
             .map(|x| x.rps)

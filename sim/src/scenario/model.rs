@@ -245,8 +245,13 @@ pub struct Api {
     pub service_time: ServiceTime,
     /// A token-level LLM replica instead of workers and a service time.
     pub llm: Option<std::sync::Arc<super::llm::LlmModel>>,
-    /// Arrival process.
+    /// Arrival process. For an API whose traffic is a sum of tenants, the first tenant's:
+    /// read `tenants` for the whole.
     pub traffic: Traffic,
+    /// The tenants whose traffic adds up to the API's (empty: anonymous traffic, `traffic`).
+    pub tenants: Vec<super::Tenant>,
+    /// The order a replica's queue is served in (FIFO without tenants).
+    pub queue_discipline: super::QueueDiscipline,
     /// Replica-count policy, bounds and overprovisioning.
     pub autoscaling: Autoscaling,
     /// Objectives.
@@ -319,6 +324,13 @@ impl QosClass {
 }
 
 impl Api {
+    /// Every arrival process feeding the API: its tenants' or its own.
+    pub fn traffics(&self) -> impl Iterator<Item = &Traffic> {
+        let own = self.tenants.is_empty().then_some(&self.traffic);
+        own.into_iter()
+            .chain(self.tenants.iter().map(|t| &t.traffic))
+    }
+
     /// Requests one replica can hold before it answers 503: concurrency + queue.
     pub fn capacity(&self) -> u32 {
         self.processes * self.threads + self.max_queue_length

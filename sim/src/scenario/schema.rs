@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use crate::units::{DurationSpec, Quantity};
 
 mod llm;
+mod tenants;
 mod vpa;
 
 pub use llm::{LlmSpec, StepTimeSpec, TokenLengthSpec};
+pub use tenants::{FairnessSpec, TenantSpec};
 pub use vpa::{VpaResourcesSpec, VpaSpec};
 
 /// A whole scenario: the cluster, the APIs on it, and their traffic.
@@ -41,6 +43,11 @@ pub struct ScenarioFile {
     /// Inference APIs (at least one API or batch job).
     #[serde(default)]
     pub apis: Vec<ApiSpec>,
+    /// Tenants shared by every API that has neither `traffic` nor tenants of its own
+    /// (`[[tenants]]`): each such API sees the same tenants' arrivals and service times (common
+    /// random numbers), so APIs that differ in one setting compare like for like.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantSpec>,
     /// Placeholder pods holding spare capacity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overprovisioning: Vec<PlaceholderSpec>,
@@ -464,8 +471,15 @@ pub struct ApiSpec {
     /// A token-level LLM replica (vLLM's iteration loop) instead of `pod` and `service_time`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmSpec>,
-    /// Arrivals.
-    pub traffic: TrafficSpec,
+    /// Arrivals (leave out when the API's traffic is a sum of tenants).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficSpec>,
+    /// Its traffic as a sum of tenants, instead of `traffic` (`[[apis.tenants]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantSpec>,
+    /// How its replicas are shared between its tenants (`[apis.fairness]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<FairnessSpec>,
     /// Priority class value of the API's pods (higher preempts lower; default 0).
     #[serde(default)]
     pub priority: i32,

@@ -31,28 +31,10 @@ impl Scenario {
         let mut iterations = 0.0;
         let mut has_traces = false;
         for api in &self.apis {
-            let api_requests = match &api.traffic {
-                Traffic::Poisson { rps } | Traffic::Constant { rps } => rps * end_s,
-                Traffic::Diurnal { mean_rps, .. } => mean_rps * end_s,
-                Traffic::Steps { steps, .. } => steps
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (at, rps))| {
-                        let from = at.as_secs_f64().min(end_s);
-                        let to = steps
-                            .get(i + 1)
-                            .map_or(end_s, |n| n.0.as_secs_f64().min(end_s));
-                        rps * (to - from).max(0.0)
-                    })
-                    .sum(),
-                Traffic::Trace(t) => {
-                    has_traces = true;
-                    // The file was checked when the scenario loaded; a read error now only
-                    // leaves the estimate short.
-                    crate::recorded::total_requests(t.format, &t.path, &t.options)
-                        .map_or(0.0, |n| n * t.rate_scale)
-                }
-            };
+            let api_requests: f64 = api
+                .traffics()
+                .map(|t| expected_requests(t, end_s, &mut has_traces))
+                .sum();
             requests += api_requests;
             if let Some(llm) = &api.llm {
                 // At most one iteration per output token, and no more than the replicas can
@@ -95,6 +77,33 @@ impl Scenario {
             requests,
             events: requests + iterations + ticks + scans + batches + points,
             has_traces,
+        }
+    }
+}
+
+/// The expected requests of one arrival process over `end_s` seconds; a trace sets
+/// `has_traces`.
+fn expected_requests(traffic: &Traffic, end_s: f64, has_traces: &mut bool) -> f64 {
+    match traffic {
+        Traffic::Poisson { rps } | Traffic::Constant { rps } => rps * end_s,
+        Traffic::Diurnal { mean_rps, .. } => mean_rps * end_s,
+        Traffic::Steps { steps, .. } => steps
+            .iter()
+            .enumerate()
+            .map(|(i, (at, rps))| {
+                let from = at.as_secs_f64().min(end_s);
+                let to = steps
+                    .get(i + 1)
+                    .map_or(end_s, |n| n.0.as_secs_f64().min(end_s));
+                rps * (to - from).max(0.0)
+            })
+            .sum(),
+        Traffic::Trace(t) => {
+            *has_traces = true;
+            // The file was checked when the scenario loaded; a read error now only
+            // leaves the estimate short.
+            crate::recorded::total_requests(t.format, &t.path, &t.options)
+                .map_or(0.0, |n| n * t.rate_scale)
         }
     }
 }

@@ -206,7 +206,8 @@ impl Tuner {
             .first
             .apis
             .iter()
-            .any(|a| matches!(a.traffic, crate::traffic::Traffic::Trace(_)));
+            .flat_map(|a| a.traffics())
+            .any(|t| matches!(t, crate::traffic::Traffic::Trace(_)));
         self.bootstrap_block_s.filter(|_| traces)
     }
 
@@ -288,9 +289,12 @@ impl Tuner {
                 api.slo = slo.clone();
                 api.slo.warmup = slo.warmup.or(warmup);
             }
-            if let crate::traffic::Traffic::Trace(trace) = &mut api.traffic {
-                if trace.bootstrap_block_s.is_none() {
-                    trace.bootstrap_block_s = self.bootstrap_block_s;
+            let tenants = api.tenants.iter_mut().map(|t| &mut t.traffic);
+            for traffic in std::iter::once(&mut api.traffic).chain(tenants) {
+                if let crate::traffic::Traffic::Trace(trace) = traffic {
+                    if trace.bootstrap_block_s.is_none() {
+                        trace.bootstrap_block_s = self.bootstrap_block_s;
+                    }
                 }
             }
         }

@@ -628,6 +628,13 @@ fn controller_failure(scenario: &Path, e: ControllerError) -> Failure {
 /// time — which the real replicas are asked to take, so both runs see the same requests.
 fn schedule_of(path: &Path, scenario: &Scenario) -> Result<Schedule, Failure> {
     let api = &scenario.apis[0];
+    if !api.tenants.is_empty() {
+        return Err(Failure::BadInput(format!(
+            "{}: API {:?}'s traffic is a sum of tenants, which simctl validate does not replay yet",
+            path.display(),
+            api.name
+        )));
+    }
     let schedule = Schedule::from_traffic(
         &api.traffic,
         &api.name,
