@@ -706,6 +706,10 @@ pub struct TrafficSpec {
     /// (trace time), instead of replaying it as recorded. `simctl tune` does this by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_block: Option<DurationSpec>,
+    /// trace: replay the `start`–`end` window again and again, end to end (a one-hour trace
+    /// looped to several days); needs `end`.
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub looped: Option<bool>,
 }
 
 /// One step of a piecewise-constant rate.
