@@ -40,6 +40,7 @@ mod replicas;
 mod scheduler;
 mod serving;
 mod spot_market;
+mod startup;
 mod timeline;
 mod vertical;
 

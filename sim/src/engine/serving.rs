@@ -167,6 +167,8 @@ pub(super) struct ApiState {
     pub(super) warmup: Warmup,
     /// LLM APIs: token-level counters.
     pub(super) llm: Option<LlmState>,
+    /// `[apis.startup]`: start-ups drawn from their parts, and where the time went.
+    pub(super) startups: Option<super::startup::Startups>,
 }
 
 impl ApiState {
@@ -334,6 +336,10 @@ impl ApiState {
                 .llm
                 .as_ref()
                 .map(|_| LlmState::new(stream(seed, &format!("tokens/{}", spec.name)))),
+            startups: spec
+                .startup
+                .clone()
+                .map(|m| super::startup::Startups::new(m, &spec.name, seed)),
             spec,
         })
     }

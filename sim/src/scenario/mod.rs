@@ -23,6 +23,7 @@ pub mod policy;
 mod relocate;
 pub mod schema;
 mod service_time;
+pub mod startup;
 mod traffic;
 mod vpa;
 mod work;
@@ -44,6 +45,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
+pub use startup::{ModelSource, StartupModel};
 pub use vpa::Vpa;
 pub use work::WorkEstimate;
 

@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use crate::units::{DurationSpec, Quantity};
 
 mod llm;
+mod startup;
 mod vpa;
 
 pub use llm::{LlmSpec, StepTimeSpec, TokenLengthSpec};
+pub use startup::StartupSpec;
 pub use vpa::{VpaResourcesSpec, VpaSpec};
 
 /// A whole scenario: the cluster, the APIs on it, and their traffic.
@@ -450,6 +452,10 @@ pub struct ApiSpec {
     /// load), on top of any node boot time.
     #[serde(default)]
     pub startup_time: Option<DurationSpec>,
+    /// Start-up as the sum of image pull, model fetch and load, drawn per replica (instead of
+    /// `startup_time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<StartupSpec>,
     /// Client-side request timeout (e.g. the API gateway's 29 s); unset = no timeout.
     #[serde(default)]
     pub timeout: Option<DurationSpec>,
