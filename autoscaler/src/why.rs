@@ -337,7 +337,7 @@ impl Rule {
                 lead,
                 replicas,
             } => format!(
-                "forecast floor: load {forecast:.1} expected in {}, {replicas} replicas",
+                "forecast floor, load {forecast:.1} expected in {} needs {replicas} replicas",
                 span(*lead)
             ),
             Rule::Wake { waiting } => {
@@ -442,6 +442,9 @@ impl Why {
                 let _ = write!(s, "held at {to}: {}", rule.phrase());
             }
             Some(rule @ (Rule::Wake { .. } | Rule::Activation { .. } | Rule::Fallback { .. })) => {
+                let _ = write!(s, "scaled {from} → {to}: {}", rule.phrase());
+            }
+            Some(rule @ Rule::Forecast { .. }) => {
                 let _ = write!(s, "scaled {from} → {to}: {}", rule.phrase());
             }
             Some(rule @ (Rule::Deactivation { .. } | Rule::Overprovisioning { .. })) => {
