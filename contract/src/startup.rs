@@ -59,9 +59,9 @@ impl StartupBreakdown {
     /// One line for a run summary: "where start-up time went".
     pub fn summary_line(&self, api: &str) -> String {
         format!(
-            "{api}: where start-up time went (mean of {} replicas, {} s): scheduling {:.0} s, image pull {:.0} s ({} of {} cached), model fetch from {} {:.0} s, load {:.0} s",
+            "{api}: where start-up time went (mean of {} replicas, {:.0} s): scheduling {:.0} s, image pull {:.0} s ({} of {} cached), model fetch from {} {:.0} s, load {:.0} s",
             self.replicas,
-            format!("{:.0}", self.total.mean_s),
+            self.total.mean_s,
             self.scheduling.mean_s,
             self.image_pull.mean_s,
             self.cached_pulls,

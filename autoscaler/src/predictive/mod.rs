@@ -58,7 +58,9 @@ impl ForecastConfig {
         if self.step.is_zero() {
             return Err(InvalidSetting::new("step", "expected a duration > 0s"));
         }
-        if self.period < self.step * 2 || self.period.as_nanos() % self.step.as_nanos() != 0 {
+        if self.period < self.step * 2
+            || !self.period.as_nanos().is_multiple_of(self.step.as_nanos())
+        {
             return Err(InvalidSetting::new(
                 "period",
                 format!(
@@ -105,7 +107,7 @@ impl ForecastConfig {
                     }
                 }
             }
-            ForecastModel::MovingAverage { points } if points == 0 => {
+            ForecastModel::MovingAverage { points: 0 } => {
                 return Err(InvalidSetting::new(
                     "points",
                     "expected an integer ≥ 1, found 0",
