@@ -159,6 +159,24 @@ fn the_forecast_floor_scales_ahead_of_a_seasonal_ramp() {
         assert_eq!(at(1680), 1, "{model:?}: the next period starts low");
         assert!(decisions.iter().all(|d| d.1 >= 1));
     }
+    // The floor says why it decided.
+    let mut p = Predictive::new(
+        Box::new(Fixed::new(1)),
+        config(ForecastModel::SeasonalNaive, 120),
+    );
+    run(&mut p, 1370);
+    let obs = Observation {
+        current_replicas: 1,
+        ready_replicas: 1,
+        metric: Some(10.0),
+        ..Observation::default()
+    };
+    let rec = p.recommend(Duration::from_secs(1380), &obs);
+    assert_eq!(rec.replicas, 5);
+    assert!(matches!(
+        rec.why.rules.last(),
+        Some(Rule::Forecast { replicas: 5, forecast, .. }) if *forecast == 50.0
+    ));
     // The Holt–Winters model knows nothing before two periods: the reactive count stands.
     let mut p = Predictive::new(Box::new(Fixed::new(1)), config(hw(0.5, 0.1, 0.5), 120));
     assert!(run(&mut p, 1200).iter().all(|d| d.1 == 1));

@@ -578,4 +578,23 @@ mod tests {
         assert_eq!(c.metrics_lag, std::time::Duration::from_secs(15));
         assert_eq!(a.build().name(), "saturation");
     }
+
+    #[test]
+    fn a_forecast_block_wraps_the_policy_with_its_target() {
+        let a = parsed(
+            "policy = \"cortex\"\ntarget_in_flight = 3\n[forecast]\nmodel = \"seasonal_naive\"\nperiod = \"1h\"\nstep = \"1m\"\nlead = \"2m\"",
+        );
+        let f = a.forecast.as_ref().expect("forecast");
+        assert_eq!(f.model, autoscaler::ForecastModel::SeasonalNaive);
+        assert_eq!(f.target_per_replica, 3.0);
+        assert_eq!(f.lead, Some(std::time::Duration::from_secs(120)));
+        assert_eq!(f.steps_per_period(), 60);
+        assert_eq!(a.build().name(), "cortex+forecast");
+        // The HPA's per-pod target; KPA's target per pod.
+        let hpa = parsed("policy = \"hpa\"\ntarget_average_value = 2.5\n[forecast]");
+        assert_eq!(hpa.forecast.expect("forecast").target_per_replica, 2.5);
+        let kpa = parsed("policy = \"kpa\"\ntarget = 4\ntarget_utilization = 0.5\n[forecast]");
+        assert_eq!(kpa.forecast.expect("forecast").target_per_replica, 2.0);
+        assert!(parsed("policy = \"kpa\"").forecast.is_none());
+    }
 }
