@@ -21,6 +21,7 @@ pub mod hpa;
 mod keda;
 pub mod kpa;
 pub mod pipeline;
+pub mod predictive;
 mod saturation;
 pub mod vpa;
 pub mod why;
@@ -35,6 +36,7 @@ pub use hpa::{
 pub use keda::{Keda, KedaConfig, KedaFallback, KedaTrigger};
 pub use kpa::{Kpa, KpaConfig};
 pub use pipeline::{LlmSignals, MetricPipeline, PodSample, Reading};
+pub use predictive::{ForecastConfig, ForecastModel, Forecaster, Predictive, StartupClock};
 pub use saturation::{Saturation, SaturationConfig};
 pub use why::{Direction, MetricValue, RateKind, Rule, SetAside, Why};
 

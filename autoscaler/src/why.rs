@@ -187,6 +187,16 @@ pub enum Rule {
         /// Replicas requested but not ready.
         pending: u32,
     },
+    /// The forecast floor: the load forecast for when a replica asked for now would be ready
+    /// needed more replicas than the reactive policy (see `crate::predictive`).
+    Forecast {
+        /// The load forecast, in the reactive policy's metric.
+        forecast: f64,
+        /// How far ahead it was taken (the measured start-up time).
+        lead: Duration,
+        /// The replicas it asked for.
+        replicas: u32,
+    },
     /// Requests held by the activator woke a scaled-to-zero API.
     Wake {
         /// Requests waiting.
@@ -225,6 +235,7 @@ impl Rule {
             Rule::Deactivation { .. } => "deactivation".into(),
             Rule::Fallback { .. } => "fallback".into(),
             Rule::PendingReplicas { .. } => "pending_replicas".into(),
+            Rule::Forecast { .. } => "forecast".into(),
             Rule::Wake { .. } => "wake".into(),
             Rule::Overprovisioning { .. } => "overprovisioning".into(),
         }
@@ -321,6 +332,14 @@ impl Rule {
             Rule::PendingReplicas { pending } => {
                 format!("{pending} replicas still starting, waiting for them")
             }
+            Rule::Forecast {
+                forecast,
+                lead,
+                replicas,
+            } => format!(
+                "forecast floor, load {forecast:.1} expected in {} needs {replicas} replicas",
+                span(*lead)
+            ),
             Rule::Wake { waiting } => {
                 format!("wake from zero, {waiting} requests waiting at the activator")
             }
@@ -423,6 +442,9 @@ impl Why {
                 let _ = write!(s, "held at {to}: {}", rule.phrase());
             }
             Some(rule @ (Rule::Wake { .. } | Rule::Activation { .. } | Rule::Fallback { .. })) => {
+                let _ = write!(s, "scaled {from} → {to}: {}", rule.phrase());
+            }
+            Some(rule @ Rule::Forecast { .. }) => {
                 let _ = write!(s, "scaled {from} → {to}: {}", rule.phrase());
             }
             Some(rule @ (Rule::Deactivation { .. } | Rule::Overprovisioning { .. })) => {

@@ -118,6 +118,9 @@ pub struct ApiResults {
     /// The Vertical Pod Autoscaler's recommendation, for an API with `[apis.vpa]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpa: Option<VpaResults>,
+    /// Where its replicas' start-up time went, for an API with `[apis.startup]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<crate::startup::StartupBreakdown>,
     /// Objectives and whether they held.
     pub slo: SloVerdict,
     /// Latency histogram (HDR V2, base64, microseconds), mergeable across seeds and shards.

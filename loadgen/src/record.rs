@@ -544,6 +544,7 @@ impl Recorder {
             utilisation: None,
             llm: None,
             vpa: None,
+            startup: None,
             slo: SloVerdict {
                 met: true,
                 ..SloVerdict::default()

@@ -369,6 +369,7 @@ pub(crate) mod testdata {
             cost_usd: cost,
             llm: None,
             vpa: None,
+            startup: None,
             utilisation: Some(ApiUtilisation {
                 busy_share: 0.25,
                 peak_busy_share: 0.9,

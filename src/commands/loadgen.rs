@@ -280,6 +280,7 @@ fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String, 
             speedup: positive(args.speedup, "--speedup")?,
             rate_scale: positive(args.rate_scale, "--rate-scale")?,
             bootstrap_block_s: None,
+            looped: false,
         };
         // A trace runs to its end unless --duration cuts it.
         let until = args

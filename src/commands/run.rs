@@ -440,6 +440,12 @@ pub(crate) fn why_missed(r: &Results) -> String {
             ));
         }
     }
+    for api in &r.apis {
+        if let Some(b) = &api.startup {
+            out.push_str(&b.summary_line(&api.name));
+            out.push('\n');
+        }
+    }
     for api in r.apis.iter().filter(|a| !a.slo.misses.is_empty()) {
         let failed: Vec<String> = api
             .slo

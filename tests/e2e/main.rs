@@ -19,6 +19,7 @@ mod cli_foreign;
 mod cli_llm;
 mod cli_loadgen;
 mod cli_loadgen_llm;
+mod cli_predictive;
 mod cli_prometheus_llm;
 mod cli_report;
 mod cli_run;

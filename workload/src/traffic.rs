@@ -105,6 +105,8 @@ pub struct TraceSpec {
     /// Resample the recording per seed with a circular block bootstrap of blocks this long
     /// (seconds of trace time) instead of replaying it as recorded (see `bootstrap`).
     pub bootstrap_block_s: Option<f64>,
+    /// Replay the `start_s`–`end_s` window end to end again and again (`end_s` finite).
+    pub looped: bool,
 }
 
 /// A lazily generated, ascending sequence of arrival times.
@@ -149,6 +151,10 @@ struct TraceReplay {
     use_service: bool,
     start_s: f64,
     end_s: f64,
+    /// Looping: the file to reopen at the window's end, and the time the current repetition
+    /// starts at (re-based trace seconds).
+    repeat: Option<(TraceFormat, PathBuf, FormatOptions)>,
+    offset_s: f64,
     /// The next recorded request (already read), inside the window.
     lookahead: Option<RecordedRequest>,
     /// Arrivals generated from the current request, in descending order (popped from the end).
@@ -193,6 +199,9 @@ impl ArrivalStream {
                     use_service: spec.use_recorded_service,
                     start_s: spec.start_s,
                     end_s: spec.end_s,
+                    repeat: (spec.looped && spec.end_s.is_finite())
+                        .then(|| (spec.format, spec.path.clone(), spec.options.clone())),
+                    offset_s: 0.0,
                     lookahead: None,
                     batch: Vec::new(),
                 };
@@ -318,20 +327,33 @@ impl ArrivalStream {
 impl TraceReplay {
     /// The next recorded request inside the window, re-based to the window's start.
     fn read(&mut self, rng: &mut Stream) -> Result<Option<RecordedRequest>, DataFileError> {
-        while let Some(r) = self.source.next_request(rng)? {
-            if r.t_s < self.start_s {
-                continue;
+        let mut reopened = false;
+        loop {
+            while let Some(r) = self.source.next_request(rng)? {
+                if r.t_s < self.start_s {
+                    continue;
+                }
+                if r.t_s >= self.end_s {
+                    break;
+                }
+                return Ok(Some(RecordedRequest {
+                    t_s: r.t_s - self.start_s + self.offset_s,
+                    service_s: r.service_s,
+                    tokens: r.tokens,
+                }));
             }
-            if r.t_s >= self.end_s {
+            // The window is over: start it again when looping — unless a whole repetition
+            // just went by without a request, which would loop for ever.
+            let Some((format, path, options)) = &self.repeat else {
+                return Ok(None);
+            };
+            if reopened {
                 return Ok(None);
             }
-            return Ok(Some(RecordedRequest {
-                t_s: r.t_s - self.start_s,
-                service_s: r.service_s,
-                tokens: r.tokens,
-            }));
+            self.source = crate::recorded::open(*format, path, options)?;
+            self.offset_s += self.end_s - self.start_s;
+            reopened = true;
         }
-        Ok(None)
     }
 
     fn next(
@@ -453,6 +475,7 @@ mod tests {
                 speedup,
                 rate_scale,
                 bootstrap_block_s: None,
+                looped: false,
             })
         };
         let plain = collect(&spec(1.0, 1.0), SimTime::NEVER);
@@ -476,6 +499,45 @@ mod tests {
         };
         assert_eq!(err.line, Some(5));
         assert!(err.to_string().contains("ascending"), "{err}");
+    }
+
+    #[test]
+    fn a_looped_trace_repeats_its_window_end_to_end() {
+        let dir = tempdir();
+        let path = dir.join("loop.csv");
+        std::fs::write(&path, "id,timestamp_s\na,100\nb,101\nc,103\nd,107\n").expect("write");
+        let spec = |start_s, end_s, looped| {
+            Traffic::Trace(TraceSpec {
+                path: path.clone(),
+                format: TraceFormat::Timestamps,
+                options: FormatOptions::default(),
+                use_recorded_service: false,
+                start_s,
+                end_s,
+                speedup: 1.0,
+                rate_scale: 1.0,
+                bootstrap_block_s: None,
+                looped,
+            })
+        };
+        let s = |v: &[f64]| {
+            v.iter()
+                .map(|&t| SimTime::from_secs_f64(t))
+                .collect::<Vec<_>>()
+        };
+        // The window [0 s, 5 s) of the re-based trace (0, 1, 3; 7 is outside), every 5 s.
+        assert_eq!(
+            collect(&spec(0.0, 5.0, true), SimTime::from_secs(14)),
+            s(&[0.0, 1.0, 3.0, 5.0, 6.0, 8.0, 10.0, 11.0, 13.0])
+        );
+        // A window from 1 s: requests at 0 and 2 of each 3-second repetition.
+        assert_eq!(
+            collect(&spec(1.0, 4.0, true), SimTime::from_secs(7)),
+            s(&[0.0, 2.0, 3.0, 5.0, 6.0])
+        );
+        // Without loop the window plays once; a window with no request ends the stream.
+        assert_eq!(collect(&spec(0.0, 5.0, false), SimTime::NEVER).len(), 3);
+        assert!(collect(&spec(4.0, 6.0, true), SimTime::NEVER).is_empty());
     }
 
     fn tempdir() -> PathBuf {

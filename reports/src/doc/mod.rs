@@ -11,6 +11,7 @@ mod events;
 mod latency;
 mod llm;
 mod misses;
+mod startup;
 mod summary;
 mod tenants;
 mod timeline;
@@ -29,6 +30,7 @@ use events::events;
 use latency::latency;
 use llm::{any_llm, llm};
 use misses::{any_missed, misses};
+use startup::{any_startup, startup};
 use summary::summary;
 use tenants::{any_tenants, tenants};
 use timeline::timelines;
@@ -290,6 +292,9 @@ fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<S
     }
     if any_vpa(r) {
         sections.push(sec("Vertical sizing", vertical(r)));
+    }
+    if any_startup(r) {
+        sections.push(sec("Where start-up time went", startup(r)));
     }
     sections.extend([
         sec("Utilisation and headroom", utilisation(r, palette, prefix)),

@@ -70,6 +70,12 @@ pub fn manifests(text: &str, file_name: &str) -> Result<Manifests, DeployError> 
                 spec.name
             ));
         }
+        if shape.autoscaling.forecast.is_some() {
+            notes.push(format!(
+                "{}: [apis.autoscaling.forecast] (predictive scaling) has no upstream manifest: what is written here is the reactive policy alone, which does NOT reproduce the simulated forecast floor; run the simulated policy itself with `simctl autoscale` against the Deployment",
+                spec.name
+            ));
+        }
         match &shape.autoscaling.policy {
             PolicyChoice::Fixed | PolicyChoice::Cortex(_) => {
                 cortex_apis.push(cortex::api(spec, shape, &mut notes));

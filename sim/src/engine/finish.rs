@@ -119,7 +119,11 @@ impl Simulation {
                             api.spec.autoscaling.policy,
                             crate::scenario::PolicyChoice::Fixed
                         ),
-                        startup_s: api.spec.startup_time.as_secs_f64(),
+                        startup_s: api
+                            .startups
+                            .as_ref()
+                            .and_then(|s| s.mean_total_s())
+                            .unwrap_or(api.spec.startup_time.as_secs_f64()),
                         warmup_s: warmup.as_secs_f64(),
                         counting,
                         reclaims: &self.spot.reclaims,
@@ -160,6 +164,7 @@ impl Simulation {
                 vpa: self.vertical[a]
                     .as_ref()
                     .map(|v| v.finish(api, &self.scenario)),
+                startup: api.startups.as_ref().map(|s| s.breakdown()),
                 slo,
                 latency_histogram: encode_histogram(&api.latency),
                 queue_wait_histogram: encode_histogram(&api.wait),

@@ -43,6 +43,7 @@ mod replicas;
 mod scheduler;
 mod serving;
 mod spot_market;
+mod startup;
 mod tenancy;
 mod timeline;
 mod vertical;

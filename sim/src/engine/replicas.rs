@@ -163,7 +163,11 @@ impl Serving {
         }
         replica.state = ReplicaState::Starting;
         let epoch = replica.epoch;
+        let created = replica.created;
         if replica.initial && now == SimTime::ZERO {
+            if let Some(s) = api.startups.as_mut() {
+                s.image_present(node);
+            }
             if self.model_loads(a, slot as usize, now, cluster, agenda) {
                 let api = &mut self.apis[a];
                 api.replicas[slot as usize].state = ReplicaState::Ready;
@@ -176,7 +180,11 @@ impl Serving {
             return;
         }
         api.cold_starts += 1;
-        let at = now + api.spec.startup_time;
+        let startup = match api.startups.as_mut() {
+            Some(s) => s.draw(node, created, now),
+            None => api.spec.startup_time,
+        };
+        let at = now + startup;
         agenda.schedule(
             at,
             EventKind::ReplicaReady {
@@ -243,7 +251,10 @@ impl Serving {
         };
         let api = &mut self.apis[a];
         api.oom_kills += 1;
-        let startup = api.spec.startup_time;
+        let startup = match api.startups.as_mut() {
+            Some(s) => s.restart(),
+            None => api.spec.startup_time,
+        };
         let replica = &mut api.replicas[r];
         replica.crashes += 1;
         replica.state = ReplicaState::Starting;

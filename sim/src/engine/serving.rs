@@ -171,6 +171,8 @@ pub(super) struct ApiState {
     pub(super) llm: Option<LlmState>,
     /// Its tenants, when its traffic is a sum of tenants.
     pub(super) tenancy: Option<Box<Tenancy>>,
+    /// `[apis.startup]`: start-ups drawn from their parts, and where the time went.
+    pub(super) startups: Option<super::startup::Startups>,
 }
 
 impl ApiState {
@@ -320,6 +322,10 @@ impl ApiState {
                 .as_ref()
                 .map(|_| LlmState::new(stream(seed, &format!("tokens/{}", spec.name)))),
             tenancy,
+            startups: spec
+                .startup
+                .clone()
+                .map(|m| super::startup::Startups::new(m, &spec.name, seed)),
             spec,
         })
     }

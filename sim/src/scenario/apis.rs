@@ -383,7 +383,20 @@ pub(super) fn build_api(
         )
         .into());
     }
+    if spec.startup.is_some() && spec.startup_time.is_some() {
+        return Err(FieldError::new(
+            format!("{path}.startup"),
+            "set startup_time (one total) or [startup] (its parts), not both",
+        )
+        .into());
+    }
+    let startup = spec
+        .startup
+        .as_ref()
+        .map(|s| super::startup::build(s, &format!("{path}.startup"), base_dir))
+        .transpose()?;
     Ok(Api {
+        startup,
         name: spec.name.clone(),
         node_groups: allowed,
         requests,

@@ -23,6 +23,7 @@ pub mod policy;
 mod relocate;
 pub mod schema;
 mod service_time;
+pub mod startup;
 mod tenants;
 mod traffic;
 mod vpa;
@@ -45,6 +46,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
+pub use startup::{ModelSource, StartupModel};
 pub use tenants::{QueueDiscipline, Tenant, TokenBucket};
 pub use vpa::{UpdateMode, Vpa};
 pub use work::WorkEstimate;

@@ -237,6 +237,8 @@ pub struct Api {
     pub accept_skew: f64,
     /// Scheduling to readiness.
     pub startup_time: SimTime,
+    /// `[apis.startup]`: start-up drawn per replica from its parts (then `startup_time` is 0).
+    pub startup: Option<super::StartupModel>,
     /// Client-side timeout.
     pub timeout: Option<SimTime>,
     /// Added to every latency: time outside the replica.

@@ -1,8 +1,9 @@
 //! `[apis.autoscaling]`: which policy, its settings, and overprovisioning.
 
 use autoscaler::{
-    Cortex, CortexConfig, DecisionStep, Fixed, Hpa, HpaConfig, HpaMetric, Keda, KedaConfig,
-    KedaTrigger, Kpa, KpaConfig, ReplicaBounds, Saturation, SaturationConfig, ScalingPolicy,
+    Cortex, CortexConfig, DecisionStep, Fixed, ForecastConfig, Hpa, HpaConfig, HpaMetric, Keda,
+    KedaConfig, KedaTrigger, Kpa, KpaConfig, Predictive, ReplicaBounds, Saturation,
+    SaturationConfig, ScalingPolicy,
 };
 use serde::Deserialize;
 
@@ -12,6 +13,7 @@ use crate::units::DurationSpec;
 
 pub use autoscaler::Overprovisioning;
 
+mod forecast;
 mod hpa;
 use hpa::{hpa_config, keda_config, HpaSettings, KedaSettings};
 
@@ -48,6 +50,8 @@ pub struct Autoscaling {
     /// How often per-pod metrics are scraped (`hpa`, `saturation`: Prometheus's scrape
     /// interval); `None`: every second.
     pub scrape_interval: Option<std::time::Duration>,
+    /// `[apis.autoscaling.forecast]`: a forecast floor under the policy (predictive scaling).
+    pub forecast: Option<ForecastConfig>,
 }
 
 impl Autoscaling {
@@ -66,6 +70,15 @@ impl Autoscaling {
 
     /// A fresh policy instance for one run.
     pub fn build(&self) -> Box<dyn ScalingPolicy> {
+        let reactive = self.build_reactive();
+        match &self.forecast {
+            Some(forecast) => Box::new(Predictive::new(reactive, forecast.clone())),
+            None => reactive,
+        }
+    }
+
+    /// The reactive policy alone, without the forecast floor.
+    fn build_reactive(&self) -> Box<dyn ScalingPolicy> {
         match &self.policy {
             PolicyChoice::Fixed => Box::new(Fixed::new(self.min_replicas)),
             PolicyChoice::Cortex(c) => Box::new(Cortex::new(c.clone())),
@@ -238,6 +251,7 @@ pub(crate) fn parse(
             ))
         }
     };
+    let forecast = table.remove("forecast");
     let overprovisioning = match table.remove("overprovisioning") {
         None => Overprovisioning::None,
         Some(value) => parse_overprovisioning(&value, &format!("{path}.overprovisioning"))?,
@@ -414,6 +428,9 @@ pub(crate) fn parse(
             format!("expected min_replicas ≤ max_replicas ({max_replicas}), found {min_replicas}"),
         ));
     }
+    let forecast = forecast
+        .map(|value| forecast::parse(value, &format!("{path}.forecast"), &choice))
+        .transpose()?;
     Ok(Autoscaling {
         policy: choice,
         min_replicas,
@@ -421,6 +438,7 @@ pub(crate) fn parse(
         overprovisioning,
         max_replica_concurrency,
         scrape_interval,
+        forecast,
     })
 }
 
@@ -565,5 +583,24 @@ mod tests {
         assert_eq!(c.window, std::time::Duration::from_secs(120));
         assert_eq!(c.metrics_lag, std::time::Duration::from_secs(15));
         assert_eq!(a.build().name(), "saturation");
+    }
+
+    #[test]
+    fn a_forecast_block_wraps_the_policy_with_its_target() {
+        let a = parsed(
+            "policy = \"cortex\"\ntarget_in_flight = 3\n[forecast]\nmodel = \"seasonal_naive\"\nperiod = \"1h\"\nstep = \"1m\"\nlead = \"2m\"",
+        );
+        let f = a.forecast.as_ref().expect("forecast");
+        assert_eq!(f.model, autoscaler::ForecastModel::SeasonalNaive);
+        assert_eq!(f.target_per_replica, 3.0);
+        assert_eq!(f.lead, Some(std::time::Duration::from_secs(120)));
+        assert_eq!(f.steps_per_period(), 60);
+        assert_eq!(a.build().name(), "cortex+forecast");
+        // The HPA's per-pod target; KPA's target per pod.
+        let hpa = parsed("policy = \"hpa\"\ntarget_average_value = 2.5\n[forecast]");
+        assert_eq!(hpa.forecast.expect("forecast").target_per_replica, 2.5);
+        let kpa = parsed("policy = \"kpa\"\ntarget = 4\ntarget_utilization = 0.5\n[forecast]");
+        assert_eq!(kpa.forecast.expect("forecast").target_per_replica, 2.0);
+        assert!(parsed("policy = \"kpa\"").forecast.is_none());
     }
 }

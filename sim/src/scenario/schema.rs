@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 use crate::units::{DurationSpec, Quantity};
 
 mod llm;
+mod startup;
 mod tenants;
 mod vpa;
 
 pub use llm::{LlmSpec, StepTimeSpec, TokenLengthSpec};
+pub use startup::StartupSpec;
 pub use tenants::{FairnessSpec, TenantSpec};
 pub use vpa::{VpaResourcesSpec, VpaSpec};
 
@@ -457,6 +459,10 @@ pub struct ApiSpec {
     /// load), on top of any node boot time.
     #[serde(default)]
     pub startup_time: Option<DurationSpec>,
+    /// Start-up as the sum of image pull, model fetch and load, drawn per replica (instead of
+    /// `startup_time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup: Option<StartupSpec>,
     /// Client-side request timeout (e.g. the API gateway's 29 s); unset = no timeout.
     #[serde(default)]
     pub timeout: Option<DurationSpec>,
@@ -720,6 +726,10 @@ pub struct TrafficSpec {
     /// (trace time), instead of replaying it as recorded. `simctl tune` does this by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_block: Option<DurationSpec>,
+    /// trace: replay the `start`–`end` window again and again, end to end (a one-hour trace
+    /// looped to several days); needs `end`.
+    #[serde(default, rename = "loop", skip_serializing_if = "Option::is_none")]
+    pub looped: Option<bool>,
 }
 
 /// One step of a piecewise-constant rate.

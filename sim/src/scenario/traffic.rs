@@ -136,6 +136,7 @@ pub(super) fn build(spec: &TrafficSpec, path: &str, base_dir: &Path) -> Result<T
                 "speedup",
                 "rate_scale",
                 "bootstrap_block",
+                "loop",
             ])?;
             let file = spec.path.as_deref().ok_or_else(|| {
                 FieldError::new(format!("{path}.path"), "required for \"trace\"")
@@ -182,7 +183,23 @@ pub(super) fn build(spec: &TrafficSpec, path: &str, base_dir: &Path) -> Result<T
                 )
                 .into());
             }
+            let looped = spec.looped.unwrap_or(false);
+            if looped && end_s.is_infinite() {
+                return Err(FieldError::new(
+                    format!("{path}.loop"),
+                    "a loop needs `end`, the length of one repetition (e.g. end = \"1h\")",
+                )
+                .into());
+            }
+            if looped && spec.bootstrap_block.is_some() {
+                return Err(FieldError::new(
+                    format!("{path}.loop"),
+                    "a bootstrap already fills the run: set loop or bootstrap_block, not both",
+                )
+                .into());
+            }
             let trace = TraceSpec {
+                looped,
                 path: resolve(base_dir, file),
                 format,
                 options: FormatOptions {

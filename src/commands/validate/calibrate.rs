@@ -164,6 +164,7 @@ fn calibrated_scenario(
         speedup: 1.0,
         rate_scale: 1.0,
         bootstrap_block_s: None,
+        looped: false,
     });
     tuned.apis[0].service_time = model.clone();
     Ok(tuned)
