@@ -37,6 +37,7 @@ mod cluster_autoscaler;
 mod finish;
 mod kubelet;
 mod llm_serving;
+mod observed;
 mod outcomes;
 mod placement_routes;
 mod replicas;
