@@ -3,12 +3,11 @@
 //! the result), and `simctl validate` runs the same scenario through the gateway, the dequeuers
 //! and the load generator's submit-and-poll against the simulator.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{http_get, http_request, ok, read_json, scratch, simctl};
+use crate::common::{http_get, http_request, ok, printed_url, read_json, scratch, simctl};
 
 fn scenario() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,16 +37,7 @@ fn the_gateway_answers_an_id_then_the_status_then_the_result() {
         .stderr(Stdio::null())
         .spawn()
         .expect("simctl autoscale starts");
-    let stdout = controller.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let gateway = loop {
-        let line = lines.next().expect("printed its addresses").expect("utf-8");
-        if line.starts_with("proxy") {
-            let at = line.find("http://").expect("a URL");
-            break line[at..].trim().trim_end_matches('/').to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let gateway = printed_url(&mut controller, "proxy");
 
     // Submitted before any replica is ready: queued, never refused.
     let submit = |id: &str, ms: &str| {
@@ -162,20 +152,7 @@ fn serve_gateway_and_loadgen_speak_the_async_protocol() {
         .stderr(Stdio::null())
         .spawn()
         .expect("simctl serve starts");
-    let stdout = serve.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let gateway = loop {
-        let line = lines.next().expect("printed its addresses").expect("utf-8");
-        if line.starts_with("async gateway") {
-            let at = line.find("http://").expect("a URL");
-            break line[at..]
-                .split_whitespace()
-                .next()
-                .expect("url")
-                .to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let gateway = printed_url(&mut serve, "async gateway");
     let dir = scratch("serve-gateway");
     let out = dir.join("lg.json");
     // The scenario's API is async: loadgen submits and polls without being told.

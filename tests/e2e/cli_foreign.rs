@@ -3,12 +3,11 @@
 //! examples/python-predictor/ (skipped without its packages, unless CI=true), or `simctl serve`
 //! started as a plain command — plus scale from zero through the proxy's activator.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{ok, read_json, scratch, simctl};
+use crate::common::{ok, printed_url, read_json, scratch, simctl};
 
 fn repo(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -183,17 +182,7 @@ fn ctrl_c_stops_every_process_of_every_replica() {
         .stderr(Stdio::null())
         .spawn()
         .expect("simctl autoscale starts");
-    let stdout = controller.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let proxy = loop {
-        let line = lines.next().expect("addresses").expect("utf-8");
-        if line.starts_with("proxy") {
-            break line[line.find("http://").expect("url")..]
-                .trim()
-                .to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let proxy = printed_url(&mut controller, "proxy");
     let deadline = Instant::now() + Duration::from_secs(20);
     while processes_with(&marker).len() < 2 {
         assert!(Instant::now() < deadline, "replicas did not start");

@@ -172,3 +172,29 @@ pub(crate) fn http_request(
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
     Some((code, body))
 }
+
+/// Read `child`'s stdout until a line starting with `prefix` and return the first URL on it
+/// (`http://…`, without a trailing `/`); the rest of its output is drained in the background so
+/// it never blocks on a full pipe.
+pub(crate) fn printed_url(child: &mut std::process::Child, prefix: &str) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("exited before printing {prefix:?}"))
+            .expect("utf-8");
+        if line.starts_with(prefix) {
+            let at = line.find("http://").expect("a URL on the line");
+            break line[at..]
+                .split_whitespace()
+                .next()
+                .expect("url")
+                .trim_end_matches('/')
+                .to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    url
+}

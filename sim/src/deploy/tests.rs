@@ -50,6 +50,16 @@ rps = 10
     )
 }
 
+/// The Kubernetes manifests, one value per YAML document.
+fn kubernetes_docs(m: &Manifests) -> Vec<serde_yaml_ng::Value> {
+    m.kubernetes_yaml()
+        .expect("yaml")
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(yaml)
+        .collect()
+}
+
 fn yaml(text: &str) -> serde_yaml_ng::Value {
     serde_yaml_ng::from_str(text).expect("emitted YAML parses")
 }
@@ -158,13 +168,7 @@ fn hpa_is_a_deployment_and_an_autoscaling_v2_hpa_with_behavior() {
     );
     let m = manifests(&text, "t.toml").expect("manifests");
     assert!(m.cortex_apis.is_empty());
-    let docs: Vec<serde_yaml_ng::Value> = m
-        .kubernetes_yaml()
-        .expect("yaml")
-        .split("---\n")
-        .filter(|d| !d.trim().is_empty())
-        .map(yaml)
-        .collect();
+    let docs = kubernetes_docs(&m);
     assert_eq!(docs.len(), 2);
     let (deployment, hpa) = (&docs[0], &docs[1]);
     assert_eq!(deployment["kind"].as_str(), Some("Deployment"));
@@ -270,13 +274,7 @@ fn a_vpa_becomes_a_vertical_pod_autoscaler_on_the_deployment() {
         api("ranker", "policy = \"hpa\"\nmetric = \"concurrency\"\ntarget_average_value = 2\nmax_replicas = 4")
     );
     let m = manifests(&text, "vpa.toml").expect("manifests");
-    let docs: Vec<serde_yaml_ng::Value> = m
-        .kubernetes_yaml()
-        .expect("yaml")
-        .split("---\n")
-        .filter(|d| !d.trim().is_empty())
-        .map(yaml)
-        .collect();
+    let docs = kubernetes_docs(&m);
     let vpa = docs
         .iter()
         .find(|d| d["kind"] == "VerticalPodAutoscaler")
@@ -303,13 +301,7 @@ fn a_vpa_that_applies_keeps_its_update_mode_and_min_replicas() {
         api("ranker", "policy = \"hpa\"\nmetric = \"concurrency\"\ntarget_average_value = 2\nmax_replicas = 4")
     );
     let m = manifests(&text, "vpa.toml").expect("manifests");
-    let docs: Vec<serde_yaml_ng::Value> = m
-        .kubernetes_yaml()
-        .expect("yaml")
-        .split("---\n")
-        .filter(|d| !d.trim().is_empty())
-        .map(yaml)
-        .collect();
+    let docs = kubernetes_docs(&m);
     let vpa = docs
         .iter()
         .find(|d| d["kind"] == "VerticalPodAutoscaler")
@@ -352,10 +344,7 @@ fn keda_on_an_async_queue_is_an_aws_sqs_queue_trigger() {
         .replace("max_queue_length = 16\n", "")
     );
     let m = manifests(&text, "t.toml").expect("manifests");
-    let docs: Vec<serde_yaml_ng::Value> =
-        serde_yaml_ng::Deserializer::from_str(&m.kubernetes_yaml().expect("yaml"))
-            .map(|d| serde::Deserialize::deserialize(d).expect("document"))
-            .collect();
+    let docs = kubernetes_docs(&m);
     let so = docs
         .iter()
         .find(|d| d["kind"].as_str() == Some("ScaledObject"))
