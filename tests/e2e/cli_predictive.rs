@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::common::{example, ok, read_json, scratch, simctl};
+use crate::common::{example, ok, read_json, run_results, scratch, simctl};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -200,4 +200,67 @@ fn manifests_say_the_forecast_floor_is_not_deployed() {
     );
     // The reactive policy is still written (Cortex scales it).
     assert_eq!(m.cortex_apis.len(), 1);
+}
+
+/// The forecast floor runs in the real controller as in the simulator: `simctl autoscale
+/// --actuator local` on a 20-second "season" raises the replicas ahead of the third high phase
+/// from the second one, and says so in its decisions.
+#[test]
+fn the_forecast_floor_scales_real_replicas_through_simctl_autoscale() {
+    use std::process::{Command, Stdio};
+
+    use crate::common::{printed_url, test_data};
+    let scenario = test_data("forecast-autoscale.toml");
+    let dir = scratch("forecast-autoscale");
+    let decisions = dir.join("decisions.jsonl");
+    let mut controller = Command::new(env!("CARGO_BIN_EXE_simctl"))
+        .args(["autoscale", s(&scenario)])
+        .args(["--actuator", "local", "--listen", "127.0.0.1:0"])
+        .args(["--proxy-listen", "127.0.0.1:0"])
+        .args(["--metric-name", "simctl_in_flight_requests"])
+        .args(["--duration", "58s", "--decisions", s(&decisions)])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("simctl autoscale starts");
+    let proxy = printed_url(&mut controller, "proxy");
+    ok(simctl(&[
+        "loadgen",
+        s(&scenario),
+        "--target",
+        &format!("{proxy}/"),
+        "--quiet",
+        "--duration",
+        "55s",
+    ]));
+    assert!(controller.wait().expect("exits").success());
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&decisions)
+        .expect("decisions written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let floored: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|d| {
+            d["why"]
+                .as_str()
+                .is_some_and(|w| w.contains("forecast floor"))
+        })
+        .collect();
+    assert!(!floored.is_empty(), "the forecast never bound: {lines:?}");
+    // Only once a season of history exists (20 s), and it raised the count.
+    for d in &floored {
+        assert!(d["t_s"].as_f64() >= Some(20.0), "{d}");
+        assert!(d["target"].as_u64() > d["spec_replicas"].as_u64(), "{d}");
+    }
+    // The simulator, on the same scenario, floors at the same kind of moment.
+    let r = run_results(&scenario);
+    assert!(r["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .any(|e| e["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("forecast floor"))));
 }
