@@ -11,6 +11,8 @@
 //! answer also carries `x-queue-wait-ms` (the message's age when a worker took it) and the
 //! replica's `x-service-time-ms`, which a Cortex gateway does not send.
 //!
+//! Results are kept an hour after they are stored (Cortex keeps them in S3 with no expiry).
+//!
 //! The dequeuer is Cortex's (`pkg/dequeuer/dequeuer.go`), as the simulator models it: each ready
 //! replica gets `processes × threads` workers; a worker that finishes polls at once, an idle one
 //! long-polls for `receive_wait` (a message arriving then is taken at once) and, when the poll
@@ -72,11 +74,38 @@ struct Message {
     body: Bytes,
 }
 
+/// How long a result is kept after it is stored. Cortex keeps results in its S3 bucket with no
+/// expiry; an in-memory gateway cannot keep them forever, and an hour outlasts any poll.
+const RESULT_RETENTION: Duration = Duration::from_secs(3600);
+
 #[derive(Default)]
 struct State_ {
     visible: VecDeque<Message>,
     records: HashMap<String, Record>,
     next_id: u64,
+    /// When results past their retention were last dropped.
+    pruned: Option<Instant>,
+}
+
+impl State_ {
+    /// Drop results stored longer than [`RESULT_RETENTION`] ago (at most once a minute).
+    fn prune(&mut self) {
+        let now = Instant::now();
+        if self
+            .pruned
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(60))
+        {
+            return;
+        }
+        self.pruned = Some(now);
+        let wall = SystemTime::now();
+        self.records.retain(|_, r| match &r.status {
+            Status::Done { at, .. } => wall
+                .duration_since(*at)
+                .map_or(true, |age| age < RESULT_RETENTION),
+            _ => true,
+        });
+    }
 }
 
 /// The queue and the result store, shared by the gateway and the dequeuers.
@@ -299,6 +328,7 @@ async fn submit(state: &GatewayState, request: Request) -> Response {
     let queue = &state.queue;
     let id = {
         let mut s = lock(&queue.state);
+        s.prune();
         let id = match parts
             .headers
             .get("x-request-id")
