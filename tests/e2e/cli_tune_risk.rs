@@ -90,5 +90,30 @@ fn sharded_risk_tune_merges_to_the_unsharded_report() {
     ok(simctl(&args.iter().map(String::as_str).collect::<Vec<_>>()));
     let whole = std::fs::read_to_string(&whole).expect("whole");
     let merged = std::fs::read_to_string(&merged).expect("merged");
-    assert!(whole == merged, "merged shards differ from the unsharded report");
+    assert!(
+        whole == merged,
+        "merged shards differ from the unsharded report"
+    );
+}
+
+#[test]
+fn bad_risk_settings_name_the_file_and_field() {
+    let dir = scratch("risk-bad");
+    let text = std::fs::read_to_string(SCENARIO).expect("scenario");
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        text.replace(
+            "max_breach_probability = 0.05",
+            "max_breach_probability = 5",
+        ),
+    )
+    .expect("write");
+    let out = simctl(&["tune", bad.to_str().expect("utf-8"), "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml: tune.risk.max_breach_probability: expected a probability"),
+        "{err}"
+    );
 }

@@ -254,10 +254,10 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
     }];
     sections.extend(risk_section(t));
     sections.push(Section {
-            level: 2,
-            title: "Tuning: recommended configuration".into(),
-            id: "tune-recommendation".into(),
-            blocks: rec,
+        level: 2,
+        title: "Tuning: recommended configuration".into(),
+        id: "tune-recommendation".into(),
+        blocks: rec,
     });
     sections
 }

@@ -69,7 +69,10 @@ pub fn finalize(report: &mut TuneReport) {
     report.best = best_id;
     report.pareto = pareto;
     report.recommendation = recommended;
-    report.warnings.extend(risk_warnings);
+    // A shard sees only its own finalists: "none qualifies" is for the merged report to say.
+    if report.shard.is_none() {
+        report.warnings.extend(risk_warnings);
+    }
 }
 
 /// With `[tune] risk`: the finalists whose breach probability's upper bound is within the limit,
