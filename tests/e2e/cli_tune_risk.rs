@@ -21,7 +21,7 @@ fn tune(scenario: &str, out: &std::path::Path, extra: &[&str]) -> serde_json::Va
     json(out)
 }
 
-fn candidate<'a>(r: &'a serde_json::Value, spot: u64, on_demand: u64) -> &'a serde_json::Value {
+fn candidate(r: &serde_json::Value, spot: u64, on_demand: u64) -> &serde_json::Value {
     r["candidates"]
         .as_array()
         .expect("candidates")
