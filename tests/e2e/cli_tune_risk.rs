@@ -57,6 +57,20 @@ fn risk_tuner_rejects_spot_that_passes_three_seeds_but_breaches_often() {
     assert!(chosen["cost_usd_mean"].as_f64() > spot["cost_usd_mean"].as_f64());
     let notes = r["recommendation"]["notes"].to_string();
     assert!(notes.contains("cheaper but too risky"), "{notes}");
+    // The report shows cost against breach probability, the spot candidate marked too risky.
+    let md = dir.join("report.md");
+    ok(simctl(&[
+        "report",
+        dir.join("tune.json").to_str().expect("utf-8"),
+        "-o",
+        md.to_str().expect("utf-8"),
+    ]));
+    let md = std::fs::read_to_string(&md).expect("report");
+    assert!(
+        md.contains("## Tuning: cost against breach probability"),
+        "{md}"
+    );
+    assert!(md.contains("| 0.120 | 0.165 | too risky |"), "{md}");
     // Without `risk`, the same search recommends the spot configuration: the risk phase is what
     // rejects it.
     let text = std::fs::read_to_string(SCENARIO).expect("scenario");

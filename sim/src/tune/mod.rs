@@ -14,6 +14,9 @@
 //! candidates are cheaper and pass the first seed but fail a later one; a test checks that it
 //! finds the grid's optimum on an affordable space.
 //!
+//! Risk: with `[tune] risk`, every candidate that met the SLO on all seeds is run on many more
+//! and only those whose breach probability is bounded under the limit may win (see [`risk`]).
+//!
 //! Scale-out: `--shard i/n` evaluates candidates with `id % n == i` (grid only) and [`merge`]
 //! combines shard reports into exactly the report of an unsharded run.
 
@@ -296,59 +299,6 @@ impl Tuner {
             }
         };
         search + self.risk.map_or(0, |r| last * (u64::from(r.seeds) - s))
-    }
-
-    /// The risk phase: every finalist (met the SLO on every search seed) on the risk seeds it
-    /// has not run yet; returns each finalist's estimate, or `None` when interrupted.
-    fn run_risk(
-        &self,
-        spec: RiskSpec,
-        finalists: &[u64],
-        scenarios: &BTreeMap<u64, &Scenario>,
-        progress: &(dyn Fn() + Sync),
-        cancel: &AtomicBool,
-    ) -> Option<BTreeMap<u64, Result<RiskResult, String>>> {
-        // The search seeds are the risk seeds' first ones.
-        let first = self.seeds[0];
-        let searched = self.seeds.len() as u64;
-        let jobs: Vec<(u64, u64)> = finalists
-            .iter()
-            .flat_map(|&id| (searched..u64::from(spec.seeds)).map(move |k| (id, k)))
-            .collect();
-        let results: Vec<(u64, Option<Result<bool, CandidateError>>)> = jobs
-            .par_iter()
-            .map(|&(id, k)| {
-                if cancel.load(Ordering::SeqCst) {
-                    return (id, None);
-                }
-                let r = self
-                    .evaluate(scenarios[&id], first.wrapping_add(k))
-                    .map(|o| o.apis.iter().any(|a| a.1.iter().any(|c| !c.met)));
-                progress();
-                (id, Some(r))
-            })
-            .collect();
-        let mut breaches: BTreeMap<u64, Result<u32, String>> =
-            finalists.iter().map(|&id| (id, Ok(0))).collect();
-        for (id, r) in results {
-            let entry = breaches.entry(id).or_insert(Ok(0));
-            match (r?, entry.as_mut()) {
-                (Ok(true), Ok(b)) => *b += 1,
-                (Err(e), Ok(_)) => *entry = Err(e.to_string()),
-                _ => {}
-            }
-        }
-        Some(
-            breaches
-                .into_iter()
-                .map(|(id, b)| {
-                    (
-                        id,
-                        b.map(|b| risk::estimate(b, spec.seeds, spec.confidence)),
-                    )
-                })
-                .collect(),
-        )
     }
 
     fn candidate_scenario(&self, id: u64) -> Result<Scenario, CandidateError> {

@@ -11,13 +11,69 @@
 //! Finalists are chosen per candidate, not by ranking, so a shard (`--shard i/n`) runs the risk
 //! seeds of its own finalists and `tune merge` needs nothing more.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
 use statrs::distribution::{Beta, ContinuousCDF};
 
+use super::{CandidateError, Tuner};
 use crate::scenario::schema::RiskTuneSpec;
+use crate::scenario::Scenario;
 use contract::tune::{RiskResult, RiskSpec};
 
 /// Most risk seeds a tune takes.
 pub const MAX_RISK_SEEDS: u32 = 10_000;
+
+impl Tuner {
+    /// The risk phase: every finalist (met the SLO on every search seed) on the risk seeds it
+    /// has not run yet; returns each finalist's estimate, or `None` when interrupted.
+    pub(super) fn run_risk(
+        &self,
+        spec: RiskSpec,
+        finalists: &[u64],
+        scenarios: &BTreeMap<u64, &Scenario>,
+        progress: &(dyn Fn() + Sync),
+        cancel: &AtomicBool,
+    ) -> Option<BTreeMap<u64, Result<RiskResult, String>>> {
+        // The search seeds are the risk seeds' first ones.
+        let first = self.seeds[0];
+        let searched = self.seeds.len() as u64;
+        let jobs: Vec<(u64, u64)> = finalists
+            .iter()
+            .flat_map(|&id| (searched..u64::from(spec.seeds)).map(move |k| (id, k)))
+            .collect();
+        let results: Vec<(u64, Option<Result<bool, CandidateError>>)> = jobs
+            .par_iter()
+            .map(|&(id, k)| {
+                if cancel.load(Ordering::SeqCst) {
+                    return (id, None);
+                }
+                let r = self
+                    .evaluate(scenarios[&id], first.wrapping_add(k))
+                    .map(|o| o.apis.iter().any(|a| a.1.iter().any(|c| !c.met)));
+                progress();
+                (id, Some(r))
+            })
+            .collect();
+        let mut breaches: BTreeMap<u64, Result<u32, String>> =
+            finalists.iter().map(|&id| (id, Ok(0))).collect();
+        for (id, r) in results {
+            let entry = breaches.entry(id).or_insert(Ok(0));
+            match (r?, entry.as_mut()) {
+                (Ok(true), Ok(b)) => *b += 1,
+                (Err(e), Ok(_)) => *entry = Err(e.to_string()),
+                _ => {}
+            }
+        }
+        Some(
+            breaches
+                .into_iter()
+                .map(|(id, b)| (id, b.map(|b| estimate(b, spec.seeds, spec.confidence))))
+                .collect(),
+        )
+    }
+}
 
 /// Check `[tune] risk` against the search's seed count; the message names the field.
 pub fn validate(spec: &RiskTuneSpec, search_seeds: u32) -> Result<RiskSpec, String> {
