@@ -112,6 +112,38 @@ pub struct CandidateResult {
     /// sentence (when, how much, why).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why_missed: Option<String>,
+    /// With `[tune] risk`: how often this finalist breached the SLO on the risk seeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskResult>,
+}
+
+/// `[tune] risk`: finalists (candidates that meet the SLO on every search seed) are run on many
+/// more seeds, because a configuration that passes three seeds can still breach often when rare
+/// events (correlated spot reclaims) decide the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RiskSpec {
+    /// Seeds each finalist runs on: the scenario's seed and the next ones (the same for all
+    /// finalists: common random numbers).
+    pub seeds: u32,
+    /// The largest acceptable probability of breaching the SLO in one run.
+    pub max_breach_probability: f64,
+    /// Confidence of the one-sided upper bound on the breach probability (e.g. 0.95).
+    pub confidence: f64,
+}
+
+/// One finalist's breaches over the risk seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RiskResult {
+    /// Seeds run.
+    pub seeds: u32,
+    /// Seeds on which some API missed some objective.
+    pub breaches: u32,
+    /// `breaches / seeds`.
+    pub breach_probability: f64,
+    /// Clopper–Pearson (exact binomial) one-sided upper confidence bound on the breach
+    /// probability at the spec's confidence: the candidate qualifies when this is at most
+    /// `max_breach_probability`.
+    pub upper_bound: f64,
 }
 
 /// The recommended configuration, ready to use.
@@ -182,6 +214,10 @@ pub struct TuneReport {
     /// Things the user should know about the sweep (e.g. misses dominated by the run's start).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The risk phase's settings, when `[tune] risk` is set: then `best` must also keep its
+    /// breach probability's upper bound under the limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<RiskSpec>,
 }
 
 /// One parameter and the values to try.

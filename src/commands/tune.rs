@@ -375,6 +375,37 @@ fn summary(report: &TuneReport, top: usize) -> String {
             ));
         }
     }
+    if let Some(spec) = report.risk {
+        out.push_str(&format!(
+            "\nbreach risk over {} seeds ({:.0} % Clopper–Pearson upper bound; limit {}):\n",
+            spec.seeds,
+            100.0 * spec.confidence,
+            spec.max_breach_probability
+        ));
+        let mut finalists: Vec<_> = report
+            .candidates
+            .iter()
+            .filter_map(|c| c.risk.map(|r| (c, r)))
+            .collect();
+        finalists.sort_by(|a, b| a.0.cost_usd_mean.total_cmp(&b.0.cost_usd_mean));
+        for (c, r) in finalists {
+            out.push_str(&format!(
+                "  #{:<5} {:>9.2} USD  breached {:>4}/{:<4} p {:.3} ≤ {:.3} {}  {}\n",
+                c.id,
+                c.cost_usd_mean,
+                r.breaches,
+                r.seeds,
+                r.breach_probability,
+                r.upper_bound,
+                if r.upper_bound <= spec.max_breach_probability {
+                    "ok        "
+                } else {
+                    "too risky "
+                },
+                format_params(&c.params)
+            ));
+        }
+    }
     if let Some(rec) = &report.recommendation {
         out.push_str(&format!(
             "\nrecommended: candidate {} at {:.2} USD\n",

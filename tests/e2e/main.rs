@@ -27,6 +27,7 @@ mod cli_serve_llm;
 mod cli_tenants;
 mod cli_tui;
 mod cli_tune;
+mod cli_tune_risk;
 mod cli_validate;
 mod cli_vpa;
 mod cli_why;

@@ -238,21 +238,90 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
         }
         None => rec.push(Block::Verdict {
             ok: false,
-            text: "No candidate met the SLO on every seed: nothing to recommend.".into(),
+            text: if t.risk.is_some() {
+                "No candidate met the SLO on every seed with its breach probability within the limit: nothing to recommend."
+            } else {
+                "No candidate met the SLO on every seed: nothing to recommend."
+            }
+            .into(),
         }),
     }
-    vec![
-        Section {
-            level: 2,
-            title: "Tuning: cost–SLO Pareto front".into(),
-            id: "tune".into(),
-            blocks,
-        },
-        Section {
-            level: 2,
-            title: "Tuning: recommended configuration".into(),
-            id: "tune-recommendation".into(),
-            blocks: rec,
-        },
-    ]
+    let mut sections = vec![Section {
+        level: 2,
+        title: "Tuning: cost–SLO Pareto front".into(),
+        id: "tune".into(),
+        blocks,
+    }];
+    sections.extend(risk_section(t));
+    sections.push(Section {
+        level: 2,
+        title: "Tuning: recommended configuration".into(),
+        id: "tune-recommendation".into(),
+        blocks: rec,
+    });
+    sections
+}
+
+/// With `[tune] risk`: every finalist's cost against its breach probability over the risk seeds,
+/// by cost, so the price of each step down in risk reads off one table.
+fn risk_section(t: &TuneReport) -> Option<Section> {
+    let spec = t.risk?;
+    let mut finalists: Vec<_> = t
+        .candidates
+        .iter()
+        .filter_map(|c| c.risk.map(|r| (c, r)))
+        .collect();
+    finalists.sort_by(|a, b| {
+        a.0.cost_usd_mean
+            .total_cmp(&b.0.cost_usd_mean)
+            .then(a.0.id.cmp(&b.0.id))
+    });
+    let rows = finalists
+        .iter()
+        .map(|(c, r)| {
+            vec![
+                c.id.to_string(),
+                params_text(&c.params),
+                usd(c.cost_usd_mean),
+                format!("{} / {}", r.breaches, r.seeds),
+                format!("{:.3}", r.breach_probability),
+                format!("{:.3}", r.upper_bound),
+                if Some(c.id) == t.best {
+                    "recommended"
+                } else if r.upper_bound <= spec.max_breach_probability {
+                    "within the limit"
+                } else {
+                    "too risky"
+                }
+                .to_string(),
+            ]
+        })
+        .collect();
+    Some(Section {
+        level: 2,
+        title: "Tuning: cost against breach probability".into(),
+        id: "tune-risk".into(),
+        blocks: vec![
+            Block::Para(format!(
+                "Every candidate that met the SLO on the {} search seed(s) ran on {} seeds (the same for all). A candidate qualifies when the one-sided {:.0} % Clopper–Pearson upper bound on its probability of breaching the SLO in a run is at most {}.",
+                t.seeds.len(),
+                spec.seeds,
+                100.0 * spec.confidence,
+                spec.max_breach_probability
+            )),
+            table(
+                &[
+                    "id",
+                    "parameters",
+                    "cost USD",
+                    "breaches",
+                    "breach probability",
+                    "upper bound",
+                    "",
+                ],
+                &[true, false, true, true, true, true, false],
+                rows,
+            ),
+        ],
+    })
 }

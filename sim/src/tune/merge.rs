@@ -68,6 +68,7 @@ pub fn merge(mut shards: Vec<TuneReport>) -> Result<TuneReport, MergeError> {
             || s.parameters != first.parameters
             || s.search != first.search
             || s.traffic_bootstrap_block_s != first.traffic_bootstrap_block_s
+            || s.risk != first.risk
         {
             return Err(MergeError::OtherSweep { input: i + 1 });
         }

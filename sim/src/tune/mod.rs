@@ -14,11 +14,15 @@
 //! candidates are cheaper and pass the first seed but fail a later one; a test checks that it
 //! finds the grid's optimum on an affordable space.
 //!
+//! Risk: with `[tune] risk`, every candidate that met the SLO on all seeds is run on many more
+//! and only those whose breach probability is bounded under the limit may win (see [`risk`]).
+//!
 //! Scale-out: `--shard i/n` evaluates candidates with `id % n == i` (grid only) and [`merge`]
 //! combines shard reports into exactly the report of an unsharded run.
 
 mod merge;
 mod recommend;
+pub mod risk;
 pub mod space;
 
 use std::collections::BTreeMap;
@@ -33,8 +37,8 @@ use crate::scenario::schema::SloSpec;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::SimError;
 pub use contract::tune::{
-    ApiSummary, CandidateResult, CheckSummary, Recommendation, Search, Shard, ShardError,
-    TuneReport, SCHEMA,
+    ApiSummary, CandidateResult, CheckSummary, Recommendation, RiskResult, RiskSpec, Search, Shard,
+    ShardError, TuneReport, SCHEMA,
 };
 pub use merge::{merge, MergeError};
 pub use recommend::finalize;
@@ -93,6 +97,8 @@ pub struct Tuner {
     slo: Option<SloSpec>,
     /// Block length of the bootstrap that resamples recorded traffic per seed.
     bootstrap_block_s: Option<f64>,
+    /// `[tune] risk`, checked.
+    risk: Option<RiskSpec>,
     /// Candidates finished by an earlier, interrupted run of the same sweep (`--resume`).
     done: BTreeMap<u64, CandidateResult>,
     /// Candidate 0, built once at load: the sweep's traffic (for the work estimate and whether
@@ -177,6 +183,12 @@ impl Tuner {
             }
             (_, b) => Some(b.map_or(300.0, |b| b.as_secs_f64())),
         };
+        let risk = tune
+            .risk
+            .as_ref()
+            .map(|r| risk::validate(r, seeds))
+            .transpose()
+            .map_err(|m| TuneError(format!("{file_name}: {m}")))?;
         let mut tuner = Tuner {
             name: scenario.name.clone(),
             seeds: (0..u64::from(seeds))
@@ -189,6 +201,7 @@ impl Tuner {
             search,
             shard: options.shard,
             slo: tune.slo,
+            risk,
             bootstrap_block_s,
             done: BTreeMap::new(),
             first: scenario,
@@ -247,7 +260,8 @@ impl Tuner {
             && previous.parameters == self.params
             && previous.search == self.search
             && previous.shard == self.shard
-            && previous.traffic_bootstrap_block_s == self.traffic_bootstrap_block_s();
+            && previous.traffic_bootstrap_block_s == self.traffic_bootstrap_block_s()
+            && previous.risk == self.risk;
         if !same {
             return Err(TuneError(
                 "the report to resume is of another sweep (scenario, seeds, space, search or shard differ)".into(),
@@ -258,6 +272,8 @@ impl Tuner {
             .candidates
             .into_iter()
             .filter(|c| c.error.is_some() || c.seeds_evaluated == full)
+            // A finalist interrupted in the risk phase is run again.
+            .filter(|c| self.risk.is_none() || !c.meets_slo || c.risk.is_some())
             .map(|c| (c.id, c))
             .collect();
         Ok(self.done.len())
@@ -269,14 +285,20 @@ impl Tuner {
         self.first.work_estimate().events * self.planned_runs() as f64
     }
 
-    /// Upper bound of simulations to run, for progress bars.
+    /// Upper bound of simulations to run, for progress bars (with `[tune] risk`, as if every
+    /// candidate that finishes the search were a finalist).
     pub fn planned_runs(&self) -> u64 {
         let n = self.own_ids().len() as u64;
         let s = self.seeds.len() as u64;
-        match self.search {
-            Search::Grid => n * s,
-            Search::Halving => halving_plan(n, s).iter().map(|(k, b)| k * b).sum(),
-        }
+        let (search, last) = match self.search {
+            Search::Grid => (n * s, n),
+            Search::Halving => {
+                let plan = halving_plan(n, s);
+                let last = plan.last().map_or(0, |(k, _)| *k);
+                (plan.iter().map(|(k, b)| k * b).sum(), last)
+            }
+        };
+        search + self.risk.map_or(0, |r| last * (u64::from(r.seeds) - s))
     }
 
     fn candidate_scenario(&self, id: u64) -> Result<Scenario, CandidateError> {
@@ -412,6 +434,26 @@ impl Tuner {
                 alive.sort_unstable();
             }
         }
+        let full = self.seeds.len();
+        let finalists: Vec<u64> = alive
+            .iter()
+            .copied()
+            .filter(|id| {
+                outcomes
+                    .get(id)
+                    .is_some_and(|o| o.len() == full && rank(o).0 == 0)
+            })
+            .collect();
+        let mut risks = BTreeMap::new();
+        if let (Some(spec), false) = (self.risk, interrupted) {
+            let tick = || {
+                progress(done.fetch_add(1, Ordering::SeqCst) + 1, planned);
+            };
+            match self.run_risk(spec, &finalists, &scenarios, &tick, cancel) {
+                Some(r) => risks = r,
+                None => interrupted = true,
+            }
+        }
         let mut candidates: Vec<CandidateResult> = self.done.values().cloned().collect();
         for id in ids {
             let params = space::candidate_params(&self.params, id);
@@ -427,9 +469,16 @@ impl Tuner {
                     apis: Vec::new(),
                     start_dominated: None,
                     why_missed: None,
+                    risk: None,
                 });
             } else if let Some(o) = outcomes.get(&id) {
-                candidates.push(summarize(id, params, o));
+                let mut c = summarize(id, params, o);
+                match risks.get(&id) {
+                    Some(Ok(r)) => c.risk = Some(*r),
+                    Some(Err(e)) => c.error = Some(format!("risk seeds: {e}")),
+                    None => {}
+                }
+                candidates.push(c);
             }
         }
         let mut report = TuneReport {
@@ -448,6 +497,7 @@ impl Tuner {
             recommendation: None,
             traffic_bootstrap_block_s: self.traffic_bootstrap_block_s(),
             warnings: Vec::new(),
+            risk: self.risk,
         };
         finalize(&mut report);
         report
@@ -568,6 +618,7 @@ fn summarize(
         apis,
         start_dominated: outcomes.iter().find_map(|o| o.start_miss.clone()),
         why_missed: outcomes.iter().find_map(|o| o.top_miss.clone()),
+        risk: None,
     }
 }
 

@@ -40,10 +40,12 @@ pub fn finalize(report: &mut TuneReport) {
         .iter()
         .filter(|c| c.error.is_none() && c.seeds_evaluated == full)
         .collect();
-    let qualifying: Vec<&CandidateResult> =
+    let finalists: Vec<&CandidateResult> =
         complete.iter().copied().filter(|c| c.meets_slo).collect();
+    let mut risk_warnings = Vec::new();
+    let (qualifying, risk_notes) = risk_filter(report.risk, &finalists, &mut risk_warnings);
     let (best, tie_note) = choose(&qualifying);
-    report.best = best.map(|c| c.id);
+    let best_id = best.map(|c| c.id);
     let mut by_cost: Vec<&&CandidateResult> = complete.iter().collect();
     by_cost.sort_by(|a, b| {
         a.cost_usd_mean
@@ -59,12 +61,90 @@ pub fn finalize(report: &mut TuneReport) {
             pareto.push(c.id);
         }
     }
-    report.pareto = pareto;
-    report.recommendation = best.and_then(|c| {
-        let mut notes: Vec<String> = tie_note.into_iter().collect();
+    let recommended = best.and_then(|c| {
+        let mut notes: Vec<String> = risk_notes.into_iter().chain(tie_note).collect();
         notes.extend(edges(&report.parameters, &c.params));
         recommendation(report, c, notes).ok()
     });
+    report.best = best_id;
+    report.pareto = pareto;
+    report.recommendation = recommended;
+    // A shard sees only its own finalists: "none qualifies" is for the merged report to say.
+    if report.shard.is_none() {
+        report.warnings.extend(risk_warnings);
+    }
+}
+
+/// With `[tune] risk`: the finalists whose breach probability's upper bound is within the limit,
+/// and notes saying which cheaper finalists the risk phase rejected (or, when none qualifies, a
+/// warning naming the least risky). Without it: every finalist.
+fn risk_filter<'a>(
+    spec: Option<contract::tune::RiskSpec>,
+    finalists: &[&'a CandidateResult],
+    warnings: &mut Vec<String>,
+) -> (Vec<&'a CandidateResult>, Vec<String>) {
+    let Some(spec) = spec else {
+        return (finalists.to_vec(), Vec::new());
+    };
+    let within = |c: &CandidateResult| {
+        c.risk
+            .is_some_and(|r| r.upper_bound <= spec.max_breach_probability)
+    };
+    let qualifying: Vec<&CandidateResult> =
+        finalists.iter().copied().filter(|c| within(c)).collect();
+    let describe = |c: &CandidateResult| {
+        c.risk.map_or_else(
+            || format!("candidate {} (no risk estimate)", c.id),
+            |r| {
+                format!(
+                    "candidate {} (${:.2}) breached on {} of {} seeds, breach probability ≤ {:.3} at {:.0} % confidence",
+                    c.id,
+                    c.cost_usd_mean,
+                    r.breaches,
+                    r.seeds,
+                    r.upper_bound,
+                    100.0 * spec.confidence
+                )
+            },
+        )
+    };
+    let cheapest = qualifying
+        .iter()
+        .map(|c| c.cost_usd_mean)
+        .min_by(f64::total_cmp);
+    let mut notes = Vec::new();
+    match cheapest {
+        Some(cost) => {
+            let mut rejected: Vec<&&CandidateResult> = finalists
+                .iter()
+                .filter(|c| !within(c) && c.cost_usd_mean < cost)
+                .collect();
+            rejected.sort_by(|a, b| a.cost_usd_mean.total_cmp(&b.cost_usd_mean));
+            for c in rejected {
+                notes.push(format!(
+                    "cheaper but too risky: {} (limit {})",
+                    describe(c),
+                    spec.max_breach_probability
+                ));
+            }
+        }
+        None if !finalists.is_empty() => {
+            let least = finalists.iter().min_by(|a, b| {
+                let u = |c: &CandidateResult| c.risk.map_or(2.0, |r| r.upper_bound);
+                u(a).total_cmp(&u(b)).then(a.id.cmp(&b.id))
+            });
+            if let Some(c) = least {
+                warnings.push(format!(
+                    "no candidate keeps its breach probability under {} with {:.0} % confidence; the least risky is {}",
+                    spec.max_breach_probability,
+                    100.0 * spec.confidence,
+                    describe(c)
+                ));
+            }
+        }
+        None => {}
+    }
+    (qualifying, notes)
 }
 
 fn recommendation(

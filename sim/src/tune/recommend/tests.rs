@@ -21,6 +21,7 @@ fn candidate(
         apis: Vec::new(),
         start_dominated: None,
         why_missed: None,
+        risk: None,
     }
 }
 
@@ -84,6 +85,7 @@ fn report(candidates: Vec<CandidateResult>) -> TuneReport {
         recommendation: None,
         traffic_bootstrap_block_s: None,
         warnings: Vec::new(),
+        risk: None,
     }
 }
 
