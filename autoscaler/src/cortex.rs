@@ -564,6 +564,49 @@ pub fn message_hidden_for(worked: Duration) -> Duration {
     })
 }
 
+/// Where an idle worker of Cortex's dequeuer is in its poll cycle (`pkg/dequeuer/dequeuer.go`):
+/// it long-polls for `receive_wait` (a message arriving then is taken at once) and, when the
+/// poll comes back empty, sleeps `empty_receive_sleep` before the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DequeuerPoll {
+    /// In a long poll, which comes back empty in this long (never, `Duration::MAX`, when
+    /// there is no sleep: the next poll follows at once).
+    Open {
+        /// Until the poll comes back empty.
+        closes_in: Duration,
+    },
+    /// Asleep after an empty poll; the next opens in this long.
+    Asleep {
+        /// Until the next poll opens.
+        opens_in: Duration,
+    },
+}
+
+/// The poll cycle of a worker idle for `idle_for` (see [`DequeuerPoll`]); the simulator and the
+/// local async gateway's dequeuers follow the same cycle.
+pub fn dequeuer_poll(
+    idle_for: Duration,
+    receive_wait: Duration,
+    empty_receive_sleep: Duration,
+) -> DequeuerPoll {
+    if empty_receive_sleep.is_zero() {
+        return DequeuerPoll::Open {
+            closes_in: Duration::MAX,
+        };
+    }
+    let cycle = (receive_wait + empty_receive_sleep).as_nanos();
+    let phase = Duration::from_nanos((idle_for.as_nanos() % cycle) as u64);
+    if phase < receive_wait {
+        DequeuerPoll::Open {
+            closes_in: receive_wait - phase,
+        }
+    } else {
+        DequeuerPoll::Asleep {
+            opens_in: receive_wait + empty_receive_sleep - phase,
+        }
+    }
+}
+
 #[cfg(test)]
 mod message_visibility {
     use super::*;
@@ -580,5 +623,23 @@ mod message_visibility {
         assert_eq!(message_hidden_for(s(25)), s(50));
         // After 30 renewals (a 5-minute job): 610 s.
         assert_eq!(message_hidden_for(s(300)), s(610));
+    }
+
+    #[test]
+    fn the_dequeuer_polls_then_sleeps_then_polls() {
+        let s = Duration::from_secs;
+        let at = |idle| dequeuer_poll(s(idle), s(10), s(10));
+        assert_eq!(at(0), DequeuerPoll::Open { closes_in: s(10) });
+        assert_eq!(at(4), DequeuerPoll::Open { closes_in: s(6) });
+        assert_eq!(at(10), DequeuerPoll::Asleep { opens_in: s(10) });
+        assert_eq!(at(18), DequeuerPoll::Asleep { opens_in: s(2) });
+        assert_eq!(at(20), DequeuerPoll::Open { closes_in: s(10) });
+        // No sleep: always in a poll.
+        assert_eq!(
+            dequeuer_poll(s(15), s(10), Duration::ZERO),
+            DequeuerPoll::Open {
+                closes_in: Duration::MAX
+            }
+        );
     }
 }

@@ -26,7 +26,7 @@ mod saturation;
 pub mod vpa;
 pub mod why;
 
-pub use cortex::{message_hidden_for, Cortex, CortexConfig};
+pub use cortex::{dequeuer_poll, message_hidden_for, Cortex, CortexConfig, DequeuerPoll};
 pub use decision::{Decision, DecisionStep, HoldReason, Overprovisioning, ReplicaCount};
 pub use fixed::Fixed;
 pub use hpa::{

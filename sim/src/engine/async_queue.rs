@@ -15,15 +15,10 @@ impl ApiState {
     /// next poll opens.
     fn next_poll(&self, since: SimTime, now: SimTime) -> SimTime {
         let (wait, sleep) = self.spec.dequeuer;
-        if sleep == SimTime::ZERO {
-            return now;
-        }
-        let cycle = wait.0 + sleep.0;
-        let phase = now.since(since).0 % cycle;
-        if phase < wait.0 {
-            now
-        } else {
-            SimTime(now.0 + cycle - phase)
+        let idle = now.since(since).as_duration();
+        match autoscaler::dequeuer_poll(idle, wait.as_duration(), sleep.as_duration()) {
+            autoscaler::DequeuerPoll::Open { .. } => now,
+            autoscaler::DequeuerPoll::Asleep { opens_in } => now + SimTime::from(opens_in),
         }
     }
 
@@ -114,6 +109,8 @@ impl ApiState {
 /// When a message a worker took at `taken` is visible again after the worker died at `died`
 /// (see [`autoscaler::message_hidden_for`]).
 pub(super) fn visible_again(taken: SimTime, died: SimTime) -> SimTime {
-    let hidden = autoscaler::message_hidden_for(died.since(taken).as_duration());
-    taken + SimTime::from_secs_f64(hidden.as_secs_f64())
+    taken
+        + SimTime::from(autoscaler::message_hidden_for(
+            died.since(taken).as_duration(),
+        ))
 }

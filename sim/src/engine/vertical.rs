@@ -76,7 +76,7 @@ impl Recorder {
 
     /// How often the updater runs.
     pub(super) fn updater_interval(&self) -> SimTime {
-        SimTime::from_secs_f64(self.settings.updater.interval.as_secs_f64())
+        SimTime::from(self.settings.updater.interval)
     }
 
     /// The recommendation now, once a sample has been aggregated.
@@ -103,10 +103,16 @@ impl Recorder {
     }
 
     /// One updater pass over `api`'s running pods at `now`: the pods to update, highest
-    /// priority first, as many as the eviction budget allows.
+    /// priority first, as many as the eviction budget allows. A pod resized in place gets what
+    /// the admission controller gives new pods (`api.admitted`, set from the same
+    /// recommendation at the last sample).
     pub(super) fn plan(&self, api: &ApiState, now: SimTime) -> Vec<(usize, PodUpdate)> {
-        let (Some(rec), Some(admitted)) = (self.recommendation(), self.admitted(api)) else {
+        let Some(rec) = self.recommendation() else {
             return Vec::new();
+        };
+        let update = match self.settings.mode {
+            UpdateMode::InPlaceOrRecreate => PodUpdate::InPlaceOrEvict(api.admitted),
+            _ => PodUpdate::Evict,
         };
         let running: Vec<usize> = (0..api.replicas.len())
             .filter(|&i| api.replicas[i].state == ReplicaState::Ready)
@@ -129,10 +135,6 @@ impl Recorder {
                 break;
             }
             budget.evicted();
-            let update = match self.settings.mode {
-                UpdateMode::InPlaceOrRecreate => PodUpdate::InPlaceOrEvict(admitted),
-                _ => PodUpdate::Evict,
-            };
             plan.push((running[i], update));
         }
         plan

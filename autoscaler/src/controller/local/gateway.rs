@@ -167,7 +167,6 @@ async fn worker(queue: Arc<Queue>, pool: Pool, backend: Arc<Backend>) {
         empty_receive_sleep,
         ..
     } = queue.settings;
-    let cycle = receive_wait + empty_receive_sleep;
     let mut idle_since = Instant::now();
     loop {
         if backend.draining.load(Ordering::SeqCst) {
@@ -178,18 +177,15 @@ async fn worker(queue: Arc<Queue>, pool: Pool, backend: Arc<Backend>) {
             idle_since = Instant::now();
             continue;
         }
-        let now = Instant::now();
-        let phase = if empty_receive_sleep.is_zero() {
-            Duration::ZERO
-        } else {
-            let idle = now.saturating_duration_since(idle_since).as_nanos();
-            Duration::from_nanos((idle % cycle.as_nanos().max(1)) as u64)
-        };
-        if phase >= receive_wait {
-            // Asleep after an empty poll: the next opens at the cycle's end.
-            tokio::time::sleep((cycle - phase).min(CHECK)).await;
-            continue;
-        }
+        let closes_in =
+            match crate::dequeuer_poll(idle_since.elapsed(), receive_wait, empty_receive_sleep) {
+                crate::DequeuerPoll::Open { closes_in } => closes_in,
+                crate::DequeuerPoll::Asleep { opens_in } => {
+                    // Asleep after an empty poll.
+                    tokio::time::sleep(opens_in.min(CHECK)).await;
+                    continue;
+                }
+            };
         // The poll is open: take a message, or wait for one until the poll closes.
         let arrived = queue.arrived.notified();
         tokio::pin!(arrived);
@@ -199,14 +195,9 @@ async fn worker(queue: Arc<Queue>, pool: Pool, backend: Arc<Backend>) {
             idle_since = Instant::now();
             continue;
         }
-        let open = if empty_receive_sleep.is_zero() {
-            CHECK
-        } else {
-            (receive_wait - phase).min(CHECK)
-        };
         tokio::select! {
             _ = &mut arrived => {}
-            _ = tokio::time::sleep(open) => {}
+            _ = tokio::time::sleep(closes_in.min(CHECK)) => {}
         }
     }
 }
