@@ -129,13 +129,7 @@ pub(crate) async fn poller(shared: Arc<Shared>, polls: Arc<Polls>) {
         let mut body = Vec::new();
         let path = format!("{}{}", polls.prefix, p.id);
         let exchange = async {
-            let mut c = match conn.take() {
-                Some(c) => c,
-                None => shared.client.connect().await?,
-            };
-            if c.is_closed() {
-                c = shared.client.connect().await?;
-            }
+            let mut c = shared.client.reuse(conn.take()).await?;
             let (answer, keep_alive) = shared
                 .client
                 .get(&mut c, &path, |d| body.extend_from_slice(d))

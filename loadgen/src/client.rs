@@ -288,6 +288,19 @@ impl Client {
         })
     }
 
+    /// The task's kept-alive connection if the server has not closed it, else a new one.
+    pub(crate) async fn reuse(
+        &self,
+        kept: Option<Connection>,
+    ) -> Result<Connection, ExchangeError> {
+        if let Some(mut c) = kept {
+            if !c.is_closed() {
+                return Ok(c);
+            }
+        }
+        self.connect().await
+    }
+
     pub(crate) async fn connect(&self) -> Result<Connection, ExchangeError> {
         let stream = TcpStream::connect(self.target.addr)
             .await

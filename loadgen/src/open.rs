@@ -305,13 +305,7 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
         let service_ms = planned.service.map(|d| d.as_secs_f64() * 1000.0);
         let mut stream = TokenStream::default();
         let exchange = async {
-            let mut c = match conn.take() {
-                Some(c) => c,
-                None => shared.client.connect().await?,
-            };
-            if c.is_closed() {
-                c = shared.client.connect().await?;
-            }
+            let mut c = shared.client.reuse(conn.take()).await?;
             let (answer, keep_alive) = match &body {
                 Some(body) => {
                     let prompt = input.to_string();
