@@ -483,14 +483,8 @@ impl Simulation {
     fn evict(&mut self, pod: PodRef, log: bool) {
         let now = self.now;
         if log {
-            let group = self.pod_node(pod).map(|n| self.cluster.node(n).group);
-            self.agenda.log(Event {
-                t_s: now.as_secs_f64(),
-                kind: crate::results::EventKind::Eviction,
-                api: self.pod_api_name(pod),
-                node_group: group.map(|g| self.cluster.groups()[g].name.clone()),
-                message: format!("{} evicted", self.pod_label(pod)),
-            });
+            let message = format!("{} evicted", self.pod_label(pod));
+            self.log_pod(pod, crate::results::EventKind::Eviction, message);
         }
         match pod {
             PodRef::Placeholder(i) => {
@@ -511,6 +505,18 @@ impl Simulation {
                 self.add_replica(a, false);
             }
         }
+    }
+
+    /// Log `message` about `pod`, with its API and the node group it is on.
+    fn log_pod(&mut self, pod: PodRef, kind: crate::results::EventKind, message: String) {
+        let group = self.pod_node(pod).map(|n| self.cluster.node(n).group);
+        self.agenda.log(Event {
+            t_s: self.now.as_secs_f64(),
+            kind,
+            api: self.pod_api_name(pod),
+            node_group: group.map(|g| self.cluster.groups()[g].name.clone()),
+            message,
+        });
     }
 
     fn pod_node(&self, pod: PodRef) -> Option<NodeId> {

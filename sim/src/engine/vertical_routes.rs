@@ -5,7 +5,7 @@
 use super::vertical::PodUpdate;
 use super::{EventKind, Simulation};
 use crate::cluster::PodRef;
-use crate::results::{Event, EventKind as LogKind};
+use crate::results::EventKind as LogKind;
 
 impl Simulation {
     /// The recommender samples API `a`'s pods; the admission controller takes the new target
@@ -61,22 +61,12 @@ impl Simulation {
                     before.cpu_m, before.mem_mib
                 ),
             };
-            let group = self.serving.node_of(a, slot as u32).map(|n| {
-                self.cluster.groups()[self.cluster.node(n).group]
-                    .name
-                    .clone()
-            });
-            self.agenda.log(Event {
-                t_s: self.now.as_secs_f64(),
-                kind: if resized.is_some() {
-                    LogKind::PodResized
-                } else {
-                    LogKind::Eviction
-                },
-                api: Some(self.serving.apis[a].spec.name.clone()),
-                node_group: group,
-                message,
-            });
+            let kind = if resized.is_some() {
+                LogKind::PodResized
+            } else {
+                LogKind::Eviction
+            };
+            self.log_pod(pod, kind, message);
             if resized.is_none() {
                 self.evict(pod, false);
             }
