@@ -208,19 +208,7 @@ fn tenant_rows(api: &sim::results::ApiResults) -> String {
     let mut out = String::new();
     for t in &api.tenants {
         let requests = t.requests.max(1) as f64;
-        let verdict = match &t.slo {
-            None => "-".to_string(),
-            Some(v) if v.met => "met".to_string(),
-            Some(v) => {
-                let failed: Vec<&str> = v
-                    .checks
-                    .iter()
-                    .filter(|c| !c.met)
-                    .map(|c| c.objective.as_str())
-                    .collect();
-                format!("MISSED ({})", failed.join(", "))
-            }
-        };
+        let verdict = t.slo.as_ref().map_or("-".to_string(), verdict_text);
         let limited = if t.rate_limited > 0 {
             format!(" ({} 429)", t.rate_limited)
         } else {
@@ -241,6 +229,20 @@ fn tenant_rows(api: &sim::results::ApiResults) -> String {
         ));
     }
     out
+}
+
+/// `met`, or `MISSED (` the objectives missed `)`.
+fn verdict_text(v: &sim::results::SloVerdict) -> String {
+    if v.met {
+        return "met".to_string();
+    }
+    let failed: Vec<&str> = v
+        .checks
+        .iter()
+        .filter(|c| !c.met)
+        .map(|c| c.objective.as_str())
+        .collect();
+    format!("MISSED ({})", failed.join(", "))
 }
 
 /// The human-readable table printed after a run.
@@ -274,17 +276,8 @@ pub(crate) fn summary(r: &Results) -> String {
         let requests = api.requests.max(1) as f64;
         let verdict = if api.slo.checks.is_empty() {
             "-".to_string()
-        } else if api.slo.met {
-            "met".to_string()
         } else {
-            let failed: Vec<&str> = api
-                .slo
-                .checks
-                .iter()
-                .filter(|c| !c.met)
-                .map(|c| c.objective.as_str())
-                .collect();
-            format!("MISSED ({})", failed.join(", "))
+            verdict_text(&api.slo)
         };
         let replicas = api.replica_seconds / r.simulated_s().max(1e-9);
         out.push_str(&format!(

@@ -76,20 +76,23 @@ pub(super) fn events(r: &Results) -> Vec<Block> {
         notable
             .iter()
             .take(shown)
-            .map(|e| {
-                vec![
-                    clock(e.t_s),
-                    e.kind.name().to_string(),
-                    e.api
-                        .clone()
-                        .or_else(|| e.node_group.clone())
-                        .unwrap_or_default(),
-                    e.message.clone(),
-                ]
-            })
+            .map(|e| event_row(e, &e.message))
             .collect(),
     ));
     blocks
+}
+
+/// One event's row: when, what kind, its API (or node group), and `text`.
+fn event_row(e: &Event, text: &str) -> Vec<String> {
+    vec![
+        clock(e.t_s),
+        e.kind.name().to_string(),
+        e.api
+            .clone()
+            .or_else(|| e.node_group.clone())
+            .unwrap_or_default(),
+        text.to_string(),
+    ]
 }
 
 /// The "why" sentences of decisions a rule bound and of cluster-autoscaler passes that did not
@@ -121,17 +124,7 @@ fn whys(r: &Results) -> Vec<Block> {
             &[true, false, false, false],
             rows.iter()
                 .take(shown)
-                .map(|(e, why)| {
-                    vec![
-                        clock(e.t_s),
-                        e.kind.name().to_string(),
-                        e.api
-                            .clone()
-                            .or_else(|| e.node_group.clone())
-                            .unwrap_or_default(),
-                        (*why).to_string(),
-                    ]
-                })
+                .map(|(e, why)| event_row(e, why))
                 .collect(),
         ),
     ]

@@ -60,6 +60,13 @@ fn kubernetes_docs(m: &Manifests) -> Vec<serde_yaml_ng::Value> {
         .collect()
 }
 
+/// The first document of `kind`.
+fn of_kind<'a>(docs: &'a [serde_yaml_ng::Value], kind: &str) -> &'a serde_yaml_ng::Value {
+    docs.iter()
+        .find(|d| d["kind"].as_str() == Some(kind))
+        .unwrap_or_else(|| panic!("no {kind} in {docs:?}"))
+}
+
 fn yaml(text: &str) -> serde_yaml_ng::Value {
     serde_yaml_ng::from_str(text).expect("emitted YAML parses")
 }
@@ -275,10 +282,7 @@ fn a_vpa_becomes_a_vertical_pod_autoscaler_on_the_deployment() {
     );
     let m = manifests(&text, "vpa.toml").expect("manifests");
     let docs = kubernetes_docs(&m);
-    let vpa = docs
-        .iter()
-        .find(|d| d["kind"] == "VerticalPodAutoscaler")
-        .expect("a VerticalPodAutoscaler");
+    let vpa = of_kind(&docs, "VerticalPodAutoscaler");
     assert_eq!(vpa["apiVersion"], "autoscaling.k8s.io/v1");
     assert_eq!(vpa["spec"]["targetRef"]["kind"], "Deployment");
     assert_eq!(vpa["spec"]["targetRef"]["name"], "ranker");
@@ -302,10 +306,7 @@ fn a_vpa_that_applies_keeps_its_update_mode_and_min_replicas() {
     );
     let m = manifests(&text, "vpa.toml").expect("manifests");
     let docs = kubernetes_docs(&m);
-    let vpa = docs
-        .iter()
-        .find(|d| d["kind"] == "VerticalPodAutoscaler")
-        .expect("a VerticalPodAutoscaler");
+    let vpa = of_kind(&docs, "VerticalPodAutoscaler");
     assert_eq!(
         vpa["spec"]["updatePolicy"]["updateMode"],
         "InPlaceOrRecreate"
@@ -345,10 +346,7 @@ fn keda_on_an_async_queue_is_an_aws_sqs_queue_trigger() {
     );
     let m = manifests(&text, "t.toml").expect("manifests");
     let docs = kubernetes_docs(&m);
-    let so = docs
-        .iter()
-        .find(|d| d["kind"].as_str() == Some("ScaledObject"))
-        .expect("a ScaledObject");
+    let so = of_kind(&docs, "ScaledObject");
     let t = &so["spec"]["triggers"][0];
     assert_eq!(t["type"].as_str(), Some("aws-sqs-queue"));
     // KEDA's defaults, as the simulation used them: queueLength 5, activation 0.
