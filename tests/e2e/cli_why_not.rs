@@ -2,12 +2,11 @@
 //! pass that did not act carries one sentence, in `simctl run`'s results events, in
 //! `simctl explain` around a moment, and in `simctl autoscale --decisions` lines.
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{ok, run_results, scratch, simctl, test_data};
+use crate::common::{ok, printed_url, run_results, scratch, simctl, test_data};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
@@ -183,20 +182,7 @@ fn autoscale_decisions_say_why() {
         .stderr(Stdio::null())
         .spawn()
         .expect("simctl autoscale starts");
-    let stdout = controller.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let mut proxy = None;
-    while proxy.is_none() {
-        let line = lines
-            .next()
-            .expect("autoscale printed its addresses")
-            .expect("utf-8");
-        if line.starts_with("proxy") {
-            proxy = line.find("http://").map(|at| line[at..].trim().to_string());
-        }
-    }
-    let proxy = proxy.expect("proxy url");
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let proxy = printed_url(&mut controller, "proxy");
     std::thread::sleep(Duration::from_millis(1500));
     ok(simctl(&[
         "loadgen",
@@ -212,7 +198,6 @@ fn autoscale_decisions_say_why() {
     ]));
     let status = controller.wait().expect("controller exits");
     assert!(status.success(), "autoscale exit {status:?}");
-    rest.join().expect("stdout drained");
 
     let d: Vec<serde_json::Value> = std::fs::read_to_string(&decisions)
         .expect("decisions written")
