@@ -112,7 +112,7 @@ pub(crate) async fn poller(shared: Arc<Shared>, polls: Arc<Polls>) {
                     _ = shared.stop.cancelled() => {
                         for p in polls.drain() {
                             shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-                            shared.recorder.unfinished(p.shard);
+                            shared.recorder.unfinished(p.shard, None);
                         }
                         return;
                     }
@@ -148,7 +148,7 @@ pub(crate) async fn poller(shared: Arc<Shared>, polls: Arc<Polls>) {
         let answer = match answer {
             None => {
                 shared.in_flight.fetch_sub(1, Ordering::SeqCst);
-                shared.recorder.unfinished(p.shard);
+                shared.recorder.unfinished(p.shard, None);
                 continue;
             }
             Some(Err(e)) => {
@@ -204,6 +204,7 @@ fn finish(shared: &Shared, p: Pending, end: Instant, outcome: Outcome) {
             response: end.saturating_duration_since(p.sent),
             outcome,
             tokens: None,
+            tenant: None,
         },
     );
 }

@@ -317,27 +317,11 @@ impl Client {
         })
     }
 
-    /// Send one request (with a service time to ask for, if any) on `conn` and read the whole
-    /// answer, discarding its body. After an error the connection is unusable;
-    /// `Ok((answer, false))` means the server will close it.
-    pub(crate) async fn send(
-        &self,
-        conn: &mut Connection,
-        service_ms: Option<f64>,
-    ) -> Result<(Answer, bool), ExchangeError> {
-        let value = service_ms.map(|ms| format!("{ms:.3}"));
-        match value.as_deref() {
-            Some(v) => {
-                self.exchange(conn, &[(SERVICE_TIME_HEADER, v)], None, |_| {})
-                    .await
-            }
-            None => self.exchange(conn, &[], None, |_| {}).await,
-        }
-    }
-
-    /// [`Client::send`] with one extra `header` (name, value) and this request's own `body`
-    /// (instead of the template's), handing every piece of the answer's (de-chunked) body to
-    /// `sink` as soon as it is read — so a streamed answer can be timed as it arrives.
+    /// Send one request on `conn` with extra `headers` (name, value) and, when given, its own
+    /// `body` (instead of the template's), handing every piece of the answer's (de-chunked)
+    /// body to `sink` as soon as it is read — so a streamed answer can be timed as it arrives.
+    /// After an error the connection is unusable; `Ok((answer, false))` means the server will
+    /// close it.
     pub(crate) async fn exchange(
         &self,
         conn: &mut Connection,

@@ -146,6 +146,7 @@ async fn predict(user: &mut GooseUser) -> TransactionResult {
             response: end.saturating_duration_since(sent),
             outcome,
             tokens: None,
+            tenant: None,
         },
     );
     Ok(())
@@ -189,6 +190,7 @@ pub async fn run_closed(
     );
     let recorder = Recorder::new(
         &load.api_name,
+        &[],
         Duration::ZERO,
         None,
         load.requests_csv.as_deref(),

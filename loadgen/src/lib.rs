@@ -21,6 +21,7 @@ pub mod openai;
 mod record;
 pub mod replica;
 pub mod schedule;
+mod tenant_tally;
 
 use std::path::PathBuf;
 
@@ -31,7 +32,7 @@ pub use measured::{read_measured, Measured, ReadMeasuredError};
 pub use open::{run_open, OpenLoad};
 pub use openai::{discover_model, OpenAi};
 pub use record::Progress;
-pub use schedule::{DrawLengths, Planned, Schedule};
+pub use schedule::{DrawLengths, Planned, Schedule, TenantTraffic};
 
 /// Why a load test could not run or finish.
 #[derive(Debug, thiserror::Error)]

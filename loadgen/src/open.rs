@@ -57,6 +57,9 @@ pub struct OpenLoad {
     /// `x-request-id` and its result polled at `GET {path}/{id}` this often; its latency is the
     /// time to result and `timeout` bounds it (see [`crate::async_poll`]).
     pub poll_interval: Option<Duration>,
+    /// The header naming each request's tenant when the schedule's traffic is a sum of tenants
+    /// (`x-tenant`, or e.g. `x-api-key` for a gateway that tells tenants by key).
+    pub tenant_header: String,
 }
 
 /// A free task always takes the next request while fewer than this many wait on theirs.
@@ -85,6 +88,9 @@ pub(crate) struct Shared {
     /// End of the schedule: nothing is sent after it, however far behind the client is.
     until: Duration,
     pub(crate) timeout: Duration,
+    /// Tenants' names by index, and the header that carries them.
+    pub(crate) tenants: Vec<String>,
+    pub(crate) tenant_header: String,
     openai: Option<OpenAi>,
     /// Cancelled by the user (Ctrl-C, SIGTERM) or when the last answer is overdue.
     pub(crate) stop: CancellationToken,
@@ -145,6 +151,7 @@ pub async fn run_open(
     });
     let recorder = Recorder::new(
         &load.api_name,
+        schedule.tenants(),
         load.late_threshold,
         objectives,
         load.requests_csv.as_deref(),
@@ -154,6 +161,7 @@ pub async fn run_open(
     // a server that never answers, or a rate the client cannot send, cannot stretch it.
     let halt = stop.child_token();
     let until = schedule.until();
+    let schedule_tenants = schedule.tenants().to_vec();
     let shared = Arc::new(Shared {
         client: Client::new(load.target.clone(), load.template.clone())?,
         schedule: Mutex::new((schedule, None)),
@@ -165,6 +173,8 @@ pub async fn run_open(
         start_wall: std::time::SystemTime::now(),
         until,
         timeout: load.timeout,
+        tenants: schedule_tenants,
+        tenant_header: load.tenant_header.clone(),
         openai: load.openai.clone(),
         stop: halt.clone(),
         submitters: AtomicUsize::new(load.max_in_flight.max(1)),
@@ -329,7 +339,19 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
                         .exchange(&mut c, &headers, None, |_| {})
                         .await?
                 }
-                None => shared.client.send(&mut c, service_ms).await?,
+                None => {
+                    let ms = service_ms.map(|ms| format!("{ms:.3}"));
+                    let tenant = planned
+                        .tenant
+                        .and_then(|t| shared.tenants.get(usize::from(t)));
+                    let mut headers = Vec::with_capacity(2);
+                    headers.extend(ms.as_deref().map(|v| (SERVICE_TIME_HEADER, v)));
+                    headers.extend(tenant.map(|name| (shared.tenant_header.as_str(), name.as_str())));
+                    shared
+                        .client
+                        .exchange(&mut c, &headers, None, |_| {})
+                        .await?
+                }
             };
             if keep_alive {
                 conn = Some(c);
@@ -361,7 +383,7 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
         shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         let outcome = match answer {
             None => {
-                shared.recorder.unfinished(shard);
+                shared.recorder.unfinished(shard, planned.tenant);
                 return;
             }
             Some(Err(_)) => Outcome::TimedOut,
@@ -389,6 +411,7 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
                 response: end.saturating_duration_since(sent),
                 outcome,
                 tokens,
+                tenant: planned.tenant,
             },
         );
     }

@@ -23,6 +23,7 @@ use hdrhistogram::Histogram;
 use tempfile::NamedTempFile;
 
 use crate::client::Answer;
+use crate::tenant_tally::TenantTallies;
 use crate::LoadError;
 use contract::loadgen::{LoadResults, SCHEMA};
 
@@ -91,6 +92,8 @@ pub(crate) struct Row {
     pub outcome: Outcome,
     /// What a streamed completion delivered (OpenAI-compatible targets).
     pub tokens: Option<TokenRow>,
+    /// Its tenant's index, when the schedule is a sum of tenants.
+    pub tenant: Option<u16>,
 }
 
 /// The tokens of one streamed completion.
@@ -255,6 +258,7 @@ pub(crate) struct Recorder {
     shards: Vec<Mutex<Tally>>,
     collected: Mutex<Collected>,
     files: Option<Files>,
+    tenants: TenantTallies,
 }
 
 fn temp_beside(path: &Path) -> Result<NamedTempFile, LoadError> {
@@ -271,6 +275,7 @@ fn temp_beside(path: &Path) -> Result<NamedTempFile, LoadError> {
 impl Recorder {
     pub(crate) fn new(
         api: &str,
+        tenants: &[String],
         late_threshold: Duration,
         tokens: Option<TokenObjectives>,
         csv: Option<&Path>,
@@ -306,6 +311,7 @@ impl Recorder {
                 last_t: 0.0,
             }),
             files,
+            tenants: TenantTallies::new(tenants),
         })
     }
 
@@ -325,13 +331,15 @@ impl Recorder {
         t.lag.saturating_record(micros(lag));
     }
 
-    /// A request was still outstanding when the run stopped.
-    pub(crate) fn unfinished(&self, worker: usize) {
+    /// A request (of `tenant`) was still outstanding when the run stopped.
+    pub(crate) fn unfinished(&self, worker: usize, tenant: Option<u16>) {
         self.shard(worker).unfinished += 1;
+        self.tenants.unfinished(tenant);
     }
 
     /// A request ended.
     pub(crate) fn record(&self, worker: usize, row: Row) {
+        self.tenants.record(&row);
         {
             let mut t = self.shard(worker);
             match &row.outcome {
@@ -352,7 +360,8 @@ impl Recorder {
                         }
                     }
                 }
-                Outcome::Answered(a) if a.status == 503 => t.rejected += 1,
+                // Refused: the replica or proxy is full (503), or the tenant's limit (429).
+                Outcome::Answered(a) if a.status == 503 || a.status == 429 => t.rejected += 1,
                 Outcome::Answered(a) => {
                     t.failed += 1;
                     *t.errors.entry(format!("http {}", a.status)).or_default() += 1;
@@ -551,7 +560,7 @@ impl Recorder {
             },
             latency_histogram: encode_histogram(&t.latency),
             queue_wait_histogram: String::new(),
-            tenants: Vec::new(),
+            tenants: self.tenants.results(elapsed_s),
         };
         Ok(LoadResults {
             schema: SCHEMA.into(),

@@ -37,6 +37,11 @@ use tokio::sync::Semaphore;
 use workload::rng::{stream, Stream};
 use workload::service_time::{ServiceSampler, ServiceTime};
 
+pub mod tenants;
+
+pub use tenants::{TenantPolicy, TenantRule, TENANT_HEADER};
+use tenants::TenantQueue;
+
 /// Request header (and JSON body field `service_time_ms`) that sets a request's service time,
 /// so a load generator can replay the exact service times a simulation drew. The answer carries
 /// the same header with the service time the worker measured.
@@ -72,6 +77,9 @@ pub struct ReplicaSpec {
     /// keep-alive connection is kept, before it is closed (idle and slowloris connections
     /// cannot pile up).
     pub idle_timeout: Duration,
+    /// Tenants and how the replica shares itself between them (their limits, the queue order);
+    /// `None`: anonymous requests in arrival order.
+    pub tenants: Option<TenantPolicy>,
 }
 
 impl ReplicaSpec {
@@ -161,6 +169,9 @@ struct Replica {
     index: u32,
     capacity: u64,
     processes: Vec<Semaphore>,
+    /// With tenants: each process's queue ordered between them (instead of `processes`).
+    tenant_queues: Vec<TenantQueue>,
+    tenants: Option<TenantPolicy>,
     in_flight: AtomicU64,
     occupancy: Mutex<Occupancy>,
     ready: AtomicBool,
@@ -182,6 +193,13 @@ impl Replica {
             processes: (0..spec.processes.max(1))
                 .map(|_| Semaphore::new(spec.threads.max(1) as usize))
                 .collect(),
+            tenant_queues: match &spec.tenants {
+                Some(policy) => (0..spec.processes.max(1))
+                    .map(|_| TenantQueue::new(spec.threads, policy.clone()))
+                    .collect(),
+                None => Vec::new(),
+            },
+            tenants: spec.tenants.clone(),
             in_flight: AtomicU64::new(0),
             occupancy: Mutex::new(Occupancy {
                 in_flight: 0,
@@ -414,6 +432,17 @@ fn reject(replica: &Replica, status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// A worker held by a request (given back when dropped): a plain process's permit, or a
+/// tenant queue's worker.
+enum Held<'a> {
+    Plain {
+        _permit: tokio::sync::SemaphorePermit<'a>,
+    },
+    Tenant {
+        _worker: tenants::Worker<'a>,
+    },
+}
+
 /// The status counted for a request dropped because its client went away (nginx's 499).
 const CLIENT_CLOSED_REQUEST: u16 = 499;
 
@@ -459,15 +488,45 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
         Ok(requested) => requested,
         Err(e) => return reject(&replica, StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    // Admission: executing + queued may not exceed the capacity.
+    // The gateway's per-tenant limits, before the replica's own.
+    let tenant = replica.tenants.as_ref().map(|policy| {
+        let name = headers.get(&policy.header).and_then(|v| v.to_str().ok());
+        policy.tenant_of(name)
+    });
+    let gate = match (&replica.tenants, tenant) {
+        (Some(policy), Some(t)) => match policy.admit(t) {
+            Some(guard) => Some(guard),
+            None => {
+                return reject(
+                    &replica,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "tenant over its rate or concurrency limit",
+                )
+            }
+        },
+        _ => None,
+    };
+    // Admission: executing + queued may not exceed the capacity — unless, with tenants, the
+    // request pushes out a queued one that would start after it.
     let before = replica.in_flight.fetch_add(1, Ordering::SeqCst);
+    let mut drawn = None;
     if before >= replica.capacity {
-        replica.in_flight.fetch_sub(1, Ordering::SeqCst);
-        return reject(&replica, StatusCode::SERVICE_UNAVAILABLE, "queue is full");
+        let pushed = match tenant {
+            Some(t) => {
+                let (service, process) = replica.draw(requested);
+                drawn = Some((service, process));
+                replica.tenant_queues[process].push_out(t)
+            }
+            None => false,
+        };
+        if !pushed {
+            replica.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return reject(&replica, StatusCode::SERVICE_UNAVAILABLE, "queue is full");
+        }
     }
     replica.metrics.in_flight.set(before as i64 + 1);
     replica.occupy(1);
-    let (service, process) = replica.draw(requested);
+    let (service, process) = drawn.unwrap_or_else(|| replica.draw(requested));
     // The work runs on its own task so that it finishes even if the client goes away (a server
     // cannot see that mid-request); a request whose client left while it queued is dropped
     // when it reaches a worker, as the simulator drops a queued request past its timeout.
@@ -475,9 +534,25 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
     let client_gone = watch.gone.clone();
     let worker = replica.clone();
     let work = tokio::spawn(async move {
-        let permit = worker.processes[process].acquire().await;
+        let _gate = gate;
+        let (held, pushed_out) = match tenant {
+            Some(t) => match worker.tenant_queues[process].acquire(t).await {
+                Ok(w) => (Some(Held::Tenant { _worker: w }), false),
+                Err(_) => (None, true),
+            },
+            None => (
+                worker.processes[process]
+                    .acquire()
+                    .await
+                    .ok()
+                    .map(|p| Held::Plain { _permit: p }),
+                false,
+            ),
+        };
         let waited = arrived.elapsed();
-        if client_gone.load(Ordering::SeqCst) {
+        if pushed_out {
+            // Its place went to a request that starts before it: answered 503.
+        } else if client_gone.load(Ordering::SeqCst) {
             worker
                 .metrics
                 .requests
@@ -485,20 +560,28 @@ async fn predict(State(replica): State<Arc<Replica>>, headers: HeaderMap, body: 
                     status: CLIENT_CLOSED_REQUEST,
                 })
                 .inc();
-        } else if permit.is_ok() {
+        } else if held.is_some() {
             tokio::time::sleep(service).await;
         }
         // What the worker was actually held for (the timer's granularity and wake-up delay
         // included), as a real server would measure its own processing time.
         let served = arrived.elapsed().saturating_sub(waited);
-        drop(permit);
+        drop(held);
         let left = worker.in_flight.fetch_sub(1, Ordering::SeqCst) - 1;
         worker.metrics.in_flight.set(left as i64);
         worker.occupy(-1);
-        (waited, served)
+        (waited, served, pushed_out)
     });
     let (waited, served) = match work.await {
-        Ok(times) => times,
+        Ok((_, _, true)) => {
+            watch.disarm();
+            return reject(
+                &replica,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pushed out of the full queue",
+            );
+        }
+        Ok((waited, served, false)) => (waited, served),
         Err(_) => return reject(&replica, StatusCode::INTERNAL_SERVER_ERROR, "worker failed"),
     };
     watch.disarm();
@@ -550,6 +633,7 @@ mod tests {
             sample_interval: Duration::from_secs(1),
             publish_interval: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            tenants: None,
         };
         let r = Replica::new(&spec, 0);
         r.occupy(1);

@@ -20,6 +20,49 @@ pub struct Planned {
     pub service: Option<Duration>,
     /// Prompt and output tokens, when the schedule draws lengths (OpenAI-compatible targets).
     pub tokens: Option<(u32, u32)>,
+    /// Its tenant's index in [`Schedule::tenants`], when the traffic is a sum of tenants.
+    pub tenant: Option<u16>,
+}
+
+/// One tenant of a schedule whose traffic is a sum of tenants: its name and the random-stream
+/// scope the simulator draws its requests from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantTraffic {
+    /// The tenant's name, sent with each of its requests.
+    pub name: String,
+    /// Its arrivals.
+    pub traffic: Traffic,
+    /// The simulator's stream scope: `<api>/<tenant>` for an API's own tenants,
+    /// `tenants/<tenant>` for top-level ones shared by several APIs.
+    pub scope: String,
+}
+
+/// One tenant's arrivals and service draws, with its next arrival read ahead.
+struct TenantSource {
+    arrivals: ArrivalStream,
+    next: Option<(Duration, Option<Duration>)>,
+    service: Option<ServiceSampler>,
+}
+
+impl TenantSource {
+    fn advance(&mut self) -> Result<(), DataFileError> {
+        self.next = match self.arrivals.next_arrival()? {
+            Some(t) => Some((
+                t.as_duration(),
+                self.arrivals.recorded_service().map(|s| s.as_duration()),
+            )),
+            None => None,
+        };
+        Ok(())
+    }
+}
+
+/// Where a schedule's arrivals come from.
+enum Sources {
+    /// One stream, as an API without tenants.
+    One(ArrivalStream),
+    /// The tenants' streams merged in time order (ties to the first tenant, as the simulator).
+    Tenants(Vec<TenantSource>),
 }
 
 /// Draws each request's prompt and output lengths from what the trace recorded for it (the
@@ -29,13 +72,16 @@ pub type DrawLengths = Box<dyn FnMut(Tokens) -> (u32, u32) + Send>;
 /// A lazily generated, ascending sequence of [`Planned`] requests (a day of traffic at a high
 /// rate would not fit in memory as a list).
 pub struct Schedule {
-    arrivals: ArrivalStream,
+    arrivals: Sources,
+    tenants: Vec<String>,
     service: Option<(ServiceSampler, f64)>,
     lengths: Option<DrawLengths>,
     until: Duration,
     next_seq: u64,
     peeked: Option<Planned>,
     description: String,
+    /// Tenants with service times: the scale of their samplers' draws.
+    tenant_service_scale: Option<f64>,
 }
 
 impl Schedule {
@@ -52,7 +98,8 @@ impl Schedule {
     ) -> Result<Schedule, DataFileError> {
         let arrivals = ArrivalStream::open(traffic, stream(seed, &format!("arrivals/{api}")))?;
         Ok(Schedule {
-            arrivals,
+            arrivals: Sources::One(arrivals),
+            tenants: Vec::new(),
             service: service.map(|(model, scale)| {
                 (
                     ServiceSampler::new(model, stream(seed, &format!("service/{api}"))),
@@ -64,7 +111,53 @@ impl Schedule {
             next_seq: 0,
             peeked: None,
             description: description.into(),
+            tenant_service_scale: None,
         })
+    }
+
+    /// The merged arrivals of `tenants` up to `until`, each drawn from the stream the simulator
+    /// uses for it with `seed`, each request tagged with its tenant. With `service`, each
+    /// request carries the service time the simulator would draw for it from its tenant's
+    /// stream (recorded ones first), times `scale`.
+    pub fn from_tenants(
+        tenants: &[TenantTraffic],
+        seed: u64,
+        until: Duration,
+        service: Option<(ServiceTime, f64)>,
+        description: impl Into<String>,
+    ) -> Result<Schedule, DataFileError> {
+        let mut sources = Vec::with_capacity(tenants.len());
+        for t in tenants {
+            let mut source = TenantSource {
+                arrivals: ArrivalStream::open(
+                    &t.traffic,
+                    stream(seed, &format!("arrivals/{}", t.scope)),
+                )?,
+                next: None,
+                service: service.as_ref().map(|(model, _)| {
+                    ServiceSampler::new(model.clone(), stream(seed, &format!("service/{}", t.scope)))
+                }),
+            };
+            source.advance()?;
+            sources.push(source);
+        }
+        Ok(Schedule {
+            arrivals: Sources::Tenants(sources),
+            tenants: tenants.iter().map(|t| t.name.clone()).collect(),
+            // Scale only: the samplers are the tenants'.
+            service: None,
+            lengths: None,
+            until,
+            next_seq: 0,
+            peeked: None,
+            description: description.into(),
+            tenant_service_scale: service.map(|(_, scale)| scale),
+        })
+    }
+
+    /// The tenants' names, indexed by [`Planned::tenant`] (empty without tenants).
+    pub fn tenants(&self) -> &[String] {
+        &self.tenants
     }
 
     /// Give every request prompt and output lengths, drawn by `draw`.
@@ -105,22 +198,50 @@ impl Schedule {
     }
 
     fn generate(&mut self) -> Result<Option<Planned>, DataFileError> {
-        let Some(t) = self.arrivals.next_arrival()? else {
-            return Ok(None);
+        let (at, service, recorded_tokens, tenant) = match &mut self.arrivals {
+            Sources::One(arrivals) => {
+                let Some(t) = arrivals.next_arrival()? else {
+                    return Ok(None);
+                };
+                let recorded = arrivals.recorded_service();
+                let service = self.service.as_mut().map(|(sampler, scale)| {
+                    // Drawn for every request, as the simulator does, to stay on the same stream.
+                    let sampled = sampler.sample();
+                    let s = recorded.unwrap_or(sampled);
+                    Duration::from_secs_f64(s.as_secs_f64() * *scale)
+                });
+                (t.as_duration(), service, arrivals.recorded_tokens(), None)
+            }
+            Sources::Tenants(sources) => {
+                let mut best: Option<usize> = None;
+                for (i, s) in sources.iter().enumerate() {
+                    if let Some((at, _)) = s.next {
+                        if best.is_none_or(|b| sources[b].next.is_some_and(|(b_at, _)| at < b_at)) {
+                            best = Some(i);
+                        }
+                    }
+                }
+                let Some(i) = best else {
+                    return Ok(None);
+                };
+                let source = &mut sources[i];
+                let Some((at, recorded)) = source.next else {
+                    return Ok(None);
+                };
+                let scale = self.tenant_service_scale;
+                let service = source.service.as_mut().zip(scale).map(|(sampler, scale)| {
+                    let sampled = sampler.sample().as_duration();
+                    Duration::from_secs_f64(recorded.unwrap_or(sampled).as_secs_f64() * scale)
+                });
+                let tokens = source.arrivals.recorded_tokens();
+                source.advance()?;
+                (at, service, tokens, Some(i as u16))
+            }
         };
-        let at = t.as_duration();
         if at >= self.until {
             return Ok(None);
         }
-        let recorded = self.arrivals.recorded_service();
-        let service = self.service.as_mut().map(|(sampler, scale)| {
-            // Drawn for every request, as the simulator does, to stay on the same stream.
-            let sampled = sampler.sample();
-            let s = recorded.unwrap_or(sampled);
-            Duration::from_secs_f64(s.as_secs_f64() * *scale)
-        });
-        let recorded = self.arrivals.recorded_tokens();
-        let tokens = self.lengths.as_mut().map(|draw| draw(recorded));
+        let tokens = self.lengths.as_mut().map(|draw| draw(recorded_tokens));
         let seq = self.next_seq;
         self.next_seq += 1;
         Ok(Some(Planned {
@@ -128,6 +249,7 @@ impl Schedule {
             at,
             service,
             tokens,
+            tenant,
         }))
     }
 }

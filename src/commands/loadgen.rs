@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use loadgen::{LoadResults, OpenLoad, Progress, RequestTemplate, Schedule, Target};
+use loadgen::{
+    LoadResults, OpenLoad, Progress, RequestTemplate, Schedule, Target, TenantTraffic,
+};
 use sim::recorded::{FormatOptions, TraceFormat};
 use sim::traffic::{TraceSpec, Traffic};
 use sim::{Scenario, SimTime};
@@ -154,6 +156,10 @@ pub(crate) struct LoadgenArgs {
     /// --openai: mean inter-token-latency objective of the goodput (e.g. 50ms).
     #[arg(long, value_parser = duration_arg)]
     pub slo_itl: Option<Duration>,
+    /// SCENARIO whose API's traffic is a sum of tenants: the header that names each request's
+    /// tenant (a gateway that tells tenants by API key would take e.g. x-api-key).
+    #[arg(long, default_value = "x-tenant", value_name = "NAME")]
+    pub tenant_header: String,
     /// Extra request header, `Name: value` (repeatable).
     #[arg(long = "header")]
     pub headers: Vec<String>,
@@ -205,13 +211,6 @@ fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String, 
     if let Some(path) = &args.scenario {
         let scenario = Scenario::load(path).map_err(|e| bad(e.to_string()))?;
         let api = pick_api(&scenario, args.api.as_deref(), path)?;
-        if !api.tenants.is_empty() {
-            return Err(bad(format!(
-                "{}: API {:?}'s traffic is a sum of tenants, which simctl loadgen does not replay yet (give it [apis.traffic] to load-test it)",
-                path.display(),
-                api.name
-            )));
-        }
         let until = args.duration.unwrap_or(scenario.duration.as_duration());
         let service = args
             .send_service_time
@@ -223,9 +222,26 @@ fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String, 
             until.as_secs_f64()
         );
         let seed = args.seed.unwrap_or(scenario.seed);
-        let mut schedule =
+        let mut schedule = if api.tenants.is_empty() {
             Schedule::from_traffic(&api.traffic, &api.name, seed, until, service, description)
-                .map_err(open_error)?;
+        } else {
+            let tenants: Vec<TenantTraffic> = api
+                .tenants
+                .iter()
+                .map(|t| TenantTraffic {
+                    name: t.name.clone(),
+                    traffic: t.traffic.clone(),
+                    scope: if t.shared {
+                        format!("tenants/{}", t.name)
+                    } else {
+                        format!("{}/{}", api.name, t.name)
+                    },
+                })
+                .collect();
+            let description = format!("{description}, {} tenants", tenants.len());
+            Schedule::from_tenants(&tenants, seed, until, service, description)
+        }
+        .map_err(open_error)?;
         if openai {
             let llm = api.llm.as_deref();
             schedule =
@@ -424,6 +440,7 @@ pub(crate) fn run(args: LoadgenArgs) -> Result<(), Failure> {
         hdr_log: args.hdr_log.clone(),
         openai,
         poll_interval,
+        tenant_header: args.tenant_header.clone(),
     };
     let run_load = {
         let stop = stop.clone();
@@ -615,7 +632,7 @@ fn summary(r: &LoadResults) -> String {
     for a in &r.apis {
         let _ = writeln!(
             s,
-            "  {} sent in {:.1} s: {} completed ({:.1} req/s), {} rejected (503), {} timed out, {} failed, {} unfinished",
+            "  {} sent in {:.1} s: {} completed ({:.1} req/s), {} rejected (503/429), {} timed out, {} failed, {} unfinished",
             a.requests, r.elapsed_s, a.completed, a.throughput_rps, a.rejected, a.timed_out, a.interrupted, a.in_flight_at_end
         );
         let l = &a.latency_ms;
@@ -626,6 +643,26 @@ fn summary(r: &LoadResults) -> String {
             if r.model == "open" { "scheduled" } else { "send" },
             l.p50, l.p90, l.p99, l.p999, l.max
         );
+        if !a.tenants.is_empty() {
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+                "tenant", "sent", "completed", "503", "429", "p50 ms", "p99 ms"
+            );
+        }
+        for t in &a.tenants {
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>8} {:>9} {:>9} {:>9} {:>9.2} {:>9.2}",
+                t.name,
+                t.requests,
+                t.completed,
+                t.rejected - t.rate_limited,
+                t.rate_limited,
+                t.latency_ms.p50,
+                t.latency_ms.p99
+            );
+        }
     }
     if let (Some(ttft), Some(itl)) = (&r.ttft_ms, &r.itl_ms) {
         let _ = writeln!(

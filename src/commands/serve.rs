@@ -88,6 +88,12 @@ pub(crate) struct ServeArgs {
     /// workers and poll cycle from the scenario). 0 picks a free port.
     #[arg(long, value_name = "PORT", requires = "scenario")]
     pub gateway: Option<u16>,
+    /// A scenario API whose traffic is a sum of tenants: the header naming each request's
+    /// tenant (what `simctl loadgen --tenant-header` sends). The replicas apply the tenants'
+    /// rate and concurrency limits (429), shared by all the replicas of this process as a
+    /// gateway's are, and order each process's queue by `[apis.fairness] queue`.
+    #[arg(long, default_value = "x-tenant", value_name = "NAME")]
+    pub tenant_header: String,
     #[command(flatten)]
     pub llm: LlmArgs,
 }
@@ -415,6 +421,7 @@ fn spec_from(args: &ServeArgs, api: Option<&sim::scenario::Api>) -> Result<Repli
         sample_interval: Duration::from_secs(1),
         publish_interval: Duration::from_secs(10),
         idle_timeout: args.idle_timeout,
+        tenants: None,
     };
     if let Some(api) = api {
         spec.api_name = api.name.clone();
@@ -423,6 +430,22 @@ fn spec_from(args: &ServeArgs, api: Option<&sim::scenario::Api>) -> Result<Repli
         spec.max_queue_length = api.max_queue_length;
         spec.startup_delay = api.startup_time.as_duration();
         spec.service_time = api.service_time.clone();
+        if !api.tenants.is_empty() {
+            let rules = api
+                .tenants
+                .iter()
+                .map(|t| replica::TenantRule {
+                    name: t.name.clone(),
+                    weight: t.weight,
+                    priority: t.priority,
+                    rate_limit: t.rate_limit,
+                    max_concurrency: t.max_concurrency,
+                })
+                .collect();
+            let mut policy = replica::TenantPolicy::new(rules, api.queue_discipline);
+            policy.header = args.tenant_header.clone();
+            spec.tenants = Some(policy);
+        }
     } else if let Some(name) = &args.api {
         spec.api_name = name.clone();
     }

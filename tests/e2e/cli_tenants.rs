@@ -1,8 +1,10 @@
 //! Tenants end to end: the noisy-neighbour example through `simctl run` (results JSON, text
-//! summary, timeline series, byte-identical reruns) and `simctl report`, and the commands that
-//! cannot replay tenants yet saying so.
+//! summary, timeline series, byte-identical reruns) and `simctl report`, and a tenant scenario
+//! run for real (`simctl serve` + `simctl loadgen`) against its simulation.
 
-use crate::common::{example, ok, read_json, run_results, scratch, simctl};
+use std::path::Path;
+
+use crate::common::{example, ok, read_json, run_results, scratch, simctl, test_data, Served};
 
 fn tenant<'a>(api: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     api["tenants"]
@@ -11,6 +13,10 @@ fn tenant<'a>(api: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .iter()
         .find(|t| t["name"] == name)
         .unwrap_or_else(|| panic!("tenant {name} in {}", api["name"]))
+}
+
+fn n(v: &serde_json::Value, key: &str) -> u64 {
+    v[key].as_u64().expect(key)
 }
 
 fn p99(t: &serde_json::Value) -> f64 {
@@ -25,7 +31,6 @@ fn the_noisy_neighbour_hurts_the_others_under_fifo_and_each_fairness_option_prot
     let noisy_requests = tenant(&apis[0], "noisy")["requests"].clone();
     for api in apis {
         let name = api["name"].as_str().expect("name");
-        let n = |v: &serde_json::Value, k: &str| v[k].as_u64().expect(k);
         let tenants = api["tenants"].as_array().expect("tenants");
         for key in [
             "requests",
@@ -103,20 +108,47 @@ fn tenants_runs_are_byte_identical_and_show_in_the_summary_and_the_report() {
 }
 
 #[test]
-fn loadgen_refuses_a_tenant_api_by_name() {
-    let scenario = example("tenants-noisy-neighbour.toml");
-    let out = simctl(&[
+fn tenants_run_for_real_as_simulated() {
+    // serve honours the tenants' limits and the fair queue; loadgen sends each tenant's
+    // requests (the simulator's very arrivals) with its x-tenant header and reports per tenant.
+    let dir = scratch("tenants-real");
+    let scenario = test_data("tenants-real.toml");
+    let scenario = scenario.to_str().expect("utf-8");
+    let simulated = run_results(Path::new(scenario));
+    let served = Served::start(&[scenario]);
+    let real_path = dir.join("real.json");
+    let out = ok(simctl(&[
         "loadgen",
-        scenario.to_str().expect("utf-8"),
-        "--api",
-        "fifo",
+        scenario,
         "--target",
-        "http://127.0.0.1:9",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+        &served.urls[0],
+        "--out",
+        real_path.to_str().expect("utf-8"),
+    ]));
+    drop(served);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\n  quiet "), "{text}");
+    let real = read_json(&real_path);
+    let (sim, real) = (&simulated["apis"][0], &real["apis"][0]);
+    for name in ["quiet", "noisy"] {
+        let (s, r) = (tenant(sim, name), tenant(real, name));
+        // The same requests, arrival by arrival.
+        assert_eq!(n(s, "requests"), n(r, "requests"), "{name}");
+        // The token bucket sees the same arrival times, give or take the send jitter.
+        assert!(n(s, "rate_limited").abs_diff(n(r, "rate_limited")) <= 10, "{name}: {s} {r}");
+    }
+    assert!(n(tenant(sim, "noisy"), "rate_limited") > 100);
+    // Fair queueing keeps the quiet tenant served through the burst, for real as simulated.
+    assert_eq!(n(tenant(real, "quiet"), "rejected"), 0);
+    let (sim_p99, real_p99) = (p99(tenant(sim, "quiet")), p99(tenant(real, "quiet")));
     assert!(
-        err.contains("sum of tenants") && err.contains("fifo"),
-        "{err}"
+        (real_p99 - sim_p99).abs() <= 0.25 * sim_p99,
+        "quiet p99: simulated {sim_p99} ms, real {real_p99} ms"
     );
+    let (s, r) = (
+        n(tenant(sim, "noisy"), "completed"),
+        n(tenant(real, "noisy"), "completed"),
+    );
+    assert!(s.abs_diff(r) as f64 <= 0.1 * s as f64, "noisy completed: {s} vs {r}");
 }
+

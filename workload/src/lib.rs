@@ -7,6 +7,7 @@
 //! ([`rng`]), so the same seed gives the same requests on every machine.
 
 mod bootstrap;
+pub mod fairness;
 pub mod recorded;
 pub mod rng;
 pub mod service_time;

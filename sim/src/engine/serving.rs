@@ -35,6 +35,7 @@ use crate::scenario::{Api, Requests};
 use crate::service_time::ServiceSampler;
 use crate::time::SimTime;
 use crate::traffic::{ArrivalStream, Traffic};
+use workload::fairness::FairClock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ReplicaState {
@@ -72,10 +73,8 @@ pub(super) struct Process {
     /// An async API's idle workers, by when each last became idle (its dequeuer's poll cycle
     /// starts then).
     pub(super) idle_since: Vec<SimTime>,
-    /// Weighted fair queueing: the tag of the request that last started here.
-    pub(super) virtual_now: u64,
-    /// Weighted fair queueing: each tenant's last tag here (empty until a tenant's first).
-    pub(super) last_finish: Vec<u64>,
+    /// Weighted fair queueing's clock of this queue.
+    pub(super) fair: FairClock,
     /// APIs with tenants: each tenant's requests here, queued or executing (empty until one
     /// arrives), so a lost replica's requests are charged to their tenants.
     pub(super) tenant_in_flight: Vec<u32>,
@@ -647,7 +646,7 @@ impl Serving {
             proc_.busy += 1;
             replica.busy += 1;
             // Weighted fair queueing's clock: the tag of the request that starts.
-            proc_.virtual_now = q.rank;
+            proc_.fair.started(q.rank);
             record(&mut api.wait, waited.as_micros());
             next = Some(q);
             break;

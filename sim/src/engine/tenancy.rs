@@ -26,9 +26,7 @@ use crate::scenario::{Api, QueueDiscipline};
 use crate::service_time::ServiceSampler;
 use crate::time::SimTime;
 use crate::traffic::ArrivalStream;
-
-/// Virtual time one request of a weight-1 tenant costs under weighted fair queueing.
-const FAIR_UNIT: f64 = 1_048_576.0;
+use workload::fairness::{fair_cost, priority_rank, TokenBucket};
 
 /// One tenant's arrival process and service-time draws.
 struct Source {
@@ -41,9 +39,8 @@ struct Source {
 /// One tenant's gateway limits and their state.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
-    /// Token bucket: (refill per second, size), tokens left, last refill.
-    bucket: Option<(f64, f64)>,
-    tokens: f64,
+    /// Token bucket and when it was last refilled.
+    bucket: Option<TokenBucket>,
     refilled: SimTime,
     max_concurrency: Option<u64>,
 }
@@ -145,8 +142,7 @@ impl Tenancy {
                 .tenants
                 .iter()
                 .map(|t| Limits {
-                    bucket: t.rate_limit.map(|(rps, size)| (rps, f64::from(size))),
-                    tokens: t.rate_limit.map_or(0.0, |(_, size)| f64::from(size)),
+                    bucket: t.rate_limit.map(|(rps, size)| TokenBucket::new(rps, size)),
                     refilled: SimTime::ZERO,
                     max_concurrency: t.max_concurrency.map(u64::from),
                 })
@@ -154,12 +150,12 @@ impl Tenancy {
             cost: api
                 .tenants
                 .iter()
-                .map(|t| ((FAIR_UNIT / t.weight).round() as u64).max(1))
+                .map(|t| fair_cost(t.weight))
                 .collect(),
             rank: api
                 .tenants
                 .iter()
-                .map(|t| (i64::from(i32::MAX) - i64::from(t.priority)) as u64)
+                .map(|t| priority_rank(t.priority))
                 .collect(),
         };
         tenancy.pick_next();
@@ -211,17 +207,11 @@ impl Tenancy {
             .max_concurrency
             .is_some_and(|cap| tally.in_flight >= cap);
         let mut admitted = !over_concurrency;
-        if let Some((rps, size)) = limits.bucket {
-            let refill = now.since(limits.refilled).as_secs_f64() * rps;
-            limits.tokens = (limits.tokens + refill).min(size);
+        if let Some(bucket) = &mut limits.bucket {
+            bucket.refill(now.since(limits.refilled).as_secs_f64());
             limits.refilled = now;
             // A request refused by the concurrency limit takes no token.
-            if admitted {
-                admitted = limits.tokens >= 1.0;
-                if admitted {
-                    limits.tokens -= 1.0;
-                }
-            }
+            admitted = admitted && bucket.take();
         }
         if admitted {
             tally.in_flight += 1;
@@ -291,7 +281,7 @@ impl Tenancy {
     pub(super) fn start_now(&self, p: &mut Process, request: &Queued) {
         if self.discipline == QueueDiscipline::WeightedFair {
             let tag = self.fair_tag(p, request.tenant);
-            p.virtual_now = tag;
+            p.fair.started(tag);
         }
     }
 
@@ -312,10 +302,7 @@ impl Tenancy {
         let i = usize::from(t);
         match self.discipline {
             QueueDiscipline::Fifo => 0,
-            QueueDiscipline::WeightedFair => {
-                let last = p.last_finish.get(i).copied().unwrap_or(0);
-                last.max(p.virtual_now) + self.cost[i]
-            }
+            QueueDiscipline::WeightedFair => p.fair.peek(i, self.cost[i]),
             QueueDiscipline::Priority => self.rank[i],
         }
     }
@@ -323,12 +310,7 @@ impl Tenancy {
     /// The next weighted-fair tag of tenant `t` on process `p`, recorded as its last.
     fn fair_tag(&self, p: &mut Process, t: u16) -> u64 {
         let i = usize::from(t);
-        if p.last_finish.len() <= i {
-            p.last_finish.resize(self.cost.len(), 0);
-        }
-        let tag = p.last_finish[i].max(p.virtual_now) + self.cost[i];
-        p.last_finish[i] = tag;
-        tag
+        p.fair.tag(i, self.cost[i])
     }
 }
 
@@ -358,7 +340,7 @@ impl ApiState {
         let v = usize::from(victim.tenant);
         if tenancy.discipline == QueueDiscipline::WeightedFair {
             // Its tenant's clock goes back to before the request it loses.
-            process.last_finish[v] = victim.rank.saturating_sub(tenancy.cost[v]);
+            process.fair.give_back(v, victim.rank, tenancy.cost[v]);
         }
         process.tenant_in_flight[v] -= 1;
         self.replicas[r].in_flight -= 1;

@@ -39,18 +39,7 @@ pub struct Tenant {
     pub shared: bool,
 }
 
-/// The order in which a replica's queued requests start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum QueueDiscipline {
-    /// Arrival order (what Cortex's proxy and most servers do).
-    #[default]
-    Fifo,
-    /// Self-clocked weighted fair queueing across tenants (each request costs one unit over its
-    /// tenant's weight): a backlogged tenant gets its weight's share of the starts.
-    WeightedFair,
-    /// The highest tenant priority first, arrival order within a priority (non-preemptive).
-    Priority,
-}
+pub use workload::fairness::QueueDiscipline;
 
 /// The API's tenants — its own, or the scenario's shared ones when it has neither traffic nor
 /// tenants of its own — and its queue discipline. Empty tenants: anonymous traffic.

@@ -525,6 +525,7 @@ fn run_real(
             // An async API is submitted to the gateway and its results polled; the latency is
             // the time to result either way.
             poll_interval: api.is_async.then_some(Duration::from_millis(200)),
+            tenant_header: loadgen::replica::TENANT_HEADER.into(),
         };
 
         // The load generator gets a thread of its own so its timing never waits on the
