@@ -86,6 +86,18 @@ pub(crate) fn start_local(
     http: reqwest::Client,
     stop: CancellationToken,
 ) -> Result<LocalReplicas, Failure> {
+    if let Some(t) = api
+        .tenants
+        .iter()
+        .find(|t| t.rate_limit.is_some() || t.max_concurrency.is_some())
+    {
+        // Each local replica is its own `simctl serve` process: limits kept there would hold
+        // per replica, not across the API as a gateway's do.
+        return Err(Failure::BadInput(format!(
+            "API {:?}: tenant {:?} has a rate or concurrency limit, which local replicas (one process each) cannot share; `simctl serve SCENARIO --replicas N` applies them across its replicas",
+            api.name, t.name
+        )));
+    }
     let foreign = replica.command(api)?;
     let launch = match &foreign {
         Some(cmd) => Launch::Command(cmd.clone()),
