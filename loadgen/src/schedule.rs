@@ -34,7 +34,7 @@ pub struct TenantTraffic {
     pub traffic: Traffic,
     /// The simulator's stream scope: `<api>/<tenant>` for an API's own tenants,
     /// `tenants/<tenant>` for top-level ones shared by several APIs.
-    pub scope: String,
+    pub stream: String,
 }
 
 /// One tenant's arrivals and service draws, with its next arrival read ahead.
@@ -131,11 +131,11 @@ impl Schedule {
             let mut source = TenantSource {
                 arrivals: ArrivalStream::open(
                     &t.traffic,
-                    stream(seed, &format!("arrivals/{}", t.scope)),
+                    stream(seed, &format!("arrivals/{}", t.stream)),
                 )?,
                 next: None,
                 service: service.as_ref().map(|(model, _)| {
-                    ServiceSampler::new(model.clone(), stream(seed, &format!("service/{}", t.scope)))
+                    ServiceSampler::new(model.clone(), stream(seed, &format!("service/{}", t.stream)))
                 }),
             };
             source.advance()?;

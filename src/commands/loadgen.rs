@@ -231,11 +231,7 @@ fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String, 
                 .map(|t| TenantTraffic {
                     name: t.name.clone(),
                     traffic: t.traffic.clone(),
-                    scope: if t.shared {
-                        format!("tenants/{}", t.name)
-                    } else {
-                        format!("{}/{}", api.name, t.name)
-                    },
+                    stream: t.stream.clone(),
                 })
                 .collect();
             let description = format!("{description}, {} tenants", tenants.len());

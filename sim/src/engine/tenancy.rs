@@ -95,11 +95,7 @@ impl Tenancy {
         }
         let mut sources = Vec::with_capacity(api.tenants.len());
         for t in &api.tenants {
-            let scope = if t.shared {
-                format!("tenants/{}", t.name)
-            } else {
-                format!("{}/{}", api.name, t.name)
-            };
+            let scope = &t.stream;
             let mut arrivals =
                 ArrivalStream::open(&t.traffic, stream(seed, &format!("arrivals/{scope}")))?;
             let next = arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);

@@ -24,6 +24,7 @@ mod relocate;
 pub mod schema;
 mod service_time;
 pub mod startup;
+mod tenancy_design;
 mod tenants;
 mod traffic;
 mod vpa;
@@ -195,7 +196,8 @@ impl Scenario {
             }
             batch_jobs.push(batch::build_batch_job(spec, &path, &node_groups, base_dir)?);
         }
-        Ok(Scenario {
+        let tenancy = file.tenancy.clone();
+        let mut scenario = Scenario {
             name: file.name.clone().unwrap_or_else(|| "scenario".into()),
             duration,
             seed: file.seed,
@@ -207,7 +209,11 @@ impl Scenario {
             placeholders,
             batch_jobs,
             file,
-        })
+        };
+        if let Some(tenancy) = &tenancy {
+            tenancy_design::apply(&mut scenario, tenancy)?;
+        }
+        Ok(scenario)
     }
 }
 

@@ -50,6 +50,10 @@ pub struct ScenarioFile {
     /// random numbers), so APIs that differ in one setting compare like for like.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tenants: Vec<TenantSpec>,
+    /// How the tenants are deployed (`[tenancy]`): on shared workers (the default), on a node
+    /// pool each, or on a cluster each — the design `simctl tune` can search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenancy: Option<TenancySpec>,
     /// Placeholder pods holding spare capacity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overprovisioning: Vec<PlaceholderSpec>,
@@ -59,6 +63,21 @@ pub struct ScenarioFile {
     /// What `simctl tune` searches (ignored by `simctl run`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneSpec>,
+}
+
+/// `[tenancy]`, as written.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TenancySpec {
+    /// `shared` (every API's tenants share its replicas and node groups), `pool_per_tenant`
+    /// (each tenant gets its own copy of the API on its own copies of the node groups) or
+    /// `cluster_per_tenant` (the same, each copy in a cluster of its own paying its own control
+    /// plane).
+    pub design: String,
+    /// `cluster_per_tenant`: what each cluster costs beyond its control plane and the nodes the
+    /// scenario models (system nodes, monitoring, load balancer), USD per hour (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_overhead_usd_per_hour: Option<f64>,
 }
 
 /// `[tune]`: the search space, objectives and effort of `simctl tune`.

@@ -34,9 +34,13 @@ pub struct Tenant {
     pub max_concurrency: Option<u32>,
     /// Its own objectives, when it has some.
     pub slo: Option<SloSpec>,
-    /// Declared at the top level (`[[tenants]]`) and shared by several APIs: its random streams
-    /// are named after the tenant alone, so every API sees the same arrivals and service times.
+    /// Declared at the top level (`[[tenants]]`) and shared by several APIs.
     pub shared: bool,
+    /// The scope its random streams are named after (`arrivals/<scope>`, `service/<scope>`):
+    /// `tenants/<tenant>` for a shared tenant, so every API it feeds sees the same arrivals and
+    /// service times; `<api>/<tenant>` for an API's own. A tenancy design that moves the tenant
+    /// to an API of its own keeps the scope, so the designs compare on the same requests.
+    pub stream: String,
 }
 
 pub use workload::fairness::QueueDiscipline;
@@ -102,7 +106,12 @@ pub(super) fn build(
         }
         t.max_concurrency = t.max_concurrency.or(defaults.max_concurrency);
         let t = &t;
-        tenants.push(tenant(t, &at, shared, file.duration.0, base_dir)?);
+        let stream = if shared {
+            format!("tenants/{}", t.name)
+        } else {
+            format!("{}/{}", spec.name, t.name)
+        };
+        tenants.push(tenant(t, &at, shared, stream, file.duration.0, base_dir)?);
         if tenants[..i].iter().any(|other| other.name == t.name) {
             return Err(FieldError::new(
                 format!("{at}.name"),
@@ -147,6 +156,7 @@ fn tenant(
     t: &TenantSpec,
     path: &str,
     shared: bool,
+    stream: String,
     duration: SimTime,
     base_dir: &Path,
 ) -> Result<Tenant, LoadError> {
@@ -197,6 +207,7 @@ fn tenant(
         max_concurrency,
         slo: t.slo.clone(),
         shared,
+        stream,
     })
 }
 
