@@ -72,8 +72,12 @@ pub struct CheckSummary {
 /// One API of one candidate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiSummary {
-    /// API name.
+    /// API name, or `<api>/<tenant>` for a tenant's own figures.
     pub name: String,
+    /// The tenant, when this summary is of one of an API's tenants (their objectives count
+    /// toward the candidate's verdict like the API's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// Worst p99 latency over seeds, ms.
     pub latency_p99_ms_worst: f64,
     /// Worst rejection rate over seeds.

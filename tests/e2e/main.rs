@@ -24,6 +24,7 @@ mod cli_prometheus_llm;
 mod cli_report;
 mod cli_run;
 mod cli_serve_llm;
+mod cli_tenancy;
 mod cli_tenants;
 mod cli_tui;
 mod cli_tune;

@@ -253,6 +253,7 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
         blocks,
     }];
     sections.extend(risk_section(t));
+    sections.extend(tenants_section(t));
     sections.push(Section {
         level: 2,
         title: "Tuning: recommended configuration".into(),
@@ -260,6 +261,72 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
         blocks: rec,
     });
     sections
+}
+
+/// When the APIs have tenants: every candidate's cost beside each tenant's worst p99 and its own
+/// objectives' verdict, cheapest first — how a tenancy design or a fairness option trades cost
+/// against the tenants' SLOs.
+fn tenants_section(t: &TuneReport) -> Option<Section> {
+    let mut tenants: Vec<&str> = Vec::new();
+    for a in t.candidates.iter().flat_map(|c| &c.apis) {
+        if let Some(name) = a.tenant.as_deref() {
+            if !tenants.contains(&name) {
+                tenants.push(name);
+            }
+        }
+    }
+    if tenants.is_empty() {
+        return None;
+    }
+    let mut valid: Vec<_> = t.candidates.iter().filter(|c| c.error.is_none()).collect();
+    valid.sort_by(|a, b| a.cost_usd_mean.total_cmp(&b.cost_usd_mean).then(a.id.cmp(&b.id)));
+    let rows = valid
+        .iter()
+        .map(|c| {
+            let mut row = vec![
+                c.id.to_string(),
+                params_text(&c.params),
+                usd(c.cost_usd_mean),
+            ];
+            for name in &tenants {
+                // A tenant fed to several APIs: its worst figures over them.
+                let own: Vec<_> = c
+                    .apis
+                    .iter()
+                    .filter(|a| a.tenant.as_deref() == Some(*name))
+                    .collect();
+                let p99 = own.iter().map(|a| a.latency_p99_ms_worst).fold(0.0, f64::max);
+                let refused = own.iter().map(|a| a.rejection_rate_worst).fold(0.0, f64::max);
+                let checks = own.iter().flat_map(|a| &a.checks);
+                let verdict = match checks.clone().count() {
+                    0 => "",
+                    _ if checks.clone().all(|k| k.margin >= 0.0) => " met",
+                    _ => " MISSED",
+                };
+                row.push(format!("{p99:.0} ms, {:.1} %{verdict}", 100.0 * refused));
+            }
+            row.push(if Some(c.id) == t.best { "recommended" } else { "" }.to_string());
+            row
+        })
+        .collect();
+    let mut header = vec!["id", "parameters", "cost USD"];
+    let columns: Vec<String> = tenants.iter().map(|n| format!("{n}: p99, refused")).collect();
+    header.extend(columns.iter().map(String::as_str));
+    header.push("");
+    let mut numeric = vec![true, false, true];
+    numeric.extend(tenants.iter().map(|_| true));
+    numeric.push(false);
+    Some(Section {
+        level: 2,
+        title: "Tuning: every tenant, candidate by candidate".into(),
+        id: "tune-tenants".into(),
+        blocks: vec![
+            Block::Para(
+                "Each tenant's worst p99 and refused share over the seeds, and whether its own objectives held on every seed (they count toward the candidate's verdict like the APIs'), cheapest candidate first.".into(),
+            ),
+            table(&header, &numeric, rows),
+        ],
+    })
 }
 
 /// With `[tune] risk`: every finalist's cost against its breach probability over the risk seeds,

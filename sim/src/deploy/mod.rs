@@ -59,8 +59,8 @@ pub const PORT: u16 = 8080;
 
 /// The manifests of a scenario; `file_name` names it in errors.
 pub fn manifests(text: &str, file_name: &str) -> Result<Manifests, DeployError> {
-    let (file, shapes) = crate::scenario::deployable(text, file_name)?;
-    let mut notes = Vec::new();
+    let (file, shapes, tenancy_note) = crate::scenario::deployable(text, file_name)?;
+    let mut notes: Vec<String> = tenancy_note.into_iter().collect();
     let mut cortex_apis = Vec::new();
     let mut kubernetes = Vec::new();
     for (spec, shape) in file.apis.iter().zip(&shapes) {

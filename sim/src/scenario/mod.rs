@@ -268,13 +268,15 @@ fn default_timeline_step(duration: SimTime) -> SimTime {
     SimTime(raw.div_ceil(minute) * minute)
 }
 
-/// What the manifests of a scenario are made from: the file as written and, per API, the
-/// validated replica shape. Reads no trace or sample file, so it works wherever the text is.
+/// What the manifests of a scenario are made from: the file as deployed (its `[tenancy]` design
+/// applied), per API the validated replica shape, and a note when the design needs more than
+/// the manifests say. Reads no trace or sample file, so it works wherever the text is.
 pub(crate) fn deployable(
     text: &str,
     file_name: &str,
-) -> Result<(ScenarioFile, Vec<apis::ReplicaShape>), ScenarioError> {
-    let file = parse_file(text, file_name)?;
+) -> Result<(ScenarioFile, Vec<apis::ReplicaShape>, Option<String>), ScenarioError> {
+    let mut file = parse_file(text, file_name)?;
+    let note = tenancy_design::deployed_file(&mut file);
     let shapes = file
         .apis
         .iter()
@@ -282,7 +284,7 @@ pub(crate) fn deployable(
         .map(|(i, spec)| apis::replica_shape(spec, &format!("apis[{i}]")))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|field| locate(text, file_name, field))?;
-    Ok((file, shapes))
+    Ok((file, shapes, note))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 use super::diagnostics::{FieldError, LoadError};
 use super::model::{Api, NodeGroup, Scenario};
-use super::schema::TenancySpec;
+use super::schema::{ScenarioFile, TenancySpec};
 
 /// The deployment designs `[tenancy] design` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +149,73 @@ pub(super) fn apply(scenario: &mut Scenario, spec: &TenancySpec) -> Result<(), L
             + tenants.len() as f64 * (per_cluster + overhead);
     }
     Ok(())
+}
+
+/// The scenario file as deployed under its `[tenancy]` design, for the manifests: with a pool or
+/// a cluster per tenant, every API with tenants becomes one API per tenant (`<api>-<tenant>`)
+/// on its copies of the node groups (`<group>-<tenant>`), as [`apply`] simulates it. Returns
+/// a note for the deployer when the design needs more than one cluster.
+pub(crate) fn deployed_file(file: &mut ScenarioFile) -> Option<String> {
+    let design = file.tenancy.as_ref()?.design.clone();
+    if design != "pool_per_tenant" && design != "cluster_per_tenant" {
+        return None;
+    }
+    let all_groups: Vec<String> = file.node_groups.iter().map(|g| g.name.clone()).collect();
+    let shared = file.tenants.clone();
+    let mut used: Vec<String> = Vec::new();
+    let mut groups = Vec::new();
+    let mut apis = Vec::new();
+    for api in std::mem::take(&mut file.apis) {
+        let tenants = match (&api.traffic, api.tenants.is_empty()) {
+            (None, true) => shared.clone(),
+            (_, false) => api.tenants.clone(),
+            (Some(_), true) => Vec::new(),
+        };
+        if tenants.is_empty() {
+            used.extend(api.node_groups.iter().cloned());
+            if api.node_groups.is_empty() {
+                used.extend(all_groups.iter().cloned());
+            }
+            apis.push(api);
+            continue;
+        }
+        let own_groups = if api.node_groups.is_empty() {
+            all_groups.clone()
+        } else {
+            api.node_groups.clone()
+        };
+        for tenant in tenants {
+            let mut copy = api.clone();
+            copy.name = format!("{}-{}", api.name, tenant.name);
+            copy.node_groups = own_groups
+                .iter()
+                .map(|g| format!("{g}-{}", tenant.name))
+                .collect();
+            for (g, name) in own_groups.iter().zip(&copy.node_groups) {
+                if groups.iter().any(|(n, _)| n == name) {
+                    continue;
+                }
+                if let Some(spec) = file.node_groups.iter().find(|s| &s.name == g) {
+                    let mut spec = spec.clone();
+                    spec.name = name.clone();
+                    groups.push((name.clone(), spec));
+                }
+            }
+            copy.traffic = Some(tenant.traffic.clone());
+            copy.tenants = Vec::new();
+            copy.fairness = None;
+            apis.push(copy);
+        }
+    }
+    file.apis = apis;
+    file.tenants = Vec::new();
+    let kept = std::mem::take(&mut file.node_groups)
+        .into_iter()
+        .filter(|g| used.contains(&g.name));
+    file.node_groups = kept.chain(groups.into_iter().map(|(_, g)| g)).collect();
+    (design == "cluster_per_tenant").then(|| {
+        "tenancy design \"cluster_per_tenant\": the simulation gave each tenant a cluster of its own; cluster.yaml lists every tenant's node groups (<group>-<tenant>) — split them into one cluster per tenant, each API with its tenant's groups".to_string()
+    })
 }
 
 /// A tenant's copy of a node group: same machines and bounds, its own nodes.

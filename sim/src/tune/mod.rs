@@ -114,7 +114,22 @@ struct SeedOutcome {
     start_miss: Option<String>,
     /// The largest share of the first missing API's miss: the sentence.
     top_miss: Option<String>,
-    apis: Vec<(String, Vec<crate::results::SloCheck>, f64, f64, f64)>,
+    apis: Vec<Judged>,
+}
+
+/// What one seed's run gave an API — or a tenant: every tenant's own objectives must hold too,
+/// so a design that meets the API's SLO on average but starves a tenant does not qualify.
+#[derive(Debug, Clone)]
+struct Judged {
+    /// The API's name, or `<api>/<tenant>`.
+    name: String,
+    /// The tenant, when this is one.
+    tenant: Option<String>,
+    checks: Vec<crate::results::SloCheck>,
+    latency_p99_ms: f64,
+    rejection_rate: f64,
+    /// Replica-seconds over the run's duration (0 for a tenant).
+    mean_replicas: f64,
 }
 
 impl Tuner {
@@ -342,15 +357,25 @@ impl Tuner {
             apis: results
                 .apis
                 .iter()
-                .map(|a| {
+                .flat_map(|a| {
                     let n = a.requests.max(1) as f64;
-                    (
-                        a.name.clone(),
-                        a.slo.checks.clone(),
-                        a.latency_ms.p99,
-                        a.rejected as f64 / n,
-                        a.replica_seconds / duration,
-                    )
+                    let api = Judged {
+                        name: a.name.clone(),
+                        tenant: None,
+                        checks: a.slo.checks.clone(),
+                        latency_p99_ms: a.latency_ms.p99,
+                        rejection_rate: a.rejected as f64 / n,
+                        mean_replicas: a.replica_seconds / duration,
+                    };
+                    let tenants = a.tenants.iter().map(|t| Judged {
+                        name: format!("{}/{}", a.name, t.name),
+                        tenant: Some(t.name.clone()),
+                        checks: t.slo.as_ref().map_or_else(Vec::new, |v| v.checks.clone()),
+                        latency_p99_ms: t.latency_ms.p99,
+                        rejection_rate: t.rejected as f64 / t.requests.max(1) as f64,
+                        mean_replicas: 0.0,
+                    });
+                    std::iter::once(api).chain(tenants)
                 })
                 .collect(),
         })
@@ -540,7 +565,7 @@ impl Ord for Rank {
 fn rank(outcomes: &[SeedOutcome]) -> Rank {
     let meets = outcomes
         .iter()
-        .flat_map(|o| o.apis.iter().flat_map(|a| a.1.iter()))
+        .flat_map(|o| o.apis.iter().flat_map(|a| a.checks.iter()))
         .all(|c| c.met);
     let cost = outcomes.iter().map(|o| o.cost_usd).sum::<f64>() / outcomes.len().max(1) as f64;
     if meets {
@@ -556,7 +581,7 @@ fn worst_ratio(outcomes: &[SeedOutcome]) -> f64 {
     let mut worst: f64 = 0.0;
     for c in outcomes
         .iter()
-        .flat_map(|o| o.apis.iter().flat_map(|a| a.1.iter()))
+        .flat_map(|o| o.apis.iter().flat_map(|a| a.checks.iter()))
     {
         worst = worst.max(c.pressure());
     }
@@ -574,11 +599,11 @@ fn summarize(
     let api_count = outcomes.first().map_or(0, |o| o.apis.len());
     let mut meets_slo = n > 0;
     for a in 0..api_count {
-        let name = outcomes[0].apis[a].0.clone();
+        let name = outcomes[0].apis[a].name.clone();
         let mut checks = Vec::new();
-        for (c, first) in outcomes[0].apis[a].1.iter().enumerate() {
-            let values: Vec<f64> = outcomes.iter().map(|o| o.apis[a].1[c].actual).collect();
-            meets_slo &= outcomes.iter().all(|o| o.apis[a].1[c].met);
+        for (c, first) in outcomes[0].apis[a].checks.iter().enumerate() {
+            let values: Vec<f64> = outcomes.iter().map(|o| o.apis[a].checks[c].actual).collect();
+            meets_slo &= outcomes.iter().all(|o| o.apis[a].checks[c].met);
             let mean = values.iter().sum::<f64>() / values.len() as f64;
             let floor = crate::results::is_floor_objective(&first.objective);
             let worst = if floor {
@@ -601,9 +626,16 @@ fn summarize(
         }
         apis.push(ApiSummary {
             name,
-            latency_p99_ms_worst: outcomes.iter().map(|o| o.apis[a].2).fold(0.0, f64::max),
-            rejection_rate_worst: outcomes.iter().map(|o| o.apis[a].3).fold(0.0, f64::max),
-            mean_replicas: outcomes.iter().map(|o| o.apis[a].4).sum::<f64>() / n as f64,
+            tenant: outcomes[0].apis[a].tenant.clone(),
+            latency_p99_ms_worst: outcomes
+                .iter()
+                .map(|o| o.apis[a].latency_p99_ms)
+                .fold(0.0, f64::max),
+            rejection_rate_worst: outcomes
+                .iter()
+                .map(|o| o.apis[a].rejection_rate)
+                .fold(0.0, f64::max),
+            mean_replicas: outcomes.iter().map(|o| o.apis[a].mean_replicas).sum::<f64>() / n as f64,
             checks,
         });
     }

@@ -51,7 +51,7 @@ impl Tuner {
                 }
                 let r = self
                     .evaluate(scenarios[&id], first.wrapping_add(k))
-                    .map(|o| o.apis.iter().any(|a| a.1.iter().any(|c| !c.met)));
+                    .map(|o| o.apis.iter().any(|a| a.checks.iter().any(|c| !c.met)));
                 progress();
                 (id, Some(r))
             })
