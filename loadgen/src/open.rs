@@ -346,7 +346,8 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
                         .and_then(|t| shared.tenants.get(usize::from(t)));
                     let mut headers = Vec::with_capacity(2);
                     headers.extend(ms.as_deref().map(|v| (SERVICE_TIME_HEADER, v)));
-                    headers.extend(tenant.map(|name| (shared.tenant_header.as_str(), name.as_str())));
+                    headers
+                        .extend(tenant.map(|name| (shared.tenant_header.as_str(), name.as_str())));
                     shared
                         .client
                         .exchange(&mut c, &headers, None, |_| {})

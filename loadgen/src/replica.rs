@@ -39,8 +39,8 @@ use workload::service_time::{ServiceSampler, ServiceTime};
 
 pub mod tenants;
 
-pub use tenants::{TenantPolicy, TenantRule, TENANT_HEADER};
 use tenants::TenantQueue;
+pub use tenants::{TenantPolicy, TenantRule, TENANT_HEADER};
 
 /// Request header (and JSON body field `service_time_ms`) that sets a request's service time,
 /// so a load generator can replay the exact service times a simulation drew. The answer carries

@@ -135,7 +135,10 @@ impl Schedule {
                 )?,
                 next: None,
                 service: service.as_ref().map(|(model, _)| {
-                    ServiceSampler::new(model.clone(), stream(seed, &format!("service/{}", t.stream)))
+                    ServiceSampler::new(
+                        model.clone(),
+                        stream(seed, &format!("service/{}", t.stream)),
+                    )
                 }),
             };
             source.advance()?;

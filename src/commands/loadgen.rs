@@ -6,9 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use loadgen::{
-    LoadResults, OpenLoad, Progress, RequestTemplate, Schedule, Target, TenantTraffic,
-};
+use loadgen::{LoadResults, OpenLoad, Progress, RequestTemplate, Schedule, Target, TenantTraffic};
 use sim::recorded::{FormatOptions, TraceFormat};
 use sim::traffic::{TraceSpec, Traffic};
 use sim::{Scenario, SimTime};

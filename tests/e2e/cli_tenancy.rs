@@ -70,7 +70,10 @@ fn tune_compares_the_designs_on_every_tenants_slo() {
         md.to_str().expect("utf-8"),
     ]));
     let report = std::fs::read_to_string(&md).expect("report");
-    assert!(report.contains("every tenant, candidate by candidate"), "{report}");
+    assert!(
+        report.contains("every tenant, candidate by candidate"),
+        "{report}"
+    );
     assert!(report.contains("| bigco: p99, refused |"), "{report}");
     assert!(report.contains("MISSED"), "{report}");
 }

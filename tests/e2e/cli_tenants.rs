@@ -135,7 +135,10 @@ fn tenants_run_for_real_as_simulated() {
         // The same requests, arrival by arrival.
         assert_eq!(n(s, "requests"), n(r, "requests"), "{name}");
         // The token bucket sees the same arrival times, give or take the send jitter.
-        assert!(n(s, "rate_limited").abs_diff(n(r, "rate_limited")) <= 10, "{name}: {s} {r}");
+        assert!(
+            n(s, "rate_limited").abs_diff(n(r, "rate_limited")) <= 10,
+            "{name}: {s} {r}"
+        );
     }
     assert!(n(tenant(sim, "noisy"), "rate_limited") > 100);
     // Fair queueing keeps the quiet tenant served through the burst, for real as simulated.
@@ -149,6 +152,8 @@ fn tenants_run_for_real_as_simulated() {
         n(tenant(sim, "noisy"), "completed"),
         n(tenant(real, "noisy"), "completed"),
     );
-    assert!(s.abs_diff(r) as f64 <= 0.1 * s as f64, "noisy completed: {s} vs {r}");
+    assert!(
+        s.abs_diff(r) as f64 <= 0.1 * s as f64,
+        "noisy completed: {s} vs {r}"
+    );
 }
-

@@ -87,7 +87,9 @@ impl TenantPolicy {
         let Some(limits) = gate.get_mut(t) else {
             return Some(GateGuard(None));
         };
-        let mut admitted = limits.max_concurrency.is_none_or(|cap| limits.in_flight < cap);
+        let mut admitted = limits
+            .max_concurrency
+            .is_none_or(|cap| limits.in_flight < cap);
         if let Some(bucket) = &mut limits.bucket {
             let now = Instant::now();
             bucket.refill(now.duration_since(limits.refilled).as_secs_f64());

@@ -279,7 +279,11 @@ fn tenants_section(t: &TuneReport) -> Option<Section> {
         return None;
     }
     let mut valid: Vec<_> = t.candidates.iter().filter(|c| c.error.is_none()).collect();
-    valid.sort_by(|a, b| a.cost_usd_mean.total_cmp(&b.cost_usd_mean).then(a.id.cmp(&b.id)));
+    valid.sort_by(|a, b| {
+        a.cost_usd_mean
+            .total_cmp(&b.cost_usd_mean)
+            .then(a.id.cmp(&b.id))
+    });
     let rows = valid
         .iter()
         .map(|c| {
@@ -295,8 +299,14 @@ fn tenants_section(t: &TuneReport) -> Option<Section> {
                     .iter()
                     .filter(|a| a.tenant.as_deref() == Some(*name))
                     .collect();
-                let p99 = own.iter().map(|a| a.latency_p99_ms_worst).fold(0.0, f64::max);
-                let refused = own.iter().map(|a| a.rejection_rate_worst).fold(0.0, f64::max);
+                let p99 = own
+                    .iter()
+                    .map(|a| a.latency_p99_ms_worst)
+                    .fold(0.0, f64::max);
+                let refused = own
+                    .iter()
+                    .map(|a| a.rejection_rate_worst)
+                    .fold(0.0, f64::max);
                 let checks = own.iter().flat_map(|a| &a.checks);
                 let verdict = match checks.clone().count() {
                     0 => "",
@@ -305,12 +315,22 @@ fn tenants_section(t: &TuneReport) -> Option<Section> {
                 };
                 row.push(format!("{p99:.0} ms, {:.1} %{verdict}", 100.0 * refused));
             }
-            row.push(if Some(c.id) == t.best { "recommended" } else { "" }.to_string());
+            row.push(
+                if Some(c.id) == t.best {
+                    "recommended"
+                } else {
+                    ""
+                }
+                .to_string(),
+            );
             row
         })
         .collect();
     let mut header = vec!["id", "parameters", "cost USD"];
-    let columns: Vec<String> = tenants.iter().map(|n| format!("{n}: p99, refused")).collect();
+    let columns: Vec<String> = tenants
+        .iter()
+        .map(|n| format!("{n}: p99, refused"))
+        .collect();
     header.extend(columns.iter().map(String::as_str));
     header.push("");
     let mut numeric = vec![true, false, true];

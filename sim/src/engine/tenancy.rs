@@ -143,11 +143,7 @@ impl Tenancy {
                     max_concurrency: t.max_concurrency.map(u64::from),
                 })
                 .collect(),
-            cost: api
-                .tenants
-                .iter()
-                .map(|t| fair_cost(t.weight))
-                .collect(),
+            cost: api.tenants.iter().map(|t| fair_cost(t.weight)).collect(),
             rank: api
                 .tenants
                 .iter()

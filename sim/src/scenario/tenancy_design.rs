@@ -68,7 +68,11 @@ pub(super) fn apply(scenario: &mut Scenario, spec: &TenancySpec) -> Result<(), L
     if design == Design::Shared {
         return Ok(());
     }
-    let split: Vec<bool> = scenario.apis.iter().map(|a| !a.tenants.is_empty()).collect();
+    let split: Vec<bool> = scenario
+        .apis
+        .iter()
+        .map(|a| !a.tenants.is_empty())
+        .collect();
     // Groups still used by what stays in the original cluster.
     let mut kept_used = vec![false; scenario.node_groups.len()];
     let stays = scenario
@@ -145,8 +149,8 @@ pub(super) fn apply(scenario: &mut Scenario, spec: &TenancySpec) -> Result<(), L
     if design == Design::ClusterPerTenant {
         let original = usize::from(kept_used.iter().any(|&u| u) || !scenario.batch_jobs.is_empty());
         let per_cluster = scenario.control_plane_usd_per_hour;
-        scenario.control_plane_usd_per_hour = (original as f64) * per_cluster
-            + tenants.len() as f64 * (per_cluster + overhead);
+        scenario.control_plane_usd_per_hour =
+            (original as f64) * per_cluster + tenants.len() as f64 * (per_cluster + overhead);
     }
     Ok(())
 }
@@ -315,13 +319,19 @@ value = "50ms"
                 .collect::<Vec<_>>()
         };
         assert_eq!(names(&shared), names(&plain));
-        assert_eq!(shared.control_plane_usd_per_hour, plain.control_plane_usd_per_hour);
+        assert_eq!(
+            shared.control_plane_usd_per_hour,
+            plain.control_plane_usd_per_hour
+        );
     }
 
     #[test]
     fn bad_designs_are_named() {
         let e = parse("[tenancy]\ndesign = \"per_tenant\"\n").expect_err("invalid");
-        assert!(e.contains("tenancy.design") && e.contains("pool_per_tenant"), "{e}");
+        assert!(
+            e.contains("tenancy.design") && e.contains("pool_per_tenant"),
+            "{e}"
+        );
         let e = parse("[tenancy]\ndesign = \"shared\"\ncluster_overhead_usd_per_hour = 1\n")
             .expect_err("invalid");
         assert!(e.contains("\"cluster_per_tenant\" only"), "{e}");

@@ -602,7 +602,10 @@ fn summarize(
         let name = outcomes[0].apis[a].name.clone();
         let mut checks = Vec::new();
         for (c, first) in outcomes[0].apis[a].checks.iter().enumerate() {
-            let values: Vec<f64> = outcomes.iter().map(|o| o.apis[a].checks[c].actual).collect();
+            let values: Vec<f64> = outcomes
+                .iter()
+                .map(|o| o.apis[a].checks[c].actual)
+                .collect();
             meets_slo &= outcomes.iter().all(|o| o.apis[a].checks[c].met);
             let mean = values.iter().sum::<f64>() / values.len() as f64;
             let floor = crate::results::is_floor_objective(&first.objective);
@@ -635,7 +638,11 @@ fn summarize(
                 .iter()
                 .map(|o| o.apis[a].rejection_rate)
                 .fold(0.0, f64::max),
-            mean_replicas: outcomes.iter().map(|o| o.apis[a].mean_replicas).sum::<f64>() / n as f64,
+            mean_replicas: outcomes
+                .iter()
+                .map(|o| o.apis[a].mean_replicas)
+                .sum::<f64>()
+                / n as f64,
             checks,
         });
     }
