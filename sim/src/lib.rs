@@ -8,6 +8,7 @@ pub(crate) mod batch;
 pub mod catalog;
 pub mod cluster;
 pub mod deploy;
+pub mod karpenter;
 pub mod engine;
 pub mod mig;
 pub mod scenario;
