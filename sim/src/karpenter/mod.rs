@@ -153,7 +153,7 @@ pub struct NodePool {
     pub name: String,
     /// Higher is tried first (`weight`).
     pub weight: i32,
-    /// Its offerings (indices into the scenario's offerings), cheapest first.
+    /// Its offerings (indices into [`Karpenter::offerings`]).
     pub offerings: Vec<usize>,
     /// `limits`.
     pub limits: Limits,
@@ -166,6 +166,20 @@ pub struct NodePool {
     pub budgets: Vec<Budget>,
     /// `expireAfter`: nodes are replaced this long after launch; `None` is `Never`.
     pub expire_after: Option<SimTime>,
+}
+
+/// Karpenter as a scenario configures it: the pools, every offering they may launch, and the
+/// provisioner's batch window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Karpenter {
+    /// NodePools, in file order.
+    pub pools: Vec<NodePool>,
+    /// Every pool's offerings; offering `i`'s nodes are node group `offerings[i].group`.
+    pub offerings: Vec<Offering>,
+    /// A batch closes this long after the last pending pod joined it (`BATCH_IDLE_DURATION`).
+    pub batch_idle: SimTime,
+    /// … or this long after it opened (`BATCH_MAX_DURATION`).
+    pub batch_max: SimTime,
 }
 
 /// A pending pod as provisioning and consolidation see it.

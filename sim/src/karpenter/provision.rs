@@ -2,7 +2,7 @@
 //! (`pkg/controllers/provisioning/scheduling/scheduler.go`), and pick the offering a NodeClaim
 //! launches as (the AWS provider's `instance.go`).
 
-use super::{add, fits, packing_order, Limits, NodePool, Offering, Pod, Resources};
+use super::{add, fits, packing_order, NodePool, Offering, Pod, Resources};
 use crate::scenario::Requests;
 
 /// A node being launched (booting) that pods can be packed onto first.
@@ -163,11 +163,6 @@ pub fn choose_offering(
         });
     }
     open.into_iter().filter(|&o| !offerings[o].spot).min_by(by_price)
-}
-
-/// Whether `limits` allow one more node of `offering` over `used` (a launch-time check).
-pub fn within_limits(limits: &Limits, used: Resources, offering: &Offering) -> bool {
-    limits.allow(used.plus(offering.resources))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub(crate) mod apis;
 mod batch;
 mod cluster;
 mod diagnostics;
+mod karpenter;
 pub(crate) mod fields;
 mod llm;
 mod model;
@@ -131,7 +132,12 @@ impl Scenario {
             .into());
         }
         let catalog = cluster::build_catalog(&file)?;
-        let node_groups = cluster::build_node_groups(&file, &catalog)?;
+        let mut node_groups = if file.node_groups.is_empty() && !file.node_pools.is_empty() {
+            Vec::new()
+        } else {
+            cluster::build_node_groups(&file, &catalog)?
+        };
+        let karpenter = karpenter::build_karpenter(&file, &catalog, &mut node_groups)?;
         if file.apis.is_empty() && file.batch_jobs.is_empty() {
             return Err(FieldError::new(
                 "apis",
@@ -139,7 +145,10 @@ impl Scenario {
             )
             .into());
         }
-        let cluster_autoscaler = cluster::build_cluster_autoscaler(&file.cluster.autoscaler)?;
+        let mut cluster_autoscaler = cluster::build_cluster_autoscaler(&file.cluster.autoscaler)?;
+        if karpenter.is_some() {
+            cluster_autoscaler.enabled = false;
+        }
         let mut placeholders = Vec::new();
         for (i, p) in file.overprovisioning.iter().enumerate() {
             let path = format!("overprovisioning[{i}]");
@@ -204,6 +213,7 @@ impl Scenario {
             node_groups,
             apis,
             cluster_autoscaler,
+            karpenter,
             placeholders,
             batch_jobs,
             file,
