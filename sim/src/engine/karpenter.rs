@@ -292,8 +292,9 @@ impl KarpenterRoom {
             .collect()
     }
 
-    /// `node` is about to be drained for `why`: count it and the replicas it restarts.
-    pub(super) fn disrupting(&mut self, node: NodeId, why: Why, cluster: &Cluster) {
+    /// `node` is about to be drained for `why`: count it and the `restarts` of the serving
+    /// replicas on it.
+    pub(super) fn disrupting(&mut self, node: NodeId, why: Why, restarts: u64) {
         let Some(info) = self.nodes.get_mut(&node.0) else {
             return;
         };
@@ -307,12 +308,12 @@ impl KarpenterRoom {
             Why::Replaced => terms.underutilized_replaced += 1,
             Why::Expired => terms.expired += 1,
         }
-        t.replica_restarts += replicas_on(node, cluster);
+        t.replica_restarts += restarts;
     }
 
     /// A spot interruption notice reached `node`: count it, and block its offering for
     /// 3 minutes (`interruption/controller.go` marks the ICE cache).
-    pub(super) fn interrupted(&mut self, node: NodeId, now: SimTime, cluster: &Cluster) {
+    pub(super) fn interrupted(&mut self, node: NodeId, now: SimTime, restarts: u64) {
         let Some(info) = self.nodes.get_mut(&node.0) else {
             return;
         };
@@ -321,7 +322,7 @@ impl KarpenterRoom {
         self.unavailable_until[o] = now + UNAVAILABLE_OFFERING_TTL;
         let t = &mut self.tallies[self.config.offerings[o].pool];
         t.terminations.interrupted += 1;
-        t.replica_restarts += replicas_on(node, cluster);
+        t.replica_restarts += restarts;
         self.replacements.retain(|r| r.new != node);
     }
 
@@ -388,13 +389,4 @@ impl KarpenterRoom {
         }
         KarpenterResults { pools }
     }
-}
-
-fn replicas_on(node: NodeId, cluster: &Cluster) -> u64 {
-    cluster
-        .node(node)
-        .pods
-        .iter()
-        .filter(|p| matches!(p.0, PodRef::Replica { .. }))
-        .count() as u64
 }

@@ -4,6 +4,7 @@
 //! can hold.
 
 use super::karpenter::{Why, DISRUPTION_POLL};
+use super::serving::ReplicaState;
 use super::EventKind;
 use super::Simulation;
 use crate::cluster::{NodeId, NodeState, PodRef};
@@ -111,6 +112,7 @@ impl Simulation {
                     .node(id)
                     .pods
                     .iter()
+                    .filter(|(p, _, _)| !self.terminating(*p))
                     .map(|(p, r, _)| Pod {
                         requests: *r,
                         groups: self.pod_spec(*p).1.to_vec(),
@@ -172,8 +174,9 @@ impl Simulation {
 
     /// Drain a Karpenter node for `why` (it terminates once empty).
     fn karpenter_drain(&mut self, node: NodeId, why: Why) {
+        let restarts = self.live_replicas_on(node);
         if let Some(k) = &mut self.karpenter {
-            k.disrupting(node, why, &self.cluster);
+            k.disrupting(node, why, restarts);
         }
         let group = self.cluster.node(node).group;
         self.agenda.log(Event {
@@ -241,8 +244,31 @@ impl Simulation {
     /// the replacement.
     pub(super) fn karpenter_interrupted(&mut self, node: NodeId) {
         let now = self.now;
+        let restarts = self.live_replicas_on(node);
         if let Some(k) = &mut self.karpenter {
-            k.interrupted(node, now, &self.cluster);
+            k.interrupted(node, now, restarts);
         }
+    }
+
+    /// Whether `pod` is a replica already finishing its last requests (upstream counts a node
+    /// with only terminating Deployment pods as empty).
+    fn terminating(&self, pod: PodRef) -> bool {
+        match pod {
+            PodRef::Replica { api, slot } => {
+                self.serving.apis[api as usize].replicas[slot as usize].state
+                    == ReplicaState::Terminating
+            }
+            _ => false,
+        }
+    }
+
+    /// Serving replicas on `node` that a disruption restarts elsewhere.
+    fn live_replicas_on(&self, node: NodeId) -> u64 {
+        self.cluster
+            .node(node)
+            .pods
+            .iter()
+            .filter(|(p, _, _)| matches!(p, PodRef::Replica { .. }) && !self.terminating(*p))
+            .count() as u64
     }
 }
