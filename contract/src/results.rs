@@ -663,7 +663,10 @@ pub struct KarpenterResults {
 impl KarpenterResults {
     /// Node launches plus node terminations over every pool: how much the fleet churned.
     pub fn node_churn(&self) -> u64 {
-        self.pools.iter().map(|p| p.launches + p.terminations.total()).sum()
+        self.pools
+            .iter()
+            .map(|p| p.launches + p.terminations.total())
+            .sum()
     }
 }
 

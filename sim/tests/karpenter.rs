@@ -87,15 +87,28 @@ fn spot_interruption_drains_and_replaces_at_once() {
     );
     let p = pool(&r);
     assert!(p.terminations.interrupted >= 2, "{p:?}");
-    for notice in r.events.iter().filter(|e| e.kind == sim::results::EventKind::SpotInterruption) {
+    for notice in r
+        .events
+        .iter()
+        .filter(|e| e.kind == sim::results::EventKind::SpotInterruption)
+    {
         let group = notice.node_group.clone().unwrap_or_default();
         let next = r
             .events
             .iter()
             .find(|e| e.kind == sim::results::EventKind::NodeLaunch && e.t_s >= notice.t_s)
             .expect("a replacement launch");
-        assert!(next.t_s - notice.t_s < 120.0, "{} → {}", notice.t_s, next.t_s);
-        assert_ne!(next.node_group.clone().unwrap_or_default(), group, "the interrupted offering is blocked for 3 min");
+        assert!(
+            next.t_s - notice.t_s < 120.0,
+            "{} → {}",
+            notice.t_s,
+            next.t_s
+        );
+        assert_ne!(
+            next.node_group.clone().unwrap_or_default(),
+            group,
+            "the interrupted offering is blocked for 3 min"
+        );
     }
 }
 
@@ -118,8 +131,15 @@ fn insufficient_spot_capacity_falls_back_across_types_then_on_demand() {
         .filter(|(o, _)| o.ends_with("/spot"))
         .map(|(o, _)| o)
         .collect();
-    assert_eq!(spot_types.len(), 3, "one spot node of each type: {spot_types:?}");
-    assert!(p.launches > p.spot_launches, "on-demand after spot ran out: {p:?}");
+    assert_eq!(
+        spot_types.len(),
+        3,
+        "one spot node of each type: {spot_types:?}"
+    );
+    assert!(
+        p.launches > p.spot_launches,
+        "on-demand after spot ran out: {p:?}"
+    );
 }
 
 // The knob users ask for: a longer consolidate_after leaves nodes up through short lulls,
@@ -131,7 +151,9 @@ fn consolidate_after_trades_cost_for_restarts() {
     let patient = run("", r#"consolidate_after = "30m""#, bursty, "2h");
     let (e, p) = (pool(&eager), pool(&patient));
     let disrupted = |x: &sim::results::NodePoolResults| {
-        x.terminations.empty + x.terminations.underutilized_deleted + x.terminations.underutilized_replaced
+        x.terminations.empty
+            + x.terminations.underutilized_deleted
+            + x.terminations.underutilized_replaced
     };
     assert!(disrupted(e) > disrupted(p), "{e:?}\n{p:?}");
     assert!(e.launches > p.launches, "{e:?}\n{p:?}");
@@ -166,20 +188,52 @@ value = "1s"
 kind = "poisson"
 rps = 1
 "#;
-    let base = |pool: &str, extra: &str| format!("duration = \"1h\"\n{extra}\n[[node_pools]]\nname = \"p\"\n{pool}\n{api}");
-    let e = err(&base(r#"requirements = [{ key = "kubernetes.io/os", operator = "In", values = ["linux"] }]"#, ""));
-    assert!(e.contains("node_pools[0].requirements[0].key") && e.contains("unsupported key"), "{e}");
-    let e = err(&base(r#"requirements = [{ key = "karpenter.k8s.aws/instance-family", operator = "In", values = ["x9"] }]"#, ""));
-    assert!(e.contains("node_pools[0].requirements") && e.contains("no instance type"), "{e}");
-    let e = err(&base("[node_pools.disruption]\nbudgets = [{ nodes = \"1000a%\" }]", ""));
-    assert!(e.contains("node_pools[0].disruption.budgets[0].nodes"), "{e}");
+    let base = |pool: &str, extra: &str| {
+        format!("duration = \"1h\"\n{extra}\n[[node_pools]]\nname = \"p\"\n{pool}\n{api}")
+    };
+    let e = err(&base(
+        r#"requirements = [{ key = "kubernetes.io/os", operator = "In", values = ["linux"] }]"#,
+        "",
+    ));
+    assert!(
+        e.contains("node_pools[0].requirements[0].key") && e.contains("unsupported key"),
+        "{e}"
+    );
+    let e = err(&base(
+        r#"requirements = [{ key = "karpenter.k8s.aws/instance-family", operator = "In", values = ["x9"] }]"#,
+        "",
+    ));
+    assert!(
+        e.contains("node_pools[0].requirements") && e.contains("no instance type"),
+        "{e}"
+    );
+    let e = err(&base(
+        "[node_pools.disruption]\nbudgets = [{ nodes = \"1000a%\" }]",
+        "",
+    ));
+    assert!(
+        e.contains("node_pools[0].disruption.budgets[0].nodes"),
+        "{e}"
+    );
     let e = err(&base("[node_pools.disruption]\nbudgets = [{ nodes = \"0\", schedule = \"@weekly\", duration = \"1h\" }]", ""));
-    assert!(e.contains("budgets[0].schedule") && e.contains("calendar"), "{e}");
-    let e = err(&base("[node_pools.disruption]\nconsolidation_policy = \"Sometimes\"", ""));
+    assert!(
+        e.contains("budgets[0].schedule") && e.contains("calendar"),
+        "{e}"
+    );
+    let e = err(&base(
+        "[node_pools.disruption]\nconsolidation_policy = \"Sometimes\"",
+        "",
+    ));
     assert!(e.contains("consolidation_policy"), "{e}");
     let e = err(&base("", "[cluster.autoscaler]\nscan_interval = \"20s\""));
-    assert!(e.contains("cluster.autoscaler") && e.contains("node_pools"), "{e}");
-    let e = err(&base("", "[[node_groups]]\nname = \"g\"\ninstance_type = \"m5.large\""));
+    assert!(
+        e.contains("cluster.autoscaler") && e.contains("node_pools"),
+        "{e}"
+    );
+    let e = err(&base(
+        "",
+        "[[node_groups]]\nname = \"g\"\ninstance_type = \"m5.large\"",
+    ));
     assert!(e.contains("node_groups[0].min_instances"), "{e}");
     let e = err(&base(r#"expire_after = "soon""#, ""));
     assert!(e.contains("node_pools[0].expire_after"), "{e}");

@@ -410,7 +410,16 @@ pub(crate) fn summary(r: &Results) -> String {
 fn karpenter_summary(k: &sim::results::KarpenterResults) -> String {
     let mut out = format!(
         "\n{:<16} {:>12} {:>6} {:>6} {:>8} {:>9} {:>8} {:>12} {:>9} {:>10}\n",
-        "node pool", "launches", "ICE", "empty", "deleted", "replaced", "expired", "interrupted", "restarts", "cost USD"
+        "node pool",
+        "launches",
+        "ICE",
+        "empty",
+        "deleted",
+        "replaced",
+        "expired",
+        "interrupted",
+        "restarts",
+        "cost USD"
     );
     for p in &k.pools {
         let t = &p.terminations;
@@ -428,7 +437,10 @@ fn karpenter_summary(k: &sim::results::KarpenterResults) -> String {
             p.cost_usd
         ));
     }
-    out.push_str(&format!("node churn (launches + terminations) {}\n", k.node_churn()));
+    out.push_str(&format!(
+        "node churn (launches + terminations) {}\n",
+        k.node_churn()
+    ));
     out
 }
 

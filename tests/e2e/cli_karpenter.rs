@@ -7,9 +7,15 @@ use crate::common::{example, ok, run_results as run, scratch, simctl};
 fn karpenter_and_the_cluster_autoscaler_run_the_same_workload() {
     let k = run(&example("karpenter-vs-ca.toml"));
     let ca = run(&example("karpenter-vs-ca.cluster-autoscaler.toml"));
-    assert!(ca.get("karpenter").is_none(), "no karpenter key without node pools");
+    assert!(
+        ca.get("karpenter").is_none(),
+        "no karpenter key without node pools"
+    );
     for api in 0..2 {
-        assert_eq!(k["apis"][api]["requests"], ca["apis"][api]["requests"], "same traffic");
+        assert_eq!(
+            k["apis"][api]["requests"], ca["apis"][api]["requests"],
+            "same traffic"
+        );
     }
     let cost = |r: &serde_json::Value| r["cost_usd_total"].as_f64().expect("cost");
     assert!(cost(&k) < cost(&ca), "{} vs {}", cost(&k), cost(&ca));
@@ -30,14 +36,19 @@ fn karpenter_and_the_cluster_autoscaler_run_the_same_workload() {
         .iter()
         .position(|e| {
             e["kind"] == "failed_launch"
-                && e["message"].as_str().is_some_and(|m| m.contains("InsufficientInstanceCapacity"))
+                && e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("InsufficientInstanceCapacity"))
         })
         .expect("an insufficient-capacity failure");
     let next = events[ice..]
         .iter()
         .find(|e| e["kind"] == "node_launch")
         .expect("a launch after it");
-    assert_eq!(next["t_s"], events[ice]["t_s"], "fallback in the same provisioning pass");
+    assert_eq!(
+        next["t_s"], events[ice]["t_s"],
+        "fallback in the same provisioning pass"
+    );
     assert_ne!(next["node_group"], events[ice]["node_group"]);
 }
 
@@ -52,8 +63,14 @@ fn the_summary_and_the_report_show_the_node_pools() {
         results.to_str().expect("utf-8"),
     ]));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("node pool") && text.contains("node churn"), "{text}");
-    assert!(!text.contains("g5.xlarge/on-demand"), "offerings without nodes are left out");
+    assert!(
+        text.contains("node pool") && text.contains("node churn"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("g5.xlarge/on-demand"),
+        "offerings without nodes are left out"
+    );
     let md = dir.join("k.md");
     ok(simctl(&[
         "report",
@@ -62,7 +79,10 @@ fn the_summary_and_the_report_show_the_node_pools() {
         md.to_str().expect("utf-8"),
     ]));
     let report = std::fs::read_to_string(&md).expect("report");
-    assert!(report.contains("## Karpenter") && report.contains("replica restarts"), "{report}");
+    assert!(
+        report.contains("## Karpenter") && report.contains("replica restarts"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -70,10 +90,19 @@ fn node_pools_and_cluster_autoscaler_settings_do_not_mix() {
     let dir = scratch("karpenter-mix");
     let text = std::fs::read_to_string(example("karpenter-vs-ca.toml")).expect("read");
     let path = dir.join("mixed.toml");
-    std::fs::write(&path, text.replace("[slo]", "[cluster.autoscaler]\nscan_interval = \"20s\"\n\n[slo]"))
-        .expect("write");
+    std::fs::write(
+        &path,
+        text.replace(
+            "[slo]",
+            "[cluster.autoscaler]\nscan_interval = \"20s\"\n\n[slo]",
+        ),
+    )
+    .expect("write");
     let out = simctl(&["run", path.to_str().expect("utf-8")]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cluster.autoscaler") && err.contains("node_pools"), "{err}");
+    assert!(
+        err.contains("cluster.autoscaler") && err.contains("node_pools"),
+        "{err}"
+    );
 }

@@ -25,10 +25,10 @@ use crate::palette::Palette;
 use crate::{Report, Run};
 
 use batch::batch_jobs;
-use karpenter::karpenter;
 use comparison::comparison;
 use cost::cost;
 use events::events;
+use karpenter::karpenter;
 use latency::latency;
 use llm::{any_llm, llm};
 use misses::{any_missed, misses};

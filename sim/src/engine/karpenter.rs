@@ -176,9 +176,8 @@ impl KarpenterRoom {
     ) -> Option<NodeId> {
         loop {
             let until = &self.unavailable_until;
-            let o = karpenter::choose_offering(options, &self.config.offerings, &|o| {
-                until[o] <= now
-            })?;
+            let o =
+                karpenter::choose_offering(options, &self.config.offerings, &|o| until[o] <= now)?;
             let off = &self.config.offerings[o];
             let (group, pool) = (off.group, off.pool);
             let spec = &cluster.groups()[group];
@@ -204,7 +203,10 @@ impl KarpenterRoom {
             let boot = SimTime::from_secs_f64((mu + sigma * z).exp());
             let node = cluster.launch(group, now);
             if boot > REGISTRATION_TTL {
-                agenda.schedule(now + REGISTRATION_TTL, EventKind::NodeLaunchTimeout { node: node.0 });
+                agenda.schedule(
+                    now + REGISTRATION_TTL,
+                    EventKind::NodeLaunchTimeout { node: node.0 },
+                );
             } else {
                 agenda.schedule(now + boot, EventKind::NodeReady { node: node.0 });
             }
@@ -228,7 +230,10 @@ impl KarpenterRoom {
                 kind: crate::results::EventKind::NodeLaunch,
                 api: None,
                 node_group: Some(cluster.groups()[group].name.clone()),
-                message: format!("karpenter: node {} launched for {pods} pending pods", node.0),
+                message: format!(
+                    "karpenter: node {} launched for {pods} pending pods",
+                    node.0
+                ),
             });
             return Some(node);
         }
@@ -237,7 +242,11 @@ impl KarpenterRoom {
     /// Refresh each node's pod set and its consolidatable clock; the nodes a disruption may
     /// consider (Ready, schedulable, not already being disrupted), with whether
     /// `consolidate_after` has passed.
-    pub(super) fn candidates(&mut self, now: SimTime, cluster: &Cluster) -> Vec<(NodeId, usize, bool)> {
+    pub(super) fn candidates(
+        &mut self,
+        now: SimTime,
+        cluster: &Cluster,
+    ) -> Vec<(NodeId, usize, bool)> {
         let mut out = Vec::new();
         for (id, info) in self.nodes.iter_mut() {
             let node = cluster.node(NodeId(*id));
@@ -287,7 +296,10 @@ impl KarpenterRoom {
                     karpenter::budget::allowed_by_reason(&pools[p].budgets, total[p], reason, now)
                         .saturating_sub(busy[p])
                 };
-                (by(karpenter::Reason::Empty), by(karpenter::Reason::Underutilized))
+                (
+                    by(karpenter::Reason::Empty),
+                    by(karpenter::Reason::Underutilized),
+                )
             })
             .collect()
     }

@@ -17,7 +17,8 @@ impl Simulation {
         if let Some(k) = &self.karpenter {
             let idle = k.config.batch_idle;
             self.agenda.schedule(idle, EventKind::KarpenterBatch);
-            self.agenda.schedule(DISRUPTION_POLL, EventKind::KarpenterDisrupt);
+            self.agenda
+                .schedule(DISRUPTION_POLL, EventKind::KarpenterDisrupt);
         }
     }
 
@@ -77,9 +78,14 @@ impl Simulation {
         };
         let mut unschedulable = plan.unschedulable.len();
         for claim in &plan.claims {
-            if k
-                .launch(&claim.options, claim.pods.len(), now, &mut self.cluster, &mut self.agenda)
-                .is_none()
+            if k.launch(
+                &claim.options,
+                claim.pods.len(),
+                now,
+                &mut self.cluster,
+                &mut self.agenda,
+            )
+            .is_none()
             {
                 unschedulable += claim.pods.len();
             }
@@ -163,9 +169,13 @@ impl Simulation {
                 };
                 let old: Vec<NodeId> = nodes.into_iter().map(NodeId).collect();
                 let pods: usize = old.iter().map(|n| self.cluster.node(*n).pods.len()).sum();
-                if let Some(new) =
-                    k.launch(&claim.options, pods, now, &mut self.cluster, &mut self.agenda)
-                {
+                if let Some(new) = k.launch(
+                    &claim.options,
+                    pods,
+                    now,
+                    &mut self.cluster,
+                    &mut self.agenda,
+                ) {
                     k.replacing(new, old);
                 }
             }

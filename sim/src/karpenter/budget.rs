@@ -20,12 +20,18 @@ pub enum BudgetNodes {
 impl BudgetNodes {
     /// Parse `"10"` or `"10%"` (upstream's validation pattern: digits, optional `%`, ≤ 100 %).
     pub fn parse(text: &str) -> Result<BudgetNodes, String> {
-        let bad = || format!("expected a node count like \"5\" or a percentage like \"10%\", found \"{text}\"");
+        let bad = || {
+            format!(
+                "expected a node count like \"5\" or a percentage like \"10%\", found \"{text}\""
+            )
+        };
         match text.strip_suffix('%') {
             Some(p) => {
                 let v: u32 = p.parse().map_err(|_| bad())?;
                 if v > 100 {
-                    return Err(format!("expected a percentage from 0% to 100%, found \"{text}\""));
+                    return Err(format!(
+                        "expected a percentage from 0% to 100%, found \"{text}\""
+                    ));
                 }
                 Ok(BudgetNodes::Percent(v))
             }
@@ -90,7 +96,8 @@ impl CronSchedule {
 
 fn field(text: &str, out: &mut [bool], whole: &str) -> Result<(), String> {
     let n = out.len() as u32;
-    let bad = || format!("cron field \"{text}\" in \"{whole}\": expected *, */N, N or N,M… with N < {n}");
+    let bad =
+        || format!("cron field \"{text}\" in \"{whole}\": expected *, */N, N or N,M… with N < {n}");
     for part in text.split(',') {
         if part == "*" {
             out.iter_mut().for_each(|b| *b = true);
@@ -99,7 +106,9 @@ fn field(text: &str, out: &mut [bool], whole: &str) -> Result<(), String> {
             if s == 0 {
                 return Err(bad());
             }
-            (0..n).step_by(s as usize).for_each(|i| out[i as usize] = true);
+            (0..n)
+                .step_by(s as usize)
+                .for_each(|i| out[i as usize] = true);
         } else {
             let v: u32 = part.parse().map_err(|_| bad())?;
             if v >= n {
@@ -180,7 +189,12 @@ mod tests {
         SimTime::from_secs(3600)
     }
 
-    fn budget(nodes: &str, reasons: &[Reason], schedule: Option<&str>, duration: SimTime) -> Budget {
+    fn budget(
+        nodes: &str,
+        reasons: &[Reason],
+        schedule: Option<&str>,
+        duration: SimTime,
+    ) -> Budget {
         Budget {
             nodes: BudgetNodes::parse(nodes).expect("valid"),
             reasons: reasons.to_vec(),
@@ -200,7 +214,12 @@ mod tests {
             budget("100%", &[], Some("* * * * *"), hour()),
             budget("15", &[Drifted, Underutilized], Some("* * * * *"), hour()),
             budget("5", &[Drifted], Some("* * * * *"), hour()),
-            budget("0", &[Underutilized, Drifted, Empty], Some("0 3 * * *"), hour()),
+            budget(
+                "0",
+                &[Underutilized, Drifted, Empty],
+                Some("0 3 * * *"),
+                hour(),
+            ),
         ]
     }
 
@@ -242,7 +261,10 @@ mod tests {
         assert_eq!(allowed_by_reason(&b, 100, Reason::Empty, clock()), 4);
         assert_eq!(allowed_by_reason(&b, 100, Reason::Drifted, clock()), 5);
         // The budget without reasons (10) undercuts the Underutilized one (15).
-        assert_eq!(allowed_by_reason(&b, 100, Reason::Underutilized, clock()), 10);
+        assert_eq!(
+            allowed_by_reason(&b, 100, Reason::Underutilized, clock()),
+            10
+        );
     }
 
     // Upstream: It("should return MaxInt32 for all reasons when there are no active budgets").

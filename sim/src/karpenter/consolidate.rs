@@ -95,7 +95,8 @@ pub fn disrupt(
                 && pools[pool_of(c)].policy == ConsolidationPolicy::WhenEmptyOrUnderutilized
         })
         .collect();
-    let ratio = |c: &Candidate| offerings[c.offering].price_usd_per_hour / (1 + c.pods.len()) as f64;
+    let ratio =
+        |c: &Candidate| offerings[c.offering].price_usd_per_hour / (1 + c.pods.len()) as f64;
     order.sort_by(|a, b| ratio(b).total_cmp(&ratio(a)).then(a.node.cmp(&b.node)));
     let mut budget: Vec<u32> = allowed.iter().map(|a| a.1).collect();
     order.retain(|c| {
@@ -177,7 +178,9 @@ fn compute(
             .iter()
             .flat_map(|&o| {
                 set.iter()
-                    .filter(move |c| offerings[c.offering].instance_type == offerings[o].instance_type)
+                    .filter(move |c| {
+                        offerings[c.offering].instance_type == offerings[o].instance_type
+                    })
                     .map(|c| offerings[c.offering].price_usd_per_hour)
             })
             .fold(f64::INFINITY, f64::min);
@@ -220,11 +223,16 @@ mod tests {
     }
 
     /// Each candidate's node view (what is free on it) and the candidates themselves.
-    fn cluster(offerings: &[Offering], nodes: &[(usize, Vec<Pod>)]) -> (Vec<Candidate>, Vec<NodeView>) {
+    fn cluster(
+        offerings: &[Offering],
+        nodes: &[(usize, Vec<Pod>)],
+    ) -> (Vec<Candidate>, Vec<NodeView>) {
         let mut cands = Vec::new();
         let mut views = Vec::new();
         for (i, (o, pods)) in nodes.iter().enumerate() {
-            let used = pods.iter().fold(Requests::default(), |a, p| super::super::add(&a, &p.requests));
+            let used = pods.iter().fold(Requests::default(), |a, p| {
+                super::super::add(&a, &p.requests)
+            });
             views.push(view(i, offerings, *o, used));
             cands.push(cand(i, *o, pods.clone()));
         }
@@ -238,8 +246,22 @@ mod tests {
     fn deletes_an_empty_node() {
         let (pools, offerings) = on_demand_pool(&["m5.large"]);
         let (cands, views) = cluster(&offerings, &[(0, vec![])]);
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
-        assert_eq!(cmd, Some(Command::Delete { nodes: vec![0], reason: Reason::Empty }));
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
+        assert_eq!(
+            cmd,
+            Some(Command::Delete {
+                nodes: vec![0],
+                reason: Reason::Empty
+            })
+        );
     }
 
     // Upstream: emptiness_test.go, It("should wait for the node TTL for empty nodes before
@@ -249,7 +271,15 @@ mod tests {
         let (pools, offerings) = on_demand_pool(&["m5.large"]);
         let (mut cands, views) = cluster(&offerings, &[(0, vec![])]);
         cands[0].consolidatable = false;
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
         assert_eq!(cmd, None);
     }
 
@@ -267,13 +297,36 @@ mod tests {
         let nodes: Vec<(usize, Vec<Pod>)> = (0..10).map(|_| (0, vec![])).collect();
         let (cands, views) = cluster(&offerings, &nodes);
         let now = crate::time::SimTime::ZERO;
-        let allow = |reason| super::super::budget::allowed_by_reason(&pools[0].budgets, 10, reason, now);
+        let allow =
+            |reason| super::super::budget::allowed_by_reason(&pools[0].budgets, 10, reason, now);
         let allowed = [(allow(Reason::Empty), allow(Reason::Underutilized))];
-        match disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &allowed, &all) {
-            Some(Command::Delete { nodes, reason: Reason::Empty }) => assert_eq!(nodes.len(), 3),
+        match disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &allowed,
+            &all,
+        ) {
+            Some(Command::Delete {
+                nodes,
+                reason: Reason::Empty,
+            }) => assert_eq!(nodes.len(), 3),
             other => panic!("{other:?}"),
         }
-        assert_eq!(disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[(0, 0)], &all), None);
+        assert_eq!(
+            disrupt(
+                &cands,
+                &views,
+                &pools,
+                &offerings,
+                &[Resources::default()],
+                &[(0, 0)],
+                &all
+            ),
+            None
+        );
     }
 
     // Upstream: consolidation_test.go (Context "Delete"), It("can delete nodes"): two nodes of
@@ -284,10 +337,27 @@ mod tests {
         let (pools, offerings) = on_demand_pool(&["m5.xlarge"]);
         let (cands, views) = cluster(
             &offerings,
-            &[(0, vec![pod(1000, 512), pod(1000, 512)]), (0, vec![pod(1000, 512)])],
+            &[
+                (0, vec![pod(1000, 512), pod(1000, 512)]),
+                (0, vec![pod(1000, 512)]),
+            ],
         );
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
-        assert_eq!(cmd, Some(Command::Delete { nodes: vec![1], reason: Reason::Underutilized }));
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
+        assert_eq!(
+            cmd,
+            Some(Command::Delete {
+                nodes: vec![1],
+                reason: Reason::Underutilized
+            })
+        );
     }
 
     // Upstream: consolidation_test.go (Context "Replace"), DescribeTable("can replace node")
@@ -298,7 +368,15 @@ mod tests {
         let (pools, offerings) = on_demand_pool(&["m5.large", "c5.4xlarge"]);
         // offerings: 0 = m5.large ($0.096), 1 = c5.4xlarge ($0.68).
         let (cands, views) = cluster(&offerings, &[(1, vec![pod(1000, 1024)])]);
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
         match cmd {
             Some(Command::Replace { nodes, claim }) => {
                 assert_eq!(nodes, vec![0]);
@@ -314,7 +392,15 @@ mod tests {
     fn no_replacement_that_costs_more() {
         let (pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge"]);
         let (cands, views) = cluster(&offerings, &[(0, vec![pod(1000, 1024)])]);
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
         assert_eq!(cmd, None);
     }
 
@@ -324,7 +410,15 @@ mod tests {
     fn no_spot_to_spot_replacement() {
         let (pools, offerings) = spot_only_pool(&["m5.large", "c5.4xlarge"]);
         let (cands, views) = cluster(&offerings, &[(1, vec![pod(1000, 1024)])]);
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
         assert_eq!(cmd, None);
     }
 
@@ -337,10 +431,22 @@ mod tests {
         let (pools, offerings) = spot_and_on_demand_pool(&["m5.large", "m5.xlarge"]);
         // offerings: 0 m5.large od, 1 m5.large spot, 2 m5.xlarge od, 3 m5.xlarge spot.
         let (cands, views) = cluster(&offerings, &[(2, vec![pod(1000, 1024)])]);
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
         match cmd {
             Some(Command::Replace { claim, .. }) => {
-                assert!(claim.options.iter().all(|&o| offerings[o].spot), "{:?}", claim.options);
+                assert!(
+                    claim.options.iter().all(|&o| offerings[o].spot),
+                    "{:?}",
+                    claim.options
+                );
                 assert!(claim.options.contains(&1));
             }
             other => panic!("{other:?}"),
@@ -352,8 +458,19 @@ mod tests {
     #[test]
     fn zero_budget_blocks_consolidation() {
         let (pools, offerings) = on_demand_pool(&["m5.xlarge"]);
-        let (cands, views) = cluster(&offerings, &[(0, vec![pod(1000, 512)]), (0, vec![pod(1000, 512)])]);
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[(u32::MAX, 0)], &all);
+        let (cands, views) = cluster(
+            &offerings,
+            &[(0, vec![pod(1000, 512)]), (0, vec![pod(1000, 512)])],
+        );
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[(u32::MAX, 0)],
+            &all,
+        );
         assert_eq!(cmd, None);
     }
 
@@ -364,12 +481,37 @@ mod tests {
     fn when_empty_does_not_consolidate_underutilized_nodes() {
         let (mut pools, offerings) = on_demand_pool(&["m5.xlarge"]);
         pools[0].policy = ConsolidationPolicy::WhenEmpty;
-        let (cands, views) = cluster(&offerings, &[(0, vec![pod(1000, 512)]), (0, vec![pod(1000, 512)])]);
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
+        let (cands, views) = cluster(
+            &offerings,
+            &[(0, vec![pod(1000, 512)]), (0, vec![pod(1000, 512)])],
+        );
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
         assert_eq!(cmd, None);
         let (cands, views) = cluster(&offerings, &[(0, vec![pod(1000, 512)]), (0, vec![])]);
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
-        assert_eq!(cmd, Some(Command::Delete { nodes: vec![1], reason: Reason::Empty }));
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
+        assert_eq!(
+            cmd,
+            Some(Command::Delete {
+                nodes: vec![1],
+                reason: Reason::Empty
+            })
+        );
     }
 
     // Upstream: consolidation_test.go (Context "Multi-NodeClaim"), the same-type rule of
@@ -381,11 +523,26 @@ mod tests {
         let (pools, offerings) = on_demand_pool(&["m5.xlarge"]);
         let (cands, views) = cluster(
             &offerings,
-            &[(0, vec![pod(1000, 512)]), (0, vec![pod(1000, 512)]), (0, vec![pod(1000, 512)])],
+            &[
+                (0, vec![pod(1000, 512)]),
+                (0, vec![pod(1000, 512)]),
+                (0, vec![pod(1000, 512)]),
+            ],
         );
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
         match cmd {
-            Some(Command::Delete { nodes, reason: Reason::Underutilized }) => assert_eq!(nodes.len(), 2),
+            Some(Command::Delete {
+                nodes,
+                reason: Reason::Underutilized,
+            }) => assert_eq!(nodes.len(), 2),
             other => panic!("{other:?}"),
         }
     }
@@ -395,8 +552,19 @@ mod tests {
     #[test]
     fn keeps_nodes_whose_pods_fit_nowhere() {
         let (pools, offerings) = on_demand_pool(&["m5.large"]);
-        let (cands, views) = cluster(&offerings, &[(0, vec![pod(1500, 512)]), (0, vec![pod(1500, 512)])]);
-        let cmd = disrupt(&cands, &views, &pools, &offerings, &[Resources::default()], &[NO_LIMIT], &all);
+        let (cands, views) = cluster(
+            &offerings,
+            &[(0, vec![pod(1500, 512)]), (0, vec![pod(1500, 512)])],
+        );
+        let cmd = disrupt(
+            &cands,
+            &views,
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        );
         assert_eq!(cmd, None);
     }
 }

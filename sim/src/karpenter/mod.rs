@@ -237,7 +237,11 @@ pub fn interruption_rank(bucket: &str) -> u8 {
 
 impl Offering {
     /// The offering of node group `group` (index `group_index`), in pool `pool`.
-    pub fn of_group(pool: usize, group_index: usize, group: &crate::scenario::NodeGroup) -> Offering {
+    pub fn of_group(
+        pool: usize,
+        group_index: usize,
+        group: &crate::scenario::NodeGroup,
+    ) -> Offering {
         Offering {
             pool,
             group: group_index,

@@ -61,7 +61,8 @@ pub fn provision(
     for i in packing_order(pods) {
         let pod = &pods[i];
         if let Some(n) = inflight.iter_mut().position(|f| {
-            pod.groups.contains(&f.group) && crate::cluster::take_if_fits(&mut f.free, &pod.requests)
+            pod.groups.contains(&f.group)
+                && crate::cluster::take_if_fits(&mut f.free, &pod.requests)
         }) {
             plan.on_inflight.push((i, n));
             continue;
@@ -162,7 +163,9 @@ pub fn choose_offering(
                 .then(by_price(a, b))
         });
     }
-    open.into_iter().filter(|&o| !offerings[o].spot).min_by(by_price)
+    open.into_iter()
+        .filter(|&o| !offerings[o].spot)
+        .min_by(by_price)
 }
 
 #[cfg(test)]
@@ -179,12 +182,26 @@ mod tests {
     #[test]
     fn cheapest_fitting_instance() {
         let (pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge", "c5.4xlarge"]);
-        let plan = provision(&[pod(1000, 1024)], &[], &pools, &offerings, &[Resources::default()], &all);
+        let plan = provision(
+            &[pod(1000, 1024)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         assert_eq!(plan.claims.len(), 1);
         let chosen = choose_offering(&plan.claims[0].options, &offerings, &all).unwrap();
         assert_eq!(offerings[chosen].instance_type, "m5.large");
         // A pod too big for m5.large goes to the cheapest type that fits it.
-        let plan = provision(&[pod(3000, 1024)], &[], &pools, &offerings, &[Resources::default()], &all);
+        let plan = provision(
+            &[pod(3000, 1024)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         let chosen = choose_offering(&plan.claims[0].options, &offerings, &all).unwrap();
         assert_eq!(offerings[chosen].instance_type, "m5.xlarge");
     }
@@ -195,10 +212,21 @@ mod tests {
     fn schedules_when_limits_would_be_met() {
         let (mut pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge"]);
         pools[0].limits.cpu_m = Some(2000);
-        let plan = provision(&[pod(1750, 512)], &[], &pools, &offerings, &[Resources::default()], &all);
+        let plan = provision(
+            &[pod(1750, 512)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         assert_eq!(plan.claims.len(), 1);
         assert_eq!(plan.unschedulable, Vec::<usize>::new());
-        let names: Vec<&str> = plan.claims[0].options.iter().map(|&o| offerings[o].instance_type.as_str()).collect();
+        let names: Vec<&str> = plan.claims[0]
+            .options
+            .iter()
+            .map(|&o| offerings[o].instance_type.as_str())
+            .collect();
         assert_eq!(names, vec!["m5.large"]);
     }
 
@@ -208,7 +236,14 @@ mod tests {
     fn does_not_schedule_when_limits_would_be_exceeded() {
         let (mut pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge"]);
         pools[0].limits.cpu_m = Some(2000);
-        let plan = provision(&[pod(2100, 512)], &[], &pools, &offerings, &[Resources::default()], &all);
+        let plan = provision(
+            &[pod(2100, 512)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         assert!(plan.claims.is_empty());
         assert_eq!(plan.unschedulable, vec![0]);
     }
@@ -219,7 +254,10 @@ mod tests {
     fn does_not_schedule_when_limits_are_exceeded() {
         let (mut pools, offerings) = on_demand_pool(&["m5.large"]);
         pools[0].limits.cpu_m = Some(20_000);
-        let used = [Resources { cpu_m: 100_000, ..Resources::default() }];
+        let used = [Resources {
+            cpu_m: 100_000,
+            ..Resources::default()
+        }];
         let plan = provision(&[pod(100, 100)], &[], &pools, &offerings, &used, &all);
         assert_eq!(plan.unschedulable, vec![0]);
     }
@@ -230,7 +268,14 @@ mod tests {
     fn partially_schedules_when_limits_would_be_exceeded() {
         let (mut pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge"]);
         pools[0].limits.cpu_m = Some(3000);
-        let plan = provision(&[pod(1500, 512), pod(1500, 512)], &[], &pools, &offerings, &[Resources::default()], &all);
+        let plan = provision(
+            &[pod(1500, 512), pod(1500, 512)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         assert_eq!(plan.claims.len(), 1);
         assert_eq!(plan.unschedulable.len(), 1);
     }
@@ -241,7 +286,14 @@ mod tests {
     fn limits_count_nodes_launched_in_earlier_rounds() {
         let (mut pools, offerings) = on_demand_pool(&["m5.large"]);
         pools[0].limits.cpu_m = Some(2000);
-        let first = provision(&[pod(1750, 512)], &[], &pools, &offerings, &[Resources::default()], &all);
+        let first = provision(
+            &[pod(1750, 512)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         let o = choose_offering(&first.claims[0].options, &offerings, &all).unwrap();
         let used = [offerings[o].resources];
         let second = provision(&[pod(1750, 512)], &[], &pools, &offerings, &used, &all);
@@ -255,7 +307,14 @@ mod tests {
         let (mut pools, offerings) = on_demand_pool(&["m5.large"]);
         pools[0].limits.nodes = Some(2);
         let pods = vec![pod(1500, 512); 3];
-        let plan = provision(&pods, &[], &pools, &offerings, &[Resources::default()], &all);
+        let plan = provision(
+            &pods,
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         assert_eq!((plan.claims.len(), plan.unschedulable.len()), (2, 1));
     }
 
@@ -265,7 +324,14 @@ mod tests {
     #[test]
     fn highest_weight_pool_first() {
         let (pools, offerings) = two_pools(&["m5.large"], 10, &["m5.xlarge"], 50);
-        let plan = provision(&[pod(500, 512)], &[], &pools, &offerings, &[Resources::default(); 2], &all);
+        let plan = provision(
+            &[pod(500, 512)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default(); 2],
+            &all,
+        );
         assert_eq!(plan.claims[0].pool, 1);
         let o = choose_offering(&plan.claims[0].options, &offerings, &all).unwrap();
         assert_eq!(offerings[o].instance_type, "m5.xlarge");
@@ -282,7 +348,14 @@ mod tests {
         let mut nodes: Vec<Inflight> = Vec::new();
         for batch in [3, 7, 0, 9, 1, 4, 6, 2, 8, 5] {
             let pods = vec![pod(900, 512); batch];
-            let plan = provision(&pods, &nodes, &pools, &offerings, &[Resources::default()], &all);
+            let plan = provision(
+                &pods,
+                &nodes,
+                &pools,
+                &offerings,
+                &[Resources::default()],
+                &all,
+            );
             assert!(plan.unschedulable.is_empty());
             for (p, n) in &plan.on_inflight {
                 crate::cluster::take_if_fits(&mut nodes[*n].free, &pods[*p].requests);
@@ -294,7 +367,10 @@ mod tests {
             }
         }
         let with_cpu_free = nodes.iter().filter(|n| n.free.cpu_m >= 900).count();
-        assert!(with_cpu_free <= 1, "{with_cpu_free} nodes with a pod's CPU free");
+        assert!(
+            with_cpu_free <= 1,
+            "{with_cpu_free} nodes with a pod's CPU free"
+        );
         assert_eq!(nodes.len(), 12, "45 pods, four per node");
     }
 
@@ -304,16 +380,31 @@ mod tests {
     #[test]
     fn spot_preferred_price_capacity_optimized() {
         let (pools, offerings) = spot_and_on_demand_pool(&["m5.large", "c5.xlarge", "t3.medium"]);
-        let plan = provision(&[pod(1000, 2000)], &[], &pools, &offerings, &[Resources::default()], &all);
+        let plan = provision(
+            &[pod(1000, 2000)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         let o = choose_offering(&plan.claims[0].options, &offerings, &all).unwrap();
         // m5.large spot $0.0326 (bucket 15-20 %) vs c5.xlarge spot $0.0748 (<5 %): the
         // capacity proxy prefers c5.xlarge; t3.medium (<5 %, $0.0183) fits too and is cheaper.
         assert!(offerings[o].spot);
         assert_eq!(offerings[o].instance_type, "t3.medium");
         // Without t3.medium in the options, the lowest bucket wins over the lower price.
-        let opts: Vec<usize> = plan.claims[0].options.iter().copied().filter(|&o| offerings[o].instance_type != "t3.medium").collect();
+        let opts: Vec<usize> = plan.claims[0]
+            .options
+            .iter()
+            .copied()
+            .filter(|&o| offerings[o].instance_type != "t3.medium")
+            .collect();
         let o = choose_offering(&opts, &offerings, &all).unwrap();
-        assert_eq!((offerings[o].instance_type.as_str(), offerings[o].spot), ("c5.xlarge", true));
+        assert_eq!(
+            (offerings[o].instance_type.as_str(), offerings[o].spot),
+            ("c5.xlarge", true)
+        );
     }
 
     // AWS provider: instance.go / pkg/cache/cache.go — an insufficient-capacity error marks
@@ -322,7 +413,14 @@ mod tests {
     #[test]
     fn spot_falls_back_to_on_demand_when_unavailable() {
         let (pools, offerings) = spot_and_on_demand_pool(&["m5.large"]);
-        let plan = provision(&[pod(1000, 2000)], &[], &pools, &offerings, &[Resources::default()], &all);
+        let plan = provision(
+            &[pod(1000, 2000)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         let first = choose_offering(&plan.claims[0].options, &offerings, &all).unwrap();
         assert!(offerings[first].spot);
         let no_spot = |o: usize| !offerings[o].spot;
@@ -330,7 +428,10 @@ mod tests {
         assert!(!offerings[second].spot);
         assert_eq!(offerings[second].instance_type, "m5.large");
         let nothing = |_: usize| false;
-        assert_eq!(choose_offering(&plan.claims[0].options, &offerings, &nothing), None);
+        assert_eq!(
+            choose_offering(&plan.claims[0].options, &offerings, &nothing),
+            None
+        );
     }
 
     // AWS provider: filter_test.go, It("should filter out expensive spot offerings while
@@ -352,14 +453,27 @@ mod tests {
         assert_eq!(choose_offering(&options, &offerings, &all), Some(3));
         let not_cheap_spot = |o: usize| o != 3;
         // Only the 10.0 spot is left, dearer than on-demand at 5.0: on-demand it is.
-        assert_eq!(choose_offering(&options, &offerings, &not_cheap_spot), Some(0));
+        assert_eq!(
+            choose_offering(&options, &offerings, &not_cheap_spot),
+            Some(0)
+        );
     }
 
     #[test]
     fn spot_only_pool_does_not_fall_back() {
         let (pools, offerings) = spot_only_pool(&["m5.large"]);
-        let plan = provision(&[pod(1000, 2000)], &[], &pools, &offerings, &[Resources::default()], &all);
+        let plan = provision(
+            &[pod(1000, 2000)],
+            &[],
+            &pools,
+            &offerings,
+            &[Resources::default()],
+            &all,
+        );
         let no_spot = |o: usize| !offerings[o].spot;
-        assert_eq!(choose_offering(&plan.claims[0].options, &offerings, &no_spot), None);
+        assert_eq!(
+            choose_offering(&plan.claims[0].options, &offerings, &no_spot),
+            None
+        );
     }
 }

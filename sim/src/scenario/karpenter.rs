@@ -30,7 +30,10 @@ const KEYS: &[&str] = &[
 /// on a type without GPUs, as the AWS provider labels nodes).
 fn label(t: &InstanceType, spot: bool, key: &str) -> Option<String> {
     let (family, size) = t.name.split_once('.').unwrap_or((&t.name, ""));
-    let category: String = family.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let category: String = family
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
     let generation: String = family[category.len()..]
         .chars()
         .take_while(|c| c.is_ascii_digit())
@@ -72,7 +75,11 @@ fn check_requirements(spec: &NodePoolSpec, path: &str) -> FieldResult<()> {
         if !KEYS.contains(&r.key.as_str()) {
             return Err(FieldError::new(
                 format!("{at}.key"),
-                format!("unsupported key \"{}\"; expected one of {}", r.key, KEYS.join(", ")),
+                format!(
+                    "unsupported key \"{}\"; expected one of {}",
+                    r.key,
+                    KEYS.join(", ")
+                ),
             ));
         }
         match r.operator.as_str() {
@@ -92,7 +99,9 @@ fn check_requirements(spec: &NodePoolSpec, path: &str) -> FieldResult<()> {
             other => {
                 return Err(FieldError::new(
                     format!("{at}.operator"),
-                    format!("expected In, NotIn, Exists, DoesNotExist, Gt or Lt, found \"{other}\""),
+                    format!(
+                        "expected In, NotIn, Exists, DoesNotExist, Gt or Lt, found \"{other}\""
+                    ),
                 ))
             }
         }
@@ -114,7 +123,10 @@ fn duration_or_never(text: &str, field: String) -> FieldResult<Option<SimTime>> 
         return Ok(None);
     }
     DurationSpec::parse(text).map(|d| Some(d.0)).map_err(|e| {
-        FieldError::new(field, format!("expected a duration like \"30s\" or \"Never\": {e}"))
+        FieldError::new(
+            field,
+            format!("expected a duration like \"30s\" or \"Never\": {e}"),
+        )
     })
 }
 
@@ -222,7 +234,10 @@ pub(super) fn build_karpenter(
         {
             return Err(FieldError::new(
                 format!("{path}.name"),
-                format!("duplicate name \"{}\" (node pools and node groups share names)", spec.name),
+                format!(
+                    "duplicate name \"{}\" (node pools and node groups share names)",
+                    spec.name
+                ),
             ));
         }
         check_requirements(spec, &path)?;
@@ -280,16 +295,19 @@ pub(super) fn build_karpenter(
             groups.push(g);
         }
         let d = spec.disruption.as_ref();
-        let policy = match d.and_then(|d| d.consolidation_policy.as_deref()) {
-            None | Some("WhenEmptyOrUnderutilized") => ConsolidationPolicy::WhenEmptyOrUnderutilized,
-            Some("WhenEmpty") => ConsolidationPolicy::WhenEmpty,
-            Some(other) => {
-                return Err(FieldError::new(
+        let policy =
+            match d.and_then(|d| d.consolidation_policy.as_deref()) {
+                None | Some("WhenEmptyOrUnderutilized") => {
+                    ConsolidationPolicy::WhenEmptyOrUnderutilized
+                }
+                Some("WhenEmpty") => ConsolidationPolicy::WhenEmpty,
+                Some(other) => return Err(FieldError::new(
                     format!("{path}.disruption.consolidation_policy"),
-                    format!("expected \"WhenEmpty\" or \"WhenEmptyOrUnderutilized\", found \"{other}\""),
-                ))
-            }
-        };
+                    format!(
+                        "expected \"WhenEmpty\" or \"WhenEmptyOrUnderutilized\", found \"{other}\""
+                    ),
+                )),
+            };
         let consolidate_after = match d.and_then(|d| d.consolidate_after.as_deref()) {
             None => Some(SimTime::ZERO),
             Some(text) => duration_or_never(text, format!("{path}.disruption.consolidate_after"))?,
