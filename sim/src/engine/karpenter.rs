@@ -335,7 +335,7 @@ impl KarpenterRoom {
         let t = &mut self.tallies[self.config.offerings[o].pool];
         t.terminations.interrupted += 1;
         t.replica_restarts += restarts;
-        self.replacements.retain(|r| r.new != node);
+        self.abandon_replacement(node);
     }
 
     /// A launch never registered: count it and block the offering.
@@ -347,7 +347,20 @@ impl KarpenterRoom {
         self.unavailable_until[o] = now + UNAVAILABLE_OFFERING_TTL;
         let pool = self.config.offerings[o].pool;
         self.tallies[pool].terminations.launch_timeouts += 1;
-        self.replacements.retain(|r| r.new != node);
+        self.abandon_replacement(node);
+    }
+
+    /// A replacement that will never be Ready: the nodes it was to replace are candidates
+    /// again.
+    fn abandon_replacement(&mut self, node: NodeId) {
+        let Some(i) = self.replacements.iter().position(|r| r.new == node) else {
+            return;
+        };
+        for old in self.replacements.swap_remove(i).old {
+            if let Some(info) = self.nodes.get_mut(&old.0) {
+                info.disrupting = false;
+            }
+        }
     }
 
     /// Whether `node` is past its `expire_after` and still alive and not being disrupted.

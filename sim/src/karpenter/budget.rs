@@ -147,11 +147,14 @@ impl Budget {
         match &self.window {
             None => true,
             Some((schedule, duration)) => {
-                // Schedules repeat daily, so shifting by whole days changes nothing; the shift
-                // lets the window look back before t = 0 (the days before the run).
+                // Schedules repeat daily and hit at least once a day: a window of a day or
+                // more is always open. Shorter ones are checked a day later, which changes
+                // nothing and lets the window look back before t = 0 (the days before the run).
                 let day = 86_400_000_000_000u64;
-                let shift = (duration.0 / day + 1) * day;
-                let now = SimTime(now.0 + shift);
+                if duration.0 >= day {
+                    return true;
+                }
+                let now = SimTime(now.0.saturating_add(day));
                 schedule.next_after(SimTime(now.0 - duration.0)) <= now
             }
         }
