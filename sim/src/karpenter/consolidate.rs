@@ -104,12 +104,23 @@ pub fn disrupt(
         (*b > 0).then(|| *b -= 1).is_some()
     });
     let sim = |set: &[&Candidate]| compute(set, nodes, pools, offerings, used, available);
-    // Multi-node: the largest prefix that consolidates (upstream binary-searches the prefix
-    // length; a linear search from the top finds the same largest one).
-    let most = order.len().min(super::MAX_MULTI_NODE_CANDIDATES);
-    for k in (2..=most).rev() {
-        if let Some(cmd) = sim(&order[..k]) {
-            return Some(cmd);
+    // Multi-node: a binary search for the longest prefix (2 to 100 nodes) that consolidates,
+    // as `firstNConsolidationOption` does; the last command that worked wins.
+    if order.len() >= 2 {
+        let (mut lo, mut hi) = (1, (order.len() - 1).min(super::MAX_MULTI_NODE_CANDIDATES));
+        let mut found = None;
+        while lo <= hi {
+            let mid = (lo + hi) / 2;
+            match sim(&order[..=mid]) {
+                Some(cmd) => {
+                    found = Some(cmd);
+                    lo = mid + 1;
+                }
+                None => hi = mid - 1,
+            }
+        }
+        if found.is_some() {
+            return found;
         }
     }
     // Single-node.

@@ -41,7 +41,7 @@ pub const MAX_INSTANCE_TYPES: usize = 60;
 pub const MIN_TYPES_FOR_SPOT_TO_SPOT: usize = 15;
 
 /// Multi-node consolidation looks at no more candidates than this
-/// (`multinodeconsolidation.go`, `MaxMultiNodeConsolidationCandidates`).
+/// (`multinodeconsolidation.go`: "a maximum batch of 100 NodeClaims", `maxParallel`).
 pub const MAX_MULTI_NODE_CANDIDATES: usize = 100;
 
 /// One thing Karpenter can launch: an instance type in one capacity type, within one NodePool.
