@@ -238,3 +238,35 @@ rps = 1
     let e = err(&base(r#"expire_after = "soon""#, ""));
     assert!(e.contains("node_pools[0].expire_after"), "{e}");
 }
+
+// Upstream: nodepool_budgets_test.go, It("should return 0 for all reasons if a budget is
+// active for all reasons"), on a whole run: a nodes "0" budget whose daily window covers the
+// run blocks every consolidation; outside its window (here: 12:00–13:00, the run ending at
+// 02:00) consolidation goes on.
+#[test]
+fn a_zero_budget_window_blocks_consolidation() {
+    let bursty = r#"{ at = "0s", rps = 40 }, { at = "30m", rps = 5 }, { at = "1h", rps = 40 }, { at = "1h30m", rps = 5 }"#;
+    let blocked = run(
+        "",
+        "budgets = [{ nodes = \"0\", schedule = \"0 0 * * *\", duration = \"3h\" }]",
+        bursty,
+        "2h",
+    );
+    let t = &pool(&blocked).terminations;
+    assert_eq!(
+        t.empty + t.underutilized_deleted + t.underutilized_replaced,
+        0,
+        "{t:?}"
+    );
+    let open = run(
+        "",
+        "budgets = [{ nodes = \"0\", schedule = \"0 12 * * *\", duration = \"1h\" }]",
+        bursty,
+        "2h",
+    );
+    let t = &pool(&open).terminations;
+    assert!(
+        t.empty + t.underutilized_deleted + t.underutilized_replaced > 0,
+        "{t:?}"
+    );
+}

@@ -295,19 +295,20 @@ pub(super) fn build_karpenter(
             groups.push(g);
         }
         let d = spec.disruption.as_ref();
-        let policy =
-            match d.and_then(|d| d.consolidation_policy.as_deref()) {
-                None | Some("WhenEmptyOrUnderutilized") => {
-                    ConsolidationPolicy::WhenEmptyOrUnderutilized
-                }
-                Some("WhenEmpty") => ConsolidationPolicy::WhenEmpty,
-                Some(other) => return Err(FieldError::new(
+        let policy = match d.and_then(|d| d.consolidation_policy.as_deref()) {
+            None | Some("WhenEmptyOrUnderutilized") => {
+                ConsolidationPolicy::WhenEmptyOrUnderutilized
+            }
+            Some("WhenEmpty") => ConsolidationPolicy::WhenEmpty,
+            Some(other) => {
+                return Err(FieldError::new(
                     format!("{path}.disruption.consolidation_policy"),
                     format!(
                         "expected \"WhenEmpty\" or \"WhenEmptyOrUnderutilized\", found \"{other}\""
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let consolidate_after = match d.and_then(|d| d.consolidate_after.as_deref()) {
             None => Some(SimTime::ZERO),
             Some(text) => duration_or_never(text, format!("{path}.disruption.consolidate_after"))?,
