@@ -46,6 +46,9 @@ pub struct Results {
     /// Per batch job, in scenario order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batch_jobs: Vec<BatchJobResults>,
+    /// What Karpenter did, per NodePool (scenarios with `[[node_pools]]` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub karpenter: Option<KarpenterResults>,
     /// EKS control-plane fee over the run.
     pub control_plane_cost_usd: f64,
     /// Node cost not attributed to any API's requests (empty capacity).
@@ -647,5 +650,76 @@ mod tests {
         let back = decode_histogram(&encode_histogram(&h)).expect("decodes");
         assert_eq!(back.len(), 4);
         assert_eq!(back.max(), h.max());
+    }
+}
+
+/// Karpenter's launches and disruptions.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct KarpenterResults {
+    /// Per NodePool, in scenario order.
+    pub pools: Vec<NodePoolResults>,
+}
+
+impl KarpenterResults {
+    /// Node launches plus node terminations over every pool: how much the fleet churned.
+    pub fn node_churn(&self) -> u64 {
+        self.pools
+            .iter()
+            .map(|p| p.launches + p.terminations.total())
+            .sum()
+    }
+}
+
+/// One NodePool's figures.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct NodePoolResults {
+    /// NodePool name.
+    pub name: String,
+    /// Nodes launched.
+    pub launches: u64,
+    /// The part of `launches` on spot.
+    pub spot_launches: u64,
+    /// Launch attempts refused for insufficient spot capacity (each blocks its offering for
+    /// 3 minutes; the next offering is tried).
+    pub insufficient_capacity: u64,
+    /// Nodes that went, by why.
+    pub terminations: Terminations,
+    /// Replicas restarted elsewhere because Karpenter disrupted their node (consolidation,
+    /// expiry, interruption): each pays the API's start-up again.
+    pub replica_restarts: u64,
+    /// Node-hours of the pool's nodes.
+    pub node_hours: f64,
+    /// What they cost.
+    pub cost_usd: f64,
+    /// Node-hours per instance type and capacity type (`m5.large/spot`), sorted by name.
+    pub node_hours_by_offering: Vec<(String, f64)>,
+}
+
+/// Terminations of a pool's nodes by reason.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Terminations {
+    /// Empty nodes deleted.
+    pub empty: u64,
+    /// Under-used nodes deleted, their pods fitting elsewhere.
+    pub underutilized_deleted: u64,
+    /// Nodes replaced by a cheaper node.
+    pub underutilized_replaced: u64,
+    /// Nodes past `expire_after`.
+    pub expired: u64,
+    /// Spot interruptions.
+    pub interrupted: u64,
+    /// Launches that never became ready (15-minute registration timeout).
+    pub launch_timeouts: u64,
+}
+
+impl Terminations {
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.empty
+            + self.underutilized_deleted
+            + self.underutilized_replaced
+            + self.expired
+            + self.interrupted
+            + self.launch_timeouts
     }
 }

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod deploy;
 pub mod engine;
+pub mod karpenter;
 pub mod mig;
 pub mod scenario;
 pub mod tune;

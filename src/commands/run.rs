@@ -342,6 +342,10 @@ pub(crate) fn summary(r: &Results) -> String {
         "GPU busy"
     ));
     for g in &r.node_groups {
+        // Karpenter offerings that never had a node say nothing.
+        if r.karpenter.is_some() && g.peak_nodes == 0 {
+            continue;
+        }
         let (cpu_req, cpu_busy, gpu_req, gpu_busy) = match &g.utilisation {
             Some(u) => (
                 percent(share(u.cpu_requested_core_hours, u.cpu_capacity_core_hours)),
@@ -373,6 +377,9 @@ pub(crate) fn summary(r: &Results) -> String {
             gpu_busy
         ));
     }
+    if let Some(k) = &r.karpenter {
+        out.push_str(&karpenter_summary(k));
+    }
     out.push_str(&format!(
         "\ntotal cost {:.2} USD (nodes {:.2}, of which unrequested capacity {:.2}; control plane {:.2})\n",
         r.cost_usd_total,
@@ -396,6 +403,44 @@ pub(crate) fn summary(r: &Results) -> String {
             }
         ));
     }
+    out
+}
+
+/// Per NodePool: launches, terminations by reason, the replica restarts they caused.
+fn karpenter_summary(k: &sim::results::KarpenterResults) -> String {
+    let mut out = format!(
+        "\n{:<16} {:>12} {:>6} {:>6} {:>8} {:>9} {:>8} {:>12} {:>9} {:>10}\n",
+        "node pool",
+        "launches",
+        "ICE",
+        "empty",
+        "deleted",
+        "replaced",
+        "expired",
+        "interrupted",
+        "restarts",
+        "cost USD"
+    );
+    for p in &k.pools {
+        let t = &p.terminations;
+        out.push_str(&format!(
+            "{:<16} {:>12} {:>6} {:>6} {:>8} {:>9} {:>8} {:>12} {:>9} {:>10.2}\n",
+            p.name,
+            format!("{} ({} spot)", p.launches, p.spot_launches),
+            p.insufficient_capacity,
+            t.empty,
+            t.underutilized_deleted,
+            t.underutilized_replaced,
+            t.expired,
+            t.interrupted,
+            p.replica_restarts,
+            p.cost_usd
+        ));
+    }
+    out.push_str(&format!(
+        "node churn (launches + terminations) {}\n",
+        k.node_churn()
+    ));
     out
 }
 

@@ -8,6 +8,7 @@ mod batch;
 mod comparison;
 mod cost;
 mod events;
+mod karpenter;
 mod latency;
 mod llm;
 mod misses;
@@ -27,6 +28,7 @@ use batch::batch_jobs;
 use comparison::comparison;
 use cost::cost;
 use events::events;
+use karpenter::karpenter;
 use latency::latency;
 use llm::{any_llm, llm};
 use misses::{any_missed, misses};
@@ -302,6 +304,9 @@ fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<S
     ]);
     if !r.batch_jobs.is_empty() {
         sections.push(sec("Batch jobs", batch_jobs(r)));
+    }
+    if let Some(k) = &r.karpenter {
+        sections.push(sec("Karpenter", karpenter(k)));
     }
     sections.push(sec("Events", events(r)));
     sections

@@ -98,6 +98,14 @@ pub(crate) enum EventKind {
     MemoryCheck {
         node: usize,
     },
+    /// Karpenter's provisioner looks at the pending pods' batch window.
+    KarpenterBatch,
+    /// Karpenter's disruption controller polls.
+    KarpenterDisrupt,
+    /// A Karpenter node reached its pool's `expire_after`.
+    KarpenterExpire {
+        node: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]

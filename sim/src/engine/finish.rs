@@ -211,6 +211,7 @@ impl Simulation {
             apis,
             node_groups,
             batch_jobs,
+            karpenter: self.karpenter.as_ref().map(|k| k.results(&self.cluster)),
             control_plane_cost_usd,
             idle_cost_usd: (node_cost - attributed).max(0.0),
             cost_usd_total: node_cost + control_plane_cost_usd,

@@ -16,6 +16,8 @@
 //! - `scheduler.rs`: pending pods, placeholders, placement and preemption plans.
 //! - `cluster_autoscaler.rs`: node launches, backoff, scale-up, scale-down, draining.
 //! - `spot_market.rs`: spot reclaims.
+//! - `karpenter.rs`: Karpenter's batch window, launches, consolidation in flight, expiry;
+//!   `karpenter_routes.rs`: the loop's routing of that room's answers.
 //! - `batch_jobs.rs`: batch jobs' workers and queues; `batch_routes.rs`: the loop's routing of
 //!   that room's answers (kept apart only for size).
 //! - `timeline.rs`, `finish.rs`: the timeline's series and the results; `attribution.rs`: why
@@ -35,6 +37,8 @@ mod batch_routes;
 mod ca_why;
 mod cluster_autoscaler;
 mod finish;
+mod karpenter;
+mod karpenter_routes;
 mod kubelet;
 mod llm_serving;
 mod observed;
@@ -90,6 +94,8 @@ pub struct Simulation {
     kubelet: Kubelet,
     cluster_autoscaler: ClusterAutoscaler,
     spot: SpotMarket,
+    /// Karpenter, for scenarios with `[[node_pools]]`.
+    karpenter: Option<karpenter::KarpenterRoom>,
     /// Each API's VPA recommender, for APIs with `[apis.vpa]`.
     vertical: Vec<Option<vertical::Recorder>>,
 }
@@ -125,6 +131,7 @@ impl Simulation {
             batch: BatchJobs::new(&scenario),
             cluster_autoscaler: ClusterAutoscaler::new(&scenario),
             spot: SpotMarket::new(&scenario),
+            karpenter: karpenter::KarpenterRoom::new(&scenario),
             vertical: scenario
                 .apis
                 .iter()
@@ -166,6 +173,7 @@ impl Simulation {
             let every = sim.scenario.cluster_autoscaler.scan_interval;
             sim.agenda.schedule(every, EventKind::ClusterScan);
         }
+        sim.start_karpenter();
         for g in 0..sim.scenario.node_groups.len() {
             sim.spot
                 .schedule_next(g, SimTime::ZERO, &sim.cluster, &mut sim.agenda);
@@ -309,12 +317,19 @@ impl Simulation {
                 }
             }
             EventKind::NodeReady { node } => self.node_ready(NodeId(node)),
-            EventKind::NodeLaunchTimeout { node } => self.cluster_autoscaler.launch_timeout(
-                NodeId(node),
-                self.now,
-                &mut self.cluster,
-                &mut self.agenda,
-            ),
+            EventKind::NodeLaunchTimeout { node } => {
+                if !self.karpenter_launch_timeout(NodeId(node)) {
+                    self.cluster_autoscaler.launch_timeout(
+                        NodeId(node),
+                        self.now,
+                        &mut self.cluster,
+                        &mut self.agenda,
+                    )
+                }
+            }
+            EventKind::KarpenterBatch => self.karpenter_batch(),
+            EventKind::KarpenterDisrupt => self.karpenter_disrupt(),
+            EventKind::KarpenterExpire { node } => self.karpenter_expire(NodeId(node)),
             EventKind::NodeTerminate { node } => self.terminate_node(NodeId(node)),
             EventKind::ClusterScan => {
                 self.cluster_scan();
@@ -595,6 +610,7 @@ impl Simulation {
             .cluster_autoscaler
             .node_ready(node, self.now, &mut self.cluster, &mut self.agenda)
         {
+            self.karpenter_node_ready(node);
             self.schedule_pending();
         }
     }
@@ -672,6 +688,7 @@ impl Simulation {
         for node in self.spot.reclaim(group, &self.cluster) {
             self.spot
                 .notice(group, node, now, &self.cluster, &mut self.agenda);
+            self.karpenter_interrupted(node);
             self.cluster.cordon(node);
             let pods: Vec<PodRef> = self.cluster.node(node).pods.iter().map(|p| p.0).collect();
             for pod in pods {

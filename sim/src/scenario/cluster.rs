@@ -53,10 +53,10 @@ pub(super) fn build_node_groups(
     file: &ScenarioFile,
     catalog: &[InstanceType],
 ) -> FieldResult<Vec<NodeGroup>> {
-    if file.node_groups.is_empty() {
+    if file.node_groups.is_empty() && file.node_pools.is_empty() {
         return Err(FieldError::new(
             "node_groups",
-            "expected at least one [[node_groups]] entry",
+            "expected at least one [[node_groups]] (or [[node_pools]]) entry",
         ));
     }
     let ds_cpu = file.cluster.daemonset_cpu.millicores();
@@ -395,14 +395,24 @@ pub(super) fn group_selector(
             .iter()
             .enumerate()
             .map(|(j, name)| {
-                groups.iter().position(|g| &g.name == name).ok_or_else(|| {
-                    FieldError::new(
+                if let Some(g) = groups.iter().position(|g| &g.name == name) {
+                    return Ok(vec![g]);
+                }
+                // A Karpenter NodePool's name selects its offerings' synthetic groups.
+                let prefix = format!("{name}/");
+                let pool: Vec<usize> = (0..groups.len())
+                    .filter(|&g| groups[g].name.starts_with(&prefix))
+                    .collect();
+                if pool.is_empty() {
+                    return Err(FieldError::new(
                         format!("{path}.node_groups[{j}]"),
-                        format!("no node group named \"{name}\""),
-                    )
-                })
+                        format!("no node group or node pool named \"{name}\""),
+                    ));
+                }
+                Ok(pool)
             })
-            .collect::<FieldResult<_>>()?
+            .collect::<FieldResult<Vec<Vec<usize>>>>()?
+            .concat()
     };
     let tolerates = |(key, value): &(String, Option<String>)| {
         tolerations.iter().any(|t| match t.split_once('=') {

@@ -17,6 +17,7 @@ mod batch;
 mod cluster;
 mod diagnostics;
 pub(crate) mod fields;
+mod karpenter;
 mod llm;
 mod model;
 pub mod policy;
@@ -132,7 +133,12 @@ impl Scenario {
             .into());
         }
         let catalog = cluster::build_catalog(&file)?;
-        let node_groups = cluster::build_node_groups(&file, &catalog)?;
+        let mut node_groups = if file.node_groups.is_empty() && !file.node_pools.is_empty() {
+            Vec::new()
+        } else {
+            cluster::build_node_groups(&file, &catalog)?
+        };
+        let karpenter = karpenter::build_karpenter(&file, &catalog, &mut node_groups)?;
         if file.apis.is_empty() && file.batch_jobs.is_empty() {
             return Err(FieldError::new(
                 "apis",
@@ -140,7 +146,10 @@ impl Scenario {
             )
             .into());
         }
-        let cluster_autoscaler = cluster::build_cluster_autoscaler(&file.cluster.autoscaler)?;
+        let mut cluster_autoscaler = cluster::build_cluster_autoscaler(&file.cluster.autoscaler)?;
+        if karpenter.is_some() {
+            cluster_autoscaler.enabled = false;
+        }
         let mut placeholders = Vec::new();
         for (i, p) in file.overprovisioning.iter().enumerate() {
             let path = format!("overprovisioning[{i}]");
@@ -206,6 +215,7 @@ impl Scenario {
             node_groups,
             apis,
             cluster_autoscaler,
+            karpenter,
             placeholders,
             batch_jobs,
             file,

@@ -29,6 +29,9 @@ pub struct Scenario {
     pub apis: Vec<Api>,
     /// Cluster-autoscaler settings.
     pub cluster_autoscaler: ClusterAutoscaler,
+    /// Karpenter's pools and offerings (with `[[node_pools]]`; the cluster autoscaler is then
+    /// off and the offerings' synthetic groups follow the file's node groups).
+    pub karpenter: Option<crate::karpenter::Karpenter>,
     /// Placeholder pods (overprovisioning).
     pub placeholders: Vec<Placeholder>,
     /// Batch jobs.

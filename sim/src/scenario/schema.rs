@@ -6,11 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::units::{DurationSpec, Quantity};
 
+mod karpenter;
 mod llm;
 mod startup;
 mod tenants;
 mod vpa;
 
+pub use karpenter::{
+    BudgetSpec, DisruptionSpec, KarpenterSpec, LimitsSpec, NodePoolSpec, RequirementSpec,
+};
 pub use llm::{LlmSpec, StepTimeSpec, TokenLengthSpec};
 pub use startup::StartupSpec;
 pub use tenants::{FairnessSpec, TenantSpec};
@@ -40,8 +44,13 @@ pub struct ScenarioFile {
     /// Extra or overridden instance types for the embedded catalog.
     #[serde(default)]
     pub instance_types: Vec<InstanceTypeSpec>,
-    /// Node groups (at least one).
+    /// Node groups (at least one, unless `node_pools` provision the nodes).
+    #[serde(default)]
     pub node_groups: Vec<NodeGroupSpec>,
+    /// Karpenter NodePools: Karpenter provisions and consolidates nodes instead of the
+    /// cluster autoscaler.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_pools: Vec<NodePoolSpec>,
     /// Inference APIs (at least one API or batch job).
     #[serde(default)]
     pub apis: Vec<ApiSpec>,
@@ -184,6 +193,9 @@ pub struct ClusterSpec {
     pub daemonset_mem: Quantity,
     /// The cluster autoscaler.
     pub autoscaler: ClusterAutoscalerSpec,
+    /// Karpenter's provisioner settings (with `[[node_pools]]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub karpenter: Option<KarpenterSpec>,
 }
 
 /// Cluster-autoscaler settings; defaults are upstream's (FAQ flags table), except the expander,
@@ -339,6 +351,7 @@ impl Default for ClusterSpec {
                 value: 100.0 * 1024.0 * 1024.0,
             },
             autoscaler: ClusterAutoscalerSpec::default(),
+            karpenter: None,
         }
     }
 }
