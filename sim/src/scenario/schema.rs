@@ -7,11 +7,13 @@ use serde::{Deserialize, Serialize};
 use crate::units::{DurationSpec, Quantity};
 
 mod llm;
+mod routing;
 mod startup;
 mod tenants;
 mod vpa;
 
 pub use llm::{LlmSpec, StepTimeSpec, TokenLengthSpec};
+pub use routing::{ClassSpec, PipelineSpec, RouteSpec, RouterSpec, RouterStepSpec};
 pub use startup::StartupSpec;
 pub use tenants::{FairnessSpec, TenantSpec};
 pub use vpa::{VpaResourcesSpec, VpaSpec};
@@ -50,6 +52,13 @@ pub struct ScenarioFile {
     /// random numbers), so APIs that differ in one setting compare like for like.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tenants: Vec<TenantSpec>,
+    /// Routers in front of several APIs (weighted splits, classes, shadows): the APIs behind
+    /// one have no traffic of their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routers: Vec<RouterSpec>,
+    /// Chains of APIs a request passes through in order (`retriever -> reader`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<PipelineSpec>,
     /// Placeholder pods holding spare capacity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overprovisioning: Vec<PlaceholderSpec>,
