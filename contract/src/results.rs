@@ -46,6 +46,12 @@ pub struct Results {
     /// Per batch job, in scenario order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batch_jobs: Vec<BatchJobResults>,
+    /// Per router, in scenario order (absent without `[[routers]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routers: Vec<crate::routing::RouterResults>,
+    /// Per pipeline, in scenario order (absent without `[[pipelines]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<crate::routing::PipelineResults>,
     /// EKS control-plane fee over the run.
     pub control_plane_cost_usd: f64,
     /// Node cost not attributed to any API's requests (empty capacity).

@@ -9,6 +9,9 @@
 //!   completions, timeouts — and their scrapes and decisions (hot path, see there);
 //!   `outcomes.rs`: how each ended request is counted; `tenancy.rs`: tenants on that path
 //!   (merged arrivals, per-tenant 429 limits, fair and priority queues, per-tenant tallies).
+//! - `routers.rs`: routers in front of APIs (weighted, by class, shadow copies);
+//!   `pipelines.rs`: chains of APIs, each request's flow from stage to stage. Both are feeds:
+//!   sources of arrivals beside the APIs' own, ordered with them by the serving room.
 //! - `replicas.rs`: the serving room's replicas as pods (create, start, ready, stop, evict,
 //!   remove, kill).
 //! - `autoscaling.rs`: one API's autoscaler (the `autoscaler` crate's core on simulated time).
@@ -39,8 +42,10 @@ mod kubelet;
 mod llm_serving;
 mod observed;
 mod outcomes;
+mod pipelines;
 mod placement_routes;
 mod replicas;
+mod routers;
 mod scheduler;
 mod serving;
 mod spot_market;
@@ -92,6 +97,10 @@ pub struct Simulation {
     spot: SpotMarket,
     /// Each API's VPA recommender, for APIs with `[apis.vpa]`.
     vertical: Vec<Option<vertical::Recorder>>,
+    /// `[[routers]]`.
+    routers: Vec<routers::RouterState>,
+    /// `[[pipelines]]` and their requests in flight.
+    pipelines: pipelines::Pipelines,
 }
 
 /// Run a scenario to its end.
@@ -130,6 +139,12 @@ impl Simulation {
                 .iter()
                 .map(|a| a.vpa.clone().map(vertical::Recorder::new))
                 .collect(),
+            routers: scenario
+                .routers
+                .iter()
+                .map(|r| routers::RouterState::new(r.clone(), scenario.seed))
+                .collect::<Result<_, _>>()?,
+            pipelines: pipelines::Pipelines::new(&scenario.pipelines, scenario.seed)?,
             scenario,
         };
         for (i, spec) in sim.scenario.apis.clone().into_iter().enumerate() {
@@ -153,7 +168,13 @@ impl Simulation {
                 }
             }
         }
-        sim.serving.open();
+        let feeds: Vec<SimTime> = sim
+            .routers
+            .iter()
+            .map(|r| r.next.0)
+            .chain((0..sim.pipelines.len()).map(|p| sim.pipelines.next_arrival(p)))
+            .collect();
+        sim.serving.open(&feeds);
         for p in 0..sim.scenario.placeholders.len() {
             for _ in 0..sim.scenario.placeholders[p].replicas {
                 let pod = sim.scheduler.add_placeholder(&sim.scenario, p);
@@ -237,6 +258,10 @@ impl Simulation {
                     break;
                 }
                 self.now = next_arrival;
+                if next_api >= self.serving.apis.len() {
+                    self.feed_arrival(next_api)?;
+                    continue;
+                }
                 let wake =
                     self.serving
                         .arrive(next_api, self.now, &mut self.cluster, &mut self.agenda);
@@ -245,9 +270,77 @@ impl Simulation {
                 }
                 self.serving.advance_arrivals(next_api)?;
             }
+            if !self.pipelines.stage_apis.is_empty() {
+                self.settle_flows();
+            }
         }
         self.now = self.now.max(until);
         Ok(())
+    }
+
+    /// A request arrives at feed `source` (a router, then the pipelines, after the APIs): it
+    /// goes to the API its router picks (and a copy to the shadow), or into its pipeline's
+    /// first stage.
+    fn feed_arrival(&mut self, source: usize) -> Result<(), SimError> {
+        let k = source - self.serving.apis.len();
+        let now = self.now;
+        if let Some(router) = self.routers.get_mut(k) {
+            let pick = router.pick(now);
+            let recorded = router.next.1;
+            router.advance()?;
+            let next = router.next.0;
+            self.api_arrival(pick.api, (recorded, pipelines::NO_FLOW));
+            if let Some(shadow) = pick.shadow {
+                self.api_arrival(shadow, (recorded, pipelines::NO_FLOW));
+            }
+            self.serving.feed_advanced(source, next);
+        } else {
+            let p = k - self.routers.len();
+            let (flow, api) = self.pipelines.arrive(p, now)?;
+            self.serving
+                .feed_advanced(source, self.pipelines.next_arrival(p));
+            self.api_arrival(api, (None, flow));
+        }
+        Ok(())
+    }
+
+    /// A request from a feed arrives at API `a` now (woken from zero if its activator asks).
+    fn api_arrival(&mut self, a: usize, request: (Option<SimTime>, u32)) {
+        let wake = self.serving.arrive_request(
+            a,
+            self.now,
+            request,
+            &mut self.cluster,
+            &mut self.agenda,
+        );
+        if wake {
+            self.decide(a, false);
+        }
+    }
+
+    /// Hand the pipeline requests that left a stage to the pipelines room; those that go on
+    /// enter their next stage now (which may end them at once: a 503).
+    fn settle_flows(&mut self) {
+        loop {
+            let mut moved = false;
+            for i in 0..self.pipelines.stage_apis.len() {
+                let a = self.pipelines.stage_apis[i];
+                if self.serving.apis[a].ended_flows.is_empty() {
+                    continue;
+                }
+                moved = true;
+                let ended = std::mem::take(&mut self.serving.apis[a].ended_flows);
+                let network = self.serving.apis[a].spec.network_latency;
+                for (flow, end) in ended {
+                    if let Some(next) = self.pipelines.stage_ended(flow, end, self.now, network) {
+                        self.api_arrival(next, (None, flow));
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
     }
 
     fn handle(&mut self, kind: EventKind) {
@@ -259,6 +352,7 @@ impl Simulation {
                 replica,
                 epoch,
                 arrival,
+                flow,
             } => {
                 let (a, r) = (api as usize, replica as usize);
                 if self.serving.apis[a].replicas[r].epoch == epoch
@@ -266,7 +360,7 @@ impl Simulation {
                         a,
                         r,
                         process as usize,
-                        (arrival, tenant),
+                        (arrival, tenant, flow),
                         self.now,
                         &mut self.cluster,
                         &mut self.agenda,

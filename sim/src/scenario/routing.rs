@@ -25,8 +25,8 @@ pub struct Router {
     pub traffic: Traffic,
     /// The APIs of its `apis` list (scenario indices), the shadow among them.
     pub routes: Vec<Route>,
-    /// Weights per route (same order as `routes`) from each time on; the first at 0. Empty when
-    /// routing by class.
+    /// Weights per route (same order as `routes`; the shadow's is its copy percentage) from
+    /// each time on; the first at 0, the only one when routing by class.
     pub weights: Vec<(SimTime, Vec<u32>)>,
     /// Routing by class: each class with its share (normalised to sum to 1) and API.
     pub classes: Vec<RouteClass>,
@@ -312,7 +312,7 @@ fn router(
         name: spec.name.clone(),
         traffic,
         routes,
-        weights: if classes.is_empty() { steps } else { Vec::new() },
+        weights: steps,
         classes,
     })
 }

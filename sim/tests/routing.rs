@@ -1,0 +1,209 @@
+//! Routers and pipelines against theory and against their own bookkeeping.
+//!
+//! - Thinning: a Poisson stream of rate λ split by independent per-request weighted draws gives
+//!   each API a Poisson stream of rate wλ: the counts fall within a binomial interval of their
+//!   share, and each API's counts per second have variance equal to their mean (index of
+//!   dispersion 1, the signature of a Poisson process).
+//! - Jackson network: two M/M/c stages in series with ample queues; the departures of an M/M/c
+//!   queue are Poisson (Burke), so each stage is an M/M/c queue on its own and the mean
+//!   end-to-end sojourn is W₁ + W₂, each Wᵢ = C(cᵢ, aᵢ)/(cᵢμᵢ − λ) + 1/μᵢ from Erlang C.
+
+use std::path::Path;
+
+use sim::results::{Metric, Results};
+use theory::{assert_close, erlang_c};
+
+mod theory;
+
+const NODES: &str = r#"
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.4xlarge"
+min_instances = 2
+max_instances = 2
+"#;
+
+/// An API of `replicas` fixed replicas with `workers` workers each, exponential service of
+/// `mean`, a queue of `queue`, and no traffic of its own.
+fn api(name: &str, replicas: u32, workers: u32, mean: &str, queue: u32) -> String {
+    format!(
+        r#"
+[[apis]]
+name = "{name}"
+[apis.compute]
+cpu = "100m"
+[apis.pod]
+max_concurrency = {workers}
+max_queue_length = {queue}
+[apis.service_time]
+distribution = "exponential"
+mean = "{mean}"
+[apis.autoscaling]
+min_replicas = {replicas}
+max_replicas = {replicas}
+"#
+    )
+}
+
+fn run(text: &str) -> Results {
+    let s = sim::Scenario::parse(text, "routing.toml", Path::new(".")).expect("valid scenario");
+    sim::run(&s).expect("runs")
+}
+
+/// A router splitting 50 requests/s 70/30 between v1 and v2, copying `shadow_percent` % to a
+/// shadow.
+fn split(shadow_percent: u32) -> Results {
+    let mut text = format!(
+        "duration = \"1h\"\nseed = 3\ntimeline_step = \"1s\"\n{NODES}\n[[routers]]\nname = \"front\"\ntraffic = {{ kind = \"poisson\", rps = 50 }}\napis = [{{ name = \"v1\", weight = 70 }}, {{ name = \"v2\", weight = 30 }}, {{ name = \"shadow\", weight = {shadow_percent}, shadow = true }}]\n"
+    );
+    for name in ["v1", "v2", "shadow"] {
+        text += &api(name, 1, 64, "10ms", 100);
+    }
+    run(&text)
+}
+
+#[test]
+fn weighted_split_of_a_poisson_stream_is_two_poisson_streams() {
+    let r = split(0);
+    let front = &r.routers[0];
+    let n = front.requests as f64;
+    // λT = 180,000 requests: the count itself is Poisson.
+    assert!((n - 180_000.0).abs() < 4.0 * 180_000f64.sqrt(), "{n}");
+    for (route, w) in front.routes.iter().zip([0.7, 0.3]) {
+        let api = r.apis.iter().find(|a| a.name == route.api).expect("api");
+        assert_eq!(api.requests, route.requests, "{}", route.api);
+        // Binomial(N, w): within 4 standard deviations.
+        let sd = (n * w * (1.0 - w)).sqrt();
+        assert!(
+            (route.requests as f64 - n * w).abs() < 4.0 * sd,
+            "{}: {} of {n}",
+            route.api,
+            route.requests
+        );
+        // Counts per 1 s step: Poisson(wλ), so variance / mean = 1; the dispersion of 3,600
+        // counts has a standard error of √(2/3599) ≈ 0.024.
+        let counts: Vec<f64> = r
+            .timeline
+            .get(Metric::Rps, &route.api)
+            .expect("series")
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
+        let mean = counts.iter().sum::<f64>() / counts.len() as f64;
+        let var =
+            counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (counts.len() - 1) as f64;
+        println!("{}: mean {mean:.3}/s, dispersion {:.3}", route.api, var / mean);
+        assert!((mean - 50.0 * w).abs() < 0.1 * 50.0 * w, "{mean}");
+        assert!((var / mean - 1.0).abs() < 4.0 * (2.0 / 3599.0f64).sqrt(), "{}", var / mean);
+    }
+    assert_eq!(
+        front.routes.iter().map(|r| r.requests).sum::<u64>(),
+        front.requests
+    );
+}
+
+#[test]
+fn a_shadow_gets_its_percentage_of_copies_and_changes_nothing_else() {
+    let with = split(20);
+    let without = split(0);
+    let front = &with.routers[0];
+    let shadow = front.shadow.as_ref().expect("shadow");
+    let n = front.requests as f64;
+    let sd = (n * 0.2 * 0.8).sqrt();
+    assert!((shadow.requests as f64 - 0.2 * n).abs() < 4.0 * sd, "{}", shadow.requests);
+    let api = |r: &Results, name: &str| r.apis.iter().find(|a| a.name == name).cloned();
+    assert_eq!(api(&with, "shadow").expect("api").requests, shadow.requests);
+    // Fire and forget: the routes, and what the routed APIs saw, are as without the shadow.
+    assert_eq!(front.routes, without.routers[0].routes);
+    for name in ["v1", "v2"] {
+        let (a, b) = (api(&with, name).expect("api"), api(&without, name).expect("api"));
+        assert_eq!(a.latency_ms, b.latency_ms, "{name}");
+    }
+}
+
+#[test]
+fn weight_steps_move_the_split_at_their_time() {
+    let mut text = format!(
+        "duration = \"30m\"\nseed = 9\n{NODES}\n[[routers]]\nname = \"front\"\ntraffic = {{ kind = \"poisson\", rps = 40 }}\napis = [{{ name = \"v1\", weight = 100 }}, {{ name = \"v2\", weight = 0 }}]\nsteps = [{{ at = \"10m\", weights = {{ v1 = 50, v2 = 50 }} }}, {{ at = \"20m\", weights = {{ v1 = 0, v2 = 100 }} }}]\n"
+    );
+    text += &api("v1", 1, 64, "10ms", 100);
+    text += &api("v2", 1, 64, "10ms", 100);
+    let r = run(&text);
+    let steps = &r.routers[0].steps;
+    assert_eq!(steps.len(), 3);
+    assert_eq!(steps[0].requests[1], 0, "nothing to v2 before 10m");
+    assert_eq!(steps[2].requests[0], 0, "nothing to v1 after 20m");
+    let (a, b) = (steps[1].requests[0] as f64, steps[1].requests[1] as f64);
+    // a − b of a fair binomial split of n has standard deviation √n.
+    assert!((a - b).abs() < 4.0 * (a + b).sqrt(), "{a} vs {b}");
+    assert_eq!(steps[1].from_s, 600.0);
+}
+
+/// Two M/M/c stages in series: c₁ = 3 workers at μ₁ = 10/s, c₂ = 2 workers at μ₂ = 12.5/s,
+/// λ = 20/s (ρ₁ = 0.67, ρ₂ = 0.8), ample queues, fixed replicas.
+fn jackson(seed: u64) -> Results {
+    let mut text = format!(
+        "duration = \"40m\"\nseed = {seed}\n{NODES}\n[[pipelines]]\nname = \"qa\"\ntraffic = {{ kind = \"poisson\", rps = 20 }}\nstages = [\"retriever\", \"reader\"]\n"
+    );
+    text += &api("retriever", 1, 3, "100ms", 100_000);
+    text += &api("reader", 1, 2, "80ms", 100_000);
+    run(&text)
+}
+
+#[test]
+fn two_mmc_stages_in_series_sum_their_erlang_c_sojourns() {
+    let sojourn = |c: u32, lambda: f64, mu: f64| {
+        erlang_c(c, lambda / mu) / (f64::from(c) * mu - lambda) + 1.0 / mu
+    };
+    let (w1, w2) = (sojourn(3, 20.0, 10.0), sojourn(2, 20.0, 12.5));
+    let runs: Vec<Results> = (0..12).map(|seed| jackson(2000 + seed)).collect();
+    for r in &runs {
+        let p = &r.pipelines[0];
+        assert_eq!(
+            p.requests,
+            p.completed + p.rejected + p.timed_out + p.interrupted + p.in_flight_at_end
+        );
+        assert_eq!(p.stages[1].entered, p.stages[0].passed);
+        assert_eq!(r.apis[1].requests, p.stages[1].entered);
+    }
+    let of = |f: &dyn Fn(&Results) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
+    assert_close(
+        "stage 1 (M/M/3) mean sojourn (s)",
+        &of(&|r| r.pipelines[0].stages[0].mean_ms / 1000.0),
+        w1,
+    );
+    assert_close(
+        "stage 2 (M/M/2) mean sojourn (s)",
+        &of(&|r| r.pipelines[0].stages[1].mean_ms / 1000.0),
+        w2,
+    );
+    assert_close(
+        "end-to-end mean (s)",
+        &of(&|r| r.pipelines[0].latency_ms.mean / 1000.0),
+        w1 + w2,
+    );
+}
+
+#[test]
+fn a_stage_that_refuses_fails_the_pipeline_request_there() {
+    // The reader has one worker and no queue: many requests are refused at stage 2.
+    let mut text = format!(
+        "duration = \"10m\"\nseed = 4\n{NODES}\n[[pipelines]]\nname = \"qa\"\ntraffic = {{ kind = \"poisson\", rps = 20 }}\nstages = [\"retriever\", \"reader\"]\nslo = {{ latency_p99 = \"1s\", max_rejection_rate = 0.01 }}\n"
+    );
+    text += &api("retriever", 1, 8, "20ms", 1000);
+    text += &api("reader", 1, 1, "40ms", 0);
+    let r = run(&text);
+    let p = &r.pipelines[0];
+    assert_eq!(p.stages[0].rejected, 0);
+    assert_eq!(p.stages[1].rejected, r.apis[1].rejected);
+    assert!(p.rejected > 0 && p.rejected == p.stages[1].rejected);
+    assert_eq!(
+        p.requests,
+        p.completed + p.rejected + p.timed_out + p.interrupted + p.in_flight_at_end
+    );
+    assert_eq!(p.completed, r.apis[1].completed);
+    assert!(!p.slo.met, "{:?}", p.slo);
+    // End to end is never shorter than the last stage's own latency.
+    assert!(p.latency_ms.p50 >= r.apis[1].latency_ms.p50);
+}
