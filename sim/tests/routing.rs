@@ -18,7 +18,7 @@ mod theory;
 const NODES: &str = r#"
 [[node_groups]]
 name = "cpu"
-instance_type = "m5.4xlarge"
+instance_type = "c5.4xlarge"
 min_instances = 2
 max_instances = 2
 "#;
