@@ -93,9 +93,17 @@ fn weighted_split_of_a_poisson_stream_is_two_poisson_streams() {
         let mean = counts.iter().sum::<f64>() / counts.len() as f64;
         let var =
             counts.iter().map(|c| (c - mean).powi(2)).sum::<f64>() / (counts.len() - 1) as f64;
-        println!("{}: mean {mean:.3}/s, dispersion {:.3}", route.api, var / mean);
+        println!(
+            "{}: mean {mean:.3}/s, dispersion {:.3}",
+            route.api,
+            var / mean
+        );
         assert!((mean - 50.0 * w).abs() < 0.1 * 50.0 * w, "{mean}");
-        assert!((var / mean - 1.0).abs() < 4.0 * (2.0 / 3599.0f64).sqrt(), "{}", var / mean);
+        assert!(
+            (var / mean - 1.0).abs() < 4.0 * (2.0 / 3599.0f64).sqrt(),
+            "{}",
+            var / mean
+        );
     }
     assert_eq!(
         front.routes.iter().map(|r| r.requests).sum::<u64>(),
@@ -111,13 +119,20 @@ fn a_shadow_gets_its_percentage_of_copies_and_changes_nothing_else() {
     let shadow = front.shadow.as_ref().expect("shadow");
     let n = front.requests as f64;
     let sd = (n * 0.2 * 0.8).sqrt();
-    assert!((shadow.requests as f64 - 0.2 * n).abs() < 4.0 * sd, "{}", shadow.requests);
+    assert!(
+        (shadow.requests as f64 - 0.2 * n).abs() < 4.0 * sd,
+        "{}",
+        shadow.requests
+    );
     let api = |r: &Results, name: &str| r.apis.iter().find(|a| a.name == name).cloned();
     assert_eq!(api(&with, "shadow").expect("api").requests, shadow.requests);
     // Fire and forget: the routes, and what the routed APIs saw, are as without the shadow.
     assert_eq!(front.routes, without.routers[0].routes);
     for name in ["v1", "v2"] {
-        let (a, b) = (api(&with, name).expect("api"), api(&without, name).expect("api"));
+        let (a, b) = (
+            api(&with, name).expect("api"),
+            api(&without, name).expect("api"),
+        );
         assert_eq!(a.latency_ms, b.latency_ms, "{name}");
     }
 }
@@ -206,4 +221,67 @@ fn a_stage_that_refuses_fails_the_pipeline_request_there() {
     assert!(!p.slo.met, "{:?}", p.slo);
     // End to end is never shorter than the last stage's own latency.
     assert!(p.latency_ms.p50 >= r.apis[1].latency_ms.p50);
+}
+
+/// A scenario of two APIs `a` and `b` (no traffic) plus `feeds` (TOML of routers/pipelines).
+fn parse_error(feeds: &str, extra_api: &str) -> sim::ScenarioError {
+    let mut text = format!("duration = \"10m\"\n{NODES}\n{feeds}\n");
+    text += &api("a", 1, 4, "10ms", 10);
+    text += &api("b", 1, 4, "10ms", 10);
+    text += extra_api;
+    sim::Scenario::parse(&text, "bad.toml", Path::new(".")).expect_err("refused")
+}
+
+#[test]
+fn bad_routers_and_pipelines_are_refused_with_their_field() {
+    let traffic = "traffic = { kind = \"poisson\", rps = 1 }";
+    for (feeds, extra, field, says) in [
+        (
+            format!("[[routers]]\nname = \"r\"\n{traffic}\napis = [{{ name = \"a\", weight = 60 }}, {{ name = \"b\", weight = 30 }}]"),
+            "",
+            "routers[0].apis",
+            "sum to 100, found 90",
+        ),
+        (
+            format!("[[routers]]\nname = \"r\"\n{traffic}\napis = [{{ name = \"a\", weight = 100 }}, {{ name = \"b\", weight = 5, shadow = true }}, {{ name = \"c\", weight = 5, shadow = true }}]"),
+            "[[apis]]\nname = \"c\"\n[apis.service_time]\ndistribution = \"constant\"\nvalue = \"1ms\"\n",
+            "routers[0].apis[2].shadow",
+            "only one",
+        ),
+        (
+            format!("[[routers]]\nname = \"r\"\n{traffic}\napis = [{{ name = \"a\", weight = 100 }}, {{ name = \"nope\", weight = 0 }}]"),
+            "",
+            "routers[0].apis[1].name",
+            "no API named \"nope\"",
+        ),
+        (
+            format!("[[routers]]\nname = \"r\"\n{traffic}\napis = [{{ name = \"a\", weight = 50 }}, {{ name = \"b\", weight = 50 }}]\nsteps = [{{ at = \"5m\", weights = {{ a = 100 }} }}]"),
+            "",
+            "routers[0].steps[0].weights",
+            "found 150",
+        ),
+        (
+            format!("[[pipelines]]\nname = \"p\"\n{traffic}\nstages = [\"a\", \"b\"]\n[[routers]]\nname = \"r\"\n{traffic}\napis = [{{ name = \"b\", weight = 100 }}]"),
+            "",
+            "pipelines[0].stages[1]",
+            "already takes its requests from router \"r\"",
+        ),
+        (
+            format!("[[pipelines]]\nname = \"p\"\n{traffic}\nstages = [\"a\", \"b\"]"),
+            "[apis.traffic]\nkind = \"poisson\"\nrps = 1\n",
+            "apis[1].traffic",
+            "come from pipeline \"p\"",
+        ),
+        (
+            format!("[[pipelines]]\nname = \"p\"\n{traffic}\nstages = [\"a\", \"b\"]\nslo = {{ warmup = \"1m\" }}"),
+            "",
+            "pipelines[0].slo.warmup",
+            "end-to-end",
+        ),
+    ] {
+        let e = parse_error(&feeds, extra);
+        assert_eq!(e.field.as_deref(), Some(field), "{e}");
+        assert!(e.message.contains(says), "{e}");
+        assert!(e.line.is_some(), "located: {e}");
+    }
 }

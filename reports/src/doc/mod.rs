@@ -13,6 +13,7 @@ mod llm;
 mod misses;
 mod startup;
 mod summary;
+mod routing;
 mod tenants;
 mod timeline;
 mod tune;
@@ -32,6 +33,7 @@ use llm::{any_llm, llm};
 use misses::{any_missed, misses};
 use startup::{any_startup, startup};
 use summary::summary;
+use routing::{any_routing, routing};
 use tenants::{any_tenants, tenants};
 use timeline::timelines;
 use tune::tune_sections;
@@ -286,6 +288,9 @@ fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<S
     ]);
     if any_tenants(r) {
         sections.push(sec("Tenants", tenants(r, prefix)));
+    }
+    if any_routing(r) {
+        sections.push(sec("Routers and pipelines", routing(r)));
     }
     if any_llm(r) {
         sections.push(sec("LLM serving", llm(r, palette, prefix)));

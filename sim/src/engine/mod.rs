@@ -306,13 +306,9 @@ impl Simulation {
 
     /// A request from a feed arrives at API `a` now (woken from zero if its activator asks).
     fn api_arrival(&mut self, a: usize, request: (Option<SimTime>, u32)) {
-        let wake = self.serving.arrive_request(
-            a,
-            self.now,
-            request,
-            &mut self.cluster,
-            &mut self.agenda,
-        );
+        let wake =
+            self.serving
+                .arrive_request(a, self.now, request, &mut self.cluster, &mut self.agenda);
         if wake {
             self.decide(a, false);
         }

@@ -13,11 +13,11 @@ use super::finish::verdict;
 use super::outcomes::record;
 use super::SimError;
 use crate::results::{encode_histogram, new_histogram, Percentiles};
-use contract::routing::{PipelineResults, StageResults};
 use crate::rng::stream;
 use crate::scenario::Pipeline;
 use crate::time::SimTime;
 use crate::traffic::ArrivalStream;
+use contract::routing::{PipelineResults, StageResults};
 
 /// A request not in any pipeline.
 pub(super) const NO_FLOW: u32 = u32::MAX;
@@ -219,22 +219,20 @@ impl Pipelines {
                     .stages
                     .iter()
                     .zip(&pipe.spec.stages)
-                    .map(|(s, &a)| {
-                        StageResults {
-                            api: api_names[a].into(),
-                            entered: s.entered,
-                            passed: s.passed,
-                            mean_ms: mean_ms(s, s.time_us),
-                            mean_wait_ms: mean_ms(s, s.wait_us),
-                            share_of_latency: if total_ms > 0.0 {
-                                mean_ms(s, s.time_us) / total_ms
-                            } else {
-                                0.0
-                            },
-                            rejected: s.rejected,
-                            timed_out: s.timed_out,
-                            interrupted: s.interrupted,
-                        }
+                    .map(|(s, &a)| StageResults {
+                        api: api_names[a].into(),
+                        entered: s.entered,
+                        passed: s.passed,
+                        mean_ms: mean_ms(s, s.time_us),
+                        mean_wait_ms: mean_ms(s, s.wait_us),
+                        share_of_latency: if total_ms > 0.0 {
+                            mean_ms(s, s.time_us) / total_ms
+                        } else {
+                            0.0
+                        },
+                        rejected: s.rejected,
+                        timed_out: s.timed_out,
+                        interrupted: s.interrupted,
                     })
                     .collect();
                 PipelineResults {

@@ -12,11 +12,11 @@
 use rand::Rng;
 
 use super::SimError;
-use contract::routing::{ClassCount, RouteCount, RouterResults, RouterStep};
 use crate::rng::{stream, Stream};
 use crate::scenario::Router;
 use crate::time::SimTime;
 use crate::traffic::ArrivalStream;
+use contract::routing::{ClassCount, RouteCount, RouterResults, RouterStep};
 
 /// One router during a run.
 pub(super) struct RouterState {
@@ -211,13 +211,13 @@ impl RouterState {
             } else {
                 [].iter()
             }
-                .zip(&self.per_step)
-                .map(|((at, weights), requests)| RouterStep {
-                    from_s: at.as_secs_f64(),
-                    weights: weights.clone(),
-                    requests: requests.clone(),
-                })
-                .collect(),
+            .zip(&self.per_step)
+            .map(|((at, weights), requests)| RouterStep {
+                from_s: at.as_secs_f64(),
+                weights: weights.clone(),
+                requests: requests.clone(),
+            })
+            .collect(),
         }
     }
 }

@@ -75,9 +75,10 @@ pub struct Pipeline {
 /// Who feeds API `name`, as a phrase for errors ("router \"front\""), when a router or a
 /// pipeline does.
 pub(super) fn feeder_of(file: &ScenarioFile, name: &str) -> Option<String> {
-    let routed = file.routers.iter().find(|r| {
-        r.apis.iter().any(|a| a.name == name) || r.classes.iter().any(|c| c.api == name)
-    });
+    let routed = file
+        .routers
+        .iter()
+        .find(|r| r.apis.iter().any(|a| a.name == name) || r.classes.iter().any(|c| c.api == name));
     if let Some(r) = routed {
         return Some(format!("router {:?}", r.name));
     }
@@ -198,7 +199,10 @@ fn router(
         if route.weight > 100 {
             return Err(FieldError::new(
                 format!("{at}.weight"),
-                format!("expected a percentage from 0 to 100, found {}", route.weight),
+                format!(
+                    "expected a percentage from 0 to 100, found {}",
+                    route.weight
+                ),
             )
             .into());
         }
@@ -231,7 +235,10 @@ fn router(
         if class.name.is_empty() || spec.classes[..j].iter().any(|c| c.name == class.name) {
             return Err(FieldError::new(
                 format!("{at}.name"),
-                format!("expected a unique, non-empty class name, found {:?}", class.name),
+                format!(
+                    "expected a unique, non-empty class name, found {:?}",
+                    class.name
+                ),
             )
             .into());
         }
@@ -342,8 +349,7 @@ fn feed_traffic(
     base_dir: &Path,
     recorded_service: bool,
 ) -> Result<Traffic, LoadError> {
-    if !recorded_service && (spec.service_column.is_some() || spec.use_recorded_service.is_some())
-    {
+    if !recorded_service && (spec.service_column.is_some() || spec.use_recorded_service.is_some()) {
         return Err(FieldError::new(
             format!("{path}.traffic.service_column"),
             "each stage of a pipeline draws its own service time: leave out recorded service times",

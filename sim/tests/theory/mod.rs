@@ -33,4 +33,3 @@ pub(crate) fn erlang_c(c: u32, a: f64) -> f64 {
     let bottom: f64 = (0..c).map(|k| a.powi(k as i32) / factorial(k)).sum::<f64>() + top;
     top / bottom
 }
-
