@@ -285,3 +285,31 @@ fn bad_routers_and_pipelines_are_refused_with_their_field() {
         assert!(e.line.is_some(), "located: {e}");
     }
 }
+
+#[test]
+fn classes_drawn_per_request_go_to_their_apis_in_their_shares() {
+    let mut text = format!(
+        "duration = \"20m\"\nseed = 8\n{NODES}\n[[routers]]\nname = \"front\"\ntraffic = {{ kind = \"poisson\", rps = 30 }}\nclasses = [{{ name = \"short\", share = 3, api = \"small\" }}, {{ name = \"long\", share = 1, api = \"large\" }}, {{ name = \"rare\", share = 1, api = \"large\" }}]\n"
+    );
+    text += &api("small", 1, 64, "10ms", 100);
+    text += &api("large", 1, 64, "10ms", 100);
+    let r = run(&text);
+    let front = &r.routers[0];
+    let n = front.requests as f64;
+    for (class, share) in front.classes.iter().zip([0.6, 0.2, 0.2]) {
+        let sd = (n * share * (1.0 - share)).sqrt();
+        assert!(
+            (class.requests as f64 - n * share).abs() < 4.0 * sd,
+            "{}: {} of {n}",
+            class.class,
+            class.requests
+        );
+    }
+    assert_eq!(r.apis[0].requests, front.classes[0].requests);
+    assert_eq!(
+        r.apis[1].requests,
+        front.classes[1].requests + front.classes[2].requests
+    );
+    assert_eq!(front.routes.len(), 2);
+    assert_eq!(front.routes[1].requests, r.apis[1].requests);
+}

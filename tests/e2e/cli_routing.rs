@@ -26,11 +26,22 @@ fn the_canary_ramp_moves_the_split_and_the_shadow_gets_its_copies() {
     let requests = |s: &serde_json::Value, i: usize| s["requests"][i].as_u64().expect("count");
     // 95/5, then 50/50, then 0/100 (the third column is the shadow's copies).
     let share_v2 = |s| requests(s, 1) as f64 / (requests(s, 0) + requests(s, 1)) as f64;
-    assert!((0.03..0.07).contains(&share_v2(&steps[0])), "{}", share_v2(&steps[0]));
-    assert!((0.45..0.55).contains(&share_v2(&steps[1])), "{}", share_v2(&steps[1]));
+    assert!(
+        (0.03..0.07).contains(&share_v2(&steps[0])),
+        "{}",
+        share_v2(&steps[0])
+    );
+    assert!(
+        (0.45..0.55).contains(&share_v2(&steps[1])),
+        "{}",
+        share_v2(&steps[1])
+    );
     assert_eq!(requests(&steps[2], 0), 0);
     let total = n(router, "requests");
-    assert_eq!(n(api(&results, "v1"), "requests") + n(api(&results, "v2"), "requests"), total);
+    assert_eq!(
+        n(api(&results, "v1"), "requests") + n(api(&results, "v2"), "requests"),
+        total
+    );
     let copies = n(&router["shadow"], "requests");
     assert_eq!(n(api(&results, "v3"), "requests"), copies);
     let copied = copies as f64 / total as f64;
@@ -46,7 +57,10 @@ fn the_canary_ramp_moves_the_split_and_the_shadow_gets_its_copies() {
     };
     let (v1, v2) = (ready("v1"), ready("v2"));
     let peak = |s: &[f64]| s.iter().copied().fold(0.0, f64::max);
-    assert!(v2.last() > v2.first() && peak(&v1) > *v1.last().expect("v1"), "{v1:?} {v2:?}");
+    assert!(
+        v2.last() > v2.first() && peak(&v1) > *v1.last().expect("v1"),
+        "{v1:?} {v2:?}"
+    );
 }
 
 #[test]
@@ -63,8 +77,14 @@ fn the_pipeline_reports_end_to_end_latency_and_where_the_time_went() {
             + n(p, "interrupted")
             + n(p, "in_flight_at_end")
     );
-    assert_eq!(n(&stages[0], "entered"), n(api(&results, "retriever"), "requests"));
-    assert_eq!(n(&stages[1], "entered"), n(api(&results, "reader"), "requests"));
+    assert_eq!(
+        n(&stages[0], "entered"),
+        n(api(&results, "retriever"), "requests")
+    );
+    assert_eq!(
+        n(&stages[1], "entered"),
+        n(api(&results, "reader"), "requests")
+    );
     assert_eq!(n(&stages[1], "entered"), n(&stages[0], "passed"));
     assert_eq!(n(p, "completed"), n(&stages[1], "passed"));
     // The GPU reader is where the time goes.
@@ -73,21 +93,43 @@ fn the_pipeline_reports_end_to_end_latency_and_where_the_time_went() {
     let mean = |s: &serde_json::Value| s["mean_ms"].as_f64().expect("mean");
     let e2e = p["latency_ms"]["mean"].as_f64().expect("mean");
     // End to end is the sum of the stages (of the requests that went all the way).
-    assert!((e2e - mean(&stages[0]) - mean(&stages[1])).abs() < 0.1 * e2e, "{p}");
+    assert!(
+        (e2e - mean(&stages[0]) - mean(&stages[1])).abs() < 0.1 * e2e,
+        "{p}"
+    );
 }
 
 #[test]
 fn routing_runs_are_byte_identical_and_show_in_the_summary_and_the_report() {
     let dir = scratch("routing-cli");
     for (name, marks, section) in [
-        ("canary.toml", ["router sentiment:", "shadow v3:"], "| sentiment | v3 | shadow |"),
-        ("pipeline-qa.toml", ["pipeline qa:", "stage 2 reader"], "| 2 | reader |"),
+        (
+            "canary.toml",
+            ["router sentiment:", "shadow v3:"],
+            "| sentiment | v3 | shadow |",
+        ),
+        (
+            "pipeline-qa.toml",
+            ["pipeline qa:", "stage 2 reader"],
+            "| 2 | reader |",
+        ),
     ] {
         let scenario = example(name);
         let scenario = scenario.to_str().expect("utf-8");
         let (a, b) = (dir.join("a.json"), dir.join("b.json"));
-        let out = ok(simctl(&["run", scenario, "--out", a.to_str().expect("utf-8")]));
-        ok(simctl(&["run", "--quiet", scenario, "--out", b.to_str().expect("utf-8")]));
+        let out = ok(simctl(&[
+            "run",
+            scenario,
+            "--out",
+            a.to_str().expect("utf-8"),
+        ]));
+        ok(simctl(&[
+            "run",
+            "--quiet",
+            scenario,
+            "--out",
+            b.to_str().expect("utf-8"),
+        ]));
         assert_eq!(
             std::fs::read(&a).expect("a"),
             std::fs::read(&b).expect("b"),
@@ -114,7 +156,14 @@ fn routing_runs_are_byte_identical_and_show_in_the_summary_and_the_report() {
 fn loadgen_validate_and_tune_refuse_routers_and_pipelines_by_section() {
     for (args, section) in [
         (
-            vec!["loadgen", "canary.toml", "--api", "v1", "--target", "http://127.0.0.1:9"],
+            vec![
+                "loadgen",
+                "canary.toml",
+                "--api",
+                "v1",
+                "--target",
+                "http://127.0.0.1:9",
+            ],
             "[[routers]]",
         ),
         (vec!["validate", "pipeline-qa.toml"], "[[pipelines]]"),
@@ -126,7 +175,10 @@ fn loadgen_validate_and_tune_refuse_routers_and_pipelines_by_section() {
         let out = simctl(&args);
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(section) && err.contains(args[0]), "{args:?}: {err}");
+        assert!(
+            err.contains(section) && err.contains(args[0]),
+            "{args:?}: {err}"
+        );
     }
 }
 
@@ -135,7 +187,10 @@ fn a_router_whose_weights_do_not_sum_to_100_is_refused_with_its_field() {
     let dir = scratch("routing-bad");
     let text = std::fs::read_to_string(example("canary.toml"))
         .expect("canary")
-        .replace("{ name = \"v2\", weight = 5 }", "{ name = \"v2\", weight = 15 }");
+        .replace(
+            "{ name = \"v2\", weight = 5 }",
+            "{ name = \"v2\", weight = 15 }",
+        );
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, text).expect("write");
     let out = simctl(&["run", bad.to_str().expect("utf-8")]);
