@@ -249,9 +249,9 @@ fn bad_routers_and_pipelines_are_refused_with_their_field() {
             "only one",
         ),
         (
-            format!("[[routers]]\nname = \"r\"\n{traffic}\napis = [{{ name = \"a\", weight = 100 }}, {{ name = \"nope\", weight = 0 }}]"),
+            format!("[[routers]]\nname = \"r\"\n{traffic}\napis = [{{ name = \"a\", weight = 100 }}, {{ name = \"b\", weight = 0 }}, {{ name = \"nope\", weight = 0 }}]"),
             "",
-            "routers[0].apis[1].name",
+            "routers[0].apis[2].name",
             "no API named \"nope\"",
         ),
         (

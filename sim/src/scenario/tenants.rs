@@ -95,7 +95,7 @@ pub(super) fn build(
         (None, true) => {
             return Err(FieldError::new(
                 format!("{path}.traffic"),
-                "required: [apis.traffic], [[apis.tenants]], or top-level [[tenants]]",
+                "required: [apis.traffic], [[apis.tenants]], top-level [[tenants]], or a [[routers]] or [[pipelines]] entry naming this API",
             )
             .into())
         }
