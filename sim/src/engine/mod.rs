@@ -11,7 +11,8 @@
 //!   (merged arrivals, per-tenant 429 limits, fair and priority queues, per-tenant tallies).
 //! - `routers.rs`: routers in front of APIs (weighted, by class, shadow copies);
 //!   `pipelines.rs`: chains of APIs, each request's flow from stage to stage. Both are feeds:
-//!   sources of arrivals beside the APIs' own, ordered with them by the serving room.
+//!   sources of arrivals beside the APIs' own, ordered with them by the serving room;
+//!   `feed_routes.rs`: the loop's routing of their requests (kept apart only for size).
 //! - `replicas.rs`: the serving room's replicas as pods (create, start, ready, stop, evict,
 //!   remove, kill).
 //! - `autoscaling.rs`: one API's autoscaler (the `autoscaler` crate's core on simulated time).
@@ -37,6 +38,7 @@ mod batch_jobs;
 mod batch_routes;
 mod ca_why;
 mod cluster_autoscaler;
+mod feed_routes;
 mod finish;
 mod kubelet;
 mod llm_serving;
@@ -276,67 +278,6 @@ impl Simulation {
         }
         self.now = self.now.max(until);
         Ok(())
-    }
-
-    /// A request arrives at feed `source` (a router, then the pipelines, after the APIs): it
-    /// goes to the API its router picks (and a copy to the shadow), or into its pipeline's
-    /// first stage.
-    fn feed_arrival(&mut self, source: usize) -> Result<(), SimError> {
-        let k = source - self.serving.apis.len();
-        let now = self.now;
-        if let Some(router) = self.routers.get_mut(k) {
-            let pick = router.pick(now);
-            let recorded = router.next.1;
-            router.advance()?;
-            let next = router.next.0;
-            self.api_arrival(pick.api, (recorded, pipelines::NO_FLOW));
-            if let Some(shadow) = pick.shadow {
-                self.api_arrival(shadow, (recorded, pipelines::NO_FLOW));
-            }
-            self.serving.feed_advanced(source, next);
-        } else {
-            let p = k - self.routers.len();
-            let (flow, api) = self.pipelines.arrive(p, now)?;
-            self.serving
-                .feed_advanced(source, self.pipelines.next_arrival(p));
-            self.api_arrival(api, (None, flow));
-        }
-        Ok(())
-    }
-
-    /// A request from a feed arrives at API `a` now (woken from zero if its activator asks).
-    fn api_arrival(&mut self, a: usize, request: (Option<SimTime>, u32)) {
-        let wake =
-            self.serving
-                .arrive_request(a, self.now, request, &mut self.cluster, &mut self.agenda);
-        if wake {
-            self.decide(a, false);
-        }
-    }
-
-    /// Hand the pipeline requests that left a stage to the pipelines room; those that go on
-    /// enter their next stage now (which may end them at once: a 503).
-    fn settle_flows(&mut self) {
-        loop {
-            let mut moved = false;
-            for i in 0..self.pipelines.stage_apis.len() {
-                let a = self.pipelines.stage_apis[i];
-                if self.serving.apis[a].ended_flows.is_empty() {
-                    continue;
-                }
-                moved = true;
-                let ended = std::mem::take(&mut self.serving.apis[a].ended_flows);
-                let network = self.serving.apis[a].spec.network_latency;
-                for (flow, end) in ended {
-                    if let Some(next) = self.pipelines.stage_ended(flow, end, self.now, network) {
-                        self.api_arrival(next, (None, flow));
-                    }
-                }
-            }
-            if !moved {
-                break;
-            }
-        }
     }
 
     fn handle(&mut self, kind: EventKind) {

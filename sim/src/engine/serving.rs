@@ -248,15 +248,6 @@ impl ApiState {
 }
 
 impl ApiState {
-    /// Tell the pipelines room (through the loop) how a pipeline request ended here; nothing
-    /// for other requests.
-    #[inline]
-    pub(super) fn end_flow(&mut self, flow: u32, end: FlowEnd) {
-        if flow != NO_FLOW {
-            self.ended_flows.push((flow, end));
-        }
-    }
-
     /// An API with no replica yet, its streams opened from the scenario's seed.
     pub(super) fn new(spec: Api, seed: u64) -> Result<ApiState, SimError> {
         let tenancy = Tenancy::open(&spec, seed)?;
