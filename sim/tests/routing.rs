@@ -7,8 +7,12 @@
 //! - Jackson network: two M/M/c stages in series with ample queues; the departures of an M/M/c
 //!   queue are Poisson (Burke), so each stage is an M/M/c queue on its own and the mean
 //!   end-to-end sojourn is W₁ + W₂, each Wᵢ = C(cᵢ, aᵢ)/(cᵢμᵢ − λ) + 1/μᵢ from Erlang C.
+//! - Bookkeeping over random pipelines (small queues, timeouts, scale to zero, spot reclaims):
+//!   every pipeline request ends once — answered, or failed at the stage whose API counts it.
 
 use std::path::Path;
+
+use proptest::prelude::*;
 
 use sim::results::{Metric, Results};
 use theory::{assert_close, erlang_c};
@@ -312,4 +316,151 @@ fn classes_drawn_per_request_go_to_their_apis_in_their_shares() {
     );
     assert_eq!(front.routes.len(), 2);
     assert_eq!(front.routes[1].requests, r.apis[1].requests);
+}
+
+/// A random pipeline of 2–3 stages on spot nodes that are reclaimed during the run.
+fn random_pipeline(
+    seed: u64,
+    rps: f64,
+    stages: usize,
+    queue: u32,
+    timeout_ms: Option<u32>,
+    to_zero: bool,
+    spot: bool,
+) -> Results {
+    let names = ["s0", "s1", "s2"];
+    let list: Vec<String> = names[..stages].iter().map(|n| format!("{n:?}")).collect();
+    let spot = if spot {
+        "spot = true\ninterruption_rate = 40.0\nco_interruption = 0.3"
+    } else {
+        ""
+    };
+    let mut text = format!(
+        r#"
+duration = "200s"
+seed = {seed}
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+max_instances = 3
+{spot}
+boot_time = {{ median = "10s", p99 = "20s" }}
+[[pipelines]]
+name = "p"
+stages = [{}]
+traffic = {{ kind = "steps", steps = [{{ at = "0s", rps = {rps} }}, {{ at = "50s", rps = 0 }}, {{ at = "100s", rps = {rps} }}] }}
+"#,
+        list.join(", ")
+    );
+    for (i, name) in names[..stages].iter().enumerate() {
+        let timeout = timeout_ms
+            .map(|t| format!("timeout = \"{t}ms\""))
+            .unwrap_or_default();
+        let policy = if to_zero && i == 1 {
+            "policy = \"kpa\"\nstable_window = \"12s\"\nscale_to_zero_grace_period = \"5s\"\nmin_replicas = 0\nmax_replicas = 3"
+        } else {
+            "policy = \"cortex\"\nwindow = \"10s\"\nmin_replicas = 1\nmax_replicas = 3"
+        };
+        text += &format!(
+            r#"
+[[apis]]
+name = "{name}"
+startup_time = "3s"
+{timeout}
+[apis.compute]
+cpu = "500m"
+[apis.pod]
+max_concurrency = 2
+max_queue_length = {queue}
+[apis.service_time]
+distribution = "exponential"
+mean = "{}ms"
+[apis.autoscaling]
+{policy}
+"#,
+            40 + 30 * i
+        );
+    }
+    run(&text)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn every_pipeline_request_ends_once_at_the_stage_that_counts_it(
+        seed in 0u64..1000,
+        rps in 1.0f64..60.0,
+        stages in 2usize..=3,
+        queue in 0u32..8,
+        timeout_ms in proptest::option::of(50u32..2000),
+        to_zero in any::<bool>(),
+        spot in any::<bool>(),
+    ) {
+        let r = random_pipeline(seed, rps, stages, queue, timeout_ms, to_zero, spot);
+        let p = &r.pipelines[0];
+        prop_assert_eq!(
+            p.requests,
+            p.completed + p.rejected + p.timed_out + p.interrupted + p.in_flight_at_end
+        );
+        for (i, (stage, api)) in p.stages.iter().zip(&r.apis).enumerate() {
+            prop_assert_eq!(stage.entered, api.requests, "stage {}", i);
+            prop_assert_eq!(stage.rejected, api.rejected, "stage {}", i);
+            prop_assert_eq!(stage.interrupted, api.interrupted, "stage {}", i);
+            // The API also counts requests still queued past their timeout at the end.
+            prop_assert!(stage.timed_out <= api.timed_out, "stage {}", i);
+            prop_assert!(stage.passed <= api.completed, "stage {}", i);
+            if i + 1 < p.stages.len() {
+                prop_assert_eq!(p.stages[i + 1].entered, stage.passed, "stage {}", i);
+            }
+        }
+        prop_assert_eq!(p.completed, p.stages[stages - 1].passed);
+        let served = sim::results::decode_histogram(&p.latency_histogram).expect("decodes");
+        prop_assert_eq!(served.len(), p.completed);
+    }
+}
+
+#[test]
+fn the_random_pipelines_reach_every_way_a_request_can_fail() {
+    // The property above is only as good as the paths it reaches: among its cases (here the
+    // spot ones with timeouts, small queues and a stage scaling to zero) requests fail by 503
+    // and by timeout, each counted at its stage.
+    let r = random_pipeline(7, 40.0, 3, 2, Some(300), true, true);
+    let p = &r.pipelines[0];
+    assert!(p.rejected > 0 && p.timed_out > 0, "{p:?}");
+}
+
+#[test]
+fn a_stage_replica_lost_with_its_spot_node_fails_its_pipeline_requests() {
+    // A slow second stage on spot nodes reclaimed often: a reclaimed replica's queue outlasts
+    // the 2-minute notice, and the requests still on it when the node goes fail there.
+    let mut text = format!(
+        r#"
+duration = "1h"
+seed = 5
+[[node_groups]]
+name = "cpu"
+instance_type = "m5.xlarge"
+min_instances = 1
+max_instances = 4
+spot = true
+interruption_rate = 20.0
+boot_time = {{ median = "10s", p99 = "20s" }}
+[[pipelines]]
+name = "p"
+stages = ["fast", "slow"]
+traffic = {{ kind = "poisson", rps = 0.05 }}
+"#
+    );
+    text += &api("fast", 1, 2, "100ms", 10);
+    text += &api("slow", 1, 1, "60s", 10);
+    let r = run(&text);
+    let p = &r.pipelines[0];
+    assert!(p.stages[1].interrupted > 0, "{p:?}");
+    assert_eq!(p.stages[1].interrupted, r.apis[1].interrupted);
+    assert_eq!(
+        p.requests,
+        p.completed + p.rejected + p.timed_out + p.interrupted + p.in_flight_at_end
+    );
 }
