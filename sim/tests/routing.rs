@@ -225,6 +225,22 @@ fn a_stage_that_refuses_fails_the_pipeline_request_there() {
     assert!(!p.slo.met, "{:?}", p.slo);
     // End to end is never shorter than the last stage's own latency.
     assert!(p.latency_ms.p50 >= r.apis[1].latency_ms.p50);
+    // Its timeline: a point per step, arrivals adding up to its requests.
+    let arrivals: f64 = r
+        .timeline
+        .get(Metric::Rps, "qa")
+        .expect("series")
+        .iter()
+        .map(|v| v.unwrap_or(0.0) * r.timeline.step_s)
+        .sum();
+    assert!(
+        (arrivals - p.requests as f64).abs() < 1e-6 * arrivals,
+        "{arrivals}"
+    );
+    for metric in [Metric::ThroughputRps, Metric::LatencyP99Ms, Metric::Rps] {
+        let series = r.timeline.get(metric, "qa").expect("series");
+        assert_eq!(series.len(), r.timeline.t_s.len());
+    }
 }
 
 /// A scenario of two APIs `a` and `b` (no traffic) plus `feeds` (TOML of routers/pipelines).

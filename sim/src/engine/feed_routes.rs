@@ -65,4 +65,17 @@ impl Simulation {
             }
         }
     }
+
+    /// Each pipeline's point of the step the timeline just closed: `rps`, `throughput_rps` and
+    /// end-to-end `latency_p99_ms` per pipeline (its name is the series' subject).
+    pub(super) fn sample_pipelines(&mut self) {
+        let t = &self.timeline.timeline.t_s;
+        let points = t.len();
+        if points == 0 || self.pipelines.len() == 0 {
+            return;
+        }
+        let step_s = t[points - 1] - if points > 1 { t[points - 2] } else { 0.0 };
+        self.pipelines
+            .sample(&mut self.timeline.timeline.series, step_s, points);
+    }
 }

@@ -23,6 +23,7 @@ impl Simulation {
                 &self.cluster,
                 &self.scenario,
             );
+            self.sample_pipelines();
         }
         self.cluster.accrue(end);
         let duration_s = end.as_secs_f64();

@@ -424,6 +424,7 @@ impl Simulation {
                     &self.cluster,
                     &self.scenario,
                 );
+                self.sample_pipelines();
                 let next = self.now + self.scenario.timeline_step;
                 if next <= self.scenario.duration {
                     self.agenda.schedule(next, EventKind::TimelineTick);

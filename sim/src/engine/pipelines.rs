@@ -7,12 +7,14 @@
 //! Arrivals come from the stream `arrivals/pipeline/<name>`; stages draw their own service times
 //! from their APIs' streams, so adding a pipeline perturbs no other stream.
 
+use std::collections::BTreeMap;
+
 use hdrhistogram::Histogram;
 
 use super::finish::verdict;
 use super::outcomes::record;
 use super::SimError;
-use crate::results::{encode_histogram, new_histogram, Percentiles};
+use crate::results::{encode_histogram, new_histogram, Metric, Percentiles, SeriesKey};
 use crate::rng::stream;
 use crate::scenario::Pipeline;
 use crate::time::SimTime;
@@ -70,6 +72,10 @@ struct PipelineState {
     completed: u64,
     latency: Histogram<u64>,
     stages: Vec<StageTally>,
+    /// The timeline step's arrivals, completions and end-to-end latencies.
+    step_arrivals: u64,
+    step_completed: u64,
+    step_latency: Histogram<u64>,
 }
 
 /// Every pipeline, their flows, and the order of their next arrivals.
@@ -102,6 +108,9 @@ impl Pipelines {
                 requests: 0,
                 completed: 0,
                 latency: new_histogram(),
+                step_arrivals: 0,
+                step_completed: 0,
+                step_latency: new_histogram(),
             });
         }
         Ok(Pipelines {
@@ -126,6 +135,7 @@ impl Pipelines {
     pub(super) fn arrive(&mut self, p: usize, now: SimTime) -> Result<(u32, usize), SimError> {
         let pipe = &mut self.pipes[p];
         pipe.requests += 1;
+        pipe.step_arrivals += 1;
         pipe.stages[0].entered += 1;
         pipe.next = pipe.arrivals.next_arrival()?.unwrap_or(SimTime::NEVER);
         let flow = Flow {
@@ -176,6 +186,8 @@ impl Pipelines {
                 pipe.completed += 1;
                 let latency = now.since(flow.arrival) + flow.network;
                 record(&mut pipe.latency, latency.as_micros());
+                record(&mut pipe.step_latency, latency.as_micros());
+                pipe.step_completed += 1;
             }
             FlowEnd::Rejected => tally.rejected += 1,
             FlowEnd::TimedOut => tally.timed_out += 1,
@@ -183,6 +195,41 @@ impl Pipelines {
         }
         self.free.push(id);
         None
+    }
+
+    /// Close a timeline step of `step_s` seconds: each pipeline's point of its series, which
+    /// then hold `points` values (a step already closed is left alone).
+    pub(super) fn sample(
+        &mut self,
+        series: &mut BTreeMap<SeriesKey, Vec<Option<f64>>>,
+        step_s: f64,
+        points: usize,
+    ) {
+        for pipe in &mut self.pipes {
+            let name = &pipe.spec.name;
+            let values = [
+                (Metric::Rps, Some(pipe.step_arrivals as f64 / step_s)),
+                (
+                    Metric::ThroughputRps,
+                    Some(pipe.step_completed as f64 / step_s),
+                ),
+                (
+                    Metric::LatencyP99Ms,
+                    (!pipe.step_latency.is_empty())
+                        .then(|| pipe.step_latency.value_at_quantile(0.99) as f64 / 1000.0),
+                ),
+            ];
+            for (metric, value) in values {
+                let s = series.entry(SeriesKey::new(metric, name)).or_default();
+                if s.len() < points {
+                    s.resize(points - 1, None);
+                    s.push(value);
+                }
+            }
+            pipe.step_arrivals = 0;
+            pipe.step_completed = 0;
+            pipe.step_latency.reset();
+        }
     }
 
     /// Each pipeline's figures at `end`; `api_names` are the scenario's APIs.

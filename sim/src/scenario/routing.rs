@@ -96,7 +96,8 @@ pub(super) fn build(
 ) -> Result<(Vec<Router>, Vec<Pipeline>), LoadError> {
     // Which router or pipeline already feeds each API.
     let mut fed: Vec<Option<String>> = vec![None; apis.len()];
-    let mut names: Vec<&str> = Vec::new();
+    // Routers' and pipelines' names are timeline subjects beside the APIs'.
+    let mut names: Vec<&str> = apis.iter().map(|a| a.name.as_str()).collect();
     let mut routers = Vec::with_capacity(file.routers.len());
     for (i, spec) in file.routers.iter().enumerate() {
         let path = format!("routers[{i}]");
@@ -371,7 +372,8 @@ fn feed_traffic(
     traffic::build(spec, &format!("{path}.traffic"), base_dir)
 }
 
-/// A name unique among routers and pipelines (they share the results' namespaces).
+/// A name unique among APIs, routers and pipelines (a pipeline's timeline series are named after
+/// it, beside the APIs').
 fn check_name<'a>(name: &'a str, path: &str, names: &mut Vec<&'a str>) -> Result<(), FieldError> {
     if name.is_empty() || name.contains('/') {
         return Err(FieldError::new(
@@ -382,7 +384,9 @@ fn check_name<'a>(name: &'a str, path: &str, names: &mut Vec<&'a str>) -> Result
     if names.contains(&name) {
         return Err(FieldError::new(
             format!("{path}.name"),
-            format!("expected a name unique among routers and pipelines, found {name:?} twice"),
+            format!(
+                "expected a name unique among APIs, routers and pipelines, found {name:?} twice"
+            ),
         ));
     }
     names.push(name);
