@@ -451,7 +451,7 @@ fn the_random_pipelines_reach_every_way_a_request_can_fail() {
 fn a_stage_replica_lost_with_its_spot_node_fails_its_pipeline_requests() {
     // A slow second stage on spot nodes reclaimed often: a reclaimed replica's queue outlasts
     // the 2-minute notice, and the requests still on it when the node goes fail there.
-    let mut text = format!(
+    let mut text = String::from(
         r#"
 duration = "1h"
 seed = 5
@@ -462,12 +462,12 @@ min_instances = 1
 max_instances = 4
 spot = true
 interruption_rate = 20.0
-boot_time = {{ median = "10s", p99 = "20s" }}
+boot_time = { median = "10s", p99 = "20s" }
 [[pipelines]]
 name = "p"
 stages = ["fast", "slow"]
-traffic = {{ kind = "poisson", rps = 0.05 }}
-"#
+traffic = { kind = "poisson", rps = 0.05 }
+"#,
     );
     text += &api("fast", 1, 2, "100ms", 10);
     text += &api("slow", 1, 1, "60s", 10);

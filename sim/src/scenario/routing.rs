@@ -15,6 +15,9 @@ use crate::traffic::Traffic;
 
 /// Most stages a pipeline may have.
 const MAX_STAGES: usize = 16;
+/// Most routers, and most pipelines, a scenario may have (a request's record holds its
+/// pipeline as a `u16`).
+const MAX_FEEDS: usize = 1_000;
 
 /// A validated router.
 #[derive(Debug, Clone)]
@@ -98,6 +101,18 @@ pub(super) fn build(
     let mut fed: Vec<Option<String>> = vec![None; apis.len()];
     // Routers' and pipelines' names are timeline subjects beside the APIs'.
     let mut names: Vec<&str> = apis.iter().map(|a| a.name.as_str()).collect();
+    for (section, n) in [
+        ("routers", file.routers.len()),
+        ("pipelines", file.pipelines.len()),
+    ] {
+        if n > MAX_FEEDS {
+            return Err(FieldError::new(
+                section,
+                format!("expected at most {MAX_FEEDS} entries, found {n}"),
+            )
+            .into());
+        }
+    }
     let mut routers = Vec::with_capacity(file.routers.len());
     for (i, spec) in file.routers.iter().enumerate() {
         let path = format!("routers[{i}]");
