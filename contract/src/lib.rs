@@ -7,6 +7,7 @@ pub mod events;
 pub mod loadgen;
 pub mod misses;
 pub mod results;
+pub mod routing;
 pub mod startup;
 pub mod tune;
 pub mod utilisation;

@@ -49,6 +49,12 @@ pub struct Results {
     /// What Karpenter did, per NodePool (scenarios with `[[node_pools]]` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub karpenter: Option<KarpenterResults>,
+    /// Per router, in scenario order (absent without `[[routers]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routers: Vec<crate::routing::RouterResults>,
+    /// Per pipeline, in scenario order (absent without `[[pipelines]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<crate::routing::PipelineResults>,
     /// EKS control-plane fee over the run.
     pub control_plane_cost_usd: f64,
     /// Node cost not attributed to any API's requests (empty capacity).

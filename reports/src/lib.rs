@@ -465,6 +465,8 @@ pub(crate) mod testdata {
             node_groups: vec![group("od", false), group("spot", true)],
             batch_jobs: Vec::new(),
             karpenter: None,
+            routers: Vec::new(),
+            pipelines: Vec::new(),
             control_plane_cost_usd: 0.003,
             idle_cost_usd: 0.03,
             cost_usd_total: 0.103,

@@ -11,6 +11,9 @@
 use std::path::Path;
 
 use sim::results::Results;
+use theory::{assert_close, erlang_c, factorial};
+
+mod theory;
 
 /// Replications per check.
 const RUNS: u64 = 12;
@@ -70,37 +73,6 @@ fn replicate(
             f(&r)
         })
         .collect()
-}
-
-/// Mean and standard error of the mean.
-fn mean_se(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
-}
-
-fn assert_close(what: &str, values: &[f64], theory: f64) {
-    let (mean, se) = mean_se(values);
-    let tolerance = 4.0 * se + 0.01 * theory.abs();
-    println!(
-        "{what}: simulated {mean:.5} ± {se:.5} (SE), theory {theory:.5}, tolerance {tolerance:.5}"
-    );
-    assert!(
-        (mean - theory).abs() <= tolerance,
-        "{what}: simulated {mean} (SE {se}) vs theory {theory}"
-    );
-}
-
-fn factorial(n: u32) -> f64 {
-    (1..=n).map(f64::from).product()
-}
-
-/// Erlang C: probability an arrival waits in an M/M/c queue with offered load a = λ/μ.
-fn erlang_c(c: u32, a: f64) -> f64 {
-    let top = a.powi(c as i32) / factorial(c) * f64::from(c) / (f64::from(c) - a);
-    let bottom: f64 = (0..c).map(|k| a.powi(k as i32) / factorial(k)).sum::<f64>() + top;
-    top / bottom
 }
 
 /// Blocking probability of M/M/c/K (K = c + waiting room), by PASTA the fraction rejected.

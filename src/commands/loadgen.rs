@@ -208,6 +208,12 @@ fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String, 
     let open_error = |e: sim::traffic::DataFileError| bad(e.to_string());
     if let Some(path) = &args.scenario {
         let scenario = Scenario::load(path).map_err(|e| bad(e.to_string()))?;
+        super::refuse_feeds(
+            &scenario,
+            path,
+            "loadgen",
+            "replays one API's own traffic and does not route or chain requests yet",
+        )?;
         let api = pick_api(&scenario, args.api.as_deref(), path)?;
         let until = args.duration.unwrap_or(scenario.duration.as_duration());
         let service = args

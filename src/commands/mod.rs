@@ -205,6 +205,28 @@ pub(crate) fn duration_arg(text: &str) -> Result<Duration, sim::units::DurationE
 }
 
 /// The API `name` of a scenario, or its only API when no name is given.
+/// Refuse a scenario with `[[routers]]` or `[[pipelines]]` for a command that does not handle
+/// them yet; `why` says what the command does instead. `simctl loadgen` and `simctl validate`
+/// replay one API's own traffic (an API behind a router or in a pipeline has none, and cutting
+/// the others out would leave the router without its APIs); `simctl tune` judges APIs, not
+/// pipelines.
+pub(crate) fn refuse_feeds(
+    scenario: &sim::Scenario,
+    path: &Path,
+    command: &str,
+    why: &str,
+) -> Result<(), Failure> {
+    let (section, name) = match (scenario.routers.first(), scenario.pipelines.first()) {
+        (Some(r), _) => ("[[routers]]", &r.name),
+        (None, Some(p)) => ("[[pipelines]]", &p.name),
+        (None, None) => return Ok(()),
+    };
+    Err(Failure::BadInput(format!(
+        "{}: {section} ({name:?}): simctl {command} {why}; run it with simctl run, or on a scenario without {section}",
+        path.display()
+    )))
+}
+
 pub(crate) fn pick_api<'a>(
     scenario: &'a sim::Scenario,
     name: Option<&str>,

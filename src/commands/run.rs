@@ -158,6 +158,96 @@ fn llm_table(r: &Results) -> String {
     out
 }
 
+/// Each router's split: requests per API (per weight step for a ramp) and shadow copies; what
+/// became of the requests is in each API's row above (empty without `[[routers]]`).
+fn router_lines(r: &Results) -> String {
+    let mut out = String::new();
+    for router in &r.routers {
+        let routes: Vec<String> = router
+            .routes
+            .iter()
+            .map(|x| format!("{} {} ({:.1} %)", x.api, x.requests, 100.0 * x.share))
+            .collect();
+        out.push_str(&format!(
+            "\nrouter {}: {} requests -> {}\n",
+            router.name,
+            router.requests,
+            routes.join(", ")
+        ));
+        for c in &router.classes {
+            out.push_str(&format!(
+                "  class {} -> {}: {}\n",
+                c.class, c.api, c.requests
+            ));
+        }
+        if router.steps.len() > 1 {
+            for step in &router.steps {
+                let parts: Vec<String> = step
+                    .weights
+                    .iter()
+                    .zip(&step.requests)
+                    .map(|(w, n)| format!("{w}:{n}"))
+                    .collect();
+                out.push_str(&format!(
+                    "  from {:>6.0} s  weight:requests {}\n",
+                    step.from_s,
+                    parts.join("  ")
+                ));
+            }
+        }
+        if let Some(shadow) = &router.shadow {
+            out.push_str(&format!(
+                "  shadow {}: {} copies ({:.1} %), answers discarded\n",
+                shadow.api,
+                shadow.requests,
+                100.0 * shadow.share
+            ));
+        }
+    }
+    out
+}
+
+/// Each pipeline's end-to-end figures and, per stage, where the time went and what failed
+/// there (empty without `[[pipelines]]`).
+fn pipeline_lines(r: &Results) -> String {
+    let mut out = String::new();
+    for p in &r.pipelines {
+        let requests = p.requests.max(1) as f64;
+        let verdict = if p.slo.checks.is_empty() {
+            "-".to_string()
+        } else {
+            verdict_text(&p.slo)
+        };
+        out.push_str(&format!(
+            "\npipeline {}: {} requests, end to end p50 {:.1} ms, p99 {:.1} ms, mean {:.1} ms; failed {:.2} % (rejected {}, timed out {}, interrupted {}); SLO {}\n",
+            p.name,
+            p.requests,
+            p.latency_ms.p50,
+            p.latency_ms.p99,
+            p.latency_ms.mean,
+            100.0 * (p.rejected + p.timed_out + p.interrupted) as f64 / requests,
+            p.rejected,
+            p.timed_out,
+            p.interrupted,
+            verdict
+        ));
+        for (i, s) in p.stages.iter().enumerate() {
+            out.push_str(&format!(
+                "  stage {} {:<14} mean {:>8.1} ms (waiting {:>7.1} ms) {:>5.1} % of the time; failed here: {} rejected, {} timed out, {} interrupted\n",
+                i + 1,
+                s.api,
+                s.mean_ms,
+                s.mean_wait_ms,
+                100.0 * s.share_of_latency,
+                s.rejected,
+                s.timed_out,
+                s.interrupted
+            ));
+        }
+    }
+    out
+}
+
 /// The VPA recommendations (empty without a `[apis.vpa]`).
 fn vpa_lines(r: &Results) -> String {
     let mut out = String::new();
@@ -295,6 +385,8 @@ pub(crate) fn summary(r: &Results) -> String {
         out.push_str(&tenant_rows(api));
     }
     out.push_str(&llm_table(r));
+    out.push_str(&router_lines(r));
+    out.push_str(&pipeline_lines(r));
     out.push_str(&vpa_lines(r));
     out.push_str(&why_missed(r));
     for api in r.apis.iter().filter(|a| a.oom_kills > 0) {

@@ -124,6 +124,14 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
             .build_global()
             .context("cannot start worker threads")?;
     }
+    if let Ok(parsed) = sim::Scenario::load(&scenario) {
+        super::refuse_feeds(
+            &parsed,
+            &scenario,
+            "tune",
+            "judges each API's SLO, not a pipeline's end-to-end one, and does not resample routers' traces yet",
+        )?;
+    }
     let mut tuner =
         Tuner::load(&scenario, &options).map_err(|e| Failure::BadInput(e.to_string()))?;
     if let Some(previous) = &args.resume {

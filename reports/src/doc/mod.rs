@@ -12,6 +12,7 @@ mod karpenter;
 mod latency;
 mod llm;
 mod misses;
+mod routing;
 mod startup;
 mod summary;
 mod tenants;
@@ -32,6 +33,7 @@ use karpenter::karpenter;
 use latency::latency;
 use llm::{any_llm, llm};
 use misses::{any_missed, misses};
+use routing::{any_routing, routing};
 use startup::{any_startup, startup};
 use summary::summary;
 use tenants::{any_tenants, tenants};
@@ -288,6 +290,9 @@ fn run_sections(run: &Run, palette: &Palette, prefix: &str, many: bool) -> Vec<S
     ]);
     if any_tenants(r) {
         sections.push(sec("Tenants", tenants(r, prefix)));
+    }
+    if any_routing(r) {
+        sections.push(sec("Routers and pipelines", routing(r)));
     }
     if any_llm(r) {
         sections.push(sec("LLM serving", llm(r, palette, prefix)));

@@ -27,6 +27,8 @@ pub(crate) enum EventKind {
         /// are stale.
         epoch: u32,
         arrival: SimTime,
+        /// Its pipeline request (`NO_FLOW` outside pipelines).
+        flow: u32,
     },
     ReplicaReady {
         api: u32,

@@ -23,6 +23,7 @@ impl Simulation {
                 &self.cluster,
                 &self.scenario,
             );
+            self.sample_pipelines();
         }
         self.cluster.accrue(end);
         let duration_s = end.as_secs_f64();
@@ -199,6 +200,9 @@ impl Simulation {
         let attributed: f64 = apis.iter().map(|a| a.cost_usd).sum::<f64>()
             + batch_jobs.iter().map(|j| j.cost_usd).sum::<f64>();
         let control_plane_cost_usd = duration_s / 3600.0 * self.scenario.control_plane_usd_per_hour;
+        let api_names: Vec<&str> = self.scenario.apis.iter().map(|a| a.name.as_str()).collect();
+        let routers = self.routers.iter().map(|r| r.results(&api_names)).collect();
+        let pipelines = self.pipelines.results(end, &api_names);
         let (events, events_dropped) = self.agenda.into_log();
         Results {
             schema: SCHEMA.into(),
@@ -212,6 +216,8 @@ impl Simulation {
             node_groups,
             batch_jobs,
             karpenter: self.karpenter.as_ref().map(|k| k.results(&self.cluster)),
+            routers,
+            pipelines,
             control_plane_cost_usd,
             idle_cost_usd: (node_cost - attributed).max(0.0),
             cost_usd_total: node_cost + control_plane_cost_usd,

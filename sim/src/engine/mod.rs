@@ -9,6 +9,10 @@
 //!   completions, timeouts — and their scrapes and decisions (hot path, see there);
 //!   `outcomes.rs`: how each ended request is counted; `tenancy.rs`: tenants on that path
 //!   (merged arrivals, per-tenant 429 limits, fair and priority queues, per-tenant tallies).
+//! - `routers.rs`: routers in front of APIs (weighted, by class, shadow copies);
+//!   `pipelines.rs`: chains of APIs, each request's flow from stage to stage. Both are feeds:
+//!   sources of arrivals beside the APIs' own, ordered with them by the serving room;
+//!   `feed_routes.rs`: the loop's routing of their requests (kept apart only for size).
 //! - `replicas.rs`: the serving room's replicas as pods (create, start, ready, stop, evict,
 //!   remove, kill).
 //! - `autoscaling.rs`: one API's autoscaler (the `autoscaler` crate's core on simulated time).
@@ -36,6 +40,7 @@ mod batch_jobs;
 mod batch_routes;
 mod ca_why;
 mod cluster_autoscaler;
+mod feed_routes;
 mod finish;
 mod karpenter;
 mod karpenter_routes;
@@ -43,8 +48,10 @@ mod kubelet;
 mod llm_serving;
 mod observed;
 mod outcomes;
+mod pipelines;
 mod placement_routes;
 mod replicas;
+mod routers;
 mod scheduler;
 mod serving;
 mod spot_market;
@@ -98,6 +105,10 @@ pub struct Simulation {
     karpenter: Option<karpenter::KarpenterRoom>,
     /// Each API's VPA recommender, for APIs with `[apis.vpa]`.
     vertical: Vec<Option<vertical::Recorder>>,
+    /// `[[routers]]`.
+    routers: Vec<routers::RouterState>,
+    /// `[[pipelines]]` and their requests in flight.
+    pipelines: pipelines::Pipelines,
 }
 
 /// Run a scenario to its end.
@@ -137,6 +148,12 @@ impl Simulation {
                 .iter()
                 .map(|a| a.vpa.clone().map(vertical::Recorder::new))
                 .collect(),
+            routers: scenario
+                .routers
+                .iter()
+                .map(|r| routers::RouterState::new(r.clone(), scenario.seed))
+                .collect::<Result<_, _>>()?,
+            pipelines: pipelines::Pipelines::new(&scenario.pipelines, scenario.seed)?,
             scenario,
         };
         for (i, spec) in sim.scenario.apis.clone().into_iter().enumerate() {
@@ -160,7 +177,13 @@ impl Simulation {
                 }
             }
         }
-        sim.serving.open();
+        let feeds: Vec<SimTime> = sim
+            .routers
+            .iter()
+            .map(|r| r.next.0)
+            .chain((0..sim.pipelines.len()).map(|p| sim.pipelines.next_arrival(p)))
+            .collect();
+        sim.serving.open(&feeds);
         for p in 0..sim.scenario.placeholders.len() {
             for _ in 0..sim.scenario.placeholders[p].replicas {
                 let pod = sim.scheduler.add_placeholder(&sim.scenario, p);
@@ -245,6 +268,10 @@ impl Simulation {
                     break;
                 }
                 self.now = next_arrival;
+                if next_api >= self.serving.apis.len() {
+                    self.feed_arrival(next_api)?;
+                    continue;
+                }
                 let wake =
                     self.serving
                         .arrive(next_api, self.now, &mut self.cluster, &mut self.agenda);
@@ -252,6 +279,9 @@ impl Simulation {
                     self.decide(next_api, false);
                 }
                 self.serving.advance_arrivals(next_api)?;
+            }
+            if !self.pipelines.stage_apis.is_empty() {
+                self.settle_flows();
             }
         }
         self.now = self.now.max(until);
@@ -267,6 +297,7 @@ impl Simulation {
                 replica,
                 epoch,
                 arrival,
+                flow,
             } => {
                 let (a, r) = (api as usize, replica as usize);
                 if self.serving.apis[a].replicas[r].epoch == epoch
@@ -274,7 +305,7 @@ impl Simulation {
                         a,
                         r,
                         process as usize,
-                        (arrival, tenant),
+                        (arrival, tenant, flow),
                         self.now,
                         &mut self.cluster,
                         &mut self.agenda,
@@ -408,6 +439,7 @@ impl Simulation {
                     &self.cluster,
                     &self.scenario,
                 );
+                self.sample_pipelines();
                 let next = self.now + self.scenario.timeline_step;
                 if next <= self.scenario.duration {
                     self.agenda.schedule(next, EventKind::TimelineTick);

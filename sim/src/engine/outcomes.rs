@@ -1,9 +1,10 @@
 //! What became of each request — completed, refused, timed out — counted in an API's totals,
-//! its timeline step, its warmup's share and its tenant's tally, in one place for every path
-//! that ends a request (kept apart from `serving.rs` for size).
+//! its timeline step, its warmup's share and its tenant's tally, and reported to its pipeline,
+//! in one place for every path that ends a request (kept apart from `serving.rs` for size).
 
 use hdrhistogram::Histogram;
 
+use super::pipelines::{FlowEnd, NO_FLOW};
 use super::serving::ApiState;
 use crate::results::HISTOGRAM_MAX_US;
 use crate::time::SimTime;
@@ -33,6 +34,15 @@ pub(super) struct Warmup {
 }
 
 impl ApiState {
+    /// Tell the pipelines room (through the loop) how a pipeline request ended here; nothing
+    /// for other requests.
+    #[inline]
+    pub(super) fn end_flow(&mut self, flow: u32, end: FlowEnd) {
+        if flow != NO_FLOW {
+            self.ended_flows.push((flow, end));
+        }
+    }
+
     /// A 503 for a request of `tenant` that arrived at `arrival`: in the totals, the step, the
     /// tenant's, and the warmup's share when it came before the warmup's end.
     #[inline]

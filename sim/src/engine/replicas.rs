@@ -6,6 +6,7 @@
 //! holds) and answers what the loop must do next: place a new pod, drop a pending one, remove a
 //! replica, start a replacement.
 
+use super::pipelines::{FlowEnd, NO_FLOW};
 use super::serving::{Process, Replica, ReplicaState, Serving};
 use super::{kubelet, Agenda, EventKind};
 use crate::cluster::{Cluster, NodeId, PodRef, SharedGpu};
@@ -70,6 +71,7 @@ impl Serving {
                     scraped: llm::EngineStats::default(),
                     requests: api.admitted,
                     taken: Vec::new(),
+                    flows: Vec::new(),
                 });
                 api.replicas.len() - 1
             }
@@ -417,6 +419,15 @@ impl Serving {
                 tenancy.interrupted(&p.tenant_in_flight);
             }
         }
+        // A pipeline stage's requests on it, executing or queued, fail their pipelines.
+        let queued_flows = replica.processes.iter().flat_map(|p| &p.queue);
+        let lost_flows = replica
+            .flows
+            .drain(..)
+            .map(|(flow, _)| flow)
+            .chain(queued_flows.map(|q| q.flow).filter(|&f| f != NO_FLOW));
+        api.ended_flows
+            .extend(lost_flows.map(|flow| (flow, FlowEnd::Interrupted)));
         replica.processes.iter_mut().for_each(|p| {
             p.tenant_in_flight.clear();
             p.queue.clear();

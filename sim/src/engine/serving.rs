@@ -26,6 +26,7 @@ use rand::Rng;
 use super::autoscaling::ApiAutoscaler;
 use super::llm_serving::{LlmState, ReplicaEngine};
 use super::outcomes::{record, StepCounters, Warmup};
+use super::pipelines::{FlowEnd, NO_FLOW};
 use super::tenancy::Tenancy;
 use super::{Agenda, EventKind, SimError};
 use crate::cluster::{Cluster, NodeId, SharedGpu};
@@ -64,6 +65,8 @@ pub(super) struct Queued {
     /// Its place in a fair or priority queue, smaller first (0 in a FIFO queue): see
     /// `tenancy.rs`.
     pub(super) rank: u64,
+    /// Its pipeline request (`NO_FLOW` outside pipelines): see `pipelines.rs`.
+    pub(super) flow: u32,
 }
 
 #[derive(Debug, Default)]
@@ -114,6 +117,9 @@ pub(super) struct Replica {
     /// An async API: the messages its workers are processing, each with when it was taken
     /// (a message whose worker dies is redelivered after its visibility timeout).
     pub(super) taken: Vec<(Queued, SimTime)>,
+    /// A pipeline stage: the flows its workers are executing, each with when it started (a lost
+    /// replica fails them).
+    pub(super) flows: Vec<(u32, SimTime)>,
 }
 
 pub(super) struct ApiState {
@@ -171,6 +177,9 @@ pub(super) struct ApiState {
     pub(super) tenancy: Option<Box<Tenancy>>,
     /// `[apis.startup]`: start-ups drawn from their parts, and where the time went.
     pub(super) startups: Option<super::startup::Startups>,
+    /// A pipeline stage: its flows that ended since the loop last asked, and how (the loop hands
+    /// them to the pipelines room).
+    pub(super) ended_flows: Vec<(u32, FlowEnd)>,
 }
 
 impl ApiState {
@@ -324,6 +333,7 @@ impl ApiState {
                 .startup
                 .clone()
                 .map(|m| super::startup::Startups::new(m, &spec.name, seed)),
+            ended_flows: Vec::new(),
             spec,
         })
     }
@@ -344,6 +354,7 @@ impl ApiState {
         let api = self;
         let Some(r) = api.route() else {
             api.count_rejected(request.arrival, request.tenant);
+            api.end_flow(request.flow, FlowEnd::Rejected);
             api.rejected_no_replica += 1;
             api.step.rejected_no_replica += 1;
             return;
@@ -361,6 +372,7 @@ impl ApiState {
             && !api.push_out(r as usize, random.unwrap_or(0) as usize, &request)
         {
             api.count_rejected(request.arrival, request.tenant);
+            api.end_flow(request.flow, FlowEnd::Rejected);
             return;
         }
         let replica = &mut api.replicas[r as usize];
@@ -444,6 +456,9 @@ impl ApiState {
             service = SimTime::from_secs_f64(service.as_secs_f64() * gpu.stretch(sharers));
         }
         record(&mut self.wait, now.since(request.arrival).as_micros());
+        if request.flow != NO_FLOW {
+            replica.flows.push((request.flow, now));
+        }
         if let Some(tenancy) = &mut self.tenancy {
             tenancy.started(request.tenant, service);
         }
@@ -456,6 +471,7 @@ impl ApiState {
                 replica: r as u32,
                 epoch,
                 arrival: request.arrival,
+                flow: request.flow,
             },
         );
     }
@@ -478,17 +494,30 @@ impl Serving {
         }
     }
 
-    /// Every API is added: order their first arrivals (the doors open).
-    pub(super) fn open(&mut self) {
+    /// Every API is added: order their first arrivals and the feeds' (routers, then
+    /// pipelines: `feeds[k]` is source `apis.len() + k`) — the doors open.
+    pub(super) fn open(&mut self, feeds: &[SimTime]) {
+        let n = self.apis.len();
         self.arrival_order = self
             .apis
             .iter()
+            .map(|a| a.next_arrival)
+            .chain(feeds.iter().copied())
             .enumerate()
-            .map(|(i, a)| Reverse((a.next_arrival, i)))
+            .map(|(i, at)| Reverse((at, i)))
             .collect();
+        debug_assert_eq!(self.arrival_order.len(), n + feeds.len());
     }
 
-    /// The earliest pending arrival across APIs and its API (ties: lowest API index).
+    /// A feed's request arrived (it was the earliest source): its next arrival is `next`.
+    pub(super) fn feed_advanced(&mut self, source: usize, next: SimTime) {
+        if let Some(mut top) = self.arrival_order.peek_mut() {
+            top.0 = (next, source);
+        }
+    }
+
+    /// The earliest pending arrival across APIs and feeds and its source (ties: lowest index;
+    /// APIs first, then routers, then pipelines).
     #[inline]
     pub(super) fn next_arrival(&self) -> (SimTime, usize) {
         self.arrival_order
@@ -524,6 +553,22 @@ impl Serving {
         cluster: &mut Cluster,
         agenda: &mut Agenda,
     ) -> bool {
+        let recorded = self.apis[a].next_service;
+        self.arrive_request(a, now, (recorded, NO_FLOW), cluster, agenda)
+    }
+
+    /// A request arrives at API `a` with its recorded service time, if any, and its pipeline
+    /// flow (`NO_FLOW` for none), from its own stream, a router or a pipeline: as
+    /// [`Self::arrive`].
+    #[inline]
+    pub(super) fn arrive_request(
+        &mut self,
+        a: usize,
+        now: SimTime,
+        (recorded, flow): (Option<SimTime>, u32),
+        cluster: &mut Cluster,
+        agenda: &mut Agenda,
+    ) -> bool {
         let api = &mut self.apis[a];
         api.touch(now);
         api.requests += 1;
@@ -538,7 +583,7 @@ impl Serving {
             None => (api.service.sample(), 0),
             Some(t) => (t.draw_service(), t.next),
         };
-        let mut service = api.next_service.unwrap_or(sampled);
+        let mut service = recorded.unwrap_or(sampled);
         if api.spec.service_scale != 1.0 {
             service = SimTime::from_secs_f64(service.as_secs_f64() * api.spec.service_scale);
         }
@@ -555,6 +600,7 @@ impl Serving {
             output,
             tenant,
             rank: 0,
+            flow,
         };
         if let Some(t) = &mut api.tenancy {
             if !t.admit(tenant, now) {
@@ -578,6 +624,7 @@ impl Serving {
             // wakes a scaled-to-zero API at once.
             if api.held.len() as u64 >= u64::from(api.spec.capacity()) {
                 api.count_rejected(now, tenant);
+                api.end_flow(flow, FlowEnd::Rejected);
                 api.step.rejected_no_replica += 1;
                 return false;
             }
@@ -598,7 +645,7 @@ impl Serving {
         a: usize,
         r: usize,
         p: usize,
-        (arrival, tenant): (SimTime, u16),
+        (arrival, tenant, flow): (SimTime, u16, u32),
         now: SimTime,
         cluster: &mut Cluster,
         agenda: &mut Agenda,
@@ -606,7 +653,22 @@ impl Serving {
         let api = &mut self.apis[a];
         api.touch(now);
         let timeout = api.spec.timeout;
-        api.count_finished(arrival, tenant, now);
+        let in_time = api.count_finished(arrival, tenant, now);
+        if flow != NO_FLOW {
+            let flows = &mut api.replicas[r].flows;
+            let started = flows.iter().position(|f| f.0 == flow).map_or(now, |i| {
+                let (_, started) = flows.swap_remove(i);
+                started
+            });
+            let end = if in_time {
+                FlowEnd::Answered {
+                    wait: started.since(arrival),
+                }
+            } else {
+                FlowEnd::TimedOut
+            };
+            api.ended_flows.push((flow, end));
+        }
         let replica = &mut api.replicas[r];
         replica.in_flight -= 1;
         api.in_flight -= 1;
@@ -641,6 +703,9 @@ impl Serving {
                     tenancy.timed_out(q.tenant);
                     proc_.tenant_in_flight[usize::from(q.tenant)] -= 1;
                 }
+                if q.flow != NO_FLOW {
+                    api.ended_flows.push((q.flow, FlowEnd::TimedOut));
+                }
                 continue;
             }
             proc_.busy += 1;
@@ -648,6 +713,9 @@ impl Serving {
             // Weighted fair queueing's clock: the tag of the request that starts.
             proc_.fair.started(q.rank);
             record(&mut api.wait, waited.as_micros());
+            if q.flow != NO_FLOW {
+                replica.flows.push((q.flow, now));
+            }
             next = Some(q);
             break;
         }
@@ -683,6 +751,7 @@ impl Serving {
                     replica: r as u32,
                     epoch,
                     arrival: q.arrival,
+                    flow: q.flow,
                 },
             );
         }
@@ -709,6 +778,7 @@ impl Serving {
                 .is_some_and(|t| now.since(request.arrival) >= t)
             {
                 api.count_timed_out(request.arrival, request.tenant);
+                api.end_flow(request.flow, FlowEnd::TimedOut);
                 continue;
             }
             api.dispatch(a, request, now, cluster, agenda);

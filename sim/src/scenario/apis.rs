@@ -246,10 +246,17 @@ pub(super) fn build_api(
         check_slo(own, &format!("{path}.slo"), file.duration.0)?;
     }
 
-    let (tenants, queue_discipline) = super::tenants::build(spec, path, file, base_dir)?;
+    let fed_by = super::routing::feeder_of(file, &spec.name);
+    let (tenants, queue_discipline) =
+        super::tenants::build(spec, path, file, base_dir, fed_by.as_deref())?;
     let traffic = match (&spec.traffic, tenants.first()) {
         (Some(t), _) => traffic::build(t, &format!("{path}.traffic"), base_dir)?,
         (None, Some(first)) => first.traffic.clone(),
+        // Its requests come from a router or a pipeline, not from a stream of its own.
+        (None, None) if fed_by.is_some() => crate::traffic::Traffic::Steps {
+            steps: Vec::new(),
+            poisson: false,
+        },
         (None, None) => return Err(FieldError::new(format!("{path}.traffic"), "required").into()),
     };
     let (service_time, llm_model) = match (&spec.service_time, &spec.llm) {

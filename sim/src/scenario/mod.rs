@@ -22,6 +22,7 @@ mod llm;
 mod model;
 pub mod policy;
 mod relocate;
+mod routing;
 pub mod schema;
 mod service_time;
 pub mod startup;
@@ -48,6 +49,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
+pub use routing::{Pipeline, Route, RouteClass, Router};
 pub use startup::{ModelSource, StartupModel};
 pub use tenants::{QueueDiscipline, Tenant, TokenBucket};
 pub use vpa::{UpdateMode, Vpa};
@@ -193,6 +195,7 @@ impl Scenario {
             )
             .into());
         }
+        let (routers, pipelines) = routing::build(&file, &apis, base_dir)?;
         let mut batch_jobs = Vec::with_capacity(file.batch_jobs.len());
         for (i, spec) in file.batch_jobs.iter().enumerate() {
             let path = format!("batch_jobs[{i}]");
@@ -218,6 +221,8 @@ impl Scenario {
             karpenter,
             placeholders,
             batch_jobs,
+            routers,
+            pipelines,
             file,
         };
         if let Some(tenancy) = &tenancy {
@@ -241,13 +246,27 @@ impl Scenario {
                 tenant.traffic = tenant.traffic.scaled(factor);
             }
         }
+        for router in &mut self.routers {
+            router.traffic = router.traffic.scaled(factor);
+        }
+        for pipeline in &mut self.pipelines {
+            pipeline.traffic = pipeline.traffic.scaled(factor);
+        }
         let file = &mut self.file;
         let specs = file.apis.iter_mut().flat_map(|a| {
             a.traffic
                 .iter_mut()
                 .chain(a.tenants.iter_mut().map(|t| &mut t.traffic))
         });
-        for t in specs.chain(file.tenants.iter_mut().map(|t| &mut t.traffic)) {
+        let feeds = file
+            .routers
+            .iter_mut()
+            .map(|r| &mut r.traffic)
+            .chain(file.pipelines.iter_mut().map(|p| &mut p.traffic));
+        for t in specs
+            .chain(file.tenants.iter_mut().map(|t| &mut t.traffic))
+            .chain(feeds)
+        {
             t.rps = t.rps.map(|r| r * factor);
             t.mean_rps = t.mean_rps.map(|r| r * factor);
             if let Some(steps) = &mut t.steps {

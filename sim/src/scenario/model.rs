@@ -36,6 +36,10 @@ pub struct Scenario {
     pub placeholders: Vec<Placeholder>,
     /// Batch jobs.
     pub batch_jobs: Vec<BatchJob>,
+    /// Routers in front of APIs (`[[routers]]`).
+    pub routers: Vec<super::Router>,
+    /// Chains of APIs (`[[pipelines]]`).
+    pub pipelines: Vec<super::Pipeline>,
 }
 
 /// Validated cluster-autoscaler settings.

@@ -8,6 +8,7 @@ use crate::units::{DurationSpec, Quantity};
 
 mod karpenter;
 mod llm;
+mod routing;
 mod startup;
 mod tenants;
 mod vpa;
@@ -16,6 +17,7 @@ pub use karpenter::{
     BudgetSpec, DisruptionSpec, KarpenterSpec, LimitsSpec, NodePoolSpec, RequirementSpec,
 };
 pub use llm::{LlmSpec, StepTimeSpec, TokenLengthSpec};
+pub use routing::{ClassSpec, PipelineSpec, RouteSpec, RouterSpec, RouterStepSpec};
 pub use startup::StartupSpec;
 pub use tenants::{FairnessSpec, TenantSpec};
 pub use vpa::{VpaResourcesSpec, VpaSpec};
@@ -63,6 +65,13 @@ pub struct ScenarioFile {
     /// pool each, or on a cluster each — the design `simctl tune` can search.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenancy: Option<TenancySpec>,
+    /// Routers in front of several APIs (weighted splits, classes, shadows): the APIs behind
+    /// one have no traffic of their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routers: Vec<RouterSpec>,
+    /// Chains of APIs a request passes through in order (`retriever -> reader`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pipelines: Vec<PipelineSpec>,
     /// Placeholder pods holding spare capacity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overprovisioning: Vec<PlaceholderSpec>,

@@ -68,6 +68,15 @@ pub(super) fn apply(scenario: &mut Scenario, spec: &TenancySpec) -> Result<(), L
     if design == Design::Shared {
         return Ok(());
     }
+    if scenario.karpenter.is_some() {
+        // Karpenter's offerings are node groups tied to their NodePool: copying them per tenant
+        // would leave the copies outside every pool's limits and consolidation.
+        return Err(FieldError::new(
+            "tenancy.design",
+            "a pool or cluster per tenant copies node groups, which [[node_pools]] (Karpenter) provision: give each tenant a NodePool of its own instead",
+        )
+        .into());
+    }
     let split: Vec<bool> = scenario
         .apis
         .iter()
@@ -109,10 +118,18 @@ pub(super) fn apply(scenario: &mut Scenario, spec: &TenancySpec) -> Result<(), L
     let mut copies: Vec<((String, usize), usize)> = Vec::new();
     let mut tenants: Vec<String> = Vec::new();
     let mut apis = Vec::with_capacity(scenario.apis.len());
-    for (api, split) in std::mem::take(&mut scenario.apis).into_iter().zip(split) {
+    // Where each API that stays whole lands (routers and pipelines feed only such APIs: an API
+    // with tenants has traffic of its own).
+    let mut api_renumber = vec![usize::MAX; split.len()];
+    for (i, (api, split)) in std::mem::take(&mut scenario.apis)
+        .into_iter()
+        .zip(split)
+        .enumerate()
+    {
         if !split {
             let mut api = api;
             remap(&mut api.node_groups);
+            api_renumber[i] = apis.len();
             apis.push(api);
             continue;
         }
@@ -146,6 +163,13 @@ pub(super) fn apply(scenario: &mut Scenario, spec: &TenancySpec) -> Result<(), L
         return Err(FieldError::new("tenancy.design", clash).into());
     }
     scenario.apis = apis;
+    for router in &mut scenario.routers {
+        router.routes.iter_mut().for_each(|r| r.api = api_renumber[r.api]);
+        router.classes.iter_mut().for_each(|c| c.api = api_renumber[c.api]);
+    }
+    for pipeline in &mut scenario.pipelines {
+        pipeline.stages.iter_mut().for_each(|a| *a = api_renumber[*a]);
+    }
     if design == Design::ClusterPerTenant {
         let original = usize::from(kept_used.iter().any(|&u| u) || !scenario.batch_jobs.is_empty());
         let per_cluster = scenario.control_plane_usd_per_hour;
@@ -323,6 +347,44 @@ value = "50ms"
             shared.control_plane_usd_per_hour,
             plain.control_plane_usd_per_hour
         );
+    }
+
+    #[test]
+    fn routers_and_pipelines_keep_their_apis() {
+        let extra = r#"
+[[apis]]
+name = "behind"
+[apis.compute]
+cpu = "1"
+mem = "1Gi"
+[apis.service_time]
+distribution = "constant"
+value = "50ms"
+[[apis]]
+name = "stage"
+[apis.compute]
+cpu = "1"
+mem = "1Gi"
+[apis.service_time]
+distribution = "constant"
+value = "50ms"
+[[routers]]
+name = "front"
+traffic = { kind = "poisson", rps = 5 }
+apis = [{ name = "behind", weight = 100 }]
+[[pipelines]]
+name = "chain"
+traffic = { kind = "poisson", rps = 5 }
+stages = ["stage"]
+[tenancy]
+design = "pool_per_tenant"
+"#;
+        let s = parse(extra).expect("valid");
+        let behind = s.apis.iter().position(|a| a.name == "behind").expect("kept");
+        assert_eq!(behind, 2);
+        assert_eq!(s.routers[0].routes[0].api, behind);
+        assert_eq!(s.pipelines[0].stages, vec![behind + 1]);
+        assert_eq!(s.apis[behind + 1].name, "stage");
     }
 
     #[test]

@@ -46,13 +46,34 @@ pub struct Tenant {
 pub use workload::fairness::QueueDiscipline;
 
 /// The API's tenants — its own, or the scenario's shared ones when it has neither traffic nor
-/// tenants of its own — and its queue discipline. Empty tenants: anonymous traffic.
+/// tenants of its own — and its queue discipline. Empty tenants: anonymous traffic. An API fed
+/// by a router or a pipeline (`fed_by` names it) has neither.
 pub(super) fn build(
     spec: &ApiSpec,
     path: &str,
     file: &ScenarioFile,
     base_dir: &Path,
+    fed_by: Option<&str>,
 ) -> Result<(Vec<Tenant>, QueueDiscipline), LoadError> {
+    if let Some(feeder) = fed_by {
+        let own = if spec.traffic.is_some() {
+            Some("traffic")
+        } else if !spec.tenants.is_empty() {
+            Some("tenants")
+        } else if spec.fairness.is_some() {
+            Some("fairness")
+        } else {
+            None
+        };
+        if let Some(field) = own {
+            return Err(FieldError::new(
+                format!("{path}.{field}"),
+                format!("this API's requests come from {feeder}: leave out its own {field}"),
+            )
+            .into());
+        }
+        return Ok((Vec::new(), QueueDiscipline::Fifo));
+    }
     let (specs, shared, list_path) = match (&spec.traffic, spec.tenants.is_empty()) {
         (Some(_), false) => {
             return Err(FieldError::new(
@@ -67,7 +88,7 @@ pub(super) fn build(
         (None, true) => {
             return Err(FieldError::new(
                 format!("{path}.traffic"),
-                "required: [apis.traffic], [[apis.tenants]], or top-level [[tenants]]",
+                "required: [apis.traffic], [[apis.tenants]], top-level [[tenants]], or a [[routers]] or [[pipelines]] entry naming this API",
             )
             .into())
         }

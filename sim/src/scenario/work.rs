@@ -45,6 +45,18 @@ impl Scenario {
                 iterations += (api_requests * tokens).min(most) * 0.2;
             }
         }
+        // A router's request reaches one API (and maybe its shadow); a pipeline's, every stage.
+        for router in &self.routers {
+            let copies = router.shadow().map_or(0.0, |s| {
+                let most = router.weights.iter().map(|(_, w)| w[s]).max();
+                f64::from(most.unwrap_or(0)) / 100.0
+            });
+            requests += expected_requests(&router.traffic, end_s, &mut has_traces) * (1.0 + copies);
+        }
+        for pipeline in &self.pipelines {
+            requests += expected_requests(&pipeline.traffic, end_s, &mut has_traces)
+                * pipeline.stages.len() as f64;
+        }
         let ticks: f64 = self
             .apis
             .iter()

@@ -172,6 +172,12 @@ pub(crate) fn run(args: ValidateArgs) -> Result<(), Failure> {
 fn prepare(path: &Path, args: &ValidateArgs) -> Result<(PathBuf, Scenario), Failure> {
     let bad = |m: String| Failure::BadInput(format!("{}: {m}", path.display()));
     let mut scenario = Scenario::load(path).map_err(|e| Failure::BadInput(e.to_string()))?;
+    super::refuse_feeds(
+        &scenario,
+        path,
+        "validate",
+        "replays one API's own traffic and does not route or chain requests yet",
+    )?;
     let api = pick_api(&scenario, args.api.as_deref(), path)?.clone();
     if api.llm.is_none() && (api.service_scale - 1.0).abs() > 1e-9 {
         return Err(bad(format!(
