@@ -334,6 +334,51 @@ fn classes_drawn_per_request_go_to_their_apis_in_their_shares() {
     assert_eq!(front.routes[1].requests, r.apis[1].requests);
 }
 
+#[test]
+fn classes_read_from_a_trace_column_go_where_the_trace_says() {
+    // 600 requests over 10 minutes, every third one "long": exactly 200 reach the large API.
+    let dir = std::env::temp_dir().join(format!("simctl-classes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut csv = String::from("timestamp_s,model\n");
+    for i in 0..600 {
+        let model = if i % 3 == 2 { "long" } else { "short" };
+        csv += &format!("{},{model}\n", i as f64);
+    }
+    std::fs::write(dir.join("trace.csv"), csv).expect("trace");
+    let router = "[[routers]]\nname = \"front\"\ntraffic = { kind = \"trace\", path = \"trace.csv\" }\nclass_column = \"model\"\nclasses = [{ name = \"short\", api = \"small\" }, { name = \"long\", api = \"large\" }]\n";
+    let mut text = format!("duration = \"10m\"\nseed = 8\n{NODES}\n{router}");
+    text += &api("small", 1, 64, "10ms", 100);
+    text += &api("large", 1, 64, "10ms", 100);
+    let s = sim::Scenario::parse(&text, "classes.toml", &dir).expect("valid scenario");
+    let r = sim::run(&s).expect("runs");
+    let front = &r.routers[0];
+    assert_eq!(front.requests, 600);
+    assert_eq!(front.classes[0].requests, 400);
+    assert_eq!(front.classes[1].requests, 200);
+    assert_eq!((r.apis[0].requests, r.apis[1].requests), (400, 200));
+    // A class the router does not list is refused with its line.
+    std::fs::write(
+        dir.join("trace.csv"),
+        "timestamp_s,model\n0,short\n1,huge\n",
+    )
+    .expect("trace");
+    let s = sim::Scenario::parse(&text, "classes.toml", &dir).expect("valid scenario");
+    let e = sim::run(&s).expect_err("unknown class").to_string();
+    assert!(e.contains("huge") && e.contains(":3"), "{e}");
+    // Shares belong to drawn classes only.
+    let drawn = text.replace(
+        "{ name = \"short\", api",
+        "{ name = \"short\", share = 1, api",
+    );
+    let e = sim::Scenario::parse(&drawn, "classes.toml", &dir).expect_err("share with a column");
+    assert_eq!(
+        e.field.as_deref(),
+        Some("routers[0].classes[0].share"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A random pipeline of 2–3 stages on spot nodes that are reclaimed during the run.
 fn random_pipeline(
     seed: u64,

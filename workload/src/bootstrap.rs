@@ -61,6 +61,7 @@ impl BlockBootstrap {
                         t_s: out_start + shift + (r.t_s - lo),
                         service_s: r.service_s,
                         tokens: r.tokens,
+                        class: r.class,
                     });
                 }
             };

@@ -117,7 +117,12 @@ pub struct ArrivalStream {
     service: Option<SimTime>,
     /// Recorded token lengths of the arrival last returned.
     tokens: Tokens,
+    /// Recorded class of the arrival last returned (a trace's class column).
+    class: Option<u16>,
 }
+
+/// One replayed arrival: its time, recorded service time, token lengths and class.
+type Recorded = (SimTime, Option<SimTime>, Tokens, Option<u16>);
 
 enum Source {
     Poisson {
@@ -158,7 +163,7 @@ struct TraceReplay {
     /// The next recorded request (already read), inside the window.
     lookahead: Option<RecordedRequest>,
     /// Arrivals generated from the current request, in descending order (popped from the end).
-    batch: Vec<(SimTime, Option<SimTime>, Tokens)>,
+    batch: Vec<Recorded>,
 }
 
 impl ArrivalStream {
@@ -225,6 +230,7 @@ impl ArrivalStream {
                     rng,
                     service: None,
                     tokens: Tokens::default(),
+                    class: None,
                 });
             }
         };
@@ -233,6 +239,7 @@ impl ArrivalStream {
             rng,
             service: None,
             tokens: Tokens::default(),
+            class: None,
         })
     }
 
@@ -246,6 +253,13 @@ impl ArrivalStream {
     #[inline]
     pub fn recorded_tokens(&self) -> Tokens {
         self.tokens
+    }
+
+    /// The recorded class of the arrival last returned (an index into the trace's
+    /// `classes`), when the trace has a class column.
+    #[inline]
+    pub fn recorded_class(&self) -> Option<u16> {
+        self.class
     }
 
     /// The next arrival, `None` when the process has ended (a trace ran out).
@@ -313,9 +327,10 @@ impl ArrivalStream {
                 }
             }
             Source::Trace(replay) => match replay.next(rng)? {
-                Some((t, service, tokens)) => {
+                Some((t, service, tokens, class)) => {
                     self.service = service;
                     self.tokens = tokens;
+                    self.class = class;
                     Ok(Some(t))
                 }
                 None => Ok(None),
@@ -340,6 +355,7 @@ impl TraceReplay {
                     t_s: r.t_s - self.start_s + self.offset_s,
                     service_s: r.service_s,
                     tokens: r.tokens,
+                    class: r.class,
                 }));
             }
             // The window is over: start it again when looping — unless a whole repetition
@@ -356,10 +372,7 @@ impl TraceReplay {
         }
     }
 
-    fn next(
-        &mut self,
-        rng: &mut Stream,
-    ) -> Result<Option<(SimTime, Option<SimTime>, Tokens)>, DataFileError> {
+    fn next(&mut self, rng: &mut Stream) -> Result<Option<Recorded>, DataFileError> {
         loop {
             if let Some(t) = self.batch.pop() {
                 return Ok(Some(t));
@@ -385,15 +398,16 @@ impl TraceReplay {
             let next_s = self
                 .lookahead
                 .map_or(start_s, |r| (r.t_s / self.speedup).max(start_s));
-            let tokens = request.tokens;
+            let (tokens, class) = (request.tokens, request.class);
             self.batch
-                .push((SimTime::from_secs_f64(start_s), service, tokens));
+                .push((SimTime::from_secs_f64(start_s), service, tokens, class));
             for _ in 1..copies {
                 let u: f64 = rng.random();
                 self.batch.push((
                     SimTime::from_secs_f64(start_s + u * (next_s - start_s)),
                     service,
                     tokens,
+                    class,
                 ));
             }
             self.batch.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));

@@ -1,6 +1,7 @@
 //! The routers room: each `[[routers]]` endpoint's arrivals and the draw that sends each request
 //! to one API — by weight, as Cortex's TrafficSplitter configures Istio (a weighted random
-//! choice per request, weights summing to 100), or by a class drawn per request — plus the
+//! choice per request, weights summing to 100), or by a class drawn per request or read from
+//! the trace's class column — plus the
 //! shadow copy Istio's `mirror` sends (fire and forget: the shadow API is loaded, its answer is
 //! discarded and in nobody's latency).
 //!
@@ -119,6 +120,11 @@ impl RouterState {
                 .unwrap_or(0);
             self.per_step[self.step][route] += 1;
             self.spec.routes[route].api
+        } else if let Some(class) = self.arrivals.recorded_class() {
+            // Read from the trace's class column (the arrival just taken).
+            let class = usize::from(class);
+            self.per_class[class] += 1;
+            self.spec.classes[class].api
         } else {
             let u: f64 = self.draws.random();
             let mut acc = 0.0;

@@ -190,8 +190,29 @@ fn router(
     fed: &mut [Option<String>],
     base_dir: &Path,
 ) -> Result<Router, LoadError> {
-    let traffic = feed_traffic(&spec.traffic, path, base_dir, true)?;
+    let mut traffic = feed_traffic(&spec.traffic, path, base_dir, true)?;
     let who = format!("router {:?}", spec.name);
+    if let Some(column) = &spec.class_column {
+        let trace = match &mut traffic {
+            Traffic::Trace(t) if t.format == crate::recorded::TraceFormat::Timestamps => t,
+            _ => {
+                return Err(FieldError::new(
+                    format!("{path}.class_column"),
+                    "classes are read from a trace of one row per request: give the router traffic of kind = \"trace\" in the timestamps CSV format",
+                )
+                .into())
+            }
+        };
+        if spec.classes.is_empty() {
+            return Err(FieldError::new(
+                format!("{path}.classes"),
+                "class_column names each request's class: list the classes and their APIs, `classes = [{ name, api }]`",
+            )
+            .into());
+        }
+        trace.options.class_column = Some(column.clone());
+        trace.options.classes = spec.classes.iter().map(|c| c.name.clone()).collect();
+    }
     if spec.apis.is_empty() && spec.classes.is_empty() {
         return Err(FieldError::new(
             format!("{path}.apis"),
@@ -245,7 +266,8 @@ fn router(
         weights.push(route.weight);
     }
     let mut classes = Vec::with_capacity(spec.classes.len());
-    let total: f64 = spec.classes.iter().map(|c| c.share).sum();
+    let read = spec.class_column.is_some();
+    let total: f64 = spec.classes.iter().filter_map(|c| c.share).sum();
     for (j, class) in spec.classes.iter().enumerate() {
         let at = format!("{path}.classes[{j}]");
         if class.name.is_empty() || spec.classes[..j].iter().any(|c| c.name == class.name) {
@@ -258,20 +280,38 @@ fn router(
             )
             .into());
         }
-        if !(class.share.is_finite() && class.share > 0.0) {
-            return Err(FieldError::new(
-                format!("{at}.share"),
-                format!("expected a number > 0, found {}", class.share),
-            )
-            .into());
-        }
+        let share = match (class.share, read) {
+            (Some(_), true) => {
+                return Err(FieldError::new(
+                    format!("{at}.share"),
+                    "the trace's class column decides each request's class: leave share out",
+                )
+                .into())
+            }
+            (None, true) => 0.0,
+            (None, false) => {
+                return Err(FieldError::new(
+                    format!("{at}.share"),
+                    "required: the class's share of the requests (or read classes from a trace with class_column)",
+                )
+                .into())
+            }
+            (Some(share), false) if share.is_finite() && share > 0.0 => share / total,
+            (Some(share), false) => {
+                return Err(FieldError::new(
+                    format!("{at}.share"),
+                    format!("expected a number > 0, found {share}"),
+                )
+                .into())
+            }
+        };
         let a = api_index(apis, &class.api, &format!("{at}.api"))?;
         if !spec.classes[..j].iter().any(|c| c.api == class.api) {
             claim(fed, a, &who, &format!("{at}.api"))?;
         }
         classes.push(RouteClass {
             name: class.name.clone(),
-            share: class.share / total,
+            share,
             api: a,
         });
     }

@@ -164,11 +164,20 @@ pub(super) fn apply(scenario: &mut Scenario, spec: &TenancySpec) -> Result<(), L
     }
     scenario.apis = apis;
     for router in &mut scenario.routers {
-        router.routes.iter_mut().for_each(|r| r.api = api_renumber[r.api]);
-        router.classes.iter_mut().for_each(|c| c.api = api_renumber[c.api]);
+        router
+            .routes
+            .iter_mut()
+            .for_each(|r| r.api = api_renumber[r.api]);
+        router
+            .classes
+            .iter_mut()
+            .for_each(|c| c.api = api_renumber[c.api]);
     }
     for pipeline in &mut scenario.pipelines {
-        pipeline.stages.iter_mut().for_each(|a| *a = api_renumber[*a]);
+        pipeline
+            .stages
+            .iter_mut()
+            .for_each(|a| *a = api_renumber[*a]);
     }
     if design == Design::ClusterPerTenant {
         let original = usize::from(kept_used.iter().any(|&u| u) || !scenario.batch_jobs.is_empty());
@@ -380,7 +389,11 @@ stages = ["stage"]
 design = "pool_per_tenant"
 "#;
         let s = parse(extra).expect("valid");
-        let behind = s.apis.iter().position(|a| a.name == "behind").expect("kept");
+        let behind = s
+            .apis
+            .iter()
+            .position(|a| a.name == "behind")
+            .expect("kept");
         assert_eq!(behind, 2);
         assert_eq!(s.routers[0].routes[0].api, behind);
         assert_eq!(s.pipelines[0].stages, vec![behind + 1]);

@@ -209,6 +209,8 @@ pub(super) fn build(spec: &TrafficSpec, path: &str, base_dir: &Path) -> Result<T
                     service_unit_s,
                     input_column: spec.input_column.clone(),
                     output_column: spec.output_column.clone(),
+                    class_column: None,
+                    classes: Vec::new(),
                     interval_s: spec.interval.map(|d| d.as_secs_f64()),
                     metric: spec.metric.clone(),
                     value_kind,

@@ -31,6 +31,9 @@ pub struct RecordedRequest {
     pub service_s: Option<f64>,
     /// Its prompt and output lengths in tokens, where the trace records them (LLM traces).
     pub tokens: Tokens,
+    /// Its class, as an index into [`FormatOptions::classes`], where the trace has a class
+    /// column (a router sends each class to its API).
+    pub class: Option<u16>,
 }
 
 impl RecordedRequest {
@@ -40,6 +43,7 @@ impl RecordedRequest {
             t_s,
             service_s: None,
             tokens: Tokens::default(),
+            class: None,
         }
     }
 }
@@ -111,6 +115,10 @@ pub struct FormatOptions {
     pub input_column: Option<String>,
     /// Timestamps: a per-request output-length column (tokens).
     pub output_column: Option<String>,
+    /// Timestamps: a per-request class column (text), each value one of `classes`.
+    pub class_column: Option<String>,
+    /// The classes `class_column` may hold, in the order their indices refer to.
+    pub classes: Vec<String>,
     /// Counts: width of the last interval when it cannot be inferred (default: the previous gap).
     pub interval_s: Option<f64>,
     /// Prometheus text: the counter to follow (default: the first metric ending in `_total`).
@@ -128,6 +136,8 @@ impl Default for FormatOptions {
             service_unit_s: 1.0,
             input_column: None,
             output_column: None,
+            class_column: None,
+            classes: Vec::new(),
             interval_s: None,
             metric: None,
             value_kind: ValueKind::Rate,
@@ -247,6 +257,11 @@ impl Csv {
         self.record.position().map_or(0, |p| p.line())
     }
 
+    /// Field `index` of the current row, trimmed (empty when missing).
+    fn text(&self, index: usize) -> &str {
+        self.record.get(index).unwrap_or("").trim()
+    }
+
     fn number(&self, index: usize, name: &str) -> Result<f64, DataFileError> {
         let raw = self.record.get(index).ok_or_else(|| {
             error(
@@ -283,6 +298,8 @@ struct Timestamps {
     service: Option<(usize, String)>,
     input: Option<(usize, String)>,
     output: Option<(usize, String)>,
+    class: Option<(usize, String)>,
+    classes: Vec<String>,
     unit: f64,
     first: Option<f64>,
     last: f64,
@@ -302,12 +319,15 @@ impl Timestamps {
         let service = column(&o.service_column)?;
         let input = column(&o.input_column)?;
         let output = column(&o.output_column)?;
+        let class = column(&o.class_column)?;
         Ok(Timestamps {
             csv,
             time,
             service,
             input,
             output,
+            class,
+            classes: o.classes.clone(),
             unit: o.service_unit_s,
             first: None,
             last: f64::NEG_INFINITY,
@@ -351,15 +371,36 @@ impl RecordedArrivals for Timestamps {
             input: self.tokens(&self.input)?,
             output: self.tokens(&self.output)?,
         };
+        let class = match &self.class {
+            Some((i, name)) => Some(self.class_of(*i, name)?),
+            None => None,
+        };
         Ok(Some(RecordedRequest {
             t_s: t - first,
             service_s,
             tokens,
+            class,
         }))
     }
 }
 
 impl Timestamps {
+    /// The index of the class the current row names in column `i` (`name`).
+    fn class_of(&self, i: usize, name: &str) -> Result<u16, DataFileError> {
+        let value = self.csv.text(i);
+        match self.classes.iter().position(|c| c == value) {
+            Some(k) => Ok(k as u16),
+            None => Err(error(
+                &self.csv.file,
+                Some(self.csv.line()),
+                format!(
+                    "{name}: expected one of the classes {}, found {value:?}",
+                    self.classes.join(", ")
+                ),
+            )),
+        }
+    }
+
     /// A token count from `column`, if the trace has it.
     fn tokens(&self, column: &Option<(usize, String)>) -> Result<Option<u32>, DataFileError> {
         let Some((i, name)) = column else {
@@ -472,6 +513,7 @@ impl RecordedArrivals for AccessLog {
                         t_s: (t - first) as f64 / 1e6,
                         service_s: service.map(|us| us as f64 / 1e6),
                         tokens: Tokens::default(),
+                        class: None,
                     }));
                 }
             }

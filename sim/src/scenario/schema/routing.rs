@@ -24,10 +24,14 @@ pub struct RouterSpec {
     /// `apis` list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apis: Vec<RouteSpec>,
-    /// Route by a class drawn per request instead of by weight: each class's share of the
-    /// requests and the API that serves it.
+    /// Route by the request's class instead of by weight: each class's share of the requests
+    /// (drawn per request) and the API that serves it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<ClassSpec>,
+    /// Read each request's class from this column of the router's trace (`kind = "trace"`, the
+    /// `timestamps` CSV format) instead of drawing it; the classes then have no `share`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_column: Option<String>,
     /// Weight changes during the run (a canary ramp): from `at` on, the given APIs take the
     /// given weights.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -55,8 +59,10 @@ pub struct RouteSpec {
 pub struct ClassSpec {
     /// Shown in the results.
     pub name: String,
-    /// Its share of the requests (> 0; shares are normalised to their sum).
-    pub share: f64,
+    /// Its share of the requests (> 0; shares are normalised to their sum); left out when the
+    /// router reads classes from a trace column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
     /// The API serving it.
     pub api: String,
 }
