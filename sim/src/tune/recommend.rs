@@ -169,6 +169,7 @@ fn recommendation(
         cortex_yaml: deploy_text(manifests.cortex_yaml())?,
         cluster_yaml: deploy_text(manifests.cluster_yaml())?,
         kubernetes_yaml: deploy_text(manifests.kubernetes_yaml())?,
+        karpenter_yaml: deploy_text(manifests.karpenter_yaml())?,
         deploy_notes: manifests.notes,
         notes,
     })
