@@ -286,3 +286,10 @@ fn no_pools_no_node_pools() {
     assert_eq!(m.karpenter_yaml().expect("yaml"), "");
     assert!(!m.notes.iter().any(|n| n.contains("karpenter")), "{:?}", m.notes);
 }
+
+#[test]
+fn the_e2e_tuning_scenario_deploys() {
+    let text = include_str!("../../../tests/data/karpenter-tune.toml");
+    let (docs, _) = pools(text);
+    assert_eq!(docs.len(), 1);
+}
