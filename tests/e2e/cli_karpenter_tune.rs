@@ -23,7 +23,11 @@ fn tuned_node_pools_round_trip_through_karpenter_yaml_and_the_written_scenario()
     ]));
     let r = json(&report);
     let rec = &r["recommendation"];
-    assert!(rec.is_object(), "a candidate qualifies: {:#}", r["candidates"]);
+    assert!(
+        rec.is_object(),
+        "a candidate qualifies: {:#}",
+        r["candidates"]
+    );
     let params = &rec["params"];
     for path in [
         "node_pools.gpu.disruption.consolidate_after",
@@ -85,8 +89,7 @@ fn tuned_node_pools_round_trip_through_karpenter_yaml_and_the_written_scenario()
         params["node_pools.gpu.disruption.consolidate_after"]
     );
     assert_eq!(
-        np["spec"]["disruption"]["consolidationPolicy"],
-        "WhenEmptyOrUnderutilized",
+        np["spec"]["disruption"]["consolidationPolicy"], "WhenEmptyOrUnderutilized",
         "the default, written out"
     );
     assert_eq!(
@@ -119,6 +122,13 @@ fn tuned_node_pools_round_trip_through_karpenter_yaml_and_the_written_scenario()
         out.to_str().expect("utf-8"),
     ]));
     let rerun = json(&out);
-    assert_eq!(r["seeds"].as_array().map(Vec::len), Some(1), "one seed: the mean is that run");
-    assert_eq!(rerun["cost_usd_total"].as_f64(), rec["cost_usd_mean"].as_f64());
+    assert_eq!(
+        r["seeds"].as_array().map(Vec::len),
+        Some(1),
+        "one seed: the mean is that run"
+    );
+    assert_eq!(
+        rerun["cost_usd_total"].as_f64(),
+        rec["cost_usd_mean"].as_f64()
+    );
 }

@@ -51,8 +51,12 @@ pub(super) fn node_pools(file: &ScenarioFile, notes: &mut Vec<String>) -> Vec<Va
         ));
     }
     let batch = file.cluster.karpenter.as_ref();
-    let idle = batch.and_then(|k| k.batch_idle_duration).map_or(SimTime::from_secs(1), |d| d.0);
-    let max = batch.and_then(|k| k.batch_max_duration).map_or(SimTime::from_secs(10), |d| d.0);
+    let idle = batch
+        .and_then(|k| k.batch_idle_duration)
+        .map_or(SimTime::from_secs(1), |d| d.0);
+    let max = batch
+        .and_then(|k| k.batch_max_duration)
+        .map_or(SimTime::from_secs(10), |d| d.0);
     notes.push(format!(
         "karpenter: the simulated provisioner batched pending pods with BATCH_IDLE_DURATION={} and BATCH_MAX_DURATION={}; these are settings of the Karpenter controller (environment or --batch-idle-duration / --batch-max-duration), not of a NodePool",
         go_duration(idle),

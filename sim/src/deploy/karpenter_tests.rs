@@ -79,7 +79,10 @@ fn violations(value: &Value, schema: &Value, path: &str, out: &mut Vec<String>) 
         _ => true,
     };
     if !type_ok {
-        out.push(format!("{path}: expected {}, found {value}", schema["type"]));
+        out.push(format!(
+            "{path}: expected {}, found {value}",
+            schema["type"]
+        ));
         return;
     }
     if let Some(options) = schema["enum"].as_array() {
@@ -247,11 +250,17 @@ fn weights_outside_upstreams_range_are_mapped_by_rank_and_sub_units_rounded_up()
     let text = POOLS
         .replace("weight = 10", "weight = 500")
         .replace("duration = \"8h30m\"", "duration = \"90s\"")
-        .replace("consolidate_after = \"1.5m\"", "consolidate_after = \"250ms\"");
+        .replace(
+            "consolidate_after = \"1.5m\"",
+            "consolidate_after = \"250ms\"",
+        );
     let (docs, notes) = pools(&text);
     assert_eq!(docs[0]["spec"]["weight"], 2);
     assert_eq!(docs[1]["spec"]["weight"], 1);
-    assert_eq!(docs[0]["spec"]["disruption"]["budgets"][1]["duration"], "2m");
+    assert_eq!(
+        docs[0]["spec"]["disruption"]["budgets"][1]["duration"],
+        "2m"
+    );
     assert_eq!(docs[0]["spec"]["disruption"]["consolidateAfter"], "1s");
     let all = notes.join("\n");
     assert!(all.contains("mapped by rank"), "{all}");
@@ -277,14 +286,22 @@ fn an_invalid_pool_is_refused_with_its_field() {
 
 #[test]
 fn no_pools_no_node_pools() {
-    let text = POOLS.split("[[node_pools]]").next().expect("head").to_string()
+    let text = POOLS
+        .split("[[node_pools]]")
+        .next()
+        .expect("head")
+        .to_string()
         + &POOLS[POOLS.find("[[apis]]").expect("apis")..];
     let text = text
         .replace("[cluster.karpenter]\nbatch_idle_duration = \"2s\"\n", "")
         .replace("node_groups = [\"gpu\"]\n", "");
     let m = manifests(&text, "t.toml").expect("valid");
     assert_eq!(m.karpenter_yaml().expect("yaml"), "");
-    assert!(!m.notes.iter().any(|n| n.contains("karpenter")), "{:?}", m.notes);
+    assert!(
+        !m.notes.iter().any(|n| n.contains("karpenter")),
+        "{:?}",
+        m.notes
+    );
 }
 
 #[test]

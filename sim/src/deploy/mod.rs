@@ -19,11 +19,11 @@ mod kubernetes;
 
 use serde::Serialize;
 
-pub use karpenter::NODE_CLASS;
 pub use cortex::{
     ClusterConfig, CortexAutoscaling, CortexCompute, CortexContainer, CortexNodeGroup, CortexPod,
     CortexSpotConfig, RealtimeApi,
 };
+pub use karpenter::NODE_CLASS;
 
 use crate::scenario::{Overprovisioning, PolicyChoice, ScenarioError};
 

@@ -462,7 +462,10 @@ mod tests {
                 serde_json::json!("30s"),
             ),
             ("node_pools.gpu.weight".to_string(), serde_json::json!(50)),
-            ("node_pools.cpu.expire_after".to_string(), serde_json::json!("24h")),
+            (
+                "node_pools.cpu.expire_after".to_string(),
+                serde_json::json!("24h"),
+            ),
             (
                 "cluster.karpenter.batch_idle_duration".to_string(),
                 serde_json::json!("2s"),
@@ -479,7 +482,10 @@ mod tests {
             Some("30s"),
             "{out}"
         );
-        assert!(pools[0].get("disruption").is_none(), "only gpu changed: {out}");
+        assert!(
+            pools[0].get("disruption").is_none(),
+            "only gpu changed: {out}"
+        );
         assert_eq!(
             parsed["cluster"]["karpenter"]["batch_idle_duration"].as_str(),
             Some("2s"),
@@ -491,10 +497,7 @@ mod tests {
         )]);
         let err = apply(&mut doc, &into_list).unwrap_err().to_string();
         assert!(err.contains("`requirements` is a list"), "{err}");
-        let missing = BTreeMap::from([(
-            "node_pools.tpu.weight".to_string(),
-            serde_json::json!(1),
-        )]);
+        let missing = BTreeMap::from([("node_pools.tpu.weight".to_string(), serde_json::json!(1))]);
         let err = apply(&mut doc, &missing).unwrap_err().to_string();
         assert!(
             err.contains("no entry named \"tpu\" in [[node_pools]] (found: cpu, gpu)"),
