@@ -173,6 +173,9 @@ pub struct Recommendation {
     /// `kpa` (Knative Service).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kubernetes_yaml: String,
+    /// Karpenter NodePools (`kubectl apply`) of the scenario's `[[node_pools]]`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub karpenter_yaml: String,
     /// What the manifests cannot carry exactly, or what must be set elsewhere.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deploy_notes: Vec<String>,

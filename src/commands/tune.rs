@@ -209,6 +209,7 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
                 ("cortex.yaml", &rec.cortex_yaml),
                 ("cluster.yaml", &rec.cluster_yaml),
                 ("kubernetes.yaml", &rec.kubernetes_yaml),
+                ("karpenter.yaml", &rec.karpenter_yaml),
             ] {
                 if !text.is_empty() {
                     let path = dir.join(name);
@@ -450,6 +451,7 @@ fn summary(report: &TuneReport, top: usize) -> String {
                 "Kubernetes manifests (kubernetes.yaml)",
                 &rec.kubernetes_yaml,
             ),
+            ("Karpenter NodePools (karpenter.yaml)", &rec.karpenter_yaml),
         ] {
             if !text.is_empty() {
                 out.push_str(&format!("\n{title}:\n{text}"));

@@ -17,6 +17,7 @@ mod cli_cluster;
 mod cli_conventions;
 mod cli_foreign;
 mod cli_karpenter;
+mod cli_karpenter_tune;
 mod cli_llm;
 mod cli_loadgen;
 mod cli_loadgen_llm;

@@ -220,6 +220,7 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
                     "Kubernetes manifests (`kubectl apply`):",
                     &r.kubernetes_yaml,
                 ),
+                ("Karpenter NodePools (`kubectl apply`):", &r.karpenter_yaml),
             ] {
                 if !text.trim().is_empty() {
                     rec.push(Block::Para(title.into()));

@@ -2,7 +2,8 @@
 //! the one that gets deployed: Cortex `RealtimeAPI` specs for the APIs Cortex scales (`fixed`
 //! and `cortex` policies), Cortex's `cluster.yaml` node groups for the cluster side, and
 //! Kubernetes manifests for the APIs a Kubernetes autoscaler scales (`hpa`: a Deployment with an
-//! autoscaling/v2 HorizontalPodAutoscaler; `kpa`: a Knative Service).
+//! autoscaling/v2 HorizontalPodAutoscaler; `kpa`: a Knative Service), and Karpenter NodePools
+//! for `[[node_pools]]`.
 //!
 //! Every setting the simulator used is written out explicitly, defaults included, so a change
 //! of default upstream cannot change what runs. What a target system cannot express (extra
@@ -13,6 +14,7 @@
 //! on any machine.
 
 mod cortex;
+mod karpenter;
 mod kubernetes;
 
 use serde::Serialize;
@@ -21,6 +23,7 @@ pub use cortex::{
     ClusterConfig, CortexAutoscaling, CortexCompute, CortexContainer, CortexNodeGroup, CortexPod,
     CortexSpotConfig, RealtimeApi,
 };
+pub use karpenter::NODE_CLASS;
 
 use crate::scenario::{Overprovisioning, PolicyChoice, ScenarioError};
 
@@ -33,6 +36,8 @@ pub struct Manifests {
     pub cortex_cluster: ClusterConfig,
     /// Kubernetes objects (`kubectl apply`) of the APIs scaled by `hpa` or `kpa`.
     pub kubernetes: Vec<serde_json::Value>,
+    /// Karpenter `karpenter.sh/v1` NodePools (`kubectl apply`), one per `[[node_pools]]`.
+    pub karpenter: Vec<serde_json::Value>,
     /// What differs from the simulation or must be set elsewhere, one sentence each.
     pub notes: Vec<String>,
 }
@@ -101,10 +106,12 @@ pub fn manifests(text: &str, file_name: &str) -> Result<Manifests, DeployError> 
         }
     }
     let cortex_cluster = cortex::cluster(&file, &mut notes);
+    let karpenter = karpenter::node_pools(&file, &mut notes);
     Ok(Manifests {
         cortex_apis,
         cortex_cluster,
         kubernetes,
+        karpenter,
         notes,
     })
 }
@@ -183,13 +190,23 @@ impl Manifests {
 
     /// The Kubernetes objects as one multi-document YAML (empty when there are none).
     pub fn kubernetes_yaml(&self) -> Result<String, DeployError> {
-        let mut out = String::new();
-        for object in &self.kubernetes {
-            out.push_str("---\n");
-            out.push_str(&serde_yaml_ng::to_string(object)?);
-        }
-        Ok(out)
+        documents(&self.kubernetes)
     }
+
+    /// The NodePools as one multi-document YAML (empty without `[[node_pools]]`).
+    pub fn karpenter_yaml(&self) -> Result<String, DeployError> {
+        documents(&self.karpenter)
+    }
+}
+
+/// Objects as one multi-document YAML, each after `---`.
+fn documents(objects: &[serde_json::Value]) -> Result<String, DeployError> {
+    let mut out = String::new();
+    for object in objects {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(object)?);
+    }
+    Ok(out)
 }
 
 /// How an autoscaler that has no notion of headroom can carry the simulated overprovisioning.

@@ -305,6 +305,19 @@ pub(crate) fn deployable(
     file_name: &str,
 ) -> Result<(ScenarioFile, Vec<apis::ReplicaShape>, Option<String>), ScenarioError> {
     let mut file = parse_file(text, file_name)?;
+    // The NodePools are written from the file's text: check them as a run would first.
+    if !file.node_pools.is_empty() {
+        cluster::build_catalog(&file)
+            .and_then(|catalog| {
+                let mut groups = if file.node_groups.is_empty() {
+                    Vec::new()
+                } else {
+                    cluster::build_node_groups(&file, &catalog)?
+                };
+                karpenter::build_karpenter(&file, &catalog, &mut groups)
+            })
+            .map_err(|field| locate(text, file_name, field))?;
+    }
     let note = tenancy_design::deployed_file(&mut file);
     let shapes = file
         .apis

@@ -169,6 +169,7 @@ fn recommendation(
         cortex_yaml: deploy_text(manifests.cortex_yaml())?,
         cluster_yaml: deploy_text(manifests.cluster_yaml())?,
         kubernetes_yaml: deploy_text(manifests.kubernetes_yaml())?,
+        karpenter_yaml: deploy_text(manifests.karpenter_yaml())?,
         deploy_notes: manifests.notes,
         notes,
     })
@@ -318,7 +319,7 @@ fn with_header(tuned: &str, report: &TuneReport, c: &CandidateResult) -> String 
 /// Only the overridden settings, as a scenario fragment with named `[[apis]]` / `[[node_groups]]`.
 fn fragment(params: &BTreeMap<String, serde_json::Value>) -> Result<String, CandidateError> {
     let mut skeleton = String::new();
-    for key in ["node_groups", "apis"] {
+    for key in ["node_groups", "node_pools", "apis"] {
         let mut names: Vec<&str> = params
             .keys()
             .filter_map(|p| p.strip_prefix(key).and_then(|r| r.strip_prefix('.')))

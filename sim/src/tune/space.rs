@@ -97,7 +97,8 @@ pub enum ParameterError {
         /// The value, as JSON.
         value: String,
     },
-    /// The path goes through `[[apis]]` or `[[node_groups]]` but the scenario has none.
+    /// The path goes through `[[apis]]`, `[[node_groups]]` or `[[node_pools]]` but the
+    /// scenario has none.
     #[error("the scenario has no [[{key}]]")]
     NoArray {
         /// `apis` or `node_groups`.
@@ -124,6 +125,13 @@ pub enum ParameterError {
     /// A path segment that is a value, not a table.
     #[error("`{key}` is not a table")]
     NotATable {
+        /// The segment.
+        key: String,
+    },
+    /// A path through an inline array (`requirements`, `budgets`), which has no names to pick
+    /// an entry by.
+    #[error("`{key}` is a list; only whole values of tables can be searched (list entries have no names to address them by)")]
+    ArrayNotTable {
         /// The segment.
         key: String,
     },
@@ -269,8 +277,8 @@ fn json_to_value(v: &serde_json::Value) -> Result<Value, ParameterError> {
     })
 }
 
-/// Apply overrides to a scenario document. Path segments after `apis` / `node_groups` pick the
-/// array entry whose `name` matches (or an index); missing tables on the way are created.
+/// Apply overrides to a scenario document. Path segments after `apis` / `node_groups` /
+/// `node_pools` pick the array entry whose `name` matches (or an index); missing tables on the way are created.
 pub fn apply(
     doc: &mut DocumentMut,
     overrides: &BTreeMap<String, serde_json::Value>,
@@ -288,13 +296,17 @@ pub fn apply(
     Ok(())
 }
 
+/// The arrays of tables whose entries a path picks by `name` (or index): `apis.<api>.…`,
+/// `node_groups.<group>.…`, `node_pools.<pool>.…`.
+const NAMED_ARRAYS: &[&str] = &["apis", "node_groups", "node_pools"];
+
 fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), ParameterError> {
     let segments: Vec<&str> = path.split('.').collect();
     let mut table = root;
     let mut i = 0;
     while i + 1 < segments.len() {
         let key = segments[i];
-        if (key == "apis" || key == "node_groups") && i + 2 < segments.len() {
+        if NAMED_ARRAYS.contains(&key) && i + 2 < segments.len() {
             let name = segments[i + 1];
             let Some(Item::ArrayOfTables(array)) = table.get_mut(key) else {
                 return Err(ParameterError::NoArray { key: key.into() });
@@ -322,6 +334,9 @@ fn set_path(root: &mut Table, path: &str, value: Value) -> Result<(), ParameterE
                 })?;
             i += 2;
             continue;
+        }
+        if let Some(Item::Value(Value::Array(_))) = table.get(key) {
+            return Err(ParameterError::ArrayNotTable { key: key.into() });
         }
         let entry = table.entry(key).or_insert_with(|| {
             let mut t = Table::new();
@@ -435,5 +450,58 @@ mod tests {
         )]);
         let err = apply(&mut doc, &missing).unwrap_err();
         assert!(err.to_string().contains("no entry named \"z\""), "{err}");
+    }
+
+    #[test]
+    fn node_pools_are_addressed_by_name_like_node_groups() {
+        let text = "[[node_pools]]\nname = \"cpu\"\n\n[[node_pools]]\nname = \"gpu\"\nweight = 10\nrequirements = [{ key = \"karpenter.sh/capacity-type\", operator = \"In\", values = [\"spot\"] }]\n[node_pools.disruption]\nconsolidate_after = \"5m\"\n\n[cluster]\n";
+        let mut doc: DocumentMut = text.parse().expect("toml");
+        let overrides = BTreeMap::from([
+            (
+                "node_pools.gpu.disruption.consolidate_after".to_string(),
+                serde_json::json!("30s"),
+            ),
+            ("node_pools.gpu.weight".to_string(), serde_json::json!(50)),
+            (
+                "node_pools.cpu.expire_after".to_string(),
+                serde_json::json!("24h"),
+            ),
+            (
+                "cluster.karpenter.batch_idle_duration".to_string(),
+                serde_json::json!("2s"),
+            ),
+        ]);
+        apply(&mut doc, &overrides).expect("applies");
+        let out = doc.to_string();
+        let parsed: toml::Table = out.parse().expect("still TOML");
+        let pools = parsed["node_pools"].as_array().expect("pools");
+        assert_eq!(pools[0]["expire_after"].as_str(), Some("24h"), "{out}");
+        assert_eq!(pools[1]["weight"].as_integer(), Some(50), "{out}");
+        assert_eq!(
+            pools[1]["disruption"]["consolidate_after"].as_str(),
+            Some("30s"),
+            "{out}"
+        );
+        assert!(
+            pools[0].get("disruption").is_none(),
+            "only gpu changed: {out}"
+        );
+        assert_eq!(
+            parsed["cluster"]["karpenter"]["batch_idle_duration"].as_str(),
+            Some("2s"),
+            "{out}"
+        );
+        let into_list = BTreeMap::from([(
+            "node_pools.gpu.requirements.values".to_string(),
+            serde_json::json!("on-demand"),
+        )]);
+        let err = apply(&mut doc, &into_list).unwrap_err().to_string();
+        assert!(err.contains("`requirements` is a list"), "{err}");
+        let missing = BTreeMap::from([("node_pools.tpu.weight".to_string(), serde_json::json!(1))]);
+        let err = apply(&mut doc, &missing).unwrap_err().to_string();
+        assert!(
+            err.contains("no entry named \"tpu\" in [[node_pools]] (found: cpu, gpu)"),
+            "{err}"
+        );
     }
 }
