@@ -61,11 +61,22 @@ pub fn finalize(report: &mut TuneReport) {
             pareto.push(c.id);
         }
     }
+    let mut failed = None;
     let recommended = best.and_then(|c| {
         let mut notes: Vec<String> = risk_notes.into_iter().chain(tie_note).collect();
         notes.extend(edges(&report.parameters, &c.params));
-        recommendation(report, c, notes).ok()
+        // A candidate that ran but cannot be written out is the tool's fault, not the user's:
+        // say so rather than report "no recommendation".
+        recommendation(report, c, notes)
+            .map_err(|e| {
+                failed = Some(format!(
+                    "candidate {} qualifies but its scenario or manifests could not be written: {e}",
+                    c.id
+                ))
+            })
+            .ok()
     });
+    report.warnings.extend(failed);
     report.best = best_id;
     report.pareto = pareto;
     report.recommendation = recommended;
