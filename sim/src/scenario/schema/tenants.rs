@@ -58,3 +58,18 @@ pub struct FairnessSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
 }
+
+/// `[tenancy]`, as written.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TenancySpec {
+    /// `shared` (every API's tenants share its replicas and node groups), `pool_per_tenant`
+    /// (each tenant gets its own copy of the API on its own copies of the node groups) or
+    /// `cluster_per_tenant` (the same, each copy in a cluster of its own paying its own control
+    /// plane).
+    pub design: String,
+    /// `cluster_per_tenant`: what each cluster costs beyond its control plane and the nodes the
+    /// scenario models (system nodes, monitoring, load balancer), USD per hour (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_overhead_usd_per_hour: Option<f64>,
+}
