@@ -252,20 +252,30 @@ mod tests {
 
     const NO_LIMIT: (u32, u32) = (u32::MAX, u32::MAX);
 
+    /// `disrupt` with one pool using nothing yet, no budget limit and every offering available.
+    fn disrupt_unbounded(
+        cands: &[Candidate],
+        views: &[NodeView],
+        pools: &[NodePool],
+        offerings: &[Offering],
+    ) -> Option<Command> {
+        disrupt(
+            cands,
+            views,
+            pools,
+            offerings,
+            &[Resources::default()],
+            &[NO_LIMIT],
+            &all,
+        )
+    }
+
     // Upstream: emptiness_test.go, It("can delete empty nodes").
     #[test]
     fn deletes_an_empty_node() {
         let (pools, offerings) = on_demand_pool(&["m5.large"]);
         let (cands, views) = cluster(&offerings, &[(0, vec![])]);
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         assert_eq!(
             cmd,
             Some(Command::Delete {
@@ -282,15 +292,7 @@ mod tests {
         let (pools, offerings) = on_demand_pool(&["m5.large"]);
         let (mut cands, views) = cluster(&offerings, &[(0, vec![])]);
         cands[0].consolidatable = false;
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         assert_eq!(cmd, None);
     }
 
@@ -353,15 +355,7 @@ mod tests {
                 (0, vec![pod(1000, 512)]),
             ],
         );
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         assert_eq!(
             cmd,
             Some(Command::Delete {
@@ -379,15 +373,7 @@ mod tests {
         let (pools, offerings) = on_demand_pool(&["m5.large", "c5.4xlarge"]);
         // offerings: 0 = m5.large ($0.096), 1 = c5.4xlarge ($0.68).
         let (cands, views) = cluster(&offerings, &[(1, vec![pod(1000, 1024)])]);
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         match cmd {
             Some(Command::Replace { nodes, claim }) => {
                 assert_eq!(nodes, vec![0]);
@@ -403,15 +389,7 @@ mod tests {
     fn no_replacement_that_costs_more() {
         let (pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge"]);
         let (cands, views) = cluster(&offerings, &[(0, vec![pod(1000, 1024)])]);
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         assert_eq!(cmd, None);
     }
 
@@ -421,15 +399,7 @@ mod tests {
     fn no_spot_to_spot_replacement() {
         let (pools, offerings) = spot_only_pool(&["m5.large", "c5.4xlarge"]);
         let (cands, views) = cluster(&offerings, &[(1, vec![pod(1000, 1024)])]);
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         assert_eq!(cmd, None);
     }
 
@@ -442,15 +412,7 @@ mod tests {
         let (pools, offerings) = spot_and_on_demand_pool(&["m5.large", "m5.xlarge"]);
         // offerings: 0 m5.large od, 1 m5.large spot, 2 m5.xlarge od, 3 m5.xlarge spot.
         let (cands, views) = cluster(&offerings, &[(2, vec![pod(1000, 1024)])]);
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         match cmd {
             Some(Command::Replace { claim, .. }) => {
                 assert!(
@@ -496,26 +458,10 @@ mod tests {
             &offerings,
             &[(0, vec![pod(1000, 512)]), (0, vec![pod(1000, 512)])],
         );
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         assert_eq!(cmd, None);
         let (cands, views) = cluster(&offerings, &[(0, vec![pod(1000, 512)]), (0, vec![])]);
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         assert_eq!(
             cmd,
             Some(Command::Delete {
@@ -540,15 +486,7 @@ mod tests {
                 (0, vec![pod(1000, 512)]),
             ],
         );
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         match cmd {
             Some(Command::Delete {
                 nodes,
@@ -567,15 +505,7 @@ mod tests {
             &offerings,
             &[(0, vec![pod(1500, 512)]), (0, vec![pod(1500, 512)])],
         );
-        let cmd = disrupt(
-            &cands,
-            &views,
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &[NO_LIMIT],
-            &all,
-        );
+        let cmd = disrupt_unbounded(&cands, &views, &pools, &offerings);
         assert_eq!(cmd, None);
     }
 }

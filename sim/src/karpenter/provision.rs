@@ -177,31 +177,23 @@ mod tests {
         true
     }
 
+    /// `provision` of `pods` with no node in flight, the first pool using nothing yet and every
+    /// offering available.
+    fn provision_fresh(pods: &[Pod], pools: &[NodePool], offerings: &[Offering]) -> Plan {
+        provision(pods, &[], pools, offerings, &[Resources::default()], &all)
+    }
+
     // Upstream: scheduling/instance_selection_test.go, It("should schedule on one of the
     // cheapest instances"): the launched type is the cheapest that fits.
     #[test]
     fn cheapest_fitting_instance() {
         let (pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge", "c5.4xlarge"]);
-        let plan = provision(
-            &[pod(1000, 1024)],
-            &[],
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &all,
-        );
+        let plan = provision_fresh(&[pod(1000, 1024)], &pools, &offerings);
         assert_eq!(plan.claims.len(), 1);
         let chosen = choose_offering(&plan.claims[0].options, &offerings, &all).unwrap();
         assert_eq!(offerings[chosen].instance_type, "m5.large");
         // A pod too big for m5.large goes to the cheapest type that fits it.
-        let plan = provision(
-            &[pod(3000, 1024)],
-            &[],
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &all,
-        );
+        let plan = provision_fresh(&[pod(3000, 1024)], &pools, &offerings);
         let chosen = choose_offering(&plan.claims[0].options, &offerings, &all).unwrap();
         assert_eq!(offerings[chosen].instance_type, "m5.xlarge");
     }
@@ -212,14 +204,7 @@ mod tests {
     fn schedules_when_limits_would_be_met() {
         let (mut pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge"]);
         pools[0].limits.cpu_m = Some(2000);
-        let plan = provision(
-            &[pod(1750, 512)],
-            &[],
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &all,
-        );
+        let plan = provision_fresh(&[pod(1750, 512)], &pools, &offerings);
         assert_eq!(plan.claims.len(), 1);
         assert_eq!(plan.unschedulable, Vec::<usize>::new());
         let names: Vec<&str> = plan.claims[0]
@@ -236,14 +221,7 @@ mod tests {
     fn does_not_schedule_when_limits_would_be_exceeded() {
         let (mut pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge"]);
         pools[0].limits.cpu_m = Some(2000);
-        let plan = provision(
-            &[pod(2100, 512)],
-            &[],
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &all,
-        );
+        let plan = provision_fresh(&[pod(2100, 512)], &pools, &offerings);
         assert!(plan.claims.is_empty());
         assert_eq!(plan.unschedulable, vec![0]);
     }
@@ -268,14 +246,7 @@ mod tests {
     fn partially_schedules_when_limits_would_be_exceeded() {
         let (mut pools, offerings) = on_demand_pool(&["m5.large", "m5.xlarge"]);
         pools[0].limits.cpu_m = Some(3000);
-        let plan = provision(
-            &[pod(1500, 512), pod(1500, 512)],
-            &[],
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &all,
-        );
+        let plan = provision_fresh(&[pod(1500, 512), pod(1500, 512)], &pools, &offerings);
         assert_eq!(plan.claims.len(), 1);
         assert_eq!(plan.unschedulable.len(), 1);
     }
@@ -286,14 +257,7 @@ mod tests {
     fn limits_count_nodes_launched_in_earlier_rounds() {
         let (mut pools, offerings) = on_demand_pool(&["m5.large"]);
         pools[0].limits.cpu_m = Some(2000);
-        let first = provision(
-            &[pod(1750, 512)],
-            &[],
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &all,
-        );
+        let first = provision_fresh(&[pod(1750, 512)], &pools, &offerings);
         let o = choose_offering(&first.claims[0].options, &offerings, &all).unwrap();
         let used = [offerings[o].resources];
         let second = provision(&[pod(1750, 512)], &[], &pools, &offerings, &used, &all);
@@ -380,14 +344,7 @@ mod tests {
     #[test]
     fn spot_preferred_price_capacity_optimized() {
         let (pools, offerings) = spot_and_on_demand_pool(&["m5.large", "c5.xlarge", "t3.medium"]);
-        let plan = provision(
-            &[pod(1000, 2000)],
-            &[],
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &all,
-        );
+        let plan = provision_fresh(&[pod(1000, 2000)], &pools, &offerings);
         let o = choose_offering(&plan.claims[0].options, &offerings, &all).unwrap();
         // m5.large spot $0.0326 (bucket 15-20 %) vs c5.xlarge spot $0.0748 (<5 %): the
         // capacity proxy prefers c5.xlarge; t3.medium (<5 %, $0.0183) fits too and is cheaper.
@@ -413,14 +370,7 @@ mod tests {
     #[test]
     fn spot_falls_back_to_on_demand_when_unavailable() {
         let (pools, offerings) = spot_and_on_demand_pool(&["m5.large"]);
-        let plan = provision(
-            &[pod(1000, 2000)],
-            &[],
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &all,
-        );
+        let plan = provision_fresh(&[pod(1000, 2000)], &pools, &offerings);
         let first = choose_offering(&plan.claims[0].options, &offerings, &all).unwrap();
         assert!(offerings[first].spot);
         let no_spot = |o: usize| !offerings[o].spot;
@@ -462,14 +412,7 @@ mod tests {
     #[test]
     fn spot_only_pool_does_not_fall_back() {
         let (pools, offerings) = spot_only_pool(&["m5.large"]);
-        let plan = provision(
-            &[pod(1000, 2000)],
-            &[],
-            &pools,
-            &offerings,
-            &[Resources::default()],
-            &all,
-        );
+        let plan = provision_fresh(&[pod(1000, 2000)], &pools, &offerings);
         let no_spot = |o: usize| !offerings[o].spot;
         assert_eq!(
             choose_offering(&plan.claims[0].options, &offerings, &no_spot),
