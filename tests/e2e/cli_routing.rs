@@ -2,7 +2,7 @@
 //! `simctl run` (results JSON, text summary, byte-identical reruns) and `simctl report`, and the
 //! commands that do not route or chain requests yet saying so.
 
-use crate::common::{example, ok, run_results, scratch, simctl};
+use crate::common::{example, ok, run_results, run_twice, scratch, simctl};
 
 fn n(v: &serde_json::Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
@@ -114,28 +114,7 @@ fn routing_runs_are_byte_identical_and_show_in_the_summary_and_the_report() {
             "| 2 | reader |",
         ),
     ] {
-        let scenario = example(name);
-        let scenario = scenario.to_str().expect("utf-8");
-        let (a, b) = (dir.join("a.json"), dir.join("b.json"));
-        let out = ok(simctl(&[
-            "run",
-            scenario,
-            "--out",
-            a.to_str().expect("utf-8"),
-        ]));
-        ok(simctl(&[
-            "run",
-            "--quiet",
-            scenario,
-            "--out",
-            b.to_str().expect("utf-8"),
-        ]));
-        assert_eq!(
-            std::fs::read(&a).expect("a"),
-            std::fs::read(&b).expect("b"),
-            "{name}: same seed, same bytes"
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
+        let (text, a) = run_twice(&example(name), &dir);
         for mark in marks {
             assert!(text.contains(mark), "{name}: {mark}: {text}");
         }

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use crate::common::{example, ok, read_json, run_results, scratch, simctl, test_data, Served};
+use crate::common::{
+    example, ok, read_json, run_results, run_twice, scratch, simctl, test_data, Served,
+};
 
 fn tenant<'a>(api: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     api["tenants"]
@@ -70,28 +72,7 @@ fn the_noisy_neighbour_hurts_the_others_under_fifo_and_each_fairness_option_prot
 #[test]
 fn tenants_runs_are_byte_identical_and_show_in_the_summary_and_the_report() {
     let dir = scratch("tenants-cli");
-    let scenario = example("tenants-noisy-neighbour.toml");
-    let scenario = scenario.to_str().expect("utf-8");
-    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
-    let out = ok(simctl(&[
-        "run",
-        scenario,
-        "--out",
-        a.to_str().expect("utf-8"),
-    ]));
-    ok(simctl(&[
-        "run",
-        "--quiet",
-        scenario,
-        "--out",
-        b.to_str().expect("utf-8"),
-    ]));
-    assert_eq!(
-        std::fs::read(&a).expect("a"),
-        std::fs::read(&b).expect("b"),
-        "same seed, same bytes"
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (text, a) = run_twice(&example("tenants-noisy-neighbour.toml"), &dir);
     assert!(text.contains("\n  noisy "), "{text}");
     assert!(text.contains("429)"), "{text}");
     let md = dir.join("report.md");

@@ -88,6 +88,33 @@ pub(crate) fn run_results(scenario: &Path) -> serde_json::Value {
     results
 }
 
+/// Run `scenario` twice into `dir` — once printing its summary, once `--quiet` — and check the
+/// two results files are byte-identical (same seed, same bytes). Returns the printed summary and
+/// the first results file.
+pub(crate) fn run_twice(scenario: &Path, dir: &Path) -> (String, PathBuf) {
+    let scenario = scenario.to_str().expect("utf-8");
+    let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+    let out = ok(simctl(&[
+        "run",
+        scenario,
+        "--out",
+        a.to_str().expect("utf-8"),
+    ]));
+    ok(simctl(&[
+        "run",
+        "--quiet",
+        scenario,
+        "--out",
+        b.to_str().expect("utf-8"),
+    ]));
+    assert_eq!(
+        std::fs::read(&a).expect("a"),
+        std::fs::read(&b).expect("b"),
+        "{scenario}: same seed, same bytes"
+    );
+    (String::from_utf8_lossy(&out.stdout).into_owned(), a)
+}
+
 /// `simctl serve` replicas on free ports of 127.0.0.1, stopped when dropped.
 pub(crate) struct Served {
     child: std::process::Child,
