@@ -329,22 +329,15 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
                         )
                         .await?
                 }
-                None if shared.polls.is_some() => {
-                    let id = planned.seq.to_string();
-                    let ms = service_ms.map(|ms| format!("{ms:.3}"));
-                    let mut headers = vec![(REQUEST_ID_HEADER, id.as_str())];
-                    headers.extend(ms.as_deref().map(|v| (SERVICE_TIME_HEADER, v)));
-                    shared
-                        .client
-                        .exchange(&mut c, &headers, None, |_| {})
-                        .await?
-                }
                 None => {
+                    // An async API's submit carries its id; a tenant's request its tenant.
+                    let id = shared.polls.is_some().then(|| planned.seq.to_string());
                     let ms = service_ms.map(|ms| format!("{ms:.3}"));
                     let tenant = planned
                         .tenant
                         .and_then(|t| shared.tenants.get(usize::from(t)));
-                    let mut headers = Vec::with_capacity(2);
+                    let mut headers = Vec::with_capacity(3);
+                    headers.extend(id.as_deref().map(|v| (REQUEST_ID_HEADER, v)));
                     headers.extend(ms.as_deref().map(|v| (SERVICE_TIME_HEADER, v)));
                     headers
                         .extend(tenant.map(|name| (shared.tenant_header.as_str(), name.as_str())));
