@@ -18,6 +18,7 @@ pub mod llm_replica;
 mod measured;
 pub mod open;
 pub mod openai;
+mod pacing;
 mod record;
 pub mod replica;
 pub mod schedule;

@@ -23,6 +23,7 @@ use crate::async_poll::{poller, Pending, Polls, POLLERS, REQUEST_ID_HEADER};
 use crate::client::{Client, Connection, RequestTemplate, Target};
 use crate::llm_replica::PROMPT_TOKENS_HEADER;
 use crate::openai::{OpenAi, TokenStream};
+use crate::pacing::Pacers;
 use crate::record::{Outcome, Progress, Recorder, Row, RunInfo, TokenObjectives, TokenRow};
 use crate::replica::SERVICE_TIME_HEADER;
 use crate::schedule::{Planned, Schedule};
@@ -78,6 +79,8 @@ pub(crate) struct Shared {
     schedule: Mutex<(Schedule, Option<LoadError>)>,
     /// Tasks holding a request that is not yet due.
     waiting: AtomicUsize,
+    /// Their timers.
+    pacers: Pacers,
     /// Parked tasks.
     wake: Notify,
     pub(crate) recorder: Recorder,
@@ -166,6 +169,7 @@ pub async fn run_open(
         client: Client::new(load.target.clone(), load.template.clone())?,
         schedule: Mutex::new((schedule, None)),
         waiting: AtomicUsize::new(0),
+        pacers: Pacers::default(),
         wake: Notify::new(),
         recorder,
         in_flight: AtomicU64::new(0),
@@ -255,9 +259,6 @@ pub async fn run_open(
     shared.recorder.finish(run, elapsed_s, truncated)
 }
 
-/// Resolution of tokio's timer.
-const TIMER_TICK: Duration = Duration::from_millis(1);
-
 async fn worker(shared: Arc<Shared>, shard: usize) {
     let mut conn: Option<Connection> = None;
     loop {
@@ -284,21 +285,10 @@ async fn worker(shared: Arc<Shared>, shard: usize) {
             .openai
             .as_ref()
             .map(|o| o.body(planned.seq, input, output));
-        // tokio's timer fires on the first millisecond tick at or after the deadline, which
-        // alone would send ~1 ms late on average — a bias every latency would carry. Sleep to
-        // within a tick of the due time, then yield until it passes.
-        if due > Instant::now() + TIMER_TICK {
-            tokio::select! {
-                biased;
-                _ = shared.stop.cancelled() => return,
-                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due - TIMER_TICK)) => {}
-            }
-        }
-        while Instant::now() < due {
-            if shared.stop.is_cancelled() {
-                return;
-            }
-            tokio::task::yield_now().await;
+        tokio::select! {
+            biased;
+            _ = shared.stop.cancelled() => return,
+            _ = shared.pacers.wait_until(due) => {}
         }
         shared.done_waiting();
         let sent = Instant::now();
