@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::results::{ApiResults, Event, EventKind, Metric, Percentiles, SeriesKey, Timeline};
+use crate::results::{
+    ApiResults, Event, EventKind, Metric, Percentiles, SeriesKey, TenantResults, Timeline,
+};
 
 /// What one run (real or simulated) of one API measured, in the units both sides share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +26,9 @@ pub struct Observed {
     /// LLM APIs: inter-token latency, milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub itl_ms: Option<Percentiles>,
+    /// An API whose traffic is a sum of tenants: each tenant's share.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantResults>,
 }
 
 /// A change of the replica target.
@@ -106,6 +111,7 @@ impl Observed {
             scale_events,
             ttft_ms: api.llm.as_ref().map(|l| l.ttft_ms),
             itl_ms: api.llm.as_ref().map(|l| l.itl_ms),
+            tenants: api.tenants.clone(),
         })
     }
 
@@ -178,6 +184,21 @@ pub struct Fidelity {
     pub unmatched_simulated_events: usize,
     /// Median |offset| of the matched scale events, seconds.
     pub median_scale_offset_s: Option<f64>,
+    /// An API whose traffic is a sum of tenants: each tenant's latency and rejections, since
+    /// what a fair queue or a priority does shows in them, not in the API's totals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantFidelity>,
+}
+
+/// One tenant's figures on both sides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantFidelity {
+    /// Tenant name.
+    pub tenant: String,
+    /// Requests of the tenant in the real run; the simulated run sends the same.
+    pub requests: u64,
+    /// p50 and p99 latency and rejection rate.
+    pub metrics: Vec<Compared>,
 }
 
 impl Fidelity {
@@ -270,7 +291,34 @@ pub fn compare(real: &Observed, simulated: &Observed, max_offset_s: f64) -> Fide
         scale_events,
         unmatched_simulated_events,
         median_scale_offset_s: median(&offsets),
+        tenants: compare_tenants(&real.tenants, &simulated.tenants),
     }
+}
+
+/// Each real tenant beside the simulated tenant of the same name (a tenant missing from the
+/// simulation is left out: the runs were not of the same scenario).
+fn compare_tenants(real: &[TenantResults], simulated: &[TenantResults]) -> Vec<TenantFidelity> {
+    let share = |t: &TenantResults| {
+        if t.requests == 0 {
+            0.0
+        } else {
+            t.rejected as f64 / t.requests as f64
+        }
+    };
+    real.iter()
+        .filter_map(|r| {
+            let s = simulated.iter().find(|s| s.name == r.name)?;
+            Some(TenantFidelity {
+                tenant: r.name.clone(),
+                requests: r.requests,
+                metrics: vec![
+                    Compared::new(LATENCY_P50, r.latency_ms.p50, s.latency_ms.p50),
+                    Compared::new(LATENCY_P99, r.latency_ms.p99, s.latency_ms.p99),
+                    Compared::new(REJECTION_RATE, share(r), share(s)),
+                ],
+            })
+        })
+        .collect()
 }
 
 /// Pair each real event, in time order, with the nearest unpaired simulated event in the same
@@ -329,6 +377,7 @@ mod tests {
         Observed {
             ttft_ms: None,
             itl_ms: None,
+            tenants: Vec::new(),
             latency_ms: Percentiles {
                 p50,
                 p90: p50 * 2.0,
@@ -396,5 +445,69 @@ mod tests {
         assert_eq!(f.relative_error(REJECTION_RATE), None);
         assert_eq!(f.median_scale_offset_s, None);
         assert_eq!(median(&[1.0, 2.0, 10.0]), Some(2.0));
+    }
+
+    fn tenant(name: &str, requests: u64, rejected: u64, p50: f64, p99: f64) -> TenantResults {
+        TenantResults {
+            name: name.into(),
+            requests,
+            completed: requests - rejected,
+            rejected,
+            rate_limited: 0,
+            timed_out: 0,
+            interrupted: 0,
+            in_flight_at_end: 0,
+            latency_ms: Percentiles {
+                p50,
+                p99,
+                ..Percentiles::default()
+            },
+            throughput_rps: 0.0,
+            busy_worker_s: 0.0,
+            cost_usd: 0.0,
+            slo: None,
+            latency_histogram: String::new(),
+        }
+    }
+
+    #[test]
+    fn tenants_are_compared_by_name() {
+        let mut real = observed(100.0, 400.0, &[1.0], &[]);
+        let mut sim = observed(100.0, 400.0, &[1.0], &[]);
+        real.tenants = vec![
+            tenant("quiet", 200, 0, 60.0, 180.0),
+            tenant("noisy", 800, 80, 90.0, 800.0),
+        ];
+        sim.tenants = vec![
+            tenant("noisy", 800, 100, 99.0, 760.0),
+            tenant("quiet", 200, 0, 57.0, 189.0),
+        ];
+        let f = compare(&real, &sim, 10.0);
+        assert_eq!(f.tenants.len(), 2);
+        assert_eq!(
+            (f.tenants[0].tenant.as_str(), f.tenants[0].requests),
+            ("quiet", 200)
+        );
+        let noisy = &f.tenants[1];
+        let error = |m: &str| {
+            noisy
+                .metrics
+                .iter()
+                .find(|c| c.metric == m)
+                .and_then(|c| c.relative_error)
+        };
+        assert!((error(LATENCY_P50).expect("p50") - 0.1).abs() < 1e-12);
+        assert!((error(LATENCY_P99).expect("p99") + 0.05).abs() < 1e-12);
+        assert!((error(REJECTION_RATE).expect("rejections") - 0.25).abs() < 1e-12);
+        // An API without tenants writes no tenant comparison.
+        let plain = compare(
+            &observed(1.0, 2.0, &[1.0], &[]),
+            &observed(1.0, 2.0, &[1.0], &[]),
+            10.0,
+        );
+        assert!(plain.tenants.is_empty());
+        assert!(!serde_json::to_string(&plain)
+            .expect("json")
+            .contains("tenants"));
     }
 }

@@ -229,15 +229,7 @@ fn schedule_from(args: &LoadgenArgs, openai: bool) -> Result<(Schedule, String, 
         let mut schedule = if api.tenants.is_empty() {
             Schedule::from_traffic(&api.traffic, &api.name, seed, until, service, description)
         } else {
-            let tenants: Vec<TenantTraffic> = api
-                .tenants
-                .iter()
-                .map(|t| TenantTraffic {
-                    name: t.name.clone(),
-                    traffic: t.traffic.clone(),
-                    stream: t.stream.clone(),
-                })
-                .collect();
+            let tenants = tenant_traffic(api);
             let description = format!("{description}, {} tenants", tenants.len());
             Schedule::from_tenants(&tenants, seed, until, service, description)
         }
@@ -698,4 +690,17 @@ fn summary(r: &LoadResults) -> String {
         let _ = writeln!(s, "  error: {kind} × {n}");
     }
     s
+}
+
+/// The traffic of each tenant of a scenario API, with the random stream the simulator draws it
+/// from, so a real run sends the simulator's own requests.
+pub(crate) fn tenant_traffic(api: &sim::scenario::Api) -> Vec<TenantTraffic> {
+    api.tenants
+        .iter()
+        .map(|t| TenantTraffic {
+            name: t.name.clone(),
+            traffic: t.traffic.clone(),
+            stream: t.stream.clone(),
+        })
+        .collect()
 }

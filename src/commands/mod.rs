@@ -204,7 +204,6 @@ pub(crate) fn duration_arg(text: &str) -> Result<Duration, sim::units::DurationE
     sim::units::DurationSpec::parse(text).map(|d| d.0.as_duration())
 }
 
-/// The API `name` of a scenario, or its only API when no name is given.
 /// Refuse a scenario with `[[routers]]` or `[[pipelines]]` for a command that does not handle
 /// them yet; `why` says what the command does instead. `simctl loadgen` and `simctl validate`
 /// replay one API's own traffic (an API behind a router or in a pipeline has none, and cutting
@@ -227,6 +226,7 @@ pub(crate) fn refuse_feeds(
     )))
 }
 
+/// The API `name` of a scenario, or its only API when no name is given.
 pub(crate) fn pick_api<'a>(
     scenario: &'a sim::Scenario,
     name: Option<&str>,

@@ -118,3 +118,56 @@ fn scenarios_it_cannot_run_for_real_are_refused_up_front() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--duration"));
 }
+
+#[test]
+fn tenants_are_replayed_and_compared_tenant_by_tenant() {
+    let dir = scratch("validate-tenants");
+    let out = ok(simctl(&[
+        "validate",
+        &data("validate-tenants.toml"),
+        "--out-dir",
+        dir.to_str().expect("utf-8"),
+        "--quiet",
+    ]));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.contains("tenant \"quiet\""), "{printed}");
+    let files = dir.join("validate-tenants");
+    let real = read_json(&files.join("real.json"));
+    let sim = read_json(&files.join("simulated.json"));
+    let v = read_json(&files.join("validation.json"));
+    let compared = v["simulated"]["tenants"].as_array().expect("tenants");
+    assert_eq!(compared.len(), 2, "{v}");
+    for (i, name) in ["quiet", "noisy"].into_iter().enumerate() {
+        // Each tenant's own arrivals, the simulator's, tagged for the replicas' fair queue.
+        let (r, s) = (
+            &real["apis"][0]["tenants"][i],
+            &sim["apis"][0]["tenants"][i],
+        );
+        assert_eq!((&r["name"], &s["name"]), (&name.into(), &name.into()));
+        assert_eq!(r["requests"], s["requests"], "{name}");
+        assert_eq!(compared[i]["tenant"], name);
+    }
+    let metric = |tenant: usize, name: &str| {
+        compared[tenant]["metrics"]
+            .as_array()
+            .expect("metrics")
+            .iter()
+            .find(|m| m["metric"] == name)
+            .cloned()
+            .expect(name)
+    };
+    // Weighted fair queueing keeps the quiet tenant served on both sides while the noisy one
+    // overflows the queues; loose bounds, the real run shares two cores with the other tests.
+    let quiet_rejected = metric(0, "rejection rate");
+    assert_eq!(quiet_rejected["real"], 0.0, "{quiet_rejected}");
+    assert_eq!(quiet_rejected["simulated"], 0.0, "{quiet_rejected}");
+    let noisy_rejected = metric(1, "rejection rate");
+    let (r, s) = (
+        noisy_rejected["real"].as_f64().expect("real"),
+        noisy_rejected["simulated"].as_f64().expect("simulated"),
+    );
+    assert!(r > 0.03 && (r - s).abs() < 0.05, "{noisy_rejected}");
+    let quiet_p50 = metric(0, "latency p50 (ms)");
+    let e = quiet_p50["relative_error"].as_f64().expect("error");
+    assert!(e.abs() < 0.3, "{quiet_p50}");
+}

@@ -8,6 +8,19 @@ use super::schema::SloSpec;
 use crate::time::SimTime;
 use crate::units::DurationSpec;
 
+/// What an API is when it is not a request-level API (an LLM API's requests are token streams,
+/// an async API's are polled results): features modelled per request (tenants, pipeline
+/// stages) name it in their refusal. `None` for a request-level API.
+pub(crate) fn not_request_level(llm: bool, is_async: bool) -> Option<&'static str> {
+    if llm {
+        Some("an LLM API")
+    } else if is_async {
+        Some("an async API")
+    } else {
+        None
+    }
+}
+
 /// SLO rates are fractions of requests.
 pub(crate) fn check_slo(slo: &SloSpec, path: &str, duration: SimTime) -> FieldResult<()> {
     if let Some(w) = slo.warmup {

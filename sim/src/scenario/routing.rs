@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::diagnostics::{FieldError, LoadError};
-use super::fields::check_slo;
+use super::fields::{check_slo, not_request_level};
 use super::model::Api;
 use super::schema::{RouterSpec, ScenarioFile, SloSpec, TrafficSpec};
 use super::traffic;
@@ -139,14 +139,7 @@ pub(super) fn build(
             let at = format!("{path}.stages[{j}]");
             let a = api_index(apis, stage, &at)?;
             let api = &apis[a];
-            let unsupported = if api.llm.is_some() {
-                Some("an LLM API")
-            } else if api.is_async {
-                Some("an async API")
-            } else {
-                None
-            };
-            if let Some(what) = unsupported {
+            if let Some(what) = not_request_level(api.llm.is_some(), api.is_async) {
                 return Err(FieldError::new(
                     at,
                     format!("pipeline stages are request-level APIs; {stage:?} is {what}"),

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::diagnostics::{FieldError, LoadError};
-use super::fields::check_slo;
+use super::fields::{check_slo, not_request_level};
 use super::schema::{ApiSpec, ScenarioFile, SloSpec, TenantSpec};
 use super::traffic;
 use crate::time::SimTime;
@@ -155,14 +155,8 @@ pub(super) fn build(
         }
     };
     if !tenants.is_empty() {
-        let unsupported = if spec.llm.is_some() {
-            Some("an LLM API")
-        } else if spec.kind.as_deref() == Some("async") {
-            Some("an async API")
-        } else {
-            None
-        };
-        if let Some(what) = unsupported {
+        let is_async = spec.kind.as_deref() == Some("async");
+        if let Some(what) = not_request_level(spec.llm.is_some(), is_async) {
             return Err(FieldError::new(
                 list_path,
                 format!("tenants are not modelled for {what} yet: give it [apis.traffic] instead"),

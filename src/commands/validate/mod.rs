@@ -50,7 +50,8 @@ the service time it draws, so both runs see the same random numbers. The scenari
 the simulator, and again calibrated: the service-time model fitted to the service times the \
 replicas measured (applied to the same draws by rank) and network_latency set to the median \
 time requests spent outside the replica (latency − queue wait − service). The comparison gives p50/p90/p99 latency, rejection rate, mean replicas, the share of seconds \
-the replica counts were within ±1, and the scale events side by side, with relative errors.\n\n\
+the replica counts were within ±1, and the scale events side by side, with relative errors; \
+an API fed by tenants also gets p50, p99 and rejection rate per tenant.\n\n\
 The real run takes the scenario's duration in wall-clock time (--duration cuts it short). \
 Nodes are not emulated: keep the cluster large enough that it is never the bottleneck.\n\n\
 Files (per scenario, in --out-dir/<scenario name>/): real.json (loadgen results), requests.csv \
@@ -267,6 +268,7 @@ fn validate_one(
             .collect(),
         ttft_ms: real.results.ttft_ms,
         itl_ms: real.results.itl_ms,
+        tenants: real_api.tenants.clone(),
     };
     // Scale events pair up within three policy ticks (and at least 10 s).
     let tick_s = api
@@ -635,21 +637,24 @@ fn controller_failure(scenario: &Path, e: ControllerError) -> Failure {
 /// time — which the real replicas are asked to take, so both runs see the same requests.
 fn schedule_of(path: &Path, scenario: &Scenario) -> Result<Schedule, Failure> {
     let api = &scenario.apis[0];
-    if !api.tenants.is_empty() {
-        return Err(Failure::BadInput(format!(
-            "{}: API {:?}'s traffic is a sum of tenants, which simctl validate does not replay yet",
-            path.display(),
-            api.name
-        )));
+    let until = scenario.duration.as_duration();
+    let service = Some((api.service_time.clone(), api.service_scale));
+    let description = format!("{} API {:?} traffic", path.display(), api.name);
+    // A sum of tenants: each tenant's own arrivals, tagged with its name for the replicas'
+    // fair queue, as `simctl loadgen SCENARIO` sends them.
+    let schedule = if api.tenants.is_empty() {
+        Schedule::from_traffic(
+            &api.traffic,
+            &api.name,
+            scenario.seed,
+            until,
+            service,
+            description,
+        )
+    } else {
+        let tenants = super::loadgen::tenant_traffic(api);
+        Schedule::from_tenants(&tenants, scenario.seed, until, service, description)
     }
-    let schedule = Schedule::from_traffic(
-        &api.traffic,
-        &api.name,
-        scenario.seed,
-        scenario.duration.as_duration(),
-        Some((api.service_time.clone(), api.service_scale)),
-        format!("{} API {:?} traffic", path.display(), api.name),
-    )
     .map_err(|e| Failure::BadInput(e.to_string()))?;
     // An LLM API's requests carry the prompt and output lengths the simulator draws.
     Ok(match &api.llm {
@@ -679,6 +684,36 @@ fn percent(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{:+.1}%", v * 100.0))
 }
 
+/// One row per compared metric: real, simulated, error, and calibrated beside them.
+fn metric_rows(
+    s: &mut String,
+    indent: &str,
+    before: &[fidelity::Compared],
+    after: Option<&[fidelity::Compared]>,
+) {
+    use std::fmt::Write as _;
+    for (i, m) in before.iter().enumerate() {
+        let fmt = |x: f64| {
+            if m.metric == fidelity::REJECTION_RATE {
+                format!("{:.2}%", x * 100.0)
+            } else {
+                format!("{x:.2}")
+            }
+        };
+        let c = after.and_then(|a| a.get(i));
+        let _ = writeln!(
+            s,
+            "  {:<22} {:>10} {:>10} {:>8} {:>11} {:>8}",
+            format!("{indent}{}", m.metric),
+            fmt(m.real),
+            fmt(m.simulated),
+            percent(m.relative_error),
+            c.map_or("-".into(), |c| fmt(c.simulated)),
+            c.map_or("-".into(), |c| percent(c.relative_error)),
+        );
+    }
+}
+
 /// The comparison table of one scenario.
 fn render(v: &Validation, real: &Observed) -> String {
     use std::fmt::Write as _;
@@ -696,25 +731,18 @@ fn render(v: &Validation, real: &Observed) -> String {
         "  {:<22} {:>10} {:>10} {:>8} {:>11} {:>8}",
         "", "real", "simulated", "error", "calibrated", "error"
     );
-    for (i, m) in v.simulated.metrics.iter().enumerate() {
-        let fmt = |x: f64| {
-            if m.metric == fidelity::REJECTION_RATE {
-                format!("{:.2}%", x * 100.0)
-            } else {
-                format!("{x:.2}")
-            }
-        };
-        let c = after.map(|a| &a.metrics[i]);
-        let _ = writeln!(
-            s,
-            "  {:<22} {:>10} {:>10} {:>8} {:>11} {:>8}",
-            m.metric,
-            fmt(m.real),
-            fmt(m.simulated),
-            percent(m.relative_error),
-            c.map_or("-".into(), |c| fmt(c.simulated)),
-            c.map_or("-".into(), |c| percent(c.relative_error)),
-        );
+    metric_rows(
+        &mut s,
+        "",
+        &v.simulated.metrics,
+        after.map(|a| a.metrics.as_slice()),
+    );
+    for t in &v.simulated.tenants {
+        let calibrated = after
+            .and_then(|a| a.tenants.iter().find(|c| c.tenant == t.tenant))
+            .map(|c| c.metrics.as_slice());
+        let _ = writeln!(s, "  tenant {:?} ({} requests)", t.tenant, t.requests);
+        metric_rows(&mut s, "  ", &t.metrics, calibrated);
     }
     let _ = writeln!(
         s,

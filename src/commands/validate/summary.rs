@@ -224,6 +224,7 @@ mod tests {
 
     fn observed(p50: f64, replicas: &[f64], events: &[(f64, u32, u32)]) -> Observed {
         Observed {
+            tenants: Vec::new(),
             ttft_ms: None,
             itl_ms: None,
             latency_ms: Percentiles {
