@@ -10,10 +10,8 @@
 
 use std::path::Path;
 
+use crate::theory::{assert_close, erlang_c, factorial};
 use sim::results::Results;
-use theory::{assert_close, erlang_c, factorial};
-
-mod theory;
 
 /// Replications per check.
 const RUNS: u64 = 12;

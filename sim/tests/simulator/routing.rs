@@ -14,10 +14,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
+use crate::theory::{assert_close, erlang_c};
 use sim::results::{Metric, Results};
-use theory::{assert_close, erlang_c};
-
-mod theory;
 
 const NODES: &str = r#"
 [[node_groups]]
