@@ -78,11 +78,17 @@ pub struct ApiSummary {
     /// toward the candidate's verdict like the API's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// This summary is of a pipeline (`name` is the pipeline's), judged end to end: its
+    /// latency is the sum of its stages', its objectives the pipeline's own SLO, and they count
+    /// toward the candidate's verdict like the APIs'. Absent (false) for an API or a tenant.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pipeline: bool,
     /// Worst p99 latency over seeds, ms.
     pub latency_p99_ms_worst: f64,
     /// Worst rejection rate over seeds.
     pub rejection_rate_worst: f64,
-    /// Mean replicas (replica-seconds / duration), averaged over seeds.
+    /// Mean replicas (replica-seconds / duration), averaged over seeds (0 for a tenant or a
+    /// pipeline).
     pub mean_replicas: f64,
     /// Objectives.
     pub checks: Vec<CheckSummary>,
@@ -99,7 +105,8 @@ pub struct CandidateResult {
     pub error: Option<String>,
     /// Seeds it ran on (fewer than all when halving dropped it or the run was interrupted).
     pub seeds_evaluated: u32,
-    /// Every API met every objective on every evaluated seed.
+    /// Every API (and tenant) met every objective, and every pipeline its end-to-end SLO, on
+    /// every evaluated seed.
     pub meets_slo: bool,
     /// Mean total cost over evaluated seeds.
     pub cost_usd_mean: f64,

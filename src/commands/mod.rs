@@ -207,8 +207,7 @@ pub(crate) fn duration_arg(text: &str) -> Result<Duration, sim::units::DurationE
 /// Refuse a scenario with `[[routers]]` or `[[pipelines]]` for a command that does not handle
 /// them yet; `why` says what the command does instead. `simctl loadgen` and `simctl validate`
 /// replay one API's own traffic (an API behind a router or in a pipeline has none, and cutting
-/// the others out would leave the router without its APIs); `simctl tune` judges APIs, not
-/// pipelines.
+/// the others out would leave the router without its APIs).
 pub(crate) fn refuse_feeds(
     scenario: &sim::Scenario,
     path: &Path,

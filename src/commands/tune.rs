@@ -54,7 +54,8 @@ struct SearchArgs {
     #[arg(long, value_name = "FILE")]
     write_scenario: Option<PathBuf>,
     /// Also write what deploys the recommendation into DIR: cortex.yaml (Cortex RealtimeAPI
-    /// specs), cluster.yaml (Cortex node groups) and, for hpa/kpa APIs, kubernetes.yaml.
+    /// specs, then a TrafficSplitter per router), cluster.yaml (Cortex node groups) and, for
+    /// hpa/kpa APIs, kubernetes.yaml.
     #[arg(long, value_name = "DIR")]
     write_manifests: Option<PathBuf>,
     /// Rows in the table of best candidates.
@@ -123,14 +124,6 @@ fn run_search(args: SearchArgs) -> Result<(), Failure> {
             .num_threads(jobs.max(1))
             .build_global()
             .context("cannot start worker threads")?;
-    }
-    if let Ok(parsed) = sim::Scenario::load(&scenario) {
-        super::refuse_feeds(
-            &parsed,
-            &scenario,
-            "tune",
-            "judges each API's SLO, not a pipeline's end-to-end one, and does not resample routers' traces yet",
-        )?;
     }
     let mut tuner =
         Tuner::load(&scenario, &options).map_err(|e| Failure::BadInput(e.to_string()))?;
@@ -344,22 +337,40 @@ fn summary(report: &TuneReport, top: usize) -> String {
             "Widen the space along what the causes name: more replicas or node floors for bursts and empty intervals, spot-free floors for reclaims, a [slo] warmup if only the start misses.\n",
         );
     } else {
+        // With pipelines, a column of their worst end-to-end p99 (the APIs' column leaves them
+        // out); without, the table is as it always was.
+        let pipelines = report
+            .candidates
+            .iter()
+            .any(|c| c.apis.iter().any(|a| a.pipeline));
+        let e2e_head = if pipelines {
+            format!(" {:>12}", "e2e p99 ms")
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "{:>5} {:>10} {:>12} {:>10}  {}\n",
+            "{:>5} {:>10} {:>12}{e2e_head} {:>10}  {}\n",
             "id", "cost USD", "worst p99 ms", "replicas", "parameters"
         ));
         for c in qualifying.iter().take(top) {
-            let p99 = c
-                .apis
-                .iter()
-                .map(|a| a.latency_p99_ms_worst)
-                .fold(0.0, f64::max);
+            let p99 = |pipeline: bool| {
+                c.apis
+                    .iter()
+                    .filter(|a| a.pipeline == pipeline)
+                    .map(|a| a.latency_p99_ms_worst)
+                    .fold(0.0, f64::max)
+            };
+            let e2e = if pipelines {
+                format!(" {:>12.1}", p99(true))
+            } else {
+                String::new()
+            };
             let replicas: f64 = c.apis.iter().map(|a| a.mean_replicas).sum();
             out.push_str(&format!(
-                "{:>5} {:>10.2} {:>12.1} {:>10.1}  {}\n",
+                "{:>5} {:>10.2} {:>12.1}{e2e} {:>10.1}  {}\n",
                 c.id,
                 c.cost_usd_mean,
-                p99,
+                p99(false),
                 replicas,
                 format_params(&c.params)
             ));
@@ -428,7 +439,8 @@ fn summary(report: &TuneReport, top: usize) -> String {
                         .map(|[lo, hi]| format!(" (95% CI {lo:.4}–{hi:.4})"))
                         .unwrap_or_default();
                     out.push_str(&format!(
-                        "  {} {}: mean {:.4}{ci}, worst {:.4} vs limit {:.4} — margin {:.0}%\n",
+                        "  {}{} {}: mean {:.4}{ci}, worst {:.4} vs limit {:.4} — margin {:.0}%\n",
+                        if api.pipeline { "pipeline " } else { "" },
                         api.name,
                         check.objective,
                         check.mean,

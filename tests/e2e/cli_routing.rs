@@ -1,6 +1,7 @@
 //! Routers and pipelines end to end: the canary and question-answering examples through
 //! `simctl run` (results JSON, text summary, byte-identical reruns) and `simctl report`, and the
-//! commands that do not route or chain requests yet saying so.
+//! commands that do not route or chain requests yet saying so (`simctl tune` does: see
+//! `cli_routing_tune`).
 
 use crate::common::{example, ok, run_results, run_twice, scratch, simctl};
 
@@ -132,7 +133,7 @@ fn routing_runs_are_byte_identical_and_show_in_the_summary_and_the_report() {
 }
 
 #[test]
-fn loadgen_validate_and_tune_refuse_routers_and_pipelines_by_section() {
+fn loadgen_and_validate_refuse_routers_and_pipelines_by_section() {
     for (args, section) in [
         (
             vec![
@@ -146,7 +147,6 @@ fn loadgen_validate_and_tune_refuse_routers_and_pipelines_by_section() {
             "[[routers]]",
         ),
         (vec!["validate", "pipeline-qa.toml"], "[[pipelines]]"),
-        (vec!["tune", "canary.toml"], "[[routers]]"),
     ] {
         let path = example(args[1]);
         let mut args = args.clone();

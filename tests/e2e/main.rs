@@ -25,6 +25,7 @@ mod cli_predictive;
 mod cli_prometheus_llm;
 mod cli_report;
 mod cli_routing;
+mod cli_routing_tune;
 mod cli_run;
 mod cli_serve_llm;
 mod cli_tenancy;

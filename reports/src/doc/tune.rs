@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use contract::tune::TuneReport;
+use contract::tune::{ApiSummary, TuneReport};
 
 use crate::chart::{Axis, Chart, HLine, Markers, Plot, Series, Style, XyChart};
 use crate::palette::{ALERT, LIGHT, NEUTRAL};
@@ -186,7 +186,11 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
                     .flat_map(|a| {
                         a.checks.iter().map(move |k| {
                             vec![
-                                a.name.clone(),
+                                if a.pipeline {
+                                    format!("pipeline {} (end to end)", a.name)
+                                } else {
+                                    a.name.clone()
+                                },
                                 k.objective.clone(),
                                 objective_limit(&k.objective, k.limit),
                                 objective_value(&k.objective, k.mean),
@@ -255,6 +259,7 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
     }];
     sections.extend(risk_section(t));
     sections.extend(tenants_section(t));
+    sections.extend(pipelines_section(t));
     sections.push(Section {
         level: 2,
         title: "Tuning: recommended configuration".into(),
@@ -264,19 +269,60 @@ pub(super) fn tune_sections(tune: &Tune) -> Vec<Section> {
     sections
 }
 
+/// Entries of a candidate shown in a table of their own, one column per entry name.
+struct PerCandidate {
+    /// The name of an entry to show (a tenant's, a pipeline's), or none.
+    pick: fn(&ApiSummary) -> Option<&str>,
+    /// What the column says after the name.
+    column: &'static str,
+    title: &'static str,
+    id: &'static str,
+    intro: &'static str,
+}
+
 /// When the APIs have tenants: every candidate's cost beside each tenant's worst p99 and its own
 /// objectives' verdict, cheapest first — how a tenancy design or a fairness option trades cost
 /// against the tenants' SLOs.
 fn tenants_section(t: &TuneReport) -> Option<Section> {
-    let mut tenants: Vec<&str> = Vec::new();
+    per_candidate_section(
+        t,
+        &PerCandidate {
+            pick: |a| a.tenant.as_deref(),
+            column: "p99, refused",
+            title: "Tuning: every tenant, candidate by candidate",
+            id: "tune-tenants",
+            intro: "Each tenant's worst p99 and refused share over the seeds, and whether its own objectives held on every seed (they count toward the candidate's verdict like the APIs'), cheapest candidate first.",
+        },
+    )
+}
+
+/// When the scenario has pipelines: every candidate's cost beside each pipeline's worst
+/// end-to-end p99 and rejected share and whether its end-to-end SLO held, cheapest first.
+fn pipelines_section(t: &TuneReport) -> Option<Section> {
+    per_candidate_section(
+        t,
+        &PerCandidate {
+            pick: |a| a.pipeline.then_some(a.name.as_str()),
+            column: "end-to-end p99, rejected",
+            title: "Tuning: every pipeline end to end, candidate by candidate",
+            id: "tune-pipelines",
+            intro: "Each pipeline's worst end-to-end p99 (the sum of its stages' latencies) and rejected share over the seeds, and whether its end-to-end SLO held on every seed: a candidate qualifies only when every API's SLO and every pipeline's end-to-end SLO hold. Cheapest candidate first.",
+        },
+    )
+}
+
+/// The table of `what` for every valid candidate, cheapest first; none when no candidate has
+/// such entries.
+fn per_candidate_section(t: &TuneReport, what: &PerCandidate) -> Option<Section> {
+    let mut names: Vec<&str> = Vec::new();
     for a in t.candidates.iter().flat_map(|c| &c.apis) {
-        if let Some(name) = a.tenant.as_deref() {
-            if !tenants.contains(&name) {
-                tenants.push(name);
+        if let Some(name) = (what.pick)(a) {
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
     }
-    if tenants.is_empty() {
+    if names.is_empty() {
         return None;
     }
     let mut valid: Vec<_> = t.candidates.iter().filter(|c| c.error.is_none()).collect();
@@ -293,12 +339,12 @@ fn tenants_section(t: &TuneReport) -> Option<Section> {
                 params_text(&c.params),
                 usd(c.cost_usd_mean),
             ];
-            for name in &tenants {
+            for name in &names {
                 // A tenant fed to several APIs: its worst figures over them.
                 let own: Vec<_> = c
                     .apis
                     .iter()
-                    .filter(|a| a.tenant.as_deref() == Some(*name))
+                    .filter(|a| (what.pick)(a) == Some(*name))
                     .collect();
                 let p99 = own
                     .iter()
@@ -328,23 +374,21 @@ fn tenants_section(t: &TuneReport) -> Option<Section> {
         })
         .collect();
     let mut header = vec!["id", "parameters", "cost USD"];
-    let columns: Vec<String> = tenants
+    let columns: Vec<String> = names
         .iter()
-        .map(|n| format!("{n}: p99, refused"))
+        .map(|n| format!("{n}: {}", what.column))
         .collect();
     header.extend(columns.iter().map(String::as_str));
     header.push("");
     let mut numeric = vec![true, false, true];
-    numeric.extend(tenants.iter().map(|_| true));
+    numeric.extend(names.iter().map(|_| true));
     numeric.push(false);
     Some(Section {
         level: 2,
-        title: "Tuning: every tenant, candidate by candidate".into(),
-        id: "tune-tenants".into(),
+        title: what.title.into(),
+        id: what.id.into(),
         blocks: vec![
-            Block::Para(
-                "Each tenant's worst p99 and refused share over the seeds, and whether its own objectives held on every seed (they count toward the candidate's verdict like the APIs'), cheapest candidate first.".into(),
-            ),
+            Block::Para(what.intro.into()),
             table(&header, &numeric, rows),
         ],
     })

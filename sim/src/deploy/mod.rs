@@ -2,8 +2,8 @@
 //! the one that gets deployed: Cortex `RealtimeAPI` specs for the APIs Cortex scales (`fixed`
 //! and `cortex` policies), Cortex's `cluster.yaml` node groups for the cluster side, and
 //! Kubernetes manifests for the APIs a Kubernetes autoscaler scales (`hpa`: a Deployment with an
-//! autoscaling/v2 HorizontalPodAutoscaler; `kpa`: a Knative Service), and Karpenter NodePools
-//! for `[[node_pools]]`.
+//! autoscaling/v2 HorizontalPodAutoscaler; `kpa`: a Knative Service), Karpenter NodePools
+//! for `[[node_pools]]`, and a Cortex `TrafficSplitter` per `[[routers]]` entry.
 //!
 //! Every setting the simulator used is written out explicitly, defaults included, so a change
 //! of default upstream cannot change what runs. What a target system cannot express (extra
@@ -16,6 +16,7 @@
 mod cortex;
 mod karpenter;
 mod kubernetes;
+mod traffic_splitter;
 
 use serde::Serialize;
 
@@ -24,6 +25,7 @@ pub use cortex::{
     CortexSpotConfig, RealtimeApi,
 };
 pub use karpenter::NODE_CLASS;
+pub use traffic_splitter::{SplitterApi, TrafficSplitter};
 
 use crate::scenario::{Overprovisioning, PolicyChoice, ScenarioError};
 
@@ -32,6 +34,8 @@ use crate::scenario::{Overprovisioning, PolicyChoice, ScenarioError};
 pub struct Manifests {
     /// Cortex specs (`cortex deploy`) of the APIs scaled by `fixed` or `cortex`.
     pub cortex_apis: Vec<RealtimeApi>,
+    /// Cortex `TrafficSplitter`s (`cortex deploy`, after the APIs), one per router.
+    pub cortex_splitters: Vec<TrafficSplitter>,
     /// Cortex cluster configuration (`cortex cluster up`): the node groups.
     pub cortex_cluster: ClusterConfig,
     /// Kubernetes objects (`kubectl apply`) of the APIs scaled by `hpa` or `kpa`.
@@ -105,10 +109,13 @@ pub fn manifests(text: &str, file_name: &str) -> Result<Manifests, DeployError> 
             kubernetes.push(vertical_pod_autoscaler(spec, v, &mut notes));
         }
     }
+    let cortex_names: Vec<&str> = cortex_apis.iter().map(|a| a.name.as_str()).collect();
+    let cortex_splitters = traffic_splitter::splitters(&file, &cortex_names, &mut notes);
     let cortex_cluster = cortex::cluster(&file, &mut notes);
     let karpenter = karpenter::node_pools(&file, &mut notes);
     Ok(Manifests {
         cortex_apis,
+        cortex_splitters,
         cortex_cluster,
         kubernetes,
         karpenter,
@@ -175,12 +182,26 @@ fn vertical_pod_autoscaler(
 }
 
 impl Manifests {
-    /// The Cortex API specs as `cortex.yaml` (empty when no API is scaled by Cortex).
+    /// The Cortex API specs as `cortex.yaml`, the TrafficSplitters after the RealtimeAPIs they
+    /// route to (empty when Cortex deploys nothing).
     pub fn cortex_yaml(&self) -> Result<String, DeployError> {
-        if self.cortex_apis.is_empty() {
+        /// One entry of `cortex.yaml`, written as the spec itself.
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Entry<'a> {
+            Api(&'a RealtimeApi),
+            Splitter(&'a TrafficSplitter),
+        }
+        if self.cortex_apis.is_empty() && self.cortex_splitters.is_empty() {
             return Ok(String::new());
         }
-        Ok(serde_yaml_ng::to_string(&self.cortex_apis)?)
+        let entries: Vec<Entry> = self
+            .cortex_apis
+            .iter()
+            .map(Entry::Api)
+            .chain(self.cortex_splitters.iter().map(Entry::Splitter))
+            .collect();
+        Ok(serde_yaml_ng::to_string(&entries)?)
     }
 
     /// The node groups as Cortex's `cluster.yaml`.

@@ -49,7 +49,7 @@ pub use model::{
 };
 pub use policy::{Autoscaling, Overprovisioning, PolicyChoice};
 pub use relocate::relocate;
-pub use routing::{Pipeline, Route, RouteClass, Router};
+pub use routing::{end_to_end_slo, Pipeline, Route, RouteClass, Router};
 pub use startup::{ModelSource, StartupModel};
 pub use tenants::{QueueDiscipline, Tenant, TokenBucket};
 pub use vpa::{UpdateMode, Vpa};

@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, Item, Value};
 
-/// The sections whose `path` names a file, under each `[[apis]]` and `[[batch_jobs]]` entry.
-const FILE_FIELDS: [(&str, &str); 3] = [
+/// The sections whose `path` names a file, under each `[[apis]]`, `[[batch_jobs]]`,
+/// `[[routers]]` and `[[pipelines]]` entry.
+const FILE_FIELDS: [(&str, &str); 5] = [
     ("apis", "traffic"),
     ("apis", "service_time"),
     ("batch_jobs", "service_time"),
+    ("routers", "traffic"),
+    ("pipelines", "traffic"),
 ];
 
 /// `text`, read from a file in `from_dir`, rewritten to be written into `to_dir`: each relative
@@ -91,6 +94,14 @@ mod tests {
         );
         assert!(out.contains("path = \"/abs/s.csv\""), "{out}");
         assert!(out.contains("path = \"../../work/s.csv\""), "{out}");
+    }
+
+    #[test]
+    fn a_routers_and_a_pipelines_trace_follow_the_file() {
+        let text = "[[routers]]\nname = \"r\"\ntraffic = { kind = \"trace\", path = \"r.csv\" }\n[[pipelines]]\nname = \"p\"\n[pipelines.traffic]\nkind = \"trace\"\npath = \"p.csv\"\n";
+        let out = relocate(text, Path::new("/work/scenarios"), Path::new("/work")).expect("toml");
+        assert!(out.contains("path = \"scenarios/r.csv\" }"), "{out}");
+        assert!(out.contains("path = \"scenarios/p.csv\""), "{out}");
     }
 
     #[test]

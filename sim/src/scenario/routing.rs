@@ -156,14 +156,7 @@ pub(super) fn build(
                 own.clone()
             }
             // The scenario's objectives that apply to a request end to end.
-            None => SloSpec {
-                latency_p50: file.slo.latency_p50,
-                latency_p99: file.slo.latency_p99,
-                latency_p999: file.slo.latency_p999,
-                max_rejection_rate: file.slo.max_rejection_rate,
-                max_timeout_rate: file.slo.max_timeout_rate,
-                ..SloSpec::default()
-            },
+            None => end_to_end_slo(&file.slo),
         };
         pipelines.push(Pipeline {
             name: spec.name.clone(),
@@ -466,6 +459,20 @@ fn claim(fed: &mut [Option<String>], a: usize, who: &str, path: &str) -> Result<
     }
     fed[a] = Some(who.to_string());
     Ok(())
+}
+
+/// The objectives of `slo` that apply to a request end to end (latency percentiles, rejection
+/// and timeout rates): a pipeline without an SLO of its own is judged on these of the
+/// scenario's `[slo]` (or of `[tune] slo` when tuning).
+pub fn end_to_end_slo(slo: &SloSpec) -> SloSpec {
+    SloSpec {
+        latency_p50: slo.latency_p50,
+        latency_p99: slo.latency_p99,
+        latency_p999: slo.latency_p999,
+        max_rejection_rate: slo.max_rejection_rate,
+        max_timeout_rate: slo.max_timeout_rate,
+        ..SloSpec::default()
+    }
 }
 
 /// A pipeline's SLO judges whole requests: no warmup, no token-level objectives.

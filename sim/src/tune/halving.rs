@@ -1,7 +1,7 @@
 //! Successive halving's plan and the order it keeps candidates in, and the worst objective
 //! ratio a candidate is ranked and reported by.
 
-use super::SeedOutcome;
+use super::judge::SeedOutcome;
 
 /// (rung size, seeds per candidate) for successive halving with η = 3 over `seeds`.
 pub(super) fn halving_plan(candidates: u64, seeds: u64) -> Vec<(u64, u64)> {

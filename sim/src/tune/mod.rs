@@ -3,8 +3,10 @@
 //! Candidates are points of the `[tune.space]` grid, each a set of overrides of the scenario
 //! (see [`space`]). Every candidate runs on the same seeds, so on the same arrivals and service
 //! times (common random numbers): differences between candidates are the configuration's, not
-//! noise. A candidate qualifies when every API meets every objective on every seed; among those
-//! the cheapest (mean total cost over seeds) wins.
+//! noise. A candidate qualifies when every API (and tenant) meets every objective on every seed
+//! and every pipeline its end-to-end SLO (see `judge.rs`); among those the cheapest (mean total
+//! cost over seeds) wins. Recorded traffic — an API's, a router's or a pipeline's — is resampled
+//! per seed, each request keeping its recorded columns (a router's class among them).
 //!
 //! Search: `grid` evaluates everything; `halving` (successive halving over seeds) evaluates all
 //! candidates on one seed, keeps the best third (qualifying ones by cost, then the others by how
@@ -21,6 +23,7 @@
 //! combines shard reports into exactly the report of an unsharded run.
 
 mod halving;
+mod judge;
 mod merge;
 mod recommend;
 pub mod risk;
@@ -31,7 +34,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rayon::prelude::*;
-use statrs::distribution::{ContinuousCDF, StudentsT};
 use toml_edit::DocumentMut;
 
 use crate::scenario::schema::SloSpec;
@@ -41,7 +43,8 @@ pub use contract::tune::{
     ApiSummary, CandidateResult, CheckSummary, Recommendation, RiskResult, RiskSpec, Search, Shard,
     ShardError, TuneReport, SCHEMA,
 };
-use halving::{halving_plan, rank, worst_ratio, Rank};
+use halving::{halving_plan, rank, Rank};
+use judge::{judge, summarize, SeedOutcome};
 pub use merge::{merge, MergeError};
 pub use recommend::finalize;
 pub use space::{Parameter, ParameterError, SpaceError};
@@ -106,32 +109,6 @@ pub struct Tuner {
     /// Candidate 0, built once at load: the sweep's traffic (for the work estimate and whether
     /// traces are resampled).
     first: Scenario,
-}
-
-/// One (candidate, seed) evaluation.
-#[derive(Debug, Clone)]
-struct SeedOutcome {
-    cost_usd: f64,
-    /// Most of an API's miss fell in the run's first [`START_FRACTION`]: the sentence.
-    start_miss: Option<String>,
-    /// The largest share of the first missing API's miss: the sentence.
-    top_miss: Option<String>,
-    apis: Vec<Judged>,
-}
-
-/// What one seed's run gave an API — or a tenant: every tenant's own objectives must hold too,
-/// so a design that meets the API's SLO on average but starves a tenant does not qualify.
-#[derive(Debug, Clone)]
-struct Judged {
-    /// The API's name, or `<api>/<tenant>`.
-    name: String,
-    /// The tenant, when this is one.
-    tenant: Option<String>,
-    checks: Vec<crate::results::SloCheck>,
-    latency_p99_ms: f64,
-    rejection_rate: f64,
-    /// Replica-seconds over the run's duration (0 for a tenant).
-    mean_replicas: f64,
 }
 
 impl Tuner {
@@ -232,11 +209,14 @@ impl Tuner {
 
     /// The bootstrap block the report records: none when no API replays recorded traffic.
     fn traffic_bootstrap_block_s(&self) -> Option<f64> {
+        let feeds = self.first.routers.iter().map(|r| &r.traffic);
         let traces = self
             .first
             .apis
             .iter()
             .flat_map(|a| a.traffics())
+            .chain(feeds)
+            .chain(self.first.pipelines.iter().map(|p| &p.traffic))
             .any(|t| matches!(t, crate::traffic::Traffic::Trace(_)));
         self.bootstrap_block_s.filter(|_| traces)
     }
@@ -322,6 +302,13 @@ impl Tuner {
         let overrides = space::candidate_params(&self.params, id);
         let text = tuned_text(&self.text, &overrides)?;
         let mut scenario = Scenario::parse(&text, &self.file_name, &self.base_dir)?;
+        let resample = |traffic: &mut crate::traffic::Traffic| {
+            if let crate::traffic::Traffic::Trace(trace) = traffic {
+                if trace.bootstrap_block_s.is_none() {
+                    trace.bootstrap_block_s = self.bootstrap_block_s;
+                }
+            }
+        };
         for api in &mut scenario.apis {
             if let Some(slo) = &self.slo {
                 let warmup = api.slo.warmup;
@@ -329,12 +316,21 @@ impl Tuner {
                 api.slo.warmup = slo.warmup.or(warmup);
             }
             let tenants = api.tenants.iter_mut().map(|t| &mut t.traffic);
-            for traffic in std::iter::once(&mut api.traffic).chain(tenants) {
-                if let crate::traffic::Traffic::Trace(trace) = traffic {
-                    if trace.bootstrap_block_s.is_none() {
-                        trace.bootstrap_block_s = self.bootstrap_block_s;
-                    }
-                }
+            std::iter::once(&mut api.traffic)
+                .chain(tenants)
+                .for_each(resample);
+        }
+        // A router's or pipeline's recorded traffic is resampled like an API's: each request
+        // keeps what routes it (its class column) through the bootstrap.
+        for router in &mut scenario.routers {
+            resample(&mut router.traffic);
+        }
+        for (pipeline, spec) in scenario.pipelines.iter_mut().zip(&scenario.file.pipelines) {
+            resample(&mut pipeline.traffic);
+            // `[tune] slo` replaces the scenario's: a pipeline without its own SLO takes its
+            // end-to-end objectives, as it takes the scenario's `[slo]` otherwise.
+            if let (Some(slo), None) = (&self.slo, &spec.slo) {
+                pipeline.slo = crate::scenario::end_to_end_slo(slo);
             }
         }
         Ok(scenario)
@@ -345,42 +341,7 @@ impl Tuner {
         scenario.seed = seed;
         scenario.file.seed = seed;
         let results = crate::run(&scenario)?;
-        let duration = results.simulated_s().max(1e-9);
-        Ok(SeedOutcome {
-            cost_usd: results.cost_usd_total,
-            start_miss: start_miss(&results),
-            top_miss: results.apis.iter().find_map(|a| {
-                a.slo
-                    .misses
-                    .iter()
-                    .max_by(|x, y| x.share.total_cmp(&y.share))
-                    .map(|m| format!("{}: {}", a.name, m.sentence()))
-            }),
-            apis: results
-                .apis
-                .iter()
-                .flat_map(|a| {
-                    let n = a.requests.max(1) as f64;
-                    let api = Judged {
-                        name: a.name.clone(),
-                        tenant: None,
-                        checks: a.slo.checks.clone(),
-                        latency_p99_ms: a.latency_ms.p99,
-                        rejection_rate: a.rejected as f64 / n,
-                        mean_replicas: a.replica_seconds / duration,
-                    };
-                    let tenants = a.tenants.iter().map(|t| Judged {
-                        name: format!("{}/{}", a.name, t.name),
-                        tenant: Some(t.name.clone()),
-                        checks: t.slo.as_ref().map_or_else(Vec::new, |v| v.checks.clone()),
-                        latency_p99_ms: t.latency_ms.p99,
-                        rejection_rate: t.rejected as f64 / t.requests.max(1) as f64,
-                        mean_replicas: 0.0,
-                    });
-                    std::iter::once(api).chain(tenants)
-                })
-                .collect(),
-        })
+        Ok(judge(&results))
     }
 
     /// Run the search. `progress(done, planned)` is called as simulations finish; setting
@@ -531,127 +492,6 @@ impl Tuner {
     }
 }
 
-fn summarize(
-    id: u64,
-    params: BTreeMap<String, serde_json::Value>,
-    outcomes: &[SeedOutcome],
-) -> CandidateResult {
-    let n = outcomes.len();
-    let cost_usd_mean = outcomes.iter().map(|o| o.cost_usd).sum::<f64>() / n.max(1) as f64;
-    let mut apis = Vec::new();
-    let api_count = outcomes.first().map_or(0, |o| o.apis.len());
-    let mut meets_slo = n > 0;
-    for a in 0..api_count {
-        let name = outcomes[0].apis[a].name.clone();
-        let mut checks = Vec::new();
-        for (c, first) in outcomes[0].apis[a].checks.iter().enumerate() {
-            let values: Vec<f64> = outcomes
-                .iter()
-                .map(|o| o.apis[a].checks[c].actual)
-                .collect();
-            meets_slo &= outcomes.iter().all(|o| o.apis[a].checks[c].met);
-            let mean = values.iter().sum::<f64>() / values.len() as f64;
-            let floor = crate::results::is_floor_objective(&first.objective);
-            let worst = if floor {
-                values.iter().copied().fold(f64::INFINITY, f64::min)
-            } else {
-                values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
-            };
-            checks.push(CheckSummary {
-                objective: first.objective.clone(),
-                limit: first.limit,
-                mean,
-                ci95: confidence_interval(&values),
-                worst,
-                margin: match (floor, first.limit > 0.0) {
-                    (true, true) => (worst - first.limit) / first.limit,
-                    (false, true) => (first.limit - worst) / first.limit,
-                    (_, false) => -worst,
-                },
-            });
-        }
-        apis.push(ApiSummary {
-            name,
-            tenant: outcomes[0].apis[a].tenant.clone(),
-            latency_p99_ms_worst: outcomes
-                .iter()
-                .map(|o| o.apis[a].latency_p99_ms)
-                .fold(0.0, f64::max),
-            rejection_rate_worst: outcomes
-                .iter()
-                .map(|o| o.apis[a].rejection_rate)
-                .fold(0.0, f64::max),
-            mean_replicas: outcomes
-                .iter()
-                .map(|o| o.apis[a].mean_replicas)
-                .sum::<f64>()
-                / n as f64,
-            checks,
-        });
-    }
-    CandidateResult {
-        id,
-        params,
-        error: None,
-        seeds_evaluated: n as u32,
-        meets_slo,
-        cost_usd_mean,
-        slo_ratio: worst_ratio(outcomes),
-        apis,
-        start_dominated: outcomes.iter().find_map(|o| o.start_miss.clone()),
-        why_missed: outcomes.iter().find_map(|o| o.top_miss.clone()),
-        risk: None,
-    }
-}
-
-/// The start of a run, as a fraction of it, that may dominate a miss.
-const START_FRACTION: f64 = 0.1;
-
-/// When more than half of an API's SLO miss fell in the first [`START_FRACTION`] of the run:
-/// a sentence naming it, with a suggested warmup (the end of those intervals, in whole minutes).
-fn start_miss(results: &crate::Results) -> Option<String> {
-    let start = results.simulated_s() * START_FRACTION;
-    results.apis.iter().find_map(|a| {
-        let early: Vec<&crate::results::MissInterval> =
-            a.slo.misses.iter().filter(|m| m.from_s < start).collect();
-        // Only the part of an interval inside the start counts: a miss from minute 0 to 58 of
-        // an hour is not a start-up miss.
-        let share: f64 = early
-            .iter()
-            .map(|m| {
-                let inside = (m.to_s.min(start) - m.from_s) / (m.to_s - m.from_s).max(1e-9);
-                m.share * inside.clamp(0.0, 1.0)
-            })
-            .sum();
-        (share > 0.5).then(|| {
-            let until = early.iter().map(|m| m.to_s).fold(0.0, f64::max);
-            let minutes = (until / 60.0).ceil().max(1.0);
-            format!(
-                "{}: {:.0} % of its SLO miss falls in the first {:.0} % of the run ({}); if the start-up should not be judged, set [slo] warmup = \"{minutes:.0}m\"",
-                a.name,
-                100.0 * share,
-                100.0 * START_FRACTION,
-                early[0].sentence()
-            )
-        })
-    })
-}
-
-/// 95 % confidence interval of the mean by Student's t.
-fn confidence_interval(values: &[f64]) -> Option<[f64; 2]> {
-    let n = values.len();
-    if n < 2 {
-        return None;
-    }
-    let mean = values.iter().sum::<f64>() / n as f64;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
-        .ok()?
-        .inverse_cdf(0.975);
-    let half = t * (var / n as f64).sqrt();
-    Some([mean - half, mean + half])
-}
-
 /// The scenario text with overrides applied and `[tune]` removed.
 fn tuned_text(
     text: &str,
@@ -665,6 +505,7 @@ fn tuned_text(
 
 #[cfg(test)]
 mod tests {
+    use super::judge::confidence_interval;
     use super::*;
 
     #[test]
@@ -754,6 +595,64 @@ search = "grid"
         other.seeds.push(99);
         let mut t = Tuner::load(&path, &options).expect("loads");
         assert!(t.resume_from(other).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_router_trace_is_resampled_per_seed_keeping_each_requests_class() {
+        // Ten minutes of trace: the first five at 10 req/s of class "a", the last five at
+        // 1 req/s of class "b". A block bootstrap (1-minute blocks) moves whole stretches of
+        // the trace: each resampled second holds either 10 "a" or 1 "b", so n_a / 10 + n_b stays
+        // at the ~600 s replayed, whatever mix of stretches a seed draws — which holds only if
+        // each request keeps its class through the resampling.
+        let dir = std::env::temp_dir().join(format!("simctl-tune-router-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut csv = String::from("timestamp_s,model\n");
+        for i in 0..3000 {
+            csv += &format!("{:.1},a\n", i as f64 * 0.1);
+        }
+        for i in 300..600 {
+            csv += &format!("{i},b\n");
+        }
+        std::fs::write(dir.join("trace.csv"), csv).expect("trace");
+        let api = |name: &str| {
+            format!(
+                "[[apis]]\nname = \"{name}\"\n[apis.compute]\ncpu = \"100m\"\n[apis.pod]\nmax_concurrency = 64\n[apis.service_time]\ndistribution = \"exponential\"\nmean = \"10ms\"\n[apis.autoscaling]\nmin_replicas = 1\nmax_replicas = 1\n"
+            )
+        };
+        let text = format!(
+            "duration = \"10m\"\nseed = 3\n[[node_groups]]\nname = \"cpu\"\ninstance_type = \"c5.4xlarge\"\nmin_instances = 1\nmax_instances = 1\n[[routers]]\nname = \"front\"\ntraffic = {{ kind = \"trace\", path = \"trace.csv\" }}\nclass_column = \"model\"\nclasses = [{{ name = \"a\", api = \"small\" }}, {{ name = \"b\", api = \"large\" }}]\n{}{}[tune]\nseeds = 3\nbootstrap_block = \"1m\"\n[tune.space]\n\"apis.small.pod.max_concurrency\" = [64]\n",
+            api("small"),
+            api("large")
+        );
+        let path = dir.join("t.toml");
+        std::fs::write(&path, text).expect("write");
+        let tuner = Tuner::load(&path, &TuneOptions::default()).expect("loads");
+        assert_eq!(tuner.traffic_bootstrap_block_s(), Some(60.0));
+        let scenario = tuner.candidate_scenario(0).expect("candidate");
+        let counts: Vec<(u64, u64)> = tuner
+            .seeds
+            .iter()
+            .map(|&seed| {
+                let mut s = scenario.clone();
+                s.seed = seed;
+                s.file.seed = seed;
+                let r = crate::run(&s).expect("runs");
+                let front = &r.routers[0];
+                let (a, b) = (front.classes[0].requests, front.classes[1].requests);
+                // Each class went to its API.
+                assert_eq!((r.apis[0].requests, r.apis[1].requests), (a, b));
+                let seconds = a as f64 / 10.0 + b as f64;
+                assert!((seconds - 600.0).abs() <= 12.0, "seed {seed}: {a} a, {b} b");
+                (a, b)
+            })
+            .collect();
+        // Resampled: the seeds draw different mixes, and not the recording's 3000/300.
+        assert!(counts.windows(2).all(|w| w[0] != w[1]), "{counts:?}");
+        assert!(
+            counts.iter().any(|&(a, _)| a.abs_diff(3000) > 300),
+            "{counts:?}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
