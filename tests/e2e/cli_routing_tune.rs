@@ -79,7 +79,7 @@ fn tune_judges_the_pipeline_end_to_end_and_deploys_the_router() {
         !passing.is_empty() && !failing.is_empty(),
         "only some qualify: {passing:?} / {failing:?}"
     );
-    let limit = 900.0;
+    let limit = 1000.0;
     assert!(passing.iter().all(|p| *p <= limit) && failing.iter().all(|p| *p > limit));
 
     // The router becomes a Cortex TrafficSplitter after the RealtimeAPIs.
