@@ -95,7 +95,7 @@ pub(super) fn judge(results: &crate::Results) -> SeedOutcome {
                     .pipelines
                     .iter()
                     .find(|p| !p.slo.met)
-                    .map(|p| pipeline_miss(p))
+                    .map(pipeline_miss)
             }),
         apis: apis.chain(pipelines).collect(),
     }
