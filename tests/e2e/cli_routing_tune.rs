@@ -161,4 +161,18 @@ fn tune_judges_the_pipeline_end_to_end_and_deploys_the_router() {
         "{md}"
     );
     assert!(md.contains("pipeline qa (end to end)"), "{md}");
+    // And the tuned run's report, the pipeline's end-to-end objectives.
+    let run_md = dir.join("run.md");
+    ok(simctl(&[
+        "report",
+        dir.join("run-7.json").to_str().expect("utf-8"),
+        "--out",
+        run_md.to_str().expect("utf-8"),
+    ]));
+    let run_md = std::fs::read_to_string(&run_md).expect("report");
+    assert!(
+        run_md.contains("| pipeline (end to end) | objective |")
+            && run_md.contains("| qa | latency_p99_ms | ≤ 1000 |"),
+        "{run_md}"
+    );
 }

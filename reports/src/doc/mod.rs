@@ -159,6 +159,34 @@ fn objective_limit(objective: &str, limit: f64) -> String {
     format!("{bound} {}", objective_value(objective, limit))
 }
 
+/// A table of objectives, one row per check of each named entry (an API's, a pipeline's), with
+/// `first` as the header of the names' column; none when there are no checks.
+fn checks_table<'a>(
+    first: &str,
+    entries: impl Iterator<Item = (String, &'a [contract::results::SloCheck])>,
+) -> Option<Block> {
+    let rows: Vec<Vec<String>> = entries
+        .flat_map(|(name, checks)| {
+            checks.iter().map(move |c| {
+                vec![
+                    name.clone(),
+                    c.objective.clone(),
+                    objective_limit(&c.objective, c.limit),
+                    objective_value(&c.objective, c.actual),
+                    if c.met { "met" } else { "MISSED" }.to_string(),
+                ]
+            })
+        })
+        .collect();
+    (!rows.is_empty()).then(|| {
+        table(
+            &[first, "objective", "limit", "actual", "verdict"],
+            &[false, false, true, true, false],
+            rows,
+        )
+    })
+}
+
 /// How a missed objective's measured value compares with its limit: `>` for a ceiling, `<`
 /// for a floor.
 fn missed_sign(objective: &str) -> &'static str {

@@ -5,7 +5,7 @@
 
 use contract::results::Results;
 
-use super::{ms, pct, table, Block};
+use super::{checks_table, ms, pct, table, Block};
 
 /// Whether the run has a router or a pipeline.
 pub(super) fn any_routing(r: &Results) -> bool {
@@ -132,6 +132,14 @@ pub(super) fn routing(r: &Results) -> Vec<Block> {
             rows,
         ));
     }
+    // Each pipeline's own objectives, judged on its end-to-end figures (what `simctl tune`
+    // holds a candidate to, beside every API's SLO).
+    blocks.extend(checks_table(
+        "pipeline (end to end)",
+        r.pipelines
+            .iter()
+            .map(|p| (p.name.clone(), p.slo.checks.as_slice())),
+    ));
     if !r.pipelines.is_empty() {
         blocks.push(Block::Para(
             "A pipeline's request enters each stage when the previous one answers it; its end-to-end latency is the sum of its stages' latencies, and a 503, a timeout or a lost replica at any stage fails it there. A stage's mean is over the requests it answered (queue and activator wait plus service); its share is that mean over the sum of the stages' means.".into(),

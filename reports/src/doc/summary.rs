@@ -5,7 +5,7 @@ use contract::results::Results;
 
 use crate::Run;
 
-use super::{missed_sign, ms, objective_limit, objective_value, pct, span, table, usd, Block};
+use super::{checks_table, missed_sign, ms, objective_value, pct, span, table, usd, Block};
 
 fn mean_replicas(r: &Results, api: &contract::results::ApiResults) -> f64 {
     api.replica_seconds / r.simulated_s().max(1e-9)
@@ -108,27 +108,11 @@ pub(super) fn summary(run: &Run) -> Vec<Block> {
         ],
         rows,
     ));
-    let rows: Vec<Vec<String>> = r
-        .apis
-        .iter()
-        .flat_map(|a| {
-            a.slo.checks.iter().map(move |c| {
-                vec![
-                    a.name.clone(),
-                    c.objective.clone(),
-                    objective_limit(&c.objective, c.limit),
-                    objective_value(&c.objective, c.actual),
-                    if c.met { "met" } else { "MISSED" }.to_string(),
-                ]
-            })
-        })
-        .collect();
-    if !rows.is_empty() {
-        blocks.push(table(
-            &["API", "objective", "limit", "actual", "verdict"],
-            &[false, false, true, true, false],
-            rows,
-        ));
-    }
+    blocks.extend(checks_table(
+        "API",
+        r.apis
+            .iter()
+            .map(|a| (a.name.clone(), a.slo.checks.as_slice())),
+    ));
     blocks
 }
