@@ -263,3 +263,53 @@ pub(super) fn confidence_interval(values: &[f64]) -> Option<[f64; 2]> {
     let half = t * (var / n as f64).sqrt();
     Some([mean - half, mean + half])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::super::{TuneOptions, Tuner};
+
+    /// A two-stage pipeline whose stages meet a loose per-API SLO in every candidate, tuned under
+    /// a `[tune] slo` that the pipeline (with no SLO of its own) takes end to end.
+    #[test]
+    fn a_pipeline_is_judged_end_to_end_under_the_tune_slo() {
+        let dir = std::env::temp_dir().join(format!("simctl-tune-pipeline-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let stage = |name: &str, mean: &str| {
+            format!(
+                "[[apis]]\nname = \"{name}\"\n[apis.compute]\ncpu = \"100m\"\n[apis.pod]\nmax_concurrency = 1\nmax_queue_length = 64\n[apis.service_time]\ndistribution = \"exponential\"\nmean = \"{mean}\"\n[apis.autoscaling]\nmin_replicas = 2\nmax_replicas = 4\n"
+            )
+        };
+        let text = format!(
+            "duration = \"10m\"\nseed = 4\n[[node_groups]]\nname = \"cpu\"\ninstance_type = \"c5.4xlarge\"\nmin_instances = 1\nmax_instances = 1\n[[pipelines]]\nname = \"qa\"\nstages = [\"a\", \"b\"]\ntraffic = {{ kind = \"poisson\", rps = 10 }}\n{}{}[tune]\nseeds = 2\nslo = {{ latency_p99 = \"1s\", warmup = \"1m\" }}\n[tune.space]\n\"apis.b.autoscaling.min_replicas\" = [2, 4]\n",
+            stage("a", "20ms"),
+            stage("b", "150ms")
+        );
+        let path = dir.join("t.toml");
+        std::fs::write(&path, text).expect("write");
+        let report = Tuner::load(&path, &TuneOptions::default())
+            .expect("loads")
+            .run(&|_, _| {}, &AtomicBool::new(false));
+        for c in &report.candidates {
+            let names: Vec<(&str, bool)> = c
+                .apis
+                .iter()
+                .map(|a| (a.name.as_str(), a.pipeline))
+                .collect();
+            assert_eq!(names, [("a", false), ("b", false), ("qa", true)]);
+            let qa = &c.apis[2];
+            // The tune SLO's end-to-end objective, without its warmup (a pipeline has none).
+            assert_eq!(qa.checks.len(), 1);
+            assert_eq!(qa.checks[0].limit, 1000.0);
+            let met = |i: usize| c.apis[i].checks.iter().all(|k| k.margin >= 0.0);
+            assert_eq!(c.meets_slo, met(0) && met(1) && met(2), "{c:?}");
+        }
+        // Two replicas of b (1.5 erlangs) queue past 1 s end to end; four do not.
+        assert!(report.candidates[0].apis[2].checks[0].margin < 0.0);
+        let qualifies: Vec<bool> = report.candidates.iter().map(|c| c.meets_slo).collect();
+        assert_eq!(qualifies, [false, true], "{:?}", report.candidates);
+        assert_eq!(report.best, Some(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
