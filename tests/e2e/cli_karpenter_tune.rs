@@ -1,7 +1,7 @@
 //! End-to-end: `simctl tune` over `node_pools.<pool>.…` and `cluster.karpenter.…` paths writes
 //! a karpenter.yaml and a tuned scenario that reproduce what it simulated (the round trip).
 
-use crate::common::{ok, read_json as json, scratch, simctl, test_data};
+use crate::common::{ok, read_json as json, run_on_seed, scratch, simctl, test_data};
 
 #[test]
 fn tuned_node_pools_round_trip_through_karpenter_yaml_and_the_written_scenario() {
@@ -111,17 +111,7 @@ fn tuned_node_pools_round_trip_through_karpenter_yaml_and_the_written_scenario()
 
     // Running the written scenario on the tuner's first seed gives the tuner's figures.
     let seed = r["seeds"][0].as_u64().expect("seed").to_string();
-    let out = dir.join("rerun.json");
-    ok(simctl(&[
-        "run",
-        "--quiet",
-        tuned.to_str().expect("utf-8"),
-        "--seed",
-        &seed,
-        "--out",
-        out.to_str().expect("utf-8"),
-    ]));
-    let rerun = json(&out);
+    let rerun = run_on_seed(&tuned, &seed, &dir.join("rerun.json"));
     assert_eq!(
         r["seeds"].as_array().map(Vec::len),
         Some(1),

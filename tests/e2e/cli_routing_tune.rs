@@ -3,7 +3,7 @@
 //! end-to-end SLO qualifying, a Cortex TrafficSplitter written for the router, and the tuned
 //! scenario reproducing, under `simctl run` on the tune's seeds, the figures the tuner reported.
 
-use crate::common::{ok, read_json as json, scratch, simctl, test_data};
+use crate::common::{ok, read_json as json, run_on_seed, scratch, simctl, test_data};
 
 fn f(v: &serde_json::Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or_else(|| panic!("{key} in {v}"))
@@ -125,17 +125,7 @@ fn tune_judges_the_pipeline_end_to_end_and_deploys_the_router() {
     let seeds = r["seeds"].as_array().expect("seeds");
     for seed in seeds {
         let seed = seed.as_u64().expect("seed").to_string();
-        let out = dir.join(format!("run-{seed}.json"));
-        ok(simctl(&[
-            "run",
-            "--quiet",
-            tuned.to_str().expect("utf-8"),
-            "--seed",
-            &seed,
-            "--out",
-            out.to_str().expect("utf-8"),
-        ]));
-        let res = json(&out);
+        let res = run_on_seed(&tuned, &seed, &dir.join(format!("run-{seed}.json")));
         let qa = &res["pipelines"][0];
         assert_eq!(qa["slo"]["met"], true, "seed {seed}: {qa}");
         p99 = p99.max(f(&qa["latency_ms"], "p99"));

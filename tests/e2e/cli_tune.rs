@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::common::{ok, read_json as json, scratch, simctl};
+use crate::common::{ok, read_json as json, run_on_seed, scratch, simctl};
 
 const SCENARIO: &str = "scenarios/tune-quickstart.toml";
 
@@ -48,33 +48,13 @@ fn tuned_configuration_holds_on_new_seeds_and_is_cheaper() {
     check_manifests(&r["recommendation"]["params"], &manifests);
     let mut costs = Vec::new();
     for seed in ["1001", "1002", "1003"] {
-        let out = dir.join(format!("run-{seed}.json"));
-        ok(simctl(&[
-            "run",
-            "--quiet",
-            tuned.to_str().expect("utf-8"),
-            "--seed",
-            seed,
-            "--out",
-            out.to_str().expect("utf-8"),
-        ]));
-        let res = json(&out);
+        let res = run_on_seed(&tuned, seed, &dir.join(format!("run-{seed}.json")));
         for api in res["apis"].as_array().expect("apis") {
             assert_eq!(api["slo"]["met"], true, "seed {seed}: {}", api["slo"]);
         }
         costs.push(res["cost_usd_total"].as_f64().expect("cost"));
     }
-    let start = dir.join("start.json");
-    ok(simctl(&[
-        "run",
-        "--quiet",
-        SCENARIO,
-        "--seed",
-        "1001",
-        "--out",
-        start.to_str().expect("utf-8"),
-    ]));
-    let start = json(&start);
+    let start = run_on_seed(Path::new(SCENARIO), "1001", &dir.join("start.json"));
     for api in start["apis"].as_array().expect("apis") {
         assert_eq!(
             api["slo"]["met"], true,

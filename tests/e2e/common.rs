@@ -88,6 +88,21 @@ pub(crate) fn run_results(scenario: &Path) -> serde_json::Value {
     results
 }
 
+/// `simctl run --quiet SCENARIO --seed SEED --out OUT` and the results: a tuned scenario re-run on
+/// one of the tuner's seeds, to check it reproduces what the tuner reported.
+pub(crate) fn run_on_seed(scenario: &Path, seed: &str, out: &Path) -> serde_json::Value {
+    ok(simctl(&[
+        "run",
+        "--quiet",
+        scenario.to_str().expect("utf-8 path"),
+        "--seed",
+        seed,
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]));
+    read_json(out)
+}
+
 /// Run `scenario` twice into `dir` — once printing its summary, once `--quiet` — and check the
 /// two results files are byte-identical (same seed, same bytes). Returns the printed summary and
 /// the first results file.
