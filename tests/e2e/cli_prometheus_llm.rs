@@ -126,7 +126,7 @@ fn the_controller_scales_llm_replicas_on_waiting_requests_read_from_a_real_prome
         ])
         .arg("--prometheus-file-sd")
         .arg(&targets)
-        .args(["--duration", "62s", "--decisions"])
+        .args(["--duration", "82s", "--decisions"])
         .arg(&decisions)
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(dir.join("autoscale.log")).expect("log file"))
