@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{http_get, http_request, ok, printed_url, read_json, scratch, simctl};
+use crate::common::{
+    http_get, http_request, ok, printed_url, read_json, scratch, send_signal, simctl,
+};
 
 fn scenario() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -91,7 +93,9 @@ fn the_gateway_answers_an_id_then_the_status_then_the_result() {
         stored.ends_with('Z') && stored.contains('T'),
         "RFC 3339: {stored}"
     );
-    let _ = controller.kill();
+    // SIGINT, not SIGKILL: the controller stops the replicas it started (a SIGKILL left them
+    // running after the test).
+    send_signal(&controller, "-INT");
     let _ = controller.wait();
 }
 

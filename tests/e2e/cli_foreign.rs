@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{ok, printed_url, read_json, scratch, simctl};
+use crate::common::{ok, printed_url, read_json, scratch, send_signal, simctl};
 
 fn repo(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -200,11 +200,7 @@ fn ctrl_c_stops_every_process_of_every_replica() {
         "2s",
         "--quiet",
     ]));
-    let status = Command::new("kill")
-        .args(["-INT", &controller.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    send_signal(&controller, "-INT");
     let exit = controller.wait().expect("controller exits");
     assert!(exit.success(), "{exit:?}");
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -1,7 +1,7 @@
 //! `simctl loadgen` against `simctl serve` on 127.0.0.1: the load generator keeps its schedule
 //! and measures what queueing theory predicts.
 
-use crate::common::{assert_balanced, ok, read_json, scratch, simctl, Served};
+use crate::common::{assert_balanced, ok, read_json, scratch, send_signal, simctl, Served};
 
 fn api(results: &serde_json::Value) -> &serde_json::Value {
     &results["apis"][0]
@@ -445,11 +445,7 @@ fn stops_cleanly_on(signal: &str) {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(&child, signal);
     let exit = child.wait_with_output().unwrap();
     assert_eq!(exit.status.code(), Some(130));
     let r = read_json(&out);

@@ -180,6 +180,16 @@ impl Drop for Served {
     }
 }
 
+/// Send `signal` (`-INT`, `-TERM`) to `child`, as Ctrl-C or a supervisor would: unlike
+/// `Child::kill` (SIGKILL) it lets a controller stop the replicas it started.
+pub(crate) fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal} {}", child.id());
+}
+
 /// A blocking GET on 127.0.0.1: (status, body), `None` when nothing answers.
 pub(crate) fn http_get(url: &str) -> Option<(u16, String)> {
     http_request("GET", url, &[], "")
