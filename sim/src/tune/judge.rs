@@ -77,19 +77,13 @@ pub(super) fn judge(results: &crate::Results) -> SeedOutcome {
         rejection_rate: p.rejected as f64 / p.requests.max(1) as f64,
         mean_replicas: 0.0,
     });
-    let top = |name: &str, misses: &[crate::results::MissInterval]| {
-        misses
-            .iter()
-            .max_by(|x, y| x.share.total_cmp(&y.share))
-            .map(|m| format!("{name}: {}", m.sentence()))
-    };
     SeedOutcome {
         cost_usd: results.cost_usd_total,
         start_miss: start_miss(results),
         top_miss: results
             .apis
             .iter()
-            .find_map(|a| top(&a.name, &a.slo.misses))
+            .find_map(|a| largest_miss(&a.name, &a.slo.misses))
             .or_else(|| {
                 results
                     .pipelines
@@ -101,16 +95,19 @@ pub(super) fn judge(results: &crate::Results) -> SeedOutcome {
     }
 }
 
+/// The interval that holds the largest share of `name`'s SLO miss, as a sentence.
+fn largest_miss(name: &str, misses: &[crate::results::MissInterval]) -> Option<String> {
+    misses
+        .iter()
+        .max_by(|x, y| x.share.total_cmp(&y.share))
+        .map(|m| format!("{name}: {}", m.sentence()))
+}
+
 /// Why a pipeline missed its end-to-end SLO, in one sentence: the objectives missed and the
 /// stage where the time went (or the requests failed).
 fn pipeline_miss(p: &contract::routing::PipelineResults) -> String {
-    if let Some(why) = p
-        .slo
-        .misses
-        .iter()
-        .max_by(|x, y| x.share.total_cmp(&y.share))
-    {
-        return format!("pipeline {}: {}", p.name, why.sentence());
+    if let Some(why) = largest_miss(&format!("pipeline {}", p.name), &p.slo.misses) {
+        return why;
     }
     let missed: Vec<String> = p
         .slo
